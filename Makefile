@@ -1,0 +1,169 @@
+# st - GNU make, no configure step. `make help` lists the targets.
+.POSIX:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+DESTDIR ?=
+
+BUILD ?= build
+CC ?= cc
+PKGS := libcurl openssl yaml-0.1 libevent libevent_openssl jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lssl -lcrypto -lyaml -levent_openssl -levent -ljansson)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
+        -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
+OPT ?= -O2 -g
+# SAN=1: AddressSanitizer + UndefinedBehaviorSanitizer (make check-asan)
+ifeq ($(SAN),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SANLD := -fsanitize=address,undefined
+endif
+CPPFLAGS += -Iinclude -D_GNU_SOURCE -DST_BUILD_VERSION='"$(VERSION)"'
+CFLAGS += -std=c17 $(OPT) $(WARN) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS += $(SANLD)
+LDLIBS += $(PKG_LIBS) -lm
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+CMD_SRC := $(sort $(wildcard cmd/st-*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+PROGRAMS := $(CMD_SRC:cmd/%.c=$(BUILD)/%)
+UNIT_TESTS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+LIBST := $(BUILD)/libst.a
+
+.PHONY: all deps check check-asan unit bats fuzz fuzz-build bench demo install uninstall \
+        lint clean help
+
+all: $(LIBST) $(PROGRAMS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBST): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/st-%: $(BUILD)/cmd/st-%.o $(BUILD)/cmd/common-main.o $(LIBST)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests are warning-clean too, but may convert freely.
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBST)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/unit $(filter-out -Wconversion,$(CFLAGS)) $(LDFLAGS) \
+	    -o $@ $< $(LIBST) $(LDLIBS) -lcmocka
+
+$(BUILD)/bench/%: bench/%.c $(LIBST)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBST) $(LDLIBS)
+
+deps:
+	@tools/deps
+
+# Every test of the normal build; the last line is the count.
+check: deps
+	@$(MAKE) --no-print-directory all unit-build
+	@tools/run-tests $(BUILD)
+
+unit-build: $(UNIT_TESTS) $(BENCH_BIN)
+.PHONY: unit-build
+
+unit: $(UNIT_TESTS)
+	@tools/run-tests --unit-only $(BUILD)
+
+bats: all
+	@tools/run-tests --bats-only $(BUILD)
+
+# The unit and bats tests again, every program built with ASan + UBSan.
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit-build
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    tools/run-tests build-asan
+
+# libFuzzer targets, built with clang; FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 10
+FUZZ_BUILD := build-fuzz
+FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) \
+               -Wall -Wextra -Werror
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+
+$(FUZZ_BUILD)/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/libst.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libst.a
+	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libst.a \
+	    $(LDLIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@tools/run-fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@bench/run $(BUILD)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tools/demo $(BUILD)
+
+lint: all
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	    --inline-suppr --std=c11 -Iinclude --suppress=missingIncludeSystem lib cmd
+	clang-tidy --quiet $(LIB_SRC) $(CMD_SRC) -- $(CPPFLAGS) -std=c17 $(PKG_CFLAGS)
+	mandoc -Tlint -Wwarning man/*.[157]
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+	    $(DESTDIR)$(FISHCOMPDIR)
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
+	for f in man/*.1; do install -m 0644 $$f $(DESTDIR)$(MANDIR)/man1; done
+	for f in man/*.5; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(MANDIR)/man5; done; true
+	for f in man/*.7; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(MANDIR)/man7; done; true
+	install -m 0644 completions/st.bash $(DESTDIR)$(BASHCOMPDIR)/st
+	for p in $(notdir $(PROGRAMS)); do ln -sf st $(DESTDIR)$(BASHCOMPDIR)/$$p; done
+	install -m 0644 completions/_st $(DESTDIR)$(ZSHCOMPDIR)/_st
+	for p in $(notdir $(PROGRAMS)); do \
+	    install -m 0644 completions/st.fish $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; done
+
+uninstall:
+	for p in $(notdir $(PROGRAMS)); do rm -f $(DESTDIR)$(BINDIR)/$$p \
+	    $(DESTDIR)$(MANDIR)/man1/$$p.1 $(DESTDIR)$(BASHCOMPDIR)/$$p \
+	    $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; done
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/st $(DESTDIR)$(ZSHCOMPDIR)/_st
+
+clean:
+	rm -rf build build-asan build-fuzz build-*
+
+help:
+	@echo "make            build libst.a and the programs into $(BUILD)/"
+	@echo "make demo       install missing packages (as root), build, run a discovery pipeline"
+	@echo "make check      install missing packages (as root), build, run every test"
+	@echo "make check-asan every test again under ASan + UBSan (build-asan/)"
+	@echo "make fuzz       run each libFuzzer target FUZZ_SECONDS (default 10) seconds"
+	@echo "make bench      benchmarks; they print tables, they assert nothing"
+	@echo "make lint       cppcheck, clang-tidy, mandoc -Tlint"
+	@echo "make install    PREFIX=/usr/local DESTDIR=... programs, man pages, completions"
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

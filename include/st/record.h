@@ -1,0 +1,126 @@
+/* record.h - the record stream: reading bare/tsv/json lines, printing text/tsv/json. */
+#ifndef ST_RECORD_H
+#define ST_RECORD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "st/endpoint.h"
+#include "st/err.h"
+
+enum st_format {
+	ST_FMT_TEXT,
+	ST_FMT_TSV,
+	ST_FMT_JSON,
+};
+
+/* "text", "tsv", "json" -> format; returns 0 or -1 with err naming the choices. */
+int st_format_parse(const char *s, enum st_format *out, struct st_err *err);
+const char *st_format_name(enum st_format f);
+
+/* ---- Printing: one call per field, the mode decides text, tsv or json ---- */
+
+/*
+ * A record printer over a FILE. Every field is given once with its snake_case
+ * key and a printf format used only in text mode; tsv writes the values
+ * tab-separated in call order (tabs and newlines in values are escaped as \t
+ * and \n), json writes one object per line (jansson). Text-mode times are shown
+ * relative to `now` ("3m ago"); tsv and json times are Unix seconds.
+ */
+struct st_printer;
+
+/* Returns a printer or NULL when out of memory. now: for relative text times. */
+struct st_printer *st_printer_new(FILE *out, enum st_format fmt, int64_t now);
+void st_printer_free(struct st_printer *p);
+enum st_format st_printer_format(const struct st_printer *p);
+
+void st_print_begin(struct st_printer *p);
+void st_print_end(struct st_printer *p);
+
+/* The functions behind the st_print_* macros; call the macros. */
+void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const char *v);
+void st_print_int_(struct st_printer *p, const char *key, const char *fmt, long long v);
+void st_print_uint_(struct st_printer *p, const char *key, const char *fmt, unsigned long long v);
+void st_print_double_(struct st_printer *p, const char *key, const char *fmt, double v);
+void st_print_bool_(struct st_printer *p, const char *key, const char *fmt, bool v);
+void st_print_time_(struct st_printer *p, const char *key, const char *fmt, int64_t t);
+
+/*
+ * The sizeof(printf(...)) is never evaluated: it makes the compiler check the
+ * text format against the value's type. Strings may be NULL (json null, tsv
+ * and text "-"). Times: 0 means never (json null, tsv 0, text "never"); their
+ * text format takes a %s.
+ */
+#define st_print_str(p, key, fmt, v) \
+	((void)sizeof(printf(fmt, (const char *)(v))), st_print_str_((p), (key), (fmt), (v)))
+#define st_print_int(p, key, fmt, v) \
+	((void)sizeof(printf(fmt, (long long)(v))), st_print_int_((p), (key), (fmt), (long long)(v)))
+#define st_print_uint(p, key, fmt, v) \
+	((void)sizeof(printf(fmt, (unsigned long long)(v))), \
+	 st_print_uint_((p), (key), (fmt), (unsigned long long)(v)))
+#define st_print_double(p, key, fmt, v) \
+	((void)sizeof(printf(fmt, (double)(v))), st_print_double_((p), (key), (fmt), (double)(v)))
+#define st_print_bool(p, key, fmt, v) \
+	((void)sizeof(printf(fmt, "")), st_print_bool_((p), (key), (fmt), (v)))
+#define st_print_time(p, key, fmt, v) \
+	((void)sizeof(printf(fmt, "")), st_print_time_((p), (key), (fmt), (int64_t)(v)))
+
+/* Flushes and checks that every write succeeded; returns 0 or -1 (ST_EX_IOERR). */
+int st_printer_flush(struct st_printer *p, struct st_err *err);
+
+/* ---- Reading: a bare endpoint, a tsv line, or a json object per line ---- */
+
+#define ST_RECORD_FIELDS_MAX 32
+
+/*
+ * One input line. For tsv, fields[] holds the columns (fields[0] is the
+ * endpoint column); for a bare line, the endpoint alone; for json, the object
+ * (kept inside; read it with st_record_get). The endpoint column may hold
+ * "ID@endpoint": the id is split off into node_id. A json "node_id" key fills
+ * node_id too when the endpoint has no ID@.
+ */
+struct st_record {
+	enum st_format fmt;            /* ST_FMT_TEXT for a bare endpoint */
+	struct st_endpoint endpoint;
+	char node_id[ST_NODE_ID_MAX + 1];  /* "" when unknown */
+	char endpoint_text[ST_ENDPOINT_STRLEN + ST_NODE_ID_MAX + 2]; /* as written */
+	unsigned long lineno;
+	size_t nfields;
+	char *fields[ST_RECORD_FIELDS_MAX]; /* point into the reader's line buffer */
+	void *json_;                   /* internal */
+};
+
+/* A line reader with a ceiling, counting lines, named for messages ("<stdin>"). */
+struct st_reader;
+
+/* Returns a reader over in (not closed by st_reader_free), or NULL (no memory). */
+struct st_reader *st_reader_new(FILE *in, const char *name);
+void st_reader_free(struct st_reader *r);
+
+/*
+ * Reads the next record, skipping blank lines and lines that start with '#'.
+ * Returns 1 with rec filled, 0 at end of input, or -1 for a bad line with err
+ * set to "NAME:LINE: reason" (ST_EX_DATAERR; ST_EX_IOERR for a read error).
+ * After a bad line the next call goes on with the following line. rec is valid
+ * until the next call.
+ */
+int st_reader_next(struct st_reader *r, struct st_record *rec, struct st_err *err);
+
+/*
+ * A field of the record by key: a json member (numbers and booleans rendered as
+ * text, null as NULL), or tsv column tsv_col (-1: none). Returns NULL when absent.
+ * The string is valid until the next st_reader_next.
+ */
+const char *st_record_get(const struct st_record *rec, const char *key, int tsv_col);
+
+/*
+ * Parses one line (no newline) into rec without a reader: used by the fuzz
+ * target and by programs that get lines from elsewhere. line must stay alive
+ * and is modified (tsv fields are cut in place); json state is freed by
+ * st_record_clear. Returns 0 or -1 with err.
+ */
+int st_record_parse(struct st_record *rec, char *line, size_t len, struct st_err *err);
+void st_record_clear(struct st_record *rec);
+
+#endif

@@ -1,0 +1,523 @@
+/* cli.c - option parsing, help, completions, messages and output set-up shared by every program. */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <locale.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "st/cli.h"
+#include "st/util.h"
+
+#ifndef ST_BUILD_VERSION
+#define ST_BUILD_VERSION "0.0.0"
+#endif
+
+const struct st_option st_common_options[] = {
+	{"config", ST_OPT_CONFIG, ST_ARG_REQUIRED, "FILE", "read FILE instead of the default st.yaml", "file"},
+	{"data-dir", ST_OPT_DATA_DIR, ST_ARG_REQUIRED, "DIR", "keep data in DIR", "dir"},
+	{"help", 'h', ST_ARG_NONE, NULL, "show this help and exit", NULL},
+	{"output", 'o', ST_ARG_REQUIRED, "FMT", "output format: text, tsv or json", "text tsv json"},
+	{"print-config", ST_OPT_PRINT_CONFIG, ST_ARG_NONE, NULL, "print the effective config and exit", NULL},
+	{"quiet", 'q', ST_ARG_NONE, NULL, "print errors only", NULL},
+	{"verbose", 'v', ST_ARG_NONE, NULL, "say more on stderr (repeatable)", NULL},
+	{"version", ST_OPT_VERSION, ST_ARG_NONE, NULL, "show the version and exit", NULL},
+	{"complete", ST_OPT_COMPLETE, ST_ARG_NONE, NULL, NULL, NULL}, /* hidden: shell completions */
+	ST_OPTION_END,
+};
+
+#define OPTS_MAX 96
+
+/* The options in force: common, the subcommand's, the program's. */
+struct optset {
+	const struct st_option *opt[OPTS_MAX];
+	size_t n;
+};
+
+static void optset_add(struct optset *s, const struct st_option *list)
+{
+	for (; list && list->name; list++)
+		if (s->n < OPTS_MAX)
+			s->opt[s->n++] = list;
+}
+
+static void optset_fill(struct optset *s, const struct st_program *prog,
+                        const struct st_command *cmd)
+{
+	s->n = 0;
+	optset_add(s, st_common_options);
+	if (cmd)
+		optset_add(s, cmd->options);
+	optset_add(s, prog->options);
+}
+
+static const struct st_option *optset_find_long(const struct optset *s, const char *name,
+                                                size_t len)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strlen(s->opt[i]->name) == len && strncmp(s->opt[i]->name, name, len) == 0)
+			return s->opt[i];
+	return NULL;
+}
+
+static const struct st_option *optset_find_key(const struct optset *s, int key)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->opt[i]->key == key)
+			return s->opt[i];
+	return NULL;
+}
+
+static const struct st_command *find_command(const struct st_program *prog, const char *name)
+{
+	for (const struct st_command *c = prog->commands; c && c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+static const struct st_command *default_command(const struct st_program *prog)
+{
+	return find_command(prog, "");
+}
+
+static void vmessage(const struct st_cli *cli, const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: ", cli->prog ? cli->prog->name : "st");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void st_warn(const struct st_cli *cli, const char *fmt, ...)
+{
+	if (cli->verbose < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(cli, fmt, ap);
+	va_end(ap);
+}
+
+void st_info(const struct st_cli *cli, const char *fmt, ...)
+{
+	if (cli->verbose < 1)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(cli, fmt, ap);
+	va_end(ap);
+}
+
+int st_report(const struct st_cli *cli, const struct st_err *err)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: %s\n", cli->prog ? cli->prog->name : "st",
+	        err->msg[0] ? err->msg : "unknown error");
+	return err->code ? err->code : ST_EX_SOFTWARE;
+}
+
+_Noreturn void st_die(const struct st_cli *cli, const struct st_err *err)
+{
+	exit(st_report(cli, err));
+}
+
+_Noreturn void st_usage_error(const struct st_cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(cli, fmt, ap);
+	va_end(ap);
+	const char *name = cli->prog ? cli->prog->name : "st";
+	if (cli->cmd && cli->cmd->name[0])
+		fprintf(stderr, "Try '%s %s --help'.\n", name, cli->cmd->name);
+	else
+		fprintf(stderr, "Try '%s --help'.\n", name);
+	exit(ST_EX_USAGE);
+}
+
+static void print_options(FILE *out, const struct st_option *list)
+{
+	for (; list && list->name; list++) {
+		if (!list->help)
+			continue;
+		char left[64];
+		char shortpart[8] = "    ";
+		if (list->key > 0 && list->key < 256)
+			snprintf(shortpart, sizeof shortpart, "-%c, ", list->key);
+		const char *arg = list->argname ? list->argname : "";
+		if (list->arg == ST_ARG_OPTIONAL)
+			snprintf(left, sizeof left, "%s--%s[=%s]", shortpart, list->name, arg);
+		else if (list->arg == ST_ARG_REQUIRED)
+			snprintf(left, sizeof left, "%s--%s %s", shortpart, list->name, arg);
+		else
+			snprintf(left, sizeof left, "%s--%s", shortpart, list->name);
+		fprintf(out, "  %-26s %s\n", left, list->help);
+	}
+}
+
+static void print_help(const struct st_cli *cli)
+{
+	const struct st_program *prog = cli->prog;
+	const struct st_command *cmd = cli->cmd;
+	if (cmd && cmd->name[0]) {
+		printf("usage: %s %s [OPTIONS] %s\n%s\n", prog->name, cmd->name,
+		       cmd->args ? cmd->args : "", cmd->summary);
+		if (cmd->options && cmd->options->name) {
+			printf("\nOptions:\n");
+			print_options(stdout, cmd->options);
+		}
+	} else {
+		bool sub = prog->commands && !default_command(prog);
+		printf("usage: %s [OPTIONS] %s\n%s\n", prog->name,
+		       sub ? "COMMAND [ARGS]" : (prog->args ? prog->args : ""), prog->summary);
+		if (prog->commands) {
+			printf("\nCommands:\n");
+			for (const struct st_command *c = prog->commands; c->name; c++) {
+				if (!c->name[0])
+					continue;
+				char left[64];
+				snprintf(left, sizeof left, "%s %s", c->name, c->args ? c->args : "");
+				printf("  %-26s %s\n", left, c->summary);
+			}
+		}
+		const struct st_command *def = default_command(prog);
+		if ((def && def->options) || (prog->options && prog->options->name)) {
+			printf("\nOptions:\n");
+			if (def)
+				print_options(stdout, def->options);
+			print_options(stdout, prog->options);
+		}
+	}
+	if (cmd && cmd->name[0] && prog->options && prog->options->name)
+		print_options(stdout, prog->options);
+	printf("\nCommon options:\n");
+	print_options(stdout, st_common_options);
+	if (prog->commands && !(cmd && cmd->name[0]) && !default_command(prog))
+		printf("\n'%s COMMAND --help' shows a command's options; 'man %s' tells all.\n",
+		       prog->name, prog->name);
+	else
+		printf("\n'man %s' tells all.\n", prog->name);
+}
+
+/* Completion: the words typed after the program name, the last being the one
+ * under the cursor. Prints candidates, or "@file" / "@dir" for the shell to expand. */
+static void complete(const struct st_program *prog, int nwords, char **words)
+{
+	const struct st_command *cmd = NULL;
+	struct optset set;
+	optset_fill(&set, prog, default_command(prog));
+	const char *cur = nwords > 0 ? words[nwords - 1] : "";
+	const struct st_option *pending = NULL;
+	for (int i = 0; i < nwords - 1; i++) {
+		const char *w = words[i];
+		if (pending) {
+			pending = NULL;
+			continue;
+		}
+		if (w[0] == '-' && w[1] == '-' && w[2]) {
+			const char *eq = strchr(w, '=');
+			size_t len = eq ? (size_t)(eq - w - 2) : strlen(w + 2);
+			const struct st_option *o = optset_find_long(&set, w + 2, len);
+			if (o && o->arg == ST_ARG_REQUIRED && !eq)
+				pending = o;
+		} else if (w[0] == '-' && w[1]) {
+			const struct st_option *o = optset_find_key(&set, (unsigned char)w[1]);
+			if (o && o->arg == ST_ARG_REQUIRED && !w[2])
+				pending = o;
+		} else if (!cmd && prog->commands && (cmd = find_command(prog, w))) {
+			optset_fill(&set, prog, cmd);
+		}
+	}
+	size_t curlen = strlen(cur);
+	if (pending) {
+		const char *h = pending->complete;
+		if (!h)
+			return;
+		if (strcmp(h, "file") == 0 || strcmp(h, "dir") == 0) {
+			printf("@%s\n", h);
+			return;
+		}
+		char list[256];
+		st_strlcpy(list, h, sizeof list);
+		for (char *save = NULL, *t = strtok_r(list, " ", &save); t;
+		     t = strtok_r(NULL, " ", &save))
+			if (strncmp(t, cur, curlen) == 0)
+				printf("%s\n", t);
+		return;
+	}
+	if (cur[0] == '-') {
+		for (size_t i = 0; i < set.n; i++)
+			if (set.opt[i]->help && strncmp(set.opt[i]->name, cur + (cur[1] == '-' ? 2 : 1),
+			                                curlen > 1 ? curlen - (cur[1] == '-' ? 2 : 1) : 0) == 0)
+				printf("--%s\n", set.opt[i]->name);
+		return;
+	}
+	if (!cmd && prog->commands) {
+		for (const struct st_command *c = prog->commands; c->name; c++)
+			if (c->name[0] && strncmp(c->name, cur, curlen) == 0)
+				printf("%s\n", c->name);
+	}
+}
+
+/* Builds getopt_long's tables from the option set. */
+static void build_getopt(const struct optset *set, struct option *longs, char *shorts)
+{
+	size_t ns = 0;
+	shorts[ns++] = '+'; /* stop at the first operand; operands may follow options */
+	shorts[ns++] = ':';
+	size_t nl = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		const struct st_option *o = set->opt[i];
+		int has = o->arg == ST_ARG_NONE ? no_argument
+		        : o->arg == ST_ARG_REQUIRED ? required_argument : optional_argument;
+		longs[nl++] = (struct option){o->name, has, NULL, o->key};
+		if (o->key > 0 && o->key < 256) {
+			shorts[ns++] = (char)o->key;
+			if (o->arg == ST_ARG_REQUIRED)
+				shorts[ns++] = ':';
+			else if (o->arg == ST_ARG_OPTIONAL) {
+				shorts[ns++] = ':';
+				shorts[ns++] = ':';
+			}
+		}
+	}
+	longs[nl] = (struct option){NULL, 0, NULL, 0};
+	shorts[ns] = '\0';
+}
+
+struct pending_opt {
+	int key;
+	const char *arg;
+};
+
+void st_cli_parse(struct st_cli *cli, const struct st_program *prog, int argc, char **argv,
+                  st_cli_option_fn on_option, void *ctx)
+{
+	cli->prog = prog;
+	cli->cmd = NULL;
+	cli->format = ST_FMT_TEXT;
+	struct st_err err = {0};
+
+	/* --complete anywhere after the program name short-circuits everything. */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--complete") == 0) {
+			int first = i + 1;
+			if (first < argc && strcmp(argv[first], "--") == 0)
+				first++;
+			complete(prog, argc - first, argv + first);
+			exit(0);
+		}
+
+	struct optset set;
+	struct option longs[OPTS_MAX + 1];
+	char shorts[OPTS_MAX * 3 + 4];
+	struct pending_opt *pend = calloc((size_t)argc + 1, sizeof *pend);
+	size_t npend = 0;
+	char **operands = calloc((size_t)argc + 1, sizeof *operands);
+	if (!pend || !operands) {
+		st_err_set(&err, ST_EX_SOFTWARE, "out of memory");
+		st_die(cli, &err);
+	}
+	int nops = 0;
+	bool want_help = false;
+
+	/* Program-level options, then the subcommand, then everything else. */
+	optset_fill(&set, prog, default_command(prog));
+	int i = 1;
+	bool cmd_chosen = prog->commands == NULL;
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		build_getopt(&set, longs, shorts);
+		int c;
+		while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+			if (c == '?') {
+				if (optopt > 0 && optopt < 256)
+					st_usage_error(cli, "unknown option '-%c'", optopt);
+				st_usage_error(cli, "unknown option '%s'", argv[optind - 1]);
+			}
+			if (c == ':')
+				st_usage_error(cli, "option '%s' needs an argument", argv[optind - 1]);
+			switch (c) {
+			case 'h':
+				want_help = true;
+				break;
+			case ST_OPT_VERSION:
+				printf("%s %s\n", prog->name, ST_BUILD_VERSION);
+				exit(0);
+			case 'q':
+				cli->verbose = -1;
+				break;
+			case 'v':
+				if (cli->verbose >= 0)
+					cli->verbose++;
+				break;
+			case 'o':
+				if (st_format_parse(optarg, &cli->format, &err) < 0)
+					st_usage_error(cli, "-o: %s", err.msg);
+				cli->format_given = true;
+				break;
+			case ST_OPT_CONFIG:
+				cli->config_flag = optarg;
+				break;
+			case ST_OPT_DATA_DIR:
+				cli->data_dir_flag = optarg;
+				break;
+			case ST_OPT_PRINT_CONFIG:
+				cli->print_config = true;
+				break;
+			default:
+				pend[npend++] = (struct pending_opt){c, optarg};
+			}
+		}
+		i = optind;
+		if (i >= argc)
+			break;
+		if (strcmp(argv[i - 1], "--") == 0 && i > 1) {
+			/* everything after "--" is an operand */
+			for (; i < argc; i++)
+				operands[nops++] = argv[i];
+			break;
+		}
+		if (!cmd_chosen) {
+			cmd_chosen = true;
+			const struct st_command *c2 = find_command(prog, argv[i]);
+			if (c2) {
+				cli->cmd = c2;
+				optset_fill(&set, prog, c2);
+				optind = i + 1;
+				continue;
+			}
+			if (!default_command(prog))
+				st_usage_error(cli, "unknown command '%s'", argv[i]);
+		}
+		operands[nops++] = argv[i];
+		optind = i + 1;
+	}
+	if (!cli->cmd && prog->commands) {
+		cli->cmd = default_command(prog);
+		if (!cli->cmd && !want_help) {
+			free(pend);
+			free(operands);
+			st_usage_error(cli, "a command is needed");
+		}
+	}
+	if (want_help) {
+		print_help(cli);
+		exit(0);
+	}
+
+	st_config_init(&cli->config);
+	if (st_config_load(&cli->config, cli->config_flag, &err) < 0)
+		st_die(cli, &err);
+	for (size_t k = 0; k < npend; k++) {
+		st_err_clear(&err);
+		if (!on_option || on_option(ctx, cli, pend[k].key, pend[k].arg, &err) < 0) {
+			const struct st_option *o = optset_find_key(&set, pend[k].key);
+			if (err.msg[0])
+				st_usage_error(cli, "%s", err.msg);
+			st_usage_error(cli, "option '--%s' is not valid here", o ? o->name : "?");
+		}
+	}
+	free(pend);
+	cli->argc = nops;
+	cli->argv = operands; /* owned by the process for its lifetime */
+}
+
+int st_cli_config_flag(struct st_cli *cli, const char *option, const char *key,
+                       const char *value, struct st_err *err)
+{
+	if (st_config_set(&cli->config, key, value, ST_ORIGIN_FLAG, err) < 0)
+		return st_err_prefix(err, "%s", option);
+	return 0;
+}
+
+void st_cli_finish_config(struct st_cli *cli, bool needs_data_dir)
+{
+	struct st_err err = {0};
+	if (cli->print_config) {
+		if (st_config_data_dir(&cli->config, cli->data_dir_flag, &err) < 0)
+			st_die(cli, &err);
+		if (st_config_print(&cli->config, stdout, &err) < 0)
+			st_die(cli, &err);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			st_err_sys(&err, ST_EX_IOERR, "stdout");
+			st_die(cli, &err);
+		}
+		exit(0);
+	}
+	if (needs_data_dir && st_config_data_dir(&cli->config, cli->data_dir_flag, &err) < 0)
+		st_die(cli, &err);
+}
+
+int st_cli_u64(const char *option, const char *s, uint64_t min, uint64_t max, uint64_t *out,
+               struct st_err *err)
+{
+	if (st_parse_u64(s, min, max, out, err) < 0) {
+		/* "'0': too small (1..65536)" -> "-j 0: too small (1..65536)" */
+		const char *reason = strstr(err->msg, "': ");
+		char msg[ST_ERR_MSG_MAX];
+		snprintf(msg, sizeof msg, "%s %s: %s", option, s ? s : "", reason ? reason + 3 : err->msg);
+		return st_err_set(err, ST_EX_USAGE, "%s", msg);
+	}
+	return 0;
+}
+
+int st_cli_duration(const char *option, const char *s, int64_t min_ms, int64_t max_ms,
+                    int64_t *out_ms, struct st_err *err)
+{
+	if (st_parse_duration(s, min_ms, max_ms, out_ms, err) < 0) {
+		const char *reason = strstr(err->msg, "': ");
+		char msg[ST_ERR_MSG_MAX];
+		snprintf(msg, sizeof msg, "%s %s: %s", option, s ? s : "", reason ? reason + 3 : err->msg);
+		return st_err_set(err, ST_EX_USAGE, "%s", msg);
+	}
+	return 0;
+}
+
+struct st_printer *st_cli_printer(const struct st_cli *cli)
+{
+	struct st_printer *p = st_printer_new(stdout, cli->format, st_now());
+	if (!p) {
+		struct st_err err;
+		st_err_set(&err, ST_EX_SOFTWARE, "out of memory");
+		st_die(cli, &err);
+	}
+	return p;
+}
+
+int st_cli_printer_done(const struct st_cli *cli, struct st_printer *p, int code)
+{
+	struct st_err err = {0};
+	int rc = p ? st_printer_flush(p, &err) : 0;
+	st_printer_free(p);
+	if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout)))
+		rc = st_err_sys(&err, ST_EX_IOERR, "write error on standard output");
+	if (rc < 0) {
+		st_report(cli, &err);
+		return ST_EX_IOERR;
+	}
+	return code;
+}
+
+int st_process_init(struct st_err *err)
+{
+	/* Numbers and record output must not depend on the operator's locale. */
+	setlocale(LC_ALL, "C");
+	/* A closed pipe is an ordinary write error, reported by the final flush. */
+	signal(SIGPIPE, SIG_IGN);
+	if (OPENSSL_init_ssl(0, NULL) != 1)
+		return st_err_set(err, ST_EX_SOFTWARE, "cannot initialise OpenSSL");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		return st_err_set(err, ST_EX_SOFTWARE, "cannot initialise libcurl");
+	return 0;
+}
+
+void st_process_cleanup(void)
+{
+	curl_global_cleanup();
+}

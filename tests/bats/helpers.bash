@@ -1,0 +1,95 @@
+# helpers.bash - what every bats file loads: bats-support/assert, PATH, temp dirs, servers.
+bats_load_library bats-support 2>/dev/null || load /usr/lib/bats/bats-support/load.bash
+bats_load_library bats-assert 2>/dev/null || load /usr/lib/bats/bats-assert/load.bash
+
+: "${ST_TOP:=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}"
+: "${ST_BUILD:=$ST_TOP/build}"
+export ST_TOP ST_BUILD
+export PATH="$ST_BUILD:$PATH"
+export LC_ALL=C
+
+# Nothing from the operator's own config or data: every test gets its own.
+export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR/xdg-config"
+export XDG_DATA_HOME="$BATS_TEST_TMPDIR/xdg-data"
+export ST_DATA_DIR="$BATS_TEST_TMPDIR/data"
+unset ST_CONFIG ST_FAKE_NOW
+
+# st_tmpdir: prints a new empty directory under the test's temp dir.
+st_tmpdir() {
+	mktemp -d "$BATS_TEST_TMPDIR/tmp.XXXXXX"
+}
+
+# free_port [ADDR]: prints a TCP port that was free on ADDR (default 127.0.0.1) a moment ago.
+free_port() {
+	python3 - "${1:-127.0.0.1}" <<'PY'
+import socket, sys
+a = sys.argv[1]
+s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET)
+s.bind((a, 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
+
+# start_bg NAME CMD...: runs CMD in the background; its stdout goes to
+# $BATS_TEST_TMPDIR/NAME.out, stderr to NAME.err, its pid to NAME.pid.
+start_bg() {
+	local name=$1
+	shift
+	"$@" >"$BATS_TEST_TMPDIR/$name.out" 2>"$BATS_TEST_TMPDIR/$name.err" </dev/null &
+	echo $! >"$BATS_TEST_TMPDIR/$name.pid"
+	echo "$name" >>"$BATS_TEST_TMPDIR/bg-names"
+}
+
+# stop_bg NAME: ends that background process (TERM, then KILL after 5 s) by its pid.
+stop_bg() {
+	local f="$BATS_TEST_TMPDIR/$1.pid" pid i
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	rm -f "$f"
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# stop_all_bg: stops every process start_bg started in this test.
+stop_all_bg() {
+	local n
+	[ -f "$BATS_TEST_TMPDIR/bg-names" ] || return 0
+	while read -r n; do stop_bg "$n"; done <"$BATS_TEST_TMPDIR/bg-names"
+	rm -f "$BATS_TEST_TMPDIR/bg-names"
+}
+
+# wait_for_line FILE REGEX [SECONDS]: waits (default 10 s) until FILE has a line matching REGEX.
+wait_for_line() {
+	local file=$1 re=$2 secs=${3:-10} i
+	for i in $(seq $((secs * 20))); do
+		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for /$re/ in $file" >&2
+	cat "$file" >&2 2>/dev/null
+	return 1
+}
+
+# start_listener NAME [ST-LISTEN ARGS...]: starts st-listen on a free port of
+# 127.0.0.1 (unless --bind is given) and sets NAME_ADDR to the address it bound.
+start_listener() {
+	local name=$1 addr
+	shift
+	local args=("$@")
+	case " ${args[*]} " in *" --bind "*) ;; *) args=(--bind 127.0.0.1:0 "${args[@]}") ;; esac
+	start_bg "$name" st-listen "${args[@]}"
+	wait_for_line "$BATS_TEST_TMPDIR/$name.out" '^listening ' 10 || return 1
+	addr=$(sed -n 's/^listening \([^ ]*\).*/\1/p' "$BATS_TEST_TMPDIR/$name.out" | head -1)
+	printf -v "${name}_ADDR" '%s' "$addr"
+	export "${name}_ADDR"
+}
+
+teardown() {
+	stop_all_bg
+}

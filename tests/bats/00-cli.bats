@@ -1,0 +1,82 @@
+#!/usr/bin/env bats
+# What every program shares: help, version, usage errors, man pages and completions in step.
+
+load helpers
+
+programs() {
+	local p
+	for p in "$ST_TOP"/cmd/st-*.c; do
+		p=$(basename "$p" .c)
+		[ -x "$ST_BUILD/$p" ] && echo "$p"
+	done
+}
+
+@test "every program prints --help within one screen and exits 0" {
+	for p in $(programs); do
+		run "$p" --help
+		[ "$status" -eq 0 ] || { echo "$p --help: $status"; false; }
+		[[ "${lines[0]}" == "usage: $p "* ]] || { echo "$p: ${lines[0]}"; false; }
+		[ "${#lines[@]}" -le 40 ] || { echo "$p --help: ${#lines[@]} lines"; false; }
+	done
+}
+
+@test "every program prints its version" {
+	for p in $(programs); do
+		run "$p" --version
+		[ "$status" -eq 0 ]
+		[ "$output" = "$p $(cat "$ST_TOP/VERSION")" ]
+	done
+}
+
+@test "an unknown option is a usage error with exit 2" {
+	for p in $(programs); do
+		run "$p" --no-such-option
+		[ "$status" -eq 2 ] || { echo "$p: $status $output"; false; }
+		[[ "$output" == *"$p: unknown option '--no-such-option'"* ]]
+	done
+}
+
+@test "a bad -o format is a usage error naming the choices" {
+	for p in $(programs); do
+		run "$p" -o yaml --help
+		[ "$status" -eq 2 ] || { echo "$p: $status $output"; false; }
+		[[ "$output" == *"-o: "* ]]
+	done
+}
+
+@test "every option a program completes is documented in its man page" {
+	for p in $(programs); do
+		[ -f "$ST_TOP/man/$p.1" ] || { echo "no man/$p.1"; false; }
+		subs=$("$p" --complete -- "")
+		for ctx in "" $subs; do
+			for opt in $("$p" --complete -- $ctx --); do
+				grep -qE "Fl -${opt#--}( |$)" "$ST_TOP/man/$p.1" ||
+					grep -qE "^\.It Fl -${opt#--}" "$ST_TOP/man/$p.1" ||
+					{ echo "$p ${ctx:+$ctx }$opt: not in man/$p.1"; false; }
+			done
+		done
+	done
+}
+
+@test "completions offer subcommands, options and file names" {
+	for p in $(programs); do
+		run "$p" --complete -- --he
+		[ "$status" -eq 0 ]
+		[ "$output" = "--help" ]
+		run "$p" --complete -- --config ""
+		[ "$output" = "@file" ]
+		run "$p" --complete -- -o ""
+		[ "$output" = "$(printf 'text\ntsv\njson')" ]
+	done
+}
+
+@test "the man pages pass mandoc -Tlint" {
+	command -v mandoc >/dev/null || skip "mandoc is not installed"
+	run mandoc -Tlint -Wwarning "$ST_TOP"/man/*.[157]
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "the bash completion script parses and registers every program" {
+	run bash -c "source '$ST_TOP/completions/st.bash' && complete -p st-addrbook st-connect st-listen st-peers st-seed"
+	[ "$status" -eq 0 ]
+}

@@ -1,5 +1,4 @@
 # st - GNU make, no configure step. `make help` lists the targets.
-.POSIX:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 

@@ -1,0 +1,426 @@
+/* record.c - the record stream: one print path for text/tsv/json, one reader for bare/tsv/json. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "st/record.h"
+#include "st/util.h"
+
+int st_format_parse(const char *s, enum st_format *out, struct st_err *err)
+{
+	if (strcmp(s, "text") == 0)
+		*out = ST_FMT_TEXT;
+	else if (strcmp(s, "tsv") == 0)
+		*out = ST_FMT_TSV;
+	else if (strcmp(s, "json") == 0)
+		*out = ST_FMT_JSON;
+	else
+		return st_err_set(err, ST_EX_USAGE, "'%s': not a format (text, tsv, json)", s);
+	return 0;
+}
+
+const char *st_format_name(enum st_format f)
+{
+	return f == ST_FMT_TSV ? "tsv" : f == ST_FMT_JSON ? "json" : "text";
+}
+
+struct st_printer {
+	FILE *out;
+	enum st_format fmt;
+	int64_t now;
+	json_t *obj;   /* the json record being built */
+	size_t fields; /* fields printed in the current record */
+	bool failed;   /* a write or an allocation failed */
+};
+
+struct st_printer *st_printer_new(FILE *out, enum st_format fmt, int64_t now)
+{
+	struct st_printer *p = calloc(1, sizeof *p);
+	if (p) {
+		p->out = out;
+		p->fmt = fmt;
+		p->now = now;
+	}
+	return p;
+}
+
+void st_printer_free(struct st_printer *p)
+{
+	if (p) {
+		json_decref(p->obj);
+		free(p);
+	}
+}
+
+enum st_format st_printer_format(const struct st_printer *p)
+{
+	return p->fmt;
+}
+
+void st_print_begin(struct st_printer *p)
+{
+	p->fields = 0;
+	if (p->fmt == ST_FMT_JSON) {
+		json_decref(p->obj);
+		p->obj = json_object();
+		if (!p->obj)
+			p->failed = true;
+	}
+}
+
+void st_print_end(struct st_printer *p)
+{
+	if (p->fmt == ST_FMT_JSON) {
+		if (p->obj) {
+			char *s = json_dumps(p->obj, JSON_COMPACT | JSON_PRESERVE_ORDER |
+			                                 JSON_ENSURE_ASCII);
+			if (!s || fputs(s, p->out) == EOF)
+				p->failed = true;
+			free(s);
+			json_decref(p->obj);
+			p->obj = NULL;
+		}
+	} else if (p->fmt == ST_FMT_TEXT) {
+		/* text formats usually end in a space; drop it */
+	}
+	if (putc('\n', p->out) == EOF)
+		p->failed = true;
+}
+
+static void tsv_value(struct st_printer *p, const char *v)
+{
+	if (p->fields++ && putc('\t', p->out) == EOF)
+		p->failed = true;
+	if (!v) {
+		fputc('-', p->out);
+		return;
+	}
+	for (; *v; v++) {
+		const char *esc = *v == '\t' ? "\\t" : *v == '\n' ? "\\n" : *v == '\r' ? "\\r"
+		                : *v == '\\' ? "\\\\" : NULL;
+		if ((esc ? fputs(esc, p->out) : putc(*v, p->out)) == EOF)
+			p->failed = true;
+	}
+}
+
+static void json_put(struct st_printer *p, const char *key, json_t *v)
+{
+	if (!v || !p->obj || json_object_set_new(p->obj, key, v) != 0)
+		p->failed = true;
+}
+
+/* Text mode: the caller's format applied to the value; a separator between fields. */
+static void text_sep(struct st_printer *p)
+{
+	if (p->fields++ && putc(' ', p->out) == EOF)
+		p->failed = true;
+}
+
+void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const char *v)
+{
+	switch (p->fmt) {
+	case ST_FMT_JSON:
+		if (!v) {
+			json_put(p, key, json_null());
+		} else {
+			json_t *s = json_string(v);
+			if (!s) { /* not UTF-8: show the bad bytes as '?' rather than lose the field */
+				char *copy = strdup(v);
+				for (char *c = copy; c && *c; c++)
+					if ((unsigned char)*c >= 0x80)
+						*c = '?';
+				s = copy ? json_string(copy) : NULL;
+				free(copy);
+			}
+			json_put(p, key, s);
+		}
+		break;
+	case ST_FMT_TSV:
+		tsv_value(p, v);
+		break;
+	case ST_FMT_TEXT:
+		text_sep(p);
+		if (fprintf(p->out, fmt, v ? v : "-") < 0)
+			p->failed = true;
+		break;
+	}
+}
+
+void st_print_int_(struct st_printer *p, const char *key, const char *fmt, long long v)
+{
+	char b[32];
+	switch (p->fmt) {
+	case ST_FMT_JSON:
+		json_put(p, key, json_integer(v));
+		break;
+	case ST_FMT_TSV:
+		snprintf(b, sizeof b, "%lld", v);
+		tsv_value(p, b);
+		break;
+	case ST_FMT_TEXT:
+		text_sep(p);
+		if (fprintf(p->out, fmt, v) < 0)
+			p->failed = true;
+		break;
+	}
+}
+
+void st_print_uint_(struct st_printer *p, const char *key, const char *fmt, unsigned long long v)
+{
+	char b[32];
+	switch (p->fmt) {
+	case ST_FMT_JSON:
+		json_put(p, key, json_integer((json_int_t)v));
+		break;
+	case ST_FMT_TSV:
+		snprintf(b, sizeof b, "%llu", v);
+		tsv_value(p, b);
+		break;
+	case ST_FMT_TEXT:
+		text_sep(p);
+		if (fprintf(p->out, fmt, v) < 0)
+			p->failed = true;
+		break;
+	}
+}
+
+void st_print_double_(struct st_printer *p, const char *key, const char *fmt, double v)
+{
+	char b[64];
+	switch (p->fmt) {
+	case ST_FMT_JSON:
+		json_put(p, key, json_real(v));
+		break;
+	case ST_FMT_TSV:
+		snprintf(b, sizeof b, "%.6g", v);
+		tsv_value(p, b);
+		break;
+	case ST_FMT_TEXT:
+		text_sep(p);
+		if (fprintf(p->out, fmt, v) < 0)
+			p->failed = true;
+		break;
+	}
+}
+
+void st_print_bool_(struct st_printer *p, const char *key, const char *fmt, bool v)
+{
+	switch (p->fmt) {
+	case ST_FMT_JSON:
+		json_put(p, key, json_boolean(v));
+		break;
+	case ST_FMT_TSV:
+		tsv_value(p, v ? "true" : "false");
+		break;
+	case ST_FMT_TEXT:
+		text_sep(p);
+		if (fprintf(p->out, fmt, v ? "yes" : "no") < 0)
+			p->failed = true;
+		break;
+	}
+}
+
+void st_print_time_(struct st_printer *p, const char *key, const char *fmt, int64_t t)
+{
+	char b[32];
+	switch (p->fmt) {
+	case ST_FMT_JSON:
+		json_put(p, key, t ? json_integer((json_int_t)t) : json_null());
+		break;
+	case ST_FMT_TSV:
+		snprintf(b, sizeof b, "%lld", (long long)t);
+		tsv_value(p, b);
+		break;
+	case ST_FMT_TEXT:
+		text_sep(p);
+		st_format_age(t, p->now, b, sizeof b);
+		if (fprintf(p->out, fmt, b) < 0)
+			p->failed = true;
+		break;
+	}
+}
+
+int st_printer_flush(struct st_printer *p, struct st_err *err)
+{
+	if (fflush(p->out) != 0 || ferror(p->out))
+		return st_err_sys(err, ST_EX_IOERR, "write error");
+	if (p->failed)
+		return st_err_set(err, ST_EX_IOERR, "write error");
+	return 0;
+}
+
+/* ---- reading ---- */
+
+struct st_reader {
+	FILE *in;
+	char name[256];
+	unsigned long lineno;
+	struct st_buf line;
+	struct st_record rec;
+};
+
+struct st_reader *st_reader_new(FILE *in, const char *name)
+{
+	struct st_reader *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->in = in;
+	st_strlcpy(r->name, name ? name : "<stdin>", sizeof r->name);
+	st_buf_init(&r->line, ST_LINE_MAX);
+	return r;
+}
+
+void st_reader_free(struct st_reader *r)
+{
+	if (!r)
+		return;
+	st_record_clear(&r->rec);
+	st_buf_clear(&r->line);
+	free(r);
+}
+
+void st_record_clear(struct st_record *rec)
+{
+	json_decref(rec->json_);
+	rec->json_ = NULL;
+	rec->nfields = 0;
+}
+
+static int record_endpoint(struct st_record *rec, const char *text, size_t len, struct st_err *err)
+{
+	char id[ST_NODE_ID_MAX + 1];
+	if (len >= sizeof rec->endpoint_text)
+		return st_err_set(err, ST_EX_DATAERR, "endpoint too long");
+	memcpy(rec->endpoint_text, text, len);
+	rec->endpoint_text[len] = '\0';
+	if (st_endpoint_parse_id(&rec->endpoint, id, sizeof id, text, len, err) < 0)
+		return -1;
+	if (id[0])
+		st_strlcpy(rec->node_id, id, sizeof rec->node_id);
+	return 0;
+}
+
+static bool blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+int st_record_parse(struct st_record *rec, char *line, size_t len, struct st_err *err)
+{
+	st_record_clear(rec);
+	rec->node_id[0] = '\0';
+	rec->endpoint_text[0] = '\0';
+	memset(&rec->endpoint, 0, sizeof rec->endpoint);
+	if (memchr(line, '\0', len))
+		return st_err_set(err, ST_EX_DATAERR, "NUL byte in line");
+	while (len && (line[len - 1] == '\r' || line[len - 1] == ' '))
+		line[--len] = '\0';
+	while (len && line[0] == ' ') {
+		line++;
+		len--;
+	}
+	if (len == 0)
+		return st_err_set(err, ST_EX_DATAERR, "empty line");
+	if (line[0] == '{') {
+		rec->fmt = ST_FMT_JSON;
+		json_error_t jerr;
+		json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!obj)
+			return st_err_set(err, ST_EX_DATAERR, "bad json at column %d: %s", jerr.column,
+			                  jerr.text);
+		rec->json_ = obj;
+		if (!json_is_object(obj))
+			return st_err_set(err, ST_EX_DATAERR, "json record is not an object");
+		json_t *ep = json_object_get(obj, "endpoint");
+		if (!ep)
+			return st_err_set(err, ST_EX_DATAERR, "json record has no \"endpoint\"");
+		if (!json_is_string(ep))
+			return st_err_set(err, ST_EX_DATAERR, "json \"endpoint\" is not a string");
+		if (record_endpoint(rec, json_string_value(ep), json_string_length(ep), err) < 0)
+			return -1;
+		json_t *id = json_object_get(obj, "node_id");
+		if (!rec->node_id[0] && json_is_string(id)) {
+			if (json_string_length(id) > ST_NODE_ID_MAX)
+				return st_err_set(err, ST_EX_DATAERR, "node_id longer than %d bytes",
+				                  ST_NODE_ID_MAX);
+			st_strlcpy(rec->node_id, json_string_value(id), sizeof rec->node_id);
+		}
+		return 0;
+	}
+	rec->fmt = memchr(line, '\t', len) ? ST_FMT_TSV : ST_FMT_TEXT;
+	rec->nfields = 0;
+	char *p = line;
+	for (;;) {
+		if (rec->nfields == ST_RECORD_FIELDS_MAX)
+			return st_err_set(err, ST_EX_DATAERR, "more than %d fields",
+			                  ST_RECORD_FIELDS_MAX);
+		rec->fields[rec->nfields++] = p;
+		char *tab = strchr(p, '\t');
+		if (!tab)
+			break;
+		*tab = '\0';
+		p = tab + 1;
+	}
+	if (rec->fmt == ST_FMT_TEXT && (strchr(line, ' '))) {
+		/* a bare line: only the endpoint, nothing after it */
+		return st_err_set(err, ST_EX_DATAERR, "bad endpoint '%.60s'", line);
+	}
+	return record_endpoint(rec, rec->fields[0], strlen(rec->fields[0]), err);
+}
+
+const char *st_record_get(const struct st_record *rec, const char *key, int tsv_col)
+{
+	if (rec->fmt == ST_FMT_JSON) {
+		json_t *v = json_object_get(rec->json_, key);
+		if (!v || json_is_null(v))
+			return NULL;
+		if (json_is_string(v))
+			return json_string_value(v);
+		/* numbers and booleans as text, kept alive in the object under a hidden key */
+		char b[64];
+		if (json_is_true(v))
+			return "true";
+		if (json_is_false(v))
+			return "false";
+		if (json_is_integer(v))
+			snprintf(b, sizeof b, "%lld", (long long)json_integer_value(v));
+		else if (json_is_real(v))
+			snprintf(b, sizeof b, "%.17g", json_real_value(v));
+		else
+			return NULL;
+		char hidden[300];
+		snprintf(hidden, sizeof hidden, "\x01%s", key);
+		json_t *s = json_string(b);
+		if (!s || json_object_set_new((json_t *)rec->json_, hidden, s) != 0)
+			return NULL;
+		return json_string_value(s);
+	}
+	if (tsv_col < 0 || (size_t)tsv_col >= rec->nfields)
+		return NULL;
+	return rec->fields[tsv_col];
+}
+
+int st_reader_next(struct st_reader *r, struct st_record *rec, struct st_err *err)
+{
+	for (;;) {
+		struct st_err lerr = {0};
+		int rc = st_read_line(r->in, &r->line, &lerr);
+		if (rc == 0)
+			return 0;
+		r->lineno++;
+		if (rc < 0)
+			return st_err_set(err, lerr.code, "%s:%lu: %s", r->name, r->lineno, lerr.msg);
+		char *s = r->line.data ? r->line.data : (char *)"";
+		size_t len = r->line.len;
+		if (blank(s, len) || s[strspn(s, " \t")] == '#')
+			continue;
+		rc = st_record_parse(rec, s, len, &lerr);
+		rec->lineno = r->lineno;
+		if (rc < 0)
+			return st_err_set(err, lerr.code, "%s:%lu: %s", r->name, r->lineno, lerr.msg);
+		return 1;
+	}
+}

@@ -1,0 +1,717 @@
+/* store.c - flat-file tables: lock, mmap'ed snapshot, checksummed journal, atomic rewrite. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "st/config.h"
+#include "st/store.h"
+#include "st/util.h"
+
+#define NAME_MAX_LEN 64
+#define AUX_MAX 4
+#define JOURNAL_BUF_MAX (16u * 1024 * 1024) /* appends buffered before a forced write */
+
+struct map {
+	int fd;
+	const char *data; /* whole file, or NULL when empty or missing */
+	size_t len;
+};
+
+struct aux {
+	char suffix[32];
+	struct map m;
+};
+
+struct st_store {
+	char dir[ST_PATH_MAX];
+	char name[NAME_MAX_LEN];
+	char snap_path[ST_PATH_MAX + 80];
+	char journal_path[ST_PATH_MAX + 80];
+	unsigned version;
+	unsigned flags;
+	int lockfd;
+	int dirfd;
+
+	struct map snap;
+	size_t body_off;          /* first byte after the header line */
+	uint64_t gen;             /* the snapshot's gen; 0 when there is none */
+
+	int jfd;                  /* -1 until needed */
+	bool journal_scanned;     /* valid_end and torn are known */
+	bool journal_current;     /* it has a header for our gen */
+	uint64_t journal_size;    /* bytes on disk */
+	uint64_t valid_end;       /* bytes up to the end of the last good line */
+	unsigned torn;
+	struct st_buf pending;    /* appended, not yet written */
+
+	struct aux aux[AUX_MAX];
+	size_t naux;
+};
+
+struct st_store_writer {
+	struct st_store *s;
+	FILE *f;
+	char tmp[ST_PATH_MAX + 100];
+	char final[ST_PATH_MAX + 100];
+	bool aux;
+	bool failed;
+};
+
+static void map_close(struct map *m)
+{
+	if (m->data)
+		munmap((void *)m->data, m->len);
+	if (m->fd >= 0)
+		close(m->fd);
+	m->data = NULL;
+	m->len = 0;
+	m->fd = -1;
+}
+
+/* Maps path read-only; a missing file is an empty map (returns 0). */
+static int map_open(struct map *m, const char *path, struct st_err *err)
+{
+	m->fd = open(path, O_RDONLY | O_CLOEXEC);
+	m->data = NULL;
+	m->len = 0;
+	if (m->fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return st_err_sys(err, ST_EX_IOERR, "'%s'", path);
+	}
+	struct stat st;
+	if (fstat(m->fd, &st) < 0)
+		return st_err_sys(err, ST_EX_IOERR, "'%s'", path);
+	if (st.st_size == 0)
+		return 0;
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, m->fd, 0);
+	if (p == MAP_FAILED)
+		return st_err_sys(err, ST_EX_IOERR, "'%s': mmap", path);
+	m->data = p;
+	m->len = (size_t)st.st_size;
+	return 0;
+}
+
+int st_datadir_prepare(const char *dir, struct st_err *err)
+{
+	char path[ST_PATH_MAX];
+	if (st_strlcpy(path, dir, sizeof path) >= sizeof path)
+		return st_err_set(err, ST_EX_USAGE, "'%s': path too long", dir);
+	for (char *p = path + 1;; p++) {
+		char c = *p;
+		if (c == '/' || c == '\0') {
+			*p = '\0';
+			if (mkdir(path, 0700) < 0 && errno != EEXIST)
+				return st_err_sys(err, ST_EX_CANTCREAT, "'%s'", path);
+			*p = c;
+		}
+		if (c == '\0')
+			break;
+	}
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return st_err_sys(err, ST_EX_CANTCREAT, "'%s'", dir);
+	if (!S_ISDIR(st.st_mode))
+		return st_err_set(err, ST_EX_CANTCREAT, "'%s': not a directory", dir);
+	return 0;
+}
+
+/* Reads "#st NAME VERSION gen GEN" (prefix given) from the start of data. */
+static int parse_header(const char *path, const char *prefix, const char *name, unsigned version,
+                        const char *data, size_t len, size_t *body_off, uint64_t *gen,
+                        struct st_err *err)
+{
+	const char *nl = memchr(data, '\n', len < 512 ? len : 512);
+	if (!nl)
+		return st_err_set(err, ST_EX_DATAERR, "%s:1: no header line", path);
+	char line[512];
+	size_t n = (size_t)(nl - data);
+	memcpy(line, data, n);
+	line[n] = '\0';
+	char fname[NAME_MAX_LEN + 1], pfx[32];
+	unsigned v;
+	unsigned long long g;
+	int used = 0;
+	if (memchr(line, '\0', n) ||
+	    sscanf(line, "%31s %64s %u gen %llu%n", pfx, fname, &v, &g, &used) != 4 ||
+	    (size_t)used != n || strcmp(pfx, prefix) != 0)
+		return st_err_set(err, ST_EX_DATAERR, "%s:1: bad header (expected '%s %s %u gen N')",
+		                  path, prefix, name, version);
+	if (strcmp(fname, name) != 0)
+		return st_err_set(err, ST_EX_DATAERR, "%s:1: holds table '%s', not '%s'", path, fname,
+		                  name);
+	if (v > version)
+		return st_err_set(err, ST_EX_DATAERR,
+		                  "%s:1: format version %u is newer than this program's %u", path, v,
+		                  version);
+	if (v == 0)
+		return st_err_set(err, ST_EX_DATAERR, "%s:1: bad format version 0", path);
+	*body_off = n + 1;
+	*gen = g;
+	return 0;
+}
+
+static int load_snapshot(struct st_store *s, struct st_err *err)
+{
+	map_close(&s->snap);
+	s->body_off = 0;
+	if (map_open(&s->snap, s->snap_path, err) < 0)
+		return -1;
+	if (!s->snap.data) {
+		if (s->snap.fd >= 0) /* an empty file: a crash before the header; treat as none */
+			return 0;
+		return 0;
+	}
+	uint64_t gen;
+	if (parse_header(s->snap_path, "#st", s->name, s->version, s->snap.data, s->snap.len,
+	                 &s->body_off, &gen, err) < 0)
+		return -1;
+	s->gen = gen;
+	return 0;
+}
+
+int st_store_open(struct st_store **out, const char *dir, const char *name, unsigned version,
+                  unsigned flags, struct st_err *err)
+{
+	*out = NULL;
+	if (strlen(name) >= NAME_MAX_LEN || strchr(name, '/') || strchr(name, ' '))
+		return st_err_set(err, ST_EX_SOFTWARE, "bad table name '%s'", name);
+	struct st_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	s->lockfd = s->dirfd = s->jfd = s->snap.fd = -1;
+	for (size_t i = 0; i < AUX_MAX; i++)
+		s->aux[i].m.fd = -1;
+	st_buf_init(&s->pending, JOURNAL_BUF_MAX + ST_LINE_MAX + 64);
+	st_strlcpy(s->dir, dir, sizeof s->dir);
+	st_strlcpy(s->name, name, sizeof s->name);
+	s->version = version;
+	s->flags = flags;
+	snprintf(s->snap_path, sizeof s->snap_path, "%s/%s.tsv", dir, name);
+	snprintf(s->journal_path, sizeof s->journal_path, "%s/%s.journal", dir, name);
+	bool writer = flags & ST_STORE_WRITE;
+
+	if (writer && st_datadir_prepare(dir, err) < 0)
+		goto fail;
+	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dirfd < 0 && (writer || errno != ENOENT)) {
+		st_err_sys(err, ST_EX_IOERR, "'%s'", dir);
+		goto fail;
+	}
+	if (s->dirfd >= 0) {
+		char lock[ST_PATH_MAX + 80];
+		snprintf(lock, sizeof lock, "%s/%s.lock", dir, name);
+		s->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (s->lockfd < 0 && writer) {
+			st_err_sys(err, ST_EX_CANTCREAT, "'%s'", lock);
+			goto fail;
+		}
+		/* a reader in a directory it cannot write still reads, unlocked */
+		if (s->lockfd >= 0) {
+			int op = (writer ? LOCK_EX : LOCK_SH) | ((flags & ST_STORE_NOWAIT) ? LOCK_NB : 0);
+			while (flock(s->lockfd, op) < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EWOULDBLOCK)
+					st_err_set(err, ST_EX_TEMPFAIL, "'%s': in use by another process", lock);
+				else
+					st_err_sys(err, ST_EX_IOERR, "'%s': lock", lock);
+				goto fail;
+			}
+		}
+	}
+	if (load_snapshot(s, err) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	st_store_close(s);
+	return -1;
+}
+
+void st_store_close(struct st_store *s)
+{
+	if (!s)
+		return;
+	map_close(&s->snap);
+	for (size_t i = 0; i < AUX_MAX; i++)
+		map_close(&s->aux[i].m);
+	if (s->jfd >= 0)
+		close(s->jfd);
+	if (s->lockfd >= 0)
+		close(s->lockfd); /* releases the flock */
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	st_buf_clear(&s->pending);
+	free(s);
+}
+
+const char *st_store_path(const struct st_store *s)
+{
+	return s->snap_path;
+}
+
+int st_store_snapshot(struct st_store *s, const char **body, size_t *len,
+                      unsigned long *first_lineno, struct st_err *err)
+{
+	(void)err;
+	if (!s->snap.data) {
+		*body = "";
+		*len = 0;
+	} else {
+		*body = s->snap.data + s->body_off;
+		*len = s->snap.len - s->body_off;
+	}
+	if (first_lineno)
+		*first_lineno = 2;
+	return 0;
+}
+
+/* Walks the record lines of body (after a header at line 1). */
+static int walk_lines(const char *path, const char *body, size_t len, st_store_line_fn fn,
+                      void *ctx, struct st_err *err)
+{
+	unsigned long lineno = 1;
+	size_t off = 0;
+	while (off < len) {
+		lineno++;
+		const char *line = body + off;
+		const char *nl = memchr(line, '\n', len - off);
+		if (!nl)
+			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: last line is cut short", path,
+			                  lineno);
+		size_t n = (size_t)(nl - line);
+		if (n > ST_LINE_MAX)
+			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: line longer than %d bytes", path,
+			                  lineno, ST_LINE_MAX);
+		if (memchr(line, '\0', n))
+			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: NUL byte", path, lineno);
+		if (fn) {
+			int rc = fn(ctx, line, n, lineno, err);
+			if (rc)
+				return rc;
+		}
+		off += n + 1;
+	}
+	return 0;
+}
+
+int st_store_read_snapshot(struct st_store *s, st_store_line_fn fn, void *ctx,
+                           struct st_err *err)
+{
+	if (!s->snap.data)
+		return 0;
+	return walk_lines(s->snap_path, s->snap.data + s->body_off, s->snap.len - s->body_off, fn,
+	                  ctx, err);
+}
+
+int st_store_parse_image(const char *name, unsigned version, const char *data, size_t len,
+                         st_store_line_fn fn, void *ctx, struct st_err *err)
+{
+	size_t off;
+	uint64_t gen;
+	if (len == 0)
+		return 0;
+	if (parse_header("<image>", "#st", name, version, data, len, &off, &gen, err) < 0)
+		return -1;
+	return walk_lines("<image>", data + off, len - off, fn, ctx, err);
+}
+
+/* "PAYLOAD\t#xxxxxxxx": checks the checksum; returns the payload length or -1. */
+static long journal_payload(const char *line, size_t n)
+{
+	if (n < 10 || line[n - 10] != '\t' || line[n - 9] != '#')
+		return -1;
+	uint32_t want = 0;
+	for (size_t i = n - 8; i < n; i++) {
+		char c = line[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			return -1;
+		want = want << 4 | (uint32_t)d;
+	}
+	if (st_crc32c(0, line, n - 10) != want)
+		return -1;
+	return (long)(n - 10);
+}
+
+static int journal_open(struct st_store *s, struct st_err *err)
+{
+	if (s->jfd >= 0)
+		return 0;
+	bool writer = s->flags & ST_STORE_WRITE;
+	s->jfd = open(s->journal_path, (writer ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600);
+	if (s->jfd < 0) {
+		if (!writer && errno == ENOENT)
+			return 0;
+		return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+	}
+	return 0;
+}
+
+/* Scans the journal: checks every line, calls fn on payloads when given. */
+static int journal_scan(struct st_store *s, st_store_line_fn fn, void *ctx, struct st_err *err)
+{
+	if (journal_open(s, err) < 0)
+		return -1;
+	s->journal_current = false;
+	s->journal_size = s->valid_end = 0;
+	s->torn = 0;
+	s->journal_scanned = true;
+	if (s->jfd < 0)
+		return 0;
+	struct stat st;
+	if (fstat(s->jfd, &st) < 0)
+		return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+	s->journal_size = (uint64_t)st.st_size;
+	if (st.st_size == 0)
+		return 0;
+	const char *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, s->jfd, 0);
+	if (data == MAP_FAILED)
+		return st_err_sys(err, ST_EX_IOERR, "'%s': mmap", s->journal_path);
+	size_t len = (size_t)st.st_size, off;
+	uint64_t gen;
+	int rc = 0;
+	struct st_err herr = {0};
+	if (parse_header(s->journal_path, "#st-journal", s->name, s->version, data, len, &off, &gen,
+	                 &herr) < 0) {
+		/* a header cut short by a crash is a torn line: an empty journal */
+		if (!memchr(data, '\n', len)) {
+			s->torn = 1;
+			goto out;
+		}
+		rc = st_err_set(err, herr.code, "%s", herr.msg);
+		goto out;
+	}
+	if (gen != s->gen) /* folded into the snapshot already (or from another snapshot) */
+		goto out;
+	s->journal_current = true;
+	s->valid_end = off;
+	unsigned long lineno = 1;
+	while (off < len) {
+		lineno++;
+		const char *line = data + off;
+		const char *nl = memchr(line, '\n', len - off);
+		size_t n = nl ? (size_t)(nl - line) : len - off;
+		long plen = nl && n <= ST_LINE_MAX + 10 ? journal_payload(line, n) : -1;
+		if (plen < 0) {
+			if (!nl || off + n + 1 == len) { /* the last line: a crash artefact */
+				s->torn = 1;
+				break;
+			}
+			rc = st_err_set(err, ST_EX_DATAERR, "%s:%lu: bad checksum (the journal is damaged)",
+			                s->journal_path, lineno);
+			goto out;
+		}
+		if (memchr(line, '\0', (size_t)plen)) {
+			rc = st_err_set(err, ST_EX_DATAERR, "%s:%lu: NUL byte", s->journal_path, lineno);
+			goto out;
+		}
+		if (fn && (rc = fn(ctx, line, (size_t)plen, lineno, err)) != 0)
+			goto out;
+		off += n + 1;
+		s->valid_end = off;
+	}
+out:
+	munmap((void *)data, len);
+	return rc;
+}
+
+int st_store_read_journal(struct st_store *s, st_store_line_fn fn, void *ctx,
+                          struct st_err *err)
+{
+	return journal_scan(s, fn, ctx, err);
+}
+
+unsigned st_store_torn(const struct st_store *s)
+{
+	return s->torn;
+}
+
+static int write_all(int fd, const char *p, size_t n, const char *path, struct st_err *err)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return st_err_sys(err, errno == ENOSPC ? ST_EX_TEMPFAIL : ST_EX_IOERR, "'%s'", path);
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Makes the journal ready for appends: a header for our gen, no torn tail. */
+static int journal_prepare(struct st_store *s, struct st_err *err)
+{
+	if (!(s->flags & ST_STORE_WRITE))
+		return st_err_set(err, ST_EX_SOFTWARE, "'%s': opened read-only", s->journal_path);
+	if (!s->journal_scanned && journal_scan(s, NULL, NULL, err) < 0)
+		return -1;
+	if (journal_open(s, err) < 0)
+		return -1;
+	if (!s->journal_current) {
+		char hdr[160];
+		int n = snprintf(hdr, sizeof hdr, "#st-journal %s %u gen %" PRIu64 "\n", s->name,
+		                 s->version, s->gen);
+		if (ftruncate(s->jfd, 0) < 0 || lseek(s->jfd, 0, SEEK_SET) < 0)
+			return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+		if (write_all(s->jfd, hdr, (size_t)n, s->journal_path, err) < 0)
+			return -1;
+		s->journal_current = true;
+		s->journal_size = s->valid_end = (uint64_t)n;
+	} else if (s->valid_end < s->journal_size) {
+		if (ftruncate(s->jfd, (off_t)s->valid_end) < 0)
+			return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+		s->journal_size = s->valid_end;
+		s->torn = 0;
+	}
+	if (lseek(s->jfd, (off_t)s->journal_size, SEEK_SET) < 0)
+		return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+	return 0;
+}
+
+static int journal_flush(struct st_store *s, struct st_err *err)
+{
+	if (!s->pending.len)
+		return 0;
+	if (write_all(s->jfd, s->pending.data, s->pending.len, s->journal_path, err) < 0)
+		return -1;
+	s->journal_size += s->pending.len;
+	s->valid_end = s->journal_size;
+	st_buf_reset(&s->pending);
+	return 0;
+}
+
+int st_store_append(struct st_store *s, const char *payload, size_t len, struct st_err *err)
+{
+	if (len > ST_LINE_MAX || memchr(payload, '\n', len) || memchr(payload, '\0', len))
+		return st_err_set(err, ST_EX_SOFTWARE, "journal line with a newline, NUL or too long");
+	if (!s->journal_current || !s->journal_scanned || s->valid_end < s->journal_size) {
+		if (journal_prepare(s, err) < 0)
+			return -1;
+	}
+	char tail[16];
+	snprintf(tail, sizeof tail, "\t#%08x\n", st_crc32c(0, payload, len));
+	if (st_buf_append(&s->pending, payload, len, err) < 0 ||
+	    st_buf_append(&s->pending, tail, 11, err) < 0)
+		return -1;
+	if (s->pending.len >= JOURNAL_BUF_MAX)
+		return journal_flush(s, err);
+	return 0;
+}
+
+int st_store_sync(struct st_store *s, struct st_err *err)
+{
+	if (s->jfd < 0 || !(s->flags & ST_STORE_WRITE))
+		return 0;
+	if (journal_flush(s, err) < 0)
+		return -1;
+	if (fdatasync(s->jfd) < 0)
+		return st_err_sys(err, ST_EX_IOERR, "'%s': fsync", s->journal_path);
+	return 0;
+}
+
+uint64_t st_store_snapshot_bytes(const struct st_store *s)
+{
+	return s->snap.len;
+}
+
+uint64_t st_store_journal_bytes(const struct st_store *s)
+{
+	struct stat st;
+	if (s->journal_scanned)
+		return s->journal_size + s->pending.len;
+	if (stat(s->journal_path, &st) == 0)
+		return (uint64_t)st.st_size;
+	return 0;
+}
+
+bool st_store_wants_compaction(const struct st_store *s)
+{
+	uint64_t j = st_store_journal_bytes(s);
+	return j > 64 * 1024 && j > st_store_snapshot_bytes(s) / 8;
+}
+
+static int writer_begin(struct st_store *s, const char *final, const char *header,
+                        bool aux, struct st_store_writer **out, struct st_err *err)
+{
+	*out = NULL;
+	if (!(s->flags & ST_STORE_WRITE))
+		return st_err_set(err, ST_EX_SOFTWARE, "'%s': opened read-only", final);
+	struct st_store_writer *w = calloc(1, sizeof *w);
+	if (!w)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	w->s = s;
+	w->aux = aux;
+	st_strlcpy(w->final, final, sizeof w->final);
+	snprintf(w->tmp, sizeof w->tmp, "%s.tmp", final);
+	int fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		st_err_sys(err, ST_EX_CANTCREAT, "'%s'", w->tmp);
+		free(w);
+		return -1;
+	}
+	w->f = fdopen(fd, "w");
+	if (!w->f) {
+		close(fd);
+		unlink(w->tmp);
+		free(w);
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	}
+	setvbuf(w->f, NULL, _IOFBF, 1 << 20);
+	if (fputs(header, w->f) == EOF)
+		w->failed = true;
+	*out = w;
+	return 0;
+}
+
+int st_store_rewrite_begin(struct st_store *s, struct st_store_writer **w, struct st_err *err)
+{
+	char hdr[160];
+	snprintf(hdr, sizeof hdr, "#st %s %u gen %" PRIu64 "\n", s->name, s->version, s->gen + 1);
+	return writer_begin(s, s->snap_path, hdr, false, w, err);
+}
+
+int st_store_writer_line(struct st_store_writer *w, const char *line, size_t len,
+                         struct st_err *err)
+{
+	if (len > ST_LINE_MAX || memchr(line, '\n', len))
+		return st_err_set(err, ST_EX_SOFTWARE, "'%s': line with a newline or too long", w->final);
+	if (fwrite(line, 1, len, w->f) != len || putc('\n', w->f) == EOF)
+		w->failed = true;
+	return 0;
+}
+
+void st_store_rewrite_abort(struct st_store_writer *w)
+{
+	if (!w)
+		return;
+	fclose(w->f);
+	unlink(w->tmp);
+	free(w);
+}
+
+int st_store_rewrite_commit(struct st_store_writer *w, struct st_err *err)
+{
+	struct st_store *s = w->s;
+	if (fflush(w->f) != 0 || ferror(w->f) || w->failed) {
+		st_err_sys(err, errno == ENOSPC ? ST_EX_TEMPFAIL : ST_EX_IOERR, "'%s'", w->tmp);
+		st_store_rewrite_abort(w);
+		return -1;
+	}
+	if (fsync(fileno(w->f)) < 0) {
+		st_err_sys(err, ST_EX_IOERR, "'%s': fsync", w->tmp);
+		st_store_rewrite_abort(w);
+		return -1;
+	}
+	if (fclose(w->f) != 0) {
+		w->f = NULL;
+		unlink(w->tmp);
+		st_err_sys(err, ST_EX_IOERR, "'%s'", w->tmp);
+		free(w);
+		return -1;
+	}
+	int rc = 0;
+	if (rename(w->tmp, w->final) < 0) {
+		rc = st_err_sys(err, ST_EX_IOERR, "'%s'", w->final);
+		unlink(w->tmp);
+	} else if (s->dirfd >= 0 && fsync(s->dirfd) < 0) {
+		rc = st_err_sys(err, ST_EX_IOERR, "'%s': fsync", s->dir);
+	}
+	bool aux = w->aux;
+	free(w);
+	if (rc < 0 || aux)
+		return rc;
+	/* The new snapshot holds everything: the journal starts afresh for the new gen. */
+	s->gen++;
+	st_buf_reset(&s->pending);
+	s->journal_scanned = true;
+	s->journal_current = false;
+	s->journal_size = s->valid_end = 0;
+	if (journal_prepare(s, err) < 0 || fdatasync(s->jfd) < 0)
+		return rc < 0 ? rc : st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+	for (size_t i = 0; i < AUX_MAX; i++)
+		map_close(&s->aux[i].m);
+	s->naux = 0;
+	return load_snapshot(s, err);
+}
+
+int st_store_aux_begin(struct st_store *s, const char *suffix, struct st_store_writer **w,
+                       struct st_err *err)
+{
+	char final[ST_PATH_MAX + 100], hdr[200];
+	snprintf(final, sizeof final, "%s/%s.%s", s->dir, s->name, suffix);
+	snprintf(hdr, sizeof hdr, "#st-aux %s %u gen %" PRIu64 "\n", s->name, s->version, s->gen);
+	return writer_begin(s, final, hdr, true, w, err);
+}
+
+int st_store_aux_map(struct st_store *s, const char *suffix, const char **body, size_t *len,
+                     struct st_err *err)
+{
+	*body = "";
+	*len = 0;
+	struct aux *a = NULL;
+	for (size_t i = 0; i < s->naux; i++)
+		if (strcmp(s->aux[i].suffix, suffix) == 0)
+			a = &s->aux[i];
+	if (!a) {
+		if (s->naux == AUX_MAX)
+			return st_err_set(err, ST_EX_SOFTWARE, "too many aux files");
+		a = &s->aux[s->naux++];
+		st_strlcpy(a->suffix, suffix, sizeof a->suffix);
+	}
+	map_close(&a->m);
+	char path[ST_PATH_MAX + 100];
+	snprintf(path, sizeof path, "%s/%s.%s", s->dir, s->name, suffix);
+	if (map_open(&a->m, path, err) < 0)
+		return -1;
+	if (!a->m.data)
+		return 0;
+	size_t off;
+	uint64_t gen;
+	struct st_err herr = {0};
+	if (parse_header(path, "#st-aux", s->name, s->version, a->m.data, a->m.len, &off, &gen,
+	                 &herr) < 0 || gen != s->gen || !s->snap.data)
+		return 0; /* damaged or stale: the caller rebuilds it */
+	*body = a->m.data + off;
+	*len = a->m.len - off;
+	return 1;
+}
+
+int st_store_move_aside(struct st_store *s, struct st_err *err)
+{
+	if (!(s->flags & ST_STORE_WRITE))
+		return st_err_set(err, ST_EX_SOFTWARE, "'%s': opened read-only", s->snap_path);
+	char bak[ST_PATH_MAX + 100];
+	map_close(&s->snap);
+	s->body_off = 0;
+	snprintf(bak, sizeof bak, "%s.bak", s->snap_path);
+	if (rename(s->snap_path, bak) < 0 && errno != ENOENT)
+		return st_err_sys(err, ST_EX_IOERR, "'%s'", s->snap_path);
+	if (s->jfd >= 0) {
+		close(s->jfd);
+		s->jfd = -1;
+	}
+	snprintf(bak, sizeof bak, "%s.bak", s->journal_path);
+	if (rename(s->journal_path, bak) < 0 && errno != ENOENT)
+		return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+	if (s->dirfd >= 0 && fsync(s->dirfd) < 0)
+		return st_err_sys(err, ST_EX_IOERR, "'%s': fsync", s->dir);
+	s->journal_scanned = true;
+	s->journal_current = false;
+	s->journal_size = s->valid_end = 0;
+	s->torn = 0;
+	st_buf_reset(&s->pending);
+	return 0;
+}

@@ -1,0 +1,227 @@
+/* test_record.c - the record printer (text, tsv, json) and reader (bare, tsv, json). */
+#include "unit.h"
+
+#include "st/record.h"
+#include "st/util.h"
+
+/* Prints one record in fmt into a string the caller frees. */
+static char *print_one(enum st_format fmt)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	struct st_printer *p = st_printer_new(f, fmt, 1000000);
+	assert_non_null(p);
+	st_print_begin(p);
+	st_print_str(p, "endpoint", "%-14s", "1.2.3.4:7777");
+	st_print_str(p, "user_agent", "ua=%s", "a\tb\\c\nd");
+	st_print_str(p, "node_id", "id=%s", NULL);
+	st_print_int(p, "reputation", "rep=%lld", -3);
+	st_print_uint(p, "attempts", "tries=%llu", 7);
+	st_print_double(p, "quality", "q=%.2f", 0.5);
+	st_print_bool(p, "verified", "verified=%s", false);
+	st_print_time(p, "last_seen", "seen %s", 1000000 - 180);
+	st_print_time(p, "last_success", "ok %s", 0);
+	st_print_end(p);
+	struct st_err err = {0};
+	assert_int_equal(st_printer_flush(p, &err), 0);
+	st_printer_free(p);
+	fclose(f);
+	return buf;
+}
+
+static void prints_text_with_the_given_formats(void **state)
+{
+	(void)state;
+	char *s = print_one(ST_FMT_TEXT);
+	assert_string_equal(s, "1.2.3.4:7777   ua=a\tb\\c\nd id=- rep=-3 tries=7 q=0.50 verified=no "
+	                       "seen 3m ago ok never\n");
+	free(s);
+}
+
+static void prints_tsv_escaped_in_call_order(void **state)
+{
+	(void)state;
+	char *s = print_one(ST_FMT_TSV);
+	assert_string_equal(s, "1.2.3.4:7777\ta\\tb\\\\c\\nd\t-\t-3\t7\t0.5\tfalse\t999820\t0\n");
+	free(s);
+}
+
+static void prints_json_one_object_per_line(void **state)
+{
+	(void)state;
+	char *s = print_one(ST_FMT_JSON);
+	assert_string_equal(s, "{\"endpoint\":\"1.2.3.4:7777\",\"user_agent\":\"a\\tb\\\\c\\nd\","
+	                       "\"node_id\":null,\"reputation\":-3,\"attempts\":7,\"quality\":0.5,"
+	                       "\"verified\":false,\"last_seen\":999820,\"last_success\":null}\n");
+	free(s);
+}
+
+static void json_keeps_fields_with_bad_utf8(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct st_printer *p = st_printer_new(f, ST_FMT_JSON, 0);
+	st_print_begin(p);
+	st_print_str(p, "user_agent", "%s", "bad\xff");
+	st_print_end(p);
+	struct st_err err = {0};
+	assert_int_equal(st_printer_flush(p, &err), 0);
+	st_printer_free(p);
+	fclose(f);
+	assert_string_equal(buf, "{\"user_agent\":\"bad?\"}\n");
+	free(buf);
+}
+
+static void flush_reports_write_errors(void **state)
+{
+	(void)state;
+	FILE *f = fopen("/dev/full", "w");
+	if (!f)
+		skip();
+	struct st_printer *p = st_printer_new(f, ST_FMT_TSV, 0);
+	st_print_begin(p);
+	st_print_str(p, "endpoint", "%s", "1.2.3.4:1");
+	st_print_end(p);
+	struct st_err err = {0};
+	assert_int_equal(st_printer_flush(p, &err), -1);
+	assert_int_equal(err.code, ST_EX_IOERR);
+	st_printer_free(p);
+	fclose(f);
+}
+
+static void format_names_parse_both_ways(void **state)
+{
+	(void)state;
+	enum st_format f;
+	struct st_err err = {0};
+	assert_int_equal(st_format_parse("tsv", &f, &err), 0);
+	assert_int_equal(f, ST_FMT_TSV);
+	assert_string_equal(st_format_name(f), "tsv");
+	assert_int_equal(st_format_parse("yaml", &f, &err), -1);
+	assert_string_equal(err.msg, "'yaml': not a format (text, tsv, json)");
+}
+
+static int parse(struct st_record *rec, const char *line, struct st_err *err)
+{
+	static char buf[512];
+	snprintf(buf, sizeof buf, "%s", line);
+	return st_record_parse(rec, buf, strlen(buf), err);
+}
+
+static void reads_bare_tsv_and_json_lines(void **state)
+{
+	(void)state;
+	struct st_record rec = {0};
+	struct st_err err = {0};
+	assert_int_equal(parse(&rec, "1.2.3.4:7777", &err), 0);
+	assert_int_equal(rec.fmt, ST_FMT_TEXT);
+	assert_int_equal(rec.endpoint.port, 7777);
+	assert_string_equal(rec.node_id, "");
+
+	assert_int_equal(parse(&rec, "abc@[::1]:9\tok\t12", &err), 0);
+	assert_int_equal(rec.fmt, ST_FMT_TSV);
+	assert_string_equal(rec.node_id, "abc");
+	assert_string_equal(rec.endpoint_text, "abc@[::1]:9");
+	assert_string_equal(st_record_get(&rec, "status", 1), "ok");
+	assert_string_equal(st_record_get(&rec, "rtt_ms", 2), "12");
+	assert_null(st_record_get(&rec, "nothing", 3));
+	assert_null(st_record_get(&rec, "nothing", -1));
+
+	assert_int_equal(parse(&rec, "{\"endpoint\":\"5.6.7.8:1\",\"node_id\":\"n1\",\"status\":\"ok\","
+	                             "\"rtt_ms\":12,\"verified\":false,\"error\":null}", &err), 0);
+	assert_int_equal(rec.fmt, ST_FMT_JSON);
+	assert_string_equal(rec.node_id, "n1");
+	assert_string_equal(st_record_get(&rec, "status", 1), "ok");
+	assert_string_equal(st_record_get(&rec, "rtt_ms", 1), "12");
+	assert_string_equal(st_record_get(&rec, "verified", 1), "false");
+	assert_null(st_record_get(&rec, "error", 1));
+	assert_null(st_record_get(&rec, "missing", 1));
+	st_record_clear(&rec);
+}
+
+static void expect_bad(const char *line, const char *msg)
+{
+	struct st_record rec = {0};
+	struct st_err err = {0};
+	if (parse(&rec, line, &err) == 0)
+		fail_msg("'%s' parsed", line);
+	if (!strstr(err.msg, msg))
+		fail_msg("'%s': got '%s', want '%s'", line, err.msg, msg);
+	assert_int_equal(err.code, ST_EX_DATAERR);
+	st_record_clear(&rec);
+}
+
+static void rejects_bad_lines_with_reasons(void **state)
+{
+	(void)state;
+	expect_bad("{\"endpoint\":", "bad json");
+	expect_bad("{\"status\":\"ok\"}", "no \"endpoint\"");
+	expect_bad("{\"endpoint\":5}", "not a string");
+	expect_bad("{\"endpoint\":\"1.2.3.4:99999\"}", "bad port");
+	expect_bad("{\"endpoint\":\"1.2.3.4:1\",\"endpoint\":\"1.2.3.4:2\"}", "bad json");
+	expect_bad("[1,2]", "missing port");
+	expect_bad("1.2.3.4:0\tok", "bad port");
+	expect_bad("1.2.3.4:1 ok", "bad endpoint");
+	expect_bad("nonsense", "missing port");
+	char many[256] = "1.2.3.4:1";
+	for (int i = 0; i < ST_RECORD_FIELDS_MAX; i++)
+		strcat(many, "\tx");
+	expect_bad(many, "more than");
+	struct st_record rec = {0};
+	struct st_err err = {0};
+	char nul[] = "1.2.3.4:1\0junk";
+	assert_int_equal(st_record_parse(&rec, nul, sizeof nul - 1, &err), -1);
+	assert_string_equal(err.msg, "NUL byte in line");
+}
+
+static void reader_skips_comments_and_names_bad_lines(void **state)
+{
+	(void)state;
+	size_t big = ST_LINE_MAX + 100;
+	char *text = malloc(big + 200);
+	strcpy(text, "# a comment\n\n1.2.3.4:1\n   \nbad line\n");
+	size_t n = strlen(text);
+	memset(text + n, 'x', big);
+	n += big;
+	strcpy(text + n, "\n{\"endpoint\":\"[::1]:2\"}\n  # indented comment\n5.6.7.8:3");
+	n += strlen(text + n);
+	FILE *f = fmemopen(text, n, "r");
+	struct st_reader *r = st_reader_new(f, "peers.txt");
+	struct st_record rec = {0};
+	struct st_err err = {0};
+	assert_int_equal(st_reader_next(r, &rec, &err), 1);
+	assert_int_equal(rec.lineno, 3);
+	assert_int_equal(st_reader_next(r, &rec, &err), -1);
+	assert_string_equal(err.msg, "peers.txt:5: bad endpoint 'bad line'");
+	assert_int_equal(st_reader_next(r, &rec, &err), -1);
+	assert_string_equal(err.msg, "peers.txt:6: line longer than 65536 bytes");
+	assert_int_equal(st_reader_next(r, &rec, &err), 1);
+	assert_int_equal(rec.fmt, ST_FMT_JSON);
+	assert_int_equal(rec.lineno, 7);
+	assert_int_equal(st_reader_next(r, &rec, &err), 1);
+	assert_int_equal(rec.endpoint.port, 3);
+	assert_int_equal(st_reader_next(r, &rec, &err), 0);
+	st_reader_free(r);
+	fclose(f);
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(prints_text_with_the_given_formats),
+		cmocka_unit_test(prints_tsv_escaped_in_call_order),
+		cmocka_unit_test(prints_json_one_object_per_line),
+		cmocka_unit_test(json_keeps_fields_with_bad_utf8),
+		cmocka_unit_test(flush_reports_write_errors),
+		cmocka_unit_test(format_names_parse_both_ways),
+		cmocka_unit_test(reads_bare_tsv_and_json_lines),
+		cmocka_unit_test(rejects_bad_lines_with_reasons),
+		cmocka_unit_test(reader_skips_comments_and_names_bad_lines),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

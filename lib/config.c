@@ -10,6 +10,7 @@
 #include <yaml.h>
 
 #include "st/config.h"
+#include "st/endpoint.h"
 #include "st/store.h"
 #include "st/util.h"
 
@@ -213,6 +214,20 @@ static int parse_size(const char *v, int64_t min, int64_t max, uint64_t *out, st
 	return 0;
 }
 
+/* "ADDR:PORT" or "[V6]:PORT" with a port 0..65535 (0 asks the kernel for one). */
+static bool bind_address_ok(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	if (!colon || !colon[1] || strlen(colon + 1) > 5 || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return false;
+	if (atoi(colon + 1) > 65535)
+		return false;
+	if (v[0] != '[' && memchr(v, ':', (size_t)(colon - v)))
+		return false;
+	struct st_endpoint ep;
+	return st_addr_parse(&ep, v, (size_t)(colon - v), NULL) == 0;
+}
+
 /* Sets one key from text; err gets the reason only (callers add where). */
 static int set_value(struct st_config *cfg, const struct key *k, const char *v, struct st_err *err)
 {
@@ -293,6 +308,9 @@ static int set_value(struct st_config *cfg, const struct key *k, const char *v, 
 				return st_err_set(err, ST_EX_DATAERR, "bad address '%.*s'", (int)len, p);
 			memcpy(tmp.listen.bind[n], p, len);
 			tmp.listen.bind[n][len] = '\0';
+			if (!bind_address_ok(tmp.listen.bind[n]))
+				return st_err_set(err, ST_EX_DATAERR, "'%s': expected ADDR:PORT (port 0: any)",
+				                  tmp.listen.bind[n]);
 			n++;
 			p += len + (comma ? 1 : 0);
 		}
@@ -456,9 +474,12 @@ static int parse_seed(struct doc *doc, const yaml_node_t *m, struct st_seed_conf
 		} else {
 			const char *known[] = {"url", "dns", "format", "port", "public_key"};
 			const char *best = NULL;
+			size_t bestd = 3;
 			for (size_t i = 0; i < 5; i++)
-				if (levenshtein(k, known[i]) <= 2)
+				if (levenshtein(k, known[i]) < bestd) {
+					bestd = levenshtein(k, known[i]);
 					best = known[i];
+				}
 			if (best)
 				return node_err(doc, kn, where, err, "unknown key (did you mean '%s'?)", best);
 			return node_err(doc, kn, where, err, "unknown key (url, dns, format, port, public_key)");

@@ -397,8 +397,8 @@ int st_cidr_parse(struct st_cidr *c, const char *s, size_t len, struct st_err *e
 	}
 	for (unsigned i = 0; i < 16; i++) {
 		unsigned lo = i * 8;
-		uint8_t mask = lo >= bits ? 0 : bits - lo >= 8 ? 0xff : (uint8_t)(0xff << (8 - (bits - lo)));
-		if (c->net.addr[i] & (uint8_t)~mask)
+		unsigned mask = lo >= bits ? 0u : bits - lo >= 8 ? 0xffu : (0xffu << (8 - (bits - lo))) & 0xffu;
+		if (c->net.addr[i] & ~mask & 0xffu)
 			return st_err_set(err, ST_EX_DATAERR, "host bits set in '%.*s'", (int)len, s);
 	}
 	c->bits = (uint8_t)bits;

@@ -155,7 +155,7 @@ static void print_options(FILE *out, const struct st_option *list)
 			snprintf(left, sizeof left, "%s--%s %s", shortpart, list->name, arg);
 		else
 			snprintf(left, sizeof left, "%s--%s", shortpart, list->name);
-		fprintf(out, "  %-26s %s\n", left, list->help);
+		fprintf(out, "  %-28s %s\n", left, list->help);
 	}
 }
 
@@ -181,7 +181,7 @@ static void print_help(const struct st_cli *cli)
 					continue;
 				char left[64];
 				snprintf(left, sizeof left, "%s %s", c->name, c->args ? c->args : "");
-				printf("  %-26s %s\n", left, c->summary);
+				printf("  %-28s %s\n", left, c->summary);
 			}
 		}
 		const struct st_command *def = default_command(prog);

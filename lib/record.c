@@ -72,7 +72,7 @@ void st_print_end(struct st_printer *p)
 {
 	if (p->fmt == ST_FMT_JSON) {
 		if (p->obj) {
-			char *s = json_dumps(p->obj, JSON_COMPACT | JSON_PRESERVE_ORDER |
+			char *s = json_dumps(p->obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6) |
 			                                 JSON_ENSURE_ASCII);
 			if (!s || fputs(s, p->out) == EOF)
 				p->failed = true;

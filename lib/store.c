@@ -348,7 +348,7 @@ static int journal_open(struct st_store *s, struct st_err *err)
 	if (s->jfd >= 0)
 		return 0;
 	bool writer = s->flags & ST_STORE_WRITE;
-	s->jfd = open(s->journal_path, (writer ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600);
+	s->jfd = open(s->journal_path, (writer ? O_RDWR | O_CREAT | O_APPEND : O_RDONLY) | O_CLOEXEC, 0600);
 	if (s->jfd < 0) {
 		if (!writer && errno == ENOENT)
 			return 0;

@@ -1,0 +1,713 @@
+/* st-addrbook - the persistent, endpoint-centric address book. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "st/addrbook.h"
+#include "st/cli.h"
+#include "st/util.h"
+
+enum {
+	OPT_SOURCE = ST_OPT_USER, OPT_ALLOW_PRIVATE, OPT_TRIED, OPT_NEW, OPT_SORT, OPT_PINNED,
+	OPT_EXCLUDE, OPT_RANDOM, OPT_ROUTABLE_ONLY, OPT_MAX_AGE, OPT_MIN_QUALITY, OPT_MIN_ATTEMPTS,
+	OPT_TERRIBLE, OPT_DRY_RUN, OPT_REPAIR, OPT_MAX_ADDRESSES, OPT_MAX_PER_SUBNET,
+	OPT_MAX_PER_SOURCE_GROUP,
+};
+
+static const struct st_option add_opts[] = {
+	{"allow-private", OPT_ALLOW_PRIVATE, ST_ARG_NONE, NULL, "accept non-routable addresses", NULL},
+	{"source", 's', ST_ARG_REQUIRED, "S", "where they came from (default: the record's, or manual)", NULL},
+	ST_OPTION_END,
+};
+static const struct st_option list_opts[] = {
+	{"new", OPT_NEW, ST_ARG_NONE, NULL, "only addresses never reached", NULL},
+	{"pinned", OPT_PINNED, ST_ARG_NONE, NULL, "only pinned addresses", NULL},
+	{"sort", OPT_SORT, ST_ARG_REQUIRED, "KEY", "quality, last-seen, first-seen or endpoint", "quality last-seen first-seen endpoint"},
+	{"source", 's', ST_ARG_REQUIRED, "S", "only addresses whose source starts with S", NULL},
+	{"tried", OPT_TRIED, ST_ARG_NONE, NULL, "only addresses reached at least once", NULL},
+	ST_OPTION_END,
+};
+static const struct st_option best_opts[] = {
+	{"count", 'n', ST_ARG_REQUIRED, "N", "how many (default 8)", NULL},
+	{"exclude", OPT_EXCLUDE, ST_ARG_REQUIRED, "FILE", "never these endpoints ('-': stdin)", "file"},
+	{"random", OPT_RANDOM, ST_ARG_REQUIRED, "SEED", "weighted random pick, repeatable by SEED", NULL},
+	{"routable-only", OPT_ROUTABLE_ONLY, ST_ARG_NONE, NULL, "leave out non-routable addresses", NULL},
+	ST_OPTION_END,
+};
+static const struct st_option prune_opts[] = {
+	{"dry-run", OPT_DRY_RUN, ST_ARG_NONE, NULL, "say what would go, remove nothing", NULL},
+	{"max-age", OPT_MAX_AGE, ST_ARG_REQUIRED, "D", "not seen for D (default addrbook.max_age)", NULL},
+	{"min-attempts", OPT_MIN_ATTEMPTS, ST_ARG_REQUIRED, "N", "with --min-quality: tried N times", NULL},
+	{"min-quality", OPT_MIN_QUALITY, ST_ARG_REQUIRED, "Q", "quality below Q (0..1)", NULL},
+	{"terrible", OPT_TERRIBLE, ST_ARG_NONE, NULL, "Bitcoin's rules for hopeless addresses", NULL},
+	ST_OPTION_END,
+};
+static const struct st_option fsck_opts[] = {
+	{"repair", OPT_REPAIR, ST_ARG_NONE, NULL, "move damaged files aside, keep what reads", NULL},
+	ST_OPTION_END,
+};
+static const struct st_option prog_opts[] = {
+	{"max-addresses", OPT_MAX_ADDRESSES, ST_ARG_REQUIRED, "N", "capacity (addrbook.max_addresses)", NULL},
+	{"max-per-source-group", OPT_MAX_PER_SOURCE_GROUP, ST_ARG_REQUIRED, "SHARE", "one source's share, e.g. 10%", NULL},
+	{"max-per-subnet", OPT_MAX_PER_SUBNET, ST_ARG_REQUIRED, "N", "per /24 or /48", NULL},
+	ST_OPTION_END,
+};
+
+static const struct st_command commands[] = {
+	{"add", "[ENDPOINT...]", "add addresses (arguments, or records on stdin)", add_opts},
+	{"best", "", "the addresses to try next", best_opts},
+	{"export", "", "every entry, in the stored tsv form", NULL},
+	{"fsck", "", "check the files; --repair keeps every readable entry", fsck_opts},
+	{"import", "FILE", "our export or the reference node's JSON book", NULL},
+	{"list", "", "the entries", list_opts},
+	{"pin", "ENDPOINT...", "never evict or prune these", NULL},
+	{"prune", "", "remove stale and poor addresses", prune_opts},
+	{"record", "[ENDPOINT ok|fail]...", "apply connection results (or st-connect's records)", NULL},
+	{"remove", "ENDPOINT...", "forget these", NULL},
+	{"seen", "ENDPOINT...", "mark as seen now", NULL},
+	{"stats", "", "counts, quality, crowded subnets", NULL},
+	{"unpin", "ENDPOINT...", "evictable again", NULL},
+	ST_COMMAND_END,
+};
+
+static const struct st_program prog = {
+	"st-addrbook", NULL, "The persistent, endpoint-centric address book.", prog_opts, commands,
+};
+
+struct opts {
+	const char *source;
+	bool tried, new_only, pinned_only, routable_only, random, terrible, dry_run, repair;
+	const char *sort;
+	uint64_t n;
+	const char *exclude;
+	uint64_t seed;
+	int64_t max_age;
+	bool max_age_given;
+	double min_quality;
+	bool min_quality_given;
+	uint64_t min_attempts;
+};
+
+static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)
+{
+	struct opts *o = vctx;
+	switch (key) {
+	case 's': o->source = arg; return 0;
+	case OPT_ALLOW_PRIVATE: return st_cli_config_flag(cli, "--allow-private", "addrbook.allow_private", "true", err);
+	case OPT_TRIED: o->tried = true; return 0;
+	case OPT_NEW: o->new_only = true; return 0;
+	case OPT_PINNED: o->pinned_only = true; return 0;
+	case OPT_SORT:
+		if (strcmp(arg, "quality") && strcmp(arg, "last-seen") && strcmp(arg, "first-seen") &&
+		    strcmp(arg, "endpoint"))
+			return st_err_set(err, ST_EX_USAGE, "--sort %s: expected quality, last-seen, first-seen or endpoint", arg);
+		o->sort = arg;
+		return 0;
+	case 'n': return st_cli_u64("-n", arg, 1, 1000000, &o->n, err);
+	case OPT_EXCLUDE: o->exclude = arg; return 0;
+	case OPT_RANDOM: o->random = true; return st_cli_u64("--random", arg, 0, UINT64_MAX, &o->seed, err);
+	case OPT_ROUTABLE_ONLY: o->routable_only = true; return 0;
+	case OPT_MAX_AGE: o->max_age_given = true; return st_cli_duration("--max-age", arg, 1000, INT64_MAX / 2, &o->max_age, err);
+	case OPT_MIN_QUALITY:
+		o->min_quality_given = true;
+		if (st_parse_double(arg, 0, 1, &o->min_quality, err) < 0)
+			return st_err_prefix(err, "--min-quality");
+		return 0;
+	case OPT_MIN_ATTEMPTS: return st_cli_u64("--min-attempts", arg, 0, UINT32_MAX, &o->min_attempts, err);
+	case OPT_TERRIBLE: o->terrible = true; return 0;
+	case OPT_DRY_RUN: o->dry_run = true; return 0;
+	case OPT_REPAIR: o->repair = true; return 0;
+	case OPT_MAX_ADDRESSES: return st_cli_config_flag(cli, "--max-addresses", "addrbook.max_addresses", arg, err);
+	case OPT_MAX_PER_SUBNET: return st_cli_config_flag(cli, "--max-per-subnet", "addrbook.max_per_subnet", arg, err);
+	case OPT_MAX_PER_SOURCE_GROUP: return st_cli_config_flag(cli, "--max-per-source-group", "addrbook.max_per_source_group", arg, err);
+	}
+	return -1;
+}
+
+static void print_entry(struct st_printer *p, const struct st_addrbook *ab,
+                        const struct st_addr_entry *e)
+{
+	char ep[ST_ENDPOINT_STRLEN];
+	st_endpoint_format(&e->ep, ep, sizeof ep);
+	st_print_begin(p);
+	st_print_str(p, "endpoint", "%-22s", ep);
+	st_print_double(p, "quality", "q=%.2f", st_addr_quality(e));
+	st_print_uint(p, "successes", "ok=%llu", e->successes);
+	st_print_uint(p, "failures", "fail=%llu", e->failures);
+	st_print_uint(p, "consecutive_failures", "(%llu in a row)", e->consecutive_failures);
+	st_print_uint(p, "attempts", "tries=%llu", e->attempts);
+	st_print_time(p, "first_seen", "first %-8s", e->first_seen);
+	st_print_time(p, "last_seen", "seen %-8s", e->last_seen);
+	st_print_time(p, "last_attempt", "tried %-8s", e->last_attempt);
+	st_print_time(p, "last_success", "reached %-8s", e->last_success);
+	st_print_str(p, "class", "%s", st_addr_class_name(st_endpoint_class(&e->ep)));
+	st_print_bool(p, "pinned", "pinned=%s", e->pinned);
+	st_print_str(p, "source", "%s", st_addrbook_source(ab, e));
+	st_print_end(p);
+}
+
+static struct st_addrbook *open_book(struct st_cli *cli, bool write)
+{
+	struct st_addrbook *ab;
+	struct st_err err = {0};
+	if (st_addrbook_open(&ab, &cli->config, write ? 1 : 0, &err) < 0)
+		st_die(cli, &err);
+	return ab;
+}
+
+static int close_book(struct st_cli *cli, struct st_addrbook *ab, int code)
+{
+	struct st_err err = {0};
+	if (st_addrbook_close(ab, &err) < 0)
+		return st_report(cli, &err);
+	return code;
+}
+
+/* A gossip source "gossip:ID@EP" names the peer that told us. */
+static bool gossip_peer(const char *source, struct st_endpoint *peer)
+{
+	if (!source || strncmp(source, "gossip:", 7) != 0)
+		return false;
+	const char *at = strrchr(source, '@');
+	const char *p = at ? at + 1 : source + 7;
+	return st_endpoint_parse(peer, p, strlen(p), NULL) == 0;
+}
+
+static void add_one(struct st_cli *cli, struct st_addrbook *ab, const struct st_endpoint *ep,
+                    const char *source, const char *where, size_t counts[], int *code)
+{
+	struct st_endpoint peer, evicted;
+	bool has_peer = gossip_peer(source, &peer);
+	enum st_addrbook_verdict v;
+	struct st_err err = {0};
+	if (st_addrbook_add(ab, ep, source, has_peer ? &peer : NULL, st_now(), &v, &evicted, &err) < 0)
+		st_die(cli, &err);
+	counts[v]++;
+	char eps[ST_ENDPOINT_STRLEN], evs[ST_ENDPOINT_STRLEN];
+	st_endpoint_format(ep, eps, sizeof eps);
+	if (evicted.port) {
+		st_endpoint_format(&evicted, evs, sizeof evs);
+		st_info(cli, "evicted %s to make room for %s", evs, eps);
+	}
+	if (v == ST_ADD_NOT_ROUTABLE || v == ST_ADD_SCOPE)
+		st_warn(cli, "%s: %s: %s (%s)", where, eps, st_addrbook_verdict_name(v),
+		        st_addr_class_name(st_endpoint_class(ep)));
+	else if (v != ST_ADD_ADDED && v != ST_ADD_DUPLICATE)
+		st_warn(cli, "%s: %s: %s", where, eps, st_addrbook_verdict_name(v));
+	(void)code;
+}
+
+static const char *record_source(const struct st_record *rec)
+{
+	const char *s = st_record_get(rec, "source", rec->fmt == ST_FMT_TSV ? 1 : -1);
+	if (s && rec->fmt == ST_FMT_TSV && !strchr(s, ':') && strcmp(s, "manual") != 0)
+		return NULL; /* a tsv column that is not a source */
+	return s;
+}
+
+static int cmd_add(struct st_cli *cli, struct opts *o)
+{
+	struct st_addrbook *ab = open_book(cli, true);
+	size_t counts[8] = {0}, bad = 0;
+	int code = 0;
+	struct st_err err = {0};
+	if (cli->argc) {
+		for (int i = 0; i < cli->argc; i++) {
+			struct st_endpoint ep;
+			char id[ST_NODE_ID_MAX + 1];
+			if (st_endpoint_parse_id(&ep, id, sizeof id, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
+				st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+				bad++;
+				continue;
+			}
+			add_one(cli, ab, &ep, o->source ? o->source : "manual", "argument", counts, &code);
+		}
+	} else {
+		struct st_reader *r = st_reader_new(stdin, "<stdin>");
+		struct st_record rec = {0};
+		int rc;
+		while ((rc = st_reader_next(r, &rec, &err)) != 0) {
+			if (rc < 0) {
+				if (err.code == ST_EX_IOERR)
+					st_die(cli, &err);
+				st_warn(cli, "%s", err.msg);
+				bad++;
+				continue;
+			}
+			const char *src = o->source ? o->source : record_source(&rec);
+			char where[64];
+			snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
+			add_one(cli, ab, &rec.endpoint, src ? src : "manual", where, counts, &code);
+		}
+		st_reader_free(r);
+	}
+	size_t rejected = counts[ST_ADD_NOT_ROUTABLE] + counts[ST_ADD_SCOPE] + counts[ST_ADD_SUBNET_FULL] +
+	                  counts[ST_ADD_SOURCE_FULL] + counts[ST_ADD_BOOK_FULL];
+	if (cli->verbose >= 0)
+		fprintf(stderr, "st-addrbook: %zu added, %zu duplicate, %zu rejected, %zu bad\n",
+		        counts[ST_ADD_ADDED], counts[ST_ADD_DUPLICATE], rejected, bad);
+	return close_book(cli, ab, bad ? ST_EX_DATAERR : 0);
+}
+
+static int cmp_quality(const void *a, const void *b)
+{
+	const struct st_addr_entry *x = *(const struct st_addr_entry *const *)a,
+	                           *y = *(const struct st_addr_entry *const *)b;
+	double qx = st_addr_quality(x), qy = st_addr_quality(y);
+	if (qx != qy)
+		return qx > qy ? -1 : 1;
+	return st_endpoint_cmp(&x->ep, &y->ep);
+}
+
+static int cmp_last_seen(const void *a, const void *b)
+{
+	const struct st_addr_entry *x = *(const struct st_addr_entry *const *)a,
+	                           *y = *(const struct st_addr_entry *const *)b;
+	if (x->last_seen != y->last_seen)
+		return x->last_seen > y->last_seen ? -1 : 1;
+	return st_endpoint_cmp(&x->ep, &y->ep);
+}
+
+static int cmp_first_seen(const void *a, const void *b)
+{
+	const struct st_addr_entry *x = *(const struct st_addr_entry *const *)a,
+	                           *y = *(const struct st_addr_entry *const *)b;
+	if (x->first_seen != y->first_seen)
+		return x->first_seen > y->first_seen ? -1 : 1;
+	return st_endpoint_cmp(&x->ep, &y->ep);
+}
+
+static int cmp_endpoint(const void *a, const void *b)
+{
+	const struct st_addr_entry *x = *(const struct st_addr_entry *const *)a,
+	                           *y = *(const struct st_addr_entry *const *)b;
+	if (x->pinned != y->pinned) /* pinned ones are listed apart, first */
+		return x->pinned ? -1 : 1;
+	return st_endpoint_cmp(&x->ep, &y->ep);
+}
+
+static int cmd_list(struct st_cli *cli, struct opts *o)
+{
+	struct st_addrbook *ab = open_book(cli, false);
+	size_t n = st_addrbook_slots(ab), m = 0;
+	const struct st_addr_entry **v = malloc((n ? n : 1) * sizeof *v);
+	if (!v) {
+		struct st_err err;
+		st_err_set(&err, ST_EX_SOFTWARE, "out of memory");
+		st_die(cli, &err);
+	}
+	size_t slen = o->source ? strlen(o->source) : 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct st_addr_entry *e = st_addrbook_entry(ab, i);
+		if (!e || (o->tried && !e->successes) || (o->new_only && e->successes) ||
+		    (o->pinned_only && !e->pinned) ||
+		    (o->source && strncmp(st_addrbook_source(ab, e), o->source, slen) != 0))
+			continue;
+		v[m++] = e;
+	}
+	const char *sort = o->sort ? o->sort : "endpoint";
+	qsort(v, m, sizeof *v, strcmp(sort, "quality") == 0 ? cmp_quality
+	                       : strcmp(sort, "last-seen") == 0 ? cmp_last_seen
+	                       : strcmp(sort, "first-seen") == 0 ? cmp_first_seen : cmp_endpoint);
+	struct st_printer *p = st_cli_printer(cli);
+	for (size_t i = 0; i < m; i++)
+		print_entry(p, ab, v[i]);
+	free(v);
+	int code = st_cli_printer_done(cli, p, 0);
+	st_addrbook_free(ab);
+	return code;
+}
+
+static int read_exclusions(struct st_cli *cli, const char *path, struct st_endpoint **out, size_t *n)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	struct st_err err = {0};
+	if (!f) {
+		st_err_sys(&err, ST_EX_NOINPUT, "--exclude '%s'", path);
+		st_die(cli, &err);
+	}
+	struct st_reader *r = st_reader_new(f, strcmp(path, "-") == 0 ? "<stdin>" : path);
+	struct st_record rec = {0};
+	size_t cap = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	while ((rc = st_reader_next(r, &rec, &err)) != 0) {
+		if (rc < 0) {
+			st_warn(cli, "%s", err.msg);
+			continue;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct st_endpoint *ne = realloc(*out, cap * sizeof *ne);
+			if (!ne)
+				break;
+			*out = ne;
+		}
+		(*out)[(*n)++] = rec.endpoint;
+	}
+	st_reader_free(r);
+	if (f != stdin)
+		fclose(f);
+	return 0;
+}
+
+static int cmd_best(struct st_cli *cli, struct opts *o)
+{
+	struct st_addrbook *ab = open_book(cli, false);
+	struct st_best_opts bo = {.n = o->n ? o->n : 8, .routable_only = o->routable_only,
+	                          .random = o->random, .seed = o->seed};
+	struct st_endpoint *ex = NULL;
+	if (o->exclude)
+		read_exclusions(cli, o->exclude, &ex, &bo.nexclude);
+	bo.exclude = ex;
+	const struct st_addr_entry **out = malloc(bo.n * sizeof *out);
+	struct st_err err = {0};
+	long got = out ? st_addrbook_best(ab, &bo, st_now(), out, &err) : -1;
+	if (got < 0)
+		st_die(cli, &err);
+	struct st_printer *p = st_cli_printer(cli);
+	for (long i = 0; i < got; i++)
+		print_entry(p, ab, out[i]);
+	free(out);
+	free(ex);
+	int code = st_cli_printer_done(cli, p, 0);
+	st_addrbook_free(ab);
+	return code;
+}
+
+static int apply_record(struct st_cli *cli, struct st_addrbook *ab, const struct st_endpoint *ep,
+                        const char *status, const char *where, size_t *applied, size_t *unknown)
+{
+	struct st_err err = {0};
+	char eps[ST_ENDPOINT_STRLEN];
+	st_endpoint_format(ep, eps, sizeof eps);
+	if (!status) {
+		st_warn(cli, "%s: %s: no status", where, eps);
+		return -1;
+	}
+	if (strcmp(status, "banned") == 0)
+		return 0; /* never dialed: no attempt to count */
+	bool ok = strcmp(status, "ok") == 0;
+	int rc = st_addrbook_record(ab, ep, ok, st_now(), &err);
+	if (rc < 0)
+		st_die(cli, &err);
+	if (rc == 0) {
+		st_warn(cli, "%s: %s: not in the address book", where, eps);
+		(*unknown)++;
+	} else {
+		(*applied)++;
+	}
+	return 0;
+}
+
+static int cmd_record(struct st_cli *cli)
+{
+	struct st_addrbook *ab = open_book(cli, true);
+	size_t applied = 0, unknown = 0, bad = 0;
+	struct st_err err = {0};
+	if (cli->argc) {
+		if (cli->argc % 2)
+			st_usage_error(cli, "record takes pairs: ENDPOINT ok|fail");
+		for (int i = 0; i < cli->argc; i += 2) {
+			struct st_endpoint ep;
+			const char *st = cli->argv[i + 1];
+			if (strcmp(st, "ok") && strcmp(st, "fail"))
+				st_usage_error(cli, "'%s': expected ok or fail", st);
+			if (st_endpoint_parse(&ep, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
+				st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+				bad++;
+				continue;
+			}
+			apply_record(cli, ab, &ep, st, "argument", &applied, &unknown);
+		}
+	} else {
+		struct st_reader *r = st_reader_new(stdin, "<stdin>");
+		struct st_record rec = {0};
+		int rc;
+		while ((rc = st_reader_next(r, &rec, &err)) != 0) {
+			if (rc < 0) {
+				st_warn(cli, "%s", err.msg);
+				bad++;
+				continue;
+			}
+			char where[64];
+			snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
+			if (apply_record(cli, ab, &rec.endpoint, st_record_get(&rec, "status", 1), where,
+			                 &applied, &unknown) < 0)
+				bad++;
+		}
+		st_reader_free(r);
+	}
+	if (cli->verbose >= 0)
+		fprintf(stderr, "st-addrbook: %zu recorded, %zu unknown, %zu bad\n", applied, unknown, bad);
+	return close_book(cli, ab, bad ? ST_EX_DATAERR : 0);
+}
+
+/* seen, remove, pin, unpin: the same walk over ENDPOINT arguments. */
+static int cmd_each(struct st_cli *cli, const char *name)
+{
+	if (!cli->argc)
+		st_usage_error(cli, "%s needs at least one ENDPOINT", name);
+	struct st_addrbook *ab = open_book(cli, true);
+	struct st_err err = {0};
+	int code = 0;
+	for (int i = 0; i < cli->argc; i++) {
+		struct st_endpoint ep;
+		if (st_endpoint_parse(&ep, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
+			st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+			code = ST_EX_DATAERR;
+			continue;
+		}
+		int rc = strcmp(name, "seen") == 0 ? st_addrbook_seen(ab, &ep, st_now(), &err)
+		       : strcmp(name, "remove") == 0 ? st_addrbook_remove(ab, &ep, &err)
+		       : st_addrbook_pin(ab, &ep, strcmp(name, "pin") == 0, &err);
+		if (rc < 0)
+			st_die(cli, &err);
+		if (rc == 0) {
+			st_warn(cli, "%s: not in the address book", cli->argv[i]);
+			code = ST_EX_DATAERR;
+		}
+	}
+	return close_book(cli, ab, code);
+}
+
+static int cmd_prune(struct st_cli *cli, struct opts *o)
+{
+	struct st_addrbook *ab = open_book(cli, !o->dry_run);
+	int64_t now = st_now();
+	int64_t max_age = (o->max_age_given ? o->max_age : cli->config.addrbook.max_age) / 1000;
+	bool by_age = o->max_age_given || (!o->terrible && !o->min_quality_given);
+	struct st_printer *p = st_cli_printer(cli);
+	struct st_err err = {0};
+	size_t removed = 0;
+	for (size_t i = 0; i < st_addrbook_slots(ab); i++) {
+		const struct st_addr_entry *e = st_addrbook_entry(ab, i);
+		if (!e || e->pinned)
+			continue;
+		bool go = (by_age && now - e->last_seen > max_age) ||
+		          (o->terrible && st_addr_terrible(e, now)) ||
+		          (o->min_quality_given && e->attempts >= o->min_attempts &&
+		           st_addr_quality(e) < o->min_quality);
+		if (!go)
+			continue;
+		print_entry(p, ab, e);
+		removed++;
+		if (!o->dry_run) {
+			struct st_endpoint ep = e->ep;
+			if (st_addrbook_remove(ab, &ep, &err) < 0)
+				st_die(cli, &err);
+		}
+	}
+	int code = st_cli_printer_done(cli, p, 0);
+	if (cli->verbose >= 0)
+		fprintf(stderr, "st-addrbook: %zu %s\n", removed, o->dry_run ? "would be removed" : "removed");
+	if (o->dry_run) {
+		st_addrbook_free(ab);
+		return code;
+	}
+	return close_book(cli, ab, code);
+}
+
+static int cmd_import(struct st_cli *cli)
+{
+	if (cli->argc != 1)
+		st_usage_error(cli, "import takes one FILE");
+	const char *path = cli->argv[0];
+	struct st_addrbook *ab = open_book(cli, true);
+	struct st_err err = {0};
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	if (!f) {
+		st_err_sys(&err, ST_EX_NOINPUT, "'%s'", path);
+		st_addrbook_free(ab);
+		st_die(cli, &err);
+	}
+	int c;
+	while ((c = getc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r')
+		;
+	size_t added = 0, rejected = 0, bad = 0;
+	if (c == '[') { /* the reference node's JSON book */
+		if (f != stdin)
+			fclose(f);
+		if (st_addrbook_import_reference(ab, path, &added, &rejected, &err) < 0) {
+			st_addrbook_free(ab);
+			st_die(cli, &err);
+		}
+	} else { /* our export: stored tsv lines */
+		if (c != EOF)
+			ungetc(c, f);
+		struct st_buf line;
+		st_buf_init(&line, ST_LINE_MAX);
+		unsigned long lineno = 0;
+		int rc;
+		while ((rc = st_read_line(f, &line, &err)) != 0) {
+			lineno++;
+			if (rc < 0 || !line.len || line.data[0] == '#') {
+				if (rc < 0) {
+					st_warn(cli, "%s:%lu: %s", path, lineno, err.msg);
+					bad++;
+				}
+				continue;
+			}
+			struct st_addr_entry e;
+			char source[ST_SOURCE_MAX];
+			if (st_addr_entry_parse(&e, source, sizeof source, line.data, line.len, &err) < 0) {
+				st_warn(cli, "%s:%lu: %s", path, lineno, err.msg);
+				bad++;
+				continue;
+			}
+			enum st_addrbook_verdict v;
+			if (st_addrbook_add(ab, &e.ep, source, NULL, e.first_seen ? e.first_seen : st_now(),
+			                    &v, NULL, &err) < 0 ||
+			    (v <= ST_ADD_DUPLICATE && st_addrbook_import_entry(ab, &e, source, &err) < 0)) {
+				st_addrbook_free(ab);
+				st_die(cli, &err);
+			}
+			if (v <= ST_ADD_DUPLICATE) {
+				added++;
+			} else {
+				st_warn(cli, "%s:%lu: %s", path, lineno, st_addrbook_verdict_name(v));
+				rejected++;
+			}
+		}
+		st_buf_clear(&line);
+		if (f != stdin)
+			fclose(f);
+	}
+	if (cli->verbose >= 0)
+		fprintf(stderr, "st-addrbook: %zu imported, %zu rejected, %zu bad\n", added, rejected, bad);
+	return close_book(cli, ab, bad ? ST_EX_DATAERR : 0);
+}
+
+static int cmd_export(struct st_cli *cli)
+{
+	struct st_addrbook *ab = open_book(cli, false);
+	char line[ST_SOURCE_MAX + 256];
+	printf("# st-addrbook export %d: endpoint first_seen last_seen last_attempt last_success "
+	       "attempts successes failures consecutive_failures pinned source_group source\n",
+	       ST_ADDRBOOK_FORMAT_VERSION);
+	for (size_t i = 0; i < st_addrbook_slots(ab); i++) {
+		const struct st_addr_entry *e = st_addrbook_entry(ab, i);
+		if (!e)
+			continue;
+		st_addr_entry_format(ab, e, line, sizeof line);
+		puts(line);
+	}
+	st_addrbook_free(ab);
+	return st_cli_printer_done(cli, NULL, 0);
+}
+
+static int cmd_fsck(struct st_cli *cli, struct opts *o)
+{
+	size_t kept, lost;
+	struct st_err err = {0};
+	if (st_addrbook_fsck(&cli->config, o->repair, &kept, &lost, &err) < 0)
+		return st_report(cli, &err);
+	if (o->repair && lost)
+		fprintf(stderr, "st-addrbook: repaired: %zu entries kept, %zu lines lost; damaged files moved to *.bak\n", kept, lost);
+	else if (cli->verbose >= 0)
+		fprintf(stderr, "st-addrbook: ok: %zu entries\n", kept);
+	return 0;
+}
+
+int cmd_stats(struct st_cli *cli, struct st_addrbook *ab);
+
+int cmd_main(struct st_cli *cli, int argc, char **argv)
+{
+	struct opts o = {0};
+	st_cli_parse(cli, &prog, argc, argv, on_option, &o);
+	st_cli_finish_config(cli, true);
+	const char *c = cli->cmd->name;
+	if (strcmp(c, "add") && strcmp(c, "record") && strcmp(c, "seen") && strcmp(c, "remove") &&
+	    strcmp(c, "pin") && strcmp(c, "unpin") && strcmp(c, "import") && cli->argc)
+		st_usage_error(cli, "unexpected argument '%s'", cli->argv[0]);
+	if (strcmp(c, "add") == 0)
+		return cmd_add(cli, &o);
+	if (strcmp(c, "list") == 0)
+		return cmd_list(cli, &o);
+	if (strcmp(c, "best") == 0)
+		return cmd_best(cli, &o);
+	if (strcmp(c, "record") == 0)
+		return cmd_record(cli);
+	if (strcmp(c, "prune") == 0)
+		return cmd_prune(cli, &o);
+	if (strcmp(c, "import") == 0)
+		return cmd_import(cli);
+	if (strcmp(c, "export") == 0)
+		return cmd_export(cli);
+	if (strcmp(c, "fsck") == 0)
+		return cmd_fsck(cli, &o);
+	if (strcmp(c, "stats") == 0) {
+		struct st_addrbook *ab = open_book(cli, false);
+		int code = cmd_stats(cli, ab);
+		st_addrbook_free(ab);
+		return code;
+	}
+	return cmd_each(cli, c);
+}
+
+/* One statistic: a bar on a terminal, "metric key value" records otherwise. */
+static void stat_line(struct st_printer *p, bool bars, const char *metric, const char *key,
+                      size_t value, size_t max)
+{
+	if (bars) {
+		char bar[41];
+		size_t w = max ? value * 40 / max : 0;
+		if (value && !w)
+			w = 1;
+		memset(bar, '#', w);
+		bar[w] = '\0';
+		printf("  %-22s %8zu %s\n", key, value, bar);
+		return;
+	}
+	st_print_begin(p);
+	st_print_str(p, "metric", "%s", metric);
+	st_print_str(p, "key", "%s", key);
+	st_print_uint(p, "value", "%llu", value);
+	st_print_end(p);
+}
+
+int cmd_stats(struct st_cli *cli, struct st_addrbook *ab)
+{
+	struct st_addrbook_stats s;
+	struct st_err err = {0};
+	if (st_addrbook_stats(ab, &s, &err) < 0)
+		st_die(cli, &err);
+	bool bars = cli->format == ST_FMT_TEXT && isatty(STDOUT_FILENO);
+	struct st_printer *p = st_cli_printer(cli);
+	if (bars)
+		printf("addresses\n");
+	stat_line(p, bars, "total", "total", s.total, s.total);
+	stat_line(p, bars, "family", "ipv4", s.ipv4, s.total);
+	stat_line(p, bars, "family", "ipv6", s.ipv6, s.total);
+	stat_line(p, bars, "table", "tried", s.tried, s.total);
+	stat_line(p, bars, "table", "new", s.new_, s.total);
+	stat_line(p, bars, "table", "pinned", s.pinned, s.total);
+	if (bars)
+		printf("by class\n");
+	for (int c = 0; c < ST_CLASS__COUNT; c++)
+		if (s.by_class[c])
+			stat_line(p, bars, "class", st_addr_class_name((enum st_addr_class)c), s.by_class[c], s.total);
+	if (bars)
+		printf("quality\n");
+	size_t qmax = 0;
+	for (int i = 0; i < 10; i++)
+		qmax = s.quality[i] > qmax ? s.quality[i] : qmax;
+	for (int i = 0; i < 10; i++) {
+		char key[16];
+		snprintf(key, sizeof key, "%.1f-%.1f", i / 10.0, (i + 1) / 10.0);
+		stat_line(p, bars, "quality", key, s.quality[i], qmax);
+	}
+	if (bars)
+		printf("sources\n");
+	for (size_t i = 0; i < s.nsources; i++)
+		stat_line(p, bars, "source", s.sources[i].name, s.sources[i].count, s.sources[0].count);
+	if (bars)
+		printf("most crowded subnets\n");
+	for (size_t i = 0; i < s.nsubnets; i++) {
+		char key[ST_CIDR_STRLEN];
+		st_netkey_format(s.subnets[i].key, key, sizeof key);
+		stat_line(p, bars, "subnet", key, s.subnets[i].count, s.subnets[0].count);
+	}
+	return st_cli_printer_done(cli, p, 0);
+}

@@ -1,0 +1,167 @@
+/* addrbook.h - the persistent, endpoint-centric address book (PeerAddressBook). */
+#ifndef ST_ADDRBOOK_H
+#define ST_ADDRBOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "st/config.h"
+#include "st/endpoint.h"
+#include "st/err.h"
+
+#define ST_ADDRBOOK_FORMAT_VERSION 1
+#define ST_SOURCE_MAX 256 /* longest source text kept ("seed:URL", "gossip:ID@EP") */
+
+/* One address and what we know of it. Times are Unix seconds, 0 = never. */
+struct st_addr_entry {
+	struct st_endpoint ep;
+	int64_t first_seen, last_seen, last_attempt, last_success;
+	uint32_t attempts, successes, failures, consecutive_failures;
+	uint64_t source_group; /* netkey of the peer or seed it came from; 0: none */
+	uint32_t source;       /* index into the book's source names */
+	bool pinned;
+	bool deleted;          /* internal: removed in this run */
+	bool fresh;            /* internal: added in this run */
+};
+
+/* Why an add did or did not take. */
+enum st_addrbook_verdict {
+	ST_ADD_ADDED,
+	ST_ADD_DUPLICATE,      /* known already: last_seen refreshed */
+	ST_ADD_NOT_ROUTABLE,   /* a non-routable class without allow_private */
+	ST_ADD_SCOPE,          /* non-routable, learned from a routable source */
+	ST_ADD_SUBNET_FULL,
+	ST_ADD_SOURCE_FULL,    /* the source group's share is used up */
+	ST_ADD_BOOK_FULL,      /* full of addresses we have reached */
+};
+
+/* "added", "duplicate", "not-routable", ... */
+const char *st_addrbook_verdict_name(enum st_addrbook_verdict v);
+
+struct st_addrbook;
+
+/*
+ * Opens the book in cfg->data_dir (ST_STORE_READ or ST_STORE_WRITE, see
+ * store.h), loading the snapshot and journal. A damaged file is an error
+ * naming FILE:LINE (repair with st_addrbook_fsck). Returns 0 or -1.
+ */
+int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsigned flags,
+                     struct st_err *err);
+
+/* Makes every change durable (journal sync; compaction when due), then frees.
+ * Returns 0 or -1 (the book is freed either way). Safe with NULL. */
+int st_addrbook_close(struct st_addrbook *ab, struct st_err *err);
+/* Frees without writing what is not yet synced. */
+void st_addrbook_free(struct st_addrbook *ab);
+
+/*
+ * Adds one endpoint learned from source ("seed:URL", "dns:NAME",
+ * "gossip:ID@EP", "manual"). source_peer, when not NULL, is the peer that told
+ * us: its /16 or /32 is the source group, and the scope rule applies. Sets
+ * *verdict; evicted (when not NULL) receives an address evicted to make room
+ * (port 0 when none). Returns 0, or -1 on an I/O error.
+ */
+int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const char *source,
+                    const struct st_endpoint *source_peer, int64_t now,
+                    enum st_addrbook_verdict *verdict, struct st_endpoint *evicted,
+                    struct st_err *err);
+
+/* Records a connection result. Returns 1 if applied, 0 for an unknown endpoint, -1. */
+int st_addrbook_record(struct st_addrbook *ab, const struct st_endpoint *ep, bool ok,
+                       int64_t now, struct st_err *err);
+
+/* Sets last_seen to now. Returns 1, 0 (unknown) or -1. */
+int st_addrbook_seen(struct st_addrbook *ab, const struct st_endpoint *ep, int64_t now,
+                     struct st_err *err);
+/* Removes. Returns 1, 0 (unknown) or -1. */
+int st_addrbook_remove(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_err *err);
+/* Pins (never evicted or pruned) or unpins. Returns 1, 0 (unknown) or -1. */
+int st_addrbook_pin(struct st_addrbook *ab, const struct st_endpoint *ep, bool pinned,
+                    struct st_err *err);
+
+/* Selection options for st_addrbook_best. */
+struct st_best_opts {
+	size_t n;
+	const struct st_endpoint *exclude; /* endpoints never returned */
+	size_t nexclude;
+	bool routable_only;   /* for answering routable requesters (scope rule) */
+	bool random;          /* weighted random pick instead of best-first */
+	uint64_t seed;        /* for random */
+};
+
+/*
+ * The addresses to try next: best chance first (quality x 0.66^min(failures,8),
+ * x0.01 within 10 minutes of the last attempt), spread over distinct /16 or /32
+ * groups before a second from any group. out holds up to opts->n entry
+ * pointers, valid until the book changes. Returns the count, or -1.
+ */
+long st_addrbook_best(struct st_addrbook *ab, const struct st_best_opts *opts, int64_t now,
+                      const struct st_addr_entry **out, struct st_err *err);
+
+/* The quality of an entry: (successes + 1) / (successes + failures + 2). */
+double st_addr_quality(const struct st_addr_entry *e);
+/* The selection chance of an entry at time now (see st_addrbook_best). */
+double st_addr_chance(const struct st_addr_entry *e, int64_t now);
+/* True when an entry is terrible by Bitcoin's rules (prune --terrible). */
+bool st_addr_terrible(const struct st_addr_entry *e, int64_t now);
+
+#define ST_STATS_TOP 10
+
+/* What `st-addrbook stats` shows. */
+struct st_addrbook_stats {
+	size_t total, ipv4, ipv6, tried, new_, pinned;
+	size_t by_class[ST_CLASS__COUNT];
+	size_t quality[10];                 /* entries with quality in [i/10, (i+1)/10) */
+	struct { const char *name; size_t count; } sources[ST_STATS_TOP]; /* most frequent */
+	size_t nsources;
+	struct { uint64_t key; size_t count; } subnets[ST_STATS_TOP];     /* most crowded */
+	size_t nsubnets;
+};
+
+/* Fills st from the book (names point into the book). Returns 0 or -1. */
+int st_addrbook_stats(struct st_addrbook *ab, struct st_addrbook_stats *st, struct st_err *err);
+
+/* Looks an endpoint up; NULL when unknown. */
+const struct st_addr_entry *st_addrbook_get(const struct st_addrbook *ab,
+                                            const struct st_endpoint *ep);
+/* The source text of an entry. */
+const char *st_addrbook_source(const struct st_addrbook *ab, const struct st_addr_entry *e);
+
+/* Walks every entry (deleted ones skipped) in book order. */
+size_t st_addrbook_count(const struct st_addrbook *ab);
+const struct st_addr_entry *st_addrbook_entry(const struct st_addrbook *ab, size_t i);
+size_t st_addrbook_slots(const struct st_addrbook *ab);
+
+/* Copies an entry's counters in from an import (merging with what is known). */
+int st_addrbook_import_entry(struct st_addrbook *ab, const struct st_addr_entry *in,
+                             const char *source, struct st_err *err);
+
+/* Formats an entry as the stored tsv line (also the export format). */
+size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_entry *e,
+                            char *buf, size_t size);
+/* Parses a stored/exported line; source text is copied to source. Returns 0 or -1. */
+int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_size,
+                        const char *line, size_t len, struct st_err *err);
+
+/*
+ * Imports the reference node's JSON address book (an array of objects with
+ * Address, Port, FirstSeen, LastSeen, LastAttempt, SuccessCount, FailureCount,
+ * Source; ISO 8601 times with offsets). Counts added and rejected entries.
+ * Returns 0 or -1 (a file that is not such JSON).
+ */
+int st_addrbook_import_reference(struct st_addrbook *ab, const char *path, size_t *added,
+                                 size_t *rejected, struct st_err *err);
+
+/* Parses "2024-05-01T12:34:56.789+02:00" (or Z) to Unix seconds. Returns 0 or -1. */
+int st_parse_iso8601(const char *s, int64_t *out);
+
+/*
+ * Checks the book's files. Without repair: 0 when clean, -1 with err naming the
+ * first damage. With repair: moves damaged files aside (.bak) and rewrites the
+ * book from every readable entry; *kept and *lost count entries.
+ */
+int st_addrbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, size_t *lost,
+                     struct st_err *err);
+
+#endif

@@ -1,0 +1,686 @@
+/* addrbook.c - the address book's table: entries, indexes, policy on add, journal, compaction. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "st/addrbook.h"
+#include "st/store.h"
+#include "st/util.h"
+#include "addrbook_int.h"
+
+static const char *const verdict_names[] = {
+	[ST_ADD_ADDED] = "added",
+	[ST_ADD_DUPLICATE] = "duplicate",
+	[ST_ADD_NOT_ROUTABLE] = "not-routable",
+	[ST_ADD_SCOPE] = "not-routable-from-routable-source",
+	[ST_ADD_SUBNET_FULL] = "subnet-full",
+	[ST_ADD_SOURCE_FULL] = "source-quota-full",
+	[ST_ADD_BOOK_FULL] = "book-full",
+};
+
+const char *st_addrbook_verdict_name(enum st_addrbook_verdict v)
+{
+	return (unsigned)v < ST_ARRAY_LEN(verdict_names) ? verdict_names[v] : "unknown";
+}
+
+/* ---- a u64 -> u32 counter map (keys are netkeys, never 0) ---- */
+
+static int counter_grow(struct ab_counter *c)
+{
+	size_t cap = c->cap ? c->cap * 2 : 1024;
+	struct ab_slot *s = calloc(cap, sizeof *s);
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < c->cap; i++) {
+		if (!c->slot[i].key)
+			continue;
+		size_t j = (size_t)(c->slot[i].key * 0x9e3779b97f4a7c15ULL >> 20) & (cap - 1);
+		while (s[j].key)
+			j = (j + 1) & (cap - 1);
+		s[j] = c->slot[i];
+	}
+	free(c->slot);
+	c->slot = s;
+	c->cap = cap;
+	return 0;
+}
+
+static struct ab_slot *counter_find(struct ab_counter *c, uint64_t key, bool create)
+{
+	if (create && (c->used + 1) * 10 > c->cap * 7 && counter_grow(c) < 0)
+		return NULL;
+	if (!c->cap)
+		return NULL;
+	size_t j = (size_t)(key * 0x9e3779b97f4a7c15ULL >> 20) & (c->cap - 1);
+	while (c->slot[j].key && c->slot[j].key != key)
+		j = (j + 1) & (c->cap - 1);
+	if (!c->slot[j].key) {
+		if (!create)
+			return NULL;
+		c->slot[j].key = key;
+		c->slot[j].count = 0;
+		c->used++;
+	}
+	return &c->slot[j];
+}
+
+uint32_t ab_counter_get(struct ab_counter *c, uint64_t key)
+{
+	struct ab_slot *s = counter_find(c, key, false);
+	return s ? s->count : 0;
+}
+
+static int counter_add(struct ab_counter *c, uint64_t key, int delta)
+{
+	if (!key)
+		return 0;
+	struct ab_slot *s = counter_find(c, key, true);
+	if (!s)
+		return -1;
+	s->count = (uint32_t)((int64_t)s->count + delta);
+	return 0;
+}
+
+/* ---- source names, interned ---- */
+
+static uint32_t source_intern(struct st_addrbook *ab, const char *name)
+{
+	size_t len = strnlen(name, ST_SOURCE_MAX - 1);
+	if (ab->nsources && ab->last_source < ab->nsources &&
+	    strncmp(ab->sources[ab->last_source], name, len) == 0 &&
+	    ab->sources[ab->last_source][len] == '\0')
+		return ab->last_source;
+	if ((ab->nsources + 1) * 2 > ab->source_cap) {
+		size_t cap = ab->source_cap ? ab->source_cap * 2 : 256;
+		uint32_t *idx = calloc(cap, sizeof *idx);
+		char **names = realloc(ab->sources, cap / 2 * sizeof *names);
+		if (!idx || !names) {
+			free(idx);
+			if (names)
+				ab->sources = names;
+			return UINT32_MAX;
+		}
+		ab->sources = names;
+		for (size_t i = 0; i < ab->nsources; i++) {
+			size_t j = st_hash64(names[i], strlen(names[i]), ab->key) & (cap - 1);
+			while (idx[j])
+				j = (j + 1) & (cap - 1);
+			idx[j] = (uint32_t)i + 1;
+		}
+		free(ab->source_index);
+		ab->source_index = idx;
+		ab->source_cap = cap;
+	}
+	size_t j = st_hash64(name, len, ab->key) & (ab->source_cap - 1);
+	while (ab->source_index[j]) {
+		const char *s = ab->sources[ab->source_index[j] - 1];
+		if (strncmp(s, name, len) == 0 && s[len] == '\0')
+			return ab->last_source = ab->source_index[j] - 1;
+		j = (j + 1) & (ab->source_cap - 1);
+	}
+	char *copy = strndup(name, len);
+	if (!copy)
+		return UINT32_MAX;
+	for (char *p = copy; *p; p++)
+		if (*p == '\t' || *p == '\n' || *p == '\r')
+			*p = ' ';
+	ab->sources[ab->nsources] = copy;
+	ab->source_index[j] = (uint32_t)ab->nsources + 1;
+	return ab->last_source = (uint32_t)ab->nsources++;
+}
+
+const char *st_addrbook_source(const struct st_addrbook *ab, const struct st_addr_entry *e)
+{
+	return e->source < ab->nsources ? ab->sources[e->source] : "-";
+}
+
+/* ---- the endpoint index ---- */
+
+static int index_grow(struct st_addrbook *ab)
+{
+	size_t cap = ab->index_cap ? ab->index_cap * 2 : 4096;
+	uint32_t *idx = calloc(cap, sizeof *idx);
+	if (!idx)
+		return -1;
+	for (size_t i = 0; i < ab->n; i++) {
+		size_t j = st_endpoint_hash(&ab->e[i].ep, ab->key) & (cap - 1);
+		while (idx[j])
+			j = (j + 1) & (cap - 1);
+		idx[j] = (uint32_t)i + 1;
+	}
+	free(ab->index);
+	ab->index = idx;
+	ab->index_cap = cap;
+	return 0;
+}
+
+/* The entry slot of ep (deleted or not), or NULL. */
+struct st_addr_entry *ab_lookup(const struct st_addrbook *ab, const struct st_endpoint *ep)
+{
+	if (!ab->index_cap)
+		return NULL;
+	size_t j = st_endpoint_hash(ep, ab->key) & (ab->index_cap - 1);
+	while (ab->index[j]) {
+		struct st_addr_entry *e = &ab->e[ab->index[j] - 1];
+		if (st_endpoint_equal(&e->ep, ep))
+			return e;
+		j = (j + 1) & (ab->index_cap - 1);
+	}
+	return NULL;
+}
+
+const struct st_addr_entry *st_addrbook_get(const struct st_addrbook *ab,
+                                            const struct st_endpoint *ep)
+{
+	const struct st_addr_entry *e = ab_lookup(ab, ep);
+	return e && !e->deleted ? e : NULL;
+}
+
+static void count_entry(struct st_addrbook *ab, const struct st_addr_entry *e, int delta)
+{
+	counter_add(&ab->subnets, st_endpoint_subnet_key(&e->ep), delta);
+	counter_add(&ab->groups, e->source_group, delta);
+	ab->live = (size_t)((int64_t)ab->live + delta);
+}
+
+/* Puts e into the book (replacing a slot with the same endpoint). */
+static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr_entry *e,
+                                    struct st_err *err)
+{
+	struct st_addr_entry *slot = ab_lookup(ab, &e->ep);
+	if (slot) {
+		if (!slot->deleted)
+			count_entry(ab, slot, -1);
+		*slot = *e;
+		slot->deleted = false;
+		count_entry(ab, slot, +1);
+		return slot;
+	}
+	if (ab->n == ab->cap) {
+		size_t cap = ab->cap ? ab->cap * 2 : 1024;
+		struct st_addr_entry *ne = realloc(ab->e, cap * sizeof *ne);
+		if (!ne) {
+			st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+			return NULL;
+		}
+		ab->e = ne;
+		ab->cap = cap;
+	}
+	if ((ab->n + 1) * 10 > ab->index_cap * 7 && index_grow(ab) < 0) {
+		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		return NULL;
+	}
+	slot = &ab->e[ab->n];
+	*slot = *e;
+	slot->deleted = false;
+	size_t j = st_endpoint_hash(&e->ep, ab->key) & (ab->index_cap - 1);
+	while (ab->index[j])
+		j = (j + 1) & (ab->index_cap - 1);
+	ab->index[j] = (uint32_t)ab->n + 1;
+	ab->n++;
+	count_entry(ab, slot, +1);
+	return slot;
+}
+
+static void delete(struct st_addrbook *ab, struct st_addr_entry *e)
+{
+	if (e->deleted)
+		return;
+	count_entry(ab, e, -1);
+	e->deleted = true;
+}
+
+/* ---- lines ---- */
+
+size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_entry *e,
+                            char *buf, size_t size)
+{
+	char ep[ST_ENDPOINT_STRLEN];
+	st_endpoint_format(&e->ep, ep, sizeof ep);
+	int n = snprintf(buf, size,
+	                 "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64
+	                 "\t%u\t%u\t%u\t%u\t%d\t%" PRIx64 "\t%s",
+	                 ep, e->first_seen, e->last_seen, e->last_attempt, e->last_success,
+	                 e->attempts, e->successes, e->failures, e->consecutive_failures,
+	                 e->pinned ? 1 : 0, e->source_group, st_addrbook_source(ab, e));
+	return n < 0 ? 0 : (size_t)n;
+}
+
+int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_size,
+                        const char *line, size_t len, struct st_err *err)
+{
+	char buf[ST_SOURCE_MAX + 256];
+	if (len >= sizeof buf)
+		return st_err_set(err, ST_EX_DATAERR, "entry too long");
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	char *f[12];
+	size_t nf = 0;
+	char *p = buf;
+	while (nf < 12) {
+		f[nf++] = p;
+		char *tab = nf < 12 ? strchr(p, '\t') : NULL;
+		if (!tab)
+			break;
+		*tab = '\0';
+		p = tab + 1;
+	}
+	if (nf != 12)
+		return st_err_set(err, ST_EX_DATAERR, "expected 12 fields, found %zu", nf);
+	memset(e, 0, sizeof *e);
+	if (st_endpoint_parse(&e->ep, f[0], strlen(f[0]), err) < 0)
+		return -1;
+	int64_t *times[] = {&e->first_seen, &e->last_seen, &e->last_attempt, &e->last_success};
+	for (size_t i = 0; i < 4; i++)
+		if (st_parse_i64(f[1 + i], 0, INT64_MAX / 2, times[i], err) < 0)
+			return st_err_prefix(err, "field %zu", i + 2);
+	uint32_t *counts[] = {&e->attempts, &e->successes, &e->failures, &e->consecutive_failures};
+	for (size_t i = 0; i < 4; i++) {
+		uint64_t v;
+		if (st_parse_u64(f[5 + i], 0, UINT32_MAX, &v, err) < 0)
+			return st_err_prefix(err, "field %zu", i + 6);
+		*counts[i] = (uint32_t)v;
+	}
+	if (strcmp(f[9], "0") && strcmp(f[9], "1"))
+		return st_err_set(err, ST_EX_DATAERR, "field 10: pinned must be 0 or 1");
+	e->pinned = f[9][0] == '1';
+	char *end;
+	e->source_group = strtoull(f[10], &end, 16);
+	if (!*f[10] || *end)
+		return st_err_set(err, ST_EX_DATAERR, "field 11: bad source group '%s'", f[10]);
+	st_strlcpy(source, f[11], source_size);
+	return 0;
+}
+
+/* ---- loading ---- */
+
+struct load_ctx {
+	struct st_addrbook *ab;
+	const char *path;
+	bool journal;
+};
+
+static int load_line(void *vctx, const char *line, size_t len, unsigned long lineno,
+                     struct st_err *err)
+{
+	struct load_ctx *ctx = vctx;
+	struct st_addrbook *ab = ctx->ab;
+	struct st_addr_entry e;
+	char source[ST_SOURCE_MAX];
+	if (ctx->journal) {
+		if (len > 4 && memcmp(line, "del\t", 4) == 0) {
+			struct st_endpoint ep;
+			if (st_endpoint_parse(&ep, line + 4, len - 4, err) < 0)
+				return st_err_prefix(err, "%s:%lu", ctx->path, lineno);
+			struct st_addr_entry *old = ab_lookup(ab, &ep);
+			if (old)
+				delete(ab, old);
+			return 0;
+		}
+		if (len < 4 || memcmp(line, "put\t", 4) != 0)
+			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: unknown journal entry", ctx->path,
+			                  lineno);
+		line += 4;
+		len -= 4;
+	}
+	if (st_addr_entry_parse(&e, source, sizeof source, line, len, err) < 0)
+		return st_err_prefix(err, "%s:%lu", ctx->path, lineno);
+	if (!ctx->journal && ab_lookup(ab, &e.ep)) {
+		char ep[ST_ENDPOINT_STRLEN];
+		st_endpoint_format(&e.ep, ep, sizeof ep);
+		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: '%s' appears twice", ctx->path, lineno,
+		                  ep);
+	}
+	e.source = source_intern(ab, source);
+	if (e.source == UINT32_MAX || !insert(ab, &e, err))
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	return 0;
+}
+
+int ab_load(struct st_addrbook *ab, struct st_err *err)
+{
+	char jpath[ST_PATH_MAX + 32];
+	snprintf(jpath, sizeof jpath, "%s/addrbook.journal", ab->cfg.data_dir);
+	struct load_ctx snap = {ab, st_store_path(ab->store), false};
+	struct load_ctx jour = {ab, jpath, true};
+	if (st_store_read_snapshot(ab->store, load_line, &snap, err) != 0)
+		return -1;
+	if (st_store_read_journal(ab->store, load_line, &jour, err) != 0)
+		return -1;
+	return 0;
+}
+
+int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsigned flags,
+                     struct st_err *err)
+{
+	*out = NULL;
+	struct st_addrbook *ab = calloc(1, sizeof *ab);
+	if (!ab)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	ab->cfg = *cfg;
+	ab->cfg.seeds = NULL; /* not ours */
+	ab->cfg.nseeds = 0;
+	ab->key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)ab;
+	ab->writable = flags & 1;
+	if (st_store_open(&ab->store, cfg->data_dir, "addrbook", ST_ADDRBOOK_FORMAT_VERSION, flags,
+	                  err) < 0 ||
+	    ab_load(ab, err) < 0) {
+		if (err && err->code == ST_EX_DATAERR)
+			st_err_prefix(err, "damaged address book (try 'st-addrbook fsck --repair')");
+		st_addrbook_free(ab);
+		return -1;
+	}
+	*out = ab;
+	return 0;
+}
+
+void st_addrbook_free(struct st_addrbook *ab)
+{
+	if (!ab)
+		return;
+	st_store_close(ab->store);
+	for (size_t i = 0; i < ab->nsources; i++)
+		free(ab->sources[i]);
+	free(ab->sources);
+	free(ab->source_index);
+	free(ab->e);
+	free(ab->index);
+	free(ab->subnets.slot);
+	free(ab->groups.slot);
+	free(ab->evict);
+	free(ab);
+}
+
+/* ---- changes ---- */
+
+static int journal_put(struct st_addrbook *ab, const struct st_addr_entry *e, struct st_err *err)
+{
+	if (!ab->store) /* fsck's salvage: in memory only */
+		return 0;
+	char line[ST_SOURCE_MAX + 256];
+	memcpy(line, "put\t", 4);
+	size_t n = st_addr_entry_format(ab, e, line + 4, sizeof line - 4);
+	ab->changes++;
+	return st_store_append(ab->store, line, n + 4 < sizeof line ? n + 4 : sizeof line - 1, err);
+}
+
+static int journal_del(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_err *err)
+{
+	if (!ab->store)
+		return 0;
+	char line[ST_ENDPOINT_STRLEN + 8];
+	memcpy(line, "del\t", 4);
+	size_t n = st_endpoint_format(ep, line + 4, sizeof line - 4);
+	ab->changes++;
+	return st_store_append(ab->store, line, n + 4, err);
+}
+
+static int evict_cmp(const void *a, const void *b, void *arg)
+{
+	const struct st_addrbook *ab = arg;
+	const struct st_addr_entry *x = &ab->e[*(const uint32_t *)a], *y = &ab->e[*(const uint32_t *)b];
+	bool xr = x->successes > 0, yr = y->successes > 0;
+	if (xr != yr)
+		return xr ? 1 : -1; /* never-connected first */
+	double qx = st_addr_quality(x), qy = st_addr_quality(y);
+	if (qx != qy)
+		return qx < qy ? -1 : 1;
+	if (x->last_seen != y->last_seen)
+		return x->last_seen < y->last_seen ? -1 : 1;
+	return st_endpoint_cmp(&x->ep, &y->ep);
+}
+
+/* The entry to evict to make room, or NULL when only pinned ones are left. */
+static struct st_addr_entry *eviction_candidate(struct st_addrbook *ab)
+{
+	for (int round = 0; round < 2; round++) {
+		while (ab->evict_pos < ab->nevict) {
+			struct st_addr_entry *e = &ab->e[ab->evict[ab->evict_pos]];
+			if (!e->deleted && !e->pinned && !e->fresh)
+				return e;
+			ab->evict_pos++;
+		}
+		/* (re)build the order once per run, or when this run has used it up */
+		free(ab->evict);
+		ab->evict = malloc((ab->n ? ab->n : 1) * sizeof *ab->evict);
+		ab->nevict = ab->evict_pos = 0;
+		if (!ab->evict)
+			return NULL;
+		for (size_t i = 0; i < ab->n; i++)
+			if (!ab->e[i].deleted && !ab->e[i].pinned) {
+				ab->e[i].fresh = false;
+				ab->evict[ab->nevict++] = (uint32_t)i;
+			}
+		qsort_r(ab->evict, ab->nevict, sizeof *ab->evict, evict_cmp, ab);
+	}
+	return NULL;
+}
+
+/*
+ * The source group an address is counted against: the /16 or /32 of the peer
+ * that gossiped it, or one group per seed list or DNS seed. Addresses the
+ * operator adds by hand or imports count against no quota (group 0).
+ */
+static uint64_t source_group(const char *source, const struct st_endpoint *source_peer)
+{
+	if (source_peer)
+		return st_endpoint_group_key(source_peer);
+	if (source && (strncmp(source, "seed:", 5) == 0 || strncmp(source, "dns:", 4) == 0 ||
+	               strncmp(source, "gossip:", 7) == 0))
+		return st_hash64(source, strlen(source), 0x5eed) | 1ULL << 63;
+	return 0;
+}
+
+int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const char *source,
+                    const struct st_endpoint *source_peer, int64_t now,
+                    enum st_addrbook_verdict *verdict, struct st_endpoint *evicted,
+                    struct st_err *err)
+{
+	if (evicted)
+		memset(evicted, 0, sizeof *evicted);
+	bool routable = st_endpoint_is_routable(ep);
+	if (!routable && !ab->cfg.addrbook.allow_private) {
+		*verdict = ST_ADD_NOT_ROUTABLE;
+		return 0;
+	}
+	if (!routable && source_peer && st_endpoint_is_routable(source_peer)) {
+		*verdict = ST_ADD_SCOPE;
+		return 0;
+	}
+	struct st_addr_entry *old = ab_lookup(ab, ep);
+	if (old && !old->deleted) {
+		*verdict = ST_ADD_DUPLICATE;
+		if (now > old->last_seen) {
+			old->last_seen = now;
+			return journal_put(ab, old, err);
+		}
+		return 0;
+	}
+	uint64_t subnet = st_endpoint_subnet_key(ep);
+	if (ab_counter_get(&ab->subnets, subnet) >= ab->cfg.addrbook.max_per_subnet) {
+		*verdict = ST_ADD_SUBNET_FULL;
+		return 0;
+	}
+	uint64_t group = source_group(source, source_peer);
+	double share = ab->cfg.addrbook.max_per_source_group * ab->cfg.addrbook.max_addresses;
+	uint32_t quota = share < 1 ? 1 : (uint32_t)share;
+	if (group && ab_counter_get(&ab->groups, group) >= quota) {
+		*verdict = ST_ADD_SOURCE_FULL;
+		return 0;
+	}
+	if (ab->live >= ab->cfg.addrbook.max_addresses) {
+		struct st_addr_entry *victim = eviction_candidate(ab);
+		/* an address we only heard of never evicts one we have reached */
+		if (!victim || victim->successes > 0) {
+			*verdict = ST_ADD_BOOK_FULL;
+			return 0;
+		}
+		if (evicted)
+			*evicted = victim->ep;
+		delete(ab, victim);
+		ab->evict_pos++;
+		if (journal_del(ab, &victim->ep, err) < 0)
+			return -1;
+	}
+	struct st_addr_entry e = {0};
+	e.ep = *ep;
+	e.first_seen = e.last_seen = now;
+	e.source_group = group;
+	e.source = source_intern(ab, source ? source : "manual");
+	if (e.source == UINT32_MAX)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	struct st_addr_entry *slot = insert(ab, &e, err);
+	if (!slot)
+		return -1;
+	slot->fresh = true;
+	*verdict = ST_ADD_ADDED;
+	return journal_put(ab, slot, err);
+}
+
+int st_addrbook_record(struct st_addrbook *ab, const struct st_endpoint *ep, bool ok,
+                       int64_t now, struct st_err *err)
+{
+	struct st_addr_entry *e = ab_lookup(ab, ep);
+	if (!e || e->deleted)
+		return 0;
+	e->attempts++;
+	e->last_attempt = now;
+	if (ok) {
+		e->successes++;
+		e->consecutive_failures = 0;
+		e->last_success = now;
+		if (now > e->last_seen)
+			e->last_seen = now;
+	} else {
+		e->failures++;
+		e->consecutive_failures++;
+	}
+	return journal_put(ab, e, err) < 0 ? -1 : 1;
+}
+
+int st_addrbook_seen(struct st_addrbook *ab, const struct st_endpoint *ep, int64_t now,
+                     struct st_err *err)
+{
+	struct st_addr_entry *e = ab_lookup(ab, ep);
+	if (!e || e->deleted)
+		return 0;
+	e->last_seen = now;
+	return journal_put(ab, e, err) < 0 ? -1 : 1;
+}
+
+int st_addrbook_remove(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_err *err)
+{
+	struct st_addr_entry *e = ab_lookup(ab, ep);
+	if (!e || e->deleted)
+		return 0;
+	delete(ab, e);
+	return journal_del(ab, ep, err) < 0 ? -1 : 1;
+}
+
+int st_addrbook_pin(struct st_addrbook *ab, const struct st_endpoint *ep, bool pinned,
+                    struct st_err *err)
+{
+	struct st_addr_entry *e = ab_lookup(ab, ep);
+	if (!e || e->deleted)
+		return 0;
+	e->pinned = pinned;
+	return journal_put(ab, e, err) < 0 ? -1 : 1;
+}
+
+int st_addrbook_import_entry(struct st_addrbook *ab, const struct st_addr_entry *in,
+                             const char *source, struct st_err *err)
+{
+	struct st_addr_entry *e = ab_lookup(ab, &in->ep);
+	if (!e || e->deleted)
+		return 0;
+	/* merge: keep the wider history */
+	if (in->first_seen && (!e->first_seen || in->first_seen < e->first_seen))
+		e->first_seen = in->first_seen;
+	if (in->last_seen > e->last_seen)
+		e->last_seen = in->last_seen;
+	if (in->last_attempt > e->last_attempt)
+		e->last_attempt = in->last_attempt;
+	if (in->last_success > e->last_success)
+		e->last_success = in->last_success;
+	if (in->attempts > e->attempts)
+		e->attempts = in->attempts;
+	if (in->successes > e->successes)
+		e->successes = in->successes;
+	if (in->failures > e->failures)
+		e->failures = in->failures;
+	if (in->consecutive_failures > e->consecutive_failures)
+		e->consecutive_failures = in->consecutive_failures;
+	e->pinned = e->pinned || in->pinned;
+	(void)source;
+	return journal_put(ab, e, err) < 0 ? -1 : 1;
+}
+
+size_t st_addrbook_count(const struct st_addrbook *ab)
+{
+	return ab->live;
+}
+
+size_t st_addrbook_slots(const struct st_addrbook *ab)
+{
+	return ab->n;
+}
+
+const struct st_addr_entry *st_addrbook_entry(const struct st_addrbook *ab, size_t i)
+{
+	return i < ab->n && !ab->e[i].deleted ? &ab->e[i] : NULL;
+}
+
+static int by_endpoint(const void *a, const void *b, void *arg)
+{
+	const struct st_addrbook *ab = arg;
+	return st_endpoint_cmp(&ab->e[*(const uint32_t *)a].ep, &ab->e[*(const uint32_t *)b].ep);
+}
+
+/* Writes every live entry, sorted by endpoint, as a new snapshot. */
+int ab_rewrite(struct st_addrbook *ab, struct st_err *err)
+{
+	uint32_t *order = malloc((ab->n ? ab->n : 1) * sizeof *order);
+	if (!order)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	size_t m = 0;
+	for (size_t i = 0; i < ab->n; i++)
+		if (!ab->e[i].deleted)
+			order[m++] = (uint32_t)i;
+	qsort_r(order, m, sizeof *order, by_endpoint, ab);
+	struct st_store_writer *w;
+	if (st_store_rewrite_begin(ab->store, &w, err) < 0) {
+		free(order);
+		return -1;
+	}
+	char line[ST_SOURCE_MAX + 256];
+	for (size_t i = 0; i < m; i++) {
+		size_t n = st_addr_entry_format(ab, &ab->e[order[i]], line, sizeof line);
+		if (st_store_writer_line(w, line, n < sizeof line ? n : sizeof line - 1, err) < 0) {
+			st_store_rewrite_abort(w);
+			free(order);
+			return -1;
+		}
+	}
+	free(order);
+	return st_store_rewrite_commit(w, err);
+}
+
+int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
+{
+	if (!ab)
+		return 0;
+	int rc = 0;
+	if (ab->writable && ab->changes) {
+		rc = st_store_sync(ab->store, err);
+		if (rc == 0 && st_store_wants_compaction(ab->store))
+			rc = ab_rewrite(ab, err);
+	}
+	st_addrbook_free(ab);
+	return rc;
+}
+
+int ab_counter_bump(struct ab_counter *c, uint64_t key)
+{
+	return counter_add(c, key, +1);
+}

@@ -1,0 +1,202 @@
+/* addrbook_select.c - quality, selection chance, "terrible" entries, best addresses. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "st/addrbook.h"
+#include "st/util.h"
+#include "addrbook_int.h"
+
+double st_addr_quality(const struct st_addr_entry *e)
+{
+	/* Laplace-smoothed success ratio: 0.5 untried, like the reference's
+	 * successes/(successes+failures) once there is history, but a single
+	 * result does not jump to 0 or 1. */
+	return (e->successes + 1.0) / (e->successes + e->failures + 2.0);
+}
+
+double st_addr_chance(const struct st_addr_entry *e, int64_t now)
+{
+	double c = st_addr_quality(e);
+	unsigned f = e->consecutive_failures < 8 ? e->consecutive_failures : 8;
+	c *= pow(0.66, f);
+	if (e->last_attempt && now - e->last_attempt < 600)
+		c *= 0.01;
+	return c;
+}
+
+bool st_addr_terrible(const struct st_addr_entry *e, int64_t now)
+{
+	if (e->last_attempt && now - e->last_attempt < 60)
+		return false; /* never terrible right after a try */
+	if (e->last_seen > now + 600)
+		return true; /* from the future */
+	if (!e->last_seen || now - e->last_seen > 30 * 86400)
+		return true;
+	if (e->last_success == 0 && e->attempts >= 3)
+		return true;
+	if (e->last_success && now - e->last_success > 7 * 86400 && e->consecutive_failures >= 10)
+		return true;
+	return false;
+}
+
+struct cand {
+	uint32_t idx;
+	uint32_t round; /* better entries of the same group before this one */
+	uint32_t pos;   /* place in score order */
+	double score;
+	uint64_t group;
+};
+
+static int by_round(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	if (x->round != y->round)
+		return x->round < y->round ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int by_score(const void *a, const void *b, void *arg)
+{
+	const struct cand *x = a, *y = b;
+	const struct st_addrbook *ab = arg;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	const struct st_addr_entry *ex = &ab->e[x->idx], *ey = &ab->e[y->idx];
+	if (ex->last_success != ey->last_success)
+		return ex->last_success > ey->last_success ? -1 : 1;
+	return st_endpoint_cmp(&ex->ep, &ey->ep);
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static bool excluded(const struct st_best_opts *o, const struct st_endpoint *ep)
+{
+	for (size_t i = 0; i < o->nexclude; i++)
+		if (st_endpoint_equal(&o->exclude[i], ep))
+			return true;
+	return false;
+}
+
+long st_addrbook_best(struct st_addrbook *ab, const struct st_best_opts *opts, int64_t now,
+                      const struct st_addr_entry **out, struct st_err *err)
+{
+	if (opts->n == 0)
+		return 0;
+	struct cand *c = malloc((ab->n ? ab->n : 1) * sizeof *c);
+	if (!c)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	size_t m = 0;
+	uint64_t rng = opts->seed ^ 0x243f6a8885a308d3ULL;
+	for (size_t i = 0; i < ab->n; i++) {
+		const struct st_addr_entry *e = &ab->e[i];
+		if (e->deleted || (opts->routable_only && !st_endpoint_is_routable(&e->ep)))
+			continue;
+		if (opts->nexclude && excluded(opts, &e->ep))
+			continue;
+		double s = st_addr_chance(e, now);
+		if (opts->random) {
+			/* Efraimidis-Spirakis: u^(1/w) orders a weighted sample */
+			double u = ((double)(splitmix(&rng) >> 11) + 0.5) / 9007199254740992.0;
+			s = s > 0 ? pow(u, 1.0 / s) : 0;
+		}
+		c[m++] = (struct cand){(uint32_t)i, 0, 0, s, st_endpoint_group_key(&e->ep)};
+	}
+	qsort_r(c, m, sizeof *c, by_score, ab);
+	/* Spread over groups: an entry's round is how many better ones its group
+	 * has; take round 0 of every group (best first), then round 1, and so on. */
+	struct ab_counter seen = {0};
+	for (size_t i = 0; i < m; i++) {
+		uint32_t round = ab_counter_get(&seen, c[i].group);
+		if (ab_counter_bump(&seen, c[i].group) < 0) {
+			free(seen.slot);
+			free(c);
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		}
+		c[i].round = round;
+		c[i].pos = (uint32_t)i;
+	}
+	free(seen.slot);
+	qsort(c, m, sizeof *c, by_round);
+	size_t got = 0;
+	for (size_t i = 0; i < m && got < opts->n; i++)
+		out[got++] = &ab->e[c[i].idx];
+	free(c);
+	return (long)got;
+}
+
+struct kv {
+	uint64_t key;
+	size_t count;
+};
+
+static int by_count(const void *a, const void *b)
+{
+	const struct kv *x = a, *y = b;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+int st_addrbook_stats(struct st_addrbook *ab, struct st_addrbook_stats *st, struct st_err *err)
+{
+	memset(st, 0, sizeof *st);
+	size_t *per_source = calloc(ab->nsources ? ab->nsources : 1, sizeof *per_source);
+	if (!per_source)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	for (size_t i = 0; i < ab->n; i++) {
+		const struct st_addr_entry *e = &ab->e[i];
+		if (e->deleted)
+			continue;
+		st->total++;
+		if (e->ep.family == ST_AF_INET)
+			st->ipv4++;
+		else
+			st->ipv6++;
+		if (e->successes)
+			st->tried++;
+		else
+			st->new_++;
+		if (e->pinned)
+			st->pinned++;
+		st->by_class[st_endpoint_class(&e->ep)]++;
+		int q = (int)(st_addr_quality(e) * 10);
+		st->quality[q > 9 ? 9 : q < 0 ? 0 : q]++;
+		if (e->source < ab->nsources)
+			per_source[e->source]++;
+	}
+	struct kv *kv = malloc((ab->nsources + ab->subnets.cap + 1) * sizeof *kv);
+	if (!kv) {
+		free(per_source);
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	}
+	size_t m = 0;
+	for (size_t i = 0; i < ab->nsources; i++)
+		if (per_source[i])
+			kv[m++] = (struct kv){i, per_source[i]};
+	qsort(kv, m, sizeof *kv, by_count);
+	for (size_t i = 0; i < m && i < ST_STATS_TOP; i++) {
+		st->sources[i].name = ab->sources[kv[i].key];
+		st->sources[i].count = kv[i].count;
+		st->nsources++;
+	}
+	m = 0;
+	for (size_t i = 0; i < ab->subnets.cap; i++)
+		if (ab->subnets.slot[i].key && ab->subnets.slot[i].count)
+			kv[m++] = (struct kv){ab->subnets.slot[i].key, ab->subnets.slot[i].count};
+	qsort(kv, m, sizeof *kv, by_count);
+	for (size_t i = 0; i < m && i < ST_STATS_TOP; i++) {
+		st->subnets[i].key = kv[i].key;
+		st->subnets[i].count = kv[i].count;
+		st->nsubnets++;
+	}
+	free(kv);
+	free(per_source);
+	return 0;
+}

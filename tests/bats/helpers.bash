@@ -90,6 +90,11 @@ start_listener() {
 	export "${name}_ADDR"
 }
 
+# Each test works in its own temp dir, so scratch files never land in the tree.
+setup() {
+	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
 teardown() {
 	stop_all_bg
 }

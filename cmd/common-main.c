@@ -8,7 +8,7 @@ int main(int argc, char **argv)
 	if (st_process_init(&err) < 0)
 		return st_report(&cli, &err);
 	int rc = cmd_main(&cli, argc, argv);
-	st_config_free(&cli.config);
+	st_cli_free(&cli);
 	st_process_cleanup();
 	return rc;
 }

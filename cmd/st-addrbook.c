@@ -324,7 +324,7 @@ static int read_exclusions(struct st_cli *cli, const char *path, struct st_endpo
 	struct st_err err = {0};
 	if (!f) {
 		st_err_sys(&err, ST_EX_NOINPUT, "--exclude '%s'", path);
-		st_die(cli, &err);
+		return st_report(cli, &err);
 	}
 	struct st_reader *r = st_reader_new(f, strcmp(path, "-") == 0 ? "<stdin>" : path);
 	struct st_record rec = {0};
@@ -358,8 +358,10 @@ static int cmd_best(struct st_cli *cli, struct opts *o)
 	struct st_best_opts bo = {.n = o->n ? o->n : 8, .routable_only = o->routable_only,
 	                          .random = o->random, .seed = o->seed};
 	struct st_endpoint *ex = NULL;
-	if (o->exclude)
-		read_exclusions(cli, o->exclude, &ex, &bo.nexclude);
+	if (o->exclude && read_exclusions(cli, o->exclude, &ex, &bo.nexclude) != 0) {
+		st_addrbook_free(ab);
+		return ST_EX_NOINPUT;
+	}
 	bo.exclude = ex;
 	const struct st_addr_entry **out = malloc(bo.n * sizeof *out);
 	struct st_err err = {0};
@@ -520,7 +522,7 @@ static int cmd_import(struct st_cli *cli)
 	if (!f) {
 		st_err_sys(&err, ST_EX_NOINPUT, "'%s'", path);
 		st_addrbook_free(ab);
-		st_die(cli, &err);
+		return st_report(cli, &err);
 	}
 	int c;
 	while ((c = getc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r')

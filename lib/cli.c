@@ -425,7 +425,7 @@ void st_cli_parse(struct st_cli *cli, const struct st_program *prog, int argc, c
 	}
 	free(pend);
 	cli->argc = nops;
-	cli->argv = operands; /* owned by the process for its lifetime */
+	cli->argv = operands; /* freed by st_cli_free */
 }
 
 int st_cli_config_flag(struct st_cli *cli, const char *option, const char *key,
@@ -520,4 +520,12 @@ int st_process_init(struct st_err *err)
 void st_process_cleanup(void)
 {
 	curl_global_cleanup();
+}
+
+void st_cli_free(struct st_cli *cli)
+{
+	st_config_free(&cli->config);
+	free(cli->argv);
+	cli->argv = NULL;
+	cli->argc = 0;
 }

@@ -220,7 +220,7 @@ static bool bind_address_ok(const char *v)
 	const char *colon = strrchr(v, ':');
 	if (!colon || !colon[1] || strlen(colon + 1) > 5 || strspn(colon + 1, "0123456789") != strlen(colon + 1))
 		return false;
-	if (atoi(colon + 1) > 65535)
+	if (strtol(colon + 1, NULL, 10) > 65535)
 		return false;
 	if (v[0] != '[' && memchr(v, ':', (size_t)(colon - v)))
 		return false;
@@ -666,11 +666,12 @@ static void env_name(const char *key, char *buf, size_t size)
 
 int st_config_load(struct st_config *cfg, const char *path, struct st_err *err)
 {
+	const char *env_config = getenv("ST_CONFIG");
 	if (path) {
 		if (load_file(cfg, path, true, err) < 0)
 			return -1;
-	} else if (getenv("ST_CONFIG") && *getenv("ST_CONFIG")) {
-		if (load_file(cfg, getenv("ST_CONFIG"), true, err) < 0)
+	} else if (env_config && *env_config) {
+		if (load_file(cfg, env_config, true, err) < 0)
 			return -1;
 	} else {
 		char p[ST_PATH_MAX];

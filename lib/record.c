@@ -408,8 +408,10 @@ int st_reader_next(struct st_reader *r, struct st_record *rec, struct st_err *er
 	for (;;) {
 		struct st_err lerr = {0};
 		int rc = st_read_line(r->in, &r->line, &lerr);
-		if (rc == 0)
+		if (rc == 0) {
+			st_record_clear(rec); /* the last line's json goes with the stream */
 			return 0;
+		}
 		r->lineno++;
 		if (rc < 0)
 			return st_err_set(err, lerr.code, "%s:%lu: %s", r->name, r->lineno, lerr.msg);

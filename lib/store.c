@@ -377,8 +377,8 @@ static int journal_scan(struct st_store *s, st_store_line_fn fn, void *ctx, stru
 	const char *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, s->jfd, 0);
 	if (data == MAP_FAILED)
 		return st_err_sys(err, ST_EX_IOERR, "'%s': mmap", s->journal_path);
-	size_t len = (size_t)st.st_size, off;
-	uint64_t gen;
+	size_t len = (size_t)st.st_size, off = 0;
+	uint64_t gen = 0;
 	int rc = 0;
 	struct st_err herr = {0};
 	if (parse_header(s->journal_path, "#st-journal", s->name, s->version, data, len, &off, &gen,
@@ -678,8 +678,8 @@ int st_store_aux_map(struct st_store *s, const char *suffix, const char **body, 
 		return -1;
 	if (!a->m.data)
 		return 0;
-	size_t off;
-	uint64_t gen;
+	size_t off = 0;
+	uint64_t gen = 0;
 	struct st_err herr = {0};
 	if (parse_header(path, "#st-aux", s->name, s->version, a->m.data, a->m.len, &off, &gen,
 	                 &herr) < 0 || gen != s->gen || !s->snap.data)

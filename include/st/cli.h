@@ -131,6 +131,9 @@ struct st_printer *st_cli_printer(const struct st_cli *cli);
 /* Flushes stdout's printer and frees it; returns the exit code to use (74 on a write error). */
 int st_cli_printer_done(const struct st_cli *cli, struct st_printer *p, int code);
 
+/* Frees what st_cli_parse allocated (the operands, the config). */
+void st_cli_free(struct st_cli *cli);
+
 /* Process-wide set-up done once by the shared main(): C locale, SIGPIPE
  * ignored (write errors are reported instead), OpenSSL and libcurl initialised.
  * Returns 0 or -1. st_process_cleanup undoes what needs undoing. */

@@ -1,0 +1,115 @@
+/* session.h - the handshake / ping / getpeers state machine of one connection, no I/O. */
+#ifndef ST_SESSION_H
+#define ST_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "st/wire.h"
+
+enum st_session_state {
+	ST_SESS_WAIT_HANDSHAKE, /* listener: waiting for the dialer's Handshake */
+	ST_SESS_WAIT_ACK,       /* dialer: Handshake sent */
+	ST_SESS_READY,          /* handshake done both ways */
+	ST_SESS_CLOSED,
+};
+
+/* Why a session closed; each maps to a status of st-connect and an outcome of st-listen. */
+enum st_close_reason {
+	ST_CLOSE_NONE,
+	ST_CLOSE_DONE,             /* we finished */
+	ST_CLOSE_EOF,              /* the peer closed */
+	ST_CLOSE_PROTOCOL,         /* a malformed frame or message */
+	ST_CLOSE_UNEXPECTED,       /* a message out of order */
+	ST_CLOSE_VERSION,          /* protocol version we do not speak */
+	ST_CLOSE_SELF,             /* our own nonce came back: we dialed ourselves */
+	ST_CLOSE_TIMEOUT,
+	ST_CLOSE_PEER_ERROR,       /* the peer sent Error */
+	ST_CLOSE_BANNED,
+};
+
+/* "ok", "eof", "protocol-error", "version-mismatch", "self", "timeout", ... */
+const char *st_close_reason_name(enum st_close_reason r);
+
+enum st_session_event_kind {
+	ST_EV_HANDSHAKE,   /* remote is filled in */
+	ST_EV_PONG,        /* rtt_ms */
+	ST_EV_PING,        /* the peer pinged (answered already) */
+	ST_EV_PEERS,       /* peers / npeers */
+	ST_EV_GETPEERS,    /* listener: fill reply / nreply (up to getpeers->max_count) */
+	ST_EV_HEARTBEAT,
+	ST_EV_ERROR_MSG,   /* text */
+	ST_EV_OTHER,       /* a chain or unknown message: type, its payload length */
+};
+
+struct st_session_event {
+	enum st_session_event_kind kind;
+	uint8_t type;
+	size_t length;
+	int64_t rtt_ms;
+	const struct st_endpoint *peers;
+	size_t npeers;
+	const struct st_getpeers *getpeers;
+	struct st_endpoint *reply;     /* ST_EV_GETPEERS: room for ST_PEERS_MAX */
+	size_t nreply;
+	const char *text;
+};
+
+struct st_session;
+typedef void (*st_session_fn)(void *ctx, struct st_session *s, struct st_session_event *ev);
+
+struct st_session {
+	bool dialer;
+	enum st_session_state state;
+	struct st_frame_decoder dec;
+	struct st_handshake local;     /* what we send (nonce set for self-detection) */
+	struct st_handshake remote;
+	struct st_buf out;             /* bytes waiting to be written */
+	enum st_close_reason reason;
+	char detail[256];              /* why, in words */
+	int64_t ping_nonce, ping_sent_ms;
+	bool ping_pending, getpeers_pending;
+	st_session_fn on_event;
+	void *ctx;
+	struct st_getpeers *gp;        /* scratch for decoding GetPeers */
+	struct st_endpoint *peers;     /* scratch for decoding / answering Peers */
+};
+
+/* Sets a session up; a dialer queues its Handshake. Returns 0 or -1 (memory). */
+int st_session_init(struct st_session *s, bool dialer, const struct st_handshake *local,
+                    uint32_t max_frame, st_session_fn on_event, void *ctx, struct st_err *err);
+void st_session_clear(struct st_session *s);
+
+/* Feeds received bytes at time now_ms. Returns 0, or -1 once the session closed. */
+int st_session_input(struct st_session *s, const uint8_t *p, size_t n, int64_t now_ms);
+/* The peer closed its side. */
+void st_session_eof(struct st_session *s);
+/* A deadline passed. */
+void st_session_timeout(struct st_session *s, const char *what);
+/* Closes with a reason of ours. */
+void st_session_close(struct st_session *s, enum st_close_reason r, const char *detail);
+
+/* Requests, once READY. Return 0 or -1. */
+int st_session_ping(struct st_session *s, int64_t now_ms);
+int st_session_getpeers(struct st_session *s, int32_t max_count, const struct st_endpoint *exclude,
+                        size_t nexclude);
+int st_session_raw(struct st_session *s, uint8_t type, const uint8_t *payload, size_t len);
+
+/*
+ * The reference's GetPeers limit per requester: a bounded table of the last
+ * answer time per address; one answer per interval, an empty Peers otherwise.
+ */
+#define ST_RATELIMIT_SLOTS 4096
+struct st_ratelimit {
+	struct {
+		uint64_t key;
+		int64_t last;
+	} slot[ST_RATELIMIT_SLOTS];
+	int64_t interval;   /* seconds */
+};
+
+void st_ratelimit_init(struct st_ratelimit *r, int64_t interval);
+/* True (and counted) when addr may get an answer at time now. */
+bool st_ratelimit_allow(struct st_ratelimit *r, const struct st_endpoint *addr, int64_t now);
+
+#endif

@@ -1,0 +1,278 @@
+/* session.c - the connection state machine: handshake, ping, getpeers; bytes in, bytes out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "st/session.h"
+
+static const char *const reason_names[] = {
+	[ST_CLOSE_NONE] = "open",
+	[ST_CLOSE_DONE] = "ok",
+	[ST_CLOSE_EOF] = "eof",
+	[ST_CLOSE_PROTOCOL] = "protocol-error",
+	[ST_CLOSE_UNEXPECTED] = "protocol-error",
+	[ST_CLOSE_VERSION] = "version-mismatch",
+	[ST_CLOSE_SELF] = "self",
+	[ST_CLOSE_TIMEOUT] = "timeout",
+	[ST_CLOSE_PEER_ERROR] = "peer-error",
+	[ST_CLOSE_BANNED] = "banned",
+};
+
+const char *st_close_reason_name(enum st_close_reason r)
+{
+	return (unsigned)r < ST_ARRAY_LEN(reason_names) ? reason_names[r] : "unknown";
+}
+
+int st_session_init(struct st_session *s, bool dialer, const struct st_handshake *local,
+                    uint32_t max_frame, st_session_fn on_event, void *ctx, struct st_err *err)
+{
+	memset(s, 0, sizeof *s);
+	s->dialer = dialer;
+	s->local = *local;
+	s->on_event = on_event;
+	s->ctx = ctx;
+	st_frame_decoder_init(&s->dec, max_frame);
+	st_buf_init(&s->out, ST_FRAME_MAX + 64);
+	s->gp = malloc(sizeof *s->gp);
+	s->peers = malloc(ST_PEERS_MAX * sizeof *s->peers);
+	if (!s->gp || !s->peers) {
+		st_session_clear(s);
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	}
+	s->state = dialer ? ST_SESS_WAIT_ACK : ST_SESS_WAIT_HANDSHAKE;
+	if (dialer && st_wire_handshake(&s->out, ST_MSG_HANDSHAKE, &s->local, err) < 0) {
+		st_session_clear(s);
+		return -1;
+	}
+	return 0;
+}
+
+void st_session_clear(struct st_session *s)
+{
+	st_frame_decoder_clear(&s->dec);
+	st_buf_clear(&s->out);
+	free(s->gp);
+	free(s->peers);
+	s->gp = NULL;
+	s->peers = NULL;
+}
+
+void st_session_close(struct st_session *s, enum st_close_reason r, const char *detail)
+{
+	if (s->state == ST_SESS_CLOSED)
+		return;
+	s->state = ST_SESS_CLOSED;
+	s->reason = r;
+	snprintf(s->detail, sizeof s->detail, "%s", detail ? detail : "");
+}
+
+void st_session_eof(struct st_session *s)
+{
+	st_session_close(s, ST_CLOSE_EOF, s->state == ST_SESS_READY ? "closed by peer"
+	                                                             : "closed by peer during handshake");
+}
+
+void st_session_timeout(struct st_session *s, const char *what)
+{
+	st_session_close(s, ST_CLOSE_TIMEOUT, what);
+}
+
+static void emit(struct st_session *s, struct st_session_event *ev)
+{
+	if (s->on_event)
+		s->on_event(s->ctx, s, ev);
+}
+
+static int protocol_error(struct st_session *s, const char *msg, enum st_wire_error e)
+{
+	char d[200];
+	snprintf(d, sizeof d, "%s: %s", msg, st_wire_error_name(e));
+	st_session_close(s, ST_CLOSE_PROTOCOL, d);
+	return -1;
+}
+
+static int on_handshake(struct st_session *s, uint8_t type, const uint8_t *p, size_t n)
+{
+	char name[16];
+	uint8_t want = s->dialer ? ST_MSG_HANDSHAKE_ACK : ST_MSG_HANDSHAKE;
+	if (type == ST_MSG_ERROR) {
+		char text[300];
+		st_wire_escape(p, n, text, sizeof text);
+		st_session_close(s, ST_CLOSE_PEER_ERROR, text);
+		return -1;
+	}
+	if (type != want) {
+		char d[128];
+		snprintf(d, sizeof d, "%s before the handshake", st_msg_name(type, name, sizeof name));
+		st_session_close(s, ST_CLOSE_UNEXPECTED, d);
+		return -1;
+	}
+	enum st_wire_error e = st_decode_handshake(p, n, &s->remote);
+	if (e != ST_WIRE_OK)
+		return protocol_error(s, st_msg_name(type, name, sizeof name), e);
+	if (s->remote.version != ST_PROTOCOL_VERSION) {
+		char d[64];
+		snprintf(d, sizeof d, "peer speaks version %d, we speak %d", s->remote.version,
+		         ST_PROTOCOL_VERSION);
+		st_session_close(s, ST_CLOSE_VERSION, d);
+		return -1;
+	}
+	if (s->remote.has_nonce && s->local.has_nonce && s->remote.nonce == s->local.nonce) {
+		st_session_close(s, ST_CLOSE_SELF, "connected to ourselves");
+		return -1;
+	}
+	if (!s->dialer) {
+		struct st_err err = {0};
+		if (st_wire_handshake(&s->out, ST_MSG_HANDSHAKE_ACK, &s->local, &err) < 0) {
+			st_session_close(s, ST_CLOSE_PROTOCOL, err.msg);
+			return -1;
+		}
+	}
+	s->state = ST_SESS_READY;
+	struct st_session_event ev = {.kind = ST_EV_HANDSHAKE, .type = type};
+	emit(s, &ev);
+	return 0;
+}
+
+static int on_ready(struct st_session *s, uint8_t type, const uint8_t *p, size_t n, int64_t now_ms)
+{
+	char name[16];
+	struct st_session_event ev = {.type = type, .length = n};
+	enum st_wire_error e;
+	int64_t nonce, ts;
+	switch (type) {
+	case ST_MSG_PING:
+		if ((e = st_decode_ping(p, n, &nonce, &ts)) != ST_WIRE_OK)
+			return protocol_error(s, "Ping", e);
+		if (st_wire_ping(&s->out, ST_MSG_PONG, nonce, ts, NULL) < 0)
+			return protocol_error(s, "Pong", ST_WIRE_TOO_LARGE);
+		ev.kind = ST_EV_PING;
+		break;
+	case ST_MSG_PONG:
+		if ((e = st_decode_ping(p, n, &nonce, &ts)) != ST_WIRE_OK)
+			return protocol_error(s, "Pong", e);
+		if (!s->ping_pending || nonce != s->ping_nonce) {
+			ev.kind = ST_EV_OTHER; /* an unsolicited Pong is harmless */
+			break;
+		}
+		s->ping_pending = false;
+		ev.kind = ST_EV_PONG;
+		ev.rtt_ms = now_ms - s->ping_sent_ms;
+		break;
+	case ST_MSG_HEARTBEAT:
+		if (n > ST_HEARTBEAT_MAX)
+			return protocol_error(s, "Heartbeat", ST_WIRE_TOO_LONG);
+		ev.kind = ST_EV_HEARTBEAT;
+		break;
+	case ST_MSG_GETPEERS:
+		if ((e = st_decode_getpeers(p, n, s->gp)) != ST_WIRE_OK)
+			return protocol_error(s, "GetPeers", e);
+		ev.kind = ST_EV_GETPEERS;
+		ev.getpeers = s->gp;
+		ev.reply = s->peers;
+		emit(s, &ev);
+		if (st_wire_peers(&s->out, s->peers,
+		                  ev.nreply < (size_t)s->gp->max_count ? ev.nreply : (size_t)s->gp->max_count,
+		                  NULL) < 0)
+			return protocol_error(s, "Peers", ST_WIRE_TOO_LARGE);
+		return 0;
+	case ST_MSG_PEERS: {
+		size_t count;
+		if ((e = st_decode_peers(p, n, s->peers, ST_PEERS_MAX, &count)) != ST_WIRE_OK)
+			return protocol_error(s, "Peers", e);
+		s->getpeers_pending = false;
+		ev.kind = ST_EV_PEERS;
+		ev.peers = s->peers;
+		ev.npeers = count;
+		break;
+	}
+	case ST_MSG_ERROR: {
+		char text[300];
+		st_wire_escape(p, n < 256 ? n : 256, text, sizeof text);
+		ev.kind = ST_EV_ERROR_MSG;
+		ev.text = text;
+		emit(s, &ev);
+		return 0;
+	}
+	case ST_MSG_HANDSHAKE:
+	case ST_MSG_HANDSHAKE_ACK: {
+		char d[64];
+		snprintf(d, sizeof d, "a second %s", st_msg_name(type, name, sizeof name));
+		st_session_close(s, ST_CLOSE_UNEXPECTED, d);
+		return -1;
+	}
+	default:
+		ev.kind = ST_EV_OTHER; /* chain messages: not ours to interpret */
+	}
+	emit(s, &ev);
+	return 0;
+}
+
+int st_session_input(struct st_session *s, const uint8_t *p, size_t n, int64_t now_ms)
+{
+	while (n > 0 && s->state != ST_SESS_CLOSED) {
+		size_t used;
+		int rc = st_frame_feed(&s->dec, p, n, &used);
+		p += used;
+		n -= used;
+		if (rc < 0)
+			return protocol_error(s, "frame", s->dec.error);
+		if (rc == 0)
+			break;
+		const uint8_t *payload = (const uint8_t *)(s->dec.payload.data ? s->dec.payload.data : "");
+		size_t plen = s->dec.payload.len;
+		if (s->state == ST_SESS_READY)
+			rc = on_ready(s, s->dec.type, payload, plen, now_ms);
+		else
+			rc = on_handshake(s, s->dec.type, payload, plen);
+		if (rc < 0)
+			return -1;
+	}
+	return s->state == ST_SESS_CLOSED ? -1 : 0;
+}
+
+int st_session_ping(struct st_session *s, int64_t now_ms)
+{
+	if (s->state != ST_SESS_READY)
+		return -1;
+	s->ping_nonce = now_ms ^ (int64_t)(uintptr_t)s ^ 0x5ca1ab1e;
+	s->ping_sent_ms = now_ms;
+	s->ping_pending = true;
+	return st_wire_ping(&s->out, ST_MSG_PING, s->ping_nonce, now_ms / 1000, NULL);
+}
+
+int st_session_getpeers(struct st_session *s, int32_t max_count, const struct st_endpoint *exclude,
+                        size_t nexclude)
+{
+	if (s->state != ST_SESS_READY)
+		return -1;
+	s->gp->max_count = max_count;
+	s->gp->nexclude = nexclude > 1000 ? 1000 : nexclude;
+	memcpy(s->gp->exclude, exclude, s->gp->nexclude * sizeof *exclude);
+	s->getpeers_pending = true;
+	return st_wire_getpeers(&s->out, s->gp, NULL);
+}
+
+int st_session_raw(struct st_session *s, uint8_t type, const uint8_t *payload, size_t len)
+{
+	return st_wire_frame(&s->out, type, payload, len, NULL);
+}
+
+void st_ratelimit_init(struct st_ratelimit *r, int64_t interval)
+{
+	memset(r, 0, sizeof *r);
+	r->interval = interval;
+}
+
+bool st_ratelimit_allow(struct st_ratelimit *r, const struct st_endpoint *addr, int64_t now)
+{
+	struct st_endpoint a = *addr;
+	a.port = 0; /* per requester address, whatever its port */
+	uint64_t key = st_endpoint_hash(&a, 0x11fe) | 1;
+	size_t i = key % ST_RATELIMIT_SLOTS;
+	if (r->slot[i].key == key && now - r->slot[i].last < r->interval)
+		return false;
+	r->slot[i].key = key;
+	r->slot[i].last = now;
+	return true;
+}

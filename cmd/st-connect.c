@@ -1,0 +1,248 @@
+/* st-connect - dial endpoints in parallel, handshake, ping, ask for peers; one record each. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "st/addrbook.h"
+#include "st/cli.h"
+#include "st/net.h"
+#include "st/util.h"
+
+enum { OPT_TIMEOUT = ST_OPT_USER, OPT_PING, OPT_GETPEERS, OPT_EXCLUDE };
+
+static const struct st_option dial_opts[] = {
+	{"exclude", OPT_EXCLUDE, ST_ARG_REQUIRED, "FILE", "with --getpeers: ask the peer to leave these out", "file"},
+	{"getpeers", OPT_GETPEERS, ST_ARG_OPTIONAL, "N", "ask for N peers (default 100); print them", NULL},
+	{"jobs", 'j', ST_ARG_REQUIRED, "N", "dial N at once (connect.jobs)", NULL},
+	{"ping", OPT_PING, ST_ARG_NONE, NULL, "measure the round trip with Ping/Pong", NULL},
+	{"timeout", OPT_TIMEOUT, ST_ARG_REQUIRED, "T", "per endpoint, e.g. 5s (connect.timeout)", NULL},
+	ST_OPTION_END,
+};
+static const struct st_option session_opts[] = {
+	{"timeout", OPT_TIMEOUT, ST_ARG_REQUIRED, "T", "to connect, handshake, and for each answer", NULL},
+	ST_OPTION_END,
+};
+static const struct st_command commands[] = {
+	{"", "[ENDPOINT...]", "dial endpoints (arguments, or records on stdin)", dial_opts},
+	{"session", "ENDPOINT", "interactive: ping, getpeers N, raw 0xTT HEX, quit", session_opts},
+	ST_COMMAND_END,
+};
+static const struct st_program prog = {
+	"st-connect", "[ENDPOINT...] | session ENDPOINT",
+	"Dial Spacetime peers in parallel: handshake, ping, peer exchange.", NULL, commands,
+};
+
+struct run {
+	struct st_cli *cli;
+	struct st_printer *p;
+	int32_t getpeers;
+	bool getpeers_bare; /* --getpeers without =N: N may be the next word */
+	bool ping;
+	const char *exclude;
+	const struct st_endpoint *eps;
+};
+
+static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)
+{
+	struct run *r = vctx;
+	uint64_t n;
+	switch (key) {
+	case 'j':
+		return st_cli_config_flag(cli, "-j", "connect.jobs", arg, err);
+	case OPT_TIMEOUT:
+		return st_cli_config_flag(cli, "--timeout", "connect.timeout", arg, err);
+	case OPT_PING:
+		r->ping = true;
+		return 0;
+	case OPT_GETPEERS:
+		if (!arg) {
+			r->getpeers = ST_GETPEERS_DEFAULT;
+			r->getpeers_bare = true;
+			return 0;
+		}
+		if (st_cli_u64("--getpeers", arg, 1, ST_PEERS_MAX, &n, err) < 0)
+			return -1;
+		r->getpeers = (int32_t)n;
+		return 0;
+	case OPT_EXCLUDE:
+		r->exclude = arg;
+		return 0;
+	}
+	return -1;
+}
+
+static void on_result(void *ctx, const struct st_dial_result *res)
+{
+	struct run *r = ctx;
+	char ep[ST_ENDPOINT_STRLEN];
+	st_endpoint_format(res->ep, ep, sizeof ep);
+	const struct st_handshake *h = res->remote;
+	if (r->getpeers) {
+		/* stdout carries the addresses learned; the outcome goes to stderr */
+		if (strcmp(res->status, "ok") != 0)
+			st_warn(r->cli, "%s: %s%s%s", ep, res->status, res->error ? ": " : "",
+			        res->error ? res->error : "");
+		else
+			st_info(r->cli, "%s: ok, %zu peers", ep, res->npeers);
+		char source[ST_SOURCE_MAX];
+		snprintf(source, sizeof source, "gossip:%s@%s", h ? h->node_id : "?", ep);
+		for (size_t i = 0; i < res->npeers; i++) {
+			char pe[ST_ENDPOINT_STRLEN];
+			st_endpoint_format(&res->peers[i], pe, sizeof pe);
+			st_print_begin(r->p);
+			st_print_str(r->p, "endpoint", "%s", pe);
+			st_print_str(r->p, "source", "%s", source);
+			st_print_end(r->p);
+		}
+		return;
+	}
+	st_print_begin(r->p);
+	st_print_str(r->p, "endpoint", "%-22s", ep);
+	st_print_str(r->p, "status", "%-16s", res->status);
+	st_print_str(r->p, "node_id", "%s", h ? h->node_id : NULL);
+	st_print_bool(r->p, "verified", "verified=%s", false);
+	if (h)
+		st_print_int(r->p, "version", "v%lld", h->version);
+	else
+		st_print_str(r->p, "version", "%s", NULL);
+	st_print_str(r->p, "user_agent", "\"%s\"", h ? h->user_agent : NULL);
+	if (res->rtt_ms >= 0)
+		st_print_int(r->p, "rtt_ms", "rtt=%lldms", res->rtt_ms);
+	else
+		st_print_str(r->p, "rtt_ms", "%s", NULL);
+	st_print_str(r->p, "error", "%s", res->error);
+	st_print_end(r->p);
+	fflush(stdout);
+}
+
+static struct st_endpoint *read_endpoints(struct st_cli *cli, FILE *f, const char *name, size_t *n,
+                                          int *bad)
+{
+	struct st_reader *rd = st_reader_new(f, name);
+	struct st_record rec = {0};
+	struct st_endpoint *v = NULL;
+	size_t cap = 0;
+	struct st_err err = {0};
+	int rc;
+	*n = 0;
+	while ((rc = st_reader_next(rd, &rec, &err)) != 0) {
+		if (rc < 0) {
+			st_warn(cli, "%s", err.msg);
+			(*bad)++;
+			continue;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			struct st_endpoint *nv = realloc(v, cap * sizeof *nv);
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[(*n)++] = rec.endpoint;
+	}
+	st_reader_free(rd);
+	return v;
+}
+
+static void say(void *ctx, const char *line)
+{
+	(void)ctx;
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
+static int cmd_session(struct st_cli *cli)
+{
+	if (cli->argc != 1)
+		st_usage_error(cli, "session takes one ENDPOINT");
+	struct st_endpoint ep;
+	struct st_handshake local;
+	struct st_err err = {0};
+	if (st_endpoint_parse(&ep, cli->argv[0], strlen(cli->argv[0]), &err) < 0)
+		st_usage_error(cli, "'%s': %s", cli->argv[0], err.msg);
+	if (st_net_local_handshake(&cli->config, 0, &local, &err) < 0)
+		st_die(cli, &err);
+	if (st_net_interactive(&ep, &local, cli->config.connect.timeout, STDIN_FILENO, say, NULL, &err) < 0)
+		return st_report(cli, &err);
+	return 0;
+}
+
+int cmd_main(struct st_cli *cli, int argc, char **argv)
+{
+	struct run r = {.cli = cli};
+	st_cli_parse(cli, &prog, argc, argv, on_option, &r);
+	st_cli_finish_config(cli, true);
+	if (strcmp(cli->cmd->name, "session") == 0)
+		return cmd_session(cli);
+	struct st_err err = {0};
+	int bad = 0;
+	size_t n = 0;
+	struct st_endpoint *eps;
+	if (r.getpeers_bare && cli->argc && strspn(cli->argv[0], "0123456789") == strlen(cli->argv[0])) {
+		uint64_t want;
+		if (st_cli_u64("--getpeers", cli->argv[0], 1, ST_PEERS_MAX, &want, &err) < 0)
+			st_usage_error(cli, "%s", err.msg);
+		r.getpeers = (int32_t)want;
+		cli->argc--;
+		memmove(cli->argv, cli->argv + 1, (size_t)cli->argc * sizeof *cli->argv);
+	}
+	if (cli->argc) {
+		eps = calloc((size_t)cli->argc, sizeof *eps);
+		for (int i = 0; eps && i < cli->argc; i++) {
+			char id[ST_NODE_ID_MAX + 1];
+			if (st_endpoint_parse_id(&eps[n], id, sizeof id, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
+				st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+				bad++;
+				continue;
+			}
+			n++;
+		}
+	} else {
+		eps = read_endpoints(cli, stdin, "<stdin>", &n, &bad);
+	}
+	struct st_endpoint *ex = NULL;
+	size_t nex = 0;
+	if (r.exclude) {
+		FILE *f = strcmp(r.exclude, "-") == 0 ? stdin : fopen(r.exclude, "r");
+		if (!f) {
+			st_err_sys(&err, ST_EX_NOINPUT, "--exclude '%s'", r.exclude);
+			free(eps);
+			return st_report(cli, &err);
+		}
+		ex = read_endpoints(cli, f, r.exclude, &nex, &bad);
+		if (f != stdin)
+			fclose(f);
+	}
+	struct st_dial_opts o = {
+		.jobs = cli->config.connect.jobs,
+		.timeout_ms = cli->config.connect.timeout,
+		.ping = r.ping,
+		.getpeers = r.getpeers,
+		.exclude = ex,
+		.nexclude = nex > 1000 ? 1000 : nex,
+		.progress = isatty(STDERR_FILENO) && n > 100 && cli->verbose >= 0,
+	};
+	if (st_net_local_handshake(&cli->config, 0, &o.local, &err) < 0)
+		st_die(cli, &err);
+	st_net_raise_nofile((uint64_t)o.jobs + 64);
+	r.p = st_cli_printer(cli);
+	r.eps = eps;
+	bool interrupted;
+	long ok = n ? st_dial_all(eps, n, &o, on_result, &r, &interrupted, &err) : 0;
+	free(eps);
+	free(ex);
+	if (ok < 0) {
+		st_printer_free(r.p);
+		return st_report(cli, &err);
+	}
+	int code = ok > 0 ? 0 : ST_EX_UNAVAILABLE;
+	if (interrupted) {
+		st_warn(cli, "interrupted");
+		code = ST_EX_TEMPFAIL;
+	} else if (n == 0 && !bad) {
+		st_warn(cli, "no endpoints to dial");
+	}
+	if (bad && code == 0)
+		code = ST_EX_DATAERR;
+	return st_cli_printer_done(cli, r.p, code);
+}

@@ -1,0 +1,178 @@
+/* st-listen - the answering side: handshakes, pongs, peers from the address book. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "st/addrbook.h"
+#include "st/cli.h"
+#include "st/net.h"
+#include "st/util.h"
+
+enum { OPT_BIND = ST_OPT_USER, OPT_PORT, OPT_MAX_CONNS, OPT_MAX_PER_IP, OPT_IDLE, OPT_HANDSHAKE };
+
+static const struct st_option options[] = {
+	{"bind", OPT_BIND, ST_ARG_REQUIRED, "ADDR:PORT", "listen here (repeatable; listen.bind)", NULL},
+	{"handshake-timeout", OPT_HANDSHAKE, ST_ARG_REQUIRED, "T", "time a client has to handshake", NULL},
+	{"idle-timeout", OPT_IDLE, ST_ARG_REQUIRED, "T", "close connections silent this long", NULL},
+	{"max-conns", OPT_MAX_CONNS, ST_ARG_REQUIRED, "N", "inbound connections at once", NULL},
+	{"max-per-ip", OPT_MAX_PER_IP, ST_ARG_REQUIRED, "N", "inbound connections per address", NULL},
+	{"port", OPT_PORT, ST_ARG_REQUIRED, "PORT", "the port of every bind address (0: any)", NULL},
+	ST_OPTION_END,
+};
+static const struct st_program prog = {
+	"st-listen", "", "Answer Spacetime peers: handshake, pong, peers from the address book.",
+	options, NULL,
+};
+
+struct listen_ctx {
+	struct st_cli *cli;
+	struct st_printer *p;
+	char binds[ST_BIND_MAX][64];
+	size_t nbind;
+	long port;
+};
+
+static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)
+{
+	struct listen_ctx *c = vctx;
+	uint64_t n;
+	switch (key) {
+	case OPT_BIND:
+		if (c->nbind == ST_BIND_MAX)
+			return st_err_set(err, ST_EX_USAGE, "--bind: at most %d addresses", ST_BIND_MAX);
+		if (strlen(arg) >= sizeof c->binds[0])
+			return st_err_set(err, ST_EX_USAGE, "--bind %s: too long", arg);
+		strcpy(c->binds[c->nbind++], arg);
+		return 0;
+	case OPT_PORT:
+		if (st_cli_u64("--port", arg, 0, 65535, &n, err) < 0)
+			return -1;
+		c->port = (long)n;
+		return 0;
+	case OPT_MAX_CONNS:
+		return st_cli_config_flag(cli, "--max-conns", "listen.max_conns", arg, err);
+	case OPT_MAX_PER_IP:
+		return st_cli_config_flag(cli, "--max-per-ip", "listen.max_per_ip", arg, err);
+	case OPT_IDLE:
+		return st_cli_config_flag(cli, "--idle-timeout", "listen.idle_timeout", arg, err);
+	case OPT_HANDSHAKE:
+		return st_cli_config_flag(cli, "--handshake-timeout", "listen.handshake_timeout", arg, err);
+	}
+	return -1;
+}
+
+static void on_bound(void *vctx, const struct st_endpoint *addr)
+{
+	struct listen_ctx *c = vctx;
+	char ep[ST_ENDPOINT_STRLEN];
+	st_endpoint_format(addr, ep, sizeof ep);
+	/* text mode: first thing on stdout, so scripts and tests learn the port */
+	FILE *f = c->cli->format == ST_FMT_TEXT ? stdout : stderr;
+	fprintf(f, "listening %s\n", ep);
+	fflush(f);
+}
+
+static void on_session(void *vctx, const struct st_inbound *in)
+{
+	struct listen_ctx *c = vctx;
+	char ep[ST_ENDPOINT_STRLEN];
+	st_endpoint_format(in->ep, ep, sizeof ep);
+	const struct st_handshake *h = in->remote;
+	struct st_printer *p = c->p;
+	st_print_begin(p);
+	st_print_str(p, "endpoint", "%-22s", ep);
+	st_print_str(p, "outcome", "%-14s", in->outcome);
+	st_print_str(p, "node_id", "%s", h ? h->node_id : NULL);
+	if (h)
+		st_print_int(p, "version", "v%lld", h->version);
+	else
+		st_print_str(p, "version", "%s", NULL);
+	st_print_str(p, "user_agent", "\"%s\"", h ? h->user_agent : NULL);
+	st_print_uint(p, "listen_port", "listen_port=%llu", h ? h->listen_port : 0);
+	st_print_int(p, "duration_ms", "%lldms", in->duration_ms);
+	st_print_uint(p, "getpeers", "getpeers=%llu", in->getpeers);
+	st_print_str(p, "error", "%s", in->error);
+	st_print_end(p);
+	fflush(stdout);
+}
+
+static void on_message(void *vctx, const struct st_endpoint *from, const char *what)
+{
+	struct listen_ctx *c = vctx;
+	char ep[ST_ENDPOINT_STRLEN];
+	st_endpoint_format(from, ep, sizeof ep);
+	st_info(c->cli, "%s: %s", ep, what);
+}
+
+/* Answers GetPeers from the address book: the best addresses, never a
+ * non-routable one to a routable requester, never what it asked to exclude. */
+static size_t on_getpeers(void *vctx, const struct st_endpoint *requester,
+                          const struct st_getpeers *req, struct st_endpoint *reply, size_t max)
+{
+	struct listen_ctx *c = vctx;
+	struct st_addrbook *ab;
+	struct st_err err = {0};
+	if (st_addrbook_open(&ab, &c->cli->config, 0, &err) < 0) {
+		st_warn(c->cli, "GetPeers: %s", err.msg);
+		return 0;
+	}
+	const struct st_addr_entry **best = malloc(max * sizeof *best);
+	struct st_best_opts o = {.n = max, .exclude = req->exclude, .nexclude = req->nexclude,
+	                         .routable_only = st_endpoint_is_routable(requester)};
+	long got = best ? st_addrbook_best(ab, &o, st_now(), best, &err) : 0;
+	size_t n = 0;
+	for (long i = 0; i < got; i++)
+		reply[n++] = best[i]->ep;
+	free(best);
+	st_addrbook_free(ab);
+	return n;
+}
+
+int cmd_main(struct st_cli *cli, int argc, char **argv)
+{
+	struct listen_ctx c = {.cli = cli, .port = -1};
+	st_cli_parse(cli, &prog, argc, argv, on_option, &c);
+	st_cli_finish_config(cli, true);
+	if (cli->argc)
+		st_usage_error(cli, "unexpected argument '%s'", cli->argv[0]);
+	if (!c.nbind) {
+		memcpy(c.binds, cli->config.listen.bind, sizeof c.binds);
+		c.nbind = cli->config.listen.nbind;
+	}
+	if (c.port >= 0) {
+		for (size_t i = 0; i < c.nbind; i++) {
+			char *colon = strrchr(c.binds[i], ':');
+			if (colon)
+				snprintf(colon, sizeof c.binds[i] - (size_t)(colon - c.binds[i]), ":%ld", c.port);
+		}
+	}
+	struct st_err err = {0};
+	struct st_listen_opts o = {
+		.bind = (const char(*)[64])c.binds,
+		.nbind = c.nbind,
+		.max_conns = cli->config.listen.max_conns,
+		.max_per_ip = cli->config.listen.max_per_ip,
+		.idle_timeout_ms = cli->config.listen.idle_timeout,
+		.handshake_timeout_ms = cli->config.listen.handshake_timeout,
+		.max_frame = ST_FRAME_MAX,
+		.getpeers_interval = 300,
+		.getpeers = on_getpeers,
+		.bound = on_bound,
+		.session = on_session,
+		.message = on_message,
+		.ctx = &c,
+	};
+	uint16_t port = 0;
+	if (c.nbind) {
+		const char *colon = strrchr(c.binds[0], ':');
+		port = colon ? (uint16_t)strtol(colon + 1, NULL, 10) : 0;
+	}
+	if (st_net_local_handshake(&cli->config, port, &o.local, &err) < 0)
+		st_die(cli, &err);
+	c.p = st_cli_printer(cli);
+	int rc = st_listen_run(&o, &err);
+	if (rc < 0) {
+		st_printer_free(c.p);
+		return st_report(cli, &err);
+	}
+	return st_cli_printer_done(cli, c.p, 0);
+}

@@ -1,0 +1,96 @@
+/* net.h - the event loop (libevent): parallel dialing, the listener, interactive sessions. */
+#ifndef ST_NET_H
+#define ST_NET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "st/config.h"
+#include "st/session.h"
+
+/* Our side of a handshake from the config: node id (kept in DATA_DIR/node_id
+ * when none is configured), user agent, a fresh nonce, services. */
+int st_net_local_handshake(const struct st_config *cfg, uint16_t listen_port,
+                           struct st_handshake *h, struct st_err *err);
+
+/* Raises RLIMIT_NOFILE towards need (never past the hard limit). */
+void st_net_raise_nofile(uint64_t need);
+
+struct st_dial_opts {
+	uint32_t jobs;            /* dials at once */
+	int64_t timeout_ms;       /* per endpoint, connect to result */
+	bool ping;
+	int32_t getpeers;         /* 0: none; else max_count */
+	const struct st_endpoint *exclude;
+	size_t nexclude;
+	struct st_handshake local;
+	bool progress;            /* a progress line on stderr */
+};
+
+/* The outcome of dialing one endpoint. */
+struct st_dial_result {
+	const struct st_endpoint *ep;
+	size_t index;                     /* position in the input */
+	const char *status;               /* ok, refused, timeout, unreachable, protocol-error,
+	                                     version-mismatch, self */
+	const char *error;                /* words, or NULL */
+	const struct st_handshake *remote;/* NULL when no handshake happened */
+	int64_t rtt_ms;                   /* -1 when not measured */
+	const struct st_endpoint *peers;  /* from GetPeers */
+	size_t npeers;
+};
+
+typedef void (*st_dial_fn)(void *ctx, const struct st_dial_result *r);
+
+/*
+ * Dials every endpoint, jobs at a time, and calls fn once per endpoint with its
+ * result (in completion order). SIGINT or SIGTERM stops early: *interrupted is
+ * set. Returns the number of "ok" results, or -1 when the loop cannot start.
+ */
+long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_opts *o,
+                 st_dial_fn fn, void *ctx, bool *interrupted, struct st_err *err);
+
+/* ---- listening ---- */
+
+struct st_inbound {
+	const struct st_endpoint *ep;
+	const struct st_handshake *remote;  /* NULL without a handshake */
+	const char *outcome;                /* ok (closed by peer or idle), protocol-error, timeout,
+	                                       refused-limit, version-mismatch, self, shutdown */
+	const char *error;
+	int64_t duration_ms;
+	uint32_t getpeers;                  /* GetPeers answered */
+};
+
+struct st_listen_opts {
+	const char (*bind)[64];
+	size_t nbind;
+	uint32_t max_conns, max_per_ip;
+	int64_t idle_timeout_ms, handshake_timeout_ms;
+	uint32_t max_frame;
+	int64_t getpeers_interval;          /* seconds between answers to one address */
+	struct st_handshake local;
+	/* Fills reply with up to max endpoints for requester; returns the count. */
+	size_t (*getpeers)(void *ctx, const struct st_endpoint *requester,
+	                   const struct st_getpeers *req, struct st_endpoint *reply, size_t max);
+	void (*bound)(void *ctx, const struct st_endpoint *addr);  /* once per bound address */
+	void (*session)(void *ctx, const struct st_inbound *in);   /* once per closed session */
+	void (*message)(void *ctx, const struct st_endpoint *from, const char *what); /* chain msgs, errors */
+	void *ctx;
+};
+
+/* Listens until SIGINT or SIGTERM. Returns 0, or -1 when it cannot listen. */
+int st_listen_run(const struct st_listen_opts *o, struct st_err *err);
+
+/* ---- interactive ---- */
+
+/*
+ * Dials ep, handshakes, then reads commands from in_fd (ping, getpeers N,
+ * raw 0xTT HEX, quit) and reports every message through say(ctx, line).
+ * Returns 0 when the session ended normally, -1 with err otherwise.
+ */
+int st_net_interactive(const struct st_endpoint *ep, const struct st_handshake *local,
+                       int64_t timeout_ms, int in_fd, void (*say)(void *ctx, const char *line),
+                       void *ctx, struct st_err *err);
+
+#endif

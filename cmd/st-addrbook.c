@@ -199,8 +199,8 @@ static void add_one(struct st_cli *cli, struct st_addrbook *ab, const struct st_
 
 static const char *record_source(const struct st_record *rec)
 {
-	const char *s = st_record_get(rec, "source", rec->fmt == ST_FMT_TSV ? 1 : -1);
-	if (s && rec->fmt == ST_FMT_TSV && !strchr(s, ':') && strcmp(s, "manual") != 0)
+	const char *s = st_record_get(rec, "source", 1);
+	if (s && rec->fmt != ST_FMT_JSON && !strchr(s, ':') && strcmp(s, "manual") != 0)
 		return NULL; /* a tsv column that is not a source */
 	return s;
 }

@@ -350,7 +350,9 @@ int st_record_parse(struct st_record *rec, char *line, size_t len, struct st_err
 		}
 		return 0;
 	}
+	/* tsv splits on tabs; a text line (our programs' text output) on runs of blanks */
 	rec->fmt = memchr(line, '\t', len) ? ST_FMT_TSV : ST_FMT_TEXT;
+	const char *seps = rec->fmt == ST_FMT_TSV ? "\t" : " ";
 	rec->nfields = 0;
 	char *p = line;
 	for (;;) {
@@ -358,15 +360,13 @@ int st_record_parse(struct st_record *rec, char *line, size_t len, struct st_err
 			return st_err_set(err, ST_EX_DATAERR, "more than %d fields",
 			                  ST_RECORD_FIELDS_MAX);
 		rec->fields[rec->nfields++] = p;
-		char *tab = strchr(p, '\t');
-		if (!tab)
+		char *sep = strpbrk(p, seps);
+		if (!sep)
 			break;
-		*tab = '\0';
-		p = tab + 1;
-	}
-	if (rec->fmt == ST_FMT_TEXT && (strchr(line, ' '))) {
-		/* a bare line: only the endpoint, nothing after it */
-		return st_err_set(err, ST_EX_DATAERR, "bad endpoint '%.60s'", line);
+		*sep++ = '\0';
+		if (rec->fmt == ST_FMT_TEXT)
+			sep += strspn(sep, " ");
+		p = sep;
 	}
 	return record_endpoint(rec, rec->fields[0], strlen(rec->fields[0]), err);
 }

@@ -26,11 +26,11 @@ gen_addrs() {
 
 @test "add reads the record stream and names bad lines" {
 	printf '%s\n' '# a comment' 1.2.3.4:7777 '{"endpoint":"5.6.7.8:7777","source":"seed:https://x/"}' \
-		'5.6.7.9:99999' 'junk line' | {
+		'5.6.7.9:99999' 'junk' | {
 		run st-addrbook add
 		[ "$status" -eq 65 ]
 		assert_line "st-addrbook: <stdin>:4: bad port '99999'"
-		assert_line "st-addrbook: <stdin>:5: bad endpoint 'junk line'"
+		assert_line "st-addrbook: <stdin>:5: missing port in 'junk'"
 		assert_line "st-addrbook: 2 added, 0 duplicate, 0 rejected, 2 bad"
 	}
 	run st-addrbook list -o json -s seed:

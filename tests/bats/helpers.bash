@@ -84,8 +84,11 @@ start_listener() {
 	local args=("$@")
 	case " ${args[*]} " in *" --bind "*) ;; *) args=(--bind 127.0.0.1:0 "${args[@]}") ;; esac
 	start_bg "$name" st-listen "${args[@]}"
-	wait_for_line "$BATS_TEST_TMPDIR/$name.out" '^listening ' 10 || return 1
-	addr=$(sed -n 's/^listening \([^ ]*\).*/\1/p' "$BATS_TEST_TMPDIR/$name.out" | head -1)
+	# text mode says where it listens on stdout; tsv and json on stderr
+	local where=out
+	case " ${args[*]} " in *" -o json "* | *" -o tsv "*) where=err ;; esac
+	wait_for_line "$BATS_TEST_TMPDIR/$name.$where" '^listening ' 10 || return 1
+	addr=$(sed -n 's/^listening \([^ ]*\).*/\1/p' "$BATS_TEST_TMPDIR/$name.$where" | head -1)
 	printf -v "${name}_ADDR" '%s' "$addr"
 	export "${name}_ADDR"
 }

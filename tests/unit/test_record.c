@@ -122,6 +122,11 @@ static void reads_bare_tsv_and_json_lines(void **state)
 	assert_int_equal(rec.endpoint.port, 7777);
 	assert_string_equal(rec.node_id, "");
 
+	assert_int_equal(parse(&rec, "9.9.9.9:1   ok  text", &err), 0);
+	assert_int_equal(rec.fmt, ST_FMT_TEXT);
+	assert_string_equal(st_record_get(&rec, "status", 1), "ok");
+	assert_string_equal(st_record_get(&rec, "x", 2), "text");
+
 	assert_int_equal(parse(&rec, "abc@[::1]:9\tok\t12", &err), 0);
 	assert_int_equal(rec.fmt, ST_FMT_TSV);
 	assert_string_equal(rec.node_id, "abc");
@@ -165,7 +170,7 @@ static void rejects_bad_lines_with_reasons(void **state)
 	expect_bad("{\"endpoint\":\"1.2.3.4:1\",\"endpoint\":\"1.2.3.4:2\"}", "bad json");
 	expect_bad("[1,2]", "missing port");
 	expect_bad("1.2.3.4:0\tok", "bad port");
-	expect_bad("1.2.3.4:1 ok", "bad endpoint");
+	expect_bad("1.2.3.4 ok", "missing port");
 	expect_bad("nonsense", "missing port");
 	char many[256] = "1.2.3.4:1";
 	for (int i = 0; i < ST_RECORD_FIELDS_MAX; i++)
@@ -196,7 +201,7 @@ static void reader_skips_comments_and_names_bad_lines(void **state)
 	assert_int_equal(st_reader_next(r, &rec, &err), 1);
 	assert_int_equal(rec.lineno, 3);
 	assert_int_equal(st_reader_next(r, &rec, &err), -1);
-	assert_string_equal(err.msg, "peers.txt:5: bad endpoint 'bad line'");
+	assert_string_equal(err.msg, "peers.txt:5: missing port in 'bad'");
 	assert_int_equal(st_reader_next(r, &rec, &err), -1);
 	assert_string_equal(err.msg, "peers.txt:6: line longer than 65536 bytes");
 	assert_int_equal(st_reader_next(r, &rec, &err), 1);

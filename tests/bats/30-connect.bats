@@ -1,0 +1,150 @@
+#!/usr/bin/env bats
+# st-connect against real st-listen processes and scripted peers, on loopback only.
+
+load helpers
+
+peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
+	start_bg "$1" python3 "$ST_TOP/tests/bats/tools/peer.py" "$2"
+	wait_for_line "$BATS_TEST_TMPDIR/$1.out" '^listening ' 10
+	printf -v "${1}_ADDR" '%s' "$(sed -n 's/^listening //p' "$BATS_TEST_TMPDIR/$1.out")"
+}
+
+@test "a handshake with st-listen prints one record and exits 0" {
+	start_listener L1 --data-dir "$BATS_TEST_TMPDIR/l1"
+	run st-connect -o json "$L1_ADDR"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" == "{\"endpoint\":\"$L1_ADDR\",\"status\":\"ok\",\"node_id\":\"st-"*'"verified":false,"version":1,"user_agent":"st/'*'"rtt_ms":null,"error":null}' ]]
+	run st-connect -o tsv --ping "$L1_ADDR"
+	[ "$status" -eq 0 ]
+	[ "$(cut -f2 <<<"$output")" = ok ]
+	[[ "$(cut -f7 <<<"$output")" =~ ^[0-9]+$ ]]
+}
+
+@test "the listener's node id is stable across restarts and comes from the config when set" {
+	start_listener L1 --data-dir "$BATS_TEST_TMPDIR/l1"
+	a=$(st-connect -o tsv "$L1_ADDR" | cut -f3)
+	stop_bg L1
+	start_listener L2 --data-dir "$BATS_TEST_TMPDIR/l1"
+	b=$(st-connect -o tsv "$L2_ADDR" | cut -f3)
+	[ "$a" = "$b" ]
+	stop_bg L2
+	ST_NODE_NODE_ID=my-node start_listener L3 --data-dir "$BATS_TEST_TMPDIR/l1"
+	[ "$(st-connect -o tsv "$L3_ADDR" | cut -f3)" = my-node ]
+}
+
+@test "refused and mixed results: exit 0 if any succeeded, 69 if none did" {
+	start_listener L1
+	closed=$(free_port)
+	run st-connect -o tsv "127.0.0.1:$closed"
+	[ "$status" -eq 69 ]
+	[ "$(cut -f2 <<<"$output")" = refused ]
+	run st-connect -o tsv "127.0.0.1:$closed" "$L1_ADDR"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "IPv6 loopback works" {
+	start_listener L6 --bind '[::1]:0'
+	[[ "$L6_ADDR" == "[::1]:"* ]]
+	run st-connect -o tsv --ping "$L6_ADDR"
+	[ "$status" -eq 0 ]
+	[ "$(cut -f2 <<<"$output")" = ok ]
+}
+
+@test "endpoints come from the record stream too" {
+	start_listener L1
+	run st-connect -o tsv <<<"$(printf '# list\n%s\n{"endpoint":"%s"}\n' "$L1_ADDR" "$L1_ADDR")"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "hostile peers: each is a protocol error or a timeout within the deadline, others still served" {
+	start_listener GOOD
+	for m in garbage zero oversized midframe; do peer "P_$m" "$m"; done
+	peer SILENT silent
+	start=$(date +%s)
+	run st-connect -o tsv --timeout 2s "$P_garbage_ADDR" "$P_zero_ADDR" "$P_oversized_ADDR" \
+		"$P_midframe_ADDR" "$SILENT_ADDR" "$GOOD_ADDR"
+	end=$(date +%s)
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 6 ]
+	status_of() { printf '%s\n' "$output" | awk -F'\t' -v e="$1" '$1 == e { print $2 }'; }
+	[ "$(status_of "$P_garbage_ADDR")" = protocol-error ]
+	[ "$(status_of "$P_zero_ADDR")" = protocol-error ]
+	[ "$(status_of "$P_oversized_ADDR")" = protocol-error ]
+	[ "$(status_of "$P_midframe_ADDR")" = protocol-error ]
+	[ "$(status_of "$SILENT_ADDR")" = timeout ]
+	[ "$(status_of "$GOOD_ADDR")" = ok ]
+	printf '%s\n' "$output" | grep -q $'zero-length frame'
+	printf '%s\n' "$output" | grep -q $'frame too large'
+	# the deadline bounds the whole run (2 s plus process start)
+	[ $((end - start)) -lt 30 ]
+}
+
+@test "a frame one byte at a time still completes; version 2 is a version mismatch; our own nonce is self" {
+	peer SLOW bytewise
+	peer V2 version2
+	peer MIRROR mirror
+	run st-connect -o tsv --timeout 5s "$SLOW_ADDR" "$V2_ADDR" "$MIRROR_ADDR"
+	[ "$status" -eq 0 ]
+	status_of() { printf '%s\n' "$output" | awk -F'\t' -v e="$1" '$1 == e { print $2 }'; }
+	[ "$(status_of "$SLOW_ADDR")" = ok ]
+	[ "$(status_of "$V2_ADDR")" = version-mismatch ]
+	[ "$(status_of "$MIRROR_ADDR")" = self ]
+}
+
+@test "a reference node (no extension) answers ping and getpeers" {
+	peer REF reference
+	run st-connect -o tsv --ping "$REF_ADDR"
+	[ "$status" -eq 0 ]
+	[ "$(cut -f3 <<<"$output")" = ref-node ]
+	run st-connect --getpeers 10 -o tsv "$REF_ADDR"
+	[ "$status" -eq 0 ]
+	assert_line $'8.8.4.4:7777\tgossip:ref-node@'"$REF_ADDR"
+	assert_line $'[2a00:1450::1]:7777\tgossip:ref-node@'"$REF_ADDR"
+}
+
+@test "peers flow from st-listen's book into ours" {
+	ST_DATA_DIR=$BATS_TEST_TMPDIR/l1 st-addrbook add -q 8.8.8.8:7777 1.1.1.1:7777 --allow-private 127.0.0.9:7777
+	start_listener L1 --data-dir "$BATS_TEST_TMPDIR/l1"
+	run st-connect --getpeers 50 -o tsv "$L1_ADDR"
+	[ "$status" -eq 0 ]
+	# we are on loopback (not routable), so private entries are handed out too
+	[ "${#lines[@]}" -eq 3 ]
+	# the pipeline of the man page
+	ST_DATA_DIR=$BATS_TEST_TMPDIR/l2 start_listener L2 --data-dir "$BATS_TEST_TMPDIR/l1"
+	st-connect --getpeers 100 "$L2_ADDR" | st-addrbook add --allow-private
+	run st-addrbook list -o json
+	[ "${#lines[@]}" -eq 3 ]
+	[[ "$output" == *'"source":"gossip:st-'* ]]
+	# a second GetPeers from the same address within 5 minutes gets an empty answer
+	run st-connect --getpeers 100 "$L2_ADDR"
+	[ -z "$output" ]
+}
+
+@test "session mode runs commands from a pipe and prints what comes back" {
+	start_listener L1
+	run st-connect session "$L1_ADDR" <<<$'ping\ngetpeers 5\nraw 0x20 0102\nbogus\nquit'
+	[ "$status" -eq 0 ]
+	assert_line --regexp '^[0-9:.]+ < HandshakeAck version=1 node_id=st-[0-9a-f]+ user_agent="st/'
+	assert_line --regexp '^[0-9:.]+ < Pong rtt=[0-9]+ms$'
+	assert_line --regexp '^[0-9:.]+ < Peers count=0$'
+	assert_line --regexp '^[0-9:.]+ > GetHeaders \(2 bytes\)$'
+	assert_line --regexp "unknown command 'bogus'"
+	closed=$(free_port)
+	run st-connect session --timeout 2s "127.0.0.1:$closed" </dev/null
+	[ "$status" -eq 69 ]
+}
+
+@test "usage errors" {
+	run st-connect -j 0 1.2.3.4:1
+	[ "$status" -eq 2 ]
+	assert_output --partial "st-connect: -j: connect.jobs: '0': too small (1..65536)"
+	run st-connect --timeout forever 1.2.3.4:1
+	[ "$status" -eq 2 ]
+	run st-connect session
+	[ "$status" -eq 2 ]
+	run st-connect --getpeers=5000 1.2.3.4:1
+	[ "$status" -eq 2 ]
+}

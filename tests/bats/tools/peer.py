@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""A scripted test peer on loopback: hostile or odd on purpose.
+
+    peer.py MODE      prints "listening 127.0.0.1:PORT", then serves until killed
+MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, reference
+"""
+import socket
+import struct
+import sys
+import threading
+import time
+
+
+def frame(t, payload):
+    return struct.pack("<IB", len(payload) + 1, t) + payload
+
+
+def handshake(version=1, node="hostile-1", ua="Spacetime/1.0.0", ext=b""):
+    n, u = node.encode(), ua.encode()
+    p = struct.pack("<iq", version, int(time.time()))
+    p += struct.pack("<i", len(n)) + n + struct.pack("<i", len(u)) + u
+    return p + ext
+
+
+def read_frame(c):
+    head = b""
+    while len(head) < 5:
+        b = c.recv(5 - len(head))
+        if not b:
+            return None, None
+        head += b
+    length, t = struct.unpack("<IB", head)
+    body = b""
+    while len(body) < length - 1:
+        b = c.recv(length - 1 - len(body))
+        if not b:
+            return None, None
+        body += b
+    return t, body
+
+
+def serve(c, mode):
+    try:
+        if mode == "silent":
+            time.sleep(60)
+            return
+        t, body = read_frame(c)
+        if t is None:
+            return
+        if mode == "garbage":
+            c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 3)
+        elif mode == "zero":
+            c.sendall(struct.pack("<IB", 0, 2))
+        elif mode == "oversized":
+            c.sendall(struct.pack("<IB", 0x7FFFFFFF, 2))
+        elif mode == "midframe":
+            c.sendall(frame(2, handshake())[:9])
+        elif mode == "version2":
+            c.sendall(frame(2, handshake(version=2)))
+        elif mode == "mirror":
+            c.sendall(frame(2, body))
+        elif mode == "bytewise":
+            for byte in frame(2, handshake()):
+                c.sendall(bytes([byte]))
+                time.sleep(0.002)
+        elif mode == "reference":
+            # a reference node: no extension; answers Ping with Pong, GetPeers with two peers
+            c.sendall(frame(2, handshake(node="ref-node", ua="Spacetime/1.0.0")))
+            while True:
+                t, body = read_frame(c)
+                if t is None:
+                    return
+                if t == 4:
+                    c.sendall(frame(5, body[:16]))
+                elif t == 0x10:
+                    peers = struct.pack("<i", 2)
+                    peers += struct.pack("<i", 4) + socket.inet_aton("8.8.4.4") + struct.pack("<i", 7777)
+                    peers += struct.pack("<i", 16) + socket.inet_pton(socket.AF_INET6, "2a00:1450::1") + struct.pack("<i", 7777)
+                    c.sendall(frame(0x11, peers))
+        time.sleep(1)
+    except OSError:
+        pass
+    finally:
+        c.close()
+
+
+def main():
+    mode = sys.argv[1]
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    print("listening 127.0.0.1:%d" % s.getsockname()[1], flush=True)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=serve, args=(c, mode), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()

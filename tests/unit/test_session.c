@@ -1,0 +1,218 @@
+/* test_session.c - dialer and listener state machines talking to each other in memory. */
+#include "unit.h"
+
+#include "st/session.h"
+
+struct seen {
+	int handshakes, pongs, peers, getpeers, other;
+	int64_t rtt;
+	size_t npeers;
+	struct st_endpoint answer[3];
+	size_t nanswer;
+};
+
+static void on_event(void *ctx, struct st_session *s, struct st_session_event *ev)
+{
+	(void)s;
+	struct seen *w = ctx;
+	switch (ev->kind) {
+	case ST_EV_HANDSHAKE: w->handshakes++; break;
+	case ST_EV_PONG: w->pongs++; w->rtt = ev->rtt_ms; break;
+	case ST_EV_PEERS: w->peers++; w->npeers = ev->npeers; break;
+	case ST_EV_GETPEERS:
+		w->getpeers++;
+		memcpy(ev->reply, w->answer, w->nanswer * sizeof *w->answer);
+		ev->nreply = w->nanswer;
+		break;
+	default: w->other++; break;
+	}
+}
+
+static struct st_handshake local(const char *id, uint64_t nonce)
+{
+	struct st_handshake h = {.version = 1, .timestamp = 1, .has_ext = true, .has_nonce = true,
+	                         .nonce = nonce};
+	strcpy(h.node_id, id);
+	strcpy(h.user_agent, "test/1");
+	return h;
+}
+
+/* Moves bytes both ways until neither side has anything to send. */
+static void shuttle(struct st_session *a, struct st_session *b, int64_t now)
+{
+	for (int i = 0; i < 10 && (a->out.len || b->out.len); i++) {
+		if (a->out.len) {
+			struct st_buf tmp = a->out;
+			st_buf_init(&a->out, tmp.max);
+			st_session_input(b, (uint8_t *)tmp.data, tmp.len, now);
+			st_buf_clear(&tmp);
+		}
+		if (b->out.len) {
+			struct st_buf tmp = b->out;
+			st_buf_init(&b->out, tmp.max);
+			st_session_input(a, (uint8_t *)tmp.data, tmp.len, now);
+			st_buf_clear(&tmp);
+		}
+	}
+}
+
+static void handshake_ping_and_getpeers(void **state)
+{
+	(void)state;
+	struct seen dw = {0}, lw = {0};
+	struct st_session d, l;
+	struct st_handshake hd = local("dialer", 1), hl = local("listener", 2);
+	st_endpoint_parse(&lw.answer[0], "8.8.8.8:7777", 12, NULL);
+	st_endpoint_parse(&lw.answer[1], "9.9.9.9:7777", 12, NULL);
+	lw.nanswer = 2;
+	assert_int_equal(st_session_init(&d, true, &hd, 0, on_event, &dw, NULL), 0);
+	assert_int_equal(st_session_init(&l, false, &hl, 0, on_event, &lw, NULL), 0);
+	assert_int_equal(d.state, ST_SESS_WAIT_ACK);
+	shuttle(&d, &l, 1000);
+	assert_int_equal(d.state, ST_SESS_READY);
+	assert_int_equal(l.state, ST_SESS_READY);
+	assert_string_equal(d.remote.node_id, "listener");
+	assert_string_equal(l.remote.node_id, "dialer");
+	assert_int_equal(dw.handshakes, 1);
+	assert_int_equal(st_session_ping(&d, 1000), 0);
+	st_session_input(&l, (uint8_t *)d.out.data, d.out.len, 1000);
+	st_buf_reset(&d.out);
+	st_session_input(&d, (uint8_t *)l.out.data, l.out.len, 1042);
+	st_buf_reset(&l.out);
+	assert_int_equal(dw.pongs, 1);
+	assert_int_equal(dw.rtt, 42);
+	assert_int_equal(st_session_getpeers(&d, 1, NULL, 0), 0);
+	shuttle(&d, &l, 2000);
+	assert_int_equal(lw.getpeers, 1);
+	assert_int_equal(dw.peers, 1);
+	assert_int_equal(dw.npeers, 1); /* max_count 1 honoured */
+	st_session_clear(&d);
+	st_session_clear(&l);
+}
+
+static void self_connection_is_detected_by_nonce(void **state)
+{
+	(void)state;
+	struct seen dw = {0}, lw = {0};
+	struct st_session d, l;
+	struct st_handshake same = local("me", 77);
+	st_session_init(&d, true, &same, 0, on_event, &dw, NULL);
+	st_session_init(&l, false, &same, 0, on_event, &lw, NULL);
+	shuttle(&d, &l, 0);
+	assert_int_equal(l.state, ST_SESS_CLOSED);
+	assert_int_equal(l.reason, ST_CLOSE_SELF);
+	assert_string_equal(st_close_reason_name(l.reason), "self");
+	st_session_clear(&d);
+	st_session_clear(&l);
+}
+
+static void version_mismatch_closes(void **state)
+{
+	(void)state;
+	struct seen dw = {0}, lw = {0};
+	struct st_session d, l;
+	struct st_handshake v2 = local("new", 1), v1 = local("old", 2);
+	v2.version = 2;
+	st_session_init(&d, true, &v2, 0, on_event, &dw, NULL);
+	st_session_init(&l, false, &v1, 0, on_event, &lw, NULL);
+	shuttle(&d, &l, 0);
+	assert_int_equal(l.reason, ST_CLOSE_VERSION);
+	assert_string_equal(l.detail, "peer speaks version 2, we speak 1");
+	assert_int_equal(st_session_ping(&l, 0), -1);
+	st_session_clear(&d);
+	st_session_clear(&l);
+}
+
+static void messages_before_the_handshake_are_violations(void **state)
+{
+	(void)state;
+	struct seen lw = {0};
+	struct st_session l;
+	struct st_handshake h = local("l", 2);
+	st_session_init(&l, false, &h, 0, on_event, &lw, NULL);
+	struct st_buf b;
+	st_buf_init(&b, 1024);
+	st_wire_ping(&b, ST_MSG_PING, 1, 1, NULL);
+	assert_int_equal(st_session_input(&l, (uint8_t *)b.data, b.len, 0), -1);
+	assert_int_equal(l.reason, ST_CLOSE_UNEXPECTED);
+	assert_string_equal(l.detail, "Ping before the handshake");
+	assert_string_equal(st_close_reason_name(l.reason), "protocol-error");
+	st_buf_clear(&b);
+	st_session_clear(&l);
+}
+
+static void garbage_and_error_messages(void **state)
+{
+	(void)state;
+	struct seen dw = {0};
+	struct st_session d;
+	struct st_handshake h = local("d", 1);
+	st_session_init(&d, true, &h, 0, on_event, &dw, NULL);
+	const uint8_t zero[] = {0, 0, 0, 0, 2};
+	assert_int_equal(st_session_input(&d, zero, sizeof zero, 0), -1);
+	assert_int_equal(d.reason, ST_CLOSE_PROTOCOL);
+	assert_string_equal(d.detail, "frame: zero-length frame");
+	st_session_clear(&d);
+	st_session_init(&d, true, &h, 0, on_event, &dw, NULL);
+	struct st_buf b;
+	st_buf_init(&b, 1024);
+	st_wire_frame(&b, ST_MSG_ERROR, "go away", 7, NULL);
+	assert_int_equal(st_session_input(&d, (uint8_t *)b.data, b.len, 0), -1);
+	assert_int_equal(d.reason, ST_CLOSE_PEER_ERROR);
+	assert_string_equal(d.detail, "go away");
+	st_buf_clear(&b);
+	st_session_clear(&d);
+}
+
+static void chain_messages_are_passed_over_and_timeouts_close(void **state)
+{
+	(void)state;
+	struct seen dw = {0}, lw = {0};
+	struct st_session d, l;
+	struct st_handshake hd = local("d", 1), hl = local("l", 2);
+	st_session_init(&d, true, &hd, 0, on_event, &dw, NULL);
+	st_session_init(&l, false, &hl, 0, on_event, &lw, NULL);
+	shuttle(&d, &l, 0);
+	st_session_raw(&d, 0x20, (const uint8_t *)"xy", 2);
+	shuttle(&d, &l, 0);
+	assert_int_equal(lw.other, 1);
+	assert_int_equal(l.state, ST_SESS_READY);
+	/* a second handshake is out of order */
+	st_wire_handshake(&d.out, ST_MSG_HANDSHAKE, &hd, NULL);
+	shuttle(&d, &l, 0);
+	assert_int_equal(l.reason, ST_CLOSE_UNEXPECTED);
+	st_session_timeout(&d, "no pong");
+	assert_int_equal(d.reason, ST_CLOSE_TIMEOUT);
+	st_session_clear(&d);
+	st_session_clear(&l);
+}
+
+static void ratelimit_one_answer_per_interval_per_address(void **state)
+{
+	(void)state;
+	struct st_ratelimit *r = malloc(sizeof *r);
+	st_ratelimit_init(r, 300);
+	struct st_endpoint a, a2, b;
+	st_endpoint_parse(&a, "1.2.3.4:1000", 12, NULL);
+	st_endpoint_parse(&a2, "1.2.3.4:2000", 12, NULL);
+	st_endpoint_parse(&b, "5.6.7.8:1000", 12, NULL);
+	assert_true(st_ratelimit_allow(r, &a, 1000));
+	assert_false(st_ratelimit_allow(r, &a2, 1100)); /* same address, other port */
+	assert_true(st_ratelimit_allow(r, &b, 1100));
+	assert_true(st_ratelimit_allow(r, &a, 1300));
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(handshake_ping_and_getpeers),
+		cmocka_unit_test(self_connection_is_detected_by_nonce),
+		cmocka_unit_test(version_mismatch_closes),
+		cmocka_unit_test(messages_before_the_handshake_are_violations),
+		cmocka_unit_test(garbage_and_error_messages),
+		cmocka_unit_test(chain_messages_are_passed_over_and_timeouts_close),
+		cmocka_unit_test(ratelimit_one_answer_per_interval_per_address),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -248,7 +248,8 @@ int st_session_getpeers(struct st_session *s, int32_t max_count, const struct st
 		return -1;
 	s->gp->max_count = max_count;
 	s->gp->nexclude = nexclude > 1000 ? 1000 : nexclude;
-	memcpy(s->gp->exclude, exclude, s->gp->nexclude * sizeof *exclude);
+	if (s->gp->nexclude)
+		memcpy(s->gp->exclude, exclude, s->gp->nexclude * sizeof *exclude);
 	s->getpeers_pending = true;
 	return st_wire_getpeers(&s->out, s->gp, NULL);
 }

@@ -33,12 +33,6 @@ int st_session_init(struct st_session *s, bool dialer, const struct st_handshake
 	s->ctx = ctx;
 	st_frame_decoder_init(&s->dec, max_frame);
 	st_buf_init(&s->out, ST_FRAME_MAX + 64);
-	s->gp = malloc(sizeof *s->gp);
-	s->peers = malloc(ST_PEERS_MAX * sizeof *s->peers);
-	if (!s->gp || !s->peers) {
-		st_session_clear(s);
-		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	}
 	s->state = dialer ? ST_SESS_WAIT_ACK : ST_SESS_WAIT_HANDSHAKE;
 	if (dialer && st_wire_handshake(&s->out, ST_MSG_HANDSHAKE, &s->local, err) < 0) {
 		st_session_clear(s);
@@ -134,6 +128,17 @@ static int on_handshake(struct st_session *s, uint8_t type, const uint8_t *p, si
 	return 0;
 }
 
+/* The GetPeers and Peers scratch space (40 KB) is only needed by sessions that
+ * exchange peers: most never do, and an idle listener holds thousands. */
+static bool scratch(struct st_session *s)
+{
+	if (!s->gp)
+		s->gp = malloc(sizeof *s->gp);
+	if (!s->peers)
+		s->peers = malloc(ST_PEERS_MAX * sizeof *s->peers);
+	return s->gp && s->peers;
+}
+
 static int on_ready(struct st_session *s, uint8_t type, const uint8_t *p, size_t n, int64_t now_ms)
 {
 	char name[16];
@@ -165,6 +170,8 @@ static int on_ready(struct st_session *s, uint8_t type, const uint8_t *p, size_t
 		ev.kind = ST_EV_HEARTBEAT;
 		break;
 	case ST_MSG_GETPEERS:
+		if (!scratch(s))
+			return protocol_error(s, "GetPeers", ST_WIRE_TOO_LARGE);
 		if ((e = st_decode_getpeers(p, n, s->gp)) != ST_WIRE_OK)
 			return protocol_error(s, "GetPeers", e);
 		ev.kind = ST_EV_GETPEERS;
@@ -178,6 +185,8 @@ static int on_ready(struct st_session *s, uint8_t type, const uint8_t *p, size_t
 		return 0;
 	case ST_MSG_PEERS: {
 		size_t count;
+		if (!scratch(s))
+			return protocol_error(s, "Peers", ST_WIRE_TOO_LARGE);
 		if ((e = st_decode_peers(p, n, s->peers, ST_PEERS_MAX, &count)) != ST_WIRE_OK)
 			return protocol_error(s, "Peers", e);
 		s->getpeers_pending = false;
@@ -244,7 +253,7 @@ int st_session_ping(struct st_session *s, int64_t now_ms)
 int st_session_getpeers(struct st_session *s, int32_t max_count, const struct st_endpoint *exclude,
                         size_t nexclude)
 {
-	if (s->state != ST_SESS_READY)
+	if (s->state != ST_SESS_READY || !scratch(s))
 		return -1;
 	s->gp->max_count = max_count;
 	s->gp->nexclude = nexclude > 1000 ? 1000 : nexclude;

@@ -6,9 +6,11 @@
 #include "st/addrbook.h"
 #include "st/cli.h"
 #include "st/net.h"
+#include "st/peers.h"
+#include "st/store.h"
 #include "st/util.h"
 
-enum { OPT_TIMEOUT = ST_OPT_USER, OPT_PING, OPT_GETPEERS, OPT_EXCLUDE };
+enum { OPT_TIMEOUT = ST_OPT_USER, OPT_PING, OPT_GETPEERS, OPT_EXCLUDE, OPT_UPDATE };
 
 static const struct st_option dial_opts[] = {
 	{"exclude", OPT_EXCLUDE, ST_ARG_REQUIRED, "FILE", "with --getpeers: ask the peer to leave these out", "file"},
@@ -16,6 +18,7 @@ static const struct st_option dial_opts[] = {
 	{"jobs", 'j', ST_ARG_REQUIRED, "N", "dial N at once (connect.jobs)", NULL},
 	{"ping", OPT_PING, ST_ARG_NONE, NULL, "measure the round trip with Ping/Pong", NULL},
 	{"timeout", OPT_TIMEOUT, ST_ARG_REQUIRED, "T", "per endpoint, e.g. 5s (connect.timeout)", NULL},
+	{"update", OPT_UPDATE, ST_ARG_NONE, NULL, "record the results in st-addrbook and st-peers", NULL},
 	ST_OPTION_END,
 };
 static const struct st_option session_opts[] = {
@@ -40,6 +43,19 @@ struct run {
 	bool ping;
 	const char *exclude;
 	const struct st_endpoint *eps;
+	bool update;
+	struct st_peerbook *bans;    /* read at the start, for the ban checks */
+	struct saved *saved;         /* results kept for --update */
+	size_t nsaved;
+};
+
+/* A result kept for --update, once the dialing is over. */
+struct saved {
+	struct st_endpoint ep;
+	char status[20];
+	char node_id[ST_NODE_ID_MAX + 1];
+	int32_t version;
+	char user_agent[ST_UA_MAX + 1];
 };
 
 static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)
@@ -67,6 +83,9 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 	case OPT_EXCLUDE:
 		r->exclude = arg;
 		return 0;
+	case OPT_UPDATE:
+		r->update = true;
+		return 0;
 	}
 	return -1;
 }
@@ -77,6 +96,14 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 	char ep[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(res->ep, ep, sizeof ep);
 	const struct st_handshake *h = res->remote;
+	if (r->saved) {
+		struct saved *s = &r->saved[r->nsaved++];
+		s->ep = *res->ep;
+		st_strlcpy(s->status, res->status, sizeof s->status);
+		st_strlcpy(s->node_id, h ? h->node_id : "", sizeof s->node_id);
+		s->version = h ? h->version : 0;
+		st_strlcpy(s->user_agent, h ? h->user_agent : "", sizeof s->user_agent);
+	}
 	if (r->getpeers) {
 		/* stdout carries the addresses learned; the outcome goes to stderr */
 		if (strcmp(res->status, "ok") != 0)
@@ -142,6 +169,58 @@ static struct st_endpoint *read_endpoints(struct st_cli *cli, FILE *f, const cha
 	}
 	st_reader_free(rd);
 	return v;
+}
+
+static bool banned_id(void *ctx, const char *id)
+{
+	struct run *r = ctx;
+	return r->bans && st_bans_check_id(r->bans, id, st_now());
+}
+
+/* Why an endpoint may not be dialed, or NULL: a ban on its address or subnet,
+ * or on the id last seen there. */
+static const struct st_ban *endpoint_ban(struct run *r, const struct st_endpoint *ep)
+{
+	if (!r->bans)
+		return NULL;
+	int64_t now = st_now();
+	const struct st_ban *b = st_bans_check_endpoint(r->bans, ep, now);
+	const struct st_peer *p = b ? NULL : st_peers_at(r->bans, ep);
+	return b ? b : p ? st_bans_check_id(r->bans, p->id, now) : NULL;
+}
+
+/* --update: the seed design's lifecycle, under both books' locks. */
+static int update_books(struct st_cli *cli, struct run *r)
+{
+	struct st_addrbook *ab;
+	struct st_peerbook *pb;
+	struct st_err err = {0};
+	if (st_addrbook_open(&ab, &cli->config, ST_STORE_WRITE, &err) < 0)
+		return st_report(cli, &err);
+	if (st_peerbook_open(&pb, &cli->config, ST_STORE_WRITE, &err) < 0) {
+		st_addrbook_free(ab);
+		return st_report(cli, &err);
+	}
+	int64_t now = st_now();
+	for (size_t i = 0; i < r->nsaved; i++) {
+		const struct saved *s = &r->saved[i];
+		struct st_conn_result res = {.ep = s->ep, .status = s->status, .node_id = s->node_id,
+		                             .version = s->version, .user_agent = s->user_agent};
+		struct st_peer_change c;
+		if (st_glue_apply(ab, pb, &res, now, &c, &err) < 0)
+			break;
+		if (c.banned)
+			st_warn(cli, "%s: banned: %s", c.ban ? c.ban->target : "?", c.ban ? c.ban->reason : "");
+		if (c.changed_id)
+			st_warn(cli, "warning: a verified endpoint answered with id %s, it was %s", s->node_id,
+			        c.previous_id);
+	}
+	int rc = err.msg[0] ? st_report(cli, &err) : 0;
+	if (st_addrbook_close(ab, &err) < 0 && !rc)
+		rc = st_report(cli, &err);
+	if (st_peerbook_close(pb, &err) < 0 && !rc)
+		rc = st_report(cli, &err);
+	return rc;
 }
 
 static void say(void *ctx, const char *line)
@@ -226,20 +305,44 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		st_die(cli, &err);
 	st_net_raise_nofile((uint64_t)o.jobs + 64);
 	r.p = st_cli_printer(cli);
+	if (st_peerbook_open(&r.bans, &cli->config, ST_STORE_READ, &err) < 0)
+		st_die(cli, &err);
+	o.banned_id = banned_id;
+	o.banned_ctx = &r;
+	if (r.update && !(r.saved = calloc(n + 1, sizeof *r.saved)))
+		st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});
+	/* banned endpoints are reported, never dialed */
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct st_ban *b = endpoint_ban(&r, &eps[i]);
+		if (!b) {
+			eps[m++] = eps[i];
+			continue;
+		}
+		char why[ST_BAN_TARGET_MAX + ST_BAN_REASON_MAX + 16];
+		snprintf(why, sizeof why, "banned: %s%s%s", b->target, b->reason[0] ? ": " : "", b->reason);
+		struct st_dial_result res = {.ep = &eps[i], .status = "banned", .error = why, .rtt_ms = -1};
+		on_result(&r, &res);
+	}
+	n = m;
 	r.eps = eps;
-	bool interrupted;
+	bool interrupted = false;
 	long ok = n ? st_dial_all(eps, n, &o, on_result, &r, &interrupted, &err) : 0;
+	st_peerbook_free(r.bans);
+	r.bans = NULL;
 	free(eps);
 	free(ex);
+	int update_rc = ok >= 0 && r.update ? update_books(cli, &r) : 0;
+	free(r.saved);
 	if (ok < 0) {
 		st_printer_free(r.p);
 		return st_report(cli, &err);
 	}
-	int code = ok > 0 ? 0 : ST_EX_UNAVAILABLE;
+	int code = update_rc ? update_rc : ok > 0 ? 0 : ST_EX_UNAVAILABLE;
 	if (interrupted) {
 		st_warn(cli, "interrupted");
 		code = ST_EX_TEMPFAIL;
-	} else if (n == 0 && !bad) {
+	} else if (n == 0 && !bad && !cli->argc && !r.nsaved) {
 		st_warn(cli, "no endpoints to dial");
 	}
 	if (bad && code == 0)

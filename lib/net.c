@@ -242,6 +242,12 @@ static void dial_read(struct bufferevent *bev, void *ctx)
 		return;
 	}
 	flush_session(&c->s, bev);
+	if (!was_ready && c->handshaken && c->d->o->banned_id &&
+	    c->d->o->banned_id(c->d->o->banned_ctx, c->s.remote.node_id)) {
+		st_session_close(&c->s, ST_CLOSE_BANNED, "the node id is banned");
+		dial_closed(c);
+		return;
+	}
 	if ((!was_ready && c->handshaken) || (ping_pending && !c->s.ping_pending) ||
 	    (peers_pending && !c->s.getpeers_pending))
 		dial_next_step(c);

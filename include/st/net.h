@@ -25,6 +25,9 @@ struct st_dial_opts {
 	size_t nexclude;
 	struct st_handshake local;
 	bool progress;            /* a progress line on stderr */
+	/* When set: true drops a connection whose handshake reveals this id (status banned). */
+	bool (*banned_id)(void *ctx, const char *id);
+	void *banned_ctx;
 };
 
 /* The outcome of dialing one endpoint. */

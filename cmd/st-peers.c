@@ -1,0 +1,522 @@
+/* st-peers - identity-centric reputation and expiring bans, and the lifecycle glue. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "st/addrbook.h"
+#include "st/cli.h"
+#include "st/peers.h"
+#include "st/store.h"
+#include "st/util.h"
+
+enum {
+	OPT_VERSION_ = ST_OPT_USER, OPT_BANNED, OPT_SORT, OPT_WEIGHT, OPT_FOR, OPT_UNTIL,
+	OPT_PERMANENT, OPT_REASON,
+};
+
+static const struct st_option add_opts[] = {
+	{"protocol-version", OPT_VERSION_, ST_ARG_REQUIRED, "V", "the peer's protocol version", NULL},
+	ST_OPTION_END,
+};
+static const struct st_option list_opts[] = {
+	{"banned", OPT_BANNED, ST_ARG_NONE, NULL, "only banned peers", NULL},
+	{"sort", OPT_SORT, ST_ARG_REQUIRED, "KEY", "reputation, last-seen or id", "reputation last-seen id"},
+	ST_OPTION_END,
+};
+static const struct st_option failure_opts[] = {
+	{"weight", OPT_WEIGHT, ST_ARG_REQUIRED, "W", "count W failures' worth (default 1)", NULL},
+	ST_OPTION_END,
+};
+static const struct st_option best_opts[] = {
+	{"count", 'n', ST_ARG_REQUIRED, "N", "how many (default 8)", NULL},
+	ST_OPTION_END,
+};
+static const struct st_option ban_opts[] = {
+	{"for", OPT_FOR, ST_ARG_REQUIRED, "D", "ban for D (default peers.ban_duration)", NULL},
+	{"permanent", OPT_PERMANENT, ST_ARG_NONE, NULL, "ban until unbanned", NULL},
+	{"reason", OPT_REASON, ST_ARG_REQUIRED, "TEXT", "why, for the record", NULL},
+	{"until", OPT_UNTIL, ST_ARG_REQUIRED, "TIME", "ban until TIME (ISO 8601 or Unix seconds)", NULL},
+	ST_OPTION_END,
+};
+static const struct st_command commands[] = {
+	{"add", "ID ENDPOINT", "add or update a peer by hand", add_opts},
+	{"ban", "TARGET", "ban a node id, an address or a subnet", ban_opts},
+	{"bans", "", "the bans in force", NULL},
+	{"best", "", "best peers by reputation, not banned, spread over groups", best_opts},
+	{"check", "TARGET...", "exit 0 if allowed, 1 if banned (a gate for scripts)", NULL},
+	{"failure", "ID", "count a failure against a peer", failure_opts},
+	{"from-addrbook", "", "lightweight entries from the best addresses", best_opts},
+	{"ingest", "", "apply st-connect / st-listen records from stdin", NULL},
+	{"list", "", "the peers", list_opts},
+	{"remove", "ID", "forget a peer", NULL},
+	{"show", "ID", "one peer and its ban", NULL},
+	{"success", "ID", "count a success for a peer", NULL},
+	{"unban", "TARGET", "lift a ban", NULL},
+	ST_COMMAND_END,
+};
+static const struct st_program prog = {
+	"st-peers", NULL, "Peer reputation and expiring bans, by node id, address or subnet.", NULL,
+	commands,
+};
+
+struct opts {
+	int64_t version;
+	bool banned, permanent;
+	const char *sort, *reason, *until;
+	uint64_t weight, n;
+	int64_t for_ms;
+	bool for_given;
+};
+
+static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)
+{
+	(void)cli;
+	struct opts *o = vctx;
+	uint64_t v;
+	switch (key) {
+	case OPT_VERSION_:
+		if (st_cli_u64("--protocol-version", arg, 1, INT32_MAX, &v, err) < 0)
+			return -1;
+		o->version = (int64_t)v;
+		return 0;
+	case OPT_BANNED: o->banned = true; return 0;
+	case OPT_SORT:
+		if (strcmp(arg, "reputation") && strcmp(arg, "last-seen") && strcmp(arg, "id"))
+			return st_err_set(err, ST_EX_USAGE, "--sort %s: expected reputation, last-seen or id", arg);
+		o->sort = arg;
+		return 0;
+	case OPT_WEIGHT: return st_cli_u64("--weight", arg, 1, 1000, &o->weight, err);
+	case 'n': return st_cli_u64("-n", arg, 1, 1000000, &o->n, err);
+	case OPT_FOR: o->for_given = true; return st_cli_duration("--for", arg, 1000, INT64_MAX / 4, &o->for_ms, err);
+	case OPT_UNTIL: o->until = arg; return 0;
+	case OPT_PERMANENT: o->permanent = true; return 0;
+	case OPT_REASON: o->reason = arg; return 0;
+	}
+	return -1;
+}
+
+static struct st_peerbook *open_pb(struct st_cli *cli, unsigned flags)
+{
+	struct st_peerbook *pb;
+	struct st_err err = {0};
+	if (st_peerbook_open(&pb, &cli->config, flags, &err) < 0)
+		st_die(cli, &err);
+	return pb;
+}
+
+static int close_pb(struct st_cli *cli, struct st_peerbook *pb, int code)
+{
+	struct st_err err = {0};
+	if (st_peerbook_close(pb, &err) < 0)
+		return st_report(cli, &err);
+	return code;
+}
+
+static void print_peer(struct st_printer *p, const struct st_peerbook *pb, const struct st_peer *x,
+                       int64_t now)
+{
+	char eps[ST_PEER_ENDPOINTS * (ST_ENDPOINT_STRLEN + 1) + 2] = "";
+	size_t k = 0;
+	for (size_t i = 0; i < x->neps; i++) {
+		if (i)
+			eps[k++] = ',';
+		k += st_endpoint_format(&x->eps[i], eps + k, sizeof eps - k);
+	}
+	bool banned = st_bans_check_id(pb, x->id, now) ||
+	              (x->neps && st_bans_check_endpoint(pb, &x->eps[0], now));
+	st_print_begin(p);
+	st_print_str(p, "node_id", "%-24s", x->id);
+	st_print_int(p, "reputation", "rep=%-4lld", x->reputation);
+	st_print_uint(p, "successes", "ok=%llu", x->successes);
+	st_print_uint(p, "failures", "fail=%llu", x->failures);
+	st_print_uint(p, "consecutive_failures", "(%llu in a row)", x->consecutive_failures);
+	st_print_bool(p, "banned", "banned=%s", banned);
+	st_print_int(p, "version", "v%lld", x->version);
+	st_print_str(p, "user_agent", "\"%s\"", x->user_agent);
+	st_print_bool(p, "verified", "verified=%s", x->verified);
+	st_print_time(p, "first_seen", "first %s", x->first_seen);
+	st_print_time(p, "last_seen", "seen %s", x->last_seen);
+	st_print_str(p, "endpoints", "%s", eps[0] ? eps : NULL);
+	st_print_end(p);
+}
+
+static void print_ban(struct st_printer *p, const struct st_ban *b)
+{
+	st_print_begin(p);
+	st_print_str(p, "target", "%-24s", b->target);
+	st_print_str(p, "kind", "%-7s", !b->is_net ? "id" : (b->net.bits == 32 || b->net.bits == 128) &&
+	             b->net.net.family ? "address" : "subnet");
+	st_print_time(p, "created", "since %s", b->created);
+	st_print_time(p, "expires", "until %s", b->expires);
+	st_print_str(p, "origin", "%s", b->automatic ? "automatic" : "manual");
+	st_print_str(p, "reason", "%s", b->reason[0] ? b->reason : NULL);
+	st_print_end(p);
+}
+
+static void print_change(struct st_printer *p, const char *id, const struct st_endpoint *ep,
+                         const char *what, const struct st_peerbook *pb, const char *detail)
+{
+	char eps[ST_ENDPOINT_STRLEN] = "";
+	if (ep)
+		st_endpoint_format(ep, eps, sizeof eps);
+	const struct st_peer *x = id ? st_peers_get(pb, id) : NULL;
+	st_print_begin(p);
+	st_print_str(p, "node_id", "%-24s", id);
+	st_print_str(p, "endpoint", "%-22s", ep ? eps : NULL);
+	st_print_str(p, "change", "%-12s", what);
+	if (x)
+		st_print_int(p, "reputation", "rep=%lld", x->reputation);
+	else
+		st_print_str(p, "reputation", "%s", NULL);
+	st_print_str(p, "detail", "%s", detail);
+	st_print_end(p);
+}
+
+static void report_change(struct st_printer *p, const struct st_peerbook *pb, const char *id,
+                          const struct st_endpoint *ep, const char *what,
+                          const struct st_peer_change *c)
+{
+	if (c->added)
+		print_change(p, id, ep, "added", pb, NULL);
+	else
+		print_change(p, id, ep, what, pb, NULL);
+	if (c->new_endpoint)
+		print_change(p, id, ep, "new-endpoint", pb, "a known id at a new endpoint");
+	if (c->changed_id)
+		print_change(p, id, ep, "changed-id", pb, c->previous_id);
+	if (c->banned)
+		print_change(p, c->ban ? c->ban->target : id, ep, "banned", pb, c->ban ? c->ban->reason : NULL);
+}
+
+static int cmd_ingest(struct st_cli *cli)
+{
+	struct st_peerbook *pb = open_pb(cli, ST_STORE_WRITE);
+	struct st_reader *r = st_reader_new(stdin, "<stdin>");
+	struct st_printer *p = st_cli_printer(cli);
+	struct st_record rec = {0};
+	struct st_err err = {0};
+	int rc, bad = 0;
+	int64_t now = st_now();
+	while ((rc = st_reader_next(r, &rec, &err)) != 0) {
+		if (rc < 0) {
+			st_warn(cli, "%s", err.msg);
+			bad++;
+			continue;
+		}
+		struct st_conn_result res = {.ep = rec.endpoint};
+		res.status = st_record_get(&rec, "status", 1);
+		if (!res.status)
+			res.status = st_record_get(&rec, "outcome", -1); /* st-listen's records */
+		const char *lp = st_record_get(&rec, "listen_port", -1);
+		if (lp && atoi(lp) > 0 && atoi(lp) < 65536) /* inbound: the port it listens on */
+			res.ep.port = (uint16_t)atoi(lp);
+		res.node_id = rec.node_id[0] ? rec.node_id : st_record_get(&rec, "node_id", 2);
+		if (res.node_id && strcmp(res.node_id, "-") == 0)
+			res.node_id = NULL;
+		const char *v = st_record_get(&rec, "version", 4), *ua = st_record_get(&rec, "user_agent", 5),
+		           *ver = st_record_get(&rec, "verified", 3);
+		res.version = v ? atoi(v) : 0;
+		res.user_agent = ua && strcmp(ua, "-") ? ua : NULL;
+		res.verified = ver && strcmp(ver, "true") == 0;
+		if (!res.status) {
+			st_warn(cli, "<stdin>:%lu: no status", rec.lineno);
+			bad++;
+			continue;
+		}
+		struct st_peer_change c;
+		char id[ST_NODE_ID_MAX + 1] = "";
+		if (res.node_id)
+			st_strlcpy(id, res.node_id, sizeof id);
+		else if (st_peers_at(pb, &res.ep))
+			st_strlcpy(id, st_peers_at(pb, &res.ep)->id, sizeof id);
+		if (st_glue_apply(NULL, pb, &res, now, &c, &err) < 0)
+			st_die(cli, &err);
+		if (id[0] && strcmp(res.status, "banned") != 0)
+			report_change(p, pb, id, &res.ep, strcmp(res.status, "ok") == 0 ? "success" : "failure", &c);
+	}
+	st_reader_free(r);
+	int code = st_cli_printer_done(cli, p, bad ? ST_EX_DATAERR : 0);
+	return close_pb(cli, pb, code);
+}
+
+static int by_rep(const void *a, const void *b)
+{
+	const struct st_peer *x = *(const struct st_peer *const *)a, *y = *(const struct st_peer *const *)b;
+	if (x->reputation != y->reputation)
+		return x->reputation > y->reputation ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+static int by_seen(const void *a, const void *b)
+{
+	const struct st_peer *x = *(const struct st_peer *const *)a, *y = *(const struct st_peer *const *)b;
+	if (x->last_seen != y->last_seen)
+		return x->last_seen > y->last_seen ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+static int by_id(const void *a, const void *b)
+{
+	return strcmp((*(const struct st_peer *const *)a)->id, (*(const struct st_peer *const *)b)->id);
+}
+
+static const struct st_peer **sorted(const struct st_peerbook *pb, int (*cmp)(const void *, const void *),
+                                     size_t *n)
+{
+	const struct st_peer **v = malloc((st_peers_slots(pb) + 1) * sizeof *v);
+	*n = 0;
+	for (size_t i = 0; v && i < st_peers_slots(pb); i++)
+		if (st_peers_slot(pb, i))
+			v[(*n)++] = st_peers_slot(pb, i);
+	if (v)
+		qsort(v, *n, sizeof *v, cmp);
+	return v;
+}
+
+static bool peer_banned(const struct st_peerbook *pb, const struct st_peer *x, int64_t now)
+{
+	if (st_bans_check_id(pb, x->id, now))
+		return true;
+	for (size_t k = 0; k < x->neps; k++)
+		if (st_bans_check_endpoint(pb, &x->eps[k], now))
+			return true;
+	return false;
+}
+
+static int cmd_list(struct st_cli *cli, struct opts *o, bool best)
+{
+	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ);
+	int64_t now = st_now();
+	size_t n;
+	const char *s = best ? "reputation" : o->sort ? o->sort : "id";
+	const struct st_peer **v = sorted(pb, !strcmp(s, "reputation") ? by_rep
+	                                      : !strcmp(s, "last-seen") ? by_seen : by_id, &n);
+	struct st_printer *p = st_cli_printer(cli);
+	if (best) {
+		/* the best of each /16 or /32 group first, then the second best, ... */
+		size_t want = o->n ? o->n : 8, got = 0;
+		bool *used = calloc(n + 1, sizeof *used);
+		for (unsigned round = 0; used && got < want && round < 64; round++) {
+			size_t before = got;
+			uint64_t *seen = calloc(n + 1, sizeof *seen);
+			size_t nseen = 0;
+			for (size_t i = 0; seen && i < n && got < want; i++) {
+				if (used[i] || peer_banned(pb, v[i], now))
+					continue;
+				uint64_t g = v[i]->neps ? st_endpoint_group_key(&v[i]->eps[0]) : i + 1;
+				bool dup = false;
+				for (size_t j = 0; j < nseen && !dup; j++)
+					dup = seen[j] == g;
+				if (dup)
+					continue;
+				seen[nseen++] = g;
+				used[i] = true;
+				print_peer(p, pb, v[i], now);
+				got++;
+			}
+			free(seen);
+			if (got == before)
+				break;
+		}
+		free(used);
+	} else {
+		for (size_t i = 0; v && i < n; i++)
+			if (!o->banned || peer_banned(pb, v[i], now))
+				print_peer(p, pb, v[i], now);
+	}
+	free(v);
+	int code = st_cli_printer_done(cli, p, 0);
+	st_peerbook_free(pb);
+	return code;
+}
+
+static int64_t ban_until(struct st_cli *cli, const struct opts *o, int64_t now)
+{
+	if ((o->permanent != 0) + (o->for_given != 0) + (o->until != NULL) > 1)
+		st_usage_error(cli, "--for, --until and --permanent exclude one another");
+	if (o->permanent)
+		return 0;
+	if (o->until) {
+		int64_t t;
+		struct st_err err = {0};
+		if (st_parse_iso8601(o->until, &t) < 0 && st_parse_i64(o->until, 1, INT64_MAX / 4, &t, &err) < 0)
+			st_usage_error(cli, "--until %s: expected ISO 8601 or Unix seconds", o->until);
+		if (t <= now)
+			st_usage_error(cli, "--until %s: in the past", o->until);
+		return t;
+	}
+	return now + (o->for_given ? o->for_ms : cli->config.peers.ban_duration) / 1000;
+}
+
+static int cmd_check(struct st_cli *cli)
+{
+	if (!cli->argc)
+		st_usage_error(cli, "check needs at least one TARGET");
+	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ | ST_PEERBOOK_BANS_ONLY);
+	int64_t now = st_now();
+	int code = 0;
+	struct st_printer *p = cli->verbose > 0 ? st_cli_printer(cli) : NULL;
+	for (int i = 0; i < cli->argc; i++) {
+		const char *t = cli->argv[i];
+		struct st_endpoint ep;
+		char id[ST_NODE_ID_MAX + 1];
+		const struct st_ban *b = NULL;
+		if (st_endpoint_parse_id(&ep, id, sizeof id, t, strlen(t), NULL) == 0) {
+			b = st_bans_check_endpoint(pb, &ep, now);
+			if (!b && id[0])
+				b = st_bans_check_id(pb, id, now);
+		} else {
+			struct st_ban probe;
+			struct st_err err = {0};
+			if (st_ban_target_parse(&probe, t, &err) < 0) {
+				st_warn(cli, "%s", err.msg);
+				code = code ? code : ST_EX_USAGE;
+				continue;
+			}
+			b = st_bans_check(pb, t, now);
+		}
+		if (b) {
+			code = ST_EX_NO;
+			if (p)
+				print_ban(p, b);
+		}
+	}
+	if (p)
+		code = st_cli_printer_done(cli, p, code);
+	st_peerbook_free(pb);
+	return code;
+}
+
+static int cmd_from_addrbook(struct st_cli *cli, struct opts *o)
+{
+	struct st_addrbook *ab;
+	struct st_err err = {0};
+	if (st_addrbook_open(&ab, &cli->config, ST_STORE_READ, &err) < 0)
+		st_die(cli, &err);
+	size_t want = o->n ? o->n : 8;
+	const struct st_addr_entry **best = malloc(want * sizeof *best);
+	struct st_best_opts bo = {.n = want};
+	long got = best ? st_addrbook_best(ab, &bo, st_now(), best, &err) : -1;
+	if (got < 0)
+		st_die(cli, &err);
+	struct st_peerbook *pb = open_pb(cli, ST_STORE_WRITE);
+	struct st_printer *p = st_cli_printer(cli);
+	int64_t now = st_now();
+	for (long i = 0; i < got; i++) {
+		const struct st_endpoint *ep = &best[i]->ep;
+		if (st_peers_at(pb, ep))
+			continue; /* known by its real id already */
+		char id[ST_NODE_ID_MAX + 1];
+		st_peers_derived_id(ep, id, sizeof id);
+		struct st_peer_change c;
+		if (st_peers_seen(pb, id, ep, 0, NULL, false, now, &c, &err) < 0)
+			st_die(cli, &err);
+		if (c.added)
+			print_change(p, id, ep, "added", pb, "derived from the address book");
+	}
+	free(best);
+	st_addrbook_free(ab);
+	int code = st_cli_printer_done(cli, p, 0);
+	return close_pb(cli, pb, code);
+}
+
+static int cmd_one(struct st_cli *cli, struct opts *o, const char *c)
+{
+	int want = !strcmp(c, "add") ? 2 : 1;
+	if (cli->argc != want)
+		st_usage_error(cli, "%s takes %s", c, want == 2 ? "ID ENDPOINT" : !strcmp(c, "ban") || !strcmp(c, "unban") ? "one TARGET" : "one ID");
+	const char *id = cli->argv[0];
+	struct st_err err = {0};
+	int64_t now = st_now();
+	bool read_only = !strcmp(c, "show");
+	struct st_peerbook *pb = open_pb(cli, read_only ? ST_STORE_READ : ST_STORE_WRITE);
+	struct st_printer *p = st_cli_printer(cli);
+	int rc = 0, code = 0;
+	struct st_peer_change ch;
+	if (!strcmp(c, "add")) {
+		struct st_endpoint ep;
+		if (st_endpoint_parse(&ep, cli->argv[1], strlen(cli->argv[1]), &err) < 0)
+			st_usage_error(cli, "'%s': %s", cli->argv[1], err.msg);
+		rc = st_peers_seen(pb, id, &ep, (int32_t)o->version, NULL, false, now, &ch, &err);
+		if (rc == 0)
+			print_peer(p, pb, st_peers_get(pb, id), now);
+	} else if (!strcmp(c, "ban")) {
+		const struct st_ban *b;
+		rc = st_bans_add(pb, id, ban_until(cli, o, now), false, o->reason, now, &b, &err);
+		if (rc == 0)
+			print_ban(p, b);
+	} else if (!strcmp(c, "unban")) {
+		rc = st_bans_remove(pb, id, &err);
+		if (rc == 0) {
+			st_warn(cli, "%s: not banned", id);
+			code = ST_EX_DATAERR;
+		}
+	} else if (!strcmp(c, "show")) {
+		const struct st_peer *x = st_peers_get(pb, id);
+		if (!x) {
+			st_warn(cli, "%s: no such peer", id);
+			code = ST_EX_DATAERR;
+		} else {
+			print_peer(p, pb, x, now);
+		}
+	} else if (!strcmp(c, "remove") || !strcmp(c, "success") || !strcmp(c, "failure")) {
+		rc = !strcmp(c, "remove") ? st_peers_remove(pb, id, &err)
+		   : !strcmp(c, "success") ? st_peers_success(pb, id, now, &err)
+		   : st_peers_failure(pb, id, o->weight ? (int32_t)o->weight : 1, now, &ch, &err);
+		if (rc == 0) {
+			st_warn(cli, "%s: no such peer", id);
+			code = ST_EX_DATAERR;
+		} else if (rc > 0 && strcmp(c, "remove")) {
+			print_change(p, id, NULL, c, pb, NULL);
+			if (!strcmp(c, "failure") && ch.banned)
+				print_change(p, id, NULL, "banned", pb, ch.ban ? ch.ban->reason : NULL);
+		}
+	}
+	if (rc < 0) {
+		st_printer_free(p);
+		st_peerbook_free(pb);
+		return st_report(cli, &err);
+	}
+	code = st_cli_printer_done(cli, p, code);
+	if (read_only) {
+		st_peerbook_free(pb);
+		return code;
+	}
+	return close_pb(cli, pb, code);
+}
+
+static int cmd_bans(struct st_cli *cli)
+{
+	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ | ST_PEERBOOK_BANS_ONLY);
+	struct st_printer *p = st_cli_printer(cli);
+	int64_t now = st_now();
+	for (size_t i = 0; i < st_bans_slots(pb); i++)
+		if (st_bans_slot(pb, i, now))
+			print_ban(p, st_bans_slot(pb, i, now));
+	int code = st_cli_printer_done(cli, p, 0);
+	st_peerbook_free(pb);
+	return code;
+}
+
+int cmd_main(struct st_cli *cli, int argc, char **argv)
+{
+	struct opts o = {0};
+	st_cli_parse(cli, &prog, argc, argv, on_option, &o);
+	st_cli_finish_config(cli, true);
+	const char *c = cli->cmd->name;
+	if ((!strcmp(c, "ingest") || !strcmp(c, "list") || !strcmp(c, "best") || !strcmp(c, "bans") ||
+	     !strcmp(c, "from-addrbook")) && cli->argc)
+		st_usage_error(cli, "unexpected argument '%s'", cli->argv[0]);
+	if (!strcmp(c, "ingest"))
+		return cmd_ingest(cli);
+	if (!strcmp(c, "list"))
+		return cmd_list(cli, &o, false);
+	if (!strcmp(c, "best"))
+		return cmd_list(cli, &o, true);
+	if (!strcmp(c, "bans"))
+		return cmd_bans(cli);
+	if (!strcmp(c, "check"))
+		return cmd_check(cli);
+	if (!strcmp(c, "from-addrbook"))
+		return cmd_from_addrbook(cli, &o);
+	return cmd_one(cli, &o, c);
+}

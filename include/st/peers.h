@@ -1,0 +1,143 @@
+/* peers.h - identity-centric peer bookkeeping (IPeerManager) and expiring bans. */
+#ifndef ST_PEERS_H
+#define ST_PEERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "st/config.h"
+#include "st/endpoint.h"
+#include "st/err.h"
+
+#define ST_PEERS_FORMAT_VERSION 1
+#define ST_PEER_ENDPOINTS 4      /* endpoints remembered per peer, newest first */
+#define ST_UA_MAX 128
+#define ST_BAN_TARGET_MAX (ST_NODE_ID_MAX + 8)
+#define ST_BAN_REASON_MAX 200
+
+/* One peer, keyed by node id. Times are Unix seconds. */
+struct st_peer {
+	char id[ST_NODE_ID_MAX + 1];
+	int64_t first_seen, last_seen;
+	int32_t reputation;
+	uint32_t successes, failures, consecutive_failures;
+	int32_t version;                 /* 0: unknown */
+	bool verified;                   /* id proven by TLS; false: a claim */
+	char user_agent[ST_UA_MAX + 1];
+	struct st_endpoint eps[ST_PEER_ENDPOINTS];
+	size_t neps;
+	bool deleted;                    /* internal */
+};
+
+/* A ban: on a node id, an address (a /32 or /128) or a subnet. */
+struct st_ban {
+	char target[ST_BAN_TARGET_MAX + 1]; /* as given: "ID", "1.2.3.4", "1.2.3.0/24" */
+	bool is_net;
+	struct st_cidr net;
+	int64_t created;
+	int64_t expires;                 /* 0: permanent */
+	bool automatic;                  /* origin: automatic or manual */
+	char reason[ST_BAN_REASON_MAX + 1];
+	bool deleted;                    /* internal */
+};
+
+struct st_peerbook;
+
+/* st_peerbook_open flag: read the bans only (a fast `check`). */
+#define ST_PEERBOOK_BANS_ONLY 0x100u
+
+/* Opens the "peers" and "bans" tables of cfg->data_dir (ST_STORE_READ or _WRITE). */
+int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
+                     struct st_err *err);
+/* Syncs the journals (compacting when due) and frees. Returns 0 or -1. */
+int st_peerbook_close(struct st_peerbook *pb, struct st_err *err);
+void st_peerbook_free(struct st_peerbook *pb);
+
+/* A peer by id, or NULL. */
+const struct st_peer *st_peers_get(const struct st_peerbook *pb, const char *id);
+/* The peer last seen at ep, or NULL. */
+const struct st_peer *st_peers_at(const struct st_peerbook *pb, const struct st_endpoint *ep);
+size_t st_peers_slots(const struct st_peerbook *pb);
+/* The i-th peer slot, NULL when deleted. */
+const struct st_peer *st_peers_slot(const struct st_peerbook *pb, size_t i);
+
+/* What changed when a result was applied, for `ingest` to report. */
+struct st_peer_change {
+	bool added;            /* a new peer */
+	bool new_endpoint;     /* a known id seen at an endpoint it was not at */
+	bool changed_id;       /* a verified endpoint now answers with another id */
+	bool banned;           /* crossed into an automatic ban */
+	char previous_id[ST_NODE_ID_MAX + 1];
+	const struct st_ban *ban;
+};
+
+/*
+ * Adds or updates a peer from a handshake (id at ep, version, user agent,
+ * verified). Returns 0 or -1.
+ */
+int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoint *ep,
+                  int32_t version, const char *user_agent, bool verified, int64_t now,
+                  struct st_peer_change *change, struct st_err *err);
+/* Reputation + peers.success_delta; resets consecutive failures. Returns 1, 0 (unknown), -1. */
+int st_peers_success(struct st_peerbook *pb, const char *id, int64_t now, struct st_err *err);
+/*
+ * Reputation + weight x peers.failure_delta; bans automatically when the
+ * reputation falls to peers.blacklist_threshold or the consecutive failures
+ * reach peers.max_failures (change->banned). Returns 1, 0 (unknown), -1.
+ */
+int st_peers_failure(struct st_peerbook *pb, const char *id, int32_t weight, int64_t now,
+                     struct st_peer_change *change, struct st_err *err);
+/* Removes a peer. Returns 1, 0 (unknown), -1. */
+int st_peers_remove(struct st_peerbook *pb, const char *id, struct st_err *err);
+
+/* ---- bans ---- */
+
+/* Parses a ban target: a node id, an address, or ADDR/BITS. Returns 0 or -1. */
+int st_ban_target_parse(struct st_ban *b, const char *target, struct st_err *err);
+
+/*
+ * Bans target until expires (0: permanent). A ban never shortens an existing
+ * one: the later expiry wins. Returns 0 or -1.
+ */
+int st_bans_add(struct st_peerbook *pb, const char *target, int64_t expires, bool automatic,
+                const char *reason, int64_t now, const struct st_ban **out, struct st_err *err);
+/* Lifts a ban. Returns 1, 0 (none), -1. */
+int st_bans_remove(struct st_peerbook *pb, const char *target, struct st_err *err);
+/* The ban in force on an endpoint's address (or its subnet), or NULL. */
+const struct st_ban *st_bans_check_endpoint(const struct st_peerbook *pb,
+                                            const struct st_endpoint *ep, int64_t now);
+/* The ban in force on a node id, or NULL. */
+const struct st_ban *st_bans_check_id(const struct st_peerbook *pb, const char *id, int64_t now);
+/* The ban in force on a target given as text (id, address or subnet), or NULL. */
+const struct st_ban *st_bans_check(const struct st_peerbook *pb, const char *target, int64_t now);
+size_t st_bans_slots(const struct st_peerbook *pb);
+/* The i-th ban slot, NULL when deleted or expired at now. */
+const struct st_ban *st_bans_slot(const struct st_peerbook *pb, size_t i, int64_t now);
+
+/* One connection result, as st-connect or st-listen report it. */
+struct st_conn_result {
+	struct st_endpoint ep;
+	const char *status;      /* "ok", or why not */
+	const char *node_id;     /* NULL or "" when unknown */
+	int32_t version;
+	const char *user_agent;
+	bool verified;
+};
+
+struct st_addrbook;
+
+/*
+ * The seed design's lifecycle for one result: a success records the endpoint's
+ * success in the address book, adds or updates the peer and counts its
+ * success; a failure records the endpoint's failure and counts against the
+ * peer when its id is known (from the result or the endpoint). "banned" results
+ * change nothing. Either book may be NULL. Returns 0 or -1.
+ */
+int st_glue_apply(struct st_addrbook *ab, struct st_peerbook *pb, const struct st_conn_result *r,
+                  int64_t now, struct st_peer_change *change, struct st_err *err);
+
+/* A deterministic id for an address known by endpoint only: "ep-" + 16 hex digits. */
+void st_peers_derived_id(const struct st_endpoint *ep, char *buf, size_t size);
+
+#endif

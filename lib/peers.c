@@ -1,0 +1,691 @@
+/* peers.c - the peers and bans tables: reputation, automatic bans, lookups by id and address. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "st/peers.h"
+#include "st/store.h"
+#include "st/util.h"
+
+
+
+struct st_peerbook {
+	struct st_config cfg;
+	struct st_store *peers_store, *bans_store;
+	bool writable;
+	uint64_t key;
+	struct st_peer *p;
+	size_t np, pcap;
+	uint32_t *by_id, *by_ep;  /* open addressing: slot + 1 */
+	size_t id_cap, ep_cap;
+	struct st_ban *b;
+	size_t nb, bcap;
+	size_t changes_peers, changes_bans;
+};
+
+/* ---- indexes ---- */
+
+static size_t id_hash(const struct st_peerbook *pb, const char *id)
+{
+	return (size_t)st_hash64(id, strlen(id), pb->key);
+}
+
+static int reindex(struct st_peerbook *pb)
+{
+	size_t cap = 1024;
+	while (cap < pb->np * 2 + 16)
+		cap *= 2;
+	uint32_t *ids = calloc(cap, sizeof *ids), *eps = calloc(cap * 2, sizeof *eps);
+	if (!ids || !eps) {
+		free(ids);
+		free(eps);
+		return -1;
+	}
+	free(pb->by_id);
+	free(pb->by_ep);
+	pb->by_id = ids;
+	pb->by_ep = eps;
+	pb->id_cap = cap;
+	pb->ep_cap = cap * 2;
+	for (size_t i = 0; i < pb->np; i++) {
+		size_t j = id_hash(pb, pb->p[i].id) & (cap - 1);
+		while (ids[j])
+			j = (j + 1) & (cap - 1);
+		ids[j] = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+static struct st_peer *find_id(const struct st_peerbook *pb, const char *id)
+{
+	if (!pb->id_cap)
+		return NULL;
+	size_t j = id_hash(pb, id) & (pb->id_cap - 1);
+	while (pb->by_id[j]) {
+		struct st_peer *p = &pb->p[pb->by_id[j] - 1];
+		if (strcmp(p->id, id) == 0)
+			return p;
+		j = (j + 1) & (pb->id_cap - 1);
+	}
+	return NULL;
+}
+
+/* Points ep at peer slot i (the newest owner wins). */
+static void index_ep(struct st_peerbook *pb, const struct st_endpoint *ep, size_t i)
+{
+	size_t j = st_endpoint_hash(ep, pb->key) & (pb->ep_cap - 1);
+	while (pb->by_ep[j]) {
+		struct st_peer *p = &pb->p[pb->by_ep[j] - 1];
+		for (size_t k = 0; k < p->neps; k++)
+			if (st_endpoint_equal(&p->eps[k], ep)) {
+				pb->by_ep[j] = (uint32_t)i + 1;
+				return;
+			}
+		j = (j + 1) & (pb->ep_cap - 1);
+	}
+	pb->by_ep[j] = (uint32_t)i + 1;
+}
+
+const struct st_peer *st_peers_at(const struct st_peerbook *pb, const struct st_endpoint *ep)
+{
+	if (!pb->ep_cap)
+		return NULL;
+	size_t j = st_endpoint_hash(ep, pb->key) & (pb->ep_cap - 1);
+	while (pb->by_ep[j]) {
+		const struct st_peer *p = &pb->p[pb->by_ep[j] - 1];
+		for (size_t k = 0; k < p->neps; k++)
+			if (st_endpoint_equal(&p->eps[k], ep))
+				return p->deleted ? NULL : p;
+		j = (j + 1) & (pb->ep_cap - 1);
+	}
+	return NULL;
+}
+
+static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer *in)
+{
+	struct st_peer *old = find_id(pb, in->id);
+	if (old) {
+		*old = *in;
+		for (size_t k = 0; k < old->neps; k++)
+			index_ep(pb, &old->eps[k], (size_t)(old - pb->p));
+		return old;
+	}
+	if (pb->np == pb->pcap) {
+		size_t cap = pb->pcap ? pb->pcap * 2 : 256;
+		struct st_peer *np = realloc(pb->p, cap * sizeof *np);
+		if (!np)
+			return NULL;
+		pb->p = np;
+		pb->pcap = cap;
+	}
+	pb->p[pb->np] = *in;
+	pb->np++;
+	if (pb->np * 2 + 16 > pb->id_cap) {
+		if (reindex(pb) < 0)
+			return NULL;
+		for (size_t i = 0; i < pb->np; i++)
+			for (size_t k = 0; k < pb->p[i].neps; k++)
+				index_ep(pb, &pb->p[i].eps[k], i);
+	} else {
+		size_t j = id_hash(pb, in->id) & (pb->id_cap - 1);
+		while (pb->by_id[j])
+			j = (j + 1) & (pb->id_cap - 1);
+		pb->by_id[j] = (uint32_t)pb->np;
+		for (size_t k = 0; k < in->neps; k++)
+			index_ep(pb, &in->eps[k], pb->np - 1);
+	}
+	return &pb->p[pb->np - 1];
+}
+
+/* ---- lines ---- */
+
+static size_t peer_format(const struct st_peer *p, char *buf, size_t size)
+{
+	char eps[ST_PEER_ENDPOINTS * (ST_ENDPOINT_STRLEN + 1) + 2] = "";
+	size_t k = 0;
+	for (size_t i = 0; i < p->neps; i++) {
+		if (i)
+			eps[k++] = ',';
+		k += st_endpoint_format(&p->eps[i], eps + k, sizeof eps - k);
+	}
+	if (!p->neps)
+		strcpy(eps, "-");
+	int n = snprintf(buf, size, "%s\t%" PRId64 "\t%" PRId64 "\t%d\t%u\t%u\t%u\t%d\t%d\t%s\t%s",
+	                 p->id, p->first_seen, p->last_seen, p->reputation, p->successes,
+	                 p->failures, p->consecutive_failures, p->version, p->verified ? 1 : 0, eps,
+	                 p->user_agent[0] ? p->user_agent : "-");
+	return n < 0 ? 0 : (size_t)n;
+}
+
+static int split(char *line, char **f, int max)
+{
+	int n = 0;
+	while (n < max) {
+		f[n++] = line;
+		char *t = n < max ? strchr(line, '\t') : NULL;
+		if (!t)
+			break;
+		*t = '\0';
+		line = t + 1;
+	}
+	return n;
+}
+
+static int peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err *err)
+{
+	char buf[1024];
+	if (len >= sizeof buf)
+		return st_err_set(err, ST_EX_DATAERR, "line too long");
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	char *f[11];
+	if (split(buf, f, 11) != 11)
+		return st_err_set(err, ST_EX_DATAERR, "expected 11 fields");
+	memset(p, 0, sizeof *p);
+	if (!f[0][0] || strlen(f[0]) > ST_NODE_ID_MAX)
+		return st_err_set(err, ST_EX_DATAERR, "bad node id");
+	strcpy(p->id, f[0]);
+	int64_t v[8];
+	for (int i = 0; i < 8; i++)
+		if (st_parse_i64(f[1 + i], INT32_MIN, INT64_MAX / 2, &v[i], err) < 0)
+			return st_err_prefix(err, "field %d", i + 2);
+	p->first_seen = v[0];
+	p->last_seen = v[1];
+	p->reputation = (int32_t)v[2];
+	p->successes = (uint32_t)v[3];
+	p->failures = (uint32_t)v[4];
+	p->consecutive_failures = (uint32_t)v[5];
+	p->version = (int32_t)v[6];
+	p->verified = v[7] != 0;
+	if (strcmp(f[9], "-") != 0) {
+		for (char *save = NULL, *t = strtok_r(f[9], ",", &save); t && p->neps < ST_PEER_ENDPOINTS;
+		     t = strtok_r(NULL, ",", &save))
+			if (st_endpoint_parse(&p->eps[p->neps], t, strlen(t), err) == 0)
+				p->neps++;
+			else
+				return st_err_prefix(err, "field 10");
+	}
+	st_strlcpy(p->user_agent, strcmp(f[10], "-") ? f[10] : "", sizeof p->user_agent);
+	return 0;
+}
+
+static size_t ban_format(const struct st_ban *b, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s\t%" PRId64 "\t%" PRId64 "\t%s\t%s", b->target, b->created,
+	                 b->expires, b->automatic ? "automatic" : "manual",
+	                 b->reason[0] ? b->reason : "-");
+	return n < 0 ? 0 : (size_t)n;
+}
+
+int st_ban_target_parse(struct st_ban *b, const char *target, struct st_err *err)
+{
+	memset(b, 0, sizeof *b);
+	size_t len = strlen(target);
+	if (!len || len > ST_BAN_TARGET_MAX)
+		return st_err_set(err, ST_EX_DATAERR, "'%s': not a node id, address or subnet", target);
+	if (strchr(target, '.') && strspn(target, "0123456789./") == len) {
+		if (st_cidr_parse(&b->net, target, len, err) < 0)
+			return -1;
+		b->is_net = true;
+	} else if (strchr(target, ':')) {
+		if (st_cidr_parse(&b->net, target, len, err) < 0)
+			return -1;
+		b->is_net = true;
+	} else {
+		for (size_t i = 0; i < len; i++) {
+			char c = target[i];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			      c == '.' || c == '_' || c == '-'))
+				return st_err_set(err, ST_EX_DATAERR, "'%s': not a node id, address or subnet",
+				                  target);
+		}
+	}
+	if (b->is_net) /* one spelling per ban: the canonical form */
+		st_cidr_format(&b->net, b->target, sizeof b->target);
+	else
+		st_strlcpy(b->target, target, sizeof b->target);
+	return 0;
+}
+
+static int ban_parse(struct st_ban *b, const char *line, size_t len, struct st_err *err)
+{
+	char buf[512];
+	if (len >= sizeof buf)
+		return st_err_set(err, ST_EX_DATAERR, "line too long");
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	char *f[5];
+	if (split(buf, f, 5) != 5)
+		return st_err_set(err, ST_EX_DATAERR, "expected 5 fields");
+	if (st_ban_target_parse(b, f[0], err) < 0)
+		return -1;
+	if (st_parse_i64(f[1], 0, INT64_MAX / 2, &b->created, err) < 0 ||
+	    st_parse_i64(f[2], 0, INT64_MAX / 2, &b->expires, err) < 0)
+		return -1;
+	if (strcmp(f[3], "automatic") && strcmp(f[3], "manual"))
+		return st_err_set(err, ST_EX_DATAERR, "origin must be manual or automatic");
+	b->automatic = f[3][0] == 'a';
+	st_strlcpy(b->reason, strcmp(f[4], "-") ? f[4] : "", sizeof b->reason);
+	return 0;
+}
+
+/* ---- loading ---- */
+
+struct load {
+	struct st_peerbook *pb;
+	bool bans, journal;
+	const char *path;
+};
+
+static struct st_ban *find_ban(const struct st_peerbook *pb, const char *target)
+{
+	for (size_t i = 0; i < pb->nb; i++)
+		if (!pb->b[i].deleted && strcmp(pb->b[i].target, target) == 0)
+			return &pb->b[i];
+	return NULL;
+}
+
+static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
+{
+	struct st_ban *old = find_ban(pb, b->target);
+	if (old) {
+		*old = *b;
+		return old;
+	}
+	if (pb->nb == pb->bcap) {
+		size_t cap = pb->bcap ? pb->bcap * 2 : 64;
+		struct st_ban *nb = realloc(pb->b, cap * sizeof *nb);
+		if (!nb)
+			return NULL;
+		pb->b = nb;
+		pb->bcap = cap;
+	}
+	pb->b[pb->nb] = *b;
+	return &pb->b[pb->nb++];
+}
+
+static int load_line(void *vctx, const char *line, size_t len, unsigned long lineno,
+                     struct st_err *err)
+{
+	struct load *l = vctx;
+	struct st_peerbook *pb = l->pb;
+	if (l->journal) {
+		if (len > 4 && memcmp(line, "del\t", 4) == 0) {
+			char key[ST_BAN_TARGET_MAX + 1];
+			snprintf(key, sizeof key, "%.*s", (int)(len - 4), line + 4);
+			if (l->bans) {
+				struct st_ban *b = find_ban(pb, key);
+				if (b)
+					b->deleted = true;
+			} else {
+				struct st_peer *p = find_id(pb, key);
+				if (p)
+					p->deleted = true;
+			}
+			return 0;
+		}
+		if (len < 4 || memcmp(line, "put\t", 4) != 0)
+			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: unknown journal entry", l->path, lineno);
+		line += 4;
+		len -= 4;
+	}
+	if (l->bans) {
+		struct st_ban b;
+		if (ban_parse(&b, line, len, err) < 0)
+			return st_err_prefix(err, "%s:%lu", l->path, lineno);
+		if (!put_ban(pb, &b))
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	} else {
+		struct st_peer p;
+		if (peer_parse(&p, line, len, err) < 0)
+			return st_err_prefix(err, "%s:%lu", l->path, lineno);
+		if (!insert_peer(pb, &p))
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	}
+	return 0;
+}
+
+static int load_table(struct st_peerbook *pb, struct st_store *s, bool bans, struct st_err *err)
+{
+	char jpath[ST_PATH_MAX + 32];
+	snprintf(jpath, sizeof jpath, "%s/%s.journal", pb->cfg.data_dir, bans ? "bans" : "peers");
+	struct load snap = {pb, bans, false, st_store_path(s)}, jour = {pb, bans, true, jpath};
+	if (st_store_read_snapshot(s, load_line, &snap, err) != 0 ||
+	    st_store_read_journal(s, load_line, &jour, err) != 0)
+		return -1;
+	return 0;
+}
+
+int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
+                     struct st_err *err)
+{
+	*out = NULL;
+	struct st_peerbook *pb = calloc(1, sizeof *pb);
+	if (!pb)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	pb->cfg = *cfg;
+	pb->cfg.seeds = NULL;
+	pb->cfg.nseeds = 0;
+	pb->key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)pb;
+	unsigned sflags = flags & ~ST_PEERBOOK_BANS_ONLY;
+	pb->writable = sflags & ST_STORE_WRITE;
+	if (reindex(pb) < 0 ||
+	    st_store_open(&pb->bans_store, cfg->data_dir, "bans", ST_PEERS_FORMAT_VERSION, sflags, err) < 0 ||
+	    load_table(pb, pb->bans_store, true, err) < 0 ||
+	    (!(flags & ST_PEERBOOK_BANS_ONLY) &&
+	     (st_store_open(&pb->peers_store, cfg->data_dir, "peers", ST_PEERS_FORMAT_VERSION, sflags,
+	                    err) < 0 ||
+	      load_table(pb, pb->peers_store, false, err) < 0))) {
+		st_peerbook_free(pb);
+		return -1;
+	}
+	*out = pb;
+	return 0;
+}
+
+void st_peerbook_free(struct st_peerbook *pb)
+{
+	if (!pb)
+		return;
+	st_store_close(pb->peers_store);
+	st_store_close(pb->bans_store);
+	free(pb->p);
+	free(pb->b);
+	free(pb->by_id);
+	free(pb->by_ep);
+	free(pb);
+}
+
+static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
+{
+	struct st_store *s = bans ? pb->bans_store : pb->peers_store;
+	struct st_store_writer *w;
+	if (st_store_rewrite_begin(s, &w, err) < 0)
+		return -1;
+	char line[1024];
+	int64_t now = st_now();
+	size_t n = bans ? pb->nb : pb->np;
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		if (bans) {
+			const struct st_ban *b = &pb->b[i];
+			if (b->deleted || (b->expires && b->expires <= now))
+				continue; /* expired bans are swept at compaction */
+			len = ban_format(b, line, sizeof line);
+		} else {
+			if (pb->p[i].deleted)
+				continue;
+			len = peer_format(&pb->p[i], line, sizeof line);
+		}
+		if (st_store_writer_line(w, line, len < sizeof line ? len : sizeof line - 1, err) < 0) {
+			st_store_rewrite_abort(w);
+			return -1;
+		}
+	}
+	return st_store_rewrite_commit(w, err);
+}
+
+int st_peerbook_close(struct st_peerbook *pb, struct st_err *err)
+{
+	if (!pb)
+		return 0;
+	int rc = 0;
+	if (pb->writable) {
+		if (pb->changes_peers && pb->peers_store) {
+			rc = st_store_sync(pb->peers_store, err);
+			if (rc == 0 && st_store_wants_compaction(pb->peers_store))
+				rc = rewrite(pb, false, err);
+		}
+		if (rc == 0 && pb->changes_bans) {
+			rc = st_store_sync(pb->bans_store, err);
+			if (rc == 0 && st_store_wants_compaction(pb->bans_store))
+				rc = rewrite(pb, true, err);
+		}
+	}
+	st_peerbook_free(pb);
+	return rc;
+}
+
+/* ---- changes ---- */
+
+static int journal(struct st_peerbook *pb, bool bans, const char *op, const char *body,
+                   struct st_err *err)
+{
+	char line[1100];
+	int n = snprintf(line, sizeof line, "%s\t%s", op, body);
+	if (bans)
+		pb->changes_bans++;
+	else
+		pb->changes_peers++;
+	return st_store_append(bans ? pb->bans_store : pb->peers_store, line,
+	                       (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, err);
+}
+
+static int put_peer_journal(struct st_peerbook *pb, const struct st_peer *p, struct st_err *err)
+{
+	char line[1024];
+	peer_format(p, line, sizeof line);
+	return journal(pb, false, "put", line, err);
+}
+
+const struct st_peer *st_peers_get(const struct st_peerbook *pb, const char *id)
+{
+	const struct st_peer *p = find_id(pb, id);
+	return p && !p->deleted ? p : NULL;
+}
+
+size_t st_peers_slots(const struct st_peerbook *pb)
+{
+	return pb->np;
+}
+
+const struct st_peer *st_peers_slot(const struct st_peerbook *pb, size_t i)
+{
+	return i < pb->np && !pb->p[i].deleted ? &pb->p[i] : NULL;
+}
+
+void st_peers_derived_id(const struct st_endpoint *ep, char *buf, size_t size)
+{
+	uint8_t b[19];
+	b[0] = ep->family;
+	b[1] = (uint8_t)(ep->port >> 8);
+	b[2] = (uint8_t)ep->port;
+	memcpy(b + 3, ep->addr, 16);
+	snprintf(buf, size, "ep-%016" PRIx64, st_hash64(b, sizeof b, 0x73742d6964ULL));
+}
+
+int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoint *ep,
+                  int32_t version, const char *user_agent, bool verified, int64_t now,
+                  struct st_peer_change *change, struct st_err *err)
+{
+	memset(change, 0, sizeof *change);
+	if (!id[0] || strlen(id) > ST_NODE_ID_MAX)
+		return st_err_set(err, ST_EX_DATAERR, "bad node id");
+	const struct st_peer *at = ep ? st_peers_at(pb, ep) : NULL;
+	if (at && strcmp(at->id, id) != 0 && at->verified && verified) {
+		change->changed_id = true; /* like ssh's known_hosts: worth a word */
+		st_strlcpy(change->previous_id, at->id, sizeof change->previous_id);
+	}
+	struct st_peer *p = find_id(pb, id), fresh;
+	if (!p || p->deleted) {
+		memset(&fresh, 0, sizeof fresh);
+		strcpy(fresh.id, id);
+		fresh.first_seen = now;
+		change->added = true;
+		p = &fresh;
+	}
+	struct st_peer u = *p;
+	u.deleted = false;
+	u.last_seen = now;
+	if (version)
+		u.version = version;
+	if (user_agent && user_agent[0])
+		st_strlcpy(u.user_agent, user_agent, sizeof u.user_agent);
+	for (char *c = u.user_agent; *c; c++)
+		if (*c == '\t' || *c == '\n')
+			*c = ' ';
+	u.verified = u.verified || verified;
+	if (ep) {
+		size_t k;
+		for (k = 0; k < u.neps && !st_endpoint_equal(&u.eps[k], ep); k++)
+			;
+		if (k == u.neps) {
+			if (!change->added)
+				change->new_endpoint = true;
+			if (u.neps == ST_PEER_ENDPOINTS)
+				u.neps--;
+			k = u.neps++;
+		}
+		memmove(&u.eps[1], &u.eps[0], k * sizeof u.eps[0]); /* newest first */
+		u.eps[0] = *ep;
+	}
+	struct st_peer *slot = insert_peer(pb, &u);
+	if (!slot)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	return put_peer_journal(pb, slot, err);
+}
+
+int st_peers_success(struct st_peerbook *pb, const char *id, int64_t now, struct st_err *err)
+{
+	struct st_peer *p = find_id(pb, id);
+	if (!p || p->deleted)
+		return 0;
+	p->successes++;
+	p->consecutive_failures = 0;
+	p->reputation += pb->cfg.peers.success_delta;
+	p->last_seen = now;
+	return put_peer_journal(pb, p, err) < 0 ? -1 : 1;
+}
+
+int st_peers_failure(struct st_peerbook *pb, const char *id, int32_t weight, int64_t now,
+                     struct st_peer_change *change, struct st_err *err)
+{
+	memset(change, 0, sizeof *change);
+	struct st_peer *p = find_id(pb, id);
+	if (!p || p->deleted)
+		return 0;
+	p->failures++;
+	p->consecutive_failures++;
+	p->reputation += weight * pb->cfg.peers.failure_delta;
+	if (put_peer_journal(pb, p, err) < 0)
+		return -1;
+	char reason[ST_BAN_REASON_MAX + 1] = "";
+	if (p->reputation <= pb->cfg.peers.blacklist_threshold)
+		snprintf(reason, sizeof reason, "reputation %d <= %d", p->reputation,
+		         pb->cfg.peers.blacklist_threshold);
+	else if (p->consecutive_failures >= pb->cfg.peers.max_failures)
+		snprintf(reason, sizeof reason, "%u consecutive failures", p->consecutive_failures);
+	if (reason[0] && !st_bans_check_id(pb, id, now)) {
+		char pid[ST_NODE_ID_MAX + 1];
+		st_strlcpy(pid, p->id, sizeof pid);
+		if (st_bans_add(pb, pid, now + pb->cfg.peers.ban_duration / 1000, true, reason, now,
+		                &change->ban, err) < 0)
+			return -1;
+		change->banned = true;
+	}
+	return 1;
+}
+
+int st_peers_remove(struct st_peerbook *pb, const char *id, struct st_err *err)
+{
+	struct st_peer *p = find_id(pb, id);
+	if (!p || p->deleted)
+		return 0;
+	p->deleted = true;
+	return journal(pb, false, "del", id, err) < 0 ? -1 : 1;
+}
+
+int st_bans_add(struct st_peerbook *pb, const char *target, int64_t expires, bool automatic,
+                const char *reason, int64_t now, const struct st_ban **out, struct st_err *err)
+{
+	struct st_ban b;
+	if (st_ban_target_parse(&b, target, err) < 0)
+		return -1;
+	struct st_ban *old = find_ban(pb, b.target);
+	bool live = old && (!old->expires || old->expires > now);
+	if (live && (!old->expires || (expires && old->expires >= expires))) {
+		if (out) /* a ban only ever extends: the existing one already lasts longer */
+			*out = old;
+		return 0;
+	}
+	b.created = live ? old->created : now;
+	b.expires = expires;
+	b.automatic = automatic;
+	st_strlcpy(b.reason, reason ? reason : "", sizeof b.reason);
+	for (char *c = b.reason; *c; c++)
+		if (*c == '\t' || *c == '\n')
+			*c = ' ';
+	struct st_ban *slot = put_ban(pb, &b);
+	if (!slot)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	if (out)
+		*out = slot;
+	char line[600];
+	ban_format(slot, line, sizeof line);
+	return journal(pb, true, "put", line, err);
+}
+
+int st_bans_remove(struct st_peerbook *pb, const char *target, struct st_err *err)
+{
+	struct st_ban b;
+	if (st_ban_target_parse(&b, target, err) < 0)
+		return -1;
+	struct st_ban *old = find_ban(pb, b.target);
+	if (!old)
+		return 0;
+	old->deleted = true;
+	return journal(pb, true, "del", b.target, err) < 0 ? -1 : 1;
+}
+
+static bool in_force(const struct st_ban *b, int64_t now)
+{
+	return !b->deleted && (!b->expires || b->expires > now);
+}
+
+const struct st_ban *st_bans_check_endpoint(const struct st_peerbook *pb,
+                                            const struct st_endpoint *ep, int64_t now)
+{
+	const struct st_ban *best = NULL;
+	for (size_t i = 0; i < pb->nb; i++) {
+		const struct st_ban *b = &pb->b[i];
+		if (b->is_net && in_force(b, now) && st_cidr_contains(&b->net, ep) &&
+		    (!best || b->net.bits > best->net.bits))
+			best = b; /* the most specific ban says most */
+	}
+	return best;
+}
+
+const struct st_ban *st_bans_check_id(const struct st_peerbook *pb, const char *id, int64_t now)
+{
+	const struct st_ban *b = find_ban(pb, id);
+	return b && !b->is_net && in_force(b, now) ? b : NULL;
+}
+
+const struct st_ban *st_bans_check(const struct st_peerbook *pb, const char *target, int64_t now)
+{
+	struct st_ban t;
+	if (st_ban_target_parse(&t, target, NULL) < 0)
+		return NULL;
+	if (!t.is_net)
+		return st_bans_check_id(pb, t.target, now);
+	/* an address: any ban covering it; a subnet: a ban covering all of it */
+	const struct st_ban *best = NULL;
+	for (size_t i = 0; i < pb->nb; i++) {
+		const struct st_ban *b = &pb->b[i];
+		if (b->is_net && in_force(b, now) && b->net.bits <= t.net.bits &&
+		    st_cidr_contains(&b->net, &t.net.net) && (!best || b->net.bits > best->net.bits))
+			best = b;
+	}
+	return best;
+}
+
+size_t st_bans_slots(const struct st_peerbook *pb)
+{
+	return pb->nb;
+}
+
+const struct st_ban *st_bans_slot(const struct st_peerbook *pb, size_t i, int64_t now)
+{
+	return i < pb->nb && in_force(&pb->b[i], now) ? &pb->b[i] : NULL;
+}

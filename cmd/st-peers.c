@@ -431,7 +431,7 @@ static int cmd_one(struct st_cli *cli, struct opts *o, const char *c)
 	struct st_peerbook *pb = open_pb(cli, read_only ? ST_STORE_READ : ST_STORE_WRITE);
 	struct st_printer *p = st_cli_printer(cli);
 	int rc = 0, code = 0;
-	struct st_peer_change ch;
+	struct st_peer_change ch = {0};
 	if (!strcmp(c, "add")) {
 		struct st_endpoint ep;
 		if (st_endpoint_parse(&ep, cli->argv[1], strlen(cli->argv[1]), &err) < 0)

@@ -656,8 +656,10 @@ int st_listen_run(const struct st_listen_opts *o, struct st_err *err)
 		event_base_dispatch(l.base);
 		event_free(si);
 		event_free(st);
-		while (l.conns)
-			in_free(l.conns, "shutdown", "listener stopped");
+		for (struct in_conn *c = l.conns, *next; c; c = next) {
+			next = c->next;
+			in_free(c, "shutdown", "listener stopped");
+		}
 	}
 	for (size_t i = 0; i < ST_BIND_MAX; i++)
 		if (lev[i])

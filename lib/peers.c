@@ -224,11 +224,9 @@ int st_ban_target_parse(struct st_ban *b, const char *target, struct st_err *err
 	size_t len = strlen(target);
 	if (!len || len > ST_BAN_TARGET_MAX)
 		return st_err_set(err, ST_EX_DATAERR, "'%s': not a node id, address or subnet", target);
-	if (strchr(target, '.') && strspn(target, "0123456789./") == len) {
-		if (st_cidr_parse(&b->net, target, len, err) < 0)
-			return -1;
-		b->is_net = true;
-	} else if (strchr(target, ':')) {
+	/* dotted digits or anything with a colon is an address or subnet; the rest an id */
+	bool looks_v4 = strchr(target, '.') && strspn(target, "0123456789./") == len;
+	if (looks_v4 || strchr(target, ':')) {
 		if (st_cidr_parse(&b->net, target, len, err) < 0)
 			return -1;
 		b->is_net = true;
@@ -507,15 +505,16 @@ int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoi
 		change->changed_id = true; /* like ssh's known_hosts: worth a word */
 		st_strlcpy(change->previous_id, at->id, sizeof change->previous_id);
 	}
-	struct st_peer *p = find_id(pb, id), fresh;
+	const struct st_peer *p = find_id(pb, id);
+	struct st_peer u;
 	if (!p || p->deleted) {
-		memset(&fresh, 0, sizeof fresh);
-		strcpy(fresh.id, id);
-		fresh.first_seen = now;
+		memset(&u, 0, sizeof u);
+		st_strlcpy(u.id, id, sizeof u.id);
+		u.first_seen = now;
 		change->added = true;
-		p = &fresh;
+	} else {
+		u = *p;
 	}
-	struct st_peer u = *p;
 	u.deleted = false;
 	u.last_seen = now;
 	if (version)

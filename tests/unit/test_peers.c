@@ -1,0 +1,195 @@
+/* test_peers.c - reputation, automatic bans, ban targets and expiry, the lifecycle glue. */
+#include "unit.h"
+
+#include "st/addrbook.h"
+#include "st/peers.h"
+#include "st/store.h"
+
+struct fx {
+	char *dir;
+	struct st_config cfg;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	f->dir = unit_tmpdir();
+	st_config_init(&f->cfg);
+	snprintf(f->cfg.data_dir, sizeof f->cfg.data_dir, "%s", f->dir);
+	f->cfg.addrbook.allow_private = true;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	unit_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct st_peerbook *open_rw(struct fx *f)
+{
+	struct st_peerbook *pb;
+	struct st_err err = {0};
+	if (st_peerbook_open(&pb, &f->cfg, ST_STORE_WRITE, &err) < 0)
+		fail_msg("%s", err.msg);
+	return pb;
+}
+
+static struct st_endpoint ep(const char *s)
+{
+	struct st_endpoint e;
+	assert_int_equal(st_endpoint_parse(&e, s, strlen(s), NULL), 0);
+	return e;
+}
+
+static void reputation_and_both_ban_thresholds(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb = open_rw(f);
+	struct st_peer_change c;
+	struct st_endpoint a = ep("1.2.3.4:1");
+	assert_int_equal(st_peers_seen(pb, "n1", &a, 1, "ua", false, 100, &c, NULL), 0);
+	assert_true(c.added);
+	assert_int_equal(st_peers_success(pb, "n1", 100, NULL), 1);
+	assert_int_equal(st_peers_get(pb, "n1")->reputation, 1);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(st_peers_failure(pb, "n1", 1, 100, &c, NULL), 1);
+		assert_false(c.banned);
+	}
+	assert_int_equal(st_peers_get(pb, "n1")->reputation, -7);
+	assert_int_equal(st_peers_failure(pb, "n1", 1, 100, &c, NULL), 1);
+	assert_true(c.banned); /* 5 in a row */
+	assert_string_equal(c.ban->reason, "5 consecutive failures");
+	assert_true(c.ban->automatic);
+	assert_int_equal(c.ban->expires, 100 + 86400);
+	assert_non_null(st_bans_check_id(pb, "n1", 200));
+	/* reputation alone */
+	assert_int_equal(st_peers_seen(pb, "n2", NULL, 1, NULL, false, 100, &c, NULL), 0);
+	assert_int_equal(st_peers_failure(pb, "n2", 5, 100, &c, NULL), 1);
+	assert_true(c.banned);
+	assert_string_equal(c.ban->reason, "reputation -10 <= -10");
+	assert_int_equal(st_peers_failure(pb, "nobody", 1, 100, &c, NULL), 0);
+	st_peerbook_free(pb);
+}
+
+static void bans_extend_only_and_expire(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb = open_rw(f);
+	const struct st_ban *b;
+	assert_int_equal(st_bans_add(pb, "x", 1000, false, "one", 100, &b, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "x", 500, false, "shorter", 100, &b, NULL), 0);
+	assert_int_equal(b->expires, 1000);
+	assert_string_equal(b->reason, "one");
+	assert_int_equal(st_bans_add(pb, "x", 2000, false, "longer", 100, &b, NULL), 0);
+	assert_int_equal(b->expires, 2000);
+	assert_non_null(st_bans_check_id(pb, "x", 1999));
+	assert_null(st_bans_check_id(pb, "x", 2000));
+	assert_int_equal(st_bans_add(pb, "x", 0, false, "forever", 100, &b, NULL), 0);
+	assert_non_null(st_bans_check_id(pb, "x", 2000)); /* permanent now */
+	assert_non_null(st_bans_check_id(pb, "x", 1LL << 40));
+	assert_int_equal(st_bans_remove(pb, "x", NULL), 1);
+	assert_null(st_bans_check_id(pb, "x", 100));
+	assert_int_equal(st_bans_remove(pb, "x", NULL), 0);
+	st_peerbook_free(pb);
+}
+
+static void subnet_and_address_bans_match_endpoints(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb = open_rw(f);
+	struct st_err err = {0};
+	assert_int_equal(st_bans_add(pb, "10.0.0.0/8", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "10.1.0.0/16", 0, false, "narrow", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "2001:db8::1", 0, false, "", 1, NULL, NULL), 0);
+	struct st_endpoint in = ep("10.1.2.3:7"), out = ep("11.0.0.1:7"), v6 = ep("[2001:db8::1]:7");
+	const struct st_ban *b = st_bans_check_endpoint(pb, &in, 5);
+	assert_non_null(b);
+	assert_string_equal(b->target, "10.1.0.0/16"); /* the most specific */
+	assert_null(st_bans_check_endpoint(pb, &out, 5));
+	assert_non_null(st_bans_check_endpoint(pb, &v6, 5));
+	assert_non_null(st_bans_check(pb, "10.200.0.0/16", 5));
+	assert_null(st_bans_check(pb, "10.0.0.0/7", 5));
+	assert_int_equal(st_bans_add(pb, "1.2.3.4/24", 0, false, "", 1, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "host bits set"));
+	assert_int_equal(st_bans_add(pb, "bad id!", 0, false, "", 1, NULL, &err), -1);
+	st_peerbook_free(pb);
+}
+
+static void tables_survive_reopen_and_ids_follow_endpoints(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb = open_rw(f);
+	struct st_peer_change c;
+	struct st_endpoint a = ep("1.1.1.1:1"), b = ep("2.2.2.2:2");
+	st_peers_seen(pb, "n1", &a, 1, "ua/1", false, 10, &c, NULL);
+	st_peers_seen(pb, "n1", &b, 1, "ua/2", false, 20, &c, NULL);
+	assert_true(c.new_endpoint);
+	st_bans_add(pb, "n9", 0, false, "kept", 1, NULL, NULL);
+	struct st_err err = {0};
+	assert_int_equal(st_peerbook_close(pb, &err), 0);
+	pb = open_rw(f);
+	const struct st_peer *p = st_peers_get(pb, "n1");
+	assert_non_null(p);
+	assert_int_equal(p->neps, 2);
+	assert_true(st_endpoint_equal(&p->eps[0], &b)); /* newest first */
+	assert_string_equal(p->user_agent, "ua/2");
+	assert_string_equal(st_peers_at(pb, &a)->id, "n1");
+	assert_non_null(st_bans_check_id(pb, "n9", 5));
+	/* a verified endpoint that changes its id is reported */
+	st_peers_seen(pb, "v1", &a, 1, NULL, true, 30, &c, NULL);
+	st_peers_seen(pb, "v2", &a, 1, NULL, true, 40, &c, NULL);
+	assert_true(c.changed_id);
+	assert_string_equal(c.previous_id, "v1");
+	st_peerbook_free(pb);
+}
+
+static void glue_follows_the_seed_design(void **state)
+{
+	struct fx *f = *state;
+	struct st_addrbook *ab;
+	struct st_err err = {0};
+	assert_int_equal(st_addrbook_open(&ab, &f->cfg, ST_STORE_WRITE, &err), 0);
+	struct st_endpoint e = ep("1.2.3.4:7777");
+	enum st_addrbook_verdict v;
+	st_addrbook_add(ab, &e, "manual", NULL, 1, &v, NULL, NULL);
+	struct st_peerbook *pb = open_rw(f);
+	struct st_peer_change c;
+	struct st_conn_result ok = {.ep = e, .status = "ok", .node_id = "n1", .version = 1,
+	                            .user_agent = "ua"};
+	assert_int_equal(st_glue_apply(ab, pb, &ok, 10, &c, &err), 0);
+	assert_true(c.added);
+	assert_int_equal(st_peers_get(pb, "n1")->successes, 1);
+	assert_int_equal(st_addrbook_get(ab, &e)->successes, 1);
+	/* a failure without an id counts against the id last seen there */
+	struct st_conn_result fail = {.ep = e, .status = "timeout"};
+	assert_int_equal(st_glue_apply(ab, pb, &fail, 20, &c, &err), 0);
+	assert_int_equal(st_peers_get(pb, "n1")->failures, 1);
+	assert_int_equal(st_addrbook_get(ab, &e)->failures, 1);
+	struct st_conn_result banned = {.ep = e, .status = "banned"};
+	assert_int_equal(st_glue_apply(ab, pb, &banned, 30, &c, &err), 0);
+	assert_int_equal(st_addrbook_get(ab, &e)->attempts, 2);
+	char id1[32], id2[32];
+	st_peers_derived_id(&e, id1, sizeof id1);
+	st_peers_derived_id(&e, id2, sizeof id2);
+	assert_string_equal(id1, id2);
+	assert_int_equal(strncmp(id1, "ep-", 3), 0);
+	assert_int_equal(strlen(id1), 19);
+	st_peerbook_free(pb);
+	st_addrbook_free(ab);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(reputation_and_both_ban_thresholds, setup, teardown),
+		cmocka_unit_test_setup_teardown(bans_extend_only_and_expire, setup, teardown),
+		cmocka_unit_test_setup_teardown(subnet_and_address_bans_match_endpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(tables_survive_reopen_and_ids_follow_endpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(glue_follows_the_seed_design, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

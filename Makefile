@@ -26,7 +26,7 @@ SANLD := -fsanitize=address,undefined
 endif
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -DST_BUILD_VERSION='"$(VERSION)"'
 CFLAGS += -std=c17 $(OPT) $(WARN) $(PKG_CFLAGS) -MMD -MP
-LDFLAGS += $(SANLD)
+LDFLAGS += $(SANLD) -Wl,--as-needed
 LDLIBS += $(PKG_LIBS) -lm
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)

@@ -21,10 +21,19 @@ struct st_peerbook {
 	size_t id_cap, ep_cap;
 	struct st_ban *b;
 	size_t nb, bcap;
+	uint32_t *ban_idx;          /* target -> ban slot + 1 */
+	size_t ban_cap;
+	bool bits4[33], bits6[129]; /* prefix lengths that have a ban */
 	size_t changes_peers, changes_bans;
 };
 
 /* ---- indexes ---- */
+
+static bool in_force(const struct st_ban *b, int64_t now)
+{
+	return !b->deleted && (!b->expires || b->expires > now);
+}
+
 
 static size_t id_hash(const struct st_peerbook *pb, const char *id)
 {
@@ -278,17 +287,59 @@ struct load {
 
 static struct st_ban *find_ban(const struct st_peerbook *pb, const char *target)
 {
-	for (size_t i = 0; i < pb->nb; i++)
-		if (!pb->b[i].deleted && strcmp(pb->b[i].target, target) == 0)
-			return &pb->b[i];
+	if (!pb->ban_cap)
+		return NULL;
+	size_t j = id_hash(pb, target) & (pb->ban_cap - 1);
+	while (pb->ban_idx[j]) {
+		struct st_ban *b = &pb->b[pb->ban_idx[j] - 1];
+		if (strcmp(b->target, target) == 0)
+			return b->deleted ? NULL : b;
+		j = (j + 1) & (pb->ban_cap - 1);
+	}
 	return NULL;
+}
+
+/* The slot of target, deleted or not, for reuse. */
+static struct st_ban *ban_slot(const struct st_peerbook *pb, const char *target)
+{
+	if (!pb->ban_cap)
+		return NULL;
+	size_t j = id_hash(pb, target) & (pb->ban_cap - 1);
+	while (pb->ban_idx[j]) {
+		struct st_ban *b = &pb->b[pb->ban_idx[j] - 1];
+		if (strcmp(b->target, target) == 0)
+			return b;
+		j = (j + 1) & (pb->ban_cap - 1);
+	}
+	return NULL;
+}
+
+static int ban_reindex(struct st_peerbook *pb)
+{
+	size_t cap = 256;
+	while (cap < pb->nb * 2 + 16)
+		cap *= 2;
+	uint32_t *idx = calloc(cap, sizeof *idx);
+	if (!idx)
+		return -1;
+	for (size_t i = 0; i < pb->nb; i++) {
+		size_t j = id_hash(pb, pb->b[i].target) & (cap - 1);
+		while (idx[j])
+			j = (j + 1) & (cap - 1);
+		idx[j] = (uint32_t)i + 1;
+	}
+	free(pb->ban_idx);
+	pb->ban_idx = idx;
+	pb->ban_cap = cap;
+	return 0;
 }
 
 static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 {
-	struct st_ban *old = find_ban(pb, b->target);
+	struct st_ban *old = ban_slot(pb, b->target);
 	if (old) {
 		*old = *b;
+		old->deleted = false;
 		return old;
 	}
 	if (pb->nb == pb->bcap) {
@@ -300,7 +351,23 @@ static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 		pb->bcap = cap;
 	}
 	pb->b[pb->nb] = *b;
-	return &pb->b[pb->nb++];
+	pb->nb++;
+	if (b->is_net) {
+		if (b->net.net.family == ST_AF_INET)
+			pb->bits4[b->net.bits] = true;
+		else
+			pb->bits6[b->net.bits] = true;
+	}
+	if (pb->nb * 2 + 16 > pb->ban_cap) {
+		if (ban_reindex(pb) < 0)
+			return NULL;
+	} else {
+		size_t j = id_hash(pb, b->target) & (pb->ban_cap - 1);
+		while (pb->ban_idx[j])
+			j = (j + 1) & (pb->ban_cap - 1);
+		pb->ban_idx[j] = (uint32_t)pb->nb;
+	}
+	return &pb->b[pb->nb - 1];
 }
 
 static int load_line(void *vctx, const char *line, size_t len, unsigned long lineno,
@@ -392,6 +459,7 @@ void st_peerbook_free(struct st_peerbook *pb)
 	free(pb->b);
 	free(pb->by_id);
 	free(pb->by_ep);
+	free(pb->ban_idx);
 	free(pb);
 }
 
@@ -637,22 +705,35 @@ int st_bans_remove(struct st_peerbook *pb, const char *target, struct st_err *er
 	return journal(pb, true, "del", b.target, err) < 0 ? -1 : 1;
 }
 
-static bool in_force(const struct st_ban *b, int64_t now)
+/* The most specific ban in force on a prefix of addr no longer than max_bits. */
+static const struct st_ban *net_ban(const struct st_peerbook *pb, const struct st_endpoint *addr,
+                                    unsigned max_bits, int64_t now)
 {
-	return !b->deleted && (!b->expires || b->expires > now);
+	bool v4 = addr->family == ST_AF_INET;
+	const bool *present = v4 ? pb->bits4 : pb->bits6;
+	for (int bits = (int)max_bits; bits >= 0; bits--) {
+		if (!present[bits])
+			continue;
+		struct st_cidr c = {.net = *addr, .bits = (uint8_t)bits};
+		c.net.port = 0;
+		for (unsigned i = 0; i < 16; i++) {
+			unsigned lo = i * 8;
+			unsigned keep = lo >= (unsigned)bits ? 0 : (unsigned)bits - lo >= 8 ? 8 : (unsigned)bits - lo;
+			c.net.addr[i] &= (uint8_t)(0xffu << (8 - keep));
+		}
+		char key[ST_CIDR_STRLEN];
+		st_cidr_format(&c, key, sizeof key);
+		const struct st_ban *b = find_ban(pb, key);
+		if (b && b->is_net && in_force(b, now))
+			return b;
+	}
+	return NULL;
 }
 
 const struct st_ban *st_bans_check_endpoint(const struct st_peerbook *pb,
                                             const struct st_endpoint *ep, int64_t now)
 {
-	const struct st_ban *best = NULL;
-	for (size_t i = 0; i < pb->nb; i++) {
-		const struct st_ban *b = &pb->b[i];
-		if (b->is_net && in_force(b, now) && st_cidr_contains(&b->net, ep) &&
-		    (!best || b->net.bits > best->net.bits))
-			best = b; /* the most specific ban says most */
-	}
-	return best;
+	return net_ban(pb, ep, ep->family == ST_AF_INET ? 32 : 128, now);
 }
 
 const struct st_ban *st_bans_check_id(const struct st_peerbook *pb, const char *id, int64_t now)
@@ -669,14 +750,7 @@ const struct st_ban *st_bans_check(const struct st_peerbook *pb, const char *tar
 	if (!t.is_net)
 		return st_bans_check_id(pb, t.target, now);
 	/* an address: any ban covering it; a subnet: a ban covering all of it */
-	const struct st_ban *best = NULL;
-	for (size_t i = 0; i < pb->nb; i++) {
-		const struct st_ban *b = &pb->b[i];
-		if (b->is_net && in_force(b, now) && b->net.bits <= t.net.bits &&
-		    st_cidr_contains(&b->net, &t.net.net) && (!best || b->net.bits > best->net.bits))
-			best = b;
-	}
-	return best;
+	return net_ban(pb, &t.net.net, t.net.bits, now);
 }
 
 size_t st_bans_slots(const struct st_peerbook *pb)

@@ -135,7 +135,7 @@ int st_cli_printer_done(const struct st_cli *cli, struct st_printer *p, int code
 void st_cli_free(struct st_cli *cli);
 
 /* Process-wide set-up done once by the shared main(): C locale, SIGPIPE
- * ignored (write errors are reported instead), OpenSSL and libcurl initialised.
+ * ignored (write errors are reported instead).
  * Returns 0 or -1. st_process_cleanup undoes what needs undoing. */
 int st_process_init(struct st_err *err);
 void st_process_cleanup(void);

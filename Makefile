@@ -1,5 +1,7 @@
 # st - GNU make, no configure step. `make help` lists the targets.
 .SUFFIXES:
+# keep the programs' objects: no relink on every make
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 PREFIX ?= /usr/local

@@ -305,7 +305,8 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		st_die(cli, &err);
 	st_net_raise_nofile((uint64_t)o.jobs + 64);
 	r.p = st_cli_printer(cli);
-	if (st_peerbook_open(&r.bans, &cli->config, ST_STORE_READ, &err) < 0)
+	if (st_peerbook_open(&r.bans, &cli->config, ST_STORE_READ, &err) < 0 ||
+	    st_peerbook_unlock(r.bans, &err) < 0)
 		st_die(cli, &err);
 	o.banned_id = banned_id;
 	o.banned_ctx = &r;

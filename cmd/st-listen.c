@@ -2,9 +2,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "st/addrbook.h"
 #include "st/cli.h"
 #include "st/net.h"
+#include "st/peers.h"
+#include "st/store.h"
 #include "st/util.h"
 
 enum { OPT_BIND = ST_OPT_USER, OPT_PORT, OPT_MAX_CONNS, OPT_MAX_PER_IP, OPT_IDLE, OPT_HANDSHAKE };
@@ -29,7 +33,51 @@ struct listen_ctx {
 	char binds[ST_BIND_MAX][64];
 	size_t nbind;
 	long port;
+	struct st_peerbook *bans;  /* reloaded when the bans table changes */
+	struct timespec bans_mtime[2];
 };
+
+/* The bans as st-peers last wrote them: reread when the table's files change. */
+static struct st_peerbook *current_bans(struct listen_ctx *c)
+{
+	const char *names[2] = {"bans.tsv", "bans.journal"};
+	bool changed = !c->bans;
+	for (int i = 0; i < 2; i++) {
+		char path[ST_PATH_MAX + 32];
+		struct stat st;
+		snprintf(path, sizeof path, "%s/%s", c->cli->config.data_dir, names[i]);
+		struct timespec m = stat(path, &st) == 0 ? st.st_mtim : (struct timespec){0, 0};
+		if (m.tv_sec != c->bans_mtime[i].tv_sec || m.tv_nsec != c->bans_mtime[i].tv_nsec)
+			changed = true;
+		c->bans_mtime[i] = m;
+	}
+	if (changed) {
+		struct st_peerbook *pb = NULL;
+		struct st_err err = {0};
+		/* read, then unlocked at once: a running listener never holds up st-peers ban */
+		if (st_peerbook_open(&pb, &c->cli->config, ST_STORE_READ | ST_PEERBOOK_BANS_ONLY, &err) == 0 &&
+		    st_peerbook_unlock(pb, &err) == 0) {
+			st_peerbook_free(c->bans);
+			c->bans = pb;
+		} else {
+			st_peerbook_free(pb);
+			st_warn(c->cli, "bans: %s", err.msg);
+		}
+	}
+	return c->bans;
+}
+
+static bool banned_addr(void *vctx, const struct st_endpoint *addr)
+{
+	struct st_peerbook *pb = current_bans(vctx);
+	return pb && st_bans_check_endpoint(pb, addr, st_now());
+}
+
+static bool banned_id(void *vctx, const char *id)
+{
+	struct st_peerbook *pb = current_bans(vctx);
+	return pb && st_bans_check_id(pb, id, st_now());
+}
 
 static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)
 {
@@ -159,6 +207,8 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.bound = on_bound,
 		.session = on_session,
 		.message = on_message,
+		.banned_addr = banned_addr,
+		.banned_id = banned_id,
 		.ctx = &c,
 	};
 	uint16_t port = 0;
@@ -170,6 +220,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		st_die(cli, &err);
 	c.p = st_cli_printer(cli);
 	int rc = st_listen_run(&o, &err);
+	st_peerbook_free(c.bans);
 	if (rc < 0) {
 		st_printer_free(c.p);
 		return st_report(cli, &err);

@@ -493,6 +493,13 @@ static void in_read(struct bufferevent *bev, void *ctx)
 	struct in_conn *c = ctx;
 	enum st_session_state before = c->s.state;
 	int rc = pump(&c->s, bev);
+	if (rc == 0 && before != ST_SESS_READY && c->s.state == ST_SESS_READY && c->l->o->banned_id &&
+	    c->l->o->banned_id(c->l->o->ctx, c->s.remote.node_id)) {
+		/* refused at the handshake: no HandshakeAck for a banned id */
+		st_session_close(&c->s, ST_CLOSE_BANNED, "the node id is banned");
+		in_free(c, "banned", c->s.detail);
+		return;
+	}
 	flush_session(&c->s, bev);
 	if (rc < 0) {
 		/* say why before closing, when the peer can still hear it */
@@ -536,6 +543,14 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		return;
 	}
 	const char *refuse = NULL;
+	if (l->o->banned_addr && l->o->banned_addr(l->o->ctx, &ep)) {
+		evutil_closesocket(fd);
+		if (l->o->session) {
+			struct st_inbound in = {.ep = &ep, .outcome = "banned", .error = "the address is banned"};
+			l->o->session(l->o->ctx, &in);
+		}
+		return;
+	}
 	if (l->nconns >= l->o->max_conns) {
 		refuse = "too many connections";
 	} else {

@@ -463,6 +463,16 @@ void st_peerbook_free(struct st_peerbook *pb)
 	free(pb);
 }
 
+int st_peerbook_unlock(struct st_peerbook *pb, struct st_err *err)
+{
+	if (pb->writable)
+		return st_err_set(err, ST_EX_SOFTWARE, "a writable peer book keeps its locks");
+	st_store_close(pb->peers_store);
+	st_store_close(pb->bans_store);
+	pb->peers_store = pb->bans_store = NULL;
+	return 0;
+}
+
 static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 {
 	struct st_store *s = bans ? pb->bans_store : pb->peers_store;

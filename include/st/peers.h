@@ -53,6 +53,13 @@ int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsi
 /* Syncs the journals (compacting when due) and frees. Returns 0 or -1. */
 int st_peerbook_close(struct st_peerbook *pb, struct st_err *err);
 void st_peerbook_free(struct st_peerbook *pb);
+/*
+ * For a book opened ST_STORE_READ: releases the tables' locks and keeps what
+ * was read, so a long-running reader (st-listen, st-connect dialing) never
+ * holds up a writer. The book can only be read afterwards. Returns 0, or -1
+ * for a writable book (its changes need the lock).
+ */
+int st_peerbook_unlock(struct st_peerbook *pb, struct st_err *err);
 
 /* A peer by id, or NULL. */
 const struct st_peer *st_peers_get(const struct st_peerbook *pb, const char *id);

@@ -174,3 +174,21 @@ load helpers
 	run st-peers check
 	[ "$status" -eq 2 ]
 }
+
+@test "st-listen refuses banned addresses at accept and banned ids at handshake" {
+	start_listener L1 --data-dir "$BATS_TEST_TMPDIR/node"
+	run st-connect -o tsv "$L1_ADDR"
+	[ "$(cut -f2 <<<"$output")" = ok ]
+	ST_DATA_DIR=$BATS_TEST_TMPDIR/node st-peers ban 127.0.0.0/8 >/dev/null
+	run st-connect -o tsv "$L1_ADDR"
+	[ "$status" -eq 69 ]
+	wait_for_line "$BATS_TEST_TMPDIR/L1.out" 'banned +- .*the address is banned' 5
+	ST_DATA_DIR=$BATS_TEST_TMPDIR/node st-peers unban 127.0.0.0/8 >/dev/null
+	ST_NODE_NODE_ID=bad-dialer st-connect -o tsv "$L1_ADDR" >/dev/null || true
+	ST_DATA_DIR=$BATS_TEST_TMPDIR/node st-peers ban bad-dialer >/dev/null
+	ST_NODE_NODE_ID=bad-dialer run st-connect -o tsv "$L1_ADDR"
+	[ "$status" -eq 69 ]
+	wait_for_line "$BATS_TEST_TMPDIR/L1.out" 'banned +bad-dialer' 5
+	ST_NODE_NODE_ID=good-dialer run st-connect -o tsv "$L1_ADDR"
+	[ "$status" -eq 0 ]
+}

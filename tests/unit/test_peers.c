@@ -182,6 +182,26 @@ static void glue_follows_the_seed_design(void **state)
 	st_addrbook_free(ab);
 }
 
+static void an_unlocked_reader_keeps_its_bans_and_lets_a_writer_in(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb = open_rw(f);
+	assert_int_equal(st_bans_add(pb, "1.2.3.0/24", 0, false, "test", 100, NULL, NULL), 0);
+	assert_int_equal(st_peerbook_close(pb, NULL), 0);
+
+	struct st_peerbook *rd, *wr;
+	struct st_err err = {0};
+	assert_int_equal(st_peerbook_open(&rd, &f->cfg, ST_STORE_READ, &err), 0);
+	assert_int_equal(st_peerbook_unlock(rd, &err), 0);
+	/* without the unlock this writer would find the lock held */
+	assert_int_equal(st_peerbook_open(&wr, &f->cfg, ST_STORE_WRITE | ST_STORE_NOWAIT, &err), 0);
+	struct st_endpoint a = ep("1.2.3.4:1");
+	assert_true(st_bans_check_endpoint(rd, &a, 200));
+	assert_int_equal(st_peerbook_unlock(wr, &err), -1);
+	st_peerbook_free(wr);
+	st_peerbook_free(rd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +210,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(subnet_and_address_bans_match_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(tables_survive_reopen_and_ids_follow_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(glue_follows_the_seed_design, setup, teardown),
+		cmocka_unit_test_setup_teardown(an_unlocked_reader_keeps_its_bans_and_lets_a_writer_in, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

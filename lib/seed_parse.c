@@ -1,0 +1,416 @@
+/* seed_parse.c - seed list formats: text, Bitcoin-style seed files and JSON. */
+#include <ctype.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "st/seed.h"
+
+static const char *const format_names[] = {"auto", "text", "json", "bitcoin"};
+
+int st_seed_format_parse(const char *s, enum st_seed_format *out, struct st_err *err)
+{
+	for (size_t i = 0; i < ST_ARRAY_LEN(format_names); i++)
+		if (strcmp(s, format_names[i]) == 0) {
+			*out = (enum st_seed_format)i;
+			return 0;
+		}
+	return st_err_set(err, ST_EX_USAGE, "'%s': expected auto, text, json or bitcoin", s);
+}
+
+const char *st_seed_format_name(enum st_seed_format f)
+{
+	return (size_t)f < ST_ARRAY_LEN(format_names) ? format_names[f] : "?";
+}
+
+/* ---- the list: endpoints in order, each once ---- */
+
+void st_seed_list_clear(struct st_seed_list *l)
+{
+	free(l->v);
+	free(l->index_);
+	*l = (struct st_seed_list){0};
+}
+
+static uint64_t ep_hash(const struct st_endpoint *ep)
+{
+	uint8_t k[19];
+	k[0] = ep->family;
+	k[1] = (uint8_t)(ep->port >> 8);
+	k[2] = (uint8_t)ep->port;
+	memcpy(k + 3, ep->addr, 16);
+	return st_hash64(k, sizeof k, 0x5eedULL);
+}
+
+static bool ep_equal(const struct st_endpoint *a, const struct st_endpoint *b)
+{
+	return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
+}
+
+/* Slot of ep in the index: where it is, or the empty slot where it would go. */
+static size_t index_slot(const struct st_seed_list *l, const struct st_endpoint *ep)
+{
+	size_t mask = l->index_cap_ - 1, i = (size_t)ep_hash(ep) & mask;
+	while (l->index_[i] && !ep_equal(&l->v[l->index_[i] - 1].ep, ep))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static int index_grow(struct st_seed_list *l, struct st_err *err)
+{
+	size_t cap = l->index_cap_ ? l->index_cap_ * 2 : 64;
+	uint32_t *idx = calloc(cap, sizeof *idx);
+	if (!idx)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	free(l->index_);
+	l->index_ = idx;
+	l->index_cap_ = cap;
+	for (size_t k = 0; k < l->n; k++)
+		l->index_[index_slot(l, &l->v[k].ep)] = (uint32_t)(k + 1);
+	return 0;
+}
+
+int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const char *node_id,
+                     struct st_err *err)
+{
+	if (l->n >= UINT32_MAX - 1)
+		return st_err_set(err, ST_EX_DATAERR, "too many endpoints in one list");
+	if ((l->n + 1) * 2 > l->index_cap_ && index_grow(l, err) < 0)
+		return -1;
+	size_t slot = index_slot(l, ep);
+	if (l->index_[slot]) {
+		l->duplicates++;
+		return 0;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct st_seed_entry *v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
+	struct st_seed_entry *e = &l->v[l->n];
+	e->ep = *ep;
+	st_strlcpy(e->node_id, node_id ? node_id : "", sizeof e->node_id);
+	l->index_[slot] = (uint32_t)++l->n;
+	return 1;
+}
+
+/* ---- one item: a line of a text list, or a string of a JSON list ---- */
+
+struct parse {
+	struct st_seed_list *l;
+	const struct st_seed_sink *sink;
+	uint16_t default_port;
+	bool onion_is_bad;   /* text format: only IP endpoints belong */
+};
+
+static void report(struct parse *p, const char *where, const char *reason)
+{
+	p->l->bad++;
+	if (p->sink && p->sink->bad)
+		p->sink->bad(p->sink->ctx, where, reason);
+}
+
+static bool ends_with(const char *s, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+	return len >= n && strncasecmp(s + len - n, suffix, n) == 0;
+}
+
+/* A DNS host name: labels of letters, digits and '-', at least one letter somewhere. */
+static bool is_host_name(const char *s, size_t len)
+{
+	bool letter = false;
+	if (!len || len > ST_SEED_HOST_MAX || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (isalpha(c))
+			letter = true;
+		else if (!isdigit(c) && c != '-' && c != '.')
+			return false;
+	}
+	return letter;
+}
+
+/* Parses "[ID@]ENDPOINT", "[ID@]HOST[:PORT]" or a bare address; -1 only on memory. */
+static int parse_item(struct parse *p, const char *s, size_t len, const char *where)
+{
+	struct st_endpoint ep;
+	char id[ST_NODE_ID_MAX + 1];
+	struct st_err e = {0};
+	if (st_endpoint_parse_id(&ep, id, sizeof id, s, len, &e) == 0)
+		return st_seed_list_add(p->l, &ep, id, &e) < 0 ? -1 : 0;
+
+	/* not IP:PORT - split off an id and a port to see what else it is */
+	const char *at = memchr(s, '@', len);
+	const char *host = at ? at + 1 : s;
+	size_t hlen = len - (size_t)(host - s);
+	char idbuf[ST_NODE_ID_MAX + 1] = "";
+	if (at) {
+		size_t ilen = (size_t)(at - s);
+		if (!ilen || ilen > ST_NODE_ID_MAX) {
+			report(p, where, "bad node id");
+			return 0;
+		}
+		memcpy(idbuf, s, ilen);
+		idbuf[ilen] = '\0';
+	}
+	const char *colon = hlen && host[0] != '[' ? memchr(host, ':', hlen) : NULL;
+	if (colon && memchr(colon + 1, ':', hlen - (size_t)(colon + 1 - host)))
+		colon = NULL; /* a bare IPv6 address */
+	size_t namelen = colon ? (size_t)(colon - host) : hlen;
+	uint16_t port = p->default_port;
+	if (colon) {
+		char pbuf[8];
+		size_t plen = hlen - namelen - 1;
+		uint64_t v;
+		if (!plen || plen >= sizeof pbuf) {
+			report(p, where, "bad port");
+			return 0;
+		}
+		memcpy(pbuf, colon + 1, plen);
+		pbuf[plen] = '\0';
+		if (st_parse_u64(pbuf, 1, 65535, &v, &e) < 0) {
+			char why[ST_ERR_MSG_MAX + 16];
+			snprintf(why, sizeof why, "bad port %s", e.msg);
+			report(p, where, why);
+			return 0;
+		}
+		port = (uint16_t)v;
+	}
+	if (ends_with(host, namelen, ".onion") || ends_with(host, namelen, ".i2p")) {
+		if (p->onion_is_bad)
+			report(p, where, "an onion or i2p address (not for a text list)");
+		else
+			p->l->skipped++;
+		return 0;
+	}
+	if (!colon && st_addr_parse(&ep, host, hlen, NULL) == 0) {
+		ep.port = port;
+		return st_seed_list_add(p->l, &ep, idbuf, &e) < 0 ? -1 : 0;
+	}
+	if (is_host_name(host, namelen)) {
+		char name[ST_SEED_HOST_MAX + 1];
+		memcpy(name, host, namelen);
+		name[namelen] = '\0';
+		if (p->sink && p->sink->host && ++p->l->hosts > ST_SEED_NAMES_MAX) {
+			report(p, where, "too many host names in one list");
+			return 0;
+		}
+		if (!p->sink || !p->sink->host) {
+			char why[ST_SEED_HOST_MAX + 64];
+			snprintf(why, sizeof why, "host name '%s' (resolved only with --resolve)", name);
+			report(p, where, why);
+			return 0;
+		}
+		if (p->sink->host(p->sink->ctx, p->l, name, port, idbuf, &e) < 0) {
+			if (e.code == ST_EX_SOFTWARE)
+				return -1;
+			report(p, where, e.msg);
+		}
+		return 0;
+	}
+	/* say what the endpoint parser found wrong */
+	st_endpoint_parse_id(&ep, id, sizeof id, s, len, &e);
+	report(p, where, e.msg);
+	return 0;
+}
+
+/* ---- text and Bitcoin-style lists ---- */
+
+static int parse_lines(struct parse *p, const char *body, size_t len, struct st_err *err)
+{
+	unsigned long lineno = 0;
+	for (size_t pos = 0; pos < len;) {
+		const char *line = body + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - line) : len - pos;
+		pos += n + (nl ? 1 : 0);
+		lineno++;
+		char where[32];
+		snprintf(where, sizeof where, "%lu", lineno);
+		if (n > ST_LINE_MAX) {
+			report(p, where, "line too long");
+			continue;
+		}
+		/* a comment may follow the entry after a blank */
+		for (size_t i = 0; i < n; i++)
+			if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
+				n = i;
+				break;
+			}
+		while (n && isspace((unsigned char)line[n - 1]))
+			n--;
+		while (n && isspace((unsigned char)*line)) {
+			line++;
+			n--;
+		}
+		if (!n)
+			continue;
+		if (memchr(line, ' ', n) || memchr(line, '\t', n)) {
+			report(p, where, "more than one word");
+			continue;
+		}
+		if (memchr(line, '\0', n)) {
+			report(p, where, "a NUL byte");
+			continue;
+		}
+		if (parse_item(p, line, n, where) < 0)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	}
+	return 0;
+}
+
+/* ---- JSON lists ---- */
+
+/* The member of obj named one of names, case-insensitively, or NULL. */
+static json_t *member(json_t *obj, const char *const *names)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(obj, k, v) {
+		for (size_t i = 0; names[i]; i++)
+			if (strcasecmp(k, names[i]) == 0)
+				return v;
+	}
+	return NULL;
+}
+
+/* The array of endpoints in a JSON document, or NULL. */
+static json_t *find_array(json_t *root)
+{
+	static const char *const keys[] = {"peers", "nodes", "seeds", "addresses", NULL};
+	if (json_is_array(root))
+		return root;
+	if (!json_is_object(root))
+		return NULL;
+	json_t *a = member(root, keys);
+	if (json_is_array(a))
+		return a;
+	json_t *only = NULL;
+	const char *k;
+	json_t *v;
+	json_object_foreach(root, k, v) {
+		if (json_is_array(v)) {
+			if (only)
+				return NULL;
+			only = v;
+		}
+	}
+	return only;
+}
+
+static int parse_json_object(struct parse *p, json_t *it, const char *where)
+{
+	static const char *const addr_keys[] = {"address", "host", "ip", "endpoint", NULL};
+	static const char *const port_keys[] = {"port", NULL};
+	static const char *const id_keys[] = {"node_id", "nodeid", "id", NULL};
+	json_t *a = member(it, addr_keys), *port = member(it, port_keys), *id = member(it, id_keys);
+	if (!json_is_string(a)) {
+		report(p, where, "no address (address, host or ip)");
+		return 0;
+	}
+	const char *addr = json_string_value(a);
+	char text[ST_NODE_ID_MAX + ST_SEED_HOST_MAX + 16];
+	size_t k = 0;
+	if (json_is_string(id) && json_string_length(id))
+		k = (size_t)snprintf(text, sizeof text, "%s@", json_string_value(id));
+	if (port && !json_is_null(port)) {
+		long long v;
+		if (json_is_integer(port)) {
+			v = json_integer_value(port);
+		} else if (json_is_string(port)) {
+			char *end;
+			v = strtoll(json_string_value(port), &end, 10);
+			if (*end || end == json_string_value(port))
+				v = -1;
+		} else {
+			v = -1;
+		}
+		if (v < 1 || v > 65535) {
+			report(p, where, "bad port");
+			return 0;
+		}
+		bool v6 = strchr(addr, ':') && addr[0] != '[';
+		k += (size_t)snprintf(text + k, sizeof text - k, v6 ? "[%s]:%lld" : "%s:%lld", addr, v);
+	} else {
+		k += (size_t)snprintf(text + k, sizeof text - k, "%s", addr);
+	}
+	if (k >= sizeof text) {
+		report(p, where, "address too long");
+		return 0;
+	}
+	return parse_item(p, text, k, where);
+}
+
+static int parse_json(struct parse *p, const char *body, size_t len, struct st_err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(body, len, 0, &jerr);
+	if (!root)
+		return st_err_set(err, ST_EX_DATAERR, "json line %d column %d: %s", jerr.line,
+		                  jerr.column, jerr.text);
+	json_t *arr = find_array(root);
+	if (!arr) {
+		json_decref(root);
+		return st_err_set(err, ST_EX_DATAERR, "json: no list of endpoints in it");
+	}
+	size_t i;
+	json_t *it;
+	int rc = 0;
+	json_array_foreach(arr, i, it) {
+		char where[32];
+		snprintf(where, sizeof where, "item %zu", i + 1);
+		if (json_is_string(it)) {
+			const char *s = json_string_value(it);
+			size_t n = json_string_length(it);
+			if (!n || memchr(s, ' ', n) || memchr(s, '\0', n))
+				report(p, where, "not an endpoint");
+			else
+				rc = parse_item(p, s, n, where);
+		} else if (json_is_object(it)) {
+			rc = parse_json_object(p, it, where);
+		} else {
+			report(p, where, "neither a string nor an object");
+		}
+		if (rc < 0)
+			break;
+	}
+	json_decref(root);
+	return rc < 0 ? st_err_set(err, ST_EX_SOFTWARE, "out of memory") : 0;
+}
+
+static bool looks_like_json(const char *body, size_t len, const char *content_type)
+{
+	if (content_type && strstr(content_type, "json"))
+		return true;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)body[i];
+		if (isspace(c))
+			continue;
+		return c == '[' || c == '{';
+	}
+	return false;
+}
+
+int st_seed_parse(struct st_seed_list *l, const char *body, size_t len, enum st_seed_format fmt,
+                  const char *content_type, uint16_t default_port, const struct st_seed_sink *sink,
+                  struct st_err *err)
+{
+	struct parse p = {l, sink, default_port, fmt == ST_SEED_TEXT};
+	if (fmt == ST_SEED_AUTO && looks_like_json(body, len, content_type))
+		fmt = ST_SEED_JSON;
+	if (fmt == ST_SEED_JSON) {
+		l->format = ST_SEED_JSON;
+		return parse_json(&p, body, len, err);
+	}
+	int rc = parse_lines(&p, body, len, err);
+	/* an onion or i2p line tells a Bitcoin-style seed file */
+	l->format = fmt != ST_SEED_AUTO ? fmt : l->skipped ? ST_SEED_BITCOIN : ST_SEED_TEXT;
+	return rc;
+}

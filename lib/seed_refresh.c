@@ -1,0 +1,332 @@
+/* seed_refresh.c - every configured seed into the address book, for cron. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "st/addrbook.h"
+#include "st/seed.h"
+#include "st/store.h"
+
+#define CACHE_TABLE "seeds"
+#define CACHE_VERSION 1
+
+/*
+ * The cache table "seeds": one line per URL seed that was last fetched whole,
+ *   URL TAB ETAG TAB LAST-MODIFIED TAB FETCHED TAB ENDPOINTS
+ * (empty fields as "-"), so that the next run can ask "changed since?".
+ */
+struct cache_entry {
+	char url[ST_PATH_MAX];
+	char etag[256];
+	char last_modified[64];
+	int64_t fetched;
+	size_t endpoints;
+};
+
+struct cache {
+	struct cache_entry *v;
+	size_t n;
+};
+
+static void field(char *dst, size_t size, const char *s, size_t len)
+{
+	if (len == 1 && s[0] == '-')
+		len = 0;
+	if (len >= size)
+		len = size - 1;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+}
+
+static int cache_line(void *ctx, const char *line, size_t len, unsigned long lineno,
+                      struct st_err *err)
+{
+	struct cache *c = ctx;
+	const char *f[5];
+	size_t fl[5], k = 0;
+	const char *p = line, *end = line + len;
+	while (k < 5) {
+		const char *tab = memchr(p, '\t', (size_t)(end - p));
+		f[k] = p;
+		fl[k] = (size_t)((tab ? tab : end) - p);
+		k++;
+		if (!tab)
+			break;
+		p = tab + 1;
+	}
+	if (k != 5)
+		return st_err_set(err, ST_EX_DATAERR, "seeds.tsv:%lu: expected 5 fields", lineno);
+	struct cache_entry *v = realloc(c->v, (c->n + 1) * sizeof *v);
+	if (!v)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	c->v = v;
+	struct cache_entry *e = &v[c->n++];
+	char num[32];
+	field(e->url, sizeof e->url, f[0], fl[0]);
+	field(e->etag, sizeof e->etag, f[1], fl[1]);
+	field(e->last_modified, sizeof e->last_modified, f[2], fl[2]);
+	field(num, sizeof num, f[3], fl[3]);
+	e->fetched = strtoll(num, NULL, 10);
+	field(num, sizeof num, f[4], fl[4]);
+	e->endpoints = (size_t)strtoull(num, NULL, 10);
+	return 0;
+}
+
+static struct cache_entry *cache_find(struct cache *c, const char *url)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->v[i].url, url) == 0)
+			return &c->v[i];
+	return NULL;
+}
+
+/* A header value as one clean field: no tabs or newlines, never empty. */
+static const char *clean(const char *s, char *buf, size_t size)
+{
+	if (!s || !s[0])
+		return "-";
+	size_t i = 0;
+	for (; s[i] && i + 1 < size; i++)
+		buf[i] = (s[i] == '\t' || s[i] == '\n' || s[i] == '\r') ? ' ' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+static int cache_write(struct st_store *s, const struct cache *c, struct st_err *err)
+{
+	struct st_store_writer *w;
+	if (st_store_rewrite_begin(s, &w, err) < 0)
+		return -1;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct cache_entry *e = &c->v[i];
+		if (!e->url[0])
+			continue;
+		char line[ST_PATH_MAX + 512], b1[256], b2[64];
+		int len = snprintf(line, sizeof line, "%s\t%s\t%s\t%lld\t%zu", e->url,
+		                   clean(e->etag, b1, sizeof b1), clean(e->last_modified, b2, sizeof b2),
+		                   (long long)e->fetched, e->endpoints);
+		if (len < 0 || (size_t)len >= sizeof line ||
+		    st_store_writer_line(w, line, (size_t)len, err) < 0) {
+			st_store_rewrite_abort(w);
+			return len < 0 || (size_t)len >= sizeof line
+			               ? st_err_set(err, ST_EX_SOFTWARE, "seed cache line too long")
+			               : -1;
+		}
+	}
+	return st_store_rewrite_commit(w, err);
+}
+
+/* Reports a bad line of one seed through the caller's callback. */
+struct bad_ctx {
+	const struct st_refresh_opts *o;
+	const char *seed;
+};
+
+static void on_bad(void *ctx, const char *where, const char *reason)
+{
+	struct bad_ctx *b = ctx;
+	if (b->o->bad)
+		b->o->bad(b->o->ctx, b->seed, where, reason);
+}
+
+/* Adds a list's endpoints to the book and counts what took. */
+static int add_all(struct st_addrbook *ab, const struct st_endpoint *eps, size_t stride, size_t n,
+                   const char *source, struct st_seed_outcome *out, struct st_err *err)
+{
+	int64_t now = st_now();
+	for (size_t i = 0; i < n; i++) {
+		const struct st_endpoint *ep = (const void *)((const char *)eps + i * stride);
+		enum st_addrbook_verdict v;
+		if (st_addrbook_add(ab, ep, source, NULL, now, &v, NULL, err) < 0)
+			return -1;
+		if (v == ST_ADD_ADDED)
+			out->added++;
+		else if (v != ST_ADD_DUPLICATE)
+			out->rejected++;
+	}
+	return 0;
+}
+
+struct run {
+	const struct st_config *cfg;
+	const struct st_refresh_opts *o;
+	struct st_seed_request *req;
+	struct st_dns_query *dq;
+	struct cache cache;
+	struct st_addrbook *ab;
+	long failed;
+};
+
+static void fail(struct run *r, struct st_seed_outcome *out, const char *why)
+{
+	out->status = "failed";
+	out->error = why;
+	r->failed++;
+}
+
+static int refresh_url(struct run *r, size_t i, struct st_err *err)
+{
+	const struct st_seed_conf *sc = &r->cfg->seeds[i];
+	struct st_seed_request *q = &r->req[i];
+	char source[ST_PATH_MAX + 8];
+	snprintf(source, sizeof source, "seed:%s", sc->url);
+	struct st_seed_outcome out = {.seed = source, .status = "ok"};
+	struct cache_entry *ce = cache_find(&r->cache, sc->url);
+	if (q->failed) {
+		fail(r, &out, q->err.msg);
+	} else if (q->not_modified) {
+		out.status = "unchanged";
+		out.endpoints = ce ? ce->endpoints : 0;
+		if (ce)
+			ce->fetched = st_now();
+	} else {
+		struct st_err e = {0};
+		struct st_seed_list l = {0};
+		struct bad_ctx bc = {r->o, source};
+		struct st_seed_sink sink = {on_bad, NULL, &bc};
+		enum st_seed_format fmt = ST_SEED_AUTO;
+		if (sc->format[0])
+			st_seed_format_parse(sc->format, &fmt, NULL);
+		if (sc->public_key[0] &&
+		    st_sig_verify(sc->public_key, q->body.data, q->body.len, q->sig.data, q->sig.len, &e) < 0) {
+			fail(r, &out, e.msg);
+		} else if (st_seed_parse(&l, q->body.data ? q->body.data : "", q->body.len, fmt,
+		                         q->content_type, sc->port ? sc->port : ST_DEFAULT_PORT, &sink,
+		                         &e) < 0) {
+			fail(r, &out, e.msg);
+		} else {
+			out.endpoints = l.n;
+			if (r->ab && add_all(r->ab, &l.v[0].ep, sizeof l.v[0], l.n, source, &out, err) < 0) {
+				st_seed_list_clear(&l);
+				return -1;
+			}
+			if (!ce && !r->o->dry_run) {
+				struct cache_entry *v = realloc(r->cache.v, (r->cache.n + 1) * sizeof *v);
+				if (!v) {
+					st_seed_list_clear(&l);
+					return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+				}
+				r->cache.v = v;
+				ce = &v[r->cache.n++];
+				*ce = (struct cache_entry){0};
+				st_strlcpy(ce->url, sc->url, sizeof ce->url);
+			}
+			if (ce) {
+				/* only a list that was applied whole may answer "unchanged" next time */
+				st_strlcpy(ce->etag, q->etag_out, sizeof ce->etag);
+				st_strlcpy(ce->last_modified, q->last_modified_out, sizeof ce->last_modified);
+				ce->fetched = st_now();
+				ce->endpoints = l.n;
+			}
+		}
+		st_seed_list_clear(&l);
+	}
+	if (r->o->outcome)
+		r->o->outcome(r->o->ctx, &out);
+	return 0;
+}
+
+static int refresh_dns(struct run *r, size_t i, struct st_err *err)
+{
+	const struct st_seed_conf *sc = &r->cfg->seeds[i];
+	struct st_dns_query *q = &r->dq[i];
+	char source[300];
+	snprintf(source, sizeof source, "dns:%s", sc->dns);
+	struct st_seed_outcome out = {.seed = source, .status = "ok", .endpoints = q->neps};
+	if (q->failed)
+		fail(r, &out, q->err.msg);
+	else if (r->ab && add_all(r->ab, q->eps, sizeof q->eps[0], q->neps, source, &out, err) < 0)
+		return -1;
+	if (r->o->outcome)
+		r->o->outcome(r->o->ctx, &out);
+	return 0;
+}
+
+long st_seed_refresh(const struct st_config *cfg, const struct st_refresh_opts *o,
+                     struct st_err *err)
+{
+	if (!cfg->nseeds)
+		return st_err_set(err, ST_EX_NOINPUT, "no seeds configured (the seeds: list of st.yaml)");
+	struct st_store *cs;
+	if (st_store_open(&cs, cfg->data_dir, CACHE_TABLE, CACHE_VERSION,
+	                  ST_STORE_WRITE | ST_STORE_NOWAIT, err) < 0) {
+		if (err && err->code == ST_EX_TEMPFAIL)
+			st_err_set(err, ST_EX_TEMPFAIL, "another refresh is running");
+		return -1;
+	}
+	struct run r = {.cfg = cfg, .o = o};
+	long rc = -1;
+	r.req = calloc(cfg->nseeds, sizeof *r.req);
+	r.dq = calloc(cfg->nseeds, sizeof *r.dq);
+	if (!r.req || !r.dq) {
+		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		goto out;
+	}
+	if (st_store_read_snapshot(cs, cache_line, &r.cache, err) != 0)
+		goto out;
+
+	/* the URL seeds first in r.req[], the DNS seeds in r.dq[], both in config order */
+	size_t nu = 0, nd = 0;
+	struct st_seed_request *urls = calloc(cfg->nseeds, sizeof *urls);
+	struct st_dns_query *names = calloc(cfg->nseeds, sizeof *names);
+	if (!urls || !names) {
+		free(urls);
+		free(names);
+		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->nseeds; i++) {
+		const struct st_seed_conf *sc = &cfg->seeds[i];
+		if (sc->url[0]) {
+			struct st_seed_request *q = &urls[nu++];
+			st_seed_request_init(q, sc->url);
+			const struct cache_entry *ce = cache_find(&r.cache, sc->url);
+			q->etag = ce ? ce->etag : NULL;
+			q->last_modified = ce ? ce->last_modified : NULL;
+			q->want_sig = sc->public_key[0] != '\0';
+		} else {
+			struct st_dns_query *q = &names[nd++];
+			q->name = sc->dns;
+			q->port = sc->port ? sc->port : ST_DEFAULT_PORT;
+		}
+	}
+	int frc = st_seed_fetch_all(urls, nu, &o->fetch, err);
+	int drc = frc < 0 ? -1 : st_seed_dns_all(names, nd, o->resolver, o->fetch.timeout_ms, err);
+	/* back into config order, so each seed finds its own result by index */
+	for (size_t i = 0, u = 0, d = 0; i < cfg->nseeds; i++) {
+		if (cfg->seeds[i].url[0])
+			r.req[i] = urls[u++];
+		else
+			r.dq[i] = names[d++];
+	}
+	free(urls);
+	free(names);
+	if (frc < 0 || drc < 0)
+		goto out;
+
+	if (!o->dry_run && st_addrbook_open(&r.ab, cfg, ST_STORE_WRITE, err) < 0)
+		goto out;
+	for (size_t i = 0; i < cfg->nseeds; i++) {
+		int x = cfg->seeds[i].url[0] ? refresh_url(&r, i, err) : refresh_dns(&r, i, err);
+		if (x < 0)
+			goto out;
+	}
+	if (r.ab) {
+		struct st_addrbook *ab = r.ab;
+		r.ab = NULL;
+		if (st_addrbook_close(ab, err) < 0)
+			goto out;
+	}
+	if (!o->dry_run && cache_write(cs, &r.cache, err) < 0)
+		goto out;
+	rc = r.failed;
+out:
+	st_addrbook_free(r.ab);
+	for (size_t i = 0; r.req && i < cfg->nseeds; i++)
+		st_seed_request_clear(&r.req[i]);
+	free(r.req);
+	free(r.dq);
+	free(r.cache.v);
+	st_store_close(cs);
+	return rc;
+}

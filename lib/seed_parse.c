@@ -164,6 +164,14 @@ static int parse_item(struct parse *p, const char *s, size_t len, const char *wh
 	if (colon && memchr(colon + 1, ':', hlen - (size_t)(colon + 1 - host)))
 		colon = NULL; /* a bare IPv6 address */
 	size_t namelen = colon ? (size_t)(colon - host) : hlen;
+	/* before the port: Bitcoin's i2p lines carry port 0 */
+	if (ends_with(host, namelen, ".onion") || ends_with(host, namelen, ".i2p")) {
+		if (p->onion_is_bad)
+			report(p, where, "an onion or i2p address (not for a text list)");
+		else
+			p->l->skipped++;
+		return 0;
+	}
 	uint16_t port = p->default_port;
 	if (colon) {
 		char pbuf[8];
@@ -182,13 +190,6 @@ static int parse_item(struct parse *p, const char *s, size_t len, const char *wh
 			return 0;
 		}
 		port = (uint16_t)v;
-	}
-	if (ends_with(host, namelen, ".onion") || ends_with(host, namelen, ".i2p")) {
-		if (p->onion_is_bad)
-			report(p, where, "an onion or i2p address (not for a text list)");
-		else
-			p->l->skipped++;
-		return 0;
 	}
 	if (!colon && st_addr_parse(&ep, host, hlen, NULL) == 0) {
 		ep.port = port;

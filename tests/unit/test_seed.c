@@ -1,0 +1,327 @@
+/* test_seed.c - seed list parsers, signatures, fetch and refresh error paths. */
+#include "unit.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sys/stat.h>
+
+#include "st/seed.h"
+#include "st/store.h"
+
+struct bads {
+	int n;
+	char last[256];
+};
+
+static void on_bad(void *ctx, const char *where, const char *reason)
+{
+	struct bads *b = ctx;
+	b->n++;
+	snprintf(b->last, sizeof b->last, "%s: %s", where, reason);
+}
+
+static int parse(struct st_seed_list *l, const char *body, enum st_seed_format fmt,
+                 const char *ctype, struct bads *b)
+{
+	struct st_seed_sink sink = {on_bad, NULL, b};
+	*l = (struct st_seed_list){0};
+	return st_seed_parse(l, body, strlen(body), fmt, ctype, 7777, &sink, NULL);
+}
+
+static const char *ep_text(const struct st_seed_list *l, size_t i)
+{
+	static char buf[ST_ENDPOINT_STRLEN + 1];
+	st_endpoint_format(&l->v[i].ep, buf, sizeof buf);
+	return buf;
+}
+
+static void text_lists_keep_good_lines_and_name_bad_ones(void **state)
+{
+	(void)state;
+	struct st_seed_list l;
+	struct bads b = {0};
+	assert_int_equal(parse(&l, "# seeds\n\n1.2.3.4:7777\r\nn1@[2001:db8::1]:9 # c\n5.6.7.8\n"
+	                           "1.2.3.4:7777\nnot-an-ip:x\n1.2.3.4:99999\n",
+	                       ST_SEED_AUTO, NULL, &b), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(ep_text(&l, 0), "1.2.3.4:7777");
+	assert_string_equal(ep_text(&l, 1), "[2001:db8::1]:9");
+	assert_string_equal(l.v[1].node_id, "n1");
+	assert_string_equal(ep_text(&l, 2), "5.6.7.8:7777");
+	assert_int_equal(l.duplicates, 1);
+	assert_int_equal(b.n, 2);
+	assert_int_equal(l.bad, 2);
+	assert_non_null(strstr(b.last, "8: "));
+	assert_int_equal(l.format, ST_SEED_TEXT);
+	st_seed_list_clear(&l);
+}
+
+static void onion_lines_make_a_bitcoin_list_and_are_bad_in_a_text_list(void **state)
+{
+	(void)state;
+	struct st_seed_list l;
+	struct bads b = {0};
+	const char *body = "abcdef.onion:8333\n1.2.3.4:8333\nxyz.b32.i2p:0\n";
+	assert_int_equal(parse(&l, body, ST_SEED_AUTO, NULL, &b), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.skipped, 2);
+	assert_int_equal(b.n, 0);
+	assert_int_equal(l.format, ST_SEED_BITCOIN);
+	st_seed_list_clear(&l);
+	assert_int_equal(parse(&l, body, ST_SEED_TEXT, NULL, &b), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(b.n, 2);
+	st_seed_list_clear(&l);
+}
+
+static void host_names_are_bad_lines_unless_a_resolver_takes_them(void **state)
+{
+	(void)state;
+	struct st_seed_list l;
+	struct bads b = {0};
+	assert_int_equal(parse(&l, "seed.example.net:7777\n", ST_SEED_TEXT, NULL, &b), 0);
+	assert_int_equal(l.n, 0);
+	assert_non_null(strstr(b.last, "--resolve"));
+	st_seed_list_clear(&l);
+	/* localhost is in every /etc/hosts: the system resolver answers without a network */
+	struct st_seed_sink sink = {on_bad, st_seed_resolve_host, &b};
+	l = (struct st_seed_list){0};
+	const char *body = "id7@localhost:7000\n";
+	assert_int_equal(st_seed_parse(&l, body, strlen(body), ST_SEED_TEXT, NULL, 7777, &sink, NULL), 0);
+	assert_true(l.n >= 1);
+	assert_int_equal(l.v[0].ep.port, 7000);
+	assert_string_equal(l.v[0].node_id, "id7");
+	assert_int_equal(st_endpoint_class(&l.v[0].ep), ST_CLASS_LOOPBACK);
+	st_seed_list_clear(&l);
+}
+
+static void json_arrays_objects_and_wrappers(void **state)
+{
+	(void)state;
+	struct st_seed_list l;
+	struct bads b = {0};
+	assert_int_equal(parse(&l, "[\"1.2.3.4:1\", {\"Address\":\"2001:db8::2\",\"Port\":7},"
+	                           " {\"host\":\"5.6.7.8\",\"port\":\"8\",\"node_id\":\"x\"}, 3,"
+	                           " {\"port\":1}, {\"ip\":\"9.9.9.9\",\"port\":70000}]",
+	                       ST_SEED_AUTO, NULL, &b), 0);
+	assert_int_equal(l.format, ST_SEED_JSON);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(ep_text(&l, 1), "[2001:db8::2]:7");
+	assert_string_equal(l.v[2].node_id, "x");
+	assert_int_equal(b.n, 3);
+	st_seed_list_clear(&l);
+
+	assert_int_equal(parse(&l, "{\"version\":1,\"nodes\":[\"1.2.3.4:1\"],\"x\":[]}", ST_SEED_AUTO,
+	                       NULL, &b), 0);
+	assert_int_equal(l.n, 1);
+	st_seed_list_clear(&l);
+	assert_int_equal(parse(&l, "{\"whatever\":[\"1.2.3.4:1\",\"1.2.3.4:2\"]}", ST_SEED_AUTO, NULL,
+	                       &b), 0);
+	assert_int_equal(l.n, 2);
+	st_seed_list_clear(&l);
+	/* detected from the content type even with leading junk that is not JSON */
+	struct st_err err = {0};
+	struct st_seed_sink sink = {on_bad, NULL, &b};
+	l = (struct st_seed_list){0};
+	assert_int_equal(st_seed_parse(&l, "1.2.3.4:1", 9, ST_SEED_AUTO, "application/json", 7777,
+	                               &sink, &err), -1);
+	assert_int_equal(err.code, ST_EX_DATAERR);
+	st_seed_list_clear(&l);
+	l = (struct st_seed_list){0};
+	assert_int_equal(st_seed_parse(&l, "{\"a\":1}", 7, ST_SEED_JSON, NULL, 7777, &sink, &err), -1);
+	assert_non_null(strstr(err.msg, "no list"));
+	st_seed_list_clear(&l);
+}
+
+static void lists_dedupe_at_scale(void **state)
+{
+	(void)state;
+	struct st_seed_list l = {0};
+	for (int round = 0; round < 2; round++)
+		for (unsigned i = 0; i < 5000; i++) {
+			struct st_endpoint ep = {.family = ST_AF_INET, .port = 7777};
+			ep.addr[0] = 11;
+			ep.addr[2] = (uint8_t)(i >> 8);
+			ep.addr[3] = (uint8_t)i;
+			assert_int_equal(st_seed_list_add(&l, &ep, "", NULL), round == 0);
+		}
+	assert_int_equal(l.n, 5000);
+	assert_int_equal(l.duplicates, 5000);
+	st_seed_list_clear(&l);
+}
+
+static void formats_parse_by_name(void **state)
+{
+	(void)state;
+	enum st_seed_format f;
+	struct st_err err = {0};
+	assert_int_equal(st_seed_format_parse("bitcoin", &f, &err), 0);
+	assert_int_equal(f, ST_SEED_BITCOIN);
+	assert_string_equal(st_seed_format_name(f), "bitcoin");
+	assert_int_equal(st_seed_format_parse("yaml", &f, &err), -1);
+	assert_int_equal(err.code, ST_EX_USAGE);
+}
+
+/* Writes a fresh Ed25519 key pair as PEM files in dir. */
+static void make_key(const char *dir, char *priv, char *pub, size_t size, mode_t mode)
+{
+	snprintf(priv, size, "%s/seed.key", dir);
+	snprintf(pub, size, "%s/seed.pub", dir);
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	assert_non_null(k);
+	FILE *f = fopen(priv, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+	fclose(f);
+	assert_int_equal(chmod(priv, mode), 0);
+	f = fopen(pub, "w");
+	assert_int_equal(PEM_write_PUBKEY(f, k), 1);
+	fclose(f);
+	EVP_PKEY_free(k);
+}
+
+static void signatures_verify_and_tampering_is_caught(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	char priv[512], pub[512], sig[128], b64[128];
+	make_key(dir, priv, pub, sizeof priv, 0600);
+	const char *list = "1.2.3.4:7777\n";
+	struct st_err err = {0};
+	assert_int_equal(st_sig_sign(priv, list, strlen(list), sig, sizeof sig, &err), 0);
+	assert_int_equal(strlen(sig), 88);
+	assert_int_equal(st_sig_pubkey(pub, b64, sizeof b64, &err), 0);
+	assert_int_equal(strlen(b64), 44);
+	/* the key as a PEM public key, as the private key, and as base64 */
+	assert_int_equal(st_sig_verify(pub, list, strlen(list), sig, strlen(sig), &err), 0);
+	assert_int_equal(st_sig_verify(priv, list, strlen(list), sig, strlen(sig), &err), 0);
+	char withnl[100];
+	snprintf(withnl, sizeof withnl, "%s\n", sig);
+	assert_int_equal(st_sig_verify(b64, list, strlen(list), withnl, strlen(withnl), &err), 0);
+	/* one byte changed in the list, or in the signature */
+	assert_int_equal(st_sig_verify(b64, "1.2.3.5:7777\n", 13, sig, strlen(sig), &err), -1);
+	assert_int_equal(err.code, ST_EX_DATAERR);
+	assert_string_equal(err.msg, "bad signature");
+	sig[10] = sig[10] == 'A' ? 'B' : 'A';
+	assert_int_equal(st_sig_verify(b64, list, strlen(list), sig, strlen(sig), &err), -1);
+	assert_int_equal(st_sig_verify(b64, list, strlen(list), "short", 5, &err), -1);
+	assert_int_equal(st_sig_verify("not a key", list, strlen(list), withnl, 88, &err), -1);
+	assert_int_equal(err.code, ST_EX_USAGE);
+	unit_rmtree(dir);
+}
+
+static void a_private_key_readable_by_others_is_refused(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	char priv[512], pub[512], sig[128];
+	make_key(dir, priv, pub, sizeof priv, 0644);
+	struct st_err err = {0};
+	assert_int_equal(st_sig_sign(priv, "x", 1, sig, sizeof sig, &err), -1);
+	assert_non_null(strstr(err.msg, "chmod 600"));
+	/* a public key is no secret */
+	assert_int_equal(st_sig_sign(pub, "x", 1, sig, sizeof sig, &err), -1);
+	unit_rmtree(dir);
+}
+
+static void local_lists_have_a_ceiling(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	char path[512];
+	snprintf(path, sizeof path, "%s/list", dir);
+	FILE *f = fopen(path, "w");
+	for (int i = 0; i < 100; i++)
+		fputs("1.2.3.4:7777\n", f);
+	fclose(f);
+	struct st_buf b;
+	st_buf_init(&b, 0);
+	struct st_err err = {0};
+	assert_int_equal(st_seed_read_file(path, 1300, &b, &err), 0);
+	assert_int_equal(b.len, 1300);
+	st_buf_clear(&b);
+	assert_int_equal(st_seed_read_file(path, 1299, &b, &err), -1);
+	assert_int_equal(err.code, ST_EX_DATAERR);
+	st_buf_clear(&b);
+	assert_int_equal(st_seed_read_file("/nonexistent/list", 10, &b, &err), -1);
+	assert_int_equal(err.code, ST_EX_NOINPUT);
+	st_buf_clear(&b);
+	assert_true(st_seed_is_url("https://x/y"));
+	assert_false(st_seed_is_url("./peers.txt"));
+	unit_rmtree(dir);
+}
+
+static void fetch_failures_are_per_request(void **state)
+{
+	(void)state;
+	struct st_seed_request r[2];
+	/* port 1 of loopback: nothing listens there, the refusal is immediate */
+	st_seed_request_init(&r[0], "http://127.0.0.1:1/peers.txt");
+	st_seed_request_init(&r[1], "file:///etc/passwd");
+	struct st_seed_fetch_opts o = {.timeout_ms = 5000, .max_size = 1024, .retries = 1,
+	                               .retry_delay_ms = 10};
+	struct st_err err = {0};
+	assert_int_equal(st_seed_fetch_all(r, 2, &o, &err), 0);
+	assert_int_equal(r[0].failed, ST_EX_TEMPFAIL);
+	assert_int_equal(r[0].attempts, 2);
+	assert_int_equal(r[1].failed, ST_EX_UNAVAILABLE); /* only http and https are spoken */
+	assert_int_equal(r[1].attempts, 1);
+	st_seed_request_clear(&r[0]);
+	st_seed_request_clear(&r[1]);
+}
+
+static void dns_refuses_a_bad_resolver(void **state)
+{
+	(void)state;
+	struct st_dns_query q = {.name = "seed.example.net", .port = 7777};
+	struct st_err err = {0};
+	assert_int_equal(st_seed_dns_all(&q, 1, "not-an-address", 1000, &err), -1);
+	assert_int_equal(err.code, ST_EX_USAGE);
+}
+
+static void refresh_needs_seeds_and_runs_alone(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	struct st_config cfg;
+	st_config_init(&cfg);
+	snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", dir);
+	struct st_refresh_opts o = {.fetch = {.timeout_ms = 1000, .max_size = 1024}};
+	struct st_err err = {0};
+	assert_int_equal(st_seed_refresh(&cfg, &o, &err), -1);
+	assert_int_equal(err.code, ST_EX_NOINPUT);
+
+	struct st_seed_conf seed = {.url = "http://127.0.0.1:1/peers.txt"};
+	cfg.seeds = &seed;
+	cfg.nseeds = 1;
+	struct st_store *held;
+	assert_int_equal(st_store_open(&held, dir, "seeds", 1, ST_STORE_WRITE, &err), 0);
+	assert_int_equal(st_seed_refresh(&cfg, &o, &err), -1);
+	assert_int_equal(err.code, ST_EX_TEMPFAIL);
+	assert_string_equal(err.msg, "another refresh is running");
+	st_store_close(held);
+	/* alone, the one seed fails (nothing listens) and is counted */
+	assert_int_equal(st_seed_refresh(&cfg, &o, &err), 1);
+	cfg.seeds = NULL;
+	cfg.nseeds = 0;
+	unit_rmtree(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(text_lists_keep_good_lines_and_name_bad_ones),
+		cmocka_unit_test(onion_lines_make_a_bitcoin_list_and_are_bad_in_a_text_list),
+		cmocka_unit_test(host_names_are_bad_lines_unless_a_resolver_takes_them),
+		cmocka_unit_test(json_arrays_objects_and_wrappers),
+		cmocka_unit_test(lists_dedupe_at_scale),
+		cmocka_unit_test(formats_parse_by_name),
+		cmocka_unit_test(signatures_verify_and_tampering_is_caught),
+		cmocka_unit_test(a_private_key_readable_by_others_is_refused),
+		cmocka_unit_test(local_lists_have_a_ceiling),
+		cmocka_unit_test(fetch_failures_are_per_request),
+		cmocka_unit_test(dns_refuses_a_bad_resolver),
+		cmocka_unit_test(refresh_needs_seeds_and_runs_alone),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

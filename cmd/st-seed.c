@@ -125,9 +125,10 @@ static void print_endpoint(struct st_printer *p, const struct st_endpoint *ep, c
 	char text[ST_ENDPOINT_STRLEN + 1];
 	st_endpoint_format(ep, text, sizeof text);
 	st_print_begin(p);
+	/* source second: st-addrbook add takes a tsv line's source from that column */
 	st_print_str(p, "endpoint", "%-24s", text);
-	st_print_str(p, "node_id", "%-10s", id && id[0] ? id : NULL);
-	st_print_str(p, "source", "%s", source);
+	st_print_str(p, "source", "%-30s", source);
+	st_print_str(p, "node_id", "%s", id && id[0] ? id : NULL);
 	st_print_end(p);
 }
 

@@ -153,8 +153,19 @@ int st_seed_dns_all(struct st_dns_query *q, size_t n, const char *resolver, int6
 			break;
 		event_base_loop(base, EVLOOP_ONCE);
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		conclude(&q[i], &lk[2 * i]);
+		/* IPv4 first, each family in answer order, whichever answer came back first */
+		struct st_endpoint v6[ST_SEED_ADDRS_MAX];
+		size_t k4 = 0, k6 = 0;
+		for (size_t k = 0; k < q[i].neps; k++) {
+			if (q[i].eps[k].family == ST_AF_INET)
+				q[i].eps[k4++] = q[i].eps[k];
+			else
+				v6[k6++] = q[i].eps[k];
+		}
+		memcpy(q[i].eps + k4, v6, k6 * sizeof v6[0]);
+	}
 out:
 	if (deadline)
 		event_free(deadline);

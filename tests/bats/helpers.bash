@@ -101,3 +101,61 @@ setup() {
 teardown() {
 	stop_all_bg
 }
+
+# start_httpd NAME DOCROOT [--tls CERT KEY] [--bind ADDR]: serves DOCROOT with
+# tools/httpd.py on a free port of 127.0.0.1 and sets NAME_URL to its base URL
+# (https:// with --tls). Its request log ("METHOD PATH STATUS" lines) is NAME.err.
+start_httpd() {
+	local name=$1 docroot=$2 scheme=http
+	shift 2
+	case " $* " in *" --tls "*) scheme=https ;; esac
+	start_bg "$name" python3 "$ST_TOP/tests/bats/tools/httpd.py" "$@" "$docroot"
+	wait_for_line "$BATS_TEST_TMPDIR/$name.out" '^listening ' 10 ||
+		{ cat "$BATS_TEST_TMPDIR/$name.err" >&2; return 1; }
+	printf -v "${name}_URL" '%s://%s' "$scheme" \
+		"$(sed -n 's/^listening //p' "$BATS_TEST_TMPDIR/$name.out" | head -1)"
+	export "${name}_URL"
+}
+
+# start_dns NAME ZONEFILE [--bind ADDR]: serves ZONEFILE with tools/dns.py (UDP, and TCP
+# on the same port) and sets NAME_ADDR to 127.0.0.1:PORT. Its query log ("QNAME QTYPE
+# RCODE" lines, names in lower case) is NAME.err.
+start_dns() {
+	local name=$1 zone=$2
+	shift 2
+	start_bg "$name" python3 "$ST_TOP/tests/bats/tools/dns.py" "$@" "$zone"
+	wait_for_line "$BATS_TEST_TMPDIR/$name.out" '^listening ' 10 ||
+		{ cat "$BATS_TEST_TMPDIR/$name.err" >&2; return 1; }
+	printf -v "${name}_ADDR" '%s' "$(sed -n 's/^listening //p' "$BATS_TEST_TMPDIR/$name.out" | head -1)"
+	export "${name}_ADDR"
+}
+
+# count_log_lines NAME ERE: prints how many lines of NAME's stderr log match ERE,
+# e.g. count_log_lines WEB '^GET /peers.txt 304$'.
+count_log_lines() {
+	grep -cE -- "$2" "$BATS_TEST_TMPDIR/$1.err" || true
+}
+
+# make_test_ca DIR: a throwaway CA (DIR/ca.crt, ca.key) and a server certificate it
+# signed (DIR/server.crt, server.key) for IP:127.0.0.1 and DNS:localhost, valid 3 days.
+# Extensions are spelt out so strict verifiers (X509_V_FLAG_X509_STRICT) accept them.
+make_test_ca() {
+	local d=$1 out
+	mkdir -p "$d" || return 1
+	out=$({
+		openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$d/ca.key" -out "$d/ca.crt" -days 3 -subj "/CN=st test CA" \
+			-addext "basicConstraints=critical,CA:TRUE" \
+			-addext "keyUsage=critical,keyCertSign,cRLSign" &&
+			openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+				-keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=localhost" &&
+			printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+				"basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+				"extendedKeyUsage=serverAuth" "subjectKeyIdentifier=hash" \
+				"authorityKeyIdentifier=keyid" >"$d/server.ext" &&
+			openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+				-set_serial "0x$(openssl rand -hex 8)" -days 3 -extfile "$d/server.ext" \
+				-out "$d/server.crt"
+	} 2>&1) || { echo "make_test_ca: $out" >&2; return 1; }
+	rm -f "$d/server.csr" "$d/server.ext"
+}

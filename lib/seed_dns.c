@@ -164,7 +164,8 @@ int st_seed_dns_all(struct st_dns_query *q, size_t n, const char *resolver, int6
 			else
 				v6[k6++] = q[i].eps[k];
 		}
-		memcpy(q[i].eps + k4, v6, k6 * sizeof v6[0]);
+		if (k6)
+			memcpy(q[i].eps + k4, v6, k6 * sizeof v6[0]);
 	}
 out:
 	if (deadline)

@@ -187,12 +187,12 @@ static int refresh_url(struct run *r, size_t i, struct st_err *err)
 		enum st_seed_format fmt = ST_SEED_AUTO;
 		if (sc->format[0])
 			st_seed_format_parse(sc->format, &fmt, NULL);
-		if (sc->public_key[0] &&
-		    st_sig_verify(sc->public_key, q->body.data, q->body.len, q->sig.data, q->sig.len, &e) < 0) {
-			fail(r, &out, e.msg);
-		} else if (st_seed_parse(&l, q->body.data ? q->body.data : "", q->body.len, fmt,
-		                         q->content_type, sc->port ? sc->port : ST_DEFAULT_PORT, &sink,
-		                         &e) < 0) {
+		bool usable = (!sc->public_key[0] || st_sig_verify(sc->public_key, q->body.data, q->body.len,
+		                                                    q->sig.data, q->sig.len, &e) == 0) &&
+		              st_seed_parse(&l, q->body.data ? q->body.data : "", q->body.len, fmt,
+		                            q->content_type, sc->port ? sc->port : ST_DEFAULT_PORT, &sink,
+		                            &e) == 0;
+		if (!usable) {
 			fail(r, &out, e.msg);
 		} else {
 			out.endpoints = l.n;

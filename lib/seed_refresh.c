@@ -172,6 +172,7 @@ static int refresh_url(struct run *r, size_t i, struct st_err *err)
 	snprintf(source, sizeof source, "seed:%s", sc->url);
 	struct st_seed_outcome out = {.seed = source, .status = "ok"};
 	struct cache_entry *ce = cache_find(&r->cache, sc->url);
+	struct st_err e = {0}; /* out.error may point into it until the outcome is reported */
 	if (q->failed) {
 		fail(r, &out, q->err.msg);
 	} else if (q->not_modified) {
@@ -180,7 +181,6 @@ static int refresh_url(struct run *r, size_t i, struct st_err *err)
 		if (ce)
 			ce->fetched = st_now();
 	} else {
-		struct st_err e = {0};
 		struct st_seed_list l = {0};
 		struct bad_ctx bc = {r->o, source};
 		struct st_seed_sink sink = {on_bad, NULL, &bc};

@@ -51,8 +51,6 @@ struct st_config {
 	struct {
 		char node_id[128 + 1];     /* "" : derived from the identity key, else generated and kept */
 		char user_agent[128 + 1];  /* "st/VERSION" */
-		char key[ST_PATH_MAX];     /* "" : DATA_DIR/node.key */
-		char cert[ST_PATH_MAX];    /* "" : DATA_DIR/node.crt */
 	} node;
 
 	struct {
@@ -66,7 +64,6 @@ struct st_config {
 	struct {
 		uint32_t jobs;             /* 64 dials at once */
 		int64_t timeout;           /* 10s per endpoint, connect to result */
-		bool tls;                  /* false */
 	} connect;
 
 	struct {
@@ -76,7 +73,6 @@ struct st_config {
 		uint32_t max_per_ip;        /* 8 */
 		int64_t idle_timeout;       /* 5m */
 		int64_t handshake_timeout;  /* 10s */
-		bool tls;                   /* false */
 	} listen;
 
 	struct {

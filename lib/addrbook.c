@@ -26,6 +26,13 @@ const char *st_addrbook_verdict_name(enum st_addrbook_verdict v)
 
 /* ---- a u64 -> u32 counter map (keys are netkeys, never 0) ---- */
 
+/* Fibonacci hashing: the top bits of the product, which every key bit reaches
+ * (the middle bits cluster for netkeys that differ only in their high bytes). */
+static size_t counter_home(uint64_t key, size_t cap)
+{
+	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> (64 - __builtin_ctzll((unsigned long long)cap)));
+}
+
 static int counter_grow(struct ab_counter *c)
 {
 	size_t cap = c->cap ? c->cap * 2 : 1024;
@@ -35,7 +42,7 @@ static int counter_grow(struct ab_counter *c)
 	for (size_t i = 0; i < c->cap; i++) {
 		if (!c->slot[i].key)
 			continue;
-		size_t j = (size_t)(c->slot[i].key * 0x9e3779b97f4a7c15ULL >> 20) & (cap - 1);
+		size_t j = counter_home(c->slot[i].key, cap);
 		while (s[j].key)
 			j = (j + 1) & (cap - 1);
 		s[j] = c->slot[i];
@@ -52,7 +59,7 @@ static struct ab_slot *counter_find(struct ab_counter *c, uint64_t key, bool cre
 		return NULL;
 	if (!c->cap)
 		return NULL;
-	size_t j = (size_t)(key * 0x9e3779b97f4a7c15ULL >> 20) & (c->cap - 1);
+	size_t j = counter_home(key, c->cap);
 	while (c->slot[j].key && c->slot[j].key != key)
 		j = (j + 1) & (c->cap - 1);
 	if (!c->slot[j].key) {
@@ -155,12 +162,36 @@ static int index_grow(struct st_addrbook *ab)
 	return 0;
 }
 
-/* The entry slot of ep (deleted or not), or NULL. */
-struct st_addr_entry *ab_lookup(const struct st_addrbook *ab, const struct st_endpoint *ep)
+/* Room for n entries without a regrow (the index kept under 70% full). */
+static int reserve(struct st_addrbook *ab, size_t n)
+{
+	if (n > ab->cap) {
+		struct st_addr_entry *ne = realloc(ab->e, n * sizeof *ne);
+		if (!ne)
+			return -1;
+		ab->e = ne;
+		ab->cap = n;
+	}
+	size_t cap = ab->index_cap ? ab->index_cap : 4096;
+	while (n * 10 > cap * 7)
+		cap *= 2;
+	if (cap == ab->index_cap)
+		return 0;
+	size_t was = ab->index_cap;
+	ab->index_cap = cap / 2;
+	if (index_grow(ab) < 0) {
+		ab->index_cap = was;
+		return -1;
+	}
+	return 0;
+}
+
+static struct st_addr_entry *lookup_hashed(const struct st_addrbook *ab,
+                                           const struct st_endpoint *ep, uint64_t h)
 {
 	if (!ab->index_cap)
 		return NULL;
-	size_t j = st_endpoint_hash(ep, ab->key) & (ab->index_cap - 1);
+	size_t j = h & (ab->index_cap - 1);
 	while (ab->index[j]) {
 		struct st_addr_entry *e = &ab->e[ab->index[j] - 1];
 		if (st_endpoint_equal(&e->ep, ep))
@@ -168,6 +199,12 @@ struct st_addr_entry *ab_lookup(const struct st_addrbook *ab, const struct st_en
 		j = (j + 1) & (ab->index_cap - 1);
 	}
 	return NULL;
+}
+
+/* The entry slot of ep (deleted or not), or NULL. */
+struct st_addr_entry *ab_lookup(const struct st_addrbook *ab, const struct st_endpoint *ep)
+{
+	return lookup_hashed(ab, ep, st_endpoint_hash(ep, ab->key));
 }
 
 const struct st_addr_entry *st_addrbook_get(const struct st_addrbook *ab,
@@ -188,7 +225,8 @@ static void count_entry(struct st_addrbook *ab, const struct st_addr_entry *e, i
 static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr_entry *e,
                                     struct st_err *err)
 {
-	struct st_addr_entry *slot = ab_lookup(ab, &e->ep);
+	uint64_t h = st_endpoint_hash(&e->ep, ab->key); /* once: a keyed hash is not free */
+	struct st_addr_entry *slot = lookup_hashed(ab, &e->ep, h);
 	if (slot) {
 		if (!slot->deleted)
 			count_entry(ab, slot, -1);
@@ -214,7 +252,7 @@ static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr
 	slot = &ab->e[ab->n];
 	*slot = *e;
 	slot->deleted = false;
-	size_t j = st_endpoint_hash(&e->ep, ab->key) & (ab->index_cap - 1);
+	size_t j = h & (ab->index_cap - 1);
 	while (ab->index[j])
 		j = (j + 1) & (ab->index_cap - 1);
 	ab->index[j] = (uint32_t)ab->n + 1;
@@ -247,6 +285,23 @@ size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_e
 	return n < 0 ? 0 : (size_t)n;
 }
 
+/* Plain decimal digits up to max, the common case of every stored number; false
+ * sends the field to the full parser, which says what is wrong with it. */
+static bool plain_dec(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+	for (; s[i] >= '0' && s[i] <= '9'; i++) {
+		if (i >= 18)
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (!i || s[i] || (i > 1 && s[0] == '0') || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
 int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_size,
                         const char *line, size_t len, struct st_err *err)
 {
@@ -272,13 +327,18 @@ int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_siz
 	if (st_endpoint_parse(&e->ep, f[0], strlen(f[0]), err) < 0)
 		return -1;
 	int64_t *times[] = {&e->first_seen, &e->last_seen, &e->last_attempt, &e->last_success};
-	for (size_t i = 0; i < 4; i++)
-		if (st_parse_i64(f[1 + i], 0, INT64_MAX / 2, times[i], err) < 0)
+	for (size_t i = 0; i < 4; i++) {
+		uint64_t v;
+		if (plain_dec(f[1 + i], INT64_MAX / 2, &v))
+			*times[i] = (int64_t)v;
+		else if (st_parse_i64(f[1 + i], 0, INT64_MAX / 2, times[i], err) < 0)
 			return st_err_prefix(err, "field %zu", i + 2);
+	}
 	uint32_t *counts[] = {&e->attempts, &e->successes, &e->failures, &e->consecutive_failures};
 	for (size_t i = 0; i < 4; i++) {
 		uint64_t v;
-		if (st_parse_u64(f[5 + i], 0, UINT32_MAX, &v, err) < 0)
+		if (!plain_dec(f[5 + i], UINT32_MAX, &v) &&
+		    st_parse_u64(f[5 + i], 0, UINT32_MAX, &v, err) < 0)
 			return st_err_prefix(err, "field %zu", i + 6);
 		*counts[i] = (uint32_t)v;
 	}
@@ -344,6 +404,9 @@ int ab_load(struct st_addrbook *ab, struct st_err *err)
 	snprintf(jpath, sizeof jpath, "%s/addrbook.journal", ab->cfg.data_dir);
 	struct load_ctx snap = {ab, st_store_path(ab->store), false};
 	struct load_ctx jour = {ab, jpath, true};
+	/* a stored entry takes 60 bytes or more: size the tables once, not by doubling */
+	if (reserve(ab, (size_t)(st_store_snapshot_bytes(ab->store) / 60) + 16) < 0)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	if (st_store_read_snapshot(ab->store, load_line, &snap, err) != 0)
 		return -1;
 	if (st_store_read_journal(ab->store, load_line, &jour, err) != 0)
@@ -683,4 +746,13 @@ int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 int ab_counter_bump(struct ab_counter *c, uint64_t key)
 {
 	return counter_add(c, key, +1);
+}
+
+int ab_counter_set(struct ab_counter *c, uint64_t key, uint32_t value)
+{
+	struct ab_slot *s = counter_find(c, key, true);
+	if (!s)
+		return -1;
+	s->count = value;
+	return 0;
 }

@@ -42,6 +42,8 @@ struct st_addrbook {
 
 uint32_t ab_counter_get(struct ab_counter *c, uint64_t key);
 int ab_counter_bump(struct ab_counter *c, uint64_t key);
+/* Sets key's value (a map from key to any non-zero 32-bit value). Returns 0 or -1. */
+int ab_counter_set(struct ab_counter *c, uint64_t key, uint32_t value);
 struct st_addr_entry *ab_lookup(const struct st_addrbook *ab, const struct st_endpoint *ep);
 int ab_load(struct st_addrbook *ab, struct st_err *err);
 int ab_rewrite(struct st_addrbook *ab, struct st_err *err);

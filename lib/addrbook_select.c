@@ -17,9 +17,10 @@ double st_addr_quality(const struct st_addr_entry *e)
 
 double st_addr_chance(const struct st_addr_entry *e, int64_t now)
 {
+	static const double decay[9] = {1.0, 0.66, 0.4356, 0.287496, 0.18974736, 0.1252332576,
+	                                0.082653950016, 0.05455160701056, 0.0360040606269696};
 	double c = st_addr_quality(e);
-	unsigned f = e->consecutive_failures < 8 ? e->consecutive_failures : 8;
-	c *= pow(0.66, f);
+	c *= decay[e->consecutive_failures < 8 ? e->consecutive_failures : 8]; /* 0.66^f */
 	if (e->last_attempt && now - e->last_attempt < 600)
 		c *= 0.01;
 	return c;
@@ -84,6 +85,77 @@ static bool excluded(const struct st_best_opts *o, const struct st_endpoint *ep)
 	return false;
 }
 
+/*
+ * When at least n groups have candidates, the answer is round 0 alone: the
+ * best of each group, best first. One pass finds each group's best, a heap of
+ * n keeps the best of those: no sort of the whole book for eight lines.
+ * Returns the count, 0 when there are fewer groups than n (the caller sorts
+ * everything), or -1.
+ */
+static long best_of_groups(const struct st_addrbook *ab, struct cand *c, size_t m, size_t n,
+                           const struct st_addr_entry **out, struct st_err *err)
+{
+	struct ab_counter best = {0}; /* group -> index into c, + 1 */
+	size_t groups = 0;
+	for (size_t i = 0; i < m; i++) {
+		uint64_t g = c[i].group ? c[i].group : 1;
+		uint32_t k = ab_counter_get(&best, g);
+		if (k && by_score(&c[k - 1], &c[i], (void *)ab) <= 0)
+			continue;
+		groups += !k;
+		if (ab_counter_set(&best, g, (uint32_t)(i + 1)) < 0) {
+			free(best.slot);
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		}
+	}
+	if (groups < n) {
+		free(best.slot);
+		return 0;
+	}
+	/* a max-heap by "worse first" of the n best group leaders seen so far */
+	struct cand *h = malloc(n * sizeof *h);
+	if (!h) {
+		free(best.slot);
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	}
+	size_t hn = 0;
+	for (size_t s = 0; s < best.cap; s++) {
+		if (!best.slot[s].key || !best.slot[s].count)
+			continue;
+		struct cand x = c[best.slot[s].count - 1];
+		if (hn == n && by_score(&x, &h[0], (void *)ab) >= 0)
+			continue;
+		size_t i;
+		if (hn < n) {
+			i = hn++;
+			while (i && by_score(&h[(i - 1) / 2], &x, (void *)ab) < 0) {
+				h[i] = h[(i - 1) / 2];
+				i = (i - 1) / 2;
+			}
+		} else {
+			i = 0;
+			for (;;) {
+				size_t l = 2 * i + 1, r = l + 1, w = l;
+				if (l >= hn)
+					break;
+				if (r < hn && by_score(&h[r], &h[l], (void *)ab) > 0)
+					w = r;
+				if (by_score(&h[w], &x, (void *)ab) <= 0)
+					break;
+				h[i] = h[w];
+				i = w;
+			}
+		}
+		h[i] = x;
+	}
+	free(best.slot);
+	qsort_r(h, hn, sizeof *h, by_score, (void *)ab);
+	for (size_t i = 0; i < hn; i++)
+		out[i] = &ab->e[h[i].idx];
+	free(h);
+	return (long)hn;
+}
+
 long st_addrbook_best(struct st_addrbook *ab, const struct st_best_opts *opts, int64_t now,
                       const struct st_addr_entry **out, struct st_err *err)
 {
@@ -107,6 +179,11 @@ long st_addrbook_best(struct st_addrbook *ab, const struct st_best_opts *opts, i
 			s = s > 0 ? pow(u, 1.0 / s) : 0;
 		}
 		c[m++] = (struct cand){(uint32_t)i, 0, 0, s, st_endpoint_group_key(&e->ep)};
+	}
+	long fast = best_of_groups(ab, c, m, opts->n, out, err);
+	if (fast != 0) {
+		free(c);
+		return fast;
 	}
 	qsort_r(c, m, sizeof *c, by_score, ab);
 	/* Spread over groups: an entry's round is how many better ones its group

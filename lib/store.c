@@ -276,12 +276,32 @@ int st_store_snapshot(struct st_store *s, const char **body, size_t *len,
 }
 
 /* Walks the record lines of body (after a header at line 1). */
-static int walk_lines(const char *path, const char *body, size_t len, st_store_line_fn fn,
-                      void *ctx, struct st_err *err)
+/* Pages of a walked mapping are given back in steps of this much. */
+#define RELEASE_STEP ((size_t)8 << 20)
+
+/*
+ * Walks the lines of body. map, when not NULL, is the page-aligned start of
+ * the read-only file mapping body lies in: the pages already walked are
+ * dropped from the process as it goes (MADV_DONTNEED re-reads them from the
+ * page cache if touched again), so a large book's peak memory holds its
+ * entries, not also its whole file.
+ */
+static int walk_lines(const char *path, const char *body, size_t len, const char *map,
+                      st_store_line_fn fn, void *ctx, struct st_err *err)
 {
 	unsigned long lineno = 1;
 	size_t off = 0;
+	size_t released = 0; /* bytes from map already given back */
+	long page = sysconf(_SC_PAGESIZE);
 	while (off < len) {
+		if (map && page > 0) {
+			size_t done = (size_t)(body + off - map);
+			done -= done % (size_t)page;
+			if (done - released >= RELEASE_STEP) {
+				madvise((char *)map + released, done - released, MADV_DONTNEED);
+				released = done;
+			}
+		}
 		lineno++;
 		const char *line = body + off;
 		const char *nl = memchr(line, '\n', len - off);
@@ -309,8 +329,8 @@ int st_store_read_snapshot(struct st_store *s, st_store_line_fn fn, void *ctx,
 {
 	if (!s->snap.data)
 		return 0;
-	return walk_lines(s->snap_path, s->snap.data + s->body_off, s->snap.len - s->body_off, fn,
-	                  ctx, err);
+	return walk_lines(s->snap_path, s->snap.data + s->body_off, s->snap.len - s->body_off,
+	                  s->snap.data, fn, ctx, err);
 }
 
 int st_store_parse_image(const char *name, unsigned version, const char *data, size_t len,
@@ -322,7 +342,7 @@ int st_store_parse_image(const char *name, unsigned version, const char *data, s
 		return 0;
 	if (parse_header("<image>", "#st", name, version, data, len, &off, &gen, err) < 0)
 		return -1;
-	return walk_lines("<image>", data + off, len - off, fn, ctx, err);
+	return walk_lines("<image>", data + off, len - off, NULL, fn, ctx, err);
 }
 
 /* "PAYLOAD\t#xxxxxxxx": checks the checksum; returns the payload length or -1. */

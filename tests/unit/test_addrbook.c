@@ -246,6 +246,36 @@ static void best_spreads_over_groups(void **state)
 	st_addrbook_free(ab);
 }
 
+static void best_of_group_leaders_agrees_with_the_full_ranking(void **state)
+{
+	struct fixture *f = *state;
+	f->cfg.addrbook.max_addresses = 100000;
+	struct st_addrbook *ab = open_rw(f);
+	char s[32];
+	/* 40 groups (/16s) of 25 entries with scattered results */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(s, sizeof s, "%d.%d.%d.1:7", 11 + i % 40, i % 7, i / 40);
+		add(ab, s, "manual", NULL, 100);
+		struct st_endpoint e = ep(s);
+		for (int k = 0; k < (i * 7919) % 5; k++)
+			st_addrbook_record(ab, &e, (i * 31 + k) % 3 != 0, 100, NULL);
+	}
+	const struct st_addr_entry *few[40], *all[60];
+	struct st_best_opts o = {.n = 40};
+	/* 40 groups: the leaders alone answer; 60 > 40 groups: the full ranking */
+	assert_int_equal(st_addrbook_best(ab, &o, 100000, few, NULL), 40);
+	o.n = 60;
+	assert_int_equal(st_addrbook_best(ab, &o, 100000, all, NULL), 60);
+	for (int i = 0; i < 40; i++)
+		assert_ptr_equal(few[i], all[i]);
+	/* and a prefix of it for a smaller n */
+	o.n = 8;
+	assert_int_equal(st_addrbook_best(ab, &o, 100000, few, NULL), 8);
+	for (int i = 0; i < 8; i++)
+		assert_ptr_equal(few[i], all[i]);
+	st_addrbook_free(ab);
+}
+
 static void iso8601_with_offsets(void **state)
 {
 	(void)state;
@@ -298,6 +328,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(eviction_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(journal_survives_reopen_and_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(best_spreads_over_groups, setup, teardown),
+		cmocka_unit_test_setup_teardown(best_of_group_leaders_agrees_with_the_full_ranking, setup, teardown),
 		cmocka_unit_test(iso8601_with_offsets),
 		cmocka_unit_test_setup_teardown(entry_lines_round_trip_and_reject_junk, setup, teardown),
 	};

@@ -270,6 +270,12 @@ refresh_config() {
 	start_httpd WEB www
 	start_dns DNS zone.txt
 	refresh_config "$WEB_URL" "$DNS_ADDR"
+	# a dry run counts and changes nothing: the real run still adds all and sends no ETag
+	run st-seed refresh --dry-run -o tsv
+	[ "$status" -eq 0 ]
+	assert_line "seed:$WEB_URL/peers.txt	ok	3	0	0	-"
+	run st-addrbook list -o tsv
+	[ -z "$output" ]
 	run st-seed refresh -o tsv
 	[ "$status" -eq 0 ]
 	assert_line "seed:$WEB_URL/peers.txt	ok	3	3	0	-"

@@ -150,16 +150,14 @@ static int cmd_fetch(struct st_cli *cli, const struct opts *o)
 	if (!req)
 		st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});
 	struct st_seed_fetch_opts fo = fetch_options(cli, o);
-	size_t nurl = 0, failed = 0;
+	size_t failed = 0;
 	struct st_err err = {0};
 	/* URLs go to libcurl together; local files (for checking a list) are read here */
 	for (size_t i = 0; i < n; i++) {
 		st_seed_request_init(&req[i], cli->argv[i]);
 		req[i].want_sig = o->public_key != NULL;
-		if (st_seed_is_url(cli->argv[i])) {
-			nurl++;
-			continue;
-		}
+		if (st_seed_is_url(cli->argv[i]))
+			continue; /* fetched below, all at once */
 		if (st_seed_read_file(cli->argv[i], fo.max_size, &req[i].body, &req[i].err) < 0) {
 			req[i].failed = req[i].err.code;
 		} else if (o->public_key) {
@@ -169,21 +167,8 @@ static int cmd_fetch(struct st_cli *cli, const struct opts *o)
 				req[i].failed = req[i].err.code;
 		}
 	}
-	if (nurl) {
-		/* fetch_all wants the URLs side by side: fetch them in a compact copy */
-		struct st_seed_request *urls = calloc(nurl, sizeof *urls);
-		if (!urls)
-			st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});
-		for (size_t i = 0, k = 0; i < n; i++)
-			if (st_seed_is_url(cli->argv[i]))
-				urls[k++] = req[i];
-		if (st_seed_fetch_all(urls, nurl, &fo, &err) < 0)
-			st_die(cli, &err);
-		for (size_t i = 0, k = 0; i < n; i++)
-			if (st_seed_is_url(cli->argv[i]))
-				req[i] = urls[k++];
-		free(urls);
-	}
+	if (st_seed_fetch_all(req, n, &fo, &err) < 0)
+		st_die(cli, &err);
 	struct st_printer *p = st_cli_printer(cli);
 	for (size_t i = 0; i < n; i++) {
 		struct st_seed_request *q = &req[i];

@@ -123,7 +123,9 @@ int st_seed_dns_all(struct st_dns_query *q, size_t n, const char *resolver, int6
 	for (size_t i = 0; i < n; i++) {
 		q[i].neps = 0;
 		q[i].failed = 0;
-		q[i].pending_ = 2;
+		q[i].pending_ = q[i].name ? 2 : 0;
+		if (!q[i].name)
+			continue;
 		for (int k = 0; k < 2; k++) {
 			struct lookup *l = &lk[2 * i + (size_t)k];
 			l->q = &q[i];
@@ -154,6 +156,8 @@ int st_seed_dns_all(struct st_dns_query *q, size_t n, const char *resolver, int6
 		event_base_loop(base, EVLOOP_ONCE);
 	}
 	for (size_t i = 0; i < n; i++) {
+		if (!q[i].name)
+			continue;
 		conclude(&q[i], &lk[2 * i]);
 		/* IPv4 first, each family in answer order, whichever answer came back first */
 		struct st_endpoint v6[ST_SEED_ADDRS_MAX];

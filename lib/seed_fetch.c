@@ -277,8 +277,11 @@ static void start(struct xfer *x, CURLM *m)
 int st_seed_fetch_all(struct st_seed_request *reqs, size_t n, const struct st_seed_fetch_opts *o,
                       struct st_err *err)
 {
-	if (!n)
-		return 0;
+	size_t urls = 0;
+	for (size_t i = 0; i < n; i++)
+		urls += reqs[i].url && st_seed_is_url(reqs[i].url) && !reqs[i].failed;
+	if (!urls)
+		return 0; /* no libcurl (and no TLS library) start-up for local lists */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return st_err_set(err, ST_EX_SOFTWARE, "libcurl: initialisation failed");
 	CURLM *m = curl_multi_init();
@@ -293,6 +296,8 @@ int st_seed_fetch_all(struct st_seed_request *reqs, size_t n, const struct st_se
 		struct xfer *t = &x[i];
 		t->r = &reqs[i / 2];
 		t->sig = i % 2;
+		if (!t->r->url || !st_seed_is_url(t->r->url) || t->r->failed)
+			continue; /* not ours: a local list, a DNS seed, or failed already */
 		t->buf = t->sig ? &t->r->sig : &t->r->body;
 		t->max = t->sig ? ST_SEED_SIG_MAX : o->max_size;
 		t->buf->max = (size_t)t->max + 1;

@@ -265,43 +265,23 @@ long st_seed_refresh(const struct st_config *cfg, const struct st_refresh_opts *
 	if (st_store_read_snapshot(cs, cache_line, &r.cache, err) != 0)
 		goto out;
 
-	/* the URL seeds first in r.req[], the DNS seeds in r.dq[], both in config order */
-	size_t nu = 0, nd = 0;
-	struct st_seed_request *urls = calloc(cfg->nseeds, sizeof *urls);
-	struct st_dns_query *names = calloc(cfg->nseeds, sizeof *names);
-	if (!urls || !names) {
-		free(urls);
-		free(names);
-		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-		goto out;
-	}
+	/* seed i is r.req[i] (a URL) or r.dq[i] (a DNS name); the other stays empty */
 	for (size_t i = 0; i < cfg->nseeds; i++) {
 		const struct st_seed_conf *sc = &cfg->seeds[i];
 		if (sc->url[0]) {
-			struct st_seed_request *q = &urls[nu++];
+			struct st_seed_request *q = &r.req[i];
 			st_seed_request_init(q, sc->url);
 			const struct cache_entry *ce = cache_find(&r.cache, sc->url);
 			q->etag = ce ? ce->etag : NULL;
 			q->last_modified = ce ? ce->last_modified : NULL;
 			q->want_sig = sc->public_key[0] != '\0';
 		} else {
-			struct st_dns_query *q = &names[nd++];
-			q->name = sc->dns;
-			q->port = sc->port ? sc->port : ST_DEFAULT_PORT;
+			r.dq[i].name = sc->dns;
+			r.dq[i].port = sc->port ? sc->port : ST_DEFAULT_PORT;
 		}
 	}
-	int frc = st_seed_fetch_all(urls, nu, &o->fetch, err);
-	int drc = frc < 0 ? -1 : st_seed_dns_all(names, nd, o->resolver, o->fetch.timeout_ms, err);
-	/* back into config order, so each seed finds its own result by index */
-	for (size_t i = 0, u = 0, d = 0; i < cfg->nseeds; i++) {
-		if (cfg->seeds[i].url[0])
-			r.req[i] = urls[u++];
-		else
-			r.dq[i] = names[d++];
-	}
-	free(urls);
-	free(names);
-	if (frc < 0 || drc < 0)
+	if (st_seed_fetch_all(r.req, cfg->nseeds, &o->fetch, err) < 0 ||
+	    st_seed_dns_all(r.dq, cfg->nseeds, o->resolver, o->fetch.timeout_ms, err) < 0)
 		goto out;
 
 	if (!o->dry_run && st_addrbook_open(&r.ab, cfg, ST_STORE_WRITE, err) < 0)

@@ -126,7 +126,9 @@ void st_seed_request_clear(struct st_seed_request *r);
 /*
  * Fetches every request in parallel, retrying temporary failures (connect
  * errors, timeouts, HTTP 5xx and 429) with backoff; each request's own outcome
- * is in it. Returns 0, or -1 when nothing could be started (libcurl set-up).
+ * is in it. Requests whose url is NULL or no URL (a local file the caller
+ * reads), or that have failed already, are left as they are. Returns 0, or -1
+ * when nothing could be started (libcurl set-up).
  */
 int st_seed_fetch_all(struct st_seed_request *reqs, size_t n, const struct st_seed_fetch_opts *o,
                       struct st_err *err);
@@ -151,7 +153,7 @@ struct st_dns_query {
 };
 
 /*
- * Resolves every name in parallel. resolver: NULL or "" for the system's
+ * Resolves every name in parallel (queries with a NULL name are skipped). resolver: NULL or "" for the system's
  * servers (resolv.conf), else "ADDR[:PORT]" asked directly. Returns 0, or -1
  * when the resolver could not be set up (a bad --resolver is ST_EX_USAGE).
  */

@@ -95,12 +95,42 @@ static void tsv_value(struct st_printer *p, const char *v)
 		fputc('-', p->out);
 		return;
 	}
-	for (; *v; v++) {
-		const char *esc = *v == '\t' ? "\\t" : *v == '\n' ? "\\n" : *v == '\r' ? "\\r"
-		                : *v == '\\' ? "\\\\" : NULL;
-		if ((esc ? fputs(esc, p->out) : putc(*v, p->out)) == EOF)
+	while (*v) {
+		/* plain runs in one write: a million-line listing is mostly these */
+		size_t run = strcspn(v, "\t\n\r\\");
+		if (run && fwrite(v, 1, run, p->out) != run)
 			p->failed = true;
+		v += run;
+		if (!*v)
+			break;
+		const char *esc = *v == '\t' ? "\\t" : *v == '\n' ? "\\n" : *v == '\r' ? "\\r" : "\\\\";
+		if (fputs(esc, p->out) == EOF)
+			p->failed = true;
+		v++;
 	}
+}
+
+/* Decimal digits of v, NUL-ended, at the end of b (size >= 21); returns where they start. */
+static char *udec(unsigned long long v, char *b, size_t size)
+{
+	char *c = b + size - 1;
+	*c = '\0';
+	do {
+		*--c = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return c;
+}
+
+static void tsv_int(struct st_printer *p, long long v)
+{
+	char b[32];
+	/* b + 1: room for the sign in front */
+	char *d = udec(v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v, b + 1,
+	               sizeof b - 1);
+	if (v < 0)
+		*--d = '-';
+	tsv_value(p, d);
 }
 
 static void json_put(struct st_printer *p, const char *key, json_t *v)
@@ -148,14 +178,12 @@ void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const
 
 void st_print_int_(struct st_printer *p, const char *key, const char *fmt, long long v)
 {
-	char b[32];
 	switch (p->fmt) {
 	case ST_FMT_JSON:
 		json_put(p, key, json_integer(v));
 		break;
 	case ST_FMT_TSV:
-		snprintf(b, sizeof b, "%lld", v);
-		tsv_value(p, b);
+		tsv_int(p, v);
 		break;
 	case ST_FMT_TEXT:
 		text_sep(p);
@@ -173,8 +201,7 @@ void st_print_uint_(struct st_printer *p, const char *key, const char *fmt, unsi
 		json_put(p, key, json_integer((json_int_t)v));
 		break;
 	case ST_FMT_TSV:
-		snprintf(b, sizeof b, "%llu", v);
-		tsv_value(p, b);
+		tsv_value(p, udec(v, b, sizeof b));
 		break;
 	case ST_FMT_TEXT:
 		text_sep(p);
@@ -228,8 +255,7 @@ void st_print_time_(struct st_printer *p, const char *key, const char *fmt, int6
 		json_put(p, key, t ? json_integer((json_int_t)t) : json_null());
 		break;
 	case ST_FMT_TSV:
-		snprintf(b, sizeof b, "%lld", (long long)t);
-		tsv_value(p, b);
+		tsv_int(p, t);
 		break;
 	case ST_FMT_TEXT:
 		text_sep(p);

@@ -271,18 +271,58 @@ static void delete(struct st_addrbook *ab, struct st_addr_entry *e)
 
 /* ---- lines ---- */
 
+/* An snprintf-like appender: writes what fits, counts everything. */
+struct out {
+	char *b;
+	size_t size, len;
+};
+
+static void out_mem(struct out *o, const char *s, size_t n)
+{
+	if (o->len < o->size) {
+		size_t room = o->size - 1 - o->len;
+		memcpy(o->b + o->len, s, n < room ? n : room);
+		o->b[o->len + (n < room ? n : room)] = '\0';
+	}
+	o->len += n;
+}
+
+static void out_num(struct out *o, uint64_t v, unsigned base)
+{
+	char d[24];
+	size_t i = sizeof d;
+	do {
+		d[--i] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	out_mem(o, d + i, sizeof d - i);
+}
+
 size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_entry *e,
                             char *buf, size_t size)
 {
+	/* by hand, not snprintf: bulk adds and compactions format every entry */
 	char ep[ST_ENDPOINT_STRLEN];
-	st_endpoint_format(&e->ep, ep, sizeof ep);
-	int n = snprintf(buf, size,
-	                 "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64
-	                 "\t%u\t%u\t%u\t%u\t%d\t%" PRIx64 "\t%s",
-	                 ep, e->first_seen, e->last_seen, e->last_attempt, e->last_success,
-	                 e->attempts, e->successes, e->failures, e->consecutive_failures,
-	                 e->pinned ? 1 : 0, e->source_group, st_addrbook_source(ab, e));
-	return n < 0 ? 0 : (size_t)n;
+	struct out o = {buf, size, 0};
+	if (size)
+		buf[0] = '\0';
+	out_mem(&o, ep, st_endpoint_format(&e->ep, ep, sizeof ep));
+	const int64_t times[] = {e->first_seen, e->last_seen, e->last_attempt, e->last_success};
+	for (size_t i = 0; i < 4; i++) {
+		out_mem(&o, "\t-", times[i] < 0 ? 2 : 1);
+		out_num(&o, times[i] < 0 ? 0ULL - (uint64_t)times[i] : (uint64_t)times[i], 10);
+	}
+	const uint32_t counts[] = {e->attempts, e->successes, e->failures, e->consecutive_failures};
+	for (size_t i = 0; i < 4; i++) {
+		out_mem(&o, "\t", 1);
+		out_num(&o, counts[i], 10);
+	}
+	out_mem(&o, e->pinned ? "\t1\t" : "\t0\t", 3);
+	out_num(&o, e->source_group, 16);
+	const char *src = st_addrbook_source(ab, e);
+	out_mem(&o, "\t", 1);
+	out_mem(&o, src, strlen(src));
+	return o.len;
 }
 
 /* Plain decimal digits up to max, the common case of every stored number; false

@@ -179,6 +179,30 @@ size_t st_addr_format(const struct st_endpoint *ep, char *buf, size_t size)
 
 size_t st_endpoint_format(const struct st_endpoint *ep, char *buf, size_t size)
 {
+	if (ep->family == ST_AF_INET && size >= 22) {
+		/* the common case by hand: books format every entry they write */
+		char *c = buf;
+		for (int i = 0; i < 4; i++) {
+			unsigned v = ep->addr[i];
+			if (v >= 100)
+				*c++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*c++ = (char)('0' + v / 10 % 10);
+			*c++ = (char)('0' + v % 10);
+			*c++ = i < 3 ? '.' : ':';
+		}
+		char d[6];
+		size_t k = sizeof d;
+		unsigned port = ep->port;
+		do {
+			d[--k] = (char)('0' + port % 10);
+			port /= 10;
+		} while (port);
+		memcpy(c, d + k, sizeof d - k);
+		c += sizeof d - k;
+		*c = '\0';
+		return (size_t)(c - buf);
+	}
 	char a[INET6_ADDRSTRLEN];
 	st_addr_format(ep, a, sizeof a);
 	int n = ep->family == ST_AF_INET6 ? snprintf(buf, size, "[%s]:%u", a, ep->port)

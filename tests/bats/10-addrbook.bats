@@ -267,11 +267,17 @@ JSON
 	gen_addrs 1000 11 | st-addrbook add -q
 	st-addrbook export | cut -f1 | grep -v '^#' | sort >before.txt
 	gen_addrs 300000 120 >big.txt
-	st-addrbook --max-addresses 400000 add -q <big.txt &
+	# through a fifo held open, so the add is surely still running (waiting for
+	# more input, its journal partly written) when it is killed, however fast it is
+	mkfifo in.fifo
+	st-addrbook --max-addresses 400000 add -q <in.fifo &
 	pid=$!
-	sleep 0.4
+	exec 8>in.fifo
+	cat big.txt >&8
+	sleep 0.3
 	kill -9 $pid
 	wait $pid || true
+	exec 8>&-
 	run st-addrbook fsck
 	[ "$status" -eq 0 ]
 	st-addrbook export | cut -f1 | grep -v '^#' | sort >after.txt

@@ -270,9 +270,33 @@ static void cidr_parse_contains_and_errors(void **state)
 	assert_int_equal(st_cidr_parse(&c, "junk/8", 6, &err), -1);
 }
 
+static void ipv4_formatting_matches_inet_ntop(void **state)
+{
+	(void)state;
+	uint32_t x = 12345;
+	for (int i = 0; i < 20000; i++) {
+		x = x * 1103515245u + 12345u;
+		struct st_endpoint ep = {.family = ST_AF_INET, .port = (uint16_t)(x >> 7 | 1)};
+		memcpy(ep.addr, &x, 4);
+		if (i < 256) /* every octet value once, short and long ones */
+			ep.addr[0] = ep.addr[3] = (uint8_t)i;
+		char want[64], a[INET_ADDRSTRLEN], got[ST_ENDPOINT_STRLEN];
+		inet_ntop(AF_INET, ep.addr, a, sizeof a);
+		int n = snprintf(want, sizeof want, "%s:%u", a, ep.port);
+		assert_int_equal(st_endpoint_format(&ep, got, sizeof got), n);
+		assert_string_equal(got, want);
+	}
+	/* a buffer too small for the fast path still truncates like snprintf */
+	struct st_endpoint ep = {.family = ST_AF_INET, .port = 65535, .addr = {255, 255, 255, 255}};
+	char small[8];
+	assert_int_equal(st_endpoint_format(&ep, small, sizeof small), 21);
+	assert_string_equal(small, "255.255");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(ipv4_formatting_matches_inet_ntop),
 		cmocka_unit_test(parses_and_formats_ipv4_and_ipv6),
 		cmocka_unit_test(ipv4_mapped_ipv6_becomes_ipv4),
 		cmocka_unit_test(rejects_bad_endpoints_with_reasons),

@@ -34,7 +34,11 @@ struct listen_ctx {
 	size_t nbind;
 	long port;
 	struct st_peerbook *bans;  /* reloaded when the bans table changes */
-	struct timespec bans_mtime[2];
+	struct bans_file_id {
+		struct timespec mtime;
+		off_t size;
+		ino_t ino;
+	} bans_seen[2];            /* what the bans files were when last read */
 };
 
 /* The bans as st-peers last wrote them: reread when the table's files change. */
@@ -46,10 +50,15 @@ static struct st_peerbook *current_bans(struct listen_ctx *c)
 		char path[ST_PATH_MAX + 32];
 		struct stat st;
 		snprintf(path, sizeof path, "%s/%s", c->cli->config.data_dir, names[i]);
-		struct timespec m = stat(path, &st) == 0 ? st.st_mtim : (struct timespec){0, 0};
-		if (m.tv_sec != c->bans_mtime[i].tv_sec || m.tv_nsec != c->bans_mtime[i].tv_nsec)
+		/* size and inode too: two writes within one timestamp tick keep the mtime */
+		struct bans_file_id now = {{0, 0}, -1, 0};
+		if (stat(path, &st) == 0)
+			now = (struct bans_file_id){st.st_mtim, st.st_size, st.st_ino};
+		const struct bans_file_id *was = &c->bans_seen[i];
+		if (now.mtime.tv_sec != was->mtime.tv_sec || now.mtime.tv_nsec != was->mtime.tv_nsec ||
+		    now.size != was->size || now.ino != was->ino)
 			changed = true;
-		c->bans_mtime[i] = m;
+		c->bans_seen[i] = now;
 	}
 	if (changed) {
 		struct st_peerbook *pb = NULL;

@@ -59,8 +59,8 @@ static void conclude(struct st_dns_query *q, const struct lookup lk[2])
 			timeout = true;
 		else if (lk[k].result == DNS_ERR_NOTEXIST)
 			nxdomain = true;
-		else if (lk[k].result != DNS_ERR_NONE)
-			other = lk[k].result;
+		else if (lk[k].result != DNS_ERR_NONE && lk[k].result != DNS_ERR_NODATA)
+			other = lk[k].result; /* NODATA: the name is there, without this record type */
 	}
 	if (timeout) {
 		q->failed = ST_EX_TEMPFAIL;
@@ -68,6 +68,10 @@ static void conclude(struct st_dns_query *q, const struct lookup lk[2])
 	} else if (nxdomain) {
 		q->failed = ST_EX_UNAVAILABLE;
 		st_err_set(&q->err, q->failed, "no such name");
+	} else if (other == DNS_ERR_TRUNCATED) {
+		/* evdns (libevent 2.1) neither retries over TCP nor sends EDNS */
+		q->failed = ST_EX_UNAVAILABLE;
+		st_err_set(&q->err, q->failed, "reply truncated (more addresses than fit in 512 bytes)");
 	} else if (other != DNS_ERR_NONE) {
 		q->failed = ST_EX_TEMPFAIL;
 		st_err_set(&q->err, q->failed, "%s", evdns_err_to_string(other));
@@ -90,6 +94,14 @@ static int resolver_addr(const char *s, char *out, size_t size, struct st_err *e
 	return 0;
 }
 
+/* evdns's own chatter ("nameserver ... has failed") stays out of our stderr: the
+ * outcome of each name is reported by the caller. */
+static void quiet_log(int severity, const char *msg)
+{
+	(void)severity;
+	(void)msg;
+}
+
 int st_seed_dns_all(struct st_dns_query *q, size_t n, const char *resolver, int64_t timeout_ms,
                     struct st_err *err)
 {
@@ -107,6 +119,7 @@ int st_seed_dns_all(struct st_dns_query *q, size_t n, const char *resolver, int6
 		rc = st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		goto out;
 	}
+	evdns_set_log_fn(quiet_log);
 	bool system = !resolver || !resolver[0];
 	dns = evdns_base_new(base, system ? EVDNS_BASE_INITIALIZE_NAMESERVERS : 0);
 	if (!dns || (!system && evdns_base_nameserver_ip_add(dns, ns) != 0)) {

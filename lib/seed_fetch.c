@@ -301,9 +301,15 @@ int st_seed_fetch_all(struct st_seed_request *reqs, size_t n, const struct st_se
 		t->buf = t->sig ? &t->r->sig : &t->r->body;
 		t->max = t->sig ? ST_SEED_SIG_MAX : o->max_size;
 		t->buf->max = (size_t)t->max + 1;
-		snprintf(t->url, sizeof t->url, "%s%s", t->r->url, t->sig ? ".sig" : "");
 		if (t->sig && !t->r->want_sig)
 			continue;
+		if (strlen(t->r->url) + sizeof ".sig" > sizeof t->url) {
+			/* never fetch a cut URL: it would name another list (or another .sig) */
+			t->r->failed = ST_EX_USAGE;
+			st_err_set(&t->r->err, ST_EX_USAGE, "URL longer than %d bytes", ST_PATH_MAX);
+			continue;
+		}
+		snprintf(t->url, sizeof t->url, "%s%s", t->r->url, t->sig ? ".sig" : "");
 		if (setup(t, o, err) < 0) {
 			rc = -1;
 			goto out;
@@ -312,17 +318,6 @@ int st_seed_fetch_all(struct st_seed_request *reqs, size_t n, const struct st_se
 			start(t, m);
 	}
 	for (;;) {
-		int64_t now = st_monotonic_ms(), wait = 1000;
-		bool busy = false;
-		for (size_t i = 0; i < 2 * n; i++) {
-			if (x[i].waiting && x[i].due_ms <= now)
-				start(&x[i], m);
-			if (x[i].waiting && x[i].due_ms - now < wait)
-				wait = x[i].due_ms - now;
-			busy = busy || x[i].waiting || (x[i].started && !x[i].done);
-		}
-		if (!busy)
-			break;
 		int running;
 		curl_multi_perform(m, &running);
 		CURLMsg *msg;
@@ -335,10 +330,11 @@ int st_seed_fetch_all(struct st_seed_request *reqs, size_t n, const struct st_se
 			CURLcode res = msg->data.result;
 			curl_multi_remove_handle(m, t->h);
 			if (finish(t, res, o)) {
-				/* backoff: delay, 2 x delay, 4 x delay ... */
-				unsigned shift = t->attempt - 1 < 16 ? t->attempt - 1 : 16;
+				/* backoff: delay, 2 x delay, 4 x delay ..., a minute at most */
+				unsigned shift = t->attempt - 1 < 7 ? t->attempt - 1 : 7;
+				int64_t delay = o->retry_delay_ms << shift;
 				t->waiting = true;
-				t->due_ms = st_monotonic_ms() + (o->retry_delay_ms << shift);
+				t->due_ms = st_monotonic_ms() + (delay < 60000 ? delay : 60000);
 				continue;
 			}
 			t->done = true;
@@ -346,6 +342,18 @@ int st_seed_fetch_all(struct st_seed_request *reqs, size_t n, const struct st_se
 			if (!t->sig && t->r->want_sig && !t->r->failed && !t->r->not_modified)
 				start(s, m);
 		}
+		/* after the results: what is due starts, and nothing left means done at once */
+		int64_t now = st_monotonic_ms(), wait = 1000;
+		bool busy = false;
+		for (size_t i = 0; i < 2 * n; i++) {
+			if (x[i].waiting && x[i].due_ms <= now)
+				start(&x[i], m);
+			if (x[i].waiting && x[i].due_ms - now < wait)
+				wait = x[i].due_ms - now;
+			busy = busy || x[i].waiting || (x[i].started && !x[i].done);
+		}
+		if (!busy)
+			break;
 		curl_multi_poll(m, NULL, 0, (int)(wait > 0 ? wait : 0), NULL);
 	}
 out:

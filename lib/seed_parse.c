@@ -319,8 +319,17 @@ static int parse_json_object(struct parse *p, json_t *it, const char *where)
 	const char *addr = json_string_value(a);
 	char text[ST_NODE_ID_MAX + ST_SEED_HOST_MAX + 16];
 	size_t k = 0;
-	if (json_is_string(id) && json_string_length(id))
+	if (json_is_string(id) && json_string_length(id)) {
+		if (json_string_length(id) > ST_NODE_ID_MAX) {
+			report(p, where, "bad node id (too long)");
+			return 0;
+		}
 		k = (size_t)snprintf(text, sizeof text, "%s@", json_string_value(id));
+	}
+	if (strlen(addr) > ST_SEED_HOST_MAX) {
+		report(p, where, "address too long");
+		return 0;
+	}
 	if (port && !json_is_null(port)) {
 		long long v;
 		if (json_is_integer(port)) {
@@ -399,16 +408,41 @@ static bool looks_like_json(const char *body, size_t len, const char *content_ty
 	return false;
 }
 
+/* True when the body does not open like JSON, or its first line is an endpoint. */
+static bool first_line_is_text(const char *body, size_t len)
+{
+	size_t i = 0;
+	while (i < len && isspace((unsigned char)body[i]))
+		i++;
+	if (i == len || (body[i] != '[' && body[i] != '{'))
+		return true;
+	const char *nl = memchr(body + i, '\n', len - i);
+	size_t n = (nl ? (size_t)(nl - body) : len) - i;
+	while (n && isspace((unsigned char)body[i + n - 1]))
+		n--;
+	struct st_endpoint ep;
+	char id[ST_NODE_ID_MAX + 1];
+	return st_endpoint_parse_id(&ep, id, sizeof id, body + i, n, NULL) == 0;
+}
+
 int st_seed_parse(struct st_seed_list *l, const char *body, size_t len, enum st_seed_format fmt,
                   const char *content_type, uint16_t default_port, const struct st_seed_sink *sink,
                   struct st_err *err)
 {
 	struct parse p = {l, sink, default_port, fmt == ST_SEED_TEXT};
-	if (fmt == ST_SEED_AUTO && looks_like_json(body, len, content_type))
-		fmt = ST_SEED_JSON;
-	if (fmt == ST_SEED_JSON) {
+	if (fmt == ST_SEED_JSON || (fmt == ST_SEED_AUTO && looks_like_json(body, len, content_type))) {
 		l->format = ST_SEED_JSON;
-		return parse_json(&p, body, len, err);
+		struct st_err jerr = {0};
+		if (parse_json(&p, body, len, &jerr) == 0)
+			return 0;
+		/* a guess, not a choice: "[2001:db8::1]:7777" starts a text list too, and
+		 * servers call text lists JSON; broken JSON stays a JSON error */
+		if (fmt == ST_SEED_JSON || jerr.code == ST_EX_SOFTWARE || l->n || l->bad ||
+		    !first_line_is_text(body, len)) {
+			if (err)
+				*err = jerr;
+			return -1;
+		}
 	}
 	int rc = parse_lines(&p, body, len, err);
 	/* an onion or i2p line tells a Bitcoin-style seed file */

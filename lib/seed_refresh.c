@@ -196,7 +196,7 @@ static int refresh_url(struct run *r, size_t i, struct st_err *err)
 			fail(r, &out, e.msg);
 		} else {
 			out.endpoints = l.n;
-			if (r->ab && add_all(r->ab, &l.v[0].ep, sizeof l.v[0], l.n, source, &out, err) < 0) {
+			if (r->ab && l.n && add_all(r->ab, &l.v[0].ep, sizeof l.v[0], l.n, source, &out, err) < 0) {
 				st_seed_list_clear(&l);
 				return -1;
 			}

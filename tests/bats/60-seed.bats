@@ -250,6 +250,17 @@ zone() {
 	[ "$status" -eq 2 ]
 }
 
+@test "dns: an answer too big for UDP is named as such; evdns's own chatter stays quiet" {
+	for i in $(seq 40); do echo "big.test A 11.0.0.$i"; done >zone.txt
+	echo "small.test A 11.1.1.1" >>zone.txt
+	start_dns DNS zone.txt
+	run st-seed dns -o tsv --resolver "$DNS_ADDR" --timeout 2s big.test small.test
+	[ "$status" -eq 75 ]
+	assert_line "st-seed: big.test: reply truncated (more addresses than fit in 512 bytes)"
+	refute_line --partial "[msg]"
+	assert_line "11.1.1.1:7777	dns:small.test	-"
+}
+
 # refresh_config URL DNS: a config with a URL seed and a DNS seed
 refresh_config() {
 	mkdir -p "$XDG_CONFIG_HOME/spacetime"
@@ -288,6 +299,12 @@ refresh_config() {
 	[ "$status" -eq 0 ]
 	assert_line "seed:$WEB_URL/peers.txt	unchanged	3	0	0	-"
 	[ "$(count_log_lines WEB '^GET /peers.txt 304')" -eq 1 ]
+	# an empty list is a list with nothing in it
+	: >www/empty.txt
+	printf '  - url: %s/empty.txt\n' "$WEB_URL" >>"$XDG_CONFIG_HOME/spacetime/st.yaml"
+	run st-seed refresh -o tsv
+	[ "$status" -eq 0 ]
+	assert_line "seed:$WEB_URL/empty.txt	ok	0	0	0	-"
 	# a changed list is fetched whole again
 	sleep 1
 	echo 12.0.0.1:7777 >>www/peers.txt

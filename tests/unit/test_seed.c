@@ -119,17 +119,60 @@ static void json_arrays_objects_and_wrappers(void **state)
 	                       &b), 0);
 	assert_int_equal(l.n, 2);
 	st_seed_list_clear(&l);
-	/* detected from the content type even with leading junk that is not JSON */
+	/* a server that calls a text list JSON: the guess falls back to lines */
 	struct st_err err = {0};
 	struct st_seed_sink sink = {on_bad, NULL, &b};
 	l = (struct st_seed_list){0};
 	assert_int_equal(st_seed_parse(&l, "1.2.3.4:1", 9, ST_SEED_AUTO, "application/json", 7777,
-	                               &sink, &err), -1);
+	                               &sink, &err), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.format, ST_SEED_TEXT);
+	st_seed_list_clear(&l);
+	/* broken JSON that looks like JSON stays an error */
+	l = (struct st_seed_list){0};
+	assert_int_equal(st_seed_parse(&l, "{\"peers\": [", 11, ST_SEED_AUTO, NULL, 7777, &sink, &err), -1);
 	assert_int_equal(err.code, ST_EX_DATAERR);
 	st_seed_list_clear(&l);
 	l = (struct st_seed_list){0};
 	assert_int_equal(st_seed_parse(&l, "{\"a\":1}", 7, ST_SEED_JSON, NULL, 7777, &sink, &err), -1);
 	assert_non_null(strstr(err.msg, "no list"));
+	st_seed_list_clear(&l);
+}
+
+static void hostile_json_items_are_bad_lines_not_overruns(void **state)
+{
+	(void)state;
+	char body[4096], id[1001], host[600];
+	memset(id, 'A', sizeof id - 1);
+	id[sizeof id - 1] = '\0';
+	memset(host, 'a', sizeof host - 1);
+	host[sizeof host - 1] = '\0';
+	snprintf(body, sizeof body,
+	         "[{\"id\":\"%s\",\"address\":\"1.2.3.4\",\"port\":7777},"
+	         " {\"address\":\"%s\",\"port\":1}, {\"address\":\"5.6.7.8\",\"port\":2}]", id, host);
+	struct st_seed_list l;
+	struct bads b = {0};
+	assert_int_equal(parse(&l, body, ST_SEED_AUTO, NULL, &b), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(b.n, 2);
+	st_seed_list_clear(&l);
+}
+
+static void a_text_list_may_start_with_an_ipv6_endpoint(void **state)
+{
+	(void)state;
+	struct st_seed_list l;
+	struct bads b = {0};
+	assert_int_equal(parse(&l, "[2001:db8::1]:7777\n1.2.3.4:7777\n", ST_SEED_AUTO, NULL, &b), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.format, ST_SEED_TEXT);
+	st_seed_list_clear(&l);
+	/* but JSON asked for by name, or a JSON body that is broken, stays an error */
+	struct st_err err = {0};
+	struct st_seed_sink sink = {on_bad, NULL, &b};
+	l = (struct st_seed_list){0};
+	assert_int_equal(st_seed_parse(&l, "[2001:db8::1]:7777\n", 19, ST_SEED_JSON, NULL, 7777,
+	                               &sink, &err), -1);
 	st_seed_list_clear(&l);
 }
 
@@ -314,6 +357,8 @@ int main(void)
 		cmocka_unit_test(onion_lines_make_a_bitcoin_list_and_are_bad_in_a_text_list),
 		cmocka_unit_test(host_names_are_bad_lines_unless_a_resolver_takes_them),
 		cmocka_unit_test(json_arrays_objects_and_wrappers),
+		cmocka_unit_test(hostile_json_items_are_bad_lines_not_overruns),
+		cmocka_unit_test(a_text_list_may_start_with_an_ipv6_endpoint),
 		cmocka_unit_test(lists_dedupe_at_scale),
 		cmocka_unit_test(formats_parse_by_name),
 		cmocka_unit_test(signatures_verify_and_tampering_is_caught),

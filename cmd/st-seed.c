@@ -156,16 +156,8 @@ static int cmd_fetch(struct st_cli *cli, const struct opts *o)
 	for (size_t i = 0; i < n; i++) {
 		st_seed_request_init(&req[i], cli->argv[i]);
 		req[i].want_sig = o->public_key != NULL;
-		if (st_seed_is_url(cli->argv[i]))
-			continue; /* fetched below, all at once */
-		if (st_seed_read_file(cli->argv[i], fo.max_size, &req[i].body, &req[i].err) < 0) {
-			req[i].failed = req[i].err.code;
-		} else if (o->public_key) {
-			char sig[ST_PATH_MAX + 8];
-			snprintf(sig, sizeof sig, "%s.sig", cli->argv[i]);
-			if (st_seed_read_file(sig, ST_SEED_SIG_MAX, &req[i].sig, &req[i].err) < 0)
-				req[i].failed = req[i].err.code;
-		}
+		if (!st_seed_is_url(cli->argv[i]))
+			st_seed_read_local(&req[i], fo.max_size);
 	}
 	if (st_seed_fetch_all(req, n, &fo, &err) < 0)
 		st_die(cli, &err);
@@ -174,16 +166,12 @@ static int cmd_fetch(struct st_cli *cli, const struct opts *o)
 		struct st_seed_request *q = &req[i];
 		const char *name = cli->argv[i];
 		struct st_seed_list l = {0};
-		if (!q->failed && o->public_key &&
-		    st_sig_verify(o->public_key, q->body.data, q->body.len, q->sig.data, q->sig.len,
-		                  &q->err) < 0)
-			q->failed = q->err.code;
 		struct bad_ctx bc = {cli, name};
 		struct st_seed_sink sink = {on_bad, o->resolve ? st_seed_resolve_host : NULL, &bc};
 		if (!q->failed &&
-		    st_seed_parse(&l, q->body.data ? q->body.data : "", q->body.len, o->format,
-		                  q->content_type, o->port ? (uint16_t)o->port : ST_DEFAULT_PORT, &sink,
-		                  &q->err) < 0)
+		    st_seed_request_list(q, o->public_key, o->format,
+		                         o->port ? (uint16_t)o->port : ST_DEFAULT_PORT, &sink, &l,
+		                         &q->err) < 0)
 			q->failed = q->err.code ? q->err.code : ST_EX_DATAERR;
 		if (q->failed) {
 			st_warn(cli, "%s: %s", name, q->err.msg);
@@ -335,20 +323,15 @@ static int cmd_verify(struct st_cli *cli, const struct opts *o)
 		st_usage_error(cli, "verify needs --public-key KEY");
 	int code = ST_EX_OK;
 	for (int i = 0; i < cli->argc; i++) {
-		struct st_buf b, s;
-		st_buf_init(&b, 0);
-		st_buf_init(&s, 0);
-		char sig[ST_PATH_MAX + 8];
-		snprintf(sig, sizeof sig, "%s.sig", cli->argv[i]);
-		struct st_err err = {0};
-		int rc = st_seed_read_file(cli->argv[i], cli->config.seed.max_size, &b, &err);
+		struct st_seed_request r;
+		st_seed_request_init(&r, cli->argv[i]);
+		r.want_sig = true;
+		int rc = st_seed_read_local(&r, cli->config.seed.max_size);
+		struct st_err err = r.err;
 		if (rc == 0)
-			rc = st_seed_read_file(sig, ST_SEED_SIG_MAX, &s, &err);
-		if (rc == 0)
-			rc = st_sig_verify(o->public_key, b.data ? b.data : "", b.len, s.data ? s.data : "",
-			                   s.len, &err);
-		st_buf_clear(&b);
-		st_buf_clear(&s);
+			rc = st_sig_verify(o->public_key, r.body.data ? r.body.data : "", r.body.len,
+			                   r.sig.data ? r.sig.data : "", r.sig.len, &err);
+		st_seed_request_clear(&r);
 		if (rc < 0) {
 			st_warn(cli, "%s: %s", cli->argv[i], err.msg);
 			/* a bad key is the operator's mistake; a bad signature is the data's */

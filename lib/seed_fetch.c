@@ -68,6 +68,32 @@ int st_seed_read_file(const char *path, uint64_t max, struct st_buf *b, struct s
 	return rc;
 }
 
+int st_seed_read_local(struct st_seed_request *r, uint64_t max)
+{
+	char sig[ST_PATH_MAX + 8];
+	int rc = st_seed_read_file(r->url, max, &r->body, &r->err);
+	if (rc == 0 && r->want_sig) {
+		snprintf(sig, sizeof sig, "%s.sig", r->url);
+		rc = st_seed_read_file(sig, ST_SEED_SIG_MAX, &r->sig, &r->err);
+	}
+	if (rc < 0)
+		r->failed = r->err.code;
+	return rc;
+}
+
+int st_seed_request_list(const struct st_seed_request *r, const char *public_key,
+                         enum st_seed_format fmt, uint16_t default_port,
+                         const struct st_seed_sink *sink, struct st_seed_list *l,
+                         struct st_err *err)
+{
+	const char *body = r->body.data ? r->body.data : "";
+	if (public_key && public_key[0] &&
+	    st_sig_verify(public_key, body, r->body.len, r->sig.data ? r->sig.data : "", r->sig.len,
+	                  err) < 0)
+		return -1;
+	return st_seed_parse(l, body, r->body.len, fmt, r->content_type, default_port, sink, err);
+}
+
 int st_seed_resolve_host(void *ctx, struct st_seed_list *l, const char *host, uint16_t port,
                          const char *node_id, struct st_err *err)
 {

@@ -187,11 +187,9 @@ static int refresh_url(struct run *r, size_t i, struct st_err *err)
 		enum st_seed_format fmt = ST_SEED_AUTO;
 		if (sc->format[0])
 			st_seed_format_parse(sc->format, &fmt, NULL);
-		bool usable = (!sc->public_key[0] || st_sig_verify(sc->public_key, q->body.data, q->body.len,
-		                                                    q->sig.data, q->sig.len, &e) == 0) &&
-		              st_seed_parse(&l, q->body.data ? q->body.data : "", q->body.len, fmt,
-		                            q->content_type, sc->port ? sc->port : ST_DEFAULT_PORT, &sink,
-		                            &e) == 0;
+		bool usable = st_seed_request_list(q, sc->public_key, fmt,
+		                                   sc->port ? sc->port : ST_DEFAULT_PORT, &sink, &l,
+		                                   &e) == 0;
 		if (!usable) {
 			fail(r, &out, e.msg);
 		} else {

@@ -139,6 +139,24 @@ bool st_seed_is_url(const char *s);
 /* Reads a local seed list ("-" is stdin) into b, at most max bytes. Returns 0 or -1. */
 int st_seed_read_file(const char *path, uint64_t max, struct st_buf *b, struct st_err *err);
 
+/*
+ * Fills a request for a local list as a fetch would: r->url read into the
+ * body, and with want_sig, r->url + ".sig" into sig. On failure sets
+ * r->failed and r->err. Returns 0 or -1.
+ */
+int st_seed_read_local(struct st_seed_request *r, uint64_t max);
+
+/*
+ * What a fetched (or read) list holds: with public_key (NULL or "": none) the
+ * signature is checked first, then the body is parsed into l as
+ * st_seed_parse does. Returns 0, or -1 with err ("bad signature", a broken
+ * JSON list).
+ */
+int st_seed_request_list(const struct st_seed_request *r, const char *public_key,
+                         enum st_seed_format fmt, uint16_t default_port,
+                         const struct st_seed_sink *sink, struct st_seed_list *l,
+                         struct st_err *err);
+
 /* ---- DNS seeds (libevent evdns) ---- */
 
 /* One DNS seed name and the endpoints its A and AAAA records gave. */

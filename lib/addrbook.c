@@ -144,9 +144,9 @@ const char *st_addrbook_source(const struct st_addrbook *ab, const struct st_add
 
 /* ---- the endpoint index ---- */
 
-static int index_grow(struct st_addrbook *ab)
+/* Rebuilds the index with cap slots (a power of two). */
+static int index_resize(struct st_addrbook *ab, size_t cap)
 {
-	size_t cap = ab->index_cap ? ab->index_cap * 2 : 4096;
 	uint32_t *idx = calloc(cap, sizeof *idx);
 	if (!idx)
 		return -1;
@@ -175,15 +175,7 @@ static int reserve(struct st_addrbook *ab, size_t n)
 	size_t cap = ab->index_cap ? ab->index_cap : 4096;
 	while (n * 10 > cap * 7)
 		cap *= 2;
-	if (cap == ab->index_cap)
-		return 0;
-	size_t was = ab->index_cap;
-	ab->index_cap = cap / 2;
-	if (index_grow(ab) < 0) {
-		ab->index_cap = was;
-		return -1;
-	}
-	return 0;
+	return cap == ab->index_cap ? 0 : index_resize(ab, cap);
 }
 
 static struct st_addr_entry *lookup_hashed(const struct st_addrbook *ab,
@@ -245,7 +237,8 @@ static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr
 		ab->e = ne;
 		ab->cap = cap;
 	}
-	if ((ab->n + 1) * 10 > ab->index_cap * 7 && index_grow(ab) < 0) {
+	if ((ab->n + 1) * 10 > ab->index_cap * 7 &&
+	    index_resize(ab, ab->index_cap ? ab->index_cap * 2 : 4096) < 0) {
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		return NULL;
 	}
@@ -290,12 +283,8 @@ static void out_mem(struct out *o, const char *s, size_t n)
 static void out_num(struct out *o, uint64_t v, unsigned base)
 {
 	char d[24];
-	size_t i = sizeof d;
-	do {
-		d[--i] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	out_mem(o, d + i, sizeof d - i);
+	const char *digits = st_u64_digits(v, base, d, sizeof d);
+	out_mem(o, digits, (size_t)(d + sizeof d - 1 - digits));
 }
 
 size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_entry *e,

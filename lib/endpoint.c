@@ -191,17 +191,11 @@ size_t st_endpoint_format(const struct st_endpoint *ep, char *buf, size_t size)
 			*c++ = (char)('0' + v % 10);
 			*c++ = i < 3 ? '.' : ':';
 		}
-		char d[6];
-		size_t k = sizeof d;
-		unsigned port = ep->port;
-		do {
-			d[--k] = (char)('0' + port % 10);
-			port /= 10;
-		} while (port);
-		memcpy(c, d + k, sizeof d - k);
-		c += sizeof d - k;
-		*c = '\0';
-		return (size_t)(c - buf);
+		char d[24];
+		const char *port = st_u64_digits(ep->port, 10, d, sizeof d);
+		size_t n = (size_t)(d + sizeof d - port); /* with the NUL */
+		memcpy(c, port, n);
+		return (size_t)(c - buf) + n - 1;
 	}
 	char a[INET6_ADDRSTRLEN];
 	st_addr_format(ep, a, sizeof a);

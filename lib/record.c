@@ -110,24 +110,12 @@ static void tsv_value(struct st_printer *p, const char *v)
 	}
 }
 
-/* Decimal digits of v, NUL-ended, at the end of b (size >= 21); returns where they start. */
-static char *udec(unsigned long long v, char *b, size_t size)
-{
-	char *c = b + size - 1;
-	*c = '\0';
-	do {
-		*--c = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return c;
-}
-
 static void tsv_int(struct st_printer *p, long long v)
 {
 	char b[32];
 	/* b + 1: room for the sign in front */
-	char *d = udec(v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v, b + 1,
-	               sizeof b - 1);
+	char *d = st_u64_digits(v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v, 10,
+	                        b + 1, sizeof b - 1);
 	if (v < 0)
 		*--d = '-';
 	tsv_value(p, d);
@@ -201,7 +189,7 @@ void st_print_uint_(struct st_printer *p, const char *key, const char *fmt, unsi
 		json_put(p, key, json_integer((json_int_t)v));
 		break;
 	case ST_FMT_TSV:
-		tsv_value(p, udec(v, b, sizeof b));
+		tsv_value(p, st_u64_digits(v, 10, b, sizeof b));
 		break;
 	case ST_FMT_TEXT:
 		text_sep(p);

@@ -79,6 +79,17 @@ void st_buf_clear(struct st_buf *b)
 	st_buf_init(b, b->max);
 }
 
+char *st_u64_digits(uint64_t v, unsigned base, char *buf, size_t size)
+{
+	char *c = buf + size - 1;
+	*c = '\0';
+	do {
+		*--c = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	return c;
+}
+
 size_t st_strlcpy(char *dst, const char *src, size_t size)
 {
 	size_t n = strlen(src);

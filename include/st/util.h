@@ -38,6 +38,13 @@ void st_buf_reset(struct st_buf *b);
 /* Frees the memory and leaves an empty buffer with the same ceiling. */
 void st_buf_clear(struct st_buf *b);
 
+/*
+ * The digits of v in base 10 or 16 (lowercase), written to end at the last byte
+ * of buf and NUL-terminated there (size >= 21); returns where they start. For
+ * hot output paths that would otherwise spend their time in printf.
+ */
+char *st_u64_digits(uint64_t v, unsigned base, char *buf, size_t size);
+
 /* Copies at most size-1 bytes and NUL-terminates; returns strlen(src). */
 size_t st_strlcpy(char *dst, const char *src, size_t size);
 

@@ -254,9 +254,20 @@ static void read_line_splits_and_bounds_lines(void **state)
 	free(text);
 }
 
+static void digits_in_both_bases(void **state)
+{
+	(void)state;
+	char b[24];
+	assert_string_equal(st_u64_digits(0, 10, b, sizeof b), "0");
+	assert_string_equal(st_u64_digits(18446744073709551615ULL, 10, b, sizeof b),
+	                    "18446744073709551615");
+	assert_string_equal(st_u64_digits(0xdeadbeefULL, 16, b, sizeof b), "deadbeef");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(digits_in_both_bases),
 		cmocka_unit_test(err_set_returns_minus_one_and_fills),
 		cmocka_unit_test(err_prefix_puts_context_in_front),
 		cmocka_unit_test(err_sys_appends_strerror),

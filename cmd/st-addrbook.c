@@ -5,6 +5,7 @@
 
 #include "st/addrbook.h"
 #include "st/cli.h"
+#include "st/store.h"
 #include "st/util.h"
 
 enum {
@@ -124,8 +125,7 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 	return -1;
 }
 
-static void print_entry(struct st_printer *p, const struct st_addrbook *ab,
-                        const struct st_addr_entry *e)
+static void print_entry(struct st_printer *p, const struct st_addr_entry *e, const char *source)
 {
 	char ep[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(&e->ep, ep, sizeof ep);
@@ -142,15 +142,20 @@ static void print_entry(struct st_printer *p, const struct st_addrbook *ab,
 	st_print_time(p, "last_success", "reached %-8s", e->last_success);
 	st_print_str(p, "class", "%s", st_addr_class_name(st_endpoint_class(&e->ep)));
 	st_print_bool(p, "pinned", "pinned=%s", e->pinned);
-	st_print_str(p, "source", "%s", st_addrbook_source(ab, e));
+	st_print_str(p, "source", "%s", source);
 	st_print_end(p);
 }
 
-static struct st_addrbook *open_book(struct st_cli *cli, bool write)
+enum { BOOK_READ = 0, BOOK_WRITE = 1, BOOK_LAZY = 2 };
+
+/* BOOK_LAZY: the command reads entries as it needs them, not the whole book first. */
+static struct st_addrbook *open_book(struct st_cli *cli, unsigned how)
 {
 	struct st_addrbook *ab;
 	struct st_err err = {0};
-	if (st_addrbook_open(&ab, &cli->config, write ? 1 : 0, &err) < 0)
+	unsigned flags = ((how & BOOK_WRITE) ? ST_STORE_WRITE : ST_STORE_READ) |
+	                 ((how & BOOK_LAZY) ? ST_ADDRBOOK_LAZY : 0);
+	if (st_addrbook_open(&ab, &cli->config, flags, &err) < 0)
 		st_die(cli, &err);
 	return ab;
 }
@@ -207,7 +212,7 @@ static const char *record_source(const struct st_record *rec)
 
 static int cmd_add(struct st_cli *cli, struct opts *o)
 {
-	struct st_addrbook *ab = open_book(cli, true);
+	struct st_addrbook *ab = open_book(cli, BOOK_WRITE);
 	size_t counts[8] = {0}, bad = 0;
 	int code = 0;
 	struct st_err err = {0};
@@ -277,42 +282,56 @@ static int cmp_first_seen(const void *a, const void *b)
 	return st_endpoint_cmp(&x->ep, &y->ep);
 }
 
-static int cmp_endpoint(const void *a, const void *b)
+static bool list_wants(const struct opts *o, const struct st_addr_entry *e, const char *source)
 {
-	const struct st_addr_entry *x = *(const struct st_addr_entry *const *)a,
-	                           *y = *(const struct st_addr_entry *const *)b;
-	if (x->pinned != y->pinned) /* pinned ones are listed apart, first */
-		return x->pinned ? -1 : 1;
-	return st_endpoint_cmp(&x->ep, &y->ep);
+	return !((o->tried && !e->successes) || (o->new_only && e->successes) ||
+	         (o->pinned_only && !e->pinned) ||
+	         (o->source && strncmp(source, o->source, strlen(o->source)) != 0));
+}
+
+struct list_ctx {
+	const struct opts *o;
+	struct st_printer *p;
+};
+
+static int list_one(void *vctx, const struct st_addr_entry *e, const char *source)
+{
+	struct list_ctx *c = vctx;
+	if (list_wants(c->o, e, source))
+		print_entry(c->p, e, source);
+	return 0;
 }
 
 static int cmd_list(struct st_cli *cli, struct opts *o)
 {
-	struct st_addrbook *ab = open_book(cli, false);
-	size_t n = st_addrbook_slots(ab), m = 0;
-	const struct st_addr_entry **v = malloc((n ? n : 1) * sizeof *v);
-	if (!v) {
-		struct st_err err;
-		st_err_set(&err, ST_EX_SOFTWARE, "out of memory");
-		st_die(cli, &err);
-	}
-	size_t slen = o->source ? strlen(o->source) : 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct st_addr_entry *e = st_addrbook_entry(ab, i);
-		if (!e || (o->tried && !e->successes) || (o->new_only && e->successes) ||
-		    (o->pinned_only && !e->pinned) ||
-		    (o->source && strncmp(st_addrbook_source(ab, e), o->source, slen) != 0))
-			continue;
-		v[m++] = e;
-	}
-	const char *sort = o->sort ? o->sort : "endpoint";
-	qsort(v, m, sizeof *v, strcmp(sort, "quality") == 0 ? cmp_quality
-	                       : strcmp(sort, "last-seen") == 0 ? cmp_last_seen
-	                       : strcmp(sort, "first-seen") == 0 ? cmp_first_seen : cmp_endpoint);
+	struct st_addrbook *ab = open_book(cli, BOOK_READ | BOOK_LAZY);
 	struct st_printer *p = st_cli_printer(cli);
-	for (size_t i = 0; i < m; i++)
-		print_entry(p, ab, v[i]);
-	free(v);
+	struct st_err err = {0};
+	const char *sort = o->sort ? o->sort : "endpoint";
+	if (strcmp(sort, "endpoint") == 0) { /* book order: streamed, whatever the book's size */
+		struct list_ctx c = {o, p};
+		if (st_addrbook_scan(ab, list_one, &c, &err) < 0)
+			st_die(cli, &err);
+	} else {
+		if (st_addrbook_load_all(ab, &err) < 0)
+			st_die(cli, &err);
+		size_t n = st_addrbook_slots(ab), m = 0;
+		const struct st_addr_entry **v = malloc((n ? n : 1) * sizeof *v);
+		if (!v) {
+			st_err_set(&err, ST_EX_SOFTWARE, "out of memory");
+			st_die(cli, &err);
+		}
+		for (size_t i = 0; i < n; i++) {
+			const struct st_addr_entry *e = st_addrbook_entry(ab, i);
+			if (e && list_wants(o, e, st_addrbook_source(ab, e)))
+				v[m++] = e;
+		}
+		qsort(v, m, sizeof *v, strcmp(sort, "quality") == 0 ? cmp_quality
+		                       : strcmp(sort, "last-seen") == 0 ? cmp_last_seen : cmp_first_seen);
+		for (size_t i = 0; i < m; i++)
+			print_entry(p, v[i], st_addrbook_source(ab, v[i]));
+		free(v);
+	}
 	int code = st_cli_printer_done(cli, p, 0);
 	st_addrbook_free(ab);
 	return code;
@@ -354,7 +373,7 @@ static int read_exclusions(struct st_cli *cli, const char *path, struct st_endpo
 
 static int cmd_best(struct st_cli *cli, struct opts *o)
 {
-	struct st_addrbook *ab = open_book(cli, false);
+	struct st_addrbook *ab = open_book(cli, BOOK_READ | BOOK_LAZY);
 	struct st_best_opts bo = {.n = o->n ? o->n : 8, .routable_only = o->routable_only,
 	                          .random = o->random, .seed = o->seed};
 	struct st_endpoint *ex = NULL;
@@ -370,7 +389,7 @@ static int cmd_best(struct st_cli *cli, struct opts *o)
 		st_die(cli, &err);
 	struct st_printer *p = st_cli_printer(cli);
 	for (long i = 0; i < got; i++)
-		print_entry(p, ab, out[i]);
+		print_entry(p, out[i], st_addrbook_source(ab, out[i]));
 	free(out);
 	free(ex);
 	int code = st_cli_printer_done(cli, p, 0);
@@ -405,7 +424,7 @@ static int apply_record(struct st_cli *cli, struct st_addrbook *ab, const struct
 
 static int cmd_record(struct st_cli *cli)
 {
-	struct st_addrbook *ab = open_book(cli, true);
+	struct st_addrbook *ab = open_book(cli, BOOK_WRITE | BOOK_LAZY);
 	size_t applied = 0, unknown = 0, bad = 0;
 	struct st_err err = {0};
 	if (cli->argc) {
@@ -451,7 +470,7 @@ static int cmd_each(struct st_cli *cli, const char *name)
 {
 	if (!cli->argc)
 		st_usage_error(cli, "%s needs at least one ENDPOINT", name);
-	struct st_addrbook *ab = open_book(cli, true);
+	struct st_addrbook *ab = open_book(cli, BOOK_WRITE | BOOK_LAZY);
 	struct st_err err = {0};
 	int code = 0;
 	for (int i = 0; i < cli->argc; i++) {
@@ -476,13 +495,17 @@ static int cmd_each(struct st_cli *cli, const char *name)
 
 static int cmd_prune(struct st_cli *cli, struct opts *o)
 {
-	struct st_addrbook *ab = open_book(cli, !o->dry_run);
+	struct st_addrbook *ab = open_book(cli, (o->dry_run ? BOOK_READ : BOOK_WRITE) | BOOK_LAZY);
 	int64_t now = st_now();
 	int64_t max_age = (o->max_age_given ? o->max_age : cli->config.addrbook.max_age) / 1000;
 	bool by_age = o->max_age_given || (!o->terrible && !o->min_quality_given);
 	struct st_printer *p = st_cli_printer(cli);
 	struct st_err err = {0};
 	size_t removed = 0;
+	/* by age alone, the age index finds the candidates; other rules see every entry */
+	if ((o->terrible || o->min_quality_given ? st_addrbook_load_all(ab, &err)
+	                                         : st_addrbook_gather_stale(ab, now - max_age, &err)) < 0)
+		st_die(cli, &err);
 	for (size_t i = 0; i < st_addrbook_slots(ab); i++) {
 		const struct st_addr_entry *e = st_addrbook_entry(ab, i);
 		if (!e || e->pinned)
@@ -493,7 +516,7 @@ static int cmd_prune(struct st_cli *cli, struct opts *o)
 		           st_addr_quality(e) < o->min_quality);
 		if (!go)
 			continue;
-		print_entry(p, ab, e);
+		print_entry(p, e, st_addrbook_source(ab, e));
 		removed++;
 		if (!o->dry_run) {
 			struct st_endpoint ep = e->ep;
@@ -516,7 +539,7 @@ static int cmd_import(struct st_cli *cli)
 	if (cli->argc != 1)
 		st_usage_error(cli, "import takes one FILE");
 	const char *path = cli->argv[0];
-	struct st_addrbook *ab = open_book(cli, true);
+	struct st_addrbook *ab = open_book(cli, BOOK_WRITE);
 	struct st_err err = {0};
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
 	if (!f) {
@@ -581,20 +604,23 @@ static int cmd_import(struct st_cli *cli)
 	return close_book(cli, ab, bad ? ST_EX_DATAERR : 0);
 }
 
+static int export_one(void *ctx, const struct st_addr_entry *e, const char *source)
+{
+	char line[ST_SOURCE_MAX + 256];
+	(void)ctx;
+	st_addr_entry_format_source(e, source, line, sizeof line);
+	return puts(line) == EOF ? 1 : 0; /* a write error: st_cli_printer_done reports it */
+}
+
 static int cmd_export(struct st_cli *cli)
 {
-	struct st_addrbook *ab = open_book(cli, false);
-	char line[ST_SOURCE_MAX + 256];
+	struct st_addrbook *ab = open_book(cli, BOOK_READ | BOOK_LAZY);
+	struct st_err err = {0};
 	printf("# st-addrbook export %d: endpoint first_seen last_seen last_attempt last_success "
 	       "attempts successes failures consecutive_failures pinned source_group source\n",
 	       ST_ADDRBOOK_FORMAT_VERSION);
-	for (size_t i = 0; i < st_addrbook_slots(ab); i++) {
-		const struct st_addr_entry *e = st_addrbook_entry(ab, i);
-		if (!e)
-			continue;
-		st_addr_entry_format(ab, e, line, sizeof line);
-		puts(line);
-	}
+	if (st_addrbook_scan(ab, export_one, NULL, &err) < 0)
+		st_die(cli, &err);
 	st_addrbook_free(ab);
 	return st_cli_printer_done(cli, NULL, 0);
 }
@@ -640,7 +666,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	if (strcmp(c, "fsck") == 0)
 		return cmd_fsck(cli, &o);
 	if (strcmp(c, "stats") == 0) {
-		struct st_addrbook *ab = open_book(cli, false);
+		struct st_addrbook *ab = open_book(cli, BOOK_READ);
 		int code = cmd_stats(cli, ab);
 		st_addrbook_free(ab);
 		return code;

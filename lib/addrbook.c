@@ -199,10 +199,11 @@ struct st_addr_entry *ab_lookup(const struct st_addrbook *ab, const struct st_en
 	return lookup_hashed(ab, ep, st_endpoint_hash(ep, ab->key));
 }
 
-const struct st_addr_entry *st_addrbook_get(const struct st_addrbook *ab,
-                                            const struct st_endpoint *ep)
+const struct st_addr_entry *st_addrbook_get(struct st_addrbook *ab, const struct st_endpoint *ep)
 {
-	const struct st_addr_entry *e = ab_lookup(ab, ep);
+	struct st_addr_entry *e;
+	if (ab_find(ab, ep, &e, NULL) < 0)
+		return NULL;
 	return e && !e->deleted ? e : NULL;
 }
 
@@ -254,6 +255,18 @@ static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr
 	return slot;
 }
 
+int ab_adopt(struct st_addrbook *ab, const struct st_addr_entry *e, const char *source,
+             struct st_err *err)
+{
+	if (ab_lookup(ab, &e->ep))
+		return 0;
+	struct st_addr_entry in = *e;
+	in.source = source_intern(ab, source);
+	if (in.source == UINT32_MAX || !insert(ab, &in, err))
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	return 0;
+}
+
 static void delete(struct st_addrbook *ab, struct st_addr_entry *e)
 {
 	if (e->deleted)
@@ -290,6 +303,12 @@ static void out_num(struct out *o, uint64_t v, unsigned base)
 size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_entry *e,
                             char *buf, size_t size)
 {
+	return st_addr_entry_format_source(e, st_addrbook_source(ab, e), buf, size);
+}
+
+size_t st_addr_entry_format_source(const struct st_addr_entry *e, const char *src, char *buf,
+                                   size_t size)
+{
 	/* by hand, not snprintf: bulk adds and compactions format every entry */
 	char ep[ST_ENDPOINT_STRLEN];
 	struct out o = {buf, size, 0};
@@ -308,7 +327,6 @@ size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_e
 	}
 	out_mem(&o, e->pinned ? "\t1\t" : "\t0\t", 3);
 	out_num(&o, e->source_group, 16);
-	const char *src = st_addrbook_source(ab, e);
 	out_mem(&o, "\t", 1);
 	out_mem(&o, src, strlen(src));
 	return o.len;
@@ -388,7 +406,19 @@ struct load_ctx {
 	struct st_addrbook *ab;
 	const char *path;
 	bool journal;
+	bool sorted;               /* the snapshot promises book order (format 2) */
+	bool have_prev;
+	bool prev_pinned;
+	struct st_endpoint prev;
 };
+
+int ab_key_cmp(bool pinned_a, const struct st_endpoint *a, bool pinned_b,
+               const struct st_endpoint *b)
+{
+	if (pinned_a != pinned_b)
+		return pinned_a ? -1 : 1;
+	return st_endpoint_cmp(a, b);
+}
 
 static int load_line(void *vctx, const char *line, size_t len, unsigned long lineno,
                      struct st_err *err)
@@ -403,6 +433,12 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 			if (st_endpoint_parse(&ep, line + 4, len - 4, err) < 0)
 				return st_err_prefix(err, "%s:%lu", ctx->path, lineno);
 			struct st_addr_entry *old = ab_lookup(ab, &ep);
+			if (!old && ab->lazy) { /* a tombstone: the snapshot's line is gone */
+				struct st_addr_entry t = {.ep = ep};
+				old = insert(ab, &t, err);
+				if (!old)
+					return -1;
+			}
 			if (old)
 				delete(ab, old);
 			return 0;
@@ -415,7 +451,18 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 	}
 	if (st_addr_entry_parse(&e, source, sizeof source, line, len, err) < 0)
 		return st_err_prefix(err, "%s:%lu", ctx->path, lineno);
-	if (!ctx->journal && ab_lookup(ab, &e.ep)) {
+	if (!ctx->journal && ctx->sorted) {
+		/* lazy readers binary-search this file: its order is part of the format */
+		if (ctx->have_prev && ab_key_cmp(ctx->prev_pinned, &ctx->prev, e.pinned, &e.ep) >= 0) {
+			char ep[ST_ENDPOINT_STRLEN];
+			st_endpoint_format(&e.ep, ep, sizeof ep);
+			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: '%s' is out of order", ctx->path,
+			                  lineno, ep);
+		}
+		ctx->prev = e.ep;
+		ctx->prev_pinned = e.pinned;
+		ctx->have_prev = true;
+	} else if (!ctx->journal && ab_lookup(ab, &e.ep)) {
 		char ep[ST_ENDPOINT_STRLEN];
 		st_endpoint_format(&e.ep, ep, sizeof ep);
 		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: '%s' appears twice", ctx->path, lineno,
@@ -431,12 +478,15 @@ int ab_load(struct st_addrbook *ab, struct st_err *err)
 {
 	char jpath[ST_PATH_MAX + 32];
 	snprintf(jpath, sizeof jpath, "%s/addrbook.journal", ab->cfg.data_dir);
-	struct load_ctx snap = {ab, st_store_path(ab->store), false};
-	struct load_ctx jour = {ab, jpath, true};
+	struct load_ctx snap = {.ab = ab, .path = st_store_path(ab->store),
+	                        .sorted = st_store_snapshot_version(ab->store) >= 2};
+	struct load_ctx jour = {.ab = ab, .path = jpath, .journal = true};
 	/* a stored entry takes 60 bytes or more: size the tables once, not by doubling */
-	if (reserve(ab, (size_t)(st_store_snapshot_bytes(ab->store) / 60) + 16) < 0)
+	uint64_t bytes = ab->lazy ? st_store_journal_bytes(ab->store)
+	                          : st_store_snapshot_bytes(ab->store) + st_store_journal_bytes(ab->store);
+	if (reserve(ab, (size_t)(bytes / 60) + 16) < 0)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	if (st_store_read_snapshot(ab->store, load_line, &snap, err) != 0)
+	if (!ab->lazy && st_store_read_snapshot(ab->store, load_line, &snap, err) != 0)
 		return -1;
 	if (st_store_read_journal(ab->store, load_line, &jour, err) != 0)
 		return -1;
@@ -454,10 +504,13 @@ int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsi
 	ab->cfg.seeds = NULL; /* not ours */
 	ab->cfg.nseeds = 0;
 	ab->key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)ab;
-	ab->writable = flags & 1;
-	if (st_store_open(&ab->store, cfg->data_dir, "addrbook", ST_ADDRBOOK_FORMAT_VERSION, flags,
-	                  err) < 0 ||
-	    ab_load(ab, err) < 0) {
+	ab->writable = flags & ST_STORE_WRITE;
+	if (st_store_open(&ab->store, cfg->data_dir, "addrbook", ST_ADDRBOOK_FORMAT_VERSION,
+	                  flags & ~(unsigned)ST_ADDRBOOK_LAZY, err) == 0)
+		/* a format-1 snapshot is not sorted, so it cannot be searched */
+		ab->lazy = (flags & ST_ADDRBOOK_LAZY) && st_store_snapshot_version(ab->store) >= 2 &&
+		           st_store_snapshot_bytes(ab->store) > 0;
+	if (!ab->store || ab_load(ab, err) < 0) {
 		if (err && err->code == ST_EX_DATAERR)
 			st_err_prefix(err, "damaged address book (try 'st-addrbook fsck --repair')");
 		st_addrbook_free(ab);
@@ -467,11 +520,9 @@ int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsi
 	return 0;
 }
 
-void st_addrbook_free(struct st_addrbook *ab)
+/* Drops every entry held in memory, keeping the store and the policy. */
+static void forget_entries(struct st_addrbook *ab)
 {
-	if (!ab)
-		return;
-	st_store_close(ab->store);
 	for (size_t i = 0; i < ab->nsources; i++)
 		free(ab->sources[i]);
 	free(ab->sources);
@@ -481,6 +532,43 @@ void st_addrbook_free(struct st_addrbook *ab)
 	free(ab->subnets.slot);
 	free(ab->groups.slot);
 	free(ab->evict);
+	ab->sources = NULL;
+	ab->source_index = NULL;
+	ab->nsources = ab->source_cap = 0;
+	ab->last_source = 0;
+	ab->e = NULL;
+	ab->n = ab->cap = ab->live = 0;
+	ab->index = NULL;
+	ab->index_cap = 0;
+	ab->subnets = (struct ab_counter){0};
+	ab->groups = (struct ab_counter){0};
+	ab->evict = NULL;
+	ab->nevict = ab->evict_pos = 0;
+}
+
+int st_addrbook_load_all(struct st_addrbook *ab, struct st_err *err)
+{
+	if (!ab->lazy)
+		return 0;
+	/* what this run changed is in the journal once synced: read it back with the rest */
+	if (ab->changes && st_store_sync(ab->store, err) < 0)
+		return -1;
+	forget_entries(ab);
+	ab->lazy = false;
+	if (ab_load(ab, err) < 0) {
+		if (err && err->code == ST_EX_DATAERR)
+			st_err_prefix(err, "damaged address book (try 'st-addrbook fsck --repair')");
+		return -1;
+	}
+	return 0;
+}
+
+void st_addrbook_free(struct st_addrbook *ab)
+{
+	if (!ab)
+		return;
+	st_store_close(ab->store);
+	forget_entries(ab);
 	free(ab);
 }
 
@@ -580,6 +668,8 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 		*verdict = ST_ADD_SCOPE;
 		return 0;
 	}
+	if (st_addrbook_load_all(ab, err) < 0) /* the limits count every entry */
+		return -1;
 	struct st_addr_entry *old = ab_lookup(ab, ep);
 	if (old && !old->deleted) {
 		*verdict = ST_ADD_DUPLICATE;
@@ -633,7 +723,9 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 int st_addrbook_record(struct st_addrbook *ab, const struct st_endpoint *ep, bool ok,
                        int64_t now, struct st_err *err)
 {
-	struct st_addr_entry *e = ab_lookup(ab, ep);
+	struct st_addr_entry *e;
+	if (ab_find(ab, ep, &e, err) < 0)
+		return -1;
 	if (!e || e->deleted)
 		return 0;
 	e->attempts++;
@@ -654,7 +746,9 @@ int st_addrbook_record(struct st_addrbook *ab, const struct st_endpoint *ep, boo
 int st_addrbook_seen(struct st_addrbook *ab, const struct st_endpoint *ep, int64_t now,
                      struct st_err *err)
 {
-	struct st_addr_entry *e = ab_lookup(ab, ep);
+	struct st_addr_entry *e;
+	if (ab_find(ab, ep, &e, err) < 0)
+		return -1;
 	if (!e || e->deleted)
 		return 0;
 	e->last_seen = now;
@@ -663,7 +757,9 @@ int st_addrbook_seen(struct st_addrbook *ab, const struct st_endpoint *ep, int64
 
 int st_addrbook_remove(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_err *err)
 {
-	struct st_addr_entry *e = ab_lookup(ab, ep);
+	struct st_addr_entry *e;
+	if (ab_find(ab, ep, &e, err) < 0)
+		return -1;
 	if (!e || e->deleted)
 		return 0;
 	delete(ab, e);
@@ -673,7 +769,9 @@ int st_addrbook_remove(struct st_addrbook *ab, const struct st_endpoint *ep, str
 int st_addrbook_pin(struct st_addrbook *ab, const struct st_endpoint *ep, bool pinned,
                     struct st_err *err)
 {
-	struct st_addr_entry *e = ab_lookup(ab, ep);
+	struct st_addr_entry *e;
+	if (ab_find(ab, ep, &e, err) < 0)
+		return -1;
 	if (!e || e->deleted)
 		return 0;
 	e->pinned = pinned;
@@ -683,7 +781,9 @@ int st_addrbook_pin(struct st_addrbook *ab, const struct st_endpoint *ep, bool p
 int st_addrbook_import_entry(struct st_addrbook *ab, const struct st_addr_entry *in,
                              const char *source, struct st_err *err)
 {
-	struct st_addr_entry *e = ab_lookup(ab, &in->ep);
+	struct st_addr_entry *e;
+	if (ab_find(ab, &in->ep, &e, err) < 0)
+		return -1;
 	if (!e || e->deleted)
 		return 0;
 	/* merge: keep the wider history */
@@ -723,39 +823,72 @@ const struct st_addr_entry *st_addrbook_entry(const struct st_addrbook *ab, size
 	return i < ab->n && !ab->e[i].deleted ? &ab->e[i] : NULL;
 }
 
-static int by_endpoint(const void *a, const void *b, void *arg)
+static int by_key(const void *a, const void *b, void *arg)
 {
 	const struct st_addrbook *ab = arg;
-	return st_endpoint_cmp(&ab->e[*(const uint32_t *)a].ep, &ab->e[*(const uint32_t *)b].ep);
+	const struct st_addr_entry *x = &ab->e[*(const uint32_t *)a], *y = &ab->e[*(const uint32_t *)b];
+	return ab_key_cmp(x->pinned, &x->ep, y->pinned, &y->ep);
 }
 
-/* Writes every live entry, sorted by endpoint, as a new snapshot. */
-int ab_rewrite(struct st_addrbook *ab, struct st_err *err)
+/* The live slots in book order (see ab_key_cmp); *m receives the count. */
+uint32_t *ab_book_order(const struct st_addrbook *ab, size_t *m)
 {
 	uint32_t *order = malloc((ab->n ? ab->n : 1) * sizeof *order);
 	if (!order)
-		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	size_t m = 0;
+		return NULL;
+	*m = 0;
 	for (size_t i = 0; i < ab->n; i++)
 		if (!ab->e[i].deleted)
-			order[m++] = (uint32_t)i;
-	qsort_r(order, m, sizeof *order, by_endpoint, ab);
-	struct st_store_writer *w;
-	if (st_store_rewrite_begin(ab->store, &w, err) < 0) {
+			order[(*m)++] = (uint32_t)i;
+	qsort_r(order, *m, sizeof *order, by_key, (void *)ab);
+	return order;
+}
+
+/* Writes every live entry in book order as a new snapshot, then its indexes. */
+int ab_rewrite(struct st_addrbook *ab, struct st_err *err)
+{
+	size_t m;
+	uint32_t *order = ab_book_order(ab, &m);
+	uint64_t *off = malloc((ab->n ? ab->n : 1) * sizeof *off);
+	struct st_store_writer *w = NULL;
+	if (!order || !off) {
 		free(order);
-		return -1;
+		free(off);
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	}
+	if (st_store_rewrite_begin(ab->store, &w, err) < 0)
+		goto fail;
 	char line[ST_SOURCE_MAX + 256];
 	for (size_t i = 0; i < m; i++) {
 		size_t n = st_addr_entry_format(ab, &ab->e[order[i]], line, sizeof line);
+		off[i] = st_store_writer_offset(w);
 		if (st_store_writer_line(w, line, n < sizeof line ? n : sizeof line - 1, err) < 0) {
 			st_store_rewrite_abort(w);
-			free(order);
-			return -1;
+			goto fail;
 		}
 	}
+	if (st_store_rewrite_commit(w, err) < 0)
+		goto fail;
+	/* the snapshot is safe; indexes are derived data, rebuilt if this fails */
+	int rc = ab_write_indexes(ab, order, off, m, err);
 	free(order);
-	return st_store_rewrite_commit(w, err);
+	free(off);
+	return rc;
+fail:
+	free(order);
+	free(off);
+	return -1;
+}
+
+int st_addrbook_compact(struct st_addrbook *ab, struct st_err *err)
+{
+	if (!ab->writable)
+		return st_err_set(err, ST_EX_SOFTWARE, "the address book is open read-only");
+	if ((ab->changes && st_store_sync(ab->store, err) < 0) || st_addrbook_load_all(ab, err) < 0 ||
+	    ab_rewrite(ab, err) < 0)
+		return -1;
+	ab->changes = 0;
+	return 0;
 }
 
 int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
@@ -763,9 +896,14 @@ int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 	if (!ab)
 		return 0;
 	int rc = 0;
-	if (ab->writable && ab->changes) {
+	if (ab->writable && ab->changes)
 		rc = st_store_sync(ab->store, err);
-		if (rc == 0 && st_store_wants_compaction(ab->store))
+	/* A missing or stale index (a crash after the snapshot's rename, a format-1
+	 * book) makes every lazy reader load the whole book: a writer rebuilds it. */
+	if (rc == 0 && ab->writable &&
+	    ((ab->changes && st_store_wants_compaction(ab->store)) || !ab_indexes_current(ab))) {
+		rc = st_addrbook_load_all(ab, err);
+		if (rc == 0)
 			rc = ab_rewrite(ab, err);
 	}
 	st_addrbook_free(ab);

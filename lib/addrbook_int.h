@@ -20,6 +20,7 @@ struct st_addrbook {
 	struct st_config cfg;      /* a copy of the policy (seeds not owned) */
 	struct st_store *store;
 	bool writable;
+	bool lazy;                 /* only touched entries are in memory; the rest on disk */
 	uint64_t key;              /* hash key for the in-memory tables */
 
 	struct st_addr_entry *e;   /* every slot ever used this run; deleted ones stay */
@@ -44,8 +45,55 @@ uint32_t ab_counter_get(struct ab_counter *c, uint64_t key);
 int ab_counter_bump(struct ab_counter *c, uint64_t key);
 /* Sets key's value (a map from key to any non-zero 32-bit value). Returns 0 or -1. */
 int ab_counter_set(struct ab_counter *c, uint64_t key, uint32_t value);
+/* The in-memory slot of ep (deleted or not), or NULL; never reads the disk. */
 struct st_addr_entry *ab_lookup(const struct st_addrbook *ab, const struct st_endpoint *ep);
+/* The slot of ep, read from the snapshot first when the book is lazy: *out is
+ * NULL when ep is unknown. Returns 0 or -1. */
+int ab_find(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_addr_entry **out,
+            struct st_err *err);
+/* Takes a parsed stored entry into memory unless memory has ep already (the
+ * journal's word is newer). Returns 0 or -1. */
+int ab_adopt(struct st_addrbook *ab, const struct st_addr_entry *e, const char *source,
+             struct st_err *err);
 int ab_load(struct st_addrbook *ab, struct st_err *err);
+/* The live slots in book order (see ab_key_cmp), malloc'ed; *m: the count. */
+uint32_t *ab_book_order(const struct st_addrbook *ab, size_t *m);
 int ab_rewrite(struct st_addrbook *ab, struct st_err *err);
+
+/* The order of the snapshot: pinned entries first, then by endpoint. */
+int ab_key_cmp(bool pinned_a, const struct st_endpoint *a, bool pinned_b,
+               const struct st_endpoint *b);
+/* The order of best: higher chance a or b first, then the more recent last
+ * success, then by endpoint. */
+int ab_rank_cmp(double a, const struct st_addr_entry *x, double b, const struct st_addr_entry *y);
+/* Chance without the penalty for a recent attempt: what addrbook.rank orders by. */
+double ab_base_chance(const struct st_addr_entry *e);
+/* Best candidates of a lazy book into memory (see addrbook_select.c). */
+int ab_gather_best(struct st_addrbook *ab, const struct st_best_opts *o, int64_t now,
+                   struct st_err *err);
+
+/* The snapshot indexes (addrbook_index.c). order[i] is the slot written as
+ * snapshot line i, at body offset off[i]. Returns 0 or -1. */
+int ab_write_indexes(struct st_addrbook *ab, const uint32_t *order, const uint64_t *off, size_t m,
+                     struct st_err *err);
+/* True when both indexes exist and match the snapshot (or there is none). */
+bool ab_indexes_current(struct st_addrbook *ab);
+
+/* Reading an index: "rest OFFSET|none", then one body offset per line. */
+struct ab_index {
+	const char *p, *end;
+	bool has_rest;
+	uint64_t rest;
+};
+/* Maps index name; 1 when usable, 0 when missing, stale or damaged, -1. */
+int ab_index_open(struct ab_index *ix, struct st_addrbook *ab, const char *name,
+                  struct st_err *err);
+/* The next listed entry, parsed from the snapshot: 1, 0 at the end, -1 when
+ * the index or the line is damaged (the caller falls back to a full load). */
+int ab_index_next(struct ab_index *ix, struct st_addrbook *ab, struct st_addr_entry *e,
+                  char *source, size_t source_size);
+/* The "rest" entry: every entry not listed orders after it. 1, 0 (none), -1. */
+int ab_index_rest(struct ab_index *ix, struct st_addrbook *ab, struct st_addr_entry *e,
+                  char *source, size_t source_size);
 
 #endif

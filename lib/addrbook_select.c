@@ -15,12 +15,16 @@ double st_addr_quality(const struct st_addr_entry *e)
 	return (e->successes + 1.0) / (e->successes + e->failures + 2.0);
 }
 
-double st_addr_chance(const struct st_addr_entry *e, int64_t now)
+double ab_base_chance(const struct st_addr_entry *e)
 {
 	static const double decay[9] = {1.0, 0.66, 0.4356, 0.287496, 0.18974736, 0.1252332576,
 	                                0.082653950016, 0.05455160701056, 0.0360040606269696};
-	double c = st_addr_quality(e);
-	c *= decay[e->consecutive_failures < 8 ? e->consecutive_failures : 8]; /* 0.66^f */
+	return st_addr_quality(e) * decay[e->consecutive_failures < 8 ? e->consecutive_failures : 8];
+}
+
+double st_addr_chance(const struct st_addr_entry *e, int64_t now)
+{
+	double c = ab_base_chance(e); /* x 0.66^failures in a row */
 	if (e->last_attempt && now - e->last_attempt < 600)
 		c *= 0.01;
 	return c;
@@ -57,16 +61,22 @@ static int by_round(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* Best first: higher chance, then the more recent success, then by endpoint.
+ * addrbook.rank lists entries in this order (at their base chance). */
 static int by_score(const void *a, const void *b, void *arg)
 {
 	const struct cand *x = a, *y = b;
 	const struct st_addrbook *ab = arg;
-	if (x->score != y->score)
-		return x->score > y->score ? -1 : 1;
-	const struct st_addr_entry *ex = &ab->e[x->idx], *ey = &ab->e[y->idx];
-	if (ex->last_success != ey->last_success)
-		return ex->last_success > ey->last_success ? -1 : 1;
-	return st_endpoint_cmp(&ex->ep, &ey->ep);
+	return ab_rank_cmp(x->score, &ab->e[x->idx], y->score, &ab->e[y->idx]);
+}
+
+int ab_rank_cmp(double a, const struct st_addr_entry *x, double b, const struct st_addr_entry *y)
+{
+	if (a != b)
+		return a > b ? -1 : 1;
+	if (x->last_success != y->last_success)
+		return x->last_success > y->last_success ? -1 : 1;
+	return st_endpoint_cmp(&x->ep, &y->ep);
 }
 
 static uint64_t splitmix(uint64_t *s)
@@ -156,11 +166,91 @@ static long best_of_groups(const struct st_addrbook *ab, struct cand *c, size_t 
 	return (long)hn;
 }
 
+/* Eligible entries in memory: not removed, not excluded, in scope. */
+static bool eligible(const struct st_best_opts *o, const struct st_addr_entry *e)
+{
+	return !e->deleted && (!o->routable_only || st_endpoint_is_routable(&e->ep)) &&
+	       !(o->nexclude && excluded(o, &e->ep));
+}
+
+/*
+ * True when n groups have a candidate in memory that ranks before `next` -
+ * the next unread entry of the rank index, taken at its base chance. Every
+ * unread entry ranks at or after that (the index is in this order, and a
+ * recent attempt only lowers a chance), so none can change the answer: each
+ * of those n groups has its best here already, any other group's best ranks
+ * after all n of them, and the n best group leaders - the whole answer when
+ * there are n groups - are the same as over the whole book.
+ */
+static int enough_groups(const struct st_addrbook *ab, const struct st_best_opts *o, int64_t now,
+                         const struct st_addr_entry *next, struct st_err *err)
+{
+	struct ab_counter seen = {0};
+	size_t groups = 0;
+	double bound = ab_base_chance(next);
+	for (size_t i = 0; i < ab->n && groups < o->n; i++) {
+		const struct st_addr_entry *e = &ab->e[i];
+		if (!eligible(o, e) || ab_rank_cmp(st_addr_chance(e, now), e, bound, next) >= 0)
+			continue;
+		uint64_t g = st_endpoint_group_key(&e->ep);
+		g = g ? g : 1; /* the counter's keys are never 0 */
+		if (ab_counter_get(&seen, g))
+			continue;
+		if (ab_counter_bump(&seen, g) < 0) {
+			free(seen.slot);
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		}
+		groups++;
+	}
+	free(seen.slot);
+	return groups >= o->n;
+}
+
+/*
+ * Reads entries down the rank index (best base chance first) until the ones
+ * read settle the answer (enough_groups); a recent attempt only lowers a
+ * chance, so the next listed entry bounds every unread one. When the listed
+ * part runs out first - a book of fewer groups than asked for, most of its
+ * best tried in the last minutes - it reads the whole book.
+ */
+int ab_gather_best(struct st_addrbook *ab, const struct st_best_opts *o, int64_t now,
+                   struct st_err *err)
+{
+	struct ab_index ix;
+	int rc = ab_index_open(&ix, ab, "rank", err);
+	if (rc <= 0)
+		return rc < 0 ? -1 : st_addrbook_load_all(ab, err);
+	struct st_addr_entry e;
+	char source[ST_SOURCE_MAX];
+	size_t read = 0, check = o->n < 32 ? 32 : o->n;
+	while ((rc = ab_index_next(&ix, ab, &e, source, sizeof source)) > 0) {
+		if (read >= check) {
+			int ok = enough_groups(ab, o, now, &e, err);
+			if (ok)
+				return ok < 0 ? -1 : 0;
+			check *= 2; /* checks cost a pass over memory: space them out */
+		}
+		if (ab_adopt(ab, &e, source, err) < 0)
+			return -1;
+		read++;
+	}
+	if (rc == 0 && (rc = ab_index_rest(&ix, ab, &e, source, sizeof source)) == 0)
+		return 0; /* the index lists every entry: all of them are in memory */
+	if (rc > 0) {
+		int ok = enough_groups(ab, o, now, &e, err);
+		if (ok)
+			return ok < 0 ? -1 : 0;
+	}
+	return st_addrbook_load_all(ab, err);
+}
+
 long st_addrbook_best(struct st_addrbook *ab, const struct st_best_opts *opts, int64_t now,
                       const struct st_addr_entry **out, struct st_err *err)
 {
 	if (opts->n == 0)
 		return 0;
+	if (ab->lazy && (opts->random ? st_addrbook_load_all(ab, err) : ab_gather_best(ab, opts, now, err)) < 0)
+		return -1;
 	struct cand *c = malloc((ab->n ? ab->n : 1) * sizeof *c);
 	if (!c)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
@@ -224,6 +314,8 @@ static int by_count(const void *a, const void *b)
 int st_addrbook_stats(struct st_addrbook *ab, struct st_addrbook_stats *st, struct st_err *err)
 {
 	memset(st, 0, sizeof *st);
+	if (st_addrbook_load_all(ab, err) < 0)
+		return -1;
 	size_t *per_source = calloc(ab->nsources ? ab->nsources : 1, sizeof *per_source);
 	if (!per_source)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");

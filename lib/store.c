@@ -18,6 +18,7 @@
 #define NAME_MAX_LEN 64
 #define AUX_MAX 4
 #define JOURNAL_BUF_MAX (16u * 1024 * 1024) /* appends buffered before a forced write */
+#define JOURNAL_SOFT_MAX ((uint64_t)1 << 20)  /* compaction is due past this much journal */
 
 struct map {
 	int fd;
@@ -43,6 +44,7 @@ struct st_store {
 	struct map snap;
 	size_t body_off;          /* first byte after the header line */
 	uint64_t gen;             /* the snapshot's gen; 0 when there is none */
+	unsigned snap_version;    /* the format version in the snapshot's header; 0: none */
 
 	int jfd;                  /* -1 until needed */
 	bool journal_scanned;     /* valid_end and torn are known */
@@ -63,6 +65,7 @@ struct st_store_writer {
 	char final[ST_PATH_MAX + 100];
 	bool aux;
 	bool failed;
+	uint64_t body_bytes;      /* record bytes written after the header */
 };
 
 static void map_close(struct map *m)
@@ -127,7 +130,7 @@ int st_datadir_prepare(const char *dir, struct st_err *err)
 /* Reads "#st NAME VERSION gen GEN" (prefix given) from the start of data. */
 static int parse_header(const char *path, const char *prefix, const char *name, unsigned version,
                         const char *data, size_t len, size_t *body_off, uint64_t *gen,
-                        struct st_err *err)
+                        unsigned *found_version, struct st_err *err)
 {
 	const char *nl = memchr(data, '\n', len < 512 ? len : 512);
 	if (!nl)
@@ -156,6 +159,8 @@ static int parse_header(const char *path, const char *prefix, const char *name, 
 		return st_err_set(err, ST_EX_DATAERR, "%s:1: bad format version 0", path);
 	*body_off = n + 1;
 	*gen = g;
+	if (found_version)
+		*found_version = v;
 	return 0;
 }
 
@@ -163,6 +168,7 @@ static int load_snapshot(struct st_store *s, struct st_err *err)
 {
 	map_close(&s->snap);
 	s->body_off = 0;
+	s->snap_version = 0;
 	if (map_open(&s->snap, s->snap_path, err) < 0)
 		return -1;
 	if (!s->snap.data) {
@@ -172,7 +178,7 @@ static int load_snapshot(struct st_store *s, struct st_err *err)
 	}
 	uint64_t gen;
 	if (parse_header(s->snap_path, "#st", s->name, s->version, s->snap.data, s->snap.len,
-	                 &s->body_off, &gen, err) < 0)
+	                 &s->body_off, &gen, &s->snap_version, err) < 0)
 		return -1;
 	s->gen = gen;
 	return 0;
@@ -340,7 +346,7 @@ int st_store_parse_image(const char *name, unsigned version, const char *data, s
 	uint64_t gen;
 	if (len == 0)
 		return 0;
-	if (parse_header("<image>", "#st", name, version, data, len, &off, &gen, err) < 0)
+	if (parse_header("<image>", "#st", name, version, data, len, &off, &gen, NULL, err) < 0)
 		return -1;
 	return walk_lines("<image>", data + off, len - off, NULL, fn, ctx, err);
 }
@@ -402,7 +408,7 @@ static int journal_scan(struct st_store *s, st_store_line_fn fn, void *ctx, stru
 	int rc = 0;
 	struct st_err herr = {0};
 	if (parse_header(s->journal_path, "#st-journal", s->name, s->version, data, len, &off, &gen,
-	                 &herr) < 0) {
+	                 NULL, &herr) < 0) {
 		/* a header cut short by a crash is a torn line: an empty journal */
 		if (!memchr(data, '\n', len)) {
 			s->torn = 1;
@@ -559,8 +565,15 @@ uint64_t st_store_journal_bytes(const struct st_store *s)
 
 bool st_store_wants_compaction(const struct st_store *s)
 {
-	uint64_t j = st_store_journal_bytes(s);
-	return j > 64 * 1024 && j > st_store_snapshot_bytes(s) / 8;
+	/* Past 1 MiB every reader pays to replay it, so a large table compacts
+	 * sooner than at its 1/8 share. */
+	uint64_t j = st_store_journal_bytes(s), snap = st_store_snapshot_bytes(s) / 8;
+	return j > 64 * 1024 && j > (snap < JOURNAL_SOFT_MAX ? snap : JOURNAL_SOFT_MAX);
+}
+
+unsigned st_store_snapshot_version(const struct st_store *s)
+{
+	return s->snap_version;
 }
 
 static int writer_begin(struct st_store *s, const char *final, const char *header,
@@ -610,7 +623,13 @@ int st_store_writer_line(struct st_store_writer *w, const char *line, size_t len
 		return st_err_set(err, ST_EX_SOFTWARE, "'%s': line with a newline or too long", w->final);
 	if (fwrite(line, 1, len, w->f) != len || putc('\n', w->f) == EOF)
 		w->failed = true;
+	w->body_bytes += len + 1;
 	return 0;
+}
+
+uint64_t st_store_writer_offset(const struct st_store_writer *w)
+{
+	return w->body_bytes;
 }
 
 void st_store_rewrite_abort(struct st_store_writer *w)
@@ -702,7 +721,7 @@ int st_store_aux_map(struct st_store *s, const char *suffix, const char **body, 
 	uint64_t gen = 0;
 	struct st_err herr = {0};
 	if (parse_header(path, "#st-aux", s->name, s->version, a->m.data, a->m.len, &off, &gen,
-	                 &herr) < 0 || gen != s->gen || !s->snap.data)
+	                 NULL, &herr) < 0 || gen != s->gen || !s->snap.data)
 		return 0; /* damaged or stale: the caller rebuilds it */
 	*body = a->m.data + off;
 	*len = a->m.len - off;

@@ -10,7 +10,9 @@
 #include "st/endpoint.h"
 #include "st/err.h"
 
-#define ST_ADDRBOOK_FORMAT_VERSION 1
+/* 2: the snapshot is sorted (pinned first, then by endpoint) and indexed by
+ * addrbook.rank and addrbook.age; 1 was unsorted and is read the slow way */
+#define ST_ADDRBOOK_FORMAT_VERSION 2
 #define ST_SOURCE_MAX 256 /* longest source text kept ("seed:URL", "gossip:ID@EP") */
 
 /* One address and what we know of it. Times are Unix seconds, 0 = never. */
@@ -42,9 +44,20 @@ const char *st_addrbook_verdict_name(enum st_addrbook_verdict v);
 struct st_addrbook;
 
 /*
+ * Opening with ST_ADDRBOOK_LAZY reads the journal only; an entry is read from
+ * the sorted snapshot when an operation needs it (a binary search, or a walk
+ * down the rank or age index), so a point change or a best-8 query costs the
+ * same in a book of a million as in one of a thousand. An operation that needs
+ * every entry reads the rest itself (st_addrbook_load_all): a lazy book answers
+ * every call a loaded one does, with the same result.
+ */
+#define ST_ADDRBOOK_LAZY 0x100
+
+/*
  * Opens the book in cfg->data_dir (ST_STORE_READ or ST_STORE_WRITE, see
- * store.h), loading the snapshot and journal. A damaged file is an error
- * naming FILE:LINE (repair with st_addrbook_fsck). Returns 0 or -1.
+ * store.h, optionally | ST_ADDRBOOK_LAZY), loading the snapshot and journal.
+ * A damaged file is an error naming FILE:LINE (repair with st_addrbook_fsck).
+ * Returns 0 or -1.
  */
 int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsigned flags,
                      struct st_err *err);
@@ -122,9 +135,34 @@ struct st_addrbook_stats {
 /* Fills st from the book (names point into the book). Returns 0 or -1. */
 int st_addrbook_stats(struct st_addrbook *ab, struct st_addrbook_stats *st, struct st_err *err);
 
-/* Looks an endpoint up; NULL when unknown. */
-const struct st_addr_entry *st_addrbook_get(const struct st_addrbook *ab,
-                                            const struct st_endpoint *ep);
+/* Looks an endpoint up; NULL when unknown (or on a read error of a lazy book,
+ * which st_addrbook_record and friends report). */
+const struct st_addr_entry *st_addrbook_get(struct st_addrbook *ab, const struct st_endpoint *ep);
+
+/* Writes a new snapshot and its indexes now, folding the journal in (a lazy
+ * book reads everything first). Needs ST_STORE_WRITE. Returns 0 or -1. */
+int st_addrbook_compact(struct st_addrbook *ab, struct st_err *err);
+
+/* Reads every entry of a lazily opened book (no-op for a loaded one). Entry
+ * pointers taken before are invalid afterwards. Returns 0 or -1. */
+int st_addrbook_load_all(struct st_addrbook *ab, struct st_err *err);
+
+/*
+ * Makes every entry last seen before `before` (and maybe others) visible to
+ * st_addrbook_entry: a lazy book reads them through its age index. Entry
+ * pointers taken before may be invalid afterwards. Returns 0 or -1.
+ */
+int st_addrbook_gather_stale(struct st_addrbook *ab, int64_t before, struct st_err *err);
+
+/* Called once per live entry in book order; a non-zero return stops the scan. */
+typedef int (*st_addr_visit_fn)(void *ctx, const struct st_addr_entry *e, const char *source);
+
+/*
+ * Every live entry in book order: pinned ones first, then by endpoint. A lazy
+ * book streams its snapshot (merged with the journal) without holding it in
+ * memory. Returns 0, -1, or the callback's value.
+ */
+int st_addrbook_scan(struct st_addrbook *ab, st_addr_visit_fn fn, void *ctx, struct st_err *err);
 /* The source text of an entry. */
 const char *st_addrbook_source(const struct st_addrbook *ab, const struct st_addr_entry *e);
 
@@ -140,6 +178,9 @@ int st_addrbook_import_entry(struct st_addrbook *ab, const struct st_addr_entry 
 /* Formats an entry as the stored tsv line (also the export format). */
 size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_entry *e,
                             char *buf, size_t size);
+/* The same with the source text given (entries from st_addrbook_scan). */
+size_t st_addr_entry_format_source(const struct st_addr_entry *e, const char *source, char *buf,
+                                   size_t size);
 /* Parses a stored/exported line; source text is copied to source. Returns 0 or -1. */
 int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_size,
                         const char *line, size_t len, struct st_err *err);

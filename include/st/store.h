@@ -80,8 +80,11 @@ int st_store_sync(struct st_store *s, struct st_err *err);
 /* Sizes in bytes, for the caller's compaction policy and statistics. */
 uint64_t st_store_snapshot_bytes(const struct st_store *s);
 uint64_t st_store_journal_bytes(const struct st_store *s);
-/* True when the journal has grown past 1/8 of the snapshot (and 64 KiB). */
+/* True when the journal has grown past 64 KiB and past 1/8 of the snapshot or
+ * 1 MiB, whichever is less. */
 bool st_store_wants_compaction(const struct st_store *s);
+/* The format version named in the snapshot's header; 0 when there is none. */
+unsigned st_store_snapshot_version(const struct st_store *s);
 
 /*
  * Replacing the snapshot: begin opens NAME.tsv.tmp (0600) with a new header and
@@ -94,6 +97,9 @@ struct st_store_writer;
 int st_store_rewrite_begin(struct st_store *s, struct st_store_writer **w, struct st_err *err);
 int st_store_writer_line(struct st_store_writer *w, const char *line, size_t len,
                          struct st_err *err);
+/* Bytes of record lines written so far: the offset, from the body's start, at
+ * which the next line lands (see st_store_snapshot). */
+uint64_t st_store_writer_offset(const struct st_store_writer *w);
 int st_store_rewrite_commit(struct st_store_writer *w, struct st_err *err);
 void st_store_rewrite_abort(struct st_store_writer *w);
 

@@ -230,7 +230,7 @@ JSON
 	st-addrbook record -q 1.1.1.1:1 ok
 	[ "$(stat -c %a "$ST_DATA_DIR")" = 700 ]
 	[ "$(stat -c %a "$ST_DATA_DIR/addrbook.journal")" = 600 ]
-	head -1 "$ST_DATA_DIR/addrbook.journal" | grep -q '^#st-journal addrbook 1 gen '
+	head -1 "$ST_DATA_DIR/addrbook.journal" | grep -q '^#st-journal addrbook 2 gen '
 	run st-addrbook fsck
 	[ "$status" -eq 0 ]
 	assert_output "st-addrbook: ok: 3 entries"

@@ -1,0 +1,372 @@
+/* addrbook_index.c - reading a book lazily: binary search, the rank and age indexes, scans. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "st/addrbook.h"
+#include "st/store.h"
+#include "st/util.h"
+#include "addrbook_int.h"
+
+/*
+ * A format-2 snapshot is sorted in book order (ab_key_cmp), so one entry is a
+ * binary search away. Two derived files, rewritten with every snapshot and
+ * named for its gen, list the entries queries walk from one end:
+ *   addrbook.rank  by base chance, best first: what `best` needs
+ *   addrbook.age   unpinned entries by last_seen, oldest first: what `prune` needs
+ * Each lists the first INDEX_TOP entries of its order, as byte offsets of their
+ * snapshot lines, after a line "rest OFFSET" naming the next entry in that
+ * order (every entry not listed orders at or after it) or "rest none". A query
+ * that walks past the listed part reads the whole book instead.
+ */
+#define INDEX_TOP 65536
+
+static int damaged(struct st_addrbook *ab, size_t off, struct st_err *err)
+{
+	return st_err_set(err, ST_EX_DATAERR,
+	                  "%s: damaged entry at byte %zu (try 'st-addrbook fsck --repair')",
+	                  st_store_path(ab->store), off);
+}
+
+/* The sort key of a stored line: its endpoint and pinned flag (field 10). */
+static int line_key(const char *line, size_t len, struct st_endpoint *ep, bool *pinned)
+{
+	const char *end = line + len;
+	const char *tab = memchr(line, '\t', len);
+	if (!tab || st_endpoint_parse(ep, line, (size_t)(tab - line), NULL) < 0)
+		return -1;
+	for (int i = 0; i < 8 && tab; i++) /* to the tab before field 10 */
+		tab = memchr(tab + 1, '\t', (size_t)(end - tab - 1));
+	if (!tab || end - tab < 2)
+		return -1;
+	*pinned = tab[1] == '1';
+	return 0;
+}
+
+/*
+ * Finds the line of (pinned, ep) in a sorted body: 1 with *line and *n set,
+ * 0 when absent, -1 on a line that does not parse (*line points at it).
+ */
+static int snap_search(const char *body, size_t len, const struct st_endpoint *ep, bool pinned,
+                       const char **line, size_t *n)
+{
+	size_t lo = 0, hi = len; /* both on line starts; the line, if any, starts in [lo, hi) */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *nl = mid > lo ? memrchr(body + lo, '\n', mid - lo) : NULL;
+		size_t start = nl ? (size_t)(nl - body) + 1 : lo;
+		nl = memchr(body + start, '\n', len - start);
+		size_t end = nl ? (size_t)(nl - body) : len;
+		struct st_endpoint lep;
+		bool lpin;
+		*line = body + start;
+		*n = end - start;
+		if (line_key(body + start, end - start, &lep, &lpin) < 0)
+			return -1;
+		int c = ab_key_cmp(lpin, &lep, pinned, ep);
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = end + 1;
+		else
+			hi = start;
+	}
+	return 0;
+}
+
+int ab_find(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_addr_entry **out,
+            struct st_err *err)
+{
+	*out = ab_lookup(ab, ep);
+	if (*out || !ab->lazy)
+		return 0;
+	const char *body;
+	size_t len;
+	if (st_store_snapshot(ab->store, &body, &len, NULL, err) < 0)
+		return -1;
+	for (int pinned = 1; pinned >= 0; pinned--) {
+		const char *line;
+		size_t n;
+		int rc = snap_search(body, len, ep, pinned, &line, &n);
+		if (rc == 0)
+			continue;
+		struct st_addr_entry e;
+		char source[ST_SOURCE_MAX];
+		if (rc < 0 || st_addr_entry_parse(&e, source, sizeof source, line, n, NULL) < 0)
+			return damaged(ab, (size_t)(line - body), err);
+		if (ab_adopt(ab, &e, source, err) < 0)
+			return -1;
+		*out = ab_lookup(ab, ep);
+		return 0;
+	}
+	return 0;
+}
+
+/* ---- writing the indexes ---- */
+
+struct keyed {
+	double key;   /* the rank's base chance, or the age's last_seen */
+	uint32_t pos; /* snapshot line */
+};
+
+/* An index's order, with what it needs to break ties. */
+struct order {
+	const struct st_addrbook *ab;
+	const uint32_t *slot; /* snapshot line -> slot */
+	bool rank;
+};
+
+static int keyed_cmp(const void *a, const void *b, void *arg)
+{
+	const struct keyed *x = a, *y = b;
+	const struct order *o = arg;
+	if (o->rank) /* exactly best's order: a walk down it may stop at any line */
+		return ab_rank_cmp(x->key, &o->ab->e[o->slot[x->pos]], y->key, &o->ab->e[o->slot[y->pos]]);
+	if (x->key != y->key) /* oldest first; ties in any fixed order */
+		return x->key < y->key ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static void keyed_swap(struct keyed *a, struct keyed *b)
+{
+	struct keyed t = *a;
+	*a = *b;
+	*b = t;
+}
+
+/* Quickselect: afterwards v[k] is the k-th smallest, with smaller ones before it.
+ * Linear on average, where sorting a million entries to list 65,536 is not. */
+static void select_kth(struct keyed *v, size_t n, size_t k, const struct order *o)
+{
+	size_t lo = 0, hi = n;
+	while (hi - lo > 2) {
+		size_t mid = lo + (hi - lo) / 2, last = hi - 1;
+		/* median of three into v[last] as the pivot */
+		if (keyed_cmp(&v[mid], &v[lo], (void *)o) < 0)
+			keyed_swap(&v[mid], &v[lo]);
+		if (keyed_cmp(&v[last], &v[lo], (void *)o) < 0)
+			keyed_swap(&v[last], &v[lo]);
+		if (keyed_cmp(&v[mid], &v[last], (void *)o) < 0)
+			keyed_swap(&v[mid], &v[last]);
+		size_t store = lo;
+		for (size_t i = lo; i < last; i++)
+			if (keyed_cmp(&v[i], &v[last], (void *)o) < 0)
+				keyed_swap(&v[i], &v[store++]);
+		keyed_swap(&v[store], &v[last]);
+		if (store == k)
+			return;
+		if (store < k)
+			lo = store + 1;
+		else
+			hi = store;
+	}
+	if (hi - lo == 2 && keyed_cmp(&v[lo + 1], &v[lo], (void *)o) < 0)
+		keyed_swap(&v[lo], &v[lo + 1]);
+}
+
+static int write_index(struct st_addrbook *ab, const char *name, struct keyed *v, size_t m,
+                       const struct order *o, const uint64_t *off, struct st_err *err)
+{
+	size_t top = m;
+	if (m > INDEX_TOP) {
+		top = INDEX_TOP;
+		select_kth(v, m, top, o);
+	}
+	qsort_r(v, top, sizeof *v, keyed_cmp, (void *)o);
+	struct st_store_writer *w;
+	if (st_store_aux_begin(ab->store, name, &w, err) < 0)
+		return -1;
+	char line[32], digits[24];
+	size_t n = top < m ? (size_t)snprintf(line, sizeof line, "rest %llu",
+	                                      (unsigned long long)off[v[top].pos])
+	                   : (size_t)snprintf(line, sizeof line, "rest none");
+	int rc = st_store_writer_line(w, line, n, err);
+	for (size_t i = 0; i < top && rc == 0; i++) {
+		const char *d = st_u64_digits(off[v[i].pos], 10, digits, sizeof digits);
+		rc = st_store_writer_line(w, d, (size_t)(digits + sizeof digits - 1 - d), err);
+	}
+	if (rc < 0) {
+		st_store_rewrite_abort(w);
+		return -1;
+	}
+	return st_store_rewrite_commit(w, err);
+}
+
+int ab_write_indexes(struct st_addrbook *ab, const uint32_t *order, const uint64_t *off, size_t m,
+                     struct st_err *err)
+{
+	struct keyed *v = malloc((m ? m : 1) * sizeof *v);
+	if (!v)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	struct order rank = {ab, order, true}, age = {ab, order, false};
+	for (size_t i = 0; i < m; i++)
+		v[i] = (struct keyed){ab_base_chance(&ab->e[order[i]]), (uint32_t)i};
+	int rc = write_index(ab, "rank", v, m, &rank, off, err);
+	size_t k = 0;
+	for (size_t i = 0; i < m; i++) /* pinned entries are never pruned */
+		if (!ab->e[order[i]].pinned)
+			v[k++] = (struct keyed){(double)ab->e[order[i]].last_seen, (uint32_t)i};
+	if (rc == 0)
+		rc = write_index(ab, "age", v, k, &age, off, err);
+	free(v);
+	return rc;
+}
+
+/* ---- reading them ---- */
+
+/* One decimal line of an index; false when it is not one. */
+static bool index_number(struct ab_index *ix, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = ix->p;
+	while (p < ix->end && *p >= '0' && *p <= '9' && v < UINT64_MAX / 10)
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	if (p == ix->p || p == ix->end || *p != '\n')
+		return false;
+	ix->p = p + 1;
+	*out = v;
+	return true;
+}
+
+int ab_index_open(struct ab_index *ix, struct st_addrbook *ab, const char *name,
+                  struct st_err *err)
+{
+	const char *body;
+	size_t len;
+	int rc = st_store_aux_map(ab->store, name, &body, &len, err);
+	if (rc <= 0)
+		return rc;
+	ix->p = body;
+	ix->end = body + len;
+	if (len < 10 || memcmp(body, "rest ", 5) != 0)
+		return 0;
+	ix->p += 5;
+	ix->has_rest = !(len >= 10 && memcmp(ix->p, "none\n", 5) == 0);
+	if (!ix->has_rest)
+		ix->p += 5;
+	else if (!index_number(ix, &ix->rest))
+		return 0;
+	return 1;
+}
+
+/* Parses the snapshot line at body offset off: 1, or -1 when there is none. */
+static int stored_at(struct st_addrbook *ab, uint64_t off, struct st_addr_entry *e, char *source,
+                     size_t source_size)
+{
+	const char *body;
+	size_t len;
+	if (st_store_snapshot(ab->store, &body, &len, NULL, NULL) < 0 || off >= len ||
+	    (off && body[off - 1] != '\n'))
+		return -1;
+	const char *nl = memchr(body + off, '\n', len - off);
+	if (!nl)
+		return -1;
+	return st_addr_entry_parse(e, source, source_size, body + off, (size_t)(nl - body) - off,
+	                           NULL) < 0 ? -1 : 1;
+}
+
+int ab_index_next(struct ab_index *ix, struct st_addrbook *ab, struct st_addr_entry *e,
+                  char *source, size_t source_size)
+{
+	uint64_t off;
+	if (ix->p >= ix->end)
+		return 0;
+	if (!index_number(ix, &off))
+		return -1;
+	return stored_at(ab, off, e, source, source_size);
+}
+
+int ab_index_rest(struct ab_index *ix, struct st_addrbook *ab, struct st_addr_entry *e,
+                  char *source, size_t source_size)
+{
+	return ix->has_rest ? stored_at(ab, ix->rest, e, source, source_size) : 0;
+}
+
+bool ab_indexes_current(struct st_addrbook *ab)
+{
+	if (!st_store_snapshot_bytes(ab->store))
+		return true;
+	struct ab_index ix;
+	return ab_index_open(&ix, ab, "rank", NULL) == 1 && ab_index_open(&ix, ab, "age", NULL) == 1;
+}
+
+int st_addrbook_gather_stale(struct st_addrbook *ab, int64_t before, struct st_err *err)
+{
+	if (!ab->lazy)
+		return 0;
+	struct ab_index ix;
+	int rc = ab_index_open(&ix, ab, "age", err);
+	if (rc <= 0)
+		return rc < 0 ? -1 : st_addrbook_load_all(ab, err);
+	struct st_addr_entry e;
+	char source[ST_SOURCE_MAX];
+	while ((rc = ab_index_next(&ix, ab, &e, source, sizeof source)) > 0) {
+		if (e.last_seen >= before)
+			return 0; /* the rest are newer still */
+		if (ab_adopt(ab, &e, source, err) < 0)
+			return -1;
+	}
+	/* at the end of the list: done unless the unlisted ones start too old */
+	if (rc == 0 && (rc = ab_index_rest(&ix, ab, &e, source, sizeof source)) == 0)
+		return 0;
+	if (rc > 0 && e.last_seen >= before)
+		return 0;
+	return st_addrbook_load_all(ab, err);
+}
+
+/* ---- scans ---- */
+
+struct scan {
+	struct st_addrbook *ab;
+	const uint32_t *mem; /* the entries in memory, in book order */
+	size_t nmem, next;
+	st_addr_visit_fn fn;
+	void *ctx;
+};
+
+/* Visits the memory entries that order before (pinned, ep); all of them when ep is NULL. */
+static int scan_memory(struct scan *s, bool pinned, const struct st_endpoint *ep)
+{
+	for (; s->next < s->nmem; s->next++) {
+		const struct st_addr_entry *m = &s->ab->e[s->mem[s->next]];
+		if (ep && ab_key_cmp(m->pinned, &m->ep, pinned, ep) > 0)
+			break;
+		if (m->deleted)
+			continue;
+		int rc = s->fn(s->ctx, m, st_addrbook_source(s->ab, m));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int scan_line(void *vctx, const char *line, size_t len, unsigned long lineno,
+                     struct st_err *err)
+{
+	struct scan *s = vctx;
+	struct st_addr_entry e;
+	char source[ST_SOURCE_MAX];
+	if (st_addr_entry_parse(&e, source, sizeof source, line, len, err) < 0)
+		return st_err_prefix(err, "%s:%lu", st_store_path(s->ab->store), lineno);
+	if (s->nmem) {
+		int rc = scan_memory(s, e.pinned, &e.ep);
+		if (rc)
+			return rc;
+		if (ab_lookup(s->ab, &e.ep)) /* the journal's version (or its removal) wins */
+			return 0;
+	}
+	return s->fn(s->ctx, &e, source);
+}
+
+int st_addrbook_scan(struct st_addrbook *ab, st_addr_visit_fn fn, void *ctx, struct st_err *err)
+{
+	size_t m;
+	uint32_t *order = ab_book_order(ab, &m);
+	if (!order)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	struct scan s = {ab, order, m, 0, fn, ctx};
+	int rc = ab->lazy ? st_store_read_snapshot(ab->store, scan_line, &s, err) : 0;
+	if (rc == 0)
+		rc = scan_memory(&s, false, NULL);
+	free(order);
+	return rc;
+}

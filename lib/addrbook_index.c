@@ -321,6 +321,9 @@ struct scan {
 	size_t nmem, next;
 	st_addr_visit_fn fn;
 	void *ctx;
+	bool have_prev;
+	bool prev_pinned;
+	struct st_endpoint prev;
 };
 
 /* Visits the memory entries that order before (pinned, ep); all of them when ep is NULL. */
@@ -347,6 +350,13 @@ static int scan_line(void *vctx, const char *line, size_t len, unsigned long lin
 	char source[ST_SOURCE_MAX];
 	if (st_addr_entry_parse(&e, source, sizeof source, line, len, err) < 0)
 		return st_err_prefix(err, "%s:%lu", st_store_path(s->ab->store), lineno);
+	if (s->have_prev && ab_key_cmp(s->prev_pinned, &s->prev, e.pinned, &e.ep) >= 0)
+		return st_err_set(err, ST_EX_DATAERR,
+		                  "%s:%lu: out of order (try 'st-addrbook fsck --repair')",
+		                  st_store_path(s->ab->store), lineno);
+	s->prev = e.ep;
+	s->prev_pinned = e.pinned;
+	s->have_prev = true;
 	if (s->nmem) {
 		int rc = scan_memory(s, e.pinned, &e.ep);
 		if (rc)
@@ -363,7 +373,7 @@ int st_addrbook_scan(struct st_addrbook *ab, st_addr_visit_fn fn, void *ctx, str
 	uint32_t *order = ab_book_order(ab, &m);
 	if (!order)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	struct scan s = {ab, order, m, 0, fn, ctx};
+	struct scan s = {.ab = ab, .mem = order, .nmem = m, .fn = fn, .ctx = ctx};
 	int rc = ab->lazy ? st_store_read_snapshot(ab->store, scan_line, &s, err) : 0;
 	if (rc == 0)
 		rc = scan_memory(&s, false, NULL);

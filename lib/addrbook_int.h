@@ -64,7 +64,7 @@ int ab_rewrite(struct st_addrbook *ab, struct st_err *err);
 int ab_key_cmp(bool pinned_a, const struct st_endpoint *a, bool pinned_b,
                const struct st_endpoint *b);
 /* The order of best: higher chance a or b first, then the more recent last
- * success, then by endpoint. */
+ * success, then a fixed hash of the endpoint. */
 int ab_rank_cmp(double a, const struct st_addr_entry *x, double b, const struct st_addr_entry *y);
 /* Chance without the penalty for a recent attempt: what addrbook.rank orders by. */
 double ab_base_chance(const struct st_addr_entry *e);

@@ -61,13 +61,31 @@ static int by_round(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-/* Best first: higher chance, then the more recent success, then by endpoint.
- * addrbook.rank lists entries in this order (at their base chance). */
+/* Best first: higher chance, then the more recent success, then a fixed hash
+ * of the endpoint. addrbook.rank lists entries in this order (at their base
+ * chance). */
 static int by_score(const void *a, const void *b, void *arg)
 {
 	const struct cand *x = a, *y = b;
 	const struct st_addrbook *ab = arg;
 	return ab_rank_cmp(x->score, &ab->e[x->idx], y->score, &ab->e[y->idx]);
+}
+
+/*
+ * Equal chances are frequent (every untried address has 0.5). Ordering those
+ * by endpoint would send every node that runs st to the same low addresses
+ * first and cluster a /16's entries together; a fixed hash spreads them over
+ * the address space, repeatably. (It also keeps a walk down addrbook.rank
+ * short: the first entries of a uniform book come from many groups.)
+ */
+static uint64_t tie_hash(const struct st_endpoint *ep)
+{
+	uint64_t w[2];
+	memcpy(w, ep->addr, sizeof w);
+	uint64_t h = w[0] ^ (w[1] * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)ep->port << 48 | ep->family);
+	h = (h ^ (h >> 33)) * 0xff51afd7ed558ccdULL; /* murmur3's finalizer */
+	h = (h ^ (h >> 33)) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 33);
 }
 
 int ab_rank_cmp(double a, const struct st_addr_entry *x, double b, const struct st_addr_entry *y)
@@ -76,6 +94,9 @@ int ab_rank_cmp(double a, const struct st_addr_entry *x, double b, const struct 
 		return a > b ? -1 : 1;
 	if (x->last_success != y->last_success)
 		return x->last_success > y->last_success ? -1 : 1;
+	uint64_t hx = tie_hash(&x->ep), hy = tie_hash(&y->ep);
+	if (hx != hy)
+		return hx < hy ? -1 : 1;
 	return st_endpoint_cmp(&x->ep, &y->ep);
 }
 

@@ -126,19 +126,24 @@ gen_addrs() {
 
 @test "best prefers quality, pushes back recent attempts and spreads over /16s" {
 	ST_FAKE_NOW=1700000000 st-addrbook add -q 1.1.1.1:1 1.1.2.2:1 1.1.3.3:1 2.2.2.2:1 3.3.3.3:1
-	ST_FAKE_NOW=1700000000 st-addrbook record -q 1.1.1.1:1 ok 1.1.2.2:1 ok 3.3.3.3:1 ok
-	# an hour later: 1.1.x.x are the best, but only one of that /16 comes first
-	ST_FAKE_NOW=1700003600 run st-addrbook best -n 3 -o tsv
+	ST_FAKE_NOW=1700000000 st-addrbook record -q 1.1.1.1:1 ok
+	ST_FAKE_NOW=1700000001 st-addrbook record -q 1.1.2.2:1 ok
+	ST_FAKE_NOW=1700000002 st-addrbook record -q 3.3.3.3:1 ok
+	# an hour later: equal quality, the latest success first; one per /16 before a second
+	ST_FAKE_NOW=1700003600 run st-addrbook best -n 4 -o tsv
 	[ "$status" -eq 0 ]
-	[ "$(printf '%s\n' "$output" | cut -f1 | tr '\n' ' ')" = "1.1.1.1:1 3.3.3.3:1 2.2.2.2:1 " ]
-	# tried a minute ago: x0.01
-	ST_FAKE_NOW=1700003600 st-addrbook record -q 1.1.1.1:1 ok
-	ST_FAKE_NOW=1700003660 run st-addrbook best -n 1 -o tsv
+	[ "$(printf '%s\n' "$output" | cut -f1 | tr '\n' ' ')" = "3.3.3.3:1 1.1.2.2:1 2.2.2.2:1 1.1.1.1:1 " ]
+	# the best, tried a minute ago: x0.01
+	ST_FAKE_NOW=1700003600 st-addrbook record -q 1.1.2.2:1 ok
+	ST_FAKE_NOW=1700003660 run st-addrbook best -n 2 -o tsv
+	[ "$(printf '%s\n' "$output" | cut -f1 | tr '\n' ' ')" = "3.3.3.3:1 1.1.1.1:1 " ]
+	# ten minutes on it is back on top
+	ST_FAKE_NOW=1700004300 run st-addrbook best -n 1 -o tsv
 	[ "$(cut -f1 <<<"$output")" = "1.1.2.2:1" ]
 	# exclusions
-	echo 1.1.2.2:1 >ex.txt
+	echo 3.3.3.3:1 >ex.txt
 	ST_FAKE_NOW=1700003660 run st-addrbook best -n 1 --exclude ex.txt -o tsv
-	[ "$(cut -f1 <<<"$output")" = "3.3.3.3:1" ]
+	[ "$(cut -f1 <<<"$output")" = "1.1.1.1:1" ]
 	run st-addrbook best -n 0
 	[ "$status" -eq 2 ]
 }
@@ -284,6 +289,67 @@ JSON
 	[ "$(comm -23 before.txt after.txt | wc -l)" -eq 0 ]
 	# every entry is whole: 12 fields
 	[ "$(st-addrbook export | grep -v '^#' | awk -F'\t' 'NF != 12' | wc -l)" -eq 0 ]
+}
+
+@test "a compacted book answers from its sorted snapshot and indexes, and repairs a lost index" {
+	# 5,000 entries in 20 /16 groups: enough journal to be compacted into a snapshot
+	ST_FAKE_NOW=1700000000 bash -c 'awk "BEGIN { for (i = 0; i < 5000; i++) printf \"%d.%d.%d.%d:7777\\n\", 11 + i % 20, 7, int(i / 20) % 250, 1 + int(i / 5000) }" | st-addrbook --max-addresses 20000 --max-per-subnet 1000 add -q'
+	[ -f "$ST_DATA_DIR/addrbook.rank" ] && [ -f "$ST_DATA_DIR/addrbook.age" ]
+	head -1 "$ST_DATA_DIR/addrbook.tsv" | grep -q '^#st addrbook 2 gen '
+	# point changes go to the journal and show everywhere
+	ST_FAKE_NOW=1700000100 st-addrbook record -q 15.7.3.1:7777 ok 16.7.9.1:7777 fail
+	st-addrbook pin 20.7.200.1:7777
+	st-addrbook remove 11.7.0.1:7777
+	run st-addrbook record 9.9.9.9:7777 ok
+	[ "$status" -eq 0 ]
+	assert_output --partial "9.9.9.9:7777: not in the address book"
+	run st-addrbook list -o tsv
+	[ "${#lines[@]}" -eq 4999 ]
+	[[ "${lines[0]}" == "20.7.200.1:7777"$'\t'* ]]
+	[[ "${lines[1]}" == "11.7.1.1:7777"$'\t'* ]]
+	[ "$(st-addrbook export | grep -v '^#' | cut -f1 | sed -n 2p)" = "11.7.1.1:7777" ]
+	[ "$(st-addrbook list --tried -o tsv | cut -f1)" = "15.7.3.1:7777" ]
+	# best: the one success first, the failure last of its group
+	ST_FAKE_NOW=1700009000 run st-addrbook best -n 20 -o tsv
+	[ "${#lines[@]}" -eq 20 ]
+	[[ "${lines[0]}" == "15.7.3.1:7777"$'\t'* ]]
+	[[ "$output" != *"16.7.9.1:7777"* ]]
+	[ "$(printf '%s\n' "${lines[@]}" | cut -f1 | cut -d. -f1 | sort -u | wc -l)" -eq 20 ]
+	# prune by age finds the old ones through the age index, sparing the pinned one
+	ST_FAKE_NOW=$((1700000000 + 20 * 86400)) st-addrbook seen 12.7.4.1:7777
+	ST_FAKE_NOW=$((1700000000 + 31 * 86400)) run st-addrbook prune -q --max-age 30d --dry-run -o tsv
+	[ "${#lines[@]}" -eq 4997 ]
+	[[ "$output" != *"12.7.4.1:7777"* ]] && [[ "$output" != *"20.7.200.1:7777"* ]]
+	# a lost index: the same answers the slow way, and the next writer rebuilds it
+	ST_FAKE_NOW=1700009000 st-addrbook best -n 20 -o tsv >with.txt
+	rm "$ST_DATA_DIR/addrbook.rank"
+	ST_FAKE_NOW=1700009000 st-addrbook best -n 20 -o tsv >without.txt
+	cmp with.txt without.txt
+	st-addrbook seen 12.7.4.1:7777
+	[ -f "$ST_DATA_DIR/addrbook.rank" ]
+	run st-addrbook fsck
+	assert_output "st-addrbook: ok: 4999 entries"
+}
+
+@test "a format-1 book (unsorted) is read, and rewritten sorted by the next writer" {
+	mkdir -p "$ST_DATA_DIR"
+	printf '#st addrbook 1 gen 1\n' >"$ST_DATA_DIR/addrbook.tsv"
+	printf '2.2.2.2:2\t1\t1\t0\t0\t0\t0\t0\t0\t0\t0\tmanual\n1.1.1.1:1\t1\t1\t0\t0\t0\t0\t0\t0\t0\t0\tmanual\n' >>"$ST_DATA_DIR/addrbook.tsv"
+	run st-addrbook list -o tsv
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "${lines[0]}" == "1.1.1.1:1"* ]]
+	st-addrbook seen 2.2.2.2:2
+	head -1 "$ST_DATA_DIR/addrbook.tsv" | grep -q '^#st addrbook 2 gen 2'
+	[ "$(sed -n 2p "$ST_DATA_DIR/addrbook.tsv" | cut -f1)" = "1.1.1.1:1" ]
+	# a format-2 snapshot out of order is damage, named, and repaired
+	sed -i '2{h;d};3{G}' "$ST_DATA_DIR/addrbook.tsv"
+	run st-addrbook list
+	[ "$status" -eq 65 ]
+	assert_output --partial "out of order"
+	run st-addrbook fsck --repair
+	[ "$status" -eq 0 ]
+	run st-addrbook list -o tsv
+	[ "${#lines[@]}" -eq 2 ]
 }
 
 @test "usage errors" {

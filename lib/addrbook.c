@@ -359,15 +359,12 @@ int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_siz
 	buf[len] = '\0';
 	char *f[12];
 	size_t nf = 0;
-	char *p = buf;
-	while (nf < 12) {
-		f[nf++] = p;
-		char *tab = nf < 12 ? strchr(p, '\t') : NULL;
-		if (!tab)
-			break;
-		*tab = '\0';
-		p = tab + 1;
-	}
+	f[nf++] = buf;
+	for (char *p = buf; *p && nf < 12; p++) /* the source, last, may hold tabs */
+		if (*p == '\t') {
+			*p = '\0';
+			f[nf++] = p + 1;
+		}
 	if (nf != 12)
 		return st_err_set(err, ST_EX_DATAERR, "expected 12 fields, found %zu", nf);
 	memset(e, 0, sizeof *e);
@@ -896,12 +893,15 @@ int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 	if (!ab)
 		return 0;
 	int rc = 0;
-	if (ab->writable && ab->changes)
-		rc = st_store_sync(ab->store, err);
 	/* A missing or stale index (a crash after the snapshot's rename, a format-1
 	 * book) makes every lazy reader load the whole book: a writer rebuilds it. */
-	if (rc == 0 && ab->writable &&
-	    ((ab->changes && st_store_wants_compaction(ab->store)) || !ab_indexes_current(ab))) {
+	bool rewrite = ab->writable && ((ab->changes && st_store_wants_compaction(ab->store)) ||
+	                                !ab_indexes_current(ab));
+	/* A rewrite is as durable as a synced journal: what the journal still
+	 * buffers need not be written first when the whole book is about to be. */
+	if (ab->writable && ab->changes && (!rewrite || ab->lazy))
+		rc = st_store_sync(ab->store, err);
+	if (rc == 0 && rewrite) {
 		rc = st_addrbook_load_all(ab, err);
 		if (rc == 0)
 			rc = ab_rewrite(ab, err);

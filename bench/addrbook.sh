@@ -6,27 +6,32 @@ set -u
 build=${1:-build}
 export PATH="$build:$PATH"
 sizes=${BENCH_SIZES:-10000 100000 1000000}
-reps=${BENCH_REPS:-5}
+reps=${BENCH_REPS:-9}
 command -v sqlite3 >/dev/null || { echo "sqlite3 is not installed (make deps)"; exit 1; }
 work=$(mktemp -d /tmp/st-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export XDG_CONFIG_HOME=$work/xdg ST_CONFIG= ST_FAKE_NOW=
 unset ST_CONFIG ST_FAKE_NOW
 
-# ms COMMAND...: wall milliseconds of one run
-ms() {
+# us COMMAND...: wall microseconds of one run
+us() {
 	local t0 t1
 	t0=$(date +%s%N)
 	"$@" >/dev/null 2>&1
 	t1=$(date +%s%N)
-	echo $(((t1 - t0) / 1000000))
+	echo $(((t1 - t0) / 1000))
 }
 
-# median of REPS runs
+# ms MICROSECONDS: milliseconds with one decimal (a query takes about one)
+ms() {
+	printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100))
+}
+
+# median of REPS runs, in ms
 med() {
 	local i v=()
-	for i in $(seq "$reps"); do v+=("$(ms "$@")"); done
-	printf '%s\n' "${v[@]}" | sort -n | sed -n "$(((reps + 1) / 2))p"
+	for i in $(seq "$reps"); do v+=("$(us "$@")"); done
+	ms "$(printf '%s\n' "${v[@]}" | sort -n | sed -n "$(((reps + 1) / 2))p")"
 }
 
 gen() {
@@ -44,9 +49,9 @@ for n in $sizes; do
 	one=$(sed -n "$((n / 2))p" "$work/in.txt")
 	flags=(--data-dir "$d" --max-addresses $((n * 2)) --max-per-subnet 100)
 
-	st_add=$(ms sh -c "st-addrbook ${flags[*]} add -q <'$work/in.txt'")
-	sq_add=$(ms sh -c "sqlite3 '$db' 'CREATE TABLE addr(endpoint TEXT PRIMARY KEY, quality REAL, first_seen INT, last_seen INT, attempts INT, successes INT, failures INT); CREATE INDEX addr_q ON addr(quality);' '.mode tabs' '.import $work/in.tsv addr'")
-	printf '%-10s %-14s %10sms %10sms\n' "$n" "add (bulk)" "$st_add" "$sq_add"
+	st_add=$(us sh -c "st-addrbook ${flags[*]} add -q <'$work/in.txt'")
+	sq_add=$(us sh -c "sqlite3 '$db' 'CREATE TABLE addr(endpoint TEXT PRIMARY KEY, quality REAL, first_seen INT, last_seen INT, attempts INT, successes INT, failures INT); CREATE INDEX addr_q ON addr(quality);' '.mode tabs' '.import $work/in.tsv addr'")
+	printf '%-10s %-14s %10sms %10sms\n' "$n" "add (bulk)" "$(ms "$st_add")" "$(ms "$sq_add")"
 
 	st=$(med st-addrbook "${flags[@]}" best -n 8)
 	sq=$(med sqlite3 "$db" "SELECT endpoint FROM addr ORDER BY quality DESC LIMIT 8;")

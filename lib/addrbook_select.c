@@ -243,7 +243,7 @@ int ab_gather_best(struct st_addrbook *ab, const struct st_best_opts *o, int64_t
 		return rc < 0 ? -1 : st_addrbook_load_all(ab, err);
 	struct st_addr_entry e;
 	char source[ST_SOURCE_MAX];
-	size_t read = 0, check = o->n < 32 ? 32 : o->n;
+	size_t read = 0, check = o->n; /* enough when the first n are n groups */
 	while ((rc = ab_index_next(&ix, ab, &e, source, sizeof source)) > 0) {
 		if (read >= check) {
 			int ok = enough_groups(ab, o, now, &e, err);

@@ -422,7 +422,7 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 {
 	struct load_ctx *ctx = vctx;
 	struct st_addrbook *ab = ctx->ab;
-	struct st_addr_entry e;
+	struct st_addr_entry e = {0};
 	char source[ST_SOURCE_MAX];
 	if (ctx->journal) {
 		if (len > 4 && memcmp(line, "del\t", 4) == 0) {

@@ -195,7 +195,7 @@ static int update_books(struct st_cli *cli, struct run *r)
 	struct st_addrbook *ab;
 	struct st_peerbook *pb;
 	struct st_err err = {0};
-	if (st_addrbook_open(&ab, &cli->config, ST_STORE_WRITE, &err) < 0)
+	if (st_addrbook_open(&ab, &cli->config, ST_STORE_WRITE | ST_ADDRBOOK_LAZY, &err) < 0)
 		return st_report(cli, &err);
 	if (st_peerbook_open(&pb, &cli->config, ST_STORE_WRITE, &err) < 0) {
 		st_addrbook_free(ab);

@@ -168,7 +168,7 @@ static size_t on_getpeers(void *vctx, const struct st_endpoint *requester,
 	struct listen_ctx *c = vctx;
 	struct st_addrbook *ab;
 	struct st_err err = {0};
-	if (st_addrbook_open(&ab, &c->cli->config, 0, &err) < 0) {
+	if (st_addrbook_open(&ab, &c->cli->config, ST_STORE_READ | ST_ADDRBOOK_LAZY, &err) < 0) {
 		st_warn(c->cli, "GetPeers: %s", err.msg);
 		return 0;
 	}

@@ -390,7 +390,7 @@ static int cmd_from_addrbook(struct st_cli *cli, struct opts *o)
 {
 	struct st_addrbook *ab;
 	struct st_err err = {0};
-	if (st_addrbook_open(&ab, &cli->config, ST_STORE_READ, &err) < 0)
+	if (st_addrbook_open(&ab, &cli->config, ST_STORE_READ | ST_ADDRBOOK_LAZY, &err) < 0)
 		st_die(cli, &err);
 	size_t want = o->n ? o->n : 8;
 	const struct st_addr_entry **best = malloc(want * sizeof *best);

@@ -254,8 +254,11 @@ int st_addrbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, siz
 	struct st_addrbook *ab;
 	if (st_addrbook_open(&ab, cfg, repair ? ST_STORE_WRITE : ST_STORE_READ, err) == 0) {
 		*kept = st_addrbook_count(ab);
-		st_addrbook_free(ab);
-		return 0;
+		if (!repair) {
+			st_addrbook_free(ab);
+			return 0;
+		}
+		return st_addrbook_close(ab, err); /* rebuilds a missing or stale index */
 	}
 	if (!repair || err->code != ST_EX_DATAERR)
 		return -1;

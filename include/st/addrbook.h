@@ -166,7 +166,8 @@ int st_addrbook_scan(struct st_addrbook *ab, st_addr_visit_fn fn, void *ctx, str
 /* The source text of an entry. */
 const char *st_addrbook_source(const struct st_addrbook *ab, const struct st_addr_entry *e);
 
-/* Walks every entry (deleted ones skipped) in book order. */
+/* Walks the entries in memory (deleted ones skipped), in no particular order:
+ * the whole book unless it was opened lazily and not loaded since. */
 size_t st_addrbook_count(const struct st_addrbook *ab);
 const struct st_addr_entry *st_addrbook_entry(const struct st_addrbook *ab, size_t i);
 size_t st_addrbook_slots(const struct st_addrbook *ab);

@@ -329,6 +329,9 @@ JSON
 	[ -f "$ST_DATA_DIR/addrbook.rank" ]
 	run st-addrbook fsck
 	assert_output "st-addrbook: ok: 4999 entries"
+	rm "$ST_DATA_DIR/addrbook.age"
+	st-addrbook fsck --repair
+	[ -f "$ST_DATA_DIR/addrbook.age" ]
 }
 
 @test "a format-1 book (unsorted) is read, and rewritten sorted by the next writer" {

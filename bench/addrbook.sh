@@ -49,7 +49,9 @@ for n in $sizes; do
 	one=$(sed -n "$((n / 2))p" "$work/in.txt")
 	flags=(--data-dir "$d" --max-addresses $((n * 2)) --max-per-subnet 100)
 
-	st_add=$(us sh -c "st-addrbook ${flags[*]} add -q <'$work/in.txt'")
+	timed=()
+	[ -x /usr/bin/time ] && timed=(/usr/bin/time -o "$work/add.kb" -f %M)
+	st_add=$(us sh -c "${timed[*]} st-addrbook ${flags[*]} add -q <'$work/in.txt'")
 	sq_add=$(us sh -c "sqlite3 '$db' 'CREATE TABLE addr(endpoint TEXT PRIMARY KEY, quality REAL, first_seen INT, last_seen INT, attempts INT, successes INT, failures INT); CREATE INDEX addr_q ON addr(quality);' '.mode tabs' '.import $work/in.tsv addr'")
 	printf '%-10s %-14s %10sms %10sms\n' "$n" "add (bulk)" "$(ms "$st_add")" "$(ms "$sq_add")"
 
@@ -70,8 +72,11 @@ for n in $sizes; do
 	printf '%-10s %-14s %10sms %10sms\n' "$n" "list" "$st" "$sq"
 
 	if [ -x /usr/bin/time ]; then
-		kb=$(/usr/bin/time -f %M st-addrbook "${flags[@]}" best -n 8 2>&1 >/dev/null | tail -1)
-		printf '%-10s %-14s %10sMB\n' "$n" "peak memory" "$((kb / 1024))"
+		printf '%-10s %-14s %10sMB\n' "$n" "peak mem add" "$(($(tail -1 "$work/add.kb") / 1024))"
+		for op in "best -n 8" "list -o tsv"; do
+			kb=$(/usr/bin/time -f %M st-addrbook "${flags[@]}" $op 2>&1 >/dev/null | tail -1)
+			printf '%-10s %-14s %10sMB\n' "$n" "peak mem ${op%% *}" "$((kb / 1024))"
+		done
 	fi
 	rm -rf "$d" "$db"
 done

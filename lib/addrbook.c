@@ -717,14 +717,22 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 	return journal_put(ab, slot, err);
 }
 
+/* The live entry of ep: 1 with *e set, 0 when unknown or removed, or -1. */
+static int find_live(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_addr_entry **e,
+                     struct st_err *err)
+{
+	if (ab_find(ab, ep, e, err) < 0)
+		return -1;
+	return *e && !(*e)->deleted;
+}
+
 int st_addrbook_record(struct st_addrbook *ab, const struct st_endpoint *ep, bool ok,
                        int64_t now, struct st_err *err)
 {
 	struct st_addr_entry *e;
-	if (ab_find(ab, ep, &e, err) < 0)
-		return -1;
-	if (!e || e->deleted)
-		return 0;
+	int found = find_live(ab, ep, &e, err);
+	if (found <= 0)
+		return found;
 	e->attempts++;
 	e->last_attempt = now;
 	if (ok) {
@@ -744,10 +752,9 @@ int st_addrbook_seen(struct st_addrbook *ab, const struct st_endpoint *ep, int64
                      struct st_err *err)
 {
 	struct st_addr_entry *e;
-	if (ab_find(ab, ep, &e, err) < 0)
-		return -1;
-	if (!e || e->deleted)
-		return 0;
+	int found = find_live(ab, ep, &e, err);
+	if (found <= 0)
+		return found;
 	e->last_seen = now;
 	return journal_put(ab, e, err) < 0 ? -1 : 1;
 }
@@ -755,10 +762,9 @@ int st_addrbook_seen(struct st_addrbook *ab, const struct st_endpoint *ep, int64
 int st_addrbook_remove(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_err *err)
 {
 	struct st_addr_entry *e;
-	if (ab_find(ab, ep, &e, err) < 0)
-		return -1;
-	if (!e || e->deleted)
-		return 0;
+	int found = find_live(ab, ep, &e, err);
+	if (found <= 0)
+		return found;
 	delete(ab, e);
 	return journal_del(ab, ep, err) < 0 ? -1 : 1;
 }
@@ -767,10 +773,9 @@ int st_addrbook_pin(struct st_addrbook *ab, const struct st_endpoint *ep, bool p
                     struct st_err *err)
 {
 	struct st_addr_entry *e;
-	if (ab_find(ab, ep, &e, err) < 0)
-		return -1;
-	if (!e || e->deleted)
-		return 0;
+	int found = find_live(ab, ep, &e, err);
+	if (found <= 0)
+		return found;
 	e->pinned = pinned;
 	return journal_put(ab, e, err) < 0 ? -1 : 1;
 }
@@ -779,10 +784,9 @@ int st_addrbook_import_entry(struct st_addrbook *ab, const struct st_addr_entry 
                              const char *source, struct st_err *err)
 {
 	struct st_addr_entry *e;
-	if (ab_find(ab, &in->ep, &e, err) < 0)
-		return -1;
-	if (!e || e->deleted)
-		return 0;
+	int found = find_live(ab, &in->ep, &e, err);
+	if (found <= 0)
+		return found;
 	/* merge: keep the wider history */
 	if (in->first_seen && (!e->first_seen || in->first_seen < e->first_seen))
 		e->first_seen = in->first_seen;

@@ -255,16 +255,18 @@ static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr
 	return slot;
 }
 
-int ab_adopt(struct st_addrbook *ab, const struct st_addr_entry *e, const char *source,
-             struct st_err *err)
+struct st_addr_entry *ab_adopt(struct st_addrbook *ab, const struct st_addr_entry *e,
+                               const char *source, struct st_err *err)
 {
-	if (ab_lookup(ab, &e->ep))
-		return 0;
+	struct st_addr_entry *have = ab_lookup(ab, &e->ep);
+	if (have)
+		return have;
 	struct st_addr_entry in = *e;
 	in.source = source_intern(ab, source);
-	if (in.source == UINT32_MAX || !insert(ab, &in, err))
-		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	return 0;
+	struct st_addr_entry *slot = in.source == UINT32_MAX ? NULL : insert(ab, &in, err);
+	if (!slot)
+		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	return slot;
 }
 
 static void delete(struct st_addrbook *ab, struct st_addr_entry *e)
@@ -404,10 +406,30 @@ struct load_ctx {
 	const char *path;
 	bool journal;
 	bool sorted;               /* the snapshot promises book order (format 2) */
-	bool have_prev;
-	bool prev_pinned;
-	struct st_endpoint prev;
+	struct ab_order order;
 };
+
+int ab_order_next(struct ab_order *o, const struct st_addr_entry *e, const char *path,
+                  unsigned long lineno, struct st_err *err)
+{
+	/* lazy readers binary-search the snapshot: its order is part of the format */
+	if (o->have && ab_key_cmp(o->pinned, &o->ep, e->pinned, &e->ep) >= 0) {
+		char ep[ST_ENDPOINT_STRLEN];
+		st_endpoint_format(&e->ep, ep, sizeof ep);
+		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: '%s' is out of order", path, lineno, ep);
+	}
+	o->have = true;
+	o->pinned = e->pinned;
+	o->ep = e->ep;
+	return 0;
+}
+
+int ab_damaged_hint(struct st_err *err)
+{
+	if (err && err->code == ST_EX_DATAERR)
+		st_err_prefix(err, "damaged address book (try 'st-addrbook fsck --repair')");
+	return -1;
+}
 
 int ab_key_cmp(bool pinned_a, const struct st_endpoint *a, bool pinned_b,
                const struct st_endpoint *b)
@@ -449,16 +471,8 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 	if (st_addr_entry_parse(&e, source, sizeof source, line, len, err) < 0)
 		return st_err_prefix(err, "%s:%lu", ctx->path, lineno);
 	if (!ctx->journal && ctx->sorted) {
-		/* lazy readers binary-search this file: its order is part of the format */
-		if (ctx->have_prev && ab_key_cmp(ctx->prev_pinned, &ctx->prev, e.pinned, &e.ep) >= 0) {
-			char ep[ST_ENDPOINT_STRLEN];
-			st_endpoint_format(&e.ep, ep, sizeof ep);
-			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: '%s' is out of order", ctx->path,
-			                  lineno, ep);
-		}
-		ctx->prev = e.ep;
-		ctx->prev_pinned = e.pinned;
-		ctx->have_prev = true;
+		if (ab_order_next(&ctx->order, &e, ctx->path, lineno, err) < 0)
+			return -1;
 	} else if (!ctx->journal && ab_lookup(ab, &e.ep)) {
 		char ep[ST_ENDPOINT_STRLEN];
 		st_endpoint_format(&e.ep, ep, sizeof ep);
@@ -508,10 +522,8 @@ int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsi
 		ab->lazy = (flags & ST_ADDRBOOK_LAZY) && st_store_snapshot_version(ab->store) >= 2 &&
 		           st_store_snapshot_bytes(ab->store) > 0;
 	if (!ab->store || ab_load(ab, err) < 0) {
-		if (err && err->code == ST_EX_DATAERR)
-			st_err_prefix(err, "damaged address book (try 'st-addrbook fsck --repair')");
 		st_addrbook_free(ab);
-		return -1;
+		return ab_damaged_hint(err);
 	}
 	*out = ab;
 	return 0;
@@ -552,12 +564,7 @@ int st_addrbook_load_all(struct st_addrbook *ab, struct st_err *err)
 		return -1;
 	forget_entries(ab);
 	ab->lazy = false;
-	if (ab_load(ab, err) < 0) {
-		if (err && err->code == ST_EX_DATAERR)
-			st_err_prefix(err, "damaged address book (try 'st-addrbook fsck --repair')");
-		return -1;
-	}
-	return 0;
+	return ab_load(ab, err) < 0 ? ab_damaged_hint(err) : 0;
 }
 
 void st_addrbook_free(struct st_addrbook *ab)

@@ -22,9 +22,8 @@
 
 static int damaged(struct st_addrbook *ab, size_t off, struct st_err *err)
 {
-	return st_err_set(err, ST_EX_DATAERR,
-	                  "%s: damaged entry at byte %zu (try 'st-addrbook fsck --repair')",
-	                  st_store_path(ab->store), off);
+	st_err_set(err, ST_EX_DATAERR, "%s: damaged entry at byte %zu", st_store_path(ab->store), off);
+	return ab_damaged_hint(err);
 }
 
 /* The sort key of a stored line: its endpoint and pinned flag (field 10). */
@@ -93,10 +92,8 @@ int ab_find(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_addr
 		char source[ST_SOURCE_MAX];
 		if (rc < 0 || st_addr_entry_parse(&e, source, sizeof source, line, n, NULL) < 0)
 			return damaged(ab, (size_t)(line - body), err);
-		if (ab_adopt(ab, &e, source, err) < 0)
-			return -1;
-		*out = ab_lookup(ab, ep);
-		return 0;
+		*out = ab_adopt(ab, &e, source, err);
+		return *out ? 0 : -1;
 	}
 	return 0;
 }
@@ -302,7 +299,7 @@ int st_addrbook_gather_stale(struct st_addrbook *ab, int64_t before, struct st_e
 	while ((rc = ab_index_next(&ix, ab, &e, source, sizeof source)) > 0) {
 		if (e.last_seen >= before)
 			return 0; /* the rest are newer still */
-		if (ab_adopt(ab, &e, source, err) < 0)
+		if (!ab_adopt(ab, &e, source, err))
 			return -1;
 	}
 	/* at the end of the list: done unless the unlisted ones start too old */
@@ -321,9 +318,7 @@ struct scan {
 	size_t nmem, next;
 	st_addr_visit_fn fn;
 	void *ctx;
-	bool have_prev;
-	bool prev_pinned;
-	struct st_endpoint prev;
+	struct ab_order order;
 };
 
 /* Visits the memory entries that order before (pinned, ep); all of them when ep is NULL. */
@@ -350,13 +345,8 @@ static int scan_line(void *vctx, const char *line, size_t len, unsigned long lin
 	char source[ST_SOURCE_MAX];
 	if (st_addr_entry_parse(&e, source, sizeof source, line, len, err) < 0)
 		return st_err_prefix(err, "%s:%lu", st_store_path(s->ab->store), lineno);
-	if (s->have_prev && ab_key_cmp(s->prev_pinned, &s->prev, e.pinned, &e.ep) >= 0)
-		return st_err_set(err, ST_EX_DATAERR,
-		                  "%s:%lu: out of order (try 'st-addrbook fsck --repair')",
-		                  st_store_path(s->ab->store), lineno);
-	s->prev = e.ep;
-	s->prev_pinned = e.pinned;
-	s->have_prev = true;
+	if (ab_order_next(&s->order, &e, st_store_path(s->ab->store), lineno, err) < 0)
+		return ab_damaged_hint(err);
 	if (s->nmem) {
 		int rc = scan_memory(s, e.pinned, &e.ep);
 		if (rc)

@@ -52,13 +52,24 @@ struct st_addr_entry *ab_lookup(const struct st_addrbook *ab, const struct st_en
 int ab_find(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_addr_entry **out,
             struct st_err *err);
 /* Takes a parsed stored entry into memory unless memory has ep already (the
- * journal's word is newer). Returns 0 or -1. */
-int ab_adopt(struct st_addrbook *ab, const struct st_addr_entry *e, const char *source,
-             struct st_err *err);
+ * journal's word is newer). Returns the slot in memory, or NULL. */
+struct st_addr_entry *ab_adopt(struct st_addrbook *ab, const struct st_addr_entry *e,
+                               const char *source, struct st_err *err);
 int ab_load(struct st_addrbook *ab, struct st_err *err);
 /* The live slots in book order (see ab_key_cmp), malloc'ed; *m: the count. */
 uint32_t *ab_book_order(const struct st_addrbook *ab, size_t *m);
 int ab_rewrite(struct st_addrbook *ab, struct st_err *err);
+
+/* The previous snapshot line's key: book order is checked line by line. */
+struct ab_order {
+	bool have, pinned;
+	struct st_endpoint ep;
+};
+/* 0 when e orders after the line before it; else -1 naming path:lineno. */
+int ab_order_next(struct ab_order *o, const struct st_addr_entry *e, const char *path,
+                  unsigned long lineno, struct st_err *err);
+/* Adds to an error that says the files are damaged how to repair them. Returns -1. */
+int ab_damaged_hint(struct st_err *err);
 
 /* The order of the snapshot: pinned entries first, then by endpoint. */
 int ab_key_cmp(bool pinned_a, const struct st_endpoint *a, bool pinned_b,

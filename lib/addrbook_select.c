@@ -251,7 +251,7 @@ int ab_gather_best(struct st_addrbook *ab, const struct st_best_opts *o, int64_t
 				return ok < 0 ? -1 : 0;
 			check *= 2; /* checks cost a pass over memory: space them out */
 		}
-		if (ab_adopt(ab, &e, source, err) < 0)
+		if (!ab_adopt(ab, &e, source, err))
 			return -1;
 		read++;
 	}
@@ -279,9 +279,7 @@ long st_addrbook_best(struct st_addrbook *ab, const struct st_best_opts *opts, i
 	uint64_t rng = opts->seed ^ 0x243f6a8885a308d3ULL;
 	for (size_t i = 0; i < ab->n; i++) {
 		const struct st_addr_entry *e = &ab->e[i];
-		if (e->deleted || (opts->routable_only && !st_endpoint_is_routable(&e->ep)))
-			continue;
-		if (opts->nexclude && excluded(opts, &e->ep))
+		if (!eligible(opts, e))
 			continue;
 		double s = st_addr_chance(e, now);
 		if (opts->random) {

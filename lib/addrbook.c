@@ -516,14 +516,19 @@ int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsi
 	ab->cfg.nseeds = 0;
 	ab->key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)ab;
 	ab->writable = flags & ST_STORE_WRITE;
-	if (st_store_open(&ab->store, cfg->data_dir, "addrbook", ST_ADDRBOOK_FORMAT_VERSION,
-	                  flags & ~(unsigned)ST_ADDRBOOK_LAZY, err) == 0)
+	if (st_store_open_wait(&ab->store, cfg->data_dir, "addrbook", ST_ADDRBOOK_FORMAT_VERSION,
+	                       flags & ~(unsigned)ST_ADDRBOOK_LAZY, &cfg->lock, err) == 0)
 		/* a format-1 snapshot is not sorted, so it cannot be searched */
 		ab->lazy = (flags & ST_ADDRBOOK_LAZY) && st_store_snapshot_version(ab->store) >= 2 &&
 		           st_store_snapshot_bytes(ab->store) > 0;
 	if (!ab->store || ab_load(ab, err) < 0) {
 		st_addrbook_free(ab);
 		return ab_damaged_hint(err);
+	}
+	/* a reader lets go of the lock at once: what it read stays consistent */
+	if (!ab->writable && st_store_unlock(ab->store, err) < 0) {
+		st_addrbook_free(ab);
+		return -1;
 	}
 	*out = ab;
 	return 0;

@@ -23,6 +23,7 @@ const struct st_option st_common_options[] = {
 	{"quiet", 'q', ST_ARG_NONE, NULL, "print errors only", NULL},
 	{"verbose", 'v', ST_ARG_NONE, NULL, "say more on stderr (repeatable)", NULL},
 	{"version", ST_OPT_VERSION, ST_ARG_NONE, NULL, "show the version and exit", NULL},
+	{"wait", ST_OPT_WAIT, ST_ARG_REQUIRED, "T", "wait at most T for a table in use (lock_wait)", NULL},
 	{"complete", ST_OPT_COMPLETE, ST_ARG_NONE, NULL, NULL, NULL}, /* hidden: shell completions */
 	ST_OPTION_END,
 };
@@ -368,6 +369,9 @@ void st_cli_parse(struct st_cli *cli, const struct st_program *prog, int argc, c
 			case ST_OPT_PRINT_CONFIG:
 				cli->print_config = true;
 				break;
+			case ST_OPT_WAIT:
+				cli->wait_flag = optarg;
+				break;
 			default:
 				pend[npend++] = (struct pending_opt){c, optarg};
 			}
@@ -434,9 +438,19 @@ int st_cli_config_flag(struct st_cli *cli, const char *option, const char *key,
 	return 0;
 }
 
+/* The store tells of a long lock wait through the config; say it once on stderr. */
+static void lock_notice(void *ctx, const char *msg)
+{
+	st_warn(ctx, "%s", msg);
+}
+
 void st_cli_finish_config(struct st_cli *cli, bool needs_data_dir)
 {
 	struct st_err err = {0};
+	if (cli->wait_flag && st_cli_config_flag(cli, "--wait", "lock_wait", cli->wait_flag, &err) < 0)
+		st_usage_error(cli, "%s", err.msg);
+	cli->config.lock.notice = lock_notice;
+	cli->config.lock.ctx = cli;
 	if (cli->print_config) {
 		if (st_config_data_dir(&cli->config, cli->data_dir_flag, &err) < 0)
 			st_die(cli, &err);

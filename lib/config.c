@@ -40,6 +40,8 @@ struct key {
 static const struct key keys[] = {
 	{"data_dir", T_STRING, OFF(data_dir), 0, ST_PATH_MAX, "",
 	 "where the tables live (default $XDG_DATA_HOME/spacetime)"},
+	{"lock_wait", T_DURATION, OFF(lock.ms), 0, 30 * DAY, "10m",
+	 "how long to wait for a table another program holds (then exit 75)"},
 	{"addrbook.max_addresses", T_U32, OFF(addrbook.max_addresses), 1, 10000000, "10000",
 	 "capacity of the address book"},
 	{"addrbook.max_per_subnet", T_U32, OFF(addrbook.max_per_subnet), 1, 10000000, "10",
@@ -717,7 +719,7 @@ int st_config_data_dir(struct st_config *cfg, const char *flag, struct st_err *e
 		if (n < 0 || (size_t)n >= sizeof cfg->data_dir)
 			return st_err_set(err, ST_EX_USAGE, "data directory path too long");
 	}
-	return st_datadir_prepare(cfg->data_dir, err);
+	return 0;
 }
 
 /* ---- printing ---- */

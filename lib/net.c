@@ -55,19 +55,29 @@ int st_net_local_handshake(const struct st_config *cfg, uint16_t listen_port,
 	/* no id configured: one made up once and kept in the data dir */
 	char path[ST_PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/node_id", cfg->data_dir);
-	FILE *f = fopen(path, "r");
+	int rfd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	FILE *f = rfd >= 0 ? fdopen(rfd, "r") : NULL;
+	if (rfd >= 0 && !f)
+		close(rfd);
 	if (f) {
 		char line[160] = "";
 		if (fgets(line, sizeof line, f))
 			line[strcspn(line, "\r\n")] = '\0';
 		fclose(f);
+		for (char *c = line; *c; c++)
+			if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+				return st_err_set(err, ST_EX_DATAERR, "'%s': not a node id", path);
 		if (line[0]) {
 			st_strlcpy(h->node_id, line, sizeof h->node_id);
 			return 0;
 		}
 	}
+	if (rfd < 0 && errno == ELOOP)
+		return st_err_set(err, ST_EX_DATAERR, "'%s': a symbolic link, not followed", path);
 	snprintf(h->node_id, sizeof h->node_id, "st-%016" PRIx64, random_u64());
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (st_datadir_prepare(cfg->data_dir, err) < 0)
+		return -1;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		if (errno == EEXIST) /* another process just made one: use it */
 			return st_net_local_handshake(cfg, listen_port, h, err);

@@ -436,15 +436,19 @@ int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsi
 	unsigned sflags = flags & ~ST_PEERBOOK_BANS_ONLY;
 	pb->writable = sflags & ST_STORE_WRITE;
 	if (reindex(pb) < 0 ||
-	    st_store_open(&pb->bans_store, cfg->data_dir, "bans", ST_PEERS_FORMAT_VERSION, sflags, err) < 0 ||
+	    st_store_open_wait(&pb->bans_store, cfg->data_dir, "bans", ST_PEERS_FORMAT_VERSION, sflags,
+	                       &cfg->lock, err) < 0 ||
 	    load_table(pb, pb->bans_store, true, err) < 0 ||
 	    (!(flags & ST_PEERBOOK_BANS_ONLY) &&
-	     (st_store_open(&pb->peers_store, cfg->data_dir, "peers", ST_PEERS_FORMAT_VERSION, sflags,
-	                    err) < 0 ||
+	     (st_store_open_wait(&pb->peers_store, cfg->data_dir, "peers", ST_PEERS_FORMAT_VERSION,
+	                         sflags, &cfg->lock, err) < 0 ||
 	      load_table(pb, pb->peers_store, false, err) < 0))) {
 		st_peerbook_free(pb);
 		return -1;
 	}
+	/* a reader keeps what it read and lets go of the locks at once */
+	if (!pb->writable)
+		st_peerbook_unlock(pb, err);
 	*out = pb;
 	return 0;
 }

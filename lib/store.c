@@ -56,6 +56,10 @@ struct st_store {
 
 	struct aux aux[AUX_MAX];
 	size_t naux;
+
+	bool unlocked;            /* st_store_unlock: the journal is read from jcopy */
+	char *jcopy;
+	size_t jcopy_len;
 };
 
 struct st_store_writer {
@@ -184,8 +188,105 @@ static int load_snapshot(struct st_store *s, struct st_err *err)
 	return 0;
 }
 
+/*
+ * Who holds the lock on fd, for messages: "pid 4242, st-addrbook add", read
+ * from /proc/locks and the holder's command line; "" when it cannot be told.
+ */
+static void lock_holder(int fd, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	struct stat st;
+	FILE *f = fstat(fd, &st) == 0 ? fopen("/proc/locks", "re") : NULL;
+	if (!f)
+		return;
+	char line[256];
+	long pid = 0;
+	while (!pid && fgets(line, sizeof line, f)) {
+		/* "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"; a "->" line waits */
+		char kind[16], mode[16], devino[64];
+		long p;
+		if (strstr(line, "->") ||
+		    sscanf(line, "%*s %15s %*s %15s %ld %63s", kind, mode, &p, devino) != 4)
+			continue;
+		const char *ino = strrchr(devino, ':');
+		if (strcmp(kind, "FLOCK") == 0 && ino && strtoull(ino + 1, NULL, 10) == st.st_ino &&
+		    p != (long)getpid())
+			pid = p;
+	}
+	fclose(f);
+	if (!pid)
+		return;
+	char path[64], cmd[256] = "";
+	snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+	int cfd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = cfd >= 0 ? read(cfd, cmd, sizeof cmd - 1) : -1;
+	if (cfd >= 0)
+		close(cfd);
+	if (n <= 0) {
+		snprintf(buf, size, "pid %ld", pid);
+		return;
+	}
+	cmd[n] = '\0';
+	/* argv[0]'s base name, and argv[1] when it is a subcommand, not an option */
+	const char *prog = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1 : cmd;
+	size_t a0 = strlen(cmd);
+	const char *sub = (ssize_t)a0 + 1 < n ? cmd + a0 + 1 : "";
+	if (sub[0] == '-' || strpbrk(sub, "/=") || strlen(sub) > 20)
+		sub = "";
+	snprintf(buf, size, "pid %ld, %s%s%s", pid, prog, sub[0] ? " " : "", sub);
+	for (char *c = buf; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f)
+			*c = '?';
+}
+
+/*
+ * Takes the lock, waiting at most wait->ms (NULL: for ever). A wait longer
+ * than a second is told once to wait->notice, naming the holder. flock has no
+ * timed wait, so the wait polls, from 1 ms up to 50 ms between tries.
+ */
+static int take_lock(int fd, bool writer, unsigned flags, const struct st_lock_wait *wait,
+                     const char *name, struct st_err *err)
+{
+	int op = (writer ? LOCK_EX : LOCK_SH) | LOCK_NB;
+	int64_t start = st_monotonic_ms(), limit = (flags & ST_STORE_NOWAIT) ? 0 : wait ? wait->ms : -1;
+	bool told = false;
+	long pause_us = 1000;
+	char holder[300];
+	for (;;) {
+		if (flock(fd, op) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return st_err_sys(err, ST_EX_IOERR, "the %s lock", name);
+		int64_t waited = st_monotonic_ms() - start;
+		if (limit >= 0 && waited >= limit) {
+			lock_holder(fd, holder, sizeof holder);
+			return st_err_set(err, ST_EX_TEMPFAIL, "the %s table is in use%s%s%s", name,
+			                  holder[0] ? " (held by " : "", holder, holder[0] ? ")" : "");
+		}
+		if (!told && waited >= 1000 && wait && wait->notice) {
+			char msg[400];
+			lock_holder(fd, holder, sizeof holder);
+			snprintf(msg, sizeof msg, "waiting for the %s lock%s%s%s", name,
+			         holder[0] ? " (held by " : "", holder, holder[0] ? ")" : "");
+			wait->notice(wait->ctx, msg);
+			told = true;
+		}
+		usleep((useconds_t)pause_us);
+		if (pause_us < 50000)
+			pause_us *= 2;
+	}
+}
+
 int st_store_open(struct st_store **out, const char *dir, const char *name, unsigned version,
                   unsigned flags, struct st_err *err)
+{
+	return st_store_open_wait(out, dir, name, version, flags, NULL, err);
+}
+
+int st_store_open_wait(struct st_store **out, const char *dir, const char *name, unsigned version,
+                       unsigned flags, const struct st_lock_wait *wait, struct st_err *err)
 {
 	*out = NULL;
 	if (strlen(name) >= NAME_MAX_LEN || strchr(name, '/') || strchr(name, ' '))
@@ -208,32 +309,24 @@ int st_store_open(struct st_store **out, const char *dir, const char *name, unsi
 	if (writer && st_datadir_prepare(dir, err) < 0)
 		goto fail;
 	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->dirfd < 0 && (writer || errno != ENOENT)) {
-		st_err_sys(err, ST_EX_IOERR, "'%s'", dir);
+	if (s->dirfd < 0) {
+		/* a reader creates nothing: a missing data dir is missing input */
+		st_err_sys(err, errno == ENOENT ? ST_EX_NOINPUT : ST_EX_IOERR, "data directory '%s'", dir);
 		goto fail;
 	}
-	if (s->dirfd >= 0) {
-		char lock[ST_PATH_MAX + 80];
-		snprintf(lock, sizeof lock, "%s/%s.lock", dir, name);
-		s->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (s->lockfd < 0 && writer) {
-			st_err_sys(err, ST_EX_CANTCREAT, "'%s'", lock);
-			goto fail;
-		}
-		/* a reader in a directory it cannot write still reads, unlocked */
-		if (s->lockfd >= 0) {
-			int op = (writer ? LOCK_EX : LOCK_SH) | ((flags & ST_STORE_NOWAIT) ? LOCK_NB : 0);
-			while (flock(s->lockfd, op) < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EWOULDBLOCK)
-					st_err_set(err, ST_EX_TEMPFAIL, "'%s': in use by another process", lock);
-				else
-					st_err_sys(err, ST_EX_IOERR, "'%s': lock", lock);
-				goto fail;
-			}
-		}
+	char lock[ST_PATH_MAX + 80];
+	snprintf(lock, sizeof lock, "%s/%s.lock", dir, name);
+	s->lockfd = open(lock, writer ? O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC
+	                              : O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (s->lockfd < 0 && writer) {
+		st_err_sys(err, ST_EX_CANTCREAT, "'%s'", lock);
+		goto fail;
 	}
+	/* a reader finding no lock file reads unlocked: no writer has made the table yet,
+	 * and a snapshot is only ever replaced whole; a journal line a writer is appending
+	 * meanwhile reads as a torn tail */
+	if (s->lockfd >= 0 && take_lock(s->lockfd, writer, flags, wait, name, err) < 0)
+		goto fail;
 	if (load_snapshot(s, err) < 0)
 		goto fail;
 	*out = s;
@@ -257,6 +350,7 @@ void st_store_close(struct st_store *s)
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	st_buf_clear(&s->pending);
+	free(s->jcopy);
 	free(s);
 }
 
@@ -386,24 +480,33 @@ static int journal_open(struct st_store *s, struct st_err *err)
 /* Scans the journal: checks every line, calls fn on payloads when given. */
 static int journal_scan(struct st_store *s, st_store_line_fn fn, void *ctx, struct st_err *err)
 {
-	if (journal_open(s, err) < 0)
-		return -1;
 	s->journal_current = false;
 	s->journal_size = s->valid_end = 0;
 	s->torn = 0;
 	s->journal_scanned = true;
-	if (s->jfd < 0)
-		return 0;
-	struct stat st;
-	if (fstat(s->jfd, &st) < 0)
-		return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
-	s->journal_size = (uint64_t)st.st_size;
-	if (st.st_size == 0)
-		return 0;
-	const char *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, s->jfd, 0);
-	if (data == MAP_FAILED)
-		return st_err_sys(err, ST_EX_IOERR, "'%s': mmap", s->journal_path);
-	size_t len = (size_t)st.st_size, off = 0;
+	const char *data;
+	size_t len, off = 0;
+	if (s->unlocked) { /* the journal as it was when the lock went */
+		if (!s->jcopy_len)
+			return 0;
+		data = s->jcopy;
+		len = s->jcopy_len;
+	} else {
+		if (journal_open(s, err) < 0)
+			return -1;
+		if (s->jfd < 0)
+			return 0;
+		struct stat st;
+		if (fstat(s->jfd, &st) < 0)
+			return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+		if (st.st_size == 0)
+			return 0;
+		data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, s->jfd, 0);
+		if (data == MAP_FAILED)
+			return st_err_sys(err, ST_EX_IOERR, "'%s': mmap", s->journal_path);
+		len = (size_t)st.st_size;
+	}
+	s->journal_size = len;
 	uint64_t gen = 0;
 	int rc = 0;
 	struct st_err herr = {0};
@@ -447,8 +550,48 @@ static int journal_scan(struct st_store *s, st_store_line_fn fn, void *ctx, stru
 		s->valid_end = off;
 	}
 out:
-	munmap((void *)data, len);
+	if (!s->unlocked)
+		munmap((void *)data, len);
 	return rc;
+}
+
+int st_store_unlock(struct st_store *s, struct st_err *err)
+{
+	if (s->flags & ST_STORE_WRITE)
+		return st_err_set(err, ST_EX_SOFTWARE, "a writer keeps its lock");
+	if (s->unlocked)
+		return 0;
+	/* the snapshot stays mapped: it is only ever replaced by a rename, never
+	 * rewritten in place; the journal is appended to and reset, so it is copied */
+	if (journal_open(s, err) < 0)
+		return -1;
+	if (s->jfd >= 0) {
+		struct stat st;
+		if (fstat(s->jfd, &st) < 0)
+			return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+		size_t len = (size_t)st.st_size, got = 0;
+		s->jcopy = len ? malloc(len) : NULL;
+		if (len && !s->jcopy)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		while (got < len) {
+			ssize_t n = pread(s->jfd, s->jcopy + got, len - got, (off_t)got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+			if (n == 0)
+				break;
+			got += (size_t)n;
+		}
+		s->jcopy_len = got;
+		close(s->jfd);
+		s->jfd = -1;
+	}
+	s->unlocked = true;
+	if (s->lockfd >= 0)
+		close(s->lockfd); /* releases the flock */
+	s->lockfd = -1;
+	return 0;
 }
 
 int st_store_read_journal(struct st_store *s, st_store_line_fn fn, void *ctx,

@@ -18,6 +18,7 @@ enum st_opt_key {
 	ST_OPT_HELP,
 	ST_OPT_VERSION,
 	ST_OPT_COMPLETE,
+	ST_OPT_WAIT,
 	ST_OPT_USER = 512,
 };
 
@@ -74,6 +75,7 @@ struct st_cli {
 	bool format_given;
 	const char *config_flag;       /* --config or NULL */
 	const char *data_dir_flag;     /* --data-dir or NULL */
+	const char *wait_flag;         /* --wait or NULL */
 	bool print_config;
 	struct st_config config;
 	int argc;                      /* operands left after the options */
@@ -81,7 +83,8 @@ struct st_cli {
 };
 
 /* The common options every program and subcommand accepts:
- * --config FILE, --data-dir DIR, --print-config, -o FMT, -q, -v, -h/--help, --version. */
+ * --config FILE, --data-dir DIR, --print-config, -o FMT, -q, -v, -h/--help, --version,
+ * --wait T. */
 extern const struct st_option st_common_options[];
 
 /*

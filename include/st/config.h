@@ -31,6 +31,13 @@ struct st_seed_conf {
 	char public_key[ST_PATH_MAX]; /* "" or an Ed25519 public key (PEM file path or base64) */
 };
 
+/* How a program waits for a table's lock (st_store_open_wait). */
+struct st_lock_wait {
+	int64_t ms;      /* lock_wait: give up after this long (ST_EX_TEMPFAIL); 0: never wait */
+	void (*notice)(void *ctx, const char *msg); /* told once when a wait passes a second */
+	void *ctx;
+};
+
 /*
  * The effective configuration of every program. Each field has one key in
  * st.yaml ("addrbook.max_addresses"), one environment variable (ST_ + the key
@@ -39,6 +46,7 @@ struct st_seed_conf {
  */
 struct st_config {
 	char data_dir[ST_PATH_MAX];  /* resolved: flag, ST_DATA_DIR, file, XDG default */
+	struct st_lock_wait lock;    /* lock_wait 10m; notice set by the program */
 
 	struct {
 		uint32_t max_addresses;        /* 10000 */
@@ -111,8 +119,8 @@ int st_config_load(struct st_config *cfg, const char *path, struct st_err *err);
 int st_config_set(struct st_config *cfg, const char *key, const char *value,
                   enum st_origin origin, struct st_err *err);
 
-/* Sets data_dir from the --data-dir flag (NULL: keep), then resolves and
- * creates it with mode 0700 if missing. Returns 0 or -1. */
+/* Sets data_dir from the --data-dir flag (NULL: keep) and resolves it; creates
+ * nothing (a writer's st_store_open creates it, mode 0700). Returns 0 or -1. */
 int st_config_data_dir(struct st_config *cfg, const char *flag, struct st_err *err);
 
 /* Writes the effective config as YAML, each key commented with its origin. */

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "st/config.h"
 #include "st/err.h"
 
 /*
@@ -41,6 +42,25 @@ int st_datadir_prepare(const char *dir, struct st_err *err);
  */
 int st_store_open(struct st_store **out, const char *dir, const char *name, unsigned version,
                   unsigned flags, struct st_err *err);
+/*
+ * The same, waiting for the lock as wait says (NULL: for ever, told nobody):
+ * past wait->ms it fails with ST_EX_TEMPFAIL naming the holder ("the addrbook
+ * table is in use (held by pid 4242, st-addrbook add)"), and a wait past a
+ * second is told once to wait->notice. A reader creates nothing: a missing
+ * data dir is ST_EX_NOINPUT, a missing table reads as empty.
+ */
+int st_store_open_wait(struct st_store **out, const char *dir, const char *name,
+                       unsigned version, unsigned flags, const struct st_lock_wait *wait,
+                       struct st_err *err);
+
+/*
+ * For a store opened ST_STORE_READ: releases the lock and keeps a consistent
+ * view, the snapshot mapped and the journal as it was, so that a reader that
+ * goes on to write to a pipe or wait on a peer holds up no writer. Reading
+ * goes on as before. Returns 0, or -1 for a writer (its changes need the lock).
+ */
+int st_store_unlock(struct st_store *s, struct st_err *err);
+
 /* Flushes nothing, releases the lock and frees. Safe with NULL. */
 void st_store_close(struct st_store *s);
 

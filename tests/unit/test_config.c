@@ -4,6 +4,7 @@
 #include "unit.h"
 
 #include "st/config.h"
+#include "st/store.h"
 
 static int parse(struct st_config *cfg, const char *text, struct st_err *err)
 {
@@ -245,7 +246,7 @@ static void a_named_file_must_exist_and_the_search_finds_xdg(void **state)
 	unit_rmtree(dir);
 }
 
-static void data_dir_is_created_private(void **state)
+static void data_dir_is_resolved_not_created(void **state)
 {
 	(void)state;
 	char *dir = unit_tmpdir();
@@ -256,6 +257,8 @@ static void data_dir_is_created_private(void **state)
 	st_config_init(&cfg);
 	assert_int_equal(st_config_data_dir(&cfg, want, &err), 0);
 	struct stat st;
+	assert_int_equal(stat(want, &st), -1); /* readers create nothing; writers do */
+	assert_int_equal(st_datadir_prepare(want, &err), 0);
 	assert_int_equal(stat(want, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	assert_string_equal(cfg.data_dir, want);
@@ -281,7 +284,7 @@ int main(void)
 		cmocka_unit_test(set_validates_like_the_file),
 		cmocka_unit_test(precedence_is_flag_env_file_default),
 		cmocka_unit_test(a_named_file_must_exist_and_the_search_finds_xdg),
-		cmocka_unit_test(data_dir_is_created_private),
+		cmocka_unit_test(data_dir_is_resolved_not_created),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

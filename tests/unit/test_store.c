@@ -1,5 +1,6 @@
 /* test_store.c - the flat-file engine: journal checksums, torn tails, corrupt snapshots, locks. */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -473,6 +474,90 @@ static void aux_files_are_fresh_only_for_their_gen(void **state)
 	unit_rmtree(dir);
 }
 
+struct notices {
+	int n;
+	char last[512];
+};
+
+static void on_notice(void *ctx, const char *msg)
+{
+	struct notices *c = ctx;
+	c->n++;
+	snprintf(c->last, sizeof c->last, "%s", msg);
+}
+
+/* A writer waits for a reader's lock at most lock_wait, says so once after a
+ * second, and names the holder; an unlocked reader holds up nobody. */
+static void lock_wait_is_bounded_and_names_the_holder(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	struct st_store *w, *r, *w2;
+	struct st_err err = {0};
+	assert_int_equal(st_store_open(&w, dir, "t", 1, ST_STORE_WRITE, &err), 0);
+	assert_int_equal(st_store_append(w, "one", 3, &err), 0);
+	assert_int_equal(st_store_sync(w, &err), 0);
+	st_store_close(w);
+	assert_int_equal(st_store_open(&r, dir, "t", 1, ST_STORE_READ, &err), 0);
+	struct notices seen = {0};
+	struct st_lock_wait wait = {1300, on_notice, &seen};
+	int64_t t0 = st_monotonic_ms();
+	assert_int_equal(st_store_open_wait(&w2, dir, "t", 1, ST_STORE_WRITE, &wait, &err), -1);
+	assert_true(st_monotonic_ms() - t0 >= 1300);
+	assert_int_equal(err.code, ST_EX_TEMPFAIL);
+	assert_int_equal(seen.n, 1);
+	assert_non_null(strstr(seen.last, "waiting for the t lock"));
+	/* once the reader lets go, the writer gets in at once, and the reader still
+	 * reads what it saw, even after the writer changed the journal */
+	assert_int_equal(st_store_unlock(r, &err), 0);
+	wait.ms = 0;
+	assert_int_equal(st_store_open_wait(&w2, dir, "t", 1, ST_STORE_WRITE, &wait, &err), 0);
+	assert_int_equal(st_store_append(w2, "two", 3, &err), 0);
+	assert_int_equal(st_store_sync(w2, &err), 0);
+	struct collected c = {0};
+	assert_int_equal(st_store_read_journal(r, collect, &c, &err), 0);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.lines[0], "one");
+	assert_int_equal(st_store_unlock(w2, &err), -1); /* a writer keeps its lock */
+	st_store_close(w2);
+	st_store_close(r);
+	unit_rmtree(dir);
+}
+
+/* The holder named in the message is the other process, by pid and command. */
+static void lock_holder_is_named(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	int ready[2];
+	assert_int_equal(pipe(ready), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		struct st_store *s;
+		struct st_err e = {0};
+		if (st_store_open(&s, dir, "t", 1, ST_STORE_WRITE, &e) < 0)
+			_exit(1);
+		(void)!write(ready[1], "x", 1);
+		sleep(5);
+		_exit(0);
+	}
+	char b;
+	assert_int_equal(read(ready[0], &b, 1), 1);
+	struct st_store *s;
+	struct st_err err = {0};
+	struct st_lock_wait wait = {100, NULL, NULL};
+	assert_int_equal(st_store_open_wait(&s, dir, "t", 1, ST_STORE_READ, &wait, &err), -1);
+	assert_int_equal(err.code, ST_EX_TEMPFAIL);
+	char want[64];
+	snprintf(want, sizeof want, "held by pid %ld, ", (long)child);
+	assert_non_null(strstr(err.msg, want));
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+	unit_rmtree(dir);
+}
+
 static void missing_table_reads_empty_and_compaction_policy(void **state)
 {
 	(void)state;
@@ -481,7 +566,18 @@ static void missing_table_reads_empty_and_compaction_policy(void **state)
 	snprintf(sub, sizeof sub, "%s/none", dir);
 	struct st_store *s;
 	struct st_err err = {0};
+	/* a reader creates nothing: no data dir is missing input */
+	assert_int_equal(st_store_open(&s, sub, "t", 1, ST_STORE_READ, &err), -1);
+	assert_int_equal(err.code, ST_EX_NOINPUT);
+	assert_non_null(strstr(err.msg, sub));
+	struct stat st;
+	assert_int_equal(stat(sub, &st), -1);
+	/* a data dir without the table reads as empty, and gains no file */
+	assert_int_equal(mkdir(sub, 0700), 0);
 	assert_int_equal(st_store_open(&s, sub, "t", 1, ST_STORE_READ, &err), 0);
+	char lock[600];
+	snprintf(lock, sizeof lock, "%s/t.lock", sub);
+	assert_int_equal(stat(lock, &st), -1);
 	assert_int_equal(st_store_read_snapshot(s, collect, &(struct collected){0}, &err), 0);
 	assert_int_equal(st_store_read_journal(s, collect, &(struct collected){0}, &err), 0);
 	assert_false(st_store_wants_compaction(s));
@@ -540,6 +636,8 @@ int main(void)
 		cmocka_unit_test(move_aside_keeps_the_damaged_files),
 		cmocka_unit_test(aux_files_are_fresh_only_for_their_gen),
 		cmocka_unit_test(missing_table_reads_empty_and_compaction_policy),
+		cmocka_unit_test(lock_wait_is_bounded_and_names_the_holder),
+		cmocka_unit_test(lock_holder_is_named),
 		cmocka_unit_test(parse_image_checks_header_and_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

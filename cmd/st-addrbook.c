@@ -212,11 +212,12 @@ static const char *record_source(const struct st_record *rec)
 
 static int cmd_add(struct st_cli *cli, struct opts *o)
 {
-	struct st_addrbook *ab = open_book(cli, BOOK_WRITE);
+	struct st_addrbook *ab;
 	size_t counts[8] = {0}, bad = 0;
 	int code = 0;
 	struct st_err err = {0};
 	if (cli->argc) {
+		ab = open_book(cli, BOOK_WRITE);
 		for (int i = 0; i < cli->argc; i++) {
 			struct st_endpoint ep;
 			char id[ST_NODE_ID_MAX + 1];
@@ -227,31 +228,41 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 			}
 			add_one(cli, ab, &ep, o->source ? o->source : "manual", "argument", counts, &code);
 		}
+		if ((code = close_book(cli, ab, 0)) != 0)
+			return code;
 	} else {
+		/* a batch at a time, the book locked only while one is applied */
 		struct st_reader *r = st_reader_new(stdin, "<stdin>");
 		struct st_record rec = {0};
-		int rc;
-		while ((rc = st_reader_next(r, &rec, &err)) != 0) {
-			if (rc < 0) {
-				if (err.code == ST_EX_IOERR)
-					st_die(cli, &err);
-				st_warn(cli, "%s", err.msg);
-				bad++;
-				continue;
+		int b, rc;
+		while ((b = st_reader_batch(r, &err)) > 0) {
+			ab = open_book(cli, BOOK_WRITE);
+			while ((rc = st_reader_next(r, &rec, &err)) != 0) {
+				if (rc < 0) {
+					if (err.code == ST_EX_IOERR)
+						st_die(cli, &err);
+					st_warn(cli, "%s", err.msg);
+					bad++;
+					continue;
+				}
+				const char *src = o->source ? o->source : record_source(&rec);
+				char where[64];
+				snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
+				add_one(cli, ab, &rec.endpoint, src ? src : "manual", where, counts, &code);
 			}
-			const char *src = o->source ? o->source : record_source(&rec);
-			char where[64];
-			snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
-			add_one(cli, ab, &rec.endpoint, src ? src : "manual", where, counts, &code);
+			if ((code = close_book(cli, ab, 0)) != 0)
+				return code;
 		}
 		st_reader_free(r);
+		if (b < 0)
+			st_die(cli, &err);
 	}
 	size_t rejected = counts[ST_ADD_NOT_ROUTABLE] + counts[ST_ADD_SCOPE] + counts[ST_ADD_SUBNET_FULL] +
 	                  counts[ST_ADD_SOURCE_FULL] + counts[ST_ADD_BOOK_FULL];
 	if (cli->verbose >= 0)
 		fprintf(stderr, "st-addrbook: %zu added, %zu duplicate, %zu rejected, %zu bad\n",
 		        counts[ST_ADD_ADDED], counts[ST_ADD_DUPLICATE], rejected, bad);
-	return close_book(cli, ab, bad ? ST_EX_DATAERR : 0);
+	return bad ? ST_EX_DATAERR : 0;
 }
 
 static int cmp_quality(const void *a, const void *b)
@@ -424,12 +435,14 @@ static int apply_record(struct st_cli *cli, struct st_addrbook *ab, const struct
 
 static int cmd_record(struct st_cli *cli)
 {
-	struct st_addrbook *ab = open_book(cli, BOOK_WRITE | BOOK_LAZY);
+	struct st_addrbook *ab;
 	size_t applied = 0, unknown = 0, bad = 0;
 	struct st_err err = {0};
+	int code;
 	if (cli->argc) {
 		if (cli->argc % 2)
 			st_usage_error(cli, "record takes pairs: ENDPOINT ok|fail");
+		ab = open_book(cli, BOOK_WRITE | BOOK_LAZY);
 		for (int i = 0; i < cli->argc; i += 2) {
 			struct st_endpoint ep;
 			const char *st = cli->argv[i + 1];
@@ -442,27 +455,39 @@ static int cmd_record(struct st_cli *cli)
 			}
 			apply_record(cli, ab, &ep, st, "argument", &applied, &unknown);
 		}
+		if ((code = close_book(cli, ab, 0)) != 0)
+			return code;
 	} else {
+		/* a batch at a time, the book locked only while one is applied */
 		struct st_reader *r = st_reader_new(stdin, "<stdin>");
 		struct st_record rec = {0};
-		int rc;
-		while ((rc = st_reader_next(r, &rec, &err)) != 0) {
-			if (rc < 0) {
-				st_warn(cli, "%s", err.msg);
-				bad++;
-				continue;
+		int b, rc;
+		while ((b = st_reader_batch(r, &err)) > 0) {
+			ab = open_book(cli, BOOK_WRITE | BOOK_LAZY);
+			while ((rc = st_reader_next(r, &rec, &err)) != 0) {
+				if (rc < 0) {
+					if (err.code == ST_EX_IOERR)
+						st_die(cli, &err);
+					st_warn(cli, "%s", err.msg);
+					bad++;
+					continue;
+				}
+				char where[64];
+				snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
+				if (apply_record(cli, ab, &rec.endpoint, st_record_get(&rec, "status", 1), where,
+				                 &applied, &unknown) < 0)
+					bad++;
 			}
-			char where[64];
-			snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
-			if (apply_record(cli, ab, &rec.endpoint, st_record_get(&rec, "status", 1), where,
-			                 &applied, &unknown) < 0)
-				bad++;
+			if ((code = close_book(cli, ab, 0)) != 0)
+				return code;
 		}
 		st_reader_free(r);
+		if (b < 0)
+			st_die(cli, &err);
 	}
 	if (cli->verbose >= 0)
 		fprintf(stderr, "st-addrbook: %zu recorded, %zu unknown, %zu bad\n", applied, unknown, bad);
-	return close_book(cli, ab, bad ? ST_EX_DATAERR : 0);
+	return bad ? ST_EX_DATAERR : 0;
 }
 
 /* seen, remove, pin, unpin: the same walk over ENDPOINT arguments. */

@@ -189,53 +189,65 @@ static void report_change(struct st_printer *p, const struct st_peerbook *pb, co
 
 static int cmd_ingest(struct st_cli *cli)
 {
-	struct st_peerbook *pb = open_pb(cli, ST_STORE_WRITE);
 	struct st_reader *r = st_reader_new(stdin, "<stdin>");
 	struct st_printer *p = st_cli_printer(cli);
 	struct st_record rec = {0};
 	struct st_err err = {0};
-	int rc, bad = 0;
-	int64_t now = st_now();
-	while ((rc = st_reader_next(r, &rec, &err)) != 0) {
-		if (rc < 0) {
-			st_warn(cli, "%s", err.msg);
-			bad++;
-			continue;
+	int rc, b, bad = 0;
+	/* a batch at a time: the tables locked only while one is applied, and what it
+	 * printed held until they are let go */
+	while ((b = st_reader_batch(r, &err)) > 0) {
+		struct st_peerbook *pb = open_pb(cli, ST_STORE_WRITE);
+		st_printer_hold(p);
+		int64_t now = st_now();
+		while ((rc = st_reader_next(r, &rec, &err)) != 0) {
+			if (rc < 0) {
+				st_warn(cli, "%s", err.msg);
+				bad++;
+				continue;
+			}
+			struct st_conn_result res = {.ep = rec.endpoint};
+			res.status = st_record_get(&rec, "status", 1);
+			if (!res.status)
+				res.status = st_record_get(&rec, "outcome", -1); /* st-listen's records */
+			const char *lp = st_record_get(&rec, "listen_port", -1);
+			if (lp && atoi(lp) > 0 && atoi(lp) < 65536) /* inbound: the port it listens on */
+				res.ep.port = (uint16_t)atoi(lp);
+			res.node_id = rec.node_id[0] ? rec.node_id : st_record_get(&rec, "node_id", 2);
+			if (res.node_id && strcmp(res.node_id, "-") == 0)
+				res.node_id = NULL;
+			const char *v = st_record_get(&rec, "version", 4), *ua = st_record_get(&rec, "user_agent", 5),
+			           *ver = st_record_get(&rec, "verified", 3);
+			res.version = v ? atoi(v) : 0;
+			res.user_agent = ua && strcmp(ua, "-") ? ua : NULL;
+			res.verified = ver && strcmp(ver, "true") == 0;
+			if (!res.status) {
+				st_warn(cli, "<stdin>:%lu: no status", rec.lineno);
+				bad++;
+				continue;
+			}
+			struct st_peer_change c;
+			char id[ST_NODE_ID_MAX + 1] = "";
+			if (res.node_id)
+				st_strlcpy(id, res.node_id, sizeof id);
+			else if (st_peers_at(pb, &res.ep))
+				st_strlcpy(id, st_peers_at(pb, &res.ep)->id, sizeof id);
+			if (st_glue_apply(NULL, pb, &res, now, &c, &err) < 0)
+				st_die(cli, &err);
+			if (id[0] && strcmp(res.status, "banned") != 0)
+				report_change(p, pb, id, &res.ep, strcmp(res.status, "ok") == 0 ? "success" : "failure", &c);
 		}
-		struct st_conn_result res = {.ep = rec.endpoint};
-		res.status = st_record_get(&rec, "status", 1);
-		if (!res.status)
-			res.status = st_record_get(&rec, "outcome", -1); /* st-listen's records */
-		const char *lp = st_record_get(&rec, "listen_port", -1);
-		if (lp && atoi(lp) > 0 && atoi(lp) < 65536) /* inbound: the port it listens on */
-			res.ep.port = (uint16_t)atoi(lp);
-		res.node_id = rec.node_id[0] ? rec.node_id : st_record_get(&rec, "node_id", 2);
-		if (res.node_id && strcmp(res.node_id, "-") == 0)
-			res.node_id = NULL;
-		const char *v = st_record_get(&rec, "version", 4), *ua = st_record_get(&rec, "user_agent", 5),
-		           *ver = st_record_get(&rec, "verified", 3);
-		res.version = v ? atoi(v) : 0;
-		res.user_agent = ua && strcmp(ua, "-") ? ua : NULL;
-		res.verified = ver && strcmp(ver, "true") == 0;
-		if (!res.status) {
-			st_warn(cli, "<stdin>:%lu: no status", rec.lineno);
-			bad++;
-			continue;
+		int code = close_pb(cli, pb, 0);
+		if (code) {
+			st_printer_free(p);
+			return code;
 		}
-		struct st_peer_change c;
-		char id[ST_NODE_ID_MAX + 1] = "";
-		if (res.node_id)
-			st_strlcpy(id, res.node_id, sizeof id);
-		else if (st_peers_at(pb, &res.ep))
-			st_strlcpy(id, st_peers_at(pb, &res.ep)->id, sizeof id);
-		if (st_glue_apply(NULL, pb, &res, now, &c, &err) < 0)
-			st_die(cli, &err);
-		if (id[0] && strcmp(res.status, "banned") != 0)
-			report_change(p, pb, id, &res.ep, strcmp(res.status, "ok") == 0 ? "success" : "failure", &c);
+		st_printer_release(p);
 	}
 	st_reader_free(r);
-	int code = st_cli_printer_done(cli, p, bad ? ST_EX_DATAERR : 0);
-	return close_pb(cli, pb, code);
+	if (b < 0)
+		st_die(cli, &err);
+	return st_cli_printer_done(cli, p, bad ? ST_EX_DATAERR : 0);
 }
 
 static int by_rep(const void *a, const void *b)

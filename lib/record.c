@@ -1,7 +1,10 @@
 /* record.c - the record stream: one print path for text/tsv/json, one reader for bare/tsv/json. */
+#include <errno.h>
 #include <jansson.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "st/record.h"
 #include "st/util.h"
@@ -26,6 +29,9 @@ const char *st_format_name(enum st_format f)
 
 struct st_printer {
 	FILE *out;
+	FILE *real;    /* st_printer_hold: out is a memory stream in front of it */
+	char *held;
+	size_t held_len;
 	enum st_format fmt;
 	int64_t now;
 	json_t *obj;   /* the json record being built */
@@ -52,9 +58,42 @@ struct st_printer *st_printer_new(FILE *out, enum st_format fmt, int64_t now)
 	return p;
 }
 
+int st_printer_hold(struct st_printer *p)
+{
+	if (p->real)
+		return 0;
+	FILE *m = open_memstream(&p->held, &p->held_len);
+	if (!m) {
+		p->failed = true;
+		return -1;
+	}
+	p->real = p->out;
+	p->out = m;
+	return 0;
+}
+
+int st_printer_release(struct st_printer *p)
+{
+	if (!p->real)
+		return 0;
+	if (fclose(p->out) != 0)
+		p->failed = true;
+	p->out = p->real;
+	p->real = NULL;
+	if (p->held_len && fwrite(p->held, 1, p->held_len, p->out) != p->held_len)
+		p->failed = true;
+	free(p->held);
+	p->held = NULL;
+	p->held_len = 0;
+	if (fflush(p->out) != 0)
+		p->failed = true;
+	return p->failed ? -1 : 0;
+}
+
 void st_printer_free(struct st_printer *p)
 {
 	if (p) {
+		st_printer_release(p);
 		json_decref(p->obj);
 		free(p);
 	}
@@ -287,6 +326,7 @@ void st_print_time_(struct st_printer *p, const char *key, const char *fmt, int6
 
 int st_printer_flush(struct st_printer *p, struct st_err *err)
 {
+	st_printer_release(p);
 	if (fflush(p->out) != 0 || ferror(p->out))
 		return st_err_sys(err, ST_EX_IOERR, "write error");
 	if (p->failed)
@@ -296,11 +336,24 @@ int st_printer_flush(struct st_printer *p, struct st_err *err)
 
 /* ---- reading ---- */
 
+/* A batch ends at this much buffered input, this long after its first line,
+ * or when the input has been idle this long. */
+#define BATCH_BYTES ((size_t)1 << 20)
+#define BATCH_MS 1000
+#define BATCH_IDLE_MS 50
+#define READ_BUF (BATCH_BYTES + ST_LINE_MAX + 2)
+
 struct st_reader {
 	FILE *in;
+	int fd;           /* in's descriptor, read directly; -1: through stdio (fmemopen) */
 	char name[256];
 	unsigned long lineno;
-	struct st_buf line;
+	char *buf;        /* input [start, end); lines are cut in place */
+	size_t start, end;
+	size_t scanned;   /* bytes from start known to hold no newline */
+	bool eof;
+	bool batch;       /* st_reader_batch: stop at the end of what is buffered */
+	bool overlong;    /* inside a line longer than ST_LINE_MAX: dropped up to its end */
 	struct st_record rec;
 };
 
@@ -309,9 +362,14 @@ struct st_reader *st_reader_new(FILE *in, const char *name)
 	struct st_reader *r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;
+	r->buf = malloc(READ_BUF + 1);
+	if (!r->buf) {
+		free(r);
+		return NULL;
+	}
 	r->in = in;
+	r->fd = fileno(in);
 	st_strlcpy(r->name, name ? name : "<stdin>", sizeof r->name);
-	st_buf_init(&r->line, ST_LINE_MAX);
 	return r;
 }
 
@@ -320,8 +378,120 @@ void st_reader_free(struct st_reader *r)
 	if (!r)
 		return;
 	st_record_clear(&r->rec);
-	st_buf_clear(&r->line);
+	free(r->buf);
 	free(r);
+}
+
+/* Reads what is there, waiting at most timeout_ms (-1: until something comes).
+ * Returns 1 when bytes came (or the end), 0 on a time-out, -1 on an error. */
+static int fill(struct st_reader *r, int timeout_ms, struct st_err *err)
+{
+	if (r->eof)
+		return 1;
+	if (r->start && (r->end == READ_BUF || r->start > READ_BUF / 2)) {
+		memmove(r->buf, r->buf + r->start, r->end - r->start);
+		r->end -= r->start;
+		r->start = 0;
+	}
+	size_t room = READ_BUF - r->end;
+	if (!room)
+		return 1; /* full: the caller takes lines out first */
+	if (r->fd < 0) {
+		size_t n = fread(r->buf + r->end, 1, room, r->in);
+		if (n == 0 && ferror(r->in))
+			return st_err_sys(err, ST_EX_IOERR, "%s: read error", r->name);
+		if (n == 0)
+			r->eof = true;
+		r->end += n;
+		return 1;
+	}
+	if (timeout_ms >= 0) {
+		struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+		int pr;
+		while ((pr = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
+			;
+		if (pr < 0)
+			return st_err_sys(err, ST_EX_IOERR, "%s: poll", r->name);
+		if (pr == 0)
+			return 0;
+	}
+	ssize_t n;
+	while ((n = read(r->fd, r->buf + r->end, room)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return st_err_sys(err, ST_EX_IOERR, "%s: read error", r->name);
+	if (n == 0)
+		r->eof = true;
+	r->end += (size_t)n;
+	return 1;
+}
+
+/*
+ * Takes the next line out of the buffer. Returns 1 with *line (NUL-terminated
+ * in place), 0 when no whole line is buffered (or, at the end, none is left),
+ * or -1 for a line past ST_LINE_MAX, counted and dropped.
+ */
+static int take_line(struct st_reader *r, char **line, size_t *len, struct st_err *err)
+{
+	for (;;) {
+		char *p = r->buf + r->start;
+		size_t have = r->end - r->start;
+		char *nl = memchr(p + r->scanned, '\n', have - r->scanned);
+		if (!nl) {
+			r->scanned = have;
+			if (have > ST_LINE_MAX) { /* drop what we have; the rest follows */
+				r->overlong = true;
+				r->start = r->end = r->scanned = 0;
+				return 0;
+			}
+			if (!r->eof || !have)
+				return 0;
+			nl = p + have; /* a last line without its newline */
+			r->end++;
+			r->buf[r->end - 1] = '\n';
+		}
+		size_t n = (size_t)(nl - p);
+		*nl = '\0';
+		r->start += n + 1;
+		r->scanned = 0;
+		if (r->overlong || n > ST_LINE_MAX) {
+			r->overlong = false;
+			r->lineno++;
+			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: line longer than %d bytes", r->name,
+			                  r->lineno, ST_LINE_MAX);
+		}
+		r->lineno++;
+		*line = p;
+		*len = n;
+		return 1;
+	}
+}
+
+static bool whole_line_buffered(const struct st_reader *r)
+{
+	return memchr(r->buf + r->start, '\n', r->end - r->start) != NULL;
+}
+
+int st_reader_batch(struct st_reader *r, struct st_err *err)
+{
+	r->batch = true;
+	while (!whole_line_buffered(r) && !r->eof && r->end - r->start <= ST_LINE_MAX)
+		if (fill(r, -1, err) < 0)
+			return -1;
+	if (r->eof && r->start == r->end && !r->overlong)
+		return 0;
+	int64_t t0 = st_monotonic_ms();
+	while (!r->eof && r->end - r->start < BATCH_BYTES) {
+		int64_t left = BATCH_MS - (st_monotonic_ms() - t0);
+		if (left <= 0)
+			break;
+		int rc = fill(r, (int)(left < BATCH_IDLE_MS ? left : BATCH_IDLE_MS), err);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			break; /* idle: commit what came */
+	}
+	return 1;
 }
 
 void st_record_clear(struct st_record *rec)
@@ -451,19 +621,23 @@ const char *st_record_get(const struct st_record *rec, const char *key, int tsv_
 int st_reader_next(struct st_reader *r, struct st_record *rec, struct st_err *err)
 {
 	for (;;) {
-		struct st_err lerr = {0};
-		int rc = st_read_line(r->in, &r->line, &lerr);
-		if (rc == 0) {
-			st_record_clear(rec); /* the last line's json goes with the stream */
-			return 0;
-		}
-		r->lineno++;
+		char *s = NULL;
+		size_t len = 0;
+		int rc = take_line(r, &s, &len, err);
 		if (rc < 0)
-			return st_err_set(err, lerr.code, "%s:%lu: %s", r->name, r->lineno, lerr.msg);
-		char *s = r->line.data ? r->line.data : (char *)"";
-		size_t len = r->line.len;
+			return -1;
+		if (rc == 0) {
+			if (r->batch || (r->eof && r->start == r->end)) {
+				st_record_clear(rec); /* the last line's json goes with the stream */
+				return 0;
+			}
+			if (fill(r, -1, err) < 0)
+				return -1;
+			continue;
+		}
 		if (blank(s, len) || s[strspn(s, " \t")] == '#')
 			continue;
+		struct st_err lerr = {0};
 		rc = st_record_parse(rec, s, len, &lerr);
 		rec->lineno = r->lineno;
 		if (rc < 0)

@@ -66,6 +66,15 @@ void st_print_time_(struct st_printer *p, const char *key, const char *fmt, int6
 #define st_print_time(p, key, fmt, v) \
 	((void)sizeof(printf(fmt, "")), st_print_time_((p), (key), (fmt), (int64_t)(v)))
 
+/*
+ * Hold keeps what is printed in memory; release writes it out and flushes. A
+ * program prints a batch held while it holds a table's lock, and releases it
+ * once it has let go, so that a full pipe never keeps a lock taken.
+ * Both return 0, or -1 when memory or a write failed (st_printer_flush says).
+ */
+int st_printer_hold(struct st_printer *p);
+int st_printer_release(struct st_printer *p);
+
 /* Flushes and checks that every write succeeded; returns 0 or -1 (ST_EX_IOERR). */
 int st_printer_flush(struct st_printer *p, struct st_err *err);
 
@@ -94,7 +103,9 @@ struct st_record {
 /* A line reader with a ceiling, counting lines, named for messages ("<stdin>"). */
 struct st_reader;
 
-/* Returns a reader over in (not closed by st_reader_free), or NULL (no memory). */
+/* Returns a reader over in (not closed by st_reader_free), or NULL (no memory).
+ * It reads in's descriptor itself: nothing may be read from in through stdio
+ * before or alongside it. */
 struct st_reader *st_reader_new(FILE *in, const char *name);
 void st_reader_free(struct st_reader *r);
 
@@ -106,6 +117,16 @@ void st_reader_free(struct st_reader *r);
  * until the next call.
  */
 int st_reader_next(struct st_reader *r, struct st_record *rec, struct st_err *err);
+
+/*
+ * Batches, for a writer fed by a stream: waits, holding nothing, until a
+ * whole line (or the end) is there, then reads on while more comes within
+ * 50 ms, up to 1 MiB or one second. From then on st_reader_next returns the
+ * batch's records without waiting and 0 at its end, so that the caller can
+ * take its lock, apply the batch and let go before it waits again.
+ * Returns 1 when a batch is ready, 0 at the end of input, -1 on a read error.
+ */
+int st_reader_batch(struct st_reader *r, struct st_err *err);
 
 /*
  * A field of the record by key: a json member (numbers and booleans rendered as

@@ -1,0 +1,170 @@
+#!/usr/bin/env bats
+# The pipelines of the README and the man pages, on one data dir, run again and
+# again under timeout: none may hang, whichever side of a pipe starts first.
+# Real st-listen nodes on loopback answer the dials.
+
+load helpers
+
+RUNS=${ST_PIPELINE_RUNS:-10}
+
+# three listeners, each with a book of its own to gossip from; our book knows them
+setup() {
+	cd "$BATS_TEST_TMPDIR" || return 1
+	local i
+	for i in 1 2 3; do
+		st-addrbook --data-dir "$BATS_TEST_TMPDIR/n$i" add --allow-private -q \
+			"127.0.$i.1:7777" "127.0.$i.2:7777" "127.0.$i.3:7777"
+		start_listener "N$i" --data-dir "$BATS_TEST_TMPDIR/n$i" || return 1
+	done
+	st-addrbook add --allow-private -q "$N1_ADDR" "$N2_ADDR" "$N3_ADDR"
+}
+
+# again N CMD: runs the shell pipeline CMD N times, each under a 20 s timeout;
+# fails naming the run that hung or failed
+again() {
+	local n=$1 cmd=$2 i rc
+	for i in $(seq "$n"); do
+		rc=0
+		timeout -k 2 20 bash -o pipefail -c "$cmd" >"$BATS_TEST_TMPDIR/again.out" \
+			2>"$BATS_TEST_TMPDIR/again.err" || rc=$?
+		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+			echo "run $i of '$cmd' hung" >&2
+			cat "$BATS_TEST_TMPDIR/again.err" >&2
+			return 1
+		fi
+		if [ "$rc" -ne "${WANT_STATUS:-0}" ]; then
+			echo "run $i of '$cmd' exited $rc" >&2
+			cat "$BATS_TEST_TMPDIR/again.err" >&2
+			return 1
+		fi
+	done
+}
+
+@test "best | add, whichever side starts first" {
+	again "$RUNS" 'st-addrbook best -n 8 | st-addrbook add --allow-private -q'
+	again "$RUNS" '{ sleep 0.2; st-addrbook best -n 8; } | st-addrbook add --allow-private -q'
+	again "$RUNS" 'st-addrbook best -n 8 | { sleep 0.2; st-addrbook add --allow-private -q; }'
+	again "$RUNS" 'st-addrbook list -o json | st-addrbook add --allow-private -q'
+	again "$RUNS" 'st-addrbook list -o tsv | st-addrbook add --allow-private -q'
+	run st-addrbook list -o tsv
+	[ "$(grep -vc '^#' <<<"$output")" -eq 3 ]
+}
+
+@test "best | connect | record, and with tee into ingest" {
+	again "$RUNS" 'st-addrbook best -n 8 | st-connect -o json | st-addrbook record -q'
+	again "$RUNS" 'st-addrbook best -n 8 | st-connect -o json | tee >(st-addrbook record -q) | st-peers ingest -q >/dev/null'
+	run st-addrbook list -o json
+	[ "$status" -eq 0 ]
+	# every run reached all three, and each was recorded: by record alone, then by
+	# record in the tee (ingest books no address results)
+	[ "$(grep -c "\"successes\":$((2 * RUNS))," <<<"$output")" -eq 3 ]
+	run st-peers list -o json
+	[ "$(grep -c '"successes":'"$RUNS"',' <<<"$output")" -eq 3 ]
+}
+
+@test "best | connect --ping | ingest, whichever side starts first" {
+	again "$RUNS" 'st-addrbook best -n 8 | st-connect --ping -o json | st-peers ingest -q >/dev/null'
+	again "$RUNS" 'st-addrbook best -n 8 | st-connect --ping -o json | { sleep 0.2; st-peers ingest -q >/dev/null; }'
+	again "$RUNS" '{ sleep 0.2; st-addrbook best -n 8; } | st-connect --ping -o tsv | st-peers ingest -q >/dev/null'
+	run st-peers list -o json
+	[ "$(grep -c '"successes":'"$((3 * RUNS))"',' <<<"$output")" -eq 3 ]
+}
+
+@test "best | connect --getpeers | add learns every node's peers" {
+	again "$RUNS" 'st-addrbook best -n 8 | st-connect --getpeers 100 | st-addrbook add --allow-private -q'
+	again "$RUNS" 'st-addrbook best -n 8 | st-connect --getpeers 100 -o json | st-addrbook add --allow-private -q'
+	run st-addrbook list -o tsv
+	# the three nodes and the nine addresses they gossip
+	[ "$(grep -vc '^#' <<<"$output")" -eq 12 ]
+}
+
+@test "best | connect --update, and alongside the other writers" {
+	again "$RUNS" 'st-addrbook best -n 8 | st-connect --update -q >/dev/null'
+	again "$RUNS" 'st-addrbook best -n 8 | st-connect --update -o json | st-peers ingest -q >/dev/null'
+	run st-peers list -o tsv
+	[ "$(grep -vc '^#' <<<"$output")" -eq 3 ]
+}
+
+@test "bans | ingest and export | import end" {
+	st-peers ban -q 127.0.9.9
+	WANT_STATUS=65 again "$RUNS" 'st-peers bans -o json | st-peers ingest -q'
+	WANT_STATUS=65 again "$RUNS" 'st-peers bans -o tsv | st-peers ingest -q'
+	again "$RUNS" 'st-addrbook export | st-addrbook import -q -'
+	run st-peers check 127.0.9.9
+	[ "$status" -eq 1 ]
+}
+
+@test "seed fetch | add" {
+	mkdir www
+	printf '127.0.4.%d:7777\n' 1 2 3 4 5 >www/peers.txt
+	start_httpd WEB www
+	again "$RUNS" "st-seed fetch -q '$WEB_URL/peers.txt' | st-addrbook add --allow-private -q"
+	again "$RUNS" "st-seed fetch -q -o json '$WEB_URL/peers.txt' | st-addrbook add --allow-private -q"
+	run st-addrbook list -o tsv
+	[ "$(grep -vc '^#' <<<"$output")" -eq 8 ]
+}
+
+@test "a running listen | ingest holds up no reader and no writer" {
+	# the pipe by hand, so that each side has a pid to stop: listen | ingest
+	mkfifo feed
+	st-peers ingest -o json <feed >ING.out 2>ING.err 3>&- &
+	echo $! >ING.pid
+	st-listen --bind 127.0.0.1:0 -o json >feed 2>listen.err 3>&- &
+	echo $! >LST.pid
+	printf '%s\n' LST ING >>bg-names
+	wait_for_line listen.err '^listening ' 10
+	addr=$(sed -n 's/^listening //p' listen.err)
+	for i in $(seq 5); do
+		# a dialer reads the bans, the listener's records reach ingest, and neither
+		# check nor list waits on it
+		run timeout 5 st-connect -o json "$addr"
+		[ "$status" -eq 0 ]
+		run timeout 5 st-peers check 127.0.0.1
+		[ "$status" -eq 0 ]
+		run timeout 5 st-peers list
+		[ "$status" -eq 0 ]
+		run timeout 5 st-peers ban -q --for 1h "127.0.8.$i"
+		[ "$status" -eq 0 ]
+	done
+	wait_for_line ING.out '"change":"success"' 10
+	# the listener gone, ingest ends with its input
+	stop_bg LST
+	wait "$(cat ING.pid)"
+}
+
+@test "a lock wait is told once, names the holder, and --wait bounds it" {
+	st-addrbook add --allow-private -q 127.0.5.1:7777
+	# something else that holds the table: flock(1) keeps a shared lock while sleep runs
+	start_bg HOLD flock -o -s "$ST_DATA_DIR/addrbook.lock" sleep 5
+	holder=$(cat "$BATS_TEST_TMPDIR/HOLD.pid")
+	sleep 0.3
+	run timeout 10 st-addrbook --wait 1500ms add --allow-private 127.0.5.2:7777
+	[ "$status" -eq 75 ]
+	[ "$(grep -c "waiting for the addrbook lock (held by pid $holder, flock)" <<<"$output")" -eq 1 ]
+	[[ "$output" == *"the addrbook table is in use (held by pid $holder, flock)"* ]]
+	# the config key does the same; with the lock gone the writer gets in
+	run env ST_LOCK_WAIT=200ms st-addrbook add --allow-private 127.0.5.2:7777
+	[ "$status" -eq 75 ]
+	stop_bg HOLD
+	run st-addrbook --wait 1s add --allow-private 127.0.5.2:7777
+	[ "$status" -eq 0 ]
+}
+
+@test "a reader never creates the data dir or a file" {
+	for cmd in "st-addrbook list" "st-addrbook best" "st-addrbook export" "st-addrbook stats" \
+		"st-peers list" "st-peers bans" "st-peers check 1.2.3.4" "st-peers show x"; do
+		run $cmd --data-dir "$BATS_TEST_TMPDIR/none"
+		[ "$status" -eq 66 ] || { echo "$cmd: $status $output"; false; }
+		[[ "$output" == *"$BATS_TEST_TMPDIR/none"* ]]
+		[ ! -e "$BATS_TEST_TMPDIR/none" ]
+	done
+	mkdir empty
+	run st-addrbook list --data-dir empty
+	[ "$status" -eq 0 ]
+	run st-peers check 1.2.3.4 --data-dir empty
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A empty)" ]
+	run st-addrbook add --data-dir "$BATS_TEST_TMPDIR/new/dir" --allow-private 127.0.0.1:1
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %a "$BATS_TEST_TMPDIR/new/dir")" = 700 ]
+}

@@ -41,7 +41,8 @@ struct listen_ctx {
 	} bans_seen[2];            /* what the bans files were when last read */
 };
 
-/* The bans as st-peers last wrote them: reread when the table's files change. */
+/* The bans as st-peers last wrote them, with the peers (for st_bans_verdict):
+ * reread when the bans table's files change. */
 static struct st_peerbook *current_bans(struct listen_ctx *c)
 {
 	const char *names[2] = {"bans.tsv", "bans.journal"};
@@ -64,7 +65,7 @@ static struct st_peerbook *current_bans(struct listen_ctx *c)
 		struct st_peerbook *pb = NULL;
 		struct st_err err = {0};
 		/* read, then unlocked at once: a running listener never holds up st-peers ban */
-		if (st_peerbook_open(&pb, &c->cli->config, ST_STORE_READ | ST_PEERBOOK_BANS_ONLY, &err) == 0 &&
+		if (st_peerbook_open(&pb, &c->cli->config, ST_STORE_READ, &err) == 0 &&
 		    st_peerbook_unlock(pb, &err) == 0) {
 			st_peerbook_free(c->bans);
 			c->bans = pb;
@@ -79,13 +80,19 @@ static struct st_peerbook *current_bans(struct listen_ctx *c)
 static bool banned_addr(void *vctx, const struct st_endpoint *addr)
 {
 	struct st_peerbook *pb = current_bans(vctx);
-	return pb && st_bans_check_endpoint(pb, addr, st_now());
+	struct st_ban_query q;
+	struct st_endpoint a = *addr;
+	a.port = 0; /* the source port says nothing: the address and its subnets */
+	st_ban_query_set(&q, &a, NULL);
+	return pb && st_bans_verdict(pb, &q, st_now());
 }
 
 static bool banned_id(void *vctx, const char *id)
 {
 	struct st_peerbook *pb = current_bans(vctx);
-	return pb && st_bans_check_id(pb, id, st_now());
+	struct st_ban_query q;
+	st_ban_query_set(&q, NULL, id);
+	return pb && st_bans_verdict(pb, &q, st_now());
 }
 
 static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)

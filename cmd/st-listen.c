@@ -95,6 +95,15 @@ static bool banned_id(void *vctx, const char *id)
 	return pb && st_bans_verdict(pb, &q, st_now());
 }
 
+/* GetPeers never hands out a banned endpoint. */
+static bool banned_endpoint(void *vctx, const struct st_endpoint *ep)
+{
+	struct st_peerbook *pb = current_bans(vctx);
+	struct st_ban_query q;
+	st_ban_query_set(&q, ep, NULL);
+	return pb && st_bans_verdict(pb, &q, st_now());
+}
+
 static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)
 {
 	struct listen_ctx *c = vctx;
@@ -181,7 +190,8 @@ static size_t on_getpeers(void *vctx, const struct st_endpoint *requester,
 	}
 	const struct st_addr_entry **best = malloc(max * sizeof *best);
 	struct st_best_opts o = {.n = max, .exclude = req->exclude, .nexclude = req->nexclude,
-	                         .routable_only = st_endpoint_is_routable(requester)};
+	                         .routable_only = st_endpoint_is_routable(requester),
+	                         .skip = banned_endpoint, .skip_ctx = c};
 	long got = best ? st_addrbook_best(ab, &o, st_now(), best, &err) : 0;
 	size_t n = 0;
 	for (long i = 0; i < got; i++)

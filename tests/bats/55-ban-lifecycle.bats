@@ -114,6 +114,26 @@ best_offers() {
 	[ "$status" -eq 1 ]
 }
 
+@test "st-listen refuses a node whose advertised endpoint is banned by its derived id" {
+	closed=$(free_port)
+	st-addrbook add -q --allow-private "127.0.0.1:$closed"
+	st-peers from-addrbook >/dev/null
+	for i in 1 2 3 4 5; do
+		st-connect --update --timeout 2s -o tsv "127.0.0.1:$closed" >/dev/null 2>&1 || true
+	done
+	run st-peers check "127.0.0.1:$closed"
+	[ "$status" -eq 1 ]
+	ST_NODE_NODE_ID=gate start_listener G --data-dir "$ST_DATA_DIR"
+	# a node that says it listens at the banned endpoint: no HandshakeAck
+	run python3 "$ST_TOP/tests/bats/tools/peer.py" dial "$G_ADDR" any-name "$closed"
+	[ "$status" -eq 0 ]
+	[ "$output" = closed ]
+	wait_for_line "$BATS_TEST_TMPDIR/G.out" 'banned +any-name' 5
+	# the same name listening elsewhere is welcome
+	run python3 "$ST_TOP/tests/bats/tools/peer.py" dial "$G_ADDR" any-name "$(free_port)"
+	[ "$output" = "ack gate" ]
+}
+
 @test "ban, check and unban take address, address:port, CIDR, id and ID@address:port" {
 	run st-peers ban 1.2.3.4:7777 -o tsv
 	[ "$status" -eq 0 ]

@@ -87,11 +87,11 @@ static bool banned_addr(void *vctx, const struct st_endpoint *addr)
 	return pb && st_bans_verdict(pb, &q, st_now());
 }
 
-static bool banned_id(void *vctx, const char *id)
+static bool banned_peer(void *vctx, const char *id, const struct st_endpoint *at)
 {
 	struct st_peerbook *pb = current_bans(vctx);
 	struct st_ban_query q;
-	st_ban_query_set(&q, NULL, id);
+	st_ban_query_set(&q, at, id);
 	return pb && st_bans_verdict(pb, &q, st_now());
 }
 
@@ -234,7 +234,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.session = on_session,
 		.message = on_message,
 		.banned_addr = banned_addr,
-		.banned_id = banned_id,
+		.banned_peer = banned_peer,
 		.ctx = &c,
 	};
 	uint16_t port = 0;

@@ -5,6 +5,7 @@
 
 #include "st/addrbook.h"
 #include "st/cli.h"
+#include "st/peers.h"
 #include "st/store.h"
 #include "st/util.h"
 
@@ -382,20 +383,44 @@ static int read_exclusions(struct st_cli *cli, const char *path, struct st_endpo
 	return 0;
 }
 
+/* best's filter: banned endpoints are not offered. */
+struct bans_now {
+	const struct st_peerbook *pb;
+	int64_t now;
+};
+
+static bool banned(void *ctx, const struct st_endpoint *ep)
+{
+	const struct bans_now *b = ctx;
+	struct st_ban_query q;
+	st_ban_query_set(&q, ep, NULL);
+	return st_bans_verdict(b->pb, &q, b->now) != NULL;
+}
+
 static int cmd_best(struct st_cli *cli, struct opts *o)
 {
+	/* the bans and the peers (whose ids automatic bans name), read and unlocked
+	 * at once; a missing table reads as no bans */
+	struct st_peerbook *pb;
+	struct st_err err = {0};
+	if (st_peerbook_open(&pb, &cli->config, ST_STORE_READ, &err) < 0 ||
+	    st_peerbook_unlock(pb, &err) < 0)
+		st_die(cli, &err);
+	int64_t now = st_now();
+	struct bans_now bn = {pb, now};
 	struct st_addrbook *ab = open_book(cli, BOOK_READ | BOOK_LAZY);
 	struct st_best_opts bo = {.n = o->n ? o->n : 8, .routable_only = o->routable_only,
-	                          .random = o->random, .seed = o->seed};
+	                          .random = o->random, .seed = o->seed, .skip = banned,
+	                          .skip_ctx = &bn};
 	struct st_endpoint *ex = NULL;
 	if (o->exclude && read_exclusions(cli, o->exclude, &ex, &bo.nexclude) != 0) {
 		st_addrbook_free(ab);
+		st_peerbook_free(pb);
 		return ST_EX_NOINPUT;
 	}
 	bo.exclude = ex;
 	const struct st_addr_entry **out = malloc(bo.n * sizeof *out);
-	struct st_err err = {0};
-	long got = out ? st_addrbook_best(ab, &bo, st_now(), out, &err) : -1;
+	long got = out ? st_addrbook_best(ab, &bo, now, out, &err) : -1;
 	if (got < 0)
 		st_die(cli, &err);
 	struct st_printer *p = st_cli_printer(cli);
@@ -405,6 +430,7 @@ static int cmd_best(struct st_cli *cli, struct opts *o)
 	free(ex);
 	int code = st_cli_printer_done(cli, p, 0);
 	st_addrbook_free(ab);
+	st_peerbook_free(pb);
 	return code;
 }
 

@@ -174,19 +174,9 @@ static struct st_endpoint *read_endpoints(struct st_cli *cli, FILE *f, const cha
 static bool banned_id(void *ctx, const char *id)
 {
 	struct run *r = ctx;
-	return r->bans && st_bans_check_id(r->bans, id, st_now());
-}
-
-/* Why an endpoint may not be dialed, or NULL: a ban on its address or subnet,
- * or on the id last seen there. */
-static const struct st_ban *endpoint_ban(struct run *r, const struct st_endpoint *ep)
-{
-	if (!r->bans)
-		return NULL;
-	int64_t now = st_now();
-	const struct st_ban *b = st_bans_check_endpoint(r->bans, ep, now);
-	const struct st_peer *p = b ? NULL : st_peers_at(r->bans, ep);
-	return b ? b : p ? st_bans_check_id(r->bans, p->id, now) : NULL;
+	struct st_ban_query q;
+	st_ban_query_set(&q, NULL, id);
+	return r->bans && st_bans_verdict(r->bans, &q, st_now());
 }
 
 /* --update: the seed design's lifecycle, under both books' locks. */
@@ -315,7 +305,9 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	/* banned endpoints are reported, never dialed */
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
-		const struct st_ban *b = endpoint_ban(&r, &eps[i]);
+		struct st_ban_query q;
+		st_ban_query_set(&q, &eps[i], NULL);
+		const struct st_ban *b = st_bans_verdict(r.bans, &q, st_now());
 		if (!b) {
 			eps[m++] = eps[i];
 			continue;

@@ -41,7 +41,8 @@ struct listen_ctx {
 	} bans_seen[2];            /* what the bans files were when last read */
 };
 
-/* The bans as st-peers last wrote them: reread when the table's files change. */
+/* The bans as st-peers last wrote them, with the peers (for st_bans_verdict):
+ * reread when the bans table's files change. */
 static struct st_peerbook *current_bans(struct listen_ctx *c)
 {
 	const char *names[2] = {"bans.tsv", "bans.journal"};
@@ -64,7 +65,7 @@ static struct st_peerbook *current_bans(struct listen_ctx *c)
 		struct st_peerbook *pb = NULL;
 		struct st_err err = {0};
 		/* read, then unlocked at once: a running listener never holds up st-peers ban */
-		if (st_peerbook_open(&pb, &c->cli->config, ST_STORE_READ | ST_PEERBOOK_BANS_ONLY, &err) == 0 &&
+		if (st_peerbook_open(&pb, &c->cli->config, ST_STORE_READ, &err) == 0 &&
 		    st_peerbook_unlock(pb, &err) == 0) {
 			st_peerbook_free(c->bans);
 			c->bans = pb;
@@ -79,13 +80,28 @@ static struct st_peerbook *current_bans(struct listen_ctx *c)
 static bool banned_addr(void *vctx, const struct st_endpoint *addr)
 {
 	struct st_peerbook *pb = current_bans(vctx);
-	return pb && st_bans_check_endpoint(pb, addr, st_now());
+	struct st_ban_query q;
+	struct st_endpoint a = *addr;
+	a.port = 0; /* the source port says nothing: the address and its subnets */
+	st_ban_query_set(&q, &a, NULL);
+	return pb && st_bans_verdict(pb, &q, st_now());
 }
 
-static bool banned_id(void *vctx, const char *id)
+static bool banned_peer(void *vctx, const char *id, const struct st_endpoint *at)
 {
 	struct st_peerbook *pb = current_bans(vctx);
-	return pb && st_bans_check_id(pb, id, st_now());
+	struct st_ban_query q;
+	st_ban_query_set(&q, at, id);
+	return pb && st_bans_verdict(pb, &q, st_now());
+}
+
+/* GetPeers never hands out a banned endpoint. */
+static bool banned_endpoint(void *vctx, const struct st_endpoint *ep)
+{
+	struct st_peerbook *pb = current_bans(vctx);
+	struct st_ban_query q;
+	st_ban_query_set(&q, ep, NULL);
+	return pb && st_bans_verdict(pb, &q, st_now());
 }
 
 static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)
@@ -174,7 +190,8 @@ static size_t on_getpeers(void *vctx, const struct st_endpoint *requester,
 	}
 	const struct st_addr_entry **best = malloc(max * sizeof *best);
 	struct st_best_opts o = {.n = max, .exclude = req->exclude, .nexclude = req->nexclude,
-	                         .routable_only = st_endpoint_is_routable(requester)};
+	                         .routable_only = st_endpoint_is_routable(requester),
+	                         .skip = banned_endpoint, .skip_ctx = c};
 	long got = best ? st_addrbook_best(ab, &o, st_now(), best, &err) : 0;
 	size_t n = 0;
 	for (long i = 0; i < got; i++)
@@ -217,7 +234,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.session = on_session,
 		.message = on_message,
 		.banned_addr = banned_addr,
-		.banned_id = banned_id,
+		.banned_peer = banned_peer,
 		.ctx = &c,
 	};
 	uint16_t port = 0;

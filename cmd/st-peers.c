@@ -111,6 +111,14 @@ static int close_pb(struct st_cli *cli, struct st_peerbook *pb, int code)
 	return code;
 }
 
+/* The verdict on a peer: on its id and on its newest endpoint. */
+static bool peer_banned(const struct st_peerbook *pb, const struct st_peer *x, int64_t now)
+{
+	struct st_ban_query q;
+	st_ban_query_set(&q, x->neps ? &x->eps[0] : NULL, x->id);
+	return st_bans_verdict(pb, &q, now) != NULL;
+}
+
 static void print_peer(struct st_printer *p, const struct st_peerbook *pb, const struct st_peer *x,
                        int64_t now)
 {
@@ -121,8 +129,7 @@ static void print_peer(struct st_printer *p, const struct st_peerbook *pb, const
 			eps[k++] = ',';
 		k += st_endpoint_format(&x->eps[i], eps + k, sizeof eps - k);
 	}
-	bool banned = st_bans_check_id(pb, x->id, now) ||
-	              (x->neps && st_bans_check_endpoint(pb, &x->eps[0], now));
+	bool banned = peer_banned(pb, x, now);
 	st_print_begin(p);
 	st_print_str(p, "node_id", "%-24s", x->id);
 	st_print_int(p, "reputation", "rep=%-4lld", x->reputation);
@@ -284,16 +291,6 @@ static const struct st_peer **sorted(const struct st_peerbook *pb, int (*cmp)(co
 	return v;
 }
 
-static bool peer_banned(const struct st_peerbook *pb, const struct st_peer *x, int64_t now)
-{
-	if (st_bans_check_id(pb, x->id, now))
-		return true;
-	for (size_t k = 0; k < x->neps; k++)
-		if (st_bans_check_endpoint(pb, &x->eps[k], now))
-			return true;
-	return false;
-}
-
 static int cmd_list(struct st_cli *cli, struct opts *o, bool best)
 {
 	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ);
@@ -363,29 +360,19 @@ static int cmd_check(struct st_cli *cli)
 {
 	if (!cli->argc)
 		st_usage_error(cli, "check needs at least one TARGET");
-	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ | ST_PEERBOOK_BANS_ONLY);
+	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ);
 	int64_t now = st_now();
 	int code = 0;
 	struct st_printer *p = cli->verbose > 0 ? st_cli_printer(cli) : NULL;
 	for (int i = 0; i < cli->argc; i++) {
-		const char *t = cli->argv[i];
-		struct st_endpoint ep;
-		char id[ST_NODE_ID_MAX + 1];
-		const struct st_ban *b = NULL;
-		if (st_endpoint_parse_id(&ep, id, sizeof id, t, strlen(t), NULL) == 0) {
-			b = st_bans_check_endpoint(pb, &ep, now);
-			if (!b && id[0])
-				b = st_bans_check_id(pb, id, now);
-		} else {
-			struct st_ban probe;
-			struct st_err err = {0};
-			if (st_ban_target_parse(&probe, t, &err) < 0) {
-				st_warn(cli, "%s", err.msg);
-				code = code ? code : ST_EX_USAGE;
-				continue;
-			}
-			b = st_bans_check(pb, t, now);
+		struct st_ban_query q;
+		struct st_err err = {0};
+		if (st_ban_query_parse(&q, cli->argv[i], &err) < 0) {
+			st_warn(cli, "%s", err.msg);
+			code = code ? code : ST_EX_USAGE;
+			continue;
 		}
+		const struct st_ban *b = st_bans_verdict(pb, &q, now);
 		if (b) {
 			code = ST_EX_NO;
 			if (p)
@@ -440,6 +427,21 @@ static int cmd_one(struct st_cli *cli, struct opts *o, const char *c)
 	struct st_err err = {0};
 	int64_t now = st_now();
 	bool read_only = !strcmp(c, "show");
+	/* ADDR:PORT bans the address; ID@ADDR:PORT the id and the address */
+	const char *targets[2] = {NULL, NULL};
+	struct st_ban_query q;
+	char net[ST_CIDR_STRLEN] = "";
+	int64_t until = 0;
+	if (!strcmp(c, "ban") || !strcmp(c, "unban")) {
+		if (st_ban_query_parse(&q, id, &err) < 0)
+			st_usage_error(cli, "%s", err.msg);
+		if (q.has_net)
+			st_cidr_format(&q.net, net, sizeof net);
+		targets[0] = q.id[0] ? q.id : NULL;
+		targets[1] = net[0] ? net : NULL;
+		if (!strcmp(c, "ban"))
+			until = ban_until(cli, o, now);
+	}
 	struct st_peerbook *pb = open_pb(cli, read_only ? ST_STORE_READ : ST_STORE_WRITE);
 	struct st_printer *p = st_cli_printer(cli);
 	int rc = 0, code = 0;
@@ -452,16 +454,22 @@ static int cmd_one(struct st_cli *cli, struct opts *o, const char *c)
 		if (rc == 0)
 			print_peer(p, pb, st_peers_get(pb, id), now);
 	} else if (!strcmp(c, "ban")) {
-		const struct st_ban *b;
-		rc = st_bans_add(pb, id, ban_until(cli, o, now), false, o->reason, now, &b, &err);
-		if (rc == 0)
-			print_ban(p, b);
+		for (int k = 0; k < 2 && rc == 0; k++) {
+			const struct st_ban *b;
+			if (targets[k] && (rc = st_bans_add(pb, targets[k], until, false, o->reason, now, &b,
+			                                    &err)) == 0)
+				print_ban(p, b);
+		}
 	} else if (!strcmp(c, "unban")) {
-		rc = st_bans_remove(pb, id, &err);
-		if (rc == 0) {
+		int removed = 0;
+		for (int k = 0; k < 2 && rc >= 0; k++)
+			if (targets[k] && (rc = st_bans_remove(pb, targets[k], &err)) > 0)
+				removed++;
+		if (rc >= 0 && !removed) {
 			st_warn(cli, "%s: not banned", id);
 			code = ST_EX_DATAERR;
 		}
+		rc = rc < 0 ? rc : 0;
 	} else if (!strcmp(c, "show")) {
 		const struct st_peer *x = st_peers_get(pb, id);
 		if (!x) {

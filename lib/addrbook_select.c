@@ -187,11 +187,11 @@ static long best_of_groups(const struct st_addrbook *ab, struct cand *c, size_t 
 	return (long)hn;
 }
 
-/* Eligible entries in memory: not removed, not excluded, in scope. */
+/* Eligible entries in memory: not removed, not excluded, in scope, not skipped. */
 static bool eligible(const struct st_best_opts *o, const struct st_addr_entry *e)
 {
 	return !e->deleted && (!o->routable_only || st_endpoint_is_routable(&e->ep)) &&
-	       !(o->nexclude && excluded(o, &e->ep));
+	       !(o->nexclude && excluded(o, &e->ep)) && !(o->skip && o->skip(o->skip_ctx, &e->ep));
 }
 
 /*

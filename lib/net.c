@@ -503,10 +503,12 @@ static void in_read(struct bufferevent *bev, void *ctx)
 	struct in_conn *c = ctx;
 	enum st_session_state before = c->s.state;
 	int rc = pump(&c->s, bev);
-	if (rc == 0 && before != ST_SESS_READY && c->s.state == ST_SESS_READY && c->l->o->banned_id &&
-	    c->l->o->banned_id(c->l->o->ctx, c->s.remote.node_id)) {
-		/* refused at the handshake: no HandshakeAck for a banned id */
-		st_session_close(&c->s, ST_CLOSE_BANNED, "the node id is banned");
+	struct st_endpoint at = c->ep; /* where the peer says it listens */
+	at.port = c->s.remote.listen_port;
+	if (rc == 0 && before != ST_SESS_READY && c->s.state == ST_SESS_READY && c->l->o->banned_peer &&
+	    c->l->o->banned_peer(c->l->o->ctx, c->s.remote.node_id, at.port ? &at : NULL)) {
+		/* refused at the handshake: no HandshakeAck for a banned peer */
+		st_session_close(&c->s, ST_CLOSE_BANNED, "the node id or its endpoint is banned");
 		in_free(c, "banned", c->s.detail);
 		return;
 	}

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "st/peers.h"
 #include "st/store.h"
 #include "st/util.h"
@@ -227,7 +229,8 @@ static size_t ban_format(const struct st_ban *b, char *buf, size_t size)
 	return n < 0 ? 0 : (size_t)n;
 }
 
-int st_ban_target_parse(struct st_ban *b, const char *target, struct st_err *err)
+/* Parses a ban's target: a node id, an address, or ADDR/BITS. Returns 0 or -1. */
+static int ban_target_parse(struct st_ban *b, const char *target, struct st_err *err)
 {
 	memset(b, 0, sizeof *b);
 	size_t len = strlen(target);
@@ -265,7 +268,7 @@ static int ban_parse(struct st_ban *b, const char *line, size_t len, struct st_e
 	char *f[5];
 	if (split(buf, f, 5) != 5)
 		return st_err_set(err, ST_EX_DATAERR, "expected 5 fields");
-	if (st_ban_target_parse(b, f[0], err) < 0)
+	if (ban_target_parse(b, f[0], err) < 0)
 		return -1;
 	if (st_parse_i64(f[1], 0, INT64_MAX / 2, &b->created, err) < 0 ||
 	    st_parse_i64(f[2], 0, INT64_MAX / 2, &b->expires, err) < 0)
@@ -297,6 +300,12 @@ static struct st_ban *find_ban(const struct st_peerbook *pb, const char *target)
 		j = (j + 1) & (pb->ban_cap - 1);
 	}
 	return NULL;
+}
+
+static const struct st_ban *id_ban(const struct st_peerbook *pb, const char *id, int64_t now)
+{
+	const struct st_ban *b = find_ban(pb, id);
+	return b && !b->is_net && in_force(b, now) ? b : NULL;
 }
 
 /* The slot of target, deleted or not, for reuse. */
@@ -422,6 +431,17 @@ static int load_table(struct st_peerbook *pb, struct st_store *s, bool bans, str
 	return 0;
 }
 
+/* Opens and loads one table. */
+static int open_table(struct st_peerbook *pb, struct st_store **s, const char *name,
+                      unsigned sflags, struct st_err *err)
+{
+	/* a reader creates nothing: a missing table reads as empty (see store.h) */
+	if (st_store_open_wait(s, pb->cfg.data_dir, name, ST_PEERS_FORMAT_VERSION, sflags,
+	                       &pb->cfg.lock, err) < 0)
+		return -1;
+	return load_table(pb, *s, strcmp(name, "bans") == 0, err);
+}
+
 int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
                      struct st_err *err)
 {
@@ -435,14 +455,9 @@ int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsi
 	pb->key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)pb;
 	unsigned sflags = flags & ~ST_PEERBOOK_BANS_ONLY;
 	pb->writable = sflags & ST_STORE_WRITE;
-	if (reindex(pb) < 0 ||
-	    st_store_open_wait(&pb->bans_store, cfg->data_dir, "bans", ST_PEERS_FORMAT_VERSION, sflags,
-	                       &cfg->lock, err) < 0 ||
-	    load_table(pb, pb->bans_store, true, err) < 0 ||
+	if (reindex(pb) < 0 || open_table(pb, &pb->bans_store, "bans", sflags, err) < 0 ||
 	    (!(flags & ST_PEERBOOK_BANS_ONLY) &&
-	     (st_store_open_wait(&pb->peers_store, cfg->data_dir, "peers", ST_PEERS_FORMAT_VERSION,
-	                         sflags, &cfg->lock, err) < 0 ||
-	      load_table(pb, pb->peers_store, false, err) < 0))) {
+	     open_table(pb, &pb->peers_store, "peers", sflags, err) < 0)) {
 		st_peerbook_free(pb);
 		return -1;
 	}
@@ -532,13 +547,16 @@ int st_peerbook_close(struct st_peerbook *pb, struct st_err *err)
 static int journal(struct st_peerbook *pb, bool bans, const char *op, const char *body,
                    struct st_err *err)
 {
+	struct st_store *s = bans ? pb->bans_store : pb->peers_store;
+	if (!pb->writable || !s)
+		return st_err_set(err, ST_EX_SOFTWARE, "the peer book was opened read-only");
 	char line[1100];
 	int n = snprintf(line, sizeof line, "%s\t%s", op, body);
 	if (bans)
 		pb->changes_bans++;
 	else
 		pb->changes_peers++;
-	return st_store_append(bans ? pb->bans_store : pb->peers_store, line,
+	return st_store_append(s, line,
 	                       (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, err);
 }
 
@@ -657,7 +675,7 @@ int st_peers_failure(struct st_peerbook *pb, const char *id, int32_t weight, int
 		         pb->cfg.peers.blacklist_threshold);
 	else if (p->consecutive_failures >= pb->cfg.peers.max_failures)
 		snprintf(reason, sizeof reason, "%u consecutive failures", p->consecutive_failures);
-	if (reason[0] && !st_bans_check_id(pb, id, now)) {
+	if (reason[0] && !id_ban(pb, id, now)) {
 		char pid[ST_NODE_ID_MAX + 1];
 		st_strlcpy(pid, p->id, sizeof pid);
 		if (st_bans_add(pb, pid, now + pb->cfg.peers.ban_duration / 1000, true, reason, now,
@@ -681,7 +699,7 @@ int st_bans_add(struct st_peerbook *pb, const char *target, int64_t expires, boo
                 const char *reason, int64_t now, const struct st_ban **out, struct st_err *err)
 {
 	struct st_ban b;
-	if (st_ban_target_parse(&b, target, err) < 0)
+	if (ban_target_parse(&b, target, err) < 0)
 		return -1;
 	struct st_ban *old = find_ban(pb, b.target);
 	bool live = old && (!old->expires || old->expires > now);
@@ -710,7 +728,7 @@ int st_bans_add(struct st_peerbook *pb, const char *target, int64_t expires, boo
 int st_bans_remove(struct st_peerbook *pb, const char *target, struct st_err *err)
 {
 	struct st_ban b;
-	if (st_ban_target_parse(&b, target, err) < 0)
+	if (ban_target_parse(&b, target, err) < 0)
 		return -1;
 	struct st_ban *old = find_ban(pb, b.target);
 	if (!old)
@@ -744,27 +762,78 @@ static const struct st_ban *net_ban(const struct st_peerbook *pb, const struct s
 	return NULL;
 }
 
-const struct st_ban *st_bans_check_endpoint(const struct st_peerbook *pb,
-                                            const struct st_endpoint *ep, int64_t now)
+static bool id_ok(const char *s, size_t len)
 {
-	return net_ban(pb, ep, ep->family == ST_AF_INET ? 32 : 128, now);
+	if (!len || len > ST_NODE_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
 }
 
-const struct st_ban *st_bans_check_id(const struct st_peerbook *pb, const char *id, int64_t now)
+void st_ban_query_set(struct st_ban_query *q, const struct st_endpoint *ep, const char *id)
 {
-	const struct st_ban *b = find_ban(pb, id);
-	return b && !b->is_net && in_force(b, now) ? b : NULL;
+	memset(q, 0, sizeof *q);
+	if (id && id_ok(id, strlen(id)))
+		st_strlcpy(q->id, id, sizeof q->id);
+	if (ep) {
+		q->has_net = true;
+		q->net.net = *ep;
+		q->net.net.port = 0;
+		q->net.bits = ep->family == ST_AF_INET ? 32 : 128;
+		q->port = ep->port;
+	}
 }
 
-const struct st_ban *st_bans_check(const struct st_peerbook *pb, const char *target, int64_t now)
+int st_ban_query_parse(struct st_ban_query *q, const char *target, struct st_err *err)
 {
-	struct st_ban t;
-	if (st_ban_target_parse(&t, target, NULL) < 0)
-		return NULL;
-	if (!t.is_net)
-		return st_bans_check_id(pb, t.target, now);
+	memset(q, 0, sizeof *q);
+	size_t len = strlen(target);
+	const char *colon = strchr(target, ':');
+	bool one_colon = colon && !strchr(colon + 1, ':');
+	/* ID@endpoint, [v6]:port or a.b.c.d:port: an endpoint */
+	if (strchr(target, '@') || (target[0] == '[' && strstr(target, "]:")) ||
+	    (one_colon && !strchr(target, '/'))) {
+		struct st_endpoint ep;
+		char id[ST_NODE_ID_MAX + 1];
+		if (st_endpoint_parse_id(&ep, id, sizeof id, target, len, err) < 0)
+			return st_err_prefix(err, "'%s'", target);
+		st_ban_query_set(q, &ep, id);
+		return 0;
+	}
+	struct st_ban b;
+	if (ban_target_parse(&b, target, err) < 0)
+		return -1;
+	if (b.is_net) {
+		q->has_net = true;
+		q->net = b.net;
+	} else {
+		st_strlcpy(q->id, b.target, sizeof q->id);
+	}
+	return 0;
+}
+
+const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct st_ban_query *q,
+                                     int64_t now)
+{
+	const struct st_ban *b = q->id[0] ? id_ban(pb, q->id, now) : NULL;
+	if (b || !q->has_net)
+		return b;
 	/* an address: any ban covering it; a subnet: a ban covering all of it */
-	return net_ban(pb, &t.net.net, t.net.bits, now);
+	if ((b = net_ban(pb, &q->net.net, q->net.bits, now)) != NULL || !q->port)
+		return b;
+	struct st_endpoint ep = q->net.net;
+	ep.port = q->port;
+	const struct st_peer *p = st_peers_at(pb, &ep);
+	if (p && (b = id_ban(pb, p->id, now)) != NULL)
+		return b;
+	char derived[ST_NODE_ID_MAX + 1];
+	st_peers_derived_id(&ep, derived, sizeof derived);
+	return id_ban(pb, derived, now);
 }
 
 size_t st_bans_slots(const struct st_peerbook *pb)

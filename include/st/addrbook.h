@@ -101,6 +101,10 @@ struct st_best_opts {
 	bool routable_only;   /* for answering routable requesters (scope rule) */
 	bool random;          /* weighted random pick instead of best-first */
 	uint64_t seed;        /* for random */
+	/* When set: a true answer leaves the endpoint out, as if it were not in the
+	 * book (st-addrbook best skips banned endpoints). */
+	bool (*skip)(void *ctx, const struct st_endpoint *ep);
+	void *skip_ctx;
 };
 
 /*

@@ -79,9 +79,11 @@ struct st_listen_opts {
 	void (*bound)(void *ctx, const struct st_endpoint *addr);  /* once per bound address */
 	void (*session)(void *ctx, const struct st_inbound *in);   /* once per closed session */
 	void (*message)(void *ctx, const struct st_endpoint *from, const char *what); /* chain msgs, errors */
-	/* When set: a true answer refuses the address at accept / the id at handshake. */
+	/* When set: a true answer refuses the address at accept / the peer at
+	 * handshake: its id, and at, its address with the port it says it listens
+	 * on (NULL when it names none). */
 	bool (*banned_addr)(void *ctx, const struct st_endpoint *addr);
-	bool (*banned_id)(void *ctx, const char *id);
+	bool (*banned_peer)(void *ctx, const char *id, const struct st_endpoint *at);
 	void *ctx;
 };
 

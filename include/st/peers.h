@@ -44,10 +44,14 @@ struct st_ban {
 
 struct st_peerbook;
 
-/* st_peerbook_open flag: read the bans only (a fast `check`). */
+/* st_peerbook_open flag: read the bans only, no peers (see st_bans_verdict). */
 #define ST_PEERBOOK_BANS_ONLY 0x100u
 
-/* Opens the "peers" and "bans" tables of cfg->data_dir (ST_STORE_READ or _WRITE). */
+/*
+ * Opens the "peers" and "bans" tables of cfg->data_dir (ST_STORE_READ or
+ * _WRITE). A reader creates nothing: a missing table reads as empty (no
+ * peers, no bans). Returns 0 with *out set, or -1.
+ */
 int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
                      struct st_err *err);
 /* Syncs the journals (compacting when due) and frees. Returns 0 or -1. */
@@ -100,24 +104,45 @@ int st_peers_remove(struct st_peerbook *pb, const char *id, struct st_err *err);
 
 /* ---- bans ---- */
 
-/* Parses a ban target: a node id, an address, or ADDR/BITS. Returns 0 or -1. */
-int st_ban_target_parse(struct st_ban *b, const char *target, struct st_err *err);
-
 /*
- * Bans target until expires (0: permanent). A ban never shortens an existing
+ * Bans target - a node id, an address or ADDR/BITS - until expires (0: permanent). A ban never shortens an existing
  * one: the later expiry wins. Returns 0 or -1.
  */
 int st_bans_add(struct st_peerbook *pb, const char *target, int64_t expires, bool automatic,
                 const char *reason, int64_t now, const struct st_ban **out, struct st_err *err);
 /* Lifts a ban. Returns 1, 0 (none), -1. */
 int st_bans_remove(struct st_peerbook *pb, const char *target, struct st_err *err);
-/* The ban in force on an endpoint's address (or its subnet), or NULL. */
-const struct st_ban *st_bans_check_endpoint(const struct st_peerbook *pb,
-                                            const struct st_endpoint *ep, int64_t now);
-/* The ban in force on a node id, or NULL. */
-const struct st_ban *st_bans_check_id(const struct st_peerbook *pb, const char *id, int64_t now);
-/* The ban in force on a target given as text (id, address or subnet), or NULL. */
-const struct st_ban *st_bans_check(const struct st_peerbook *pb, const char *target, int64_t now);
+
+/*
+ * What a ban verdict is asked about, in the forms `st-peers ban`, `unban` and
+ * `check` take: a node id ("n1"), an address ("1.2.3.4", "2001:db8::1"), an
+ * endpoint ("1.2.3.4:7777", "[2001:db8::1]:7777"), ID@endpoint, or a subnet
+ * ("1.2.3.0/24"). An endpoint is its address plus a port.
+ */
+struct st_ban_query {
+	char id[ST_NODE_ID_MAX + 1];  /* "": no id */
+	bool has_net;                 /* net holds the address or the subnet */
+	struct st_cidr net;           /* an address is a /32 or /128 */
+	uint16_t port;                /* non-zero: net is an address, and this its endpoint's port */
+};
+
+/* Parses target into q. Returns 0, or -1 (ST_EX_DATAERR) saying what is wrong. */
+int st_ban_query_parse(struct st_ban_query *q, const char *target, struct st_err *err);
+/* Fills q with ep (an endpoint, or a bare address when ep->port is 0) and id (NULL or "": none). */
+void st_ban_query_set(struct st_ban_query *q, const struct st_endpoint *ep, const char *id);
+
+/*
+ * The one verdict on bans: whether q is banned at now, and why. Returns the
+ * ban in force that stops q (owned by pb), or NULL when nothing does. It looks,
+ * in this order, for a ban on q's id; on the address (its /32 or /128) or on
+ * any subnet containing it - for a subnet, on a subnet containing all of it;
+ * and, for an endpoint, on the id of the peer last seen there (automatic bans
+ * fall on ids: five failures at an endpoint ban the peer's id) and on the
+ * endpoint's derived id (st_peers_derived_id). A book opened
+ * ST_PEERBOOK_BANS_ONLY knows no peers, so only the derived id of an endpoint.
+ */
+const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct st_ban_query *q,
+                                     int64_t now);
 size_t st_bans_slots(const struct st_peerbook *pb);
 /* The i-th ban slot, NULL when deleted or expired at now. */
 const struct st_ban *st_bans_slot(const struct st_peerbook *pb, size_t i, int64_t now);

@@ -1,8 +1,9 @@
-/* fuzz_endpoint.c - the endpoint and CIDR parsers; what parses must format and parse back equal. */
+/* fuzz_endpoint.c - the endpoint, CIDR and ban target parsers; what parses must format and parse back equal. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "st/endpoint.h"
+#include "st/peers.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 
@@ -30,5 +31,19 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		    !st_endpoint_equal(&c.net, &c2.net))
 			abort();
 	}
+	/* ban targets: whatever parses names an id or an address, and a port only with an address */
+	char *t = malloc(size + 1);
+	if (!t)
+		return 0;
+	memcpy(t, data, size);
+	t[size] = '\0';
+	struct st_ban_query q;
+	if (st_ban_query_parse(&q, t, NULL) == 0) {
+		if (!q.id[0] && !q.has_net)
+			abort();
+		if (q.port && (!q.has_net || q.net.bits != (q.net.net.family == ST_AF_INET ? 32 : 128)))
+			abort();
+	}
+	free(t);
 	return 0;
 }

@@ -5,6 +5,9 @@
 #include "st/peers.h"
 #include "st/store.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 struct fx {
 	char *dir;
 	struct st_config cfg;
@@ -45,6 +48,24 @@ static struct st_endpoint ep(const char *s)
 	return e;
 }
 
+/* The verdict on a target given as st-peers takes it. */
+static const struct st_ban *verdict(const struct st_peerbook *pb, const char *target, int64_t now)
+{
+	struct st_ban_query q;
+	struct st_err err = {0};
+	if (st_ban_query_parse(&q, target, &err) < 0)
+		fail_msg("%s", err.msg);
+	return st_bans_verdict(pb, &q, now);
+}
+
+static const struct st_ban *verdict_ep(const struct st_peerbook *pb, const struct st_endpoint *e,
+                                       int64_t now)
+{
+	struct st_ban_query q;
+	st_ban_query_set(&q, e, NULL);
+	return st_bans_verdict(pb, &q, now);
+}
+
 static void reputation_and_both_ban_thresholds(void **state)
 {
 	struct fx *f = *state;
@@ -65,7 +86,7 @@ static void reputation_and_both_ban_thresholds(void **state)
 	assert_string_equal(c.ban->reason, "5 consecutive failures");
 	assert_true(c.ban->automatic);
 	assert_int_equal(c.ban->expires, 100 + 86400);
-	assert_non_null(st_bans_check_id(pb, "n1", 200));
+	assert_non_null(verdict(pb, "n1", 200));
 	/* reputation alone */
 	assert_int_equal(st_peers_seen(pb, "n2", NULL, 1, NULL, false, 100, &c, NULL), 0);
 	assert_int_equal(st_peers_failure(pb, "n2", 5, 100, &c, NULL), 1);
@@ -86,13 +107,13 @@ static void bans_extend_only_and_expire(void **state)
 	assert_string_equal(b->reason, "one");
 	assert_int_equal(st_bans_add(pb, "x", 2000, false, "longer", 100, &b, NULL), 0);
 	assert_int_equal(b->expires, 2000);
-	assert_non_null(st_bans_check_id(pb, "x", 1999));
-	assert_null(st_bans_check_id(pb, "x", 2000));
+	assert_non_null(verdict(pb, "x", 1999));
+	assert_null(verdict(pb, "x", 2000));
 	assert_int_equal(st_bans_add(pb, "x", 0, false, "forever", 100, &b, NULL), 0);
-	assert_non_null(st_bans_check_id(pb, "x", 2000)); /* permanent now */
-	assert_non_null(st_bans_check_id(pb, "x", 1LL << 40));
+	assert_non_null(verdict(pb, "x", 2000)); /* permanent now */
+	assert_non_null(verdict(pb, "x", 1LL << 40));
 	assert_int_equal(st_bans_remove(pb, "x", NULL), 1);
-	assert_null(st_bans_check_id(pb, "x", 100));
+	assert_null(verdict(pb, "x", 100));
 	assert_int_equal(st_bans_remove(pb, "x", NULL), 0);
 	st_peerbook_free(pb);
 }
@@ -106,13 +127,13 @@ static void subnet_and_address_bans_match_endpoints(void **state)
 	assert_int_equal(st_bans_add(pb, "10.1.0.0/16", 0, false, "narrow", 1, NULL, NULL), 0);
 	assert_int_equal(st_bans_add(pb, "2001:db8::1", 0, false, "", 1, NULL, NULL), 0);
 	struct st_endpoint in = ep("10.1.2.3:7"), out = ep("11.0.0.1:7"), v6 = ep("[2001:db8::1]:7");
-	const struct st_ban *b = st_bans_check_endpoint(pb, &in, 5);
+	const struct st_ban *b = verdict_ep(pb, &in, 5);
 	assert_non_null(b);
 	assert_string_equal(b->target, "10.1.0.0/16"); /* the most specific */
-	assert_null(st_bans_check_endpoint(pb, &out, 5));
-	assert_non_null(st_bans_check_endpoint(pb, &v6, 5));
-	assert_non_null(st_bans_check(pb, "10.200.0.0/16", 5));
-	assert_null(st_bans_check(pb, "10.0.0.0/7", 5));
+	assert_null(verdict_ep(pb, &out, 5));
+	assert_non_null(verdict_ep(pb, &v6, 5));
+	assert_non_null(verdict(pb, "10.200.0.0/16", 5));
+	assert_null(verdict(pb, "10.0.0.0/7", 5));
 	assert_int_equal(st_bans_add(pb, "1.2.3.4/24", 0, false, "", 1, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "host bits set"));
 	assert_int_equal(st_bans_add(pb, "bad id!", 0, false, "", 1, NULL, &err), -1);
@@ -138,7 +159,7 @@ static void tables_survive_reopen_and_ids_follow_endpoints(void **state)
 	assert_true(st_endpoint_equal(&p->eps[0], &b)); /* newest first */
 	assert_string_equal(p->user_agent, "ua/2");
 	assert_string_equal(st_peers_at(pb, &a)->id, "n1");
-	assert_non_null(st_bans_check_id(pb, "n9", 5));
+	assert_non_null(verdict(pb, "n9", 5));
 	/* a verified endpoint that changes its id is reported */
 	st_peers_seen(pb, "v1", &a, 1, NULL, true, 30, &c, NULL);
 	st_peers_seen(pb, "v2", &a, 1, NULL, true, 40, &c, NULL);
@@ -196,10 +217,138 @@ static void an_unlocked_reader_keeps_its_bans_and_lets_a_writer_in(void **state)
 	/* without the unlock this writer would find the lock held */
 	assert_int_equal(st_peerbook_open(&wr, &f->cfg, ST_STORE_WRITE | ST_STORE_NOWAIT, &err), 0);
 	struct st_endpoint a = ep("1.2.3.4:1");
-	assert_true(st_bans_check_endpoint(rd, &a, 200));
+	assert_true(verdict_ep(rd, &a, 200));
 	assert_int_equal(st_peerbook_unlock(wr, &err), -1);
 	st_peerbook_free(wr);
 	st_peerbook_free(rd);
+}
+
+static void verdict_on_an_endpoint_sees_the_ban_on_the_peer_last_seen_there(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb = open_rw(f);
+	struct st_peer_change c;
+	struct st_endpoint a = ep("1.2.3.4:1");
+	assert_int_equal(st_peers_seen(pb, "n1", &a, 1, NULL, false, 100, &c, NULL), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(st_peers_failure(pb, "n1", 1, 100, &c, NULL), 1);
+	assert_true(c.banned);
+	const struct st_ban *b = verdict(pb, "1.2.3.4:1", 101);
+	assert_non_null(b);
+	assert_string_equal(b->target, "n1");
+	assert_ptr_equal(verdict_ep(pb, &a, 101), b);
+	assert_ptr_equal(verdict(pb, "other@1.2.3.4:1", 101), b);
+	assert_ptr_equal(verdict(pb, "n1", 101), b);
+	assert_null(verdict(pb, "1.2.3.4:2", 101));  /* another endpoint of the address */
+	assert_null(verdict(pb, "1.2.3.4", 101));    /* an address is not an endpoint */
+	assert_null(verdict(pb, "1.2.3.4:1", 100 + 86400)); /* expired */
+	st_peerbook_free(pb);
+}
+
+static void verdict_sees_a_derived_id_ban_without_the_peers_table(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb = open_rw(f);
+	struct st_peer_change c;
+	struct st_endpoint e = ep("5.6.7.8:7777");
+	char id[ST_NODE_ID_MAX + 1];
+	st_peers_derived_id(&e, id, sizeof id);
+	assert_int_equal(st_peers_seen(pb, id, &e, 0, NULL, false, 10, &c, NULL), 0);
+	struct st_conn_result fail = {.ep = e, .status = "refused"};
+	struct st_err err = {0};
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(st_glue_apply(NULL, pb, &fail, 20, &c, &err), 0);
+	assert_true(c.banned);
+	assert_string_equal(c.ban->target, id);
+	assert_int_equal(st_peerbook_close(pb, &err), 0);
+	assert_int_equal(st_peerbook_open(&pb, &f->cfg, ST_STORE_READ | ST_PEERBOOK_BANS_ONLY, &err), 0);
+	assert_null(st_peers_at(pb, &e));
+	const struct st_ban *b = verdict_ep(pb, &e, 30);
+	assert_non_null(b);
+	assert_string_equal(b->target, id);
+	assert_null(verdict(pb, "5.6.7.8:7778", 30));
+	st_peerbook_free(pb);
+}
+
+static void verdict_checks_the_id_then_the_address_then_subnets(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb = open_rw(f);
+	assert_int_equal(st_bans_add(pb, "n1", 0, false, "id", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "9.9.9.9", 0, false, "address", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "9.9.0.0/16", 0, false, "subnet", 1, NULL, NULL), 0);
+	assert_string_equal(verdict(pb, "n1@9.9.9.9:1", 5)->reason, "id");
+	assert_string_equal(verdict(pb, "n2@9.9.9.9:1", 5)->reason, "address");
+	assert_string_equal(verdict(pb, "9.9.9.9", 5)->reason, "address");
+	assert_string_equal(verdict(pb, "9.9.1.1:1", 5)->reason, "subnet");
+	assert_string_equal(verdict(pb, "9.9.1.0/24", 5)->reason, "subnet");
+	assert_null(verdict(pb, "9.0.0.0/8", 5)); /* only a part of it is banned */
+	assert_null(verdict(pb, "n2", 5));
+	struct st_ban_query q;
+	st_ban_query_set(&q, NULL, NULL);
+	assert_null(st_bans_verdict(pb, &q, 5)); /* nothing asked, nothing banned */
+	st_peerbook_free(pb);
+}
+
+static void ban_queries_take_every_form_and_refuse_the_rest(void **state)
+{
+	(void)state;
+	struct st_ban_query q;
+	struct st_err err = {0};
+	assert_int_equal(st_ban_query_parse(&q, "1.2.3.4", &err), 0);
+	assert_true(q.has_net && q.net.bits == 32 && !q.port && !q.id[0]);
+	assert_int_equal(st_ban_query_parse(&q, "1.2.3.4:7777", &err), 0);
+	assert_true(q.has_net && q.net.bits == 32 && q.port == 7777 && q.net.net.port == 0);
+	assert_int_equal(st_ban_query_parse(&q, "[2001:db8::1]:7777", &err), 0);
+	assert_true(q.has_net && q.net.bits == 128 && q.port == 7777);
+	assert_int_equal(st_ban_query_parse(&q, "2001:db8::1", &err), 0);
+	assert_true(q.has_net && q.net.bits == 128 && !q.port);
+	assert_int_equal(st_ban_query_parse(&q, "2001:db8::/32", &err), 0);
+	assert_true(q.has_net && q.net.bits == 32 && q.net.net.family == ST_AF_INET6);
+	assert_int_equal(st_ban_query_parse(&q, "10.0.0.0/8", &err), 0);
+	assert_true(q.has_net && q.net.bits == 8 && !q.port);
+	assert_int_equal(st_ban_query_parse(&q, "node-1.a_b", &err), 0);
+	assert_true(!q.has_net);
+	assert_string_equal(q.id, "node-1.a_b");
+	assert_int_equal(st_ban_query_parse(&q, "n1@1.2.3.4:7777", &err), 0);
+	assert_true(q.has_net && q.port == 7777);
+	assert_string_equal(q.id, "n1");
+	const char *bad[] = {"", "bad id!", "1.2.3.4:99999", "n1@1.2.3.4", "1.2.3.4/24", "1.2.3.4:",
+	                     "@1.2.3.4:1", "1.2.3.4:1/8"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		if (st_ban_query_parse(&q, bad[i], &err) != -1)
+			fail_msg("'%s' was accepted", bad[i]);
+}
+
+static size_t entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	size_t n = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+static void a_reader_of_a_missing_book_sees_no_bans_and_creates_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb;
+	struct st_err err = {0};
+	struct st_endpoint e = ep("1.2.3.4:1");
+	assert_int_equal(st_peerbook_open(&pb, &f->cfg, ST_STORE_READ, &err), 0);
+	assert_null(verdict_ep(pb, &e, 5));
+	assert_int_equal(st_peerbook_unlock(pb, &err), 0);
+	st_peerbook_free(pb);
+	assert_int_equal(entries(f->dir), 0);
+	struct st_config cfg = f->cfg;
+	snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s/nowhere", f->dir);
+	assert_int_equal(st_peerbook_open(&pb, &cfg, ST_STORE_READ | ST_PEERBOOK_BANS_ONLY, &err), 0);
+	assert_null(verdict(pb, "n1", 5));
+	st_peerbook_free(pb);
+	struct stat st;
+	assert_int_equal(stat(cfg.data_dir, &st), -1);
 }
 
 int main(void)
@@ -211,6 +360,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tables_survive_reopen_and_ids_follow_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(glue_follows_the_seed_design, setup, teardown),
 		cmocka_unit_test_setup_teardown(an_unlocked_reader_keeps_its_bans_and_lets_a_writer_in, setup, teardown),
+		cmocka_unit_test_setup_teardown(verdict_on_an_endpoint_sees_the_ban_on_the_peer_last_seen_there, setup, teardown),
+		cmocka_unit_test_setup_teardown(verdict_sees_a_derived_id_ban_without_the_peers_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(verdict_checks_the_id_then_the_address_then_subnets, setup, teardown),
+		cmocka_unit_test_setup_teardown(ban_queries_take_every_form_and_refuse_the_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_reader_of_a_missing_book_sees_no_bans_and_creates_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

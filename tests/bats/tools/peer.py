@@ -3,6 +3,9 @@
 
     peer.py MODE      prints "listening 127.0.0.1:PORT", then serves until killed
 MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, reference
+    peer.py dial ADDR:PORT NODE LISTEN_PORT
+                      dials ADDR:PORT (loopback), handshakes as NODE saying it listens on
+                      LISTEN_PORT, prints "ack ID" for a HandshakeAck or "closed", exits
 """
 import socket
 import struct
@@ -84,8 +87,28 @@ def serve(c, mode):
         c.close()
 
 
+def dial(where, node, listen_port):
+    host, port = where.rsplit(":", 1)
+    c = socket.create_connection((host, int(port)), timeout=5)
+    ext = bytes([1, 2]) + struct.pack("<H", listen_port)
+    c.sendall(frame(1, handshake(node=node, ua="st-test/1", ext=struct.pack("<H", len(ext)) + ext)))
+    try:
+        t, body = read_frame(c)
+    except OSError:
+        t = None
+    if t == 2:
+        n = struct.unpack("<i", body[12:16])[0]
+        print("ack %s" % body[16:16 + n].decode(), flush=True)
+    else:
+        print("closed", flush=True)
+    c.close()
+
+
 def main():
     mode = sys.argv[1]
+    if mode == "dial":
+        dial(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", 0))

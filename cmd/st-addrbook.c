@@ -5,6 +5,7 @@
 
 #include "st/addrbook.h"
 #include "st/cli.h"
+#include "st/schema.h"
 #include "st/peers.h"
 #include "st/store.h"
 #include "st/util.h"
@@ -205,10 +206,7 @@ static void add_one(struct st_cli *cli, struct st_addrbook *ab, const struct st_
 
 static const char *record_source(const struct st_record *rec)
 {
-	const char *s = st_record_get(rec, "source", 1);
-	if (s && rec->fmt != ST_FMT_JSON && !strchr(s, ':') && strcmp(s, "manual") != 0)
-		return NULL; /* a tsv column that is not a source */
-	return s;
+	return st_record_get(rec, "source");
 }
 
 static int cmd_add(struct st_cli *cli, struct opts *o)
@@ -246,6 +244,8 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 					bad++;
 					continue;
 				}
+				if (rec.no_endpoint)
+					continue;
 				const char *src = o->source ? o->source : record_source(&rec);
 				char where[64];
 				snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
@@ -317,7 +317,7 @@ static int list_one(void *vctx, const struct st_addr_entry *e, const char *sourc
 static int cmd_list(struct st_cli *cli, struct opts *o)
 {
 	struct st_addrbook *ab = open_book(cli, BOOK_READ | BOOK_LAZY);
-	struct st_printer *p = st_cli_printer(cli);
+	struct st_printer *p = st_cli_printer(cli, &st_schema_address);
 	struct st_err err = {0};
 	const char *sort = o->sort ? o->sort : "endpoint";
 	if (strcmp(sort, "endpoint") == 0) { /* book order: streamed, whatever the book's size */
@@ -368,6 +368,8 @@ static int read_exclusions(struct st_cli *cli, const char *path, struct st_endpo
 			st_warn(cli, "%s", err.msg);
 			continue;
 		}
+		if (rec.no_endpoint)
+			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;
 			struct st_endpoint *ne = realloc(*out, cap * sizeof *ne);
@@ -423,7 +425,7 @@ static int cmd_best(struct st_cli *cli, struct opts *o)
 	long got = out ? st_addrbook_best(ab, &bo, now, out, &err) : -1;
 	if (got < 0)
 		st_die(cli, &err);
-	struct st_printer *p = st_cli_printer(cli);
+	struct st_printer *p = st_cli_printer(cli, &st_schema_address);
 	for (long i = 0; i < got; i++)
 		print_entry(p, out[i], st_addrbook_source(ab, out[i]));
 	free(out);
@@ -444,9 +446,18 @@ static int apply_record(struct st_cli *cli, struct st_addrbook *ab, const struct
 		st_warn(cli, "%s: %s: no status", where, eps);
 		return -1;
 	}
-	if (strcmp(status, "banned") == 0)
-		return 0; /* never dialed: no attempt to count */
-	bool ok = strcmp(status, "ok") == 0;
+	enum st_status st;
+	bool ok;
+	if (strcmp(status, "fail") == 0) { /* the argument form: ENDPOINT ok|fail */
+		ok = false;
+	} else if (st_status_parse(status, &st) < 0) {
+		st_warn(cli, "%s: %s: unknown status '%s'", where, eps, status);
+		return -1;
+	} else if (st == ST_STATUS_BANNED || st == ST_STATUS_SHUTDOWN || st == ST_STATUS_REFUSED_LIMIT) {
+		return 0; /* never dialed, or refused by us: no attempt to count */
+	} else {
+		ok = st_status_is_success(st);
+	}
 	int rc = st_addrbook_record(ab, ep, ok, st_now(), &err);
 	if (rc < 0)
 		st_die(cli, &err);
@@ -500,7 +511,9 @@ static int cmd_record(struct st_cli *cli)
 				}
 				char where[64];
 				snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
-				if (apply_record(cli, ab, &rec.endpoint, st_record_get(&rec, "status", 1), where,
+				if (rec.no_endpoint)
+					continue; /* an inbound peer with no port to dial: for no book */
+				if (apply_record(cli, ab, &rec.endpoint, st_record_get(&rec, "status"), where,
 				                 &applied, &unknown) < 0)
 					bad++;
 			}
@@ -550,7 +563,7 @@ static int cmd_prune(struct st_cli *cli, struct opts *o)
 	int64_t now = st_now();
 	int64_t max_age = (o->max_age_given ? o->max_age : cli->config.addrbook.max_age) / 1000;
 	bool by_age = o->max_age_given || (!o->terrible && !o->min_quality_given);
-	struct st_printer *p = st_cli_printer(cli);
+	struct st_printer *p = st_cli_printer(cli, &st_schema_address);
 	struct st_err err = {0};
 	size_t removed = 0;
 	/* by age alone, the age index finds the candidates; other rules see every entry */
@@ -667,8 +680,9 @@ static int cmd_export(struct st_cli *cli)
 {
 	struct st_addrbook *ab = open_book(cli, BOOK_READ | BOOK_LAZY);
 	struct st_err err = {0};
-	printf("# st-addrbook export %d: endpoint first_seen last_seen last_attempt last_success "
-	       "attempts successes failures consecutive_failures pinned source_group source\n",
+	/* the format's name, then a tsv header: a record stream like any other */
+	printf("# st-addrbook export %d\n#endpoint\tfirst_seen\tlast_seen\tlast_attempt\tlast_success\t"
+	       "attempts\tsuccesses\tfailures\tconsecutive_failures\tpinned\tsource_group\tsource\n",
 	       ST_ADDRBOOK_FORMAT_VERSION);
 	if (st_addrbook_scan(ab, export_one, NULL, &err) < 0)
 		st_die(cli, &err);
@@ -753,7 +767,7 @@ int cmd_stats(struct st_cli *cli, struct st_addrbook *ab)
 	if (st_addrbook_stats(ab, &s, &err) < 0)
 		st_die(cli, &err);
 	bool bars = cli->format == ST_FMT_TEXT && isatty(STDOUT_FILENO);
-	struct st_printer *p = st_cli_printer(cli);
+	struct st_printer *p = st_cli_printer(cli, &st_schema_stat);
 	if (bars)
 		printf("addresses\n");
 	stat_line(p, bars, "total", "total", s.total, s.total);

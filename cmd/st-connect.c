@@ -5,6 +5,7 @@
 
 #include "st/addrbook.h"
 #include "st/cli.h"
+#include "st/schema.h"
 #include "st/net.h"
 #include "st/peers.h"
 #include "st/store.h"
@@ -52,7 +53,7 @@ struct run {
 /* A result kept for --update, once the dialing is over. */
 struct saved {
 	struct st_endpoint ep;
-	char status[20];
+	enum st_status status;
 	char node_id[ST_NODE_ID_MAX + 1];
 	int32_t version;
 	char user_agent[ST_UA_MAX + 1];
@@ -99,15 +100,15 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 	if (r->saved) {
 		struct saved *s = &r->saved[r->nsaved++];
 		s->ep = *res->ep;
-		st_strlcpy(s->status, res->status, sizeof s->status);
+		s->status = res->status;
 		st_strlcpy(s->node_id, h ? h->node_id : "", sizeof s->node_id);
 		s->version = h ? h->version : 0;
 		st_strlcpy(s->user_agent, h ? h->user_agent : "", sizeof s->user_agent);
 	}
 	if (r->getpeers) {
 		/* stdout carries the addresses learned; the outcome goes to stderr */
-		if (strcmp(res->status, "ok") != 0)
-			st_warn(r->cli, "%s: %s%s%s", ep, res->status, res->error ? ": " : "",
+		if (res->status != ST_STATUS_OK)
+			st_warn(r->cli, "%s: %s%s%s", ep, st_status_name(res->status), res->error ? ": " : "",
 			        res->error ? res->error : "");
 		else
 			st_info(r->cli, "%s: ok, %zu peers", ep, res->npeers);
@@ -119,13 +120,14 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 			st_print_begin(r->p);
 			st_print_str(r->p, "endpoint", "%s", pe);
 			st_print_str(r->p, "source", "%s", source);
+			st_print_str(r->p, "node_id", "%s", NULL);
 			st_print_end(r->p);
 		}
 		return;
 	}
 	st_print_begin(r->p);
 	st_print_str(r->p, "endpoint", "%-22s", ep);
-	st_print_str(r->p, "status", "%-16s", res->status);
+	st_print_str(r->p, "status", "%-16s", st_status_name(res->status));
 	st_print_str(r->p, "node_id", "%s", h ? h->node_id : NULL);
 	st_print_bool(r->p, "verified", "verified=%s", false);
 	if (h)
@@ -158,6 +160,8 @@ static struct st_endpoint *read_endpoints(struct st_cli *cli, FILE *f, const cha
 			(*bad)++;
 			continue;
 		}
+		if (rec.no_endpoint)
+			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 256;
 			struct st_endpoint *nv = realloc(v, cap * sizeof *nv);
@@ -294,7 +298,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	if (st_net_local_handshake(&cli->config, 0, &o.local, &err) < 0)
 		st_die(cli, &err);
 	st_net_raise_nofile((uint64_t)o.jobs + 64);
-	r.p = st_cli_printer(cli);
+	r.p = st_cli_printer(cli, r.getpeers ? &st_schema_gossip : &st_schema_dial);
 	if (st_peerbook_open(&r.bans, &cli->config, ST_STORE_READ, &err) < 0 ||
 	    st_peerbook_unlock(r.bans, &err) < 0)
 		st_die(cli, &err);
@@ -314,7 +318,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		}
 		char why[ST_BAN_TARGET_MAX + ST_BAN_REASON_MAX + 16];
 		snprintf(why, sizeof why, "banned: %s%s%s", b->target, b->reason[0] ? ": " : "", b->reason);
-		struct st_dial_result res = {.ep = &eps[i], .status = "banned", .error = why, .rtt_ms = -1};
+		struct st_dial_result res = {.ep = &eps[i], .status = ST_STATUS_BANNED, .error = why, .rtt_ms = -1};
 		on_result(&r, &res);
 	}
 	n = m;

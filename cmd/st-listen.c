@@ -6,6 +6,7 @@
 
 #include "st/addrbook.h"
 #include "st/cli.h"
+#include "st/schema.h"
 #include "st/net.h"
 #include "st/peers.h"
 #include "st/store.h"
@@ -64,11 +65,13 @@ static struct st_peerbook *current_bans(struct listen_ctx *c)
 	if (changed) {
 		struct st_peerbook *pb = NULL;
 		struct st_err err = {0};
-		/* read, then unlocked at once: a running listener never holds up st-peers ban */
-		if (st_peerbook_open(&pb, &c->cli->config, ST_STORE_READ, &err) == 0 &&
-		    st_peerbook_unlock(pb, &err) == 0) {
+		/* the event loop never waits for a lock: while a writer holds the tables,
+		 * the copy in memory answers and the next check tries again */
+		if (st_peerbook_open(&pb, &c->cli->config, ST_STORE_READ | ST_STORE_NOWAIT, &err) == 0) {
 			st_peerbook_free(c->bans);
 			c->bans = pb;
+		} else if (err.code == ST_EX_TEMPFAIL) {
+			memset(c->bans_seen, 0, sizeof c->bans_seen);
 		} else {
 			st_peerbook_free(pb);
 			st_warn(c->cli, "bans: %s", err.msg);
@@ -147,14 +150,23 @@ static void on_bound(void *vctx, const struct st_endpoint *addr)
 static void on_session(void *vctx, const struct st_inbound *in)
 {
 	struct listen_ctx *c = vctx;
-	char ep[ST_ENDPOINT_STRLEN];
-	st_endpoint_format(in->ep, ep, sizeof ep);
+	char peer[ST_ENDPOINT_STRLEN], reach[ST_ENDPOINT_STRLEN] = "";
+	st_endpoint_format(in->ep, peer, sizeof peer);
 	const struct st_handshake *h = in->remote;
+	/* the books want where the peer can be dialed: its address and the port it
+	 * says it listens on; its source port is ephemeral, no endpoint at all */
+	if (h && h->listen_port) {
+		struct st_endpoint at = *in->ep;
+		at.port = h->listen_port;
+		st_endpoint_format(&at, reach, sizeof reach);
+	}
 	struct st_printer *p = c->p;
 	st_print_begin(p);
-	st_print_str(p, "endpoint", "%-22s", ep);
-	st_print_str(p, "outcome", "%-14s", in->outcome);
+	st_print_str(p, "endpoint", "%-22s", reach[0] ? reach : NULL);
+	st_print_str(p, "peer", "from %-22s", peer);
+	st_print_str(p, "status", "%-14s", st_status_name(in->status));
 	st_print_str(p, "node_id", "%s", h ? h->node_id : NULL);
+	st_print_bool(p, "verified", "verified=%s", false);
 	if (h)
 		st_print_int(p, "version", "v%lld", h->version);
 	else
@@ -184,8 +196,13 @@ static size_t on_getpeers(void *vctx, const struct st_endpoint *requester,
 	struct listen_ctx *c = vctx;
 	struct st_addrbook *ab;
 	struct st_err err = {0};
-	if (st_addrbook_open(&ab, &c->cli->config, ST_STORE_READ | ST_ADDRBOOK_LAZY, &err) < 0) {
-		st_warn(c->cli, "GetPeers: %s", err.msg);
+	/* inside the event loop: never wait for a writer's lock, answer nothing instead */
+	if (st_addrbook_open(&ab, &c->cli->config, ST_STORE_READ | ST_ADDRBOOK_LAZY | ST_STORE_NOWAIT,
+	                     &err) < 0) {
+		if (err.code == ST_EX_TEMPFAIL || err.code == ST_EX_NOINPUT)
+			st_info(c->cli, "GetPeers: %s", err.msg);
+		else
+			st_warn(c->cli, "GetPeers: %s", err.msg);
 		return 0;
 	}
 	const struct st_addr_entry **best = malloc(max * sizeof *best);
@@ -244,7 +261,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	}
 	if (st_net_local_handshake(&cli->config, port, &o.local, &err) < 0)
 		st_die(cli, &err);
-	c.p = st_cli_printer(cli);
+	c.p = st_cli_printer(cli, &st_schema_inbound);
 	int rc = st_listen_run(&o, &err);
 	st_peerbook_free(c.bans);
 	if (rc < 0) {

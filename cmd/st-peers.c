@@ -4,6 +4,7 @@
 
 #include "st/addrbook.h"
 #include "st/cli.h"
+#include "st/schema.h"
 #include "st/peers.h"
 #include "st/store.h"
 #include "st/util.h"
@@ -197,7 +198,7 @@ static void report_change(struct st_printer *p, const struct st_peerbook *pb, co
 static int cmd_ingest(struct st_cli *cli)
 {
 	struct st_reader *r = st_reader_new(stdin, "<stdin>");
-	struct st_printer *p = st_cli_printer(cli);
+	struct st_printer *p = st_cli_printer(cli, &st_schema_change);
 	struct st_record rec = {0};
 	struct st_err err = {0};
 	int rc, b, bad = 0;
@@ -213,26 +214,24 @@ static int cmd_ingest(struct st_cli *cli)
 				bad++;
 				continue;
 			}
+			if (rec.no_endpoint) { /* an inbound peer that gave no port to dial */
+				st_info(cli, "<stdin>:%lu: no endpoint, skipped", rec.lineno);
+				continue;
+			}
 			struct st_conn_result res = {.ep = rec.endpoint};
-			res.status = st_record_get(&rec, "status", 1);
-			if (!res.status)
-				res.status = st_record_get(&rec, "outcome", -1); /* st-listen's records */
-			const char *lp = st_record_get(&rec, "listen_port", -1);
-			if (lp && atoi(lp) > 0 && atoi(lp) < 65536) /* inbound: the port it listens on */
-				res.ep.port = (uint16_t)atoi(lp);
-			res.node_id = rec.node_id[0] ? rec.node_id : st_record_get(&rec, "node_id", 2);
-			if (res.node_id && strcmp(res.node_id, "-") == 0)
-				res.node_id = NULL;
-			const char *v = st_record_get(&rec, "version", 4), *ua = st_record_get(&rec, "user_agent", 5),
-			           *ver = st_record_get(&rec, "verified", 3);
-			res.version = v ? atoi(v) : 0;
-			res.user_agent = ua && strcmp(ua, "-") ? ua : NULL;
-			res.verified = ver && strcmp(ver, "true") == 0;
-			if (!res.status) {
-				st_warn(cli, "<stdin>:%lu: no status", rec.lineno);
+			const char *status = st_record_get(&rec, "status");
+			if (!status || st_status_parse(status, &res.status) < 0) {
+				st_warn(cli, "<stdin>:%lu: %s%s%s", rec.lineno, status ? "unknown status '" : "no status",
+				        status ? status : "", status ? "'" : "");
 				bad++;
 				continue;
 			}
+			res.node_id = rec.node_id[0] ? rec.node_id : st_record_get(&rec, "node_id");
+			const char *v = st_record_get(&rec, "version"), *ua = st_record_get(&rec, "user_agent"),
+			           *ver = st_record_get(&rec, "verified");
+			res.version = v ? atoi(v) : 0;
+			res.user_agent = ua;
+			res.verified = ver && strcmp(ver, "true") == 0;
 			struct st_peer_change c;
 			char id[ST_NODE_ID_MAX + 1] = "";
 			if (res.node_id)
@@ -241,8 +240,9 @@ static int cmd_ingest(struct st_cli *cli)
 				st_strlcpy(id, st_peers_at(pb, &res.ep)->id, sizeof id);
 			if (st_glue_apply(NULL, pb, &res, now, &c, &err) < 0)
 				st_die(cli, &err);
-			if (id[0] && strcmp(res.status, "banned") != 0)
-				report_change(p, pb, id, &res.ep, strcmp(res.status, "ok") == 0 ? "success" : "failure", &c);
+			if (id[0] && res.status != ST_STATUS_BANNED)
+				report_change(p, pb, id, &res.ep,
+				              st_status_is_success(res.status) ? "success" : "failure", &c);
 		}
 		int code = close_pb(cli, pb, 0);
 		if (code) {
@@ -299,7 +299,7 @@ static int cmd_list(struct st_cli *cli, struct opts *o, bool best)
 	const char *s = best ? "reputation" : o->sort ? o->sort : "id";
 	const struct st_peer **v = sorted(pb, !strcmp(s, "reputation") ? by_rep
 	                                      : !strcmp(s, "last-seen") ? by_seen : by_id, &n);
-	struct st_printer *p = st_cli_printer(cli);
+	struct st_printer *p = st_cli_printer(cli, &st_schema_peer);
 	if (best) {
 		/* the best of each /16 or /32 group first, then the second best, ... */
 		size_t want = o->n ? o->n : 8, got = 0;
@@ -363,7 +363,7 @@ static int cmd_check(struct st_cli *cli)
 	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ);
 	int64_t now = st_now();
 	int code = 0;
-	struct st_printer *p = cli->verbose > 0 ? st_cli_printer(cli) : NULL;
+	struct st_printer *p = cli->verbose > 0 ? st_cli_printer(cli, &st_schema_ban) : NULL;
 	for (int i = 0; i < cli->argc; i++) {
 		struct st_ban_query q;
 		struct st_err err = {0};
@@ -398,7 +398,7 @@ static int cmd_from_addrbook(struct st_cli *cli, struct opts *o)
 	if (got < 0)
 		st_die(cli, &err);
 	struct st_peerbook *pb = open_pb(cli, ST_STORE_WRITE);
-	struct st_printer *p = st_cli_printer(cli);
+	struct st_printer *p = st_cli_printer(cli, &st_schema_change);
 	int64_t now = st_now();
 	for (long i = 0; i < got; i++) {
 		const struct st_endpoint *ep = &best[i]->ep;
@@ -443,7 +443,7 @@ static int cmd_one(struct st_cli *cli, struct opts *o, const char *c)
 			until = ban_until(cli, o, now);
 	}
 	struct st_peerbook *pb = open_pb(cli, read_only ? ST_STORE_READ : ST_STORE_WRITE);
-	struct st_printer *p = st_cli_printer(cli);
+	struct st_printer *p = st_cli_printer(cli, !strcmp(c, "ban") ? &st_schema_ban : !strcmp(c, "add") || !strcmp(c, "show") ? &st_schema_peer : &st_schema_change);
 	int rc = 0, code = 0;
 	struct st_peer_change ch = {0};
 	if (!strcmp(c, "add")) {
@@ -507,7 +507,7 @@ static int cmd_one(struct st_cli *cli, struct opts *o, const char *c)
 static int cmd_bans(struct st_cli *cli)
 {
 	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ | ST_PEERBOOK_BANS_ONLY);
-	struct st_printer *p = st_cli_printer(cli);
+	struct st_printer *p = st_cli_printer(cli, &st_schema_ban);
 	int64_t now = st_now();
 	for (size_t i = 0; i < st_bans_slots(pb); i++)
 		if (st_bans_slot(pb, i, now))

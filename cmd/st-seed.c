@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "st/cli.h"
+#include "st/schema.h"
 #include "st/seed.h"
 #include "st/util.h"
 
@@ -161,7 +162,7 @@ static int cmd_fetch(struct st_cli *cli, const struct opts *o)
 	}
 	if (st_seed_fetch_all(req, n, &fo, &err) < 0)
 		st_die(cli, &err);
-	struct st_printer *p = st_cli_printer(cli);
+	struct st_printer *p = st_cli_printer(cli, &st_schema_gossip);
 	for (size_t i = 0; i < n; i++) {
 		struct st_seed_request *q = &req[i];
 		const char *name = cli->argv[i];
@@ -206,7 +207,7 @@ static int cmd_dns(struct st_cli *cli, const struct opts *o)
 		free(q);
 		st_die(cli, &err);
 	}
-	struct st_printer *p = st_cli_printer(cli);
+	struct st_printer *p = st_cli_printer(cli, &st_schema_gossip);
 	for (size_t i = 0; i < n; i++) {
 		if (q[i].failed) {
 			st_warn(cli, "%s: %s", q[i].name, q[i].err.msg);
@@ -249,7 +250,7 @@ static void on_refresh_bad(void *ctx, const char *seed, const char *where, const
 
 static int cmd_refresh(struct st_cli *cli, const struct opts *o)
 {
-	struct refresh_ctx rc = {cli, st_cli_printer(cli)};
+	struct refresh_ctx rc = {cli, st_cli_printer(cli, &st_schema_seed)};
 	struct st_refresh_opts ro = {
 		.fetch = fetch_options(cli, o),
 		.resolver = cli->config.seed.dns_resolver,

@@ -491,7 +491,7 @@ int st_cli_duration(const char *option, const char *s, int64_t min_ms, int64_t m
 	return 0;
 }
 
-struct st_printer *st_cli_printer(const struct st_cli *cli)
+struct st_printer *st_cli_printer(const struct st_cli *cli, const struct st_schema *schema)
 {
 	struct st_printer *p = st_printer_new(stdout, cli->format, st_now());
 	if (!p) {
@@ -499,6 +499,7 @@ struct st_printer *st_cli_printer(const struct st_cli *cli)
 		st_err_set(&err, ST_EX_SOFTWARE, "out of memory");
 		st_die(cli, &err);
 	}
+	st_printer_schema(p, schema);
 	return p;
 }
 

@@ -8,9 +8,10 @@ int st_glue_apply(struct st_addrbook *ab, struct st_peerbook *pb, const struct s
                   int64_t now, struct st_peer_change *change, struct st_err *err)
 {
 	memset(change, 0, sizeof *change);
-	if (!r->status || strcmp(r->status, "banned") == 0)
-		return 0; /* never dialed: nothing learned */
-	bool ok = strcmp(r->status, "ok") == 0;
+	if (r->status == ST_STATUS_BANNED || r->status == ST_STATUS_SHUTDOWN ||
+	    r->status == ST_STATUS_REFUSED_LIMIT)
+		return 0; /* never dialed, or refused by us: nothing learned of the peer */
+	bool ok = st_status_is_success(r->status);
 	if (ab && st_addrbook_record(ab, &r->ep, ok, now, err) < 0)
 		return -1;
 	if (!pb)

@@ -156,7 +156,7 @@ struct dialer {
 
 static void dial_start_next(struct dialer *d);
 
-static void dial_finish(struct dial_conn *c, const char *status, const char *error)
+static void dial_finish(struct dial_conn *c, enum st_status status, const char *error)
 {
 	struct dialer *d = c->d;
 	struct st_dial_result r = {
@@ -169,7 +169,7 @@ static void dial_finish(struct dial_conn *c, const char *status, const char *err
 		.peers = c->peers,
 		.npeers = c->npeers,
 	};
-	if (strcmp(status, "ok") == 0)
+	if (status == ST_STATUS_OK)
 		d->ok++;
 	d->fn(d->ctx, &r);
 	if (c->timer)
@@ -196,10 +196,11 @@ static void dial_finish(struct dial_conn *c, const char *status, const char *err
 static void dial_closed(struct dial_conn *c)
 {
 	enum st_close_reason r = c->s.reason;
-	const char *status = r == ST_CLOSE_VERSION ? "version-mismatch"
-	                   : r == ST_CLOSE_SELF ? "self"
-	                   : r == ST_CLOSE_TIMEOUT ? "timeout"
-	                   : r == ST_CLOSE_BANNED ? "banned" : "protocol-error";
+	enum st_status status = r == ST_CLOSE_VERSION ? ST_STATUS_VERSION_MISMATCH
+	                      : r == ST_CLOSE_SELF ? ST_STATUS_SELF
+	                      : r == ST_CLOSE_TIMEOUT ? ST_STATUS_TIMEOUT
+	                      : r == ST_CLOSE_PEER_ERROR ? ST_STATUS_PEER_ERROR
+	                      : r == ST_CLOSE_BANNED ? ST_STATUS_BANNED : ST_STATUS_PROTOCOL_ERROR;
 	dial_finish(c, status, c->s.detail);
 }
 
@@ -219,7 +220,7 @@ static void dial_next_step(struct dial_conn *c)
 		flush_session(&c->s, c->bev);
 		return;
 	}
-	dial_finish(c, "ok", NULL);
+	dial_finish(c, ST_STATUS_OK, NULL);
 }
 
 static void dial_event(void *ctx, struct st_session *s, struct st_session_event *ev)
@@ -275,8 +276,8 @@ static void dial_bev_event(struct bufferevent *bev, short events, void *ctx)
 	if (events & BEV_EVENT_ERROR) {
 		int e = EVUTIL_SOCKET_ERROR();
 		if (!c->connected) {
-			const char *status = e == ECONNREFUSED ? "refused"
-			                   : e == ETIMEDOUT ? "timeout" : "unreachable";
+			enum st_status status = e == ECONNREFUSED ? ST_STATUS_REFUSED
+			                      : e == ETIMEDOUT ? ST_STATUS_TIMEOUT : ST_STATUS_UNREACHABLE;
 			dial_finish(c, status, evutil_socket_error_to_string(e));
 			return;
 		}
@@ -301,7 +302,7 @@ static void dial_timeout(evutil_socket_t fd, short what, void *ctx)
 	(void)what;
 	struct dial_conn *c = ctx;
 	if (!c->connected) {
-		dial_finish(c, "timeout", "no answer to connect");
+		dial_finish(c, ST_STATUS_TIMEOUT, "no answer to connect");
 		return;
 	}
 	st_session_timeout(&c->s, !c->handshaken ? "no handshake" : c->s.ping_pending ? "no pong"
@@ -322,7 +323,7 @@ static void dial_start(struct dialer *d, size_t index)
 	c->rtt_ms = -1;
 	d->running++;
 	if (st_session_init(&c->s, true, &d->o->local, ST_FRAME_MAX, dial_event, c, &err) < 0) {
-		dial_finish(c, "unreachable", err.msg);
+		dial_finish(c, ST_STATUS_UNREACHABLE, err.msg);
 		return;
 	}
 	struct sockaddr_storage ss;
@@ -331,7 +332,7 @@ static void dial_start(struct dialer *d, size_t index)
 	c->bev = bufferevent_socket_new(d->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(d->base, dial_timeout, c);
 	if (!c->bev || !c->timer) {
-		dial_finish(c, "unreachable", "out of memory or descriptors");
+		dial_finish(c, ST_STATUS_UNREACHABLE, "out of memory or descriptors");
 		return;
 	}
 	bufferevent_setcb(c->bev, dial_read, NULL, dial_bev_event, c);
@@ -340,7 +341,7 @@ static void dial_start(struct dialer *d, size_t index)
 	evtimer_add(c->timer, &tv);
 	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, (int)len) < 0) {
 		int e = EVUTIL_SOCKET_ERROR();
-		dial_finish(c, e == ECONNREFUSED ? "refused" : "unreachable",
+		dial_finish(c, e == ECONNREFUSED ? ST_STATUS_REFUSED : ST_STATUS_UNREACHABLE,
 		            evutil_socket_error_to_string(e));
 	}
 }
@@ -418,13 +419,13 @@ struct listener {
 	struct st_ratelimit *rl;
 };
 
-static void in_free(struct in_conn *c, const char *outcome, const char *error)
+static void in_free(struct in_conn *c, enum st_status status, const char *error)
 {
 	struct listener *l = c->l;
 	struct st_inbound in = {
 		.ep = &c->ep,
 		.remote = c->s.state == ST_SESS_READY || c->s.remote.node_id[0] ? &c->s.remote : NULL,
-		.outcome = outcome,
+		.status = status,
 		.error = error && *error ? error : NULL,
 		.duration_ms = st_monotonic_ms() - c->start_ms,
 		.getpeers = c->getpeers,
@@ -446,16 +447,30 @@ static void in_free(struct in_conn *c, const char *outcome, const char *error)
 	free(c);
 }
 
-static const char *outcome_of(const struct st_session *s)
+static enum st_status outcome_of(const struct st_session *s)
 {
 	switch (s->reason) {
+	case ST_CLOSE_NONE:
+	case ST_CLOSE_DONE:
+		return ST_STATUS_OK;
 	case ST_CLOSE_EOF:
-		return s->detail[0] && strstr(s->detail, "handshake") ? "protocol-error" : "ok";
+		return s->detail[0] && strstr(s->detail, "handshake") ? ST_STATUS_PROTOCOL_ERROR
+		                                                       : ST_STATUS_OK;
 	case ST_CLOSE_TIMEOUT:
-		return "timeout";
-	default:
-		return st_close_reason_name(s->reason);
+		return ST_STATUS_TIMEOUT;
+	case ST_CLOSE_VERSION:
+		return ST_STATUS_VERSION_MISMATCH;
+	case ST_CLOSE_SELF:
+		return ST_STATUS_SELF;
+	case ST_CLOSE_PEER_ERROR:
+		return ST_STATUS_PEER_ERROR;
+	case ST_CLOSE_BANNED:
+		return ST_STATUS_BANNED;
+	case ST_CLOSE_PROTOCOL:
+	case ST_CLOSE_UNEXPECTED:
+		break;
 	}
+	return ST_STATUS_PROTOCOL_ERROR;
 }
 
 static void in_arm_timer(struct in_conn *c)
@@ -509,7 +524,7 @@ static void in_read(struct bufferevent *bev, void *ctx)
 	    c->l->o->banned_peer(c->l->o->ctx, c->s.remote.node_id, at.port ? &at : NULL)) {
 		/* refused at the handshake: no HandshakeAck for a banned peer */
 		st_session_close(&c->s, ST_CLOSE_BANNED, "the node id or its endpoint is banned");
-		in_free(c, "banned", c->s.detail);
+		in_free(c, ST_STATUS_BANNED, c->s.detail);
 		return;
 	}
 	flush_session(&c->s, bev);
@@ -540,7 +555,7 @@ static void in_timeout(evutil_socket_t fd, short what, void *ctx)
 	(void)what;
 	struct in_conn *c = ctx;
 	bool idle = c->s.state == ST_SESS_READY;
-	in_free(c, idle ? "idle" : "timeout", idle ? "idle timeout" : "no handshake in time");
+	in_free(c, idle ? ST_STATUS_IDLE : ST_STATUS_TIMEOUT, idle ? "idle timeout" : "no handshake in time");
 }
 
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -558,7 +573,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	if (l->o->banned_addr && l->o->banned_addr(l->o->ctx, &ep)) {
 		evutil_closesocket(fd);
 		if (l->o->session) {
-			struct st_inbound in = {.ep = &ep, .outcome = "banned", .error = "the address is banned"};
+			struct st_inbound in = {.ep = &ep, .status = ST_STATUS_BANNED, .error = "the address is banned"};
 			l->o->session(l->o->ctx, &in);
 		}
 		return;
@@ -579,7 +594,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	if (refuse) {
 		evutil_closesocket(fd);
 		if (l->o->session) {
-			struct st_inbound in = {.ep = &ep, .outcome = "refused-limit", .error = refuse};
+			struct st_inbound in = {.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT, .error = refuse};
 			l->o->session(l->o->ctx, &in);
 		}
 		return;
@@ -602,7 +617,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	l->conns = c;
 	l->nconns++;
 	if (!c->bev || !c->timer) {
-		in_free(c, "refused-limit", "out of memory or descriptors");
+		in_free(c, ST_STATUS_REFUSED_LIMIT, "out of memory or descriptors");
 		return;
 	}
 	bufferevent_setcb(c->bev, in_read, NULL, in_bev_event, c);
@@ -685,7 +700,7 @@ int st_listen_run(const struct st_listen_opts *o, struct st_err *err)
 		event_free(st);
 		for (struct in_conn *c = l.conns, *next; c; c = next) {
 			next = c->next;
-			in_free(c, "shutdown", "listener stopped");
+			in_free(c, ST_STATUS_SHUTDOWN, "listener stopped");
 		}
 	}
 	for (size_t i = 0; i < ST_BIND_MAX; i++)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "st/record.h"
+#include "st/schema.h"
 #include "st/util.h"
 
 int st_format_parse(const char *s, enum st_format *out, struct st_err *err)
@@ -29,6 +30,10 @@ const char *st_format_name(enum st_format f)
 
 struct st_printer {
 	FILE *out;
+	const struct st_schema *schema;
+	size_t nth;          /* fields of the current record so far, for the schema check */
+	const char *off_schema; /* the first key given out of the schema's order */
+	bool header_done;
 	FILE *real;    /* st_printer_hold: out is a memory stream in front of it */
 	char *held;
 	size_t held_len;
@@ -125,8 +130,38 @@ static void tsv_put(struct st_printer *p, const char *s, size_t n)
 	p->len += n;
 }
 
+void st_printer_schema(struct st_printer *p, const struct st_schema *s)
+{
+	p->schema = s;
+	p->header_done = false;
+}
+
+/* The record's next field must be the schema's next: a program that prints
+ * another order or key fails its flush, so tests catch it. */
+static void check_key(struct st_printer *p, const char *key)
+{
+	const struct st_schema *s = p->schema;
+	if (s && !p->off_schema &&
+	    (p->nth >= s->nfields || strcmp(s->fields[p->nth].key, key) != 0))
+		p->off_schema = key;
+	p->nth++;
+}
+
 void st_print_begin(struct st_printer *p)
 {
+	if (p->fmt == ST_FMT_TSV && p->schema && !p->header_done) {
+		p->header_done = true;
+		/* "#endpoint<TAB>status...": readers find the columns by name */
+		tsv_put(p, "#", 1);
+		for (size_t i = 0; i < p->schema->nfields; i++) {
+			if (i)
+				tsv_put(p, "\t", 1);
+			tsv_put(p, p->schema->fields[i].key, strlen(p->schema->fields[i].key));
+		}
+		tsv_put(p, "\n", 1);
+		tsv_drain(p);
+	}
+	p->nth = 0;
 	p->fields = 0;
 	if (p->fmt == ST_FMT_JSON) {
 		json_decref(p->obj);
@@ -138,6 +173,8 @@ void st_print_begin(struct st_printer *p)
 
 void st_print_end(struct st_printer *p)
 {
+	if (p->schema && !p->off_schema && p->nth != p->schema->nfields)
+		p->off_schema = p->nth < p->schema->nfields ? p->schema->fields[p->nth].key : "?";
 	if (p->fmt == ST_FMT_JSON) {
 		if (p->obj) {
 			char *s = json_dumps(p->obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6) |
@@ -201,8 +238,35 @@ static void text_sep(struct st_printer *p)
 		p->failed = true;
 }
 
+static bool needs_escape(const char *v)
+{
+	for (; *v; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f || *v == '\\')
+			return true;
+	return false;
+}
+
+/* "\t", "\n", "\\" and "\xHH" for the other control bytes; cut to fit size. */
+static void escape_text(const char *v, char *out, size_t size)
+{
+	size_t k = 0;
+	for (; *v && k + 5 < size; v++) {
+		unsigned char c = (unsigned char)*v;
+		if (c == '\t' || c == '\n' || c == '\r' || c == '\\') {
+			out[k++] = '\\';
+			out[k++] = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+		} else if (c < 0x20 || c == 0x7f) {
+			k += (size_t)snprintf(out + k, size - k, "\\x%02x", c);
+		} else {
+			out[k++] = (char)c;
+		}
+	}
+	out[k] = '\0';
+}
+
 void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const char *v)
 {
+	check_key(p, key);
 	switch (p->fmt) {
 	case ST_FMT_JSON:
 		if (!v) {
@@ -223,16 +287,25 @@ void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const
 	case ST_FMT_TSV:
 		tsv_value(p, v);
 		break;
-	case ST_FMT_TEXT:
+	case ST_FMT_TEXT: {
 		text_sep(p);
+		/* text from outside (ids, user agents, errors) reaches a terminal: control
+		 * characters are shown escaped, as ls -b does; tsv and json keep them as is */
+		char esc[1024];
+		if (v && needs_escape(v)) {
+			escape_text(v, esc, sizeof esc);
+			v = esc;
+		}
 		if (fprintf(p->out, fmt, v ? v : "-") < 0)
 			p->failed = true;
 		break;
+	}
 	}
 }
 
 void st_print_int_(struct st_printer *p, const char *key, const char *fmt, long long v)
 {
+	check_key(p, key);
 	switch (p->fmt) {
 	case ST_FMT_JSON:
 		json_put(p, key, json_integer(v));
@@ -250,6 +323,7 @@ void st_print_int_(struct st_printer *p, const char *key, const char *fmt, long 
 
 void st_print_uint_(struct st_printer *p, const char *key, const char *fmt, unsigned long long v)
 {
+	check_key(p, key);
 	char b[32];
 	switch (p->fmt) {
 	case ST_FMT_JSON:
@@ -268,6 +342,7 @@ void st_print_uint_(struct st_printer *p, const char *key, const char *fmt, unsi
 
 void st_print_double_(struct st_printer *p, const char *key, const char *fmt, double v)
 {
+	check_key(p, key);
 	switch (p->fmt) {
 	case ST_FMT_JSON:
 		json_put(p, key, json_real(v));
@@ -290,6 +365,7 @@ void st_print_double_(struct st_printer *p, const char *key, const char *fmt, do
 
 void st_print_bool_(struct st_printer *p, const char *key, const char *fmt, bool v)
 {
+	check_key(p, key);
 	switch (p->fmt) {
 	case ST_FMT_JSON:
 		json_put(p, key, json_boolean(v));
@@ -307,6 +383,7 @@ void st_print_bool_(struct st_printer *p, const char *key, const char *fmt, bool
 
 void st_print_time_(struct st_printer *p, const char *key, const char *fmt, int64_t t)
 {
+	check_key(p, key);
 	char b[32];
 	switch (p->fmt) {
 	case ST_FMT_JSON:
@@ -329,6 +406,9 @@ int st_printer_flush(struct st_printer *p, struct st_err *err)
 	st_printer_release(p);
 	if (fflush(p->out) != 0 || ferror(p->out))
 		return st_err_sys(err, ST_EX_IOERR, "write error");
+	if (p->off_schema)
+		return st_err_set(err, ST_EX_SOFTWARE, "internal error: field '%s' is out of the %s "
+		                  "record's declared order", p->off_schema, p->schema->kind);
 	if (p->failed)
 		return st_err_set(err, ST_EX_IOERR, "write error");
 	return 0;
@@ -355,7 +435,34 @@ struct st_reader {
 	bool batch;       /* st_reader_batch: stop at the end of what is buffered */
 	bool overlong;    /* inside a line longer than ST_LINE_MAX: dropped up to its end */
 	struct st_record rec;
+	char colbuf[1024];  /* the tsv header in force: names cut in place */
+	const char *cols[ST_RECORD_FIELDS_MAX];
+	size_t ncols;
 };
+
+/* A tsv header "#endpoint<TAB>status...": lower-case names, tab-separated. */
+static bool tsv_header(struct st_reader *r, const char *line, size_t len)
+{
+	if (len < 2 || line[0] != '#' || line[1] < 'a' || line[1] > 'z' || len - 1 >= sizeof r->colbuf)
+		return false;
+	for (size_t i = 1; i < len; i++) {
+		char c = line[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '\t'))
+			return false;
+	}
+	memcpy(r->colbuf, line + 1, len - 1);
+	r->colbuf[len - 1] = '\0';
+	r->ncols = 0;
+	for (char *p = r->colbuf; r->ncols < ST_RECORD_FIELDS_MAX;) {
+		r->cols[r->ncols++] = p;
+		char *tab = strchr(p, '\t');
+		if (!tab)
+			break;
+		*tab = '\0';
+		p = tab + 1;
+	}
+	return true;
+}
 
 struct st_reader *st_reader_new(FILE *in, const char *name)
 {
@@ -526,6 +633,7 @@ static bool blank(const char *s, size_t len)
 int st_record_parse(struct st_record *rec, char *line, size_t len, struct st_err *err)
 {
 	st_record_clear(rec);
+	rec->no_endpoint = false;
 	rec->node_id[0] = '\0';
 	rec->endpoint_text[0] = '\0';
 	memset(&rec->endpoint, 0, sizeof rec->endpoint);
@@ -552,9 +660,11 @@ int st_record_parse(struct st_record *rec, char *line, size_t len, struct st_err
 		json_t *ep = json_object_get(obj, "endpoint");
 		if (!ep)
 			return st_err_set(err, ST_EX_DATAERR, "json record has no \"endpoint\"");
-		if (!json_is_string(ep))
+		if (json_is_null(ep)) {
+			rec->no_endpoint = true;
+		} else if (!json_is_string(ep))
 			return st_err_set(err, ST_EX_DATAERR, "json \"endpoint\" is not a string");
-		if (record_endpoint(rec, json_string_value(ep), json_string_length(ep), err) < 0)
+		else if (record_endpoint(rec, json_string_value(ep), json_string_length(ep), err) < 0)
 			return -1;
 		json_t *id = json_object_get(obj, "node_id");
 		if (!rec->node_id[0] && json_is_string(id)) {
@@ -583,10 +693,24 @@ int st_record_parse(struct st_record *rec, char *line, size_t len, struct st_err
 			sep += strspn(sep, " ");
 		p = sep;
 	}
-	return record_endpoint(rec, rec->fields[0], strlen(rec->fields[0]), err);
+	size_t col = 0;
+	if (rec->fmt == ST_FMT_TSV && rec->cols_) {
+		for (col = 0; col < rec->ncols_ && strcmp(rec->cols_[col], "endpoint") != 0; col++)
+			;
+		if (col == rec->ncols_)
+			return st_err_set(err, ST_EX_DATAERR, "the tsv header names no endpoint column");
+		if (col >= rec->nfields)
+			return st_err_set(err, ST_EX_DATAERR, "no endpoint column (%zu of %zu columns)",
+			                  rec->nfields, rec->ncols_);
+	}
+	if (strcmp(rec->fields[col], "-") == 0) {
+		rec->no_endpoint = true;
+		return 0;
+	}
+	return record_endpoint(rec, rec->fields[col], strlen(rec->fields[col]), err);
 }
 
-const char *st_record_get(const struct st_record *rec, const char *key, int tsv_col)
+const char *st_record_get(const struct st_record *rec, const char *key)
 {
 	if (rec->fmt == ST_FMT_JSON) {
 		json_t *v = json_object_get(rec->json_, key);
@@ -613,9 +737,20 @@ const char *st_record_get(const struct st_record *rec, const char *key, int tsv_
 			return NULL;
 		return json_string_value(s);
 	}
-	if (tsv_col < 0 || (size_t)tsv_col >= rec->nfields)
+	if (rec->fmt != ST_FMT_TSV)
 		return NULL;
-	return rec->fields[tsv_col];
+	size_t col = 0;
+	if (rec->cols_) {
+		while (col < rec->ncols_ && strcmp(rec->cols_[col], key) != 0)
+			col++;
+		if (col == rec->ncols_)
+			return NULL;
+	} else if (strcmp(key, "endpoint") != 0) {
+		return NULL; /* without a header only the first column is known */
+	}
+	if (col >= rec->nfields || strcmp(rec->fields[col], "-") == 0)
+		return NULL;
+	return rec->fields[col];
 }
 
 int st_reader_next(struct st_reader *r, struct st_record *rec, struct st_err *err)
@@ -635,9 +770,15 @@ int st_reader_next(struct st_reader *r, struct st_record *rec, struct st_err *er
 				return -1;
 			continue;
 		}
-		if (blank(s, len) || s[strspn(s, " \t")] == '#')
+		if (blank(s, len))
 			continue;
+		if (s[strspn(s, " \t")] == '#') {
+			tsv_header(r, s, len);
+			continue;
+		}
 		struct st_err lerr = {0};
+		rec->cols_ = r->ncols ? r->cols : NULL;
+		rec->ncols_ = r->ncols;
 		rc = st_record_parse(rec, s, len, &lerr);
 		rec->lineno = r->lineno;
 		if (rc < 0)

@@ -130,7 +130,8 @@ _Noreturn void st_usage_error(const struct st_cli *cli, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* A printer for stdout in the chosen -o format; exits 70 when out of memory. */
-struct st_printer *st_cli_printer(const struct st_cli *cli);
+struct st_schema;
+struct st_printer *st_cli_printer(const struct st_cli *cli, const struct st_schema *schema);
 /* Flushes stdout's printer and frees it; returns the exit code to use (74 on a write error). */
 int st_cli_printer_done(const struct st_cli *cli, struct st_printer *p, int code);
 

@@ -7,6 +7,7 @@
 
 #include "st/config.h"
 #include "st/session.h"
+#include "st/status.h"
 
 /* Our side of a handshake from the config: node id (kept in DATA_DIR/node_id
  * when none is configured), user agent, a fresh nonce, services. */
@@ -34,8 +35,7 @@ struct st_dial_opts {
 struct st_dial_result {
 	const struct st_endpoint *ep;
 	size_t index;                     /* position in the input */
-	const char *status;               /* ok, refused, timeout, unreachable, protocol-error,
-	                                     version-mismatch, self */
+	enum st_status status;
 	const char *error;                /* words, or NULL */
 	const struct st_handshake *remote;/* NULL when no handshake happened */
 	int64_t rtt_ms;                   /* -1 when not measured */
@@ -58,8 +58,7 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 struct st_inbound {
 	const struct st_endpoint *ep;
 	const struct st_handshake *remote;  /* NULL without a handshake */
-	const char *outcome;                /* ok (closed by peer or idle), protocol-error, timeout,
-	                                       refused-limit, version-mismatch, self, shutdown */
+	enum st_status status;
 	const char *error;
 	int64_t duration_ms;
 	uint32_t getpeers;                  /* GetPeers answered */

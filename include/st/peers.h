@@ -9,6 +9,7 @@
 #include "st/config.h"
 #include "st/endpoint.h"
 #include "st/err.h"
+#include "st/status.h"
 
 #define ST_PEERS_FORMAT_VERSION 1
 #define ST_PEER_ENDPOINTS 4      /* endpoints remembered per peer, newest first */
@@ -150,7 +151,7 @@ const struct st_ban *st_bans_slot(const struct st_peerbook *pb, size_t i, int64_
 /* One connection result, as st-connect or st-listen report it. */
 struct st_conn_result {
 	struct st_endpoint ep;
-	const char *status;      /* "ok", or why not */
+	enum st_status status;   /* ok, or why not */
 	const char *node_id;     /* NULL or "" when unknown */
 	int32_t version;
 	const char *user_agent;

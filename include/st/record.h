@@ -35,6 +35,11 @@ struct st_printer *st_printer_new(FILE *out, enum st_format fmt, int64_t now);
 void st_printer_free(struct st_printer *p);
 enum st_format st_printer_format(const struct st_printer *p);
 
+struct st_schema;
+/* Declares the record kind printed (schema.h): tsv output then opens with a
+ * "#" line of column names, and every record is checked against the kind. */
+void st_printer_schema(struct st_printer *p, const struct st_schema *s);
+
 void st_print_begin(struct st_printer *p);
 void st_print_end(struct st_printer *p);
 
@@ -97,7 +102,10 @@ struct st_record {
 	unsigned long lineno;
 	size_t nfields;
 	char *fields[ST_RECORD_FIELDS_MAX]; /* point into the reader's line buffer */
+	bool no_endpoint;              /* its endpoint is null or "-": a record for no book */
 	void *json_;                   /* internal */
+	const char *const *cols_;      /* internal: the names of the tsv header in force */
+	size_t ncols_;
 };
 
 /* A line reader with a ceiling, counting lines, named for messages ("<stdin>"). */
@@ -110,7 +118,9 @@ struct st_reader *st_reader_new(FILE *in, const char *name);
 void st_reader_free(struct st_reader *r);
 
 /*
- * Reads the next record, skipping blank lines and lines that start with '#'.
+ * Reads the next record, skipping blank lines and lines that start with '#'; a
+ * "#name<TAB>name..." line is a tsv header: it names the columns of the tsv
+ * lines after it (the "endpoint" column holds the endpoint).
  * Returns 1 with rec filled, 0 at end of input, or -1 for a bad line with err
  * set to "NAME:LINE: reason" (ST_EX_DATAERR; ST_EX_IOERR for a read error).
  * After a bad line the next call goes on with the following line. rec is valid
@@ -130,10 +140,11 @@ int st_reader_batch(struct st_reader *r, struct st_err *err);
 
 /*
  * A field of the record by key: a json member (numbers and booleans rendered as
- * text, null as NULL), or tsv column tsv_col (-1: none). Returns NULL when absent.
- * The string is valid until the next st_reader_next.
+ * text), or the tsv column that the stream's "#" header line names so. Returns
+ * NULL when absent or null ("-" in tsv); a tsv stream without a header names
+ * only its first column, the endpoint. Valid until the next st_reader_next.
  */
-const char *st_record_get(const struct st_record *rec, const char *key, int tsv_col);
+const char *st_record_get(const struct st_record *rec, const char *key);
 
 /*
  * Parses one line (no newline) into rec without a reader: used by the fuzz

@@ -179,18 +179,18 @@ static void glue_follows_the_seed_design(void **state)
 	st_addrbook_add(ab, &e, "manual", NULL, 1, &v, NULL, NULL);
 	struct st_peerbook *pb = open_rw(f);
 	struct st_peer_change c;
-	struct st_conn_result ok = {.ep = e, .status = "ok", .node_id = "n1", .version = 1,
+	struct st_conn_result ok = {.ep = e, .status = ST_STATUS_OK, .node_id = "n1", .version = 1,
 	                            .user_agent = "ua"};
 	assert_int_equal(st_glue_apply(ab, pb, &ok, 10, &c, &err), 0);
 	assert_true(c.added);
 	assert_int_equal(st_peers_get(pb, "n1")->successes, 1);
 	assert_int_equal(st_addrbook_get(ab, &e)->successes, 1);
 	/* a failure without an id counts against the id last seen there */
-	struct st_conn_result fail = {.ep = e, .status = "timeout"};
+	struct st_conn_result fail = {.ep = e, .status = ST_STATUS_TIMEOUT};
 	assert_int_equal(st_glue_apply(ab, pb, &fail, 20, &c, &err), 0);
 	assert_int_equal(st_peers_get(pb, "n1")->failures, 1);
 	assert_int_equal(st_addrbook_get(ab, &e)->failures, 1);
-	struct st_conn_result banned = {.ep = e, .status = "banned"};
+	struct st_conn_result banned = {.ep = e, .status = ST_STATUS_BANNED};
 	assert_int_equal(st_glue_apply(ab, pb, &banned, 30, &c, &err), 0);
 	assert_int_equal(st_addrbook_get(ab, &e)->attempts, 2);
 	char id1[32], id2[32];
@@ -254,7 +254,7 @@ static void verdict_sees_a_derived_id_ban_without_the_peers_table(void **state)
 	char id[ST_NODE_ID_MAX + 1];
 	st_peers_derived_id(&e, id, sizeof id);
 	assert_int_equal(st_peers_seen(pb, id, &e, 0, NULL, false, 10, &c, NULL), 0);
-	struct st_conn_result fail = {.ep = e, .status = "refused"};
+	struct st_conn_result fail = {.ep = e, .status = ST_STATUS_REFUSED};
 	struct st_err err = {0};
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(st_glue_apply(NULL, pb, &fail, 20, &c, &err), 0);

@@ -1,7 +1,10 @@
 /* test_record.c - the record printer (text, tsv, json) and reader (bare, tsv, json). */
+#include <unistd.h>
+
 #include "unit.h"
 
 #include "st/record.h"
+#include "st/schema.h"
 #include "st/util.h"
 
 /* Prints one record in fmt into a string the caller frees. */
@@ -35,7 +38,8 @@ static void prints_text_with_the_given_formats(void **state)
 {
 	(void)state;
 	char *s = print_one(ST_FMT_TEXT);
-	assert_string_equal(s, "1.2.3.4:7777   ua=a\tb\\c\nd id=- rep=-3 tries=7 q=0.50 verified=no "
+	/* control characters from outside are escaped on a terminal, as ls -b does */
+	assert_string_equal(s, "1.2.3.4:7777   ua=a\\tb\\\\c\\nd id=- rep=-3 tries=7 q=0.50 verified=no "
 	                       "seen 3m ago ok never\n");
 	free(s);
 }
@@ -122,29 +126,45 @@ static void reads_bare_tsv_and_json_lines(void **state)
 	assert_int_equal(rec.endpoint.port, 7777);
 	assert_string_equal(rec.node_id, "");
 
+	/* without a header, only the first column is known: the endpoint */
 	assert_int_equal(parse(&rec, "9.9.9.9:1   ok  text", &err), 0);
 	assert_int_equal(rec.fmt, ST_FMT_TEXT);
-	assert_string_equal(st_record_get(&rec, "status", 1), "ok");
-	assert_string_equal(st_record_get(&rec, "x", 2), "text");
+	assert_null(st_record_get(&rec, "status"));
 
 	assert_int_equal(parse(&rec, "abc@[::1]:9\tok\t12", &err), 0);
 	assert_int_equal(rec.fmt, ST_FMT_TSV);
 	assert_string_equal(rec.node_id, "abc");
 	assert_string_equal(rec.endpoint_text, "abc@[::1]:9");
-	assert_string_equal(st_record_get(&rec, "status", 1), "ok");
-	assert_string_equal(st_record_get(&rec, "rtt_ms", 2), "12");
-	assert_null(st_record_get(&rec, "nothing", 3));
-	assert_null(st_record_get(&rec, "nothing", -1));
+	assert_string_equal(st_record_get(&rec, "endpoint"), "abc@[::1]:9");
+	assert_null(st_record_get(&rec, "status"));
+
+	/* with one, columns are found by name, whatever their position */
+	static const char *const cols[] = {"status", "rtt_ms", "endpoint", "error"};
+	rec.cols_ = cols;
+	rec.ncols_ = 4;
+	assert_int_equal(parse(&rec, "ok\t12\tabc@[::1]:9\t-", &err), 0);
+	assert_string_equal(rec.node_id, "abc");
+	assert_int_equal(rec.endpoint.port, 9);
+	assert_string_equal(st_record_get(&rec, "status"), "ok");
+	assert_string_equal(st_record_get(&rec, "rtt_ms"), "12");
+	assert_null(st_record_get(&rec, "error"));
+	assert_null(st_record_get(&rec, "nothing"));
+	assert_int_equal(parse(&rec, "ok\t12\t-\t-", &err), 0);
+	assert_true(rec.no_endpoint);
+	rec.cols_ = NULL;
+	rec.ncols_ = 0;
 
 	assert_int_equal(parse(&rec, "{\"endpoint\":\"5.6.7.8:1\",\"node_id\":\"n1\",\"status\":\"ok\","
 	                             "\"rtt_ms\":12,\"verified\":false,\"error\":null}", &err), 0);
 	assert_int_equal(rec.fmt, ST_FMT_JSON);
 	assert_string_equal(rec.node_id, "n1");
-	assert_string_equal(st_record_get(&rec, "status", 1), "ok");
-	assert_string_equal(st_record_get(&rec, "rtt_ms", 1), "12");
-	assert_string_equal(st_record_get(&rec, "verified", 1), "false");
-	assert_null(st_record_get(&rec, "error", 1));
-	assert_null(st_record_get(&rec, "missing", 1));
+	assert_string_equal(st_record_get(&rec, "status"), "ok");
+	assert_string_equal(st_record_get(&rec, "rtt_ms"), "12");
+	assert_string_equal(st_record_get(&rec, "verified"), "false");
+	assert_null(st_record_get(&rec, "error"));
+	assert_null(st_record_get(&rec, "missing"));
+	assert_int_equal(parse(&rec, "{\"endpoint\":null,\"status\":\"ok\"}", &err), 0);
+	assert_true(rec.no_endpoint);
 	st_record_clear(&rec);
 }
 
@@ -215,9 +235,103 @@ static void reader_skips_comments_and_names_bad_lines(void **state)
 	free(text);
 }
 
+/* A tsv stream names its columns in a "#" line; the reader follows it. */
+static void reader_finds_tsv_columns_by_the_header(void **state)
+{
+	(void)state;
+	const char *text = "#node_id\tstatus\tendpoint\n"
+	                   "n1\tok\t1.2.3.4:1\n"
+	                   "# st-addrbook export 2: a comment, not a header\n"
+	                   "n2\ttimeout\t1.2.3.4:2\n"
+	                   "#endpoint\tstatus\n"
+	                   "1.2.3.4:3\trefused\n";
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	struct st_reader *r = st_reader_new(f, "x");
+	struct st_record rec = {0};
+	struct st_err err = {0};
+	assert_int_equal(st_reader_next(r, &rec, &err), 1);
+	assert_int_equal(rec.endpoint.port, 1);
+	assert_string_equal(st_record_get(&rec, "node_id"), "n1");
+	assert_string_equal(st_record_get(&rec, "status"), "ok");
+	assert_int_equal(st_reader_next(r, &rec, &err), 1);
+	assert_int_equal(rec.endpoint.port, 2);
+	assert_string_equal(st_record_get(&rec, "status"), "timeout");
+	assert_int_equal(st_reader_next(r, &rec, &err), 1);
+	assert_int_equal(rec.endpoint.port, 3);
+	assert_string_equal(st_record_get(&rec, "status"), "refused");
+	assert_null(st_record_get(&rec, "node_id"));
+	assert_int_equal(st_reader_next(r, &rec, &err), 0);
+	st_reader_free(r);
+	fclose(f);
+}
+
+/* The printer opens tsv with the schema's names and refuses a record that
+ * strays from its declared order. */
+static void printer_follows_the_declared_schema(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct st_printer *p = st_printer_new(f, ST_FMT_TSV, 0);
+	st_printer_schema(p, &st_schema_stat);
+	for (int i = 0; i < 2; i++) {
+		st_print_begin(p);
+		st_print_str(p, "metric", "%s", "total");
+		st_print_str(p, "key", "%s", "total");
+		st_print_uint(p, "value", "%llu", 3 + i);
+		st_print_end(p);
+	}
+	struct st_err err = {0};
+	assert_int_equal(st_printer_flush(p, &err), 0);
+	fflush(f);
+	assert_string_equal(buf, "#metric\tkey\tvalue\ntotal\ttotal\t3\ntotal\ttotal\t4\n");
+	st_print_begin(p);
+	st_print_str(p, "key", "%s", "total");
+	st_print_str(p, "metric", "%s", "total");
+	st_print_uint(p, "value", "%llu", 3);
+	st_print_end(p);
+	assert_int_equal(st_printer_flush(p, &err), -1);
+	assert_int_equal(err.code, ST_EX_SOFTWARE);
+	assert_non_null(strstr(err.msg, "'key'"));
+	st_printer_free(p);
+	fclose(f);
+	free(buf);
+}
+
+/* A batch is what is there without waiting; the next one waits for more. */
+static void reader_batches_stop_at_what_has_come(void **state)
+{
+	(void)state;
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	FILE *in = fdopen(fds[0], "r");
+	struct st_reader *r = st_reader_new(in, "<pipe>");
+	struct st_record rec = {0};
+	struct st_err err = {0};
+	assert_int_equal(write(fds[1], "1.1.1.1:1\n1.1.1.1:2\n1.1.1.1:", 28), 28);
+	assert_int_equal(st_reader_batch(r, &err), 1);
+	assert_int_equal(st_reader_next(r, &rec, &err), 1);
+	assert_int_equal(st_reader_next(r, &rec, &err), 1);
+	assert_int_equal(rec.endpoint.port, 2);
+	assert_int_equal(st_reader_next(r, &rec, &err), 0); /* the batch is over; no wait */
+	assert_int_equal(write(fds[1], "3\n", 2), 2);
+	close(fds[1]);
+	assert_int_equal(st_reader_batch(r, &err), 1);
+	assert_int_equal(st_reader_next(r, &rec, &err), 1);
+	assert_int_equal(rec.endpoint.port, 3);
+	assert_int_equal(st_reader_next(r, &rec, &err), 0);
+	assert_int_equal(st_reader_batch(r, &err), 0); /* the end */
+	st_reader_free(r);
+	fclose(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(reader_finds_tsv_columns_by_the_header),
+		cmocka_unit_test(printer_follows_the_declared_schema),
+		cmocka_unit_test(reader_batches_stop_at_what_has_come),
 		cmocka_unit_test(prints_text_with_the_given_formats),
 		cmocka_unit_test(prints_tsv_escaped_in_call_order),
 		cmocka_unit_test(prints_json_one_object_per_line),

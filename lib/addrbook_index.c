@@ -347,13 +347,13 @@ static int scan_line(void *vctx, const char *line, size_t len, unsigned long lin
 		return st_err_prefix(err, "%s:%lu", st_store_path(s->ab->store), lineno);
 	if (ab_order_next(&s->order, &e, st_store_path(s->ab->store), lineno, err) < 0)
 		return ab_damaged_hint(err);
-	if (s->nmem) {
-		int rc = scan_memory(s, e.pinned, &e.ep);
-		if (rc)
-			return rc;
-		if (ab_lookup(s->ab, &e.ep)) /* the journal's version (or its removal) wins */
-			return 0;
-	}
+	int rc = scan_memory(s, e.pinned, &e.ep);
+	if (rc)
+		return rc;
+	/* the journal's version wins, and so does its removal: a tombstone is in
+	 * memory even when no live entry is */
+	if (s->ab->n && ab_lookup(s->ab, &e.ep))
+		return 0;
 	return s->fn(s->ctx, &e, source);
 }
 

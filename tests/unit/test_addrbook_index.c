@@ -274,6 +274,37 @@ static void scan_find_and_stale_agree(void **state)
 	st_addrbook_free(full);
 }
 
+static int count_visit(void *ctx, const struct st_addr_entry *e, const char *source)
+{
+	(void)e;
+	(void)source;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+static void a_scan_skips_entries_the_journal_only_removed(void **state)
+{
+	struct fixture *f = *state;
+	struct st_addrbook *ab = open_book(f, ST_STORE_WRITE);
+	add_random(f, ab, 500, 50);
+	struct st_err err = {0};
+	assert_int_equal(st_addrbook_compact(ab, &err), 0);
+	close_book(ab);
+	/* the journal: deletions only, so no live entry is in a lazy book's memory */
+	ab = open_book(f, ST_STORE_WRITE | ST_ADDRBOOK_LAZY);
+	for (size_t i = 0; i < 10; i++)
+		assert_int_equal(st_addrbook_remove(ab, &f->eps[i * 7], &err), 1);
+	close_book(ab);
+	ab = open_book(f, ST_STORE_READ | ST_ADDRBOOK_LAZY);
+	assert_true(ab->lazy);
+	size_t n = 0;
+	assert_int_equal(st_addrbook_scan(ab, count_visit, &n, &err), 0);
+	assert_int_equal(n, f->neps - 10);
+	for (size_t i = 0; i < 10; i++)
+		assert_null(st_addrbook_get(ab, &f->eps[i * 7]));
+	st_addrbook_free(ab);
+}
+
 static void a_stale_or_damaged_index_falls_back_and_is_rebuilt(void **state)
 {
 	struct fixture *f = *state;
@@ -339,6 +370,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(best_looks_past_entries_just_tried, setup, teardown),
 		cmocka_unit_test_setup_teardown(best_past_the_listed_part_reads_the_book, setup, teardown),
 		cmocka_unit_test_setup_teardown(scan_find_and_stale_agree, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_scan_skips_entries_the_journal_only_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_stale_or_damaged_index_falls_back_and_is_rebuilt, setup, teardown),
 		cmocka_unit_test_setup_teardown(an_unsorted_snapshot_is_damage, setup, teardown),
 	};

@@ -1,0 +1,73 @@
+#!/usr/bin/env bats
+# st-addrbook: a damaged or inconsistent book never gives a wrong answer.
+# Addresses here are data only (127.0.0.0/8): nothing is ever dialed.
+
+load helpers
+
+# make_book N [LAST_SEEN]: a book of N entries with a sorted snapshot and its
+# indexes, imported from an export file: 127.G.H.1:7777, G = 1 + i % 250 (one
+# /16 group each), H = i / 250; entry 0 (127.1.0.1) has 5 successes, the best.
+make_book() {
+	local n=$1 seen=${2:-1700000000}
+	mkdir -p "$XDG_CONFIG_HOME/spacetime"
+	printf 'addrbook:\n  allow_private: true\n  max_addresses: 1000000\n  max_per_subnet: 1000000\n' \
+		>"$XDG_CONFIG_HOME/spacetime/st.yaml"
+	awk -v n="$n" -v t="$seen" 'BEGIN { for (i = 0; i < n; i++) {
+		ok = i == 0 ? 5 : 0
+		printf "127.%d.%d.1:7777\t%d\t%d\t%d\t%d\t%d\t%d\t0\t0\t0\t0\tmanual\n",
+			1 + i % 250, int(i / 250), t, t, ok ? t : 0, ok ? t : 0, ok, ok } }' >book.in
+	# a small book's journal is compacted once it has grown enough: import again
+	local i
+	for i in $(seq 20); do
+		st-addrbook import book.in 2>/dev/null || return 1
+		[ -f "$ST_DATA_DIR/addrbook.tsv" ] && break
+	done
+	[ -f "$ST_DATA_DIR/addrbook.tsv" ] && [ -f "$ST_DATA_DIR/addrbook.rank" ] &&
+		[ -f "$ST_DATA_DIR/addrbook.age" ]
+}
+
+# entries: how many entry lines an export prints
+entries() {
+	st-addrbook export | grep -vc '^#' || true
+}
+
+@test "removed entries stay removed in list and export when the journal holds only deletions" {
+	make_book 1000
+	run st-addrbook remove 127.6.0.1:7777
+	[ "$status" -eq 0 ]
+	run st-addrbook list -o tsv
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 999 ]
+	[[ "$output" != *"127.6.0.1:7777"* ]]
+	st-addrbook export >out.tsv
+	run grep -c '^127\.6\.0\.1:7777' out.tsv
+	[ "$output" = 0 ]
+	# a round trip through export and import does not bring it back
+	st-addrbook import out.tsv 2>/dev/null
+	run st-addrbook stats -o tsv
+	assert_line $'total\ttotal\t999'
+	[ "$(entries)" -eq 999 ]
+	# prune: every entry it reports removed is gone from list, export and stats
+	ST_FAKE_NOW=1800000000 run st-addrbook prune --max-age 1s -o tsv
+	[ "$status" -eq 0 ]
+	assert_line "st-addrbook: 999 removed"
+	run st-addrbook list -o tsv
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	[ "$(entries)" -eq 0 ]
+	run st-addrbook stats -o tsv
+	assert_line $'total\ttotal\t0'
+}
+
+@test "a removed entry is gone for lazy record, seen and best too" {
+	make_book 300
+	st-addrbook remove 127.1.0.1:7777
+	run st-addrbook record 127.1.0.1:7777 ok
+	[ "$status" -eq 0 ]
+	assert_output --partial "127.1.0.1:7777: not in the address book"
+	run st-addrbook seen 127.1.0.1:7777
+	[ "$status" -eq 65 ]
+	run st-addrbook best -n 3 -o tsv
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"127.1.0.1:7777"* ]]
+}

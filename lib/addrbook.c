@@ -351,6 +351,14 @@ static bool plain_dec(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
+/* A stored field the number parser refused: bad data (65), not a usage error. */
+static int bad_field(struct st_err *err, size_t field)
+{
+	if (err)
+		err->code = ST_EX_DATAERR;
+	return st_err_prefix(err, "field %zu", field);
+}
+
 int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_size,
                         const char *line, size_t len, struct st_err *err)
 {
@@ -378,14 +386,14 @@ int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_siz
 		if (plain_dec(f[1 + i], INT64_MAX / 2, &v))
 			*times[i] = (int64_t)v;
 		else if (st_parse_i64(f[1 + i], 0, INT64_MAX / 2, times[i], err) < 0)
-			return st_err_prefix(err, "field %zu", i + 2);
+			return bad_field(err, i + 2);
 	}
 	uint32_t *counts[] = {&e->attempts, &e->successes, &e->failures, &e->consecutive_failures};
 	for (size_t i = 0; i < 4; i++) {
 		uint64_t v;
 		if (!plain_dec(f[5 + i], UINT32_MAX, &v) &&
 		    st_parse_u64(f[5 + i], 0, UINT32_MAX, &v, err) < 0)
-			return st_err_prefix(err, "field %zu", i + 6);
+			return bad_field(err, i + 6);
 		*counts[i] = (uint32_t)v;
 	}
 	if (strcmp(f[9], "0") && strcmp(f[9], "1"))

@@ -343,8 +343,10 @@ static int scan_line(void *vctx, const char *line, size_t len, unsigned long lin
 	struct scan *s = vctx;
 	struct st_addr_entry e;
 	char source[ST_SOURCE_MAX];
-	if (st_addr_entry_parse(&e, source, sizeof source, line, len, err) < 0)
-		return st_err_prefix(err, "%s:%lu", st_store_path(s->ab->store), lineno);
+	if (st_addr_entry_parse(&e, source, sizeof source, line, len, err) < 0) {
+		st_err_prefix(err, "%s:%lu", st_store_path(s->ab->store), lineno);
+		return ab_damaged_hint(err);
+	}
 	if (ab_order_next(&s->order, &e, st_store_path(s->ab->store), lineno, err) < 0)
 		return ab_damaged_hint(err);
 	int rc = scan_memory(s, e.pinned, &e.ep);

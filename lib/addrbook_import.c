@@ -258,7 +258,10 @@ int st_addrbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, siz
 			st_addrbook_free(ab);
 			return 0;
 		}
-		return st_addrbook_close(ab, err); /* rebuilds a missing or stale index */
+		bool rebuild = !ab_indexes_current(ab);
+		if (st_addrbook_close(ab, err) < 0) /* rebuilds a missing or stale index */
+			return -1;
+		return rebuild ? 2 : 0;
 	}
 	if (!repair || err->code != ST_EX_DATAERR)
 		return -1;
@@ -299,5 +302,5 @@ int st_addrbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, siz
 	*kept = st_addrbook_count(ab);
 	*lost = s.lost;
 	st_addrbook_free(ab);
-	return rc;
+	return rc < 0 ? -1 : 1;
 }

@@ -95,3 +95,12 @@ entries() {
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 4999 ]
 }
+
+@test "fsck --repair says it repaired when it moved files aside, even with nothing lost" {
+	make_book 300
+	sed -i -e '101{h;d}' -e '102G' "$ST_DATA_DIR/addrbook.tsv"
+	run st-addrbook fsck --repair
+	[ "$status" -eq 0 ]
+	assert_output --partial "repaired: 300 entries kept, 0 lines lost"
+	[ -f "$ST_DATA_DIR/addrbook.tsv.bak" ]
+}

@@ -253,15 +253,20 @@ int st_addrbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, siz
 	*kept = *lost = 0;
 	struct st_addrbook *ab;
 	if (st_addrbook_open(&ab, cfg, repair ? ST_STORE_WRITE : ST_STORE_READ, err) == 0) {
+		/* the entries read in order; now the indexes, against what they should say */
 		*kept = st_addrbook_count(ab);
+		int ix = ab_check_indexes(ab, err);
 		if (!repair) {
 			st_addrbook_free(ab);
-			return 0;
+			return ix < 0 ? -1 : 0; /* a missing or stale index is not damage */
 		}
-		bool rebuild = !ab_indexes_current(ab);
-		if (st_addrbook_close(ab, err) < 0) /* rebuilds a missing or stale index */
+		if (ix != 0 && ab_rewrite(ab, err) < 0) {
+			st_addrbook_free(ab);
 			return -1;
-		return rebuild ? 2 : 0;
+		}
+		if (st_addrbook_close(ab, err) < 0)
+			return -1;
+		return ix ? 2 : 0;
 	}
 	if (!repair || err->code != ST_EX_DATAERR)
 		return -1;

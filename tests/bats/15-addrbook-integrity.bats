@@ -72,6 +72,71 @@ entries() {
 	[[ "$output" != *"127.1.0.1:7777"* ]]
 }
 
+@test "a crafted rank index is caught: best answers right, fsck names it, --repair rebuilds it" {
+	make_book 1000
+	ST_FAKE_NOW=1700009000 st-addrbook best -n 1 -o tsv >want.txt
+	[ "$(cut -f1 want.txt)" = "127.1.0.1:7777" ]
+	# the best entry's offset moved from the top of the list to the middle
+	sed -i -e '3{h;d}' -e '500G' "$ST_DATA_DIR/addrbook.rank"
+	ST_FAKE_NOW=1700009000 run st-addrbook best -n 1 -o tsv
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(cat want.txt)" ]
+	run st-addrbook fsck
+	[ "$status" -eq 65 ]
+	assert_output --partial "addrbook.rank"
+	assert_output --partial "st-addrbook fsck --repair"
+	run st-addrbook fsck --repair
+	[ "$status" -eq 0 ]
+	assert_output --partial "repaired"
+	run st-addrbook fsck
+	[ "$status" -eq 0 ]
+	assert_output "st-addrbook: ok: 1000 entries"
+	ST_FAKE_NOW=1700009000 run st-addrbook best -n 1 -o tsv
+	[ "$output" = "$(cat want.txt)" ]
+}
+
+@test "a lying age index does not hide stale entries from prune" {
+	make_book 2000
+	# the newest entry first: every other entry seen later than it, or so the index says
+	ST_FAKE_NOW=1700000500 st-addrbook seen 127.9.0.1:7777
+	st-addrbook fsck --repair -q
+	# an age list of the one fresh entry and "rest none": nothing else to prune, it says
+	off=$(awk -v want=127.9.0.1:7777 'NR > 1 { if (index($0, want "\t") == 1) print off; off += length($0) + 1 }' \
+		"$ST_DATA_DIR/addrbook.tsv")
+	[ -n "$off" ]
+	{ head -1 "$ST_DATA_DIR/addrbook.age"; echo 'rest none'; echo "$off"; } >age.new
+	cp age.new "$ST_DATA_DIR/addrbook.age"
+	ST_FAKE_NOW=1700000200 run st-addrbook prune --max-age 100s --dry-run -o tsv
+	[ "$status" -eq 0 ]
+	assert_line "st-addrbook: 1999 would be removed"
+	run st-addrbook fsck
+	[ "$status" -eq 65 ]
+	assert_output --partial "addrbook.age"
+}
+
+@test "two swapped snapshot lines: a lazy point change reports damage, never 'not in the book'" {
+	make_book 1000
+	# swap two lines in the middle of the snapshot
+	sed -i -e '501{h;d}' -e '502G' "$ST_DATA_DIR/addrbook.tsv"
+	a=$(sed -n 501p "$ST_DATA_DIR/addrbook.tsv" | cut -f1)
+	b=$(sed -n 502p "$ST_DATA_DIR/addrbook.tsv" | cut -f1)
+	for ep in "$a" "$b"; do
+		run st-addrbook record "$ep" ok
+		[ "$status" -eq 65 ]
+		[[ "$output" != *"not in the address book"* ]]
+		assert_output --partial "st-addrbook fsck --repair"
+	done
+	run st-addrbook fsck
+	[ "$status" -eq 65 ]
+	assert_output --partial "out of order"
+	run st-addrbook fsck --repair
+	[ "$status" -eq 0 ]
+	assert_output --partial "repaired"
+	run st-addrbook record "$a" ok
+	[ "$status" -eq 0 ]
+	assert_output "st-addrbook: 1 recorded, 0 unknown, 0 bad"
+}
+
 @test "a bad number in the snapshot is damage (65, with the hint), and --repair keeps every other entry" {
 	make_book 5000
 	# one digit of line 2501's last_seen turned into x

@@ -432,6 +432,30 @@ int ab_order_next(struct ab_order *o, const struct st_addr_entry *e, const char 
 	return 0;
 }
 
+bool ab_newer_format(const char *dir, struct st_err *err)
+{
+	static const char *const files[][2] = {{"tsv", "#st"}, {"journal", "#st-journal"}};
+	for (size_t i = 0; i < ST_ARRAY_LEN(files); i++) {
+		char path[ST_PATH_MAX + 32], line[512], pfx[32], name[65];
+		unsigned v;
+		snprintf(path, sizeof path, "%s/addrbook.%s", dir, files[i][0]);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		bool got = fgets(line, sizeof line, f) != NULL;
+		fclose(f);
+		if (!got || sscanf(line, "%31s %64s %u", pfx, name, &v) != 3 ||
+		    strcmp(pfx, files[i][1]) != 0 || strcmp(name, "addrbook") != 0 ||
+		    v <= ST_ADDRBOOK_FORMAT_VERSION)
+			continue;
+		st_err_set(err, ST_EX_DATAERR,
+		           "'%s': format version %u, newer than this program's %u: it needs an "
+		           "st-addrbook that reads format %u", path, v, ST_ADDRBOOK_FORMAT_VERSION, v);
+		return true;
+	}
+	return false;
+}
+
 int ab_damaged_hint(struct st_err *err)
 {
 	if (err && err->code == ST_EX_DATAERR)
@@ -531,6 +555,9 @@ int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsi
 		           st_store_snapshot_bytes(ab->store) > 0;
 	if (!ab->store || ab_load(ab, err) < 0) {
 		st_addrbook_free(ab);
+		/* a newer program's book is not damaged, and no repair of ours is for it */
+		if (err && err->code == ST_EX_DATAERR && ab_newer_format(cfg->data_dir, err))
+			return -1;
 		return ab_damaged_hint(err);
 	}
 	*out = ab;

@@ -268,7 +268,7 @@ int st_addrbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, siz
 			return -1;
 		return ix ? 2 : 0;
 	}
-	if (!repair || err->code != ST_EX_DATAERR)
+	if (!repair || err->code != ST_EX_DATAERR || ab_newer_format(cfg->data_dir, err))
 		return -1;
 	/* Damaged: read every line that can be read, move the files aside, write anew. */
 	ab = calloc(1, sizeof *ab);

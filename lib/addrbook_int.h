@@ -68,6 +68,10 @@ struct ab_order {
 /* 0 when e orders after the line before it; else -1 naming path:lineno. */
 int ab_order_next(struct ab_order *o, const struct st_addr_entry *e, const char *path,
                   unsigned long lineno, struct st_err *err);
+/* True, with err saying which version the book needs, when a file of the book
+ * in dir has a header naming a format newer than ours (not damage: never
+ * repaired, never rewritten). */
+bool ab_newer_format(const char *dir, struct st_err *err);
 /* Adds to an error that says the files are damaged how to repair them. Returns -1. */
 int ab_damaged_hint(struct st_err *err);
 

@@ -169,3 +169,18 @@ entries() {
 	assert_output --partial "repaired: 300 entries kept, 0 lines lost"
 	[ -f "$ST_DATA_DIR/addrbook.tsv.bak" ]
 }
+
+@test "a book of a newer format is refused, never rewritten as ours" {
+	make_book 100
+	sed -i '1s/^#st addrbook 2 /#st addrbook 3 /' "$ST_DATA_DIR/addrbook.tsv"
+	cp "$ST_DATA_DIR/addrbook.tsv" before.tsv
+	run st-addrbook list
+	[ "$status" -eq 65 ]
+	assert_output --partial "format version 3"
+	[[ "$output" != *"--repair"* ]]
+	run st-addrbook fsck --repair
+	[ "$status" -eq 65 ]
+	assert_output --partial "format version 3"
+	cmp before.tsv "$ST_DATA_DIR/addrbook.tsv"
+	[ ! -e "$ST_DATA_DIR/addrbook.tsv.bak" ]
+}

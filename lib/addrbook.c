@@ -951,6 +951,9 @@ int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 		rc = st_addrbook_load_all(ab, err);
 		if (rc == 0)
 			rc = ab_rewrite(ab, err);
+		/* the old snapshot stands (a full disk): this run's changes go to the journal */
+		if (rc < 0 && ab->changes)
+			st_store_sync(ab->store, NULL);
 	}
 	st_addrbook_free(ab);
 	return rc;

@@ -184,3 +184,17 @@ entries() {
 	cmp before.tsv "$ST_DATA_DIR/addrbook.tsv"
 	[ ! -e "$ST_DATA_DIR/addrbook.tsv.bak" ]
 }
+
+@test "a full disk is an I/O error (74), and the journal keeps what a failed compaction did not write" {
+	mkdir -p "$ST_DATA_DIR"
+	[ -w /dev/full ] || skip "no /dev/full"
+	ln -s /dev/full "$ST_DATA_DIR/addrbook.tsv.tmp"
+	run st-addrbook add -q --allow-private 127.1.1.1:7777
+	[ "$status" -eq 0 ]
+	awk 'BEGIN { for (i = 0; i < 2000; i++) printf "127.%d.%d.1:7777\n", 2 + i % 250, int(i / 250) }' >eps.txt
+	run st-addrbook --max-per-subnet 100000 add -q --allow-private <eps.txt
+	[ "$status" -eq 74 ]
+	assert_output --partial "No space left on device"
+	rm -f "$ST_DATA_DIR/addrbook.tsv.tmp"
+	[ "$(entries)" -eq 2001 ]
+}

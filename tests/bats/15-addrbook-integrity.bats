@@ -104,7 +104,7 @@ entries() {
 	off=$(awk -v want=127.9.0.1:7777 'NR > 1 { if (index($0, want "\t") == 1) print off; off += length($0) + 1 }' \
 		"$ST_DATA_DIR/addrbook.tsv")
 	[ -n "$off" ]
-	{ head -1 "$ST_DATA_DIR/addrbook.age"; echo 'rest none'; echo "$off"; } >age.new
+	{ head -1 "$ST_DATA_DIR/addrbook.age"; echo 'rest none'; echo "$off"; tail -1 "$ST_DATA_DIR/addrbook.age"; } >age.new
 	cp age.new "$ST_DATA_DIR/addrbook.age"
 	ST_FAKE_NOW=1700000200 run st-addrbook prune --max-age 100s --dry-run -o tsv
 	[ "$status" -eq 0 ]
@@ -112,6 +112,19 @@ entries() {
 	run st-addrbook fsck
 	[ "$status" -eq 65 ]
 	assert_output --partial "addrbook.age"
+}
+
+@test "an index from before seals is not used, not called damage, and rebuilt by the next writer" {
+	make_book 1000
+	ST_FAKE_NOW=1700009000 st-addrbook best -n 3 -o tsv >want.txt
+	sed -i '$d' "$ST_DATA_DIR/addrbook.rank"
+	ST_FAKE_NOW=1700009000 run st-addrbook best -n 3 -o tsv
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(cat want.txt)" ]
+	run st-addrbook fsck
+	[ "$status" -eq 0 ]
+	st-addrbook seen 127.2.0.1:7777
+	[ "$(tail -1 "$ST_DATA_DIR/addrbook.rank" | cut -d' ' -f1)" = end ]
 }
 
 @test "two swapped snapshot lines: a lazy point change reports damage, never 'not in the book'" {

@@ -694,10 +694,13 @@ static int cmd_fsck(struct st_cli *cli, struct opts *o)
 {
 	size_t kept, lost;
 	struct st_err err = {0};
-	if (st_addrbook_fsck(&cli->config, o->repair, &kept, &lost, &err) < 0)
+	int rc = st_addrbook_fsck(&cli->config, o->repair, &kept, &lost, &err);
+	if (rc < 0)
 		return st_report(cli, &err);
-	if (o->repair && lost)
+	if (rc == 1)
 		fprintf(stderr, "st-addrbook: repaired: %zu entries kept, %zu lines lost; damaged files moved to *.bak\n", kept, lost);
+	else if (rc == 2)
+		fprintf(stderr, "st-addrbook: repaired: %zu entries kept; indexes rebuilt\n", kept);
 	else if (cli->verbose >= 0)
 		fprintf(stderr, "st-addrbook: ok: %zu entries\n", kept);
 	return 0;

@@ -351,6 +351,14 @@ static bool plain_dec(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
+/* A stored field the number parser refused: bad data (65), not a usage error. */
+static int bad_field(struct st_err *err, size_t field)
+{
+	if (err)
+		err->code = ST_EX_DATAERR;
+	return st_err_prefix(err, "field %zu", field);
+}
+
 int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_size,
                         const char *line, size_t len, struct st_err *err)
 {
@@ -378,14 +386,14 @@ int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_siz
 		if (plain_dec(f[1 + i], INT64_MAX / 2, &v))
 			*times[i] = (int64_t)v;
 		else if (st_parse_i64(f[1 + i], 0, INT64_MAX / 2, times[i], err) < 0)
-			return st_err_prefix(err, "field %zu", i + 2);
+			return bad_field(err, i + 2);
 	}
 	uint32_t *counts[] = {&e->attempts, &e->successes, &e->failures, &e->consecutive_failures};
 	for (size_t i = 0; i < 4; i++) {
 		uint64_t v;
 		if (!plain_dec(f[5 + i], UINT32_MAX, &v) &&
 		    st_parse_u64(f[5 + i], 0, UINT32_MAX, &v, err) < 0)
-			return st_err_prefix(err, "field %zu", i + 6);
+			return bad_field(err, i + 6);
 		*counts[i] = (uint32_t)v;
 	}
 	if (strcmp(f[9], "0") && strcmp(f[9], "1"))
@@ -422,6 +430,30 @@ int ab_order_next(struct ab_order *o, const struct st_addr_entry *e, const char 
 	o->pinned = e->pinned;
 	o->ep = e->ep;
 	return 0;
+}
+
+bool ab_newer_format(const char *dir, struct st_err *err)
+{
+	static const char *const files[][2] = {{"tsv", "#st"}, {"journal", "#st-journal"}};
+	for (size_t i = 0; i < ST_ARRAY_LEN(files); i++) {
+		char path[ST_PATH_MAX + 32], line[512], pfx[32], name[65];
+		unsigned v;
+		snprintf(path, sizeof path, "%s/addrbook.%s", dir, files[i][0]);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		bool got = fgets(line, sizeof line, f) != NULL;
+		fclose(f);
+		if (!got || sscanf(line, "%31s %64s %u", pfx, name, &v) != 3 ||
+		    strcmp(pfx, files[i][1]) != 0 || strcmp(name, "addrbook") != 0 ||
+		    v <= ST_ADDRBOOK_FORMAT_VERSION)
+			continue;
+		st_err_set(err, ST_EX_DATAERR,
+		           "'%s': format version %u, newer than this program's %u: it needs an "
+		           "st-addrbook that reads format %u", path, v, ST_ADDRBOOK_FORMAT_VERSION, v);
+		return true;
+	}
+	return false;
 }
 
 int ab_damaged_hint(struct st_err *err)
@@ -523,6 +555,9 @@ int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsi
 		           st_store_snapshot_bytes(ab->store) > 0;
 	if (!ab->store || ab_load(ab, err) < 0) {
 		st_addrbook_free(ab);
+		/* a newer program's book is not damaged, and no repair of ours is for it */
+		if (err && err->code == ST_EX_DATAERR && ab_newer_format(cfg->data_dir, err))
+			return -1;
 		return ab_damaged_hint(err);
 	}
 	/* a reader lets go of the lock at once: what it read stays consistent */
@@ -921,6 +956,9 @@ int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 		rc = st_addrbook_load_all(ab, err);
 		if (rc == 0)
 			rc = ab_rewrite(ab, err);
+		/* the old snapshot stands (a full disk): this run's changes go to the journal */
+		if (rc < 0 && ab->changes)
+			st_store_sync(ab->store, NULL);
 	}
 	st_addrbook_free(ab);
 	return rc;

@@ -253,14 +253,22 @@ int st_addrbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, siz
 	*kept = *lost = 0;
 	struct st_addrbook *ab;
 	if (st_addrbook_open(&ab, cfg, repair ? ST_STORE_WRITE : ST_STORE_READ, err) == 0) {
+		/* the entries read in order; now the indexes, against what they should say */
 		*kept = st_addrbook_count(ab);
+		int ix = ab_check_indexes(ab, err);
 		if (!repair) {
 			st_addrbook_free(ab);
-			return 0;
+			return ix < 0 ? -1 : 0; /* a missing or stale index is not damage */
 		}
-		return st_addrbook_close(ab, err); /* rebuilds a missing or stale index */
+		if (ix != 0 && ab_rewrite(ab, err) < 0) {
+			st_addrbook_free(ab);
+			return -1;
+		}
+		if (st_addrbook_close(ab, err) < 0)
+			return -1;
+		return ix ? 2 : 0;
 	}
-	if (!repair || err->code != ST_EX_DATAERR)
+	if (!repair || err->code != ST_EX_DATAERR || ab_newer_format(cfg->data_dir, err))
 		return -1;
 	/* Damaged: read every line that can be read, move the files aside, write anew. */
 	ab = calloc(1, sizeof *ab);
@@ -299,5 +307,5 @@ int st_addrbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, siz
 	*kept = st_addrbook_count(ab);
 	*lost = s.lost;
 	st_addrbook_free(ab);
-	return rc;
+	return rc < 0 ? -1 : 1;
 }

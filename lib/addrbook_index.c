@@ -15,14 +15,22 @@
  *   addrbook.age   unpinned entries by last_seen, oldest first: what `prune` needs
  * Each lists the first INDEX_TOP entries of its order, as byte offsets of their
  * snapshot lines, after a line "rest OFFSET" naming the next entry in that
- * order (every entry not listed orders at or after it) or "rest none". A query
- * that walks past the listed part reads the whole book instead.
+ * order (every entry not listed orders at or after it) or "rest none", and ends
+ * with a seal "end BYTES CRC": the snapshot body's length and the CRC32C of
+ * every index byte before the seal. A query that walks past the listed part
+ * reads the whole book instead.
+ *
+ * Nothing derived is trusted blindly: an index without its seal, or whose walk
+ * meets an offset off a line start or an entry out of the index's order, is
+ * not used (the query loads the whole book: the same answer, slower), and a
+ * binary search that meets snapshot lines out of order reports damage rather
+ * than "not found".
  */
 #define INDEX_TOP 65536
 
-static int damaged(struct st_addrbook *ab, size_t off, struct st_err *err)
+static int damaged(struct st_addrbook *ab, size_t off, const char *what, struct st_err *err)
 {
-	st_err_set(err, ST_EX_DATAERR, "%s: damaged entry at byte %zu", st_store_path(ab->store), off);
+	st_err_set(err, ST_EX_DATAERR, "%s: %s at byte %zu", st_store_path(ab->store), what, off);
 	return ab_damaged_hint(err);
 }
 
@@ -41,9 +49,42 @@ static int line_key(const char *line, size_t len, struct st_endpoint *ep, bool *
 	return 0;
 }
 
+/* The line of body that starts at start: its length (to the newline or the end). */
+static size_t line_len(const char *body, size_t len, size_t start)
+{
+	const char *nl = memchr(body + start, '\n', len - start);
+	return nl ? (size_t)(nl - body) - start : len - start;
+}
+
+/*
+ * True when the lines either side of the line at [start, end) order before
+ * and after its key: a search step checks the neighbours it lands between, so
+ * lines out of order on the search's path are found instead of steering the
+ * search past the entry it looks for. A neighbour that does not parse is left
+ * to the step that lands on it.
+ */
+static bool neighbours_in_order(const char *body, size_t len, size_t start, size_t end,
+                                bool pinned, const struct st_endpoint *ep)
+{
+	struct st_endpoint nep;
+	bool npin;
+	if (start > 0) {
+		const char *nl = start > 1 ? memrchr(body, '\n', start - 1) : NULL;
+		size_t ps = nl ? (size_t)(nl - body) + 1 : 0;
+		if (line_key(body + ps, start - 1 - ps, &nep, &npin) == 0 &&
+		    ab_key_cmp(npin, &nep, pinned, ep) >= 0)
+			return false;
+	}
+	if (end + 1 < len && line_key(body + end + 1, line_len(body, len, end + 1), &nep, &npin) == 0 &&
+	    ab_key_cmp(pinned, ep, npin, &nep) >= 0)
+		return false;
+	return true;
+}
+
 /*
  * Finds the line of (pinned, ep) in a sorted body: 1 with *line and *n set,
- * 0 when absent, -1 on a line that does not parse (*line points at it).
+ * 0 when absent, -1 on a line that does not parse and -2 on lines out of order
+ * (*line points at it).
  */
 static int snap_search(const char *body, size_t len, const struct st_endpoint *ep, bool pinned,
                        const char **line, size_t *n)
@@ -53,14 +94,15 @@ static int snap_search(const char *body, size_t len, const struct st_endpoint *e
 		size_t mid = lo + (hi - lo) / 2;
 		const char *nl = mid > lo ? memrchr(body + lo, '\n', mid - lo) : NULL;
 		size_t start = nl ? (size_t)(nl - body) + 1 : lo;
-		nl = memchr(body + start, '\n', len - start);
-		size_t end = nl ? (size_t)(nl - body) : len;
+		size_t end = start + line_len(body, len, start);
 		struct st_endpoint lep;
 		bool lpin;
 		*line = body + start;
 		*n = end - start;
 		if (line_key(body + start, end - start, &lep, &lpin) < 0)
 			return -1;
+		if (!neighbours_in_order(body, len, start, end, lpin, &lep))
+			return -2;
 		int c = ab_key_cmp(lpin, &lep, pinned, ep);
 		if (c == 0)
 			return 1;
@@ -88,10 +130,12 @@ int ab_find(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_addr
 		int rc = snap_search(body, len, ep, pinned, &line, &n);
 		if (rc == 0)
 			continue;
+		if (rc == -2)
+			return damaged(ab, (size_t)(line - body), "entries out of order", err);
 		struct st_addr_entry e;
 		char source[ST_SOURCE_MAX];
 		if (rc < 0 || st_addr_entry_parse(&e, source, sizeof source, line, n, NULL) < 0)
-			return damaged(ab, (size_t)(line - body), err);
+			return damaged(ab, (size_t)(line - body), "damaged entry", err);
 		*out = ab_adopt(ab, &e, source, err);
 		return *out ? 0 : -1;
 	}
@@ -107,17 +151,22 @@ struct keyed {
 
 /* An index's order, with what it needs to break ties. */
 struct order {
-	const struct st_addrbook *ab;
-	const uint32_t *slot; /* snapshot line -> slot */
+	const struct st_addr_entry *e;
+	const uint32_t *slot; /* snapshot line -> index into e; NULL: e is in line order */
 	bool rank;
 };
+
+static const struct st_addr_entry *order_entry(const struct order *o, uint32_t pos)
+{
+	return &o->e[o->slot ? o->slot[pos] : pos];
+}
 
 static int keyed_cmp(const void *a, const void *b, void *arg)
 {
 	const struct keyed *x = a, *y = b;
 	const struct order *o = arg;
 	if (o->rank) /* exactly best's order: a walk down it may stop at any line */
-		return ab_rank_cmp(x->key, &o->ab->e[o->slot[x->pos]], y->key, &o->ab->e[o->slot[y->pos]]);
+		return ab_rank_cmp(x->key, order_entry(o, x->pos), y->key, order_entry(o, y->pos));
 	if (x->key != y->key) /* oldest first; ties in any fixed order */
 		return x->key < y->key ? -1 : 1;
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
@@ -160,8 +209,16 @@ static void select_kth(struct keyed *v, size_t n, size_t k, const struct order *
 		keyed_swap(&v[lo], &v[lo + 1]);
 }
 
-static int write_index(struct st_addrbook *ab, const char *name, struct keyed *v, size_t m,
-                       const struct order *o, const uint64_t *off, struct st_err *err)
+/* The seal that ends an index (see the top of this file). */
+static int seal(struct st_buf *b, uint64_t snap_len, struct st_err *err)
+{
+	return st_buf_printf(b, err, "end %llu %08x\n", (unsigned long long)snap_len,
+	                     st_crc32c(0, b->data, b->len));
+}
+
+/* The body of one index (after its header) over m keyed entries, into b. */
+static int index_image(struct st_buf *b, struct keyed *v, size_t m, const struct order *o,
+                       const uint64_t *off, uint64_t snap_len, struct st_err *err)
 {
 	size_t top = m;
 	if (m > INDEX_TOP) {
@@ -169,17 +226,61 @@ static int write_index(struct st_addrbook *ab, const char *name, struct keyed *v
 		select_kth(v, m, top, o);
 	}
 	qsort_r(v, top, sizeof *v, keyed_cmp, (void *)o);
+	st_buf_reset(b);
+	int rc = top < m ? st_buf_printf(b, err, "rest %llu\n", (unsigned long long)off[v[top].pos])
+	                 : st_buf_printf(b, err, "rest none\n");
+	char digits[24];
+	for (size_t i = 0; i < top && rc == 0; i++) {
+		const char *d = st_u64_digits(off[v[i].pos], 10, digits, sizeof digits);
+		digits[sizeof digits - 1] = '\n'; /* the digits end at the buffer's end */
+		rc = st_buf_append(b, d, (size_t)(digits + sizeof digits - d), err);
+	}
+	return rc < 0 ? -1 : seal(b, snap_len, err);
+}
+
+/*
+ * Both indexes of m snapshot lines (the entry of line i is order_entry(base, i),
+ * at body offset off[i]) into rank and age.
+ */
+static int index_images(const struct order *base, size_t m, const uint64_t *off,
+                        uint64_t snap_len, struct st_buf *rank, struct st_buf *age,
+                        struct st_err *err)
+{
+	struct keyed *v = malloc((m ? m : 1) * sizeof *v);
+	if (!v)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	struct order ro = *base, ao = *base;
+	ro.rank = true;
+	ao.rank = false;
+	for (size_t i = 0; i < m; i++)
+		v[i] = (struct keyed){ab_base_chance(order_entry(base, (uint32_t)i)), (uint32_t)i};
+	int rc = index_image(rank, v, m, &ro, off, snap_len, err);
+	size_t k = 0;
+	for (size_t i = 0; i < m; i++) { /* pinned entries are never pruned */
+		const struct st_addr_entry *e = order_entry(base, (uint32_t)i);
+		if (!e->pinned)
+			v[k++] = (struct keyed){(double)e->last_seen, (uint32_t)i};
+	}
+	if (rc == 0)
+		rc = index_image(age, v, k, &ao, off, snap_len, err);
+	free(v);
+	return rc;
+}
+
+#define IMAGE_MAX ((size_t)(INDEX_TOP + 2) * 24 + 64)
+
+static int write_image(struct st_addrbook *ab, const char *name, const struct st_buf *b,
+                       struct st_err *err)
+{
 	struct st_store_writer *w;
 	if (st_store_aux_begin(ab->store, name, &w, err) < 0)
 		return -1;
-	char line[32], digits[24];
-	size_t n = top < m ? (size_t)snprintf(line, sizeof line, "rest %llu",
-	                                      (unsigned long long)off[v[top].pos])
-	                   : (size_t)snprintf(line, sizeof line, "rest none");
-	int rc = st_store_writer_line(w, line, n, err);
-	for (size_t i = 0; i < top && rc == 0; i++) {
-		const char *d = st_u64_digits(off[v[i].pos], 10, digits, sizeof digits);
-		rc = st_store_writer_line(w, d, (size_t)(digits + sizeof digits - 1 - d), err);
+	int rc = 0;
+	for (size_t at = 0; at < b->len && rc == 0;) {
+		const char *nl = memchr(b->data + at, '\n', b->len - at);
+		size_t n = (size_t)(nl - b->data) - at;
+		rc = st_store_writer_line(w, b->data + at, n, err);
+		at += n + 1;
 	}
 	if (rc < 0) {
 		st_store_rewrite_abort(w);
@@ -188,23 +289,27 @@ static int write_index(struct st_addrbook *ab, const char *name, struct keyed *v
 	return st_store_rewrite_commit(w, err);
 }
 
+static uint64_t snapshot_len(struct st_addrbook *ab)
+{
+	const char *body;
+	size_t len;
+	return st_store_snapshot(ab->store, &body, &len, NULL, NULL) < 0 ? 0 : len;
+}
+
 int ab_write_indexes(struct st_addrbook *ab, const uint32_t *order, const uint64_t *off, size_t m,
                      struct st_err *err)
 {
-	struct keyed *v = malloc((m ? m : 1) * sizeof *v);
-	if (!v)
-		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	struct order rank = {ab, order, true}, age = {ab, order, false};
-	for (size_t i = 0; i < m; i++)
-		v[i] = (struct keyed){ab_base_chance(&ab->e[order[i]]), (uint32_t)i};
-	int rc = write_index(ab, "rank", v, m, &rank, off, err);
-	size_t k = 0;
-	for (size_t i = 0; i < m; i++) /* pinned entries are never pruned */
-		if (!ab->e[order[i]].pinned)
-			v[k++] = (struct keyed){(double)ab->e[order[i]].last_seen, (uint32_t)i};
+	struct st_buf rank, age;
+	st_buf_init(&rank, IMAGE_MAX);
+	st_buf_init(&age, IMAGE_MAX);
+	struct order base = {ab->e, order, false};
+	int rc = index_images(&base, m, off, snapshot_len(ab), &rank, &age, err);
 	if (rc == 0)
-		rc = write_index(ab, "age", v, k, &age, off, err);
-	free(v);
+		rc = write_image(ab, "rank", &rank, err);
+	if (rc == 0)
+		rc = write_image(ab, "age", &age, err);
+	st_buf_clear(&rank);
+	st_buf_clear(&age);
 	return rc;
 }
 
@@ -224,20 +329,41 @@ static bool index_number(struct ab_index *ix, uint64_t *out)
 	return true;
 }
 
+/* True when body ends with a seal that holds for it and for a snapshot body of
+ * snap_len bytes; *sealed is the length before the seal. */
+static bool index_sealed(const char *body, size_t len, uint64_t snap_len, size_t *sealed)
+{
+	if (len < 2 || body[len - 1] != '\n')
+		return false;
+	const char *nl = memrchr(body, '\n', len - 1);
+	size_t start = nl ? (size_t)(nl - body) + 1 : 0;
+	char want[64];
+	int n = snprintf(want, sizeof want, "end %llu %08x\n", (unsigned long long)snap_len,
+	                 st_crc32c(0, body, start));
+	if ((size_t)n != len - start || memcmp(body + start, want, (size_t)n) != 0)
+		return false;
+	*sealed = start;
+	return true;
+}
+
 int ab_index_open(struct ab_index *ix, struct st_addrbook *ab, const char *name,
                   struct st_err *err)
 {
 	const char *body;
-	size_t len;
+	size_t len, sealed;
+	memset(ix, 0, sizeof *ix);
+	ix->rank = strcmp(name, "rank") == 0;
 	int rc = st_store_aux_map(ab->store, name, &body, &len, err);
 	if (rc <= 0)
 		return rc;
+	if (!index_sealed(body, len, snapshot_len(ab), &sealed))
+		return 0;
 	ix->p = body;
-	ix->end = body + len;
-	if (len < 10 || memcmp(body, "rest ", 5) != 0)
+	ix->end = body + sealed;
+	if (sealed < 10 || memcmp(body, "rest ", 5) != 0)
 		return 0;
 	ix->p += 5;
-	ix->has_rest = !(len >= 10 && memcmp(ix->p, "none\n", 5) == 0);
+	ix->has_rest = memcmp(ix->p, "none\n", 5) != 0;
 	if (!ix->has_rest)
 		ix->p += 5;
 	else if (!index_number(ix, &ix->rest))
@@ -261,6 +387,35 @@ static int stored_at(struct st_addrbook *ab, uint64_t off, struct st_addr_entry 
 	                           NULL) < 0 ? -1 : 1;
 }
 
+/* True when e, at body offset off, orders after the entry the walk read before
+ * it, as the index claims (rank: best first; age: unpinned, oldest first, ties
+ * in snapshot order). */
+static bool index_in_order(struct ab_index *ix, const struct st_addr_entry *e, uint64_t off)
+{
+	if (!ix->rank && e->pinned)
+		return false;
+	if (ix->have_prev) {
+		const struct st_addr_entry *p = &ix->prev;
+		if (ix->rank ? ab_rank_cmp(ab_base_chance(p), p, ab_base_chance(e), e) >= 0
+		             : (double)e->last_seen < (double)p->last_seen ||
+		                   ((double)e->last_seen == (double)p->last_seen && off <= ix->prev_off))
+			return false;
+	}
+	ix->prev = *e;
+	ix->prev_off = off;
+	ix->have_prev = true;
+	return true;
+}
+
+/* The entry at off, checked against the walk's order: 1, or -1. */
+static int index_entry(struct ab_index *ix, struct st_addrbook *ab, uint64_t off,
+                       struct st_addr_entry *e, char *source, size_t source_size)
+{
+	if (stored_at(ab, off, e, source, source_size) < 0 || !index_in_order(ix, e, off))
+		return -1;
+	return 1;
+}
+
 int ab_index_next(struct ab_index *ix, struct st_addrbook *ab, struct st_addr_entry *e,
                   char *source, size_t source_size)
 {
@@ -269,13 +424,23 @@ int ab_index_next(struct ab_index *ix, struct st_addrbook *ab, struct st_addr_en
 		return 0;
 	if (!index_number(ix, &off))
 		return -1;
-	return stored_at(ab, off, e, source, source_size);
+	return index_entry(ix, ab, off, e, source, source_size);
 }
 
 int ab_index_rest(struct ab_index *ix, struct st_addrbook *ab, struct st_addr_entry *e,
                   char *source, size_t source_size)
 {
-	return ix->has_rest ? stored_at(ab, ix->rest, e, source, source_size) : 0;
+	return ix->has_rest ? index_entry(ix, ab, ix->rest, e, source, source_size) : 0;
+}
+
+bool ab_index_confirm(struct ab_index *ix, struct st_addrbook *ab)
+{
+	struct st_addr_entry e;
+	char source[ST_SOURCE_MAX];
+	int rc = ab_index_next(ix, ab, &e, source, sizeof source);
+	if (rc == 0)
+		rc = ab_index_rest(ix, ab, &e, source, sizeof source);
+	return rc >= 0;
 }
 
 bool ab_indexes_current(struct st_addrbook *ab)
@@ -297,8 +462,8 @@ int st_addrbook_gather_stale(struct st_addrbook *ab, int64_t before, struct st_e
 	struct st_addr_entry e;
 	char source[ST_SOURCE_MAX];
 	while ((rc = ab_index_next(&ix, ab, &e, source, sizeof source)) > 0) {
-		if (e.last_seen >= before)
-			return 0; /* the rest are newer still */
+		if (e.last_seen >= before) /* the rest are newer still, if the index holds */
+			return ab_index_confirm(&ix, ab) ? 0 : st_addrbook_load_all(ab, err);
 		if (!ab_adopt(ab, &e, source, err))
 			return -1;
 	}
@@ -307,7 +472,94 @@ int st_addrbook_gather_stale(struct st_addrbook *ab, int64_t before, struct st_e
 		return 0;
 	if (rc > 0 && e.last_seen >= before)
 		return 0;
-	return st_addrbook_load_all(ab, err);
+	return st_addrbook_load_all(ab, err); /* past the list, or an index that lied */
+}
+
+/* ---- checking them (fsck) ---- */
+
+struct snap_lines {
+	const char *body;
+	struct st_addr_entry *e;
+	uint64_t *off;
+	size_t n, cap;
+};
+
+static int snap_line(void *vctx, const char *line, size_t len, unsigned long lineno,
+                     struct st_err *err)
+{
+	struct snap_lines *s = vctx;
+	(void)lineno;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4096;
+		struct st_addr_entry *e = realloc(s->e, cap * sizeof *e);
+		if (e)
+			s->e = e;
+		uint64_t *off = realloc(s->off, cap * sizeof *off);
+		if (off)
+			s->off = off;
+		if (!e || !off)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		s->cap = cap;
+	}
+	char source[ST_SOURCE_MAX];
+	if (st_addr_entry_parse(&s->e[s->n], source, sizeof source, line, len, err) < 0)
+		return -1;
+	s->off[s->n++] = (uint64_t)(line - s->body);
+	return 0;
+}
+
+/* True when the last line of an index is a seal, holding or not. */
+static bool has_seal(const char *body, size_t len)
+{
+	if (len < 2 || body[len - 1] != '\n')
+		return false;
+	const char *nl = memrchr(body, '\n', len - 1);
+	size_t start = nl ? (size_t)(nl - body) + 1 : 0;
+	return len - start > 4 && memcmp(body + start, "end ", 4) == 0;
+}
+
+/* Compares index name with the image it should hold: 0 when it does, 1 when
+ * it is missing, stale or unsealed (written before seals: readers do not use
+ * it, the next writer rebuilds it), -1 (damage, named) when it differs. */
+static int check_index(struct st_addrbook *ab, const char *name, const struct st_buf *want,
+                       struct st_err *err)
+{
+	const char *body;
+	size_t len;
+	int rc = st_store_aux_map(ab->store, name, &body, &len, err);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	if (len == want->len && memcmp(body, want->data, len) == 0)
+		return 0;
+	if (!has_seal(body, len))
+		return 1;
+	st_err_set(err, ST_EX_DATAERR, "%s/addrbook.%s: does not match the snapshot",
+	           ab->cfg.data_dir, name);
+	return ab_damaged_hint(err);
+}
+
+int ab_check_indexes(struct st_addrbook *ab, struct st_err *err)
+{
+	size_t len;
+	struct snap_lines s = {0};
+	if (st_store_snapshot(ab->store, &s.body, &len, NULL, err) < 0)
+		return -1;
+	if (!len)
+		return 0;
+	struct st_buf rank, age;
+	st_buf_init(&rank, IMAGE_MAX);
+	st_buf_init(&age, IMAGE_MAX);
+	int rc = st_store_read_snapshot(ab->store, snap_line, &s, err) != 0 ? -1 : 0;
+	struct order base = {s.e, NULL, false};
+	if (rc == 0)
+		rc = index_images(&base, s.n, s.off, len, &rank, &age, err);
+	int r1 = rc < 0 ? -1 : check_index(ab, "rank", &rank, err);
+	int r2 = r1 < 0 ? -1 : check_index(ab, "age", &age, err);
+	st_buf_clear(&rank);
+	st_buf_clear(&age);
+	free(s.e);
+	free(s.off);
+	return r1 < 0 || r2 < 0 ? -1 : r1 || r2;
 }
 
 /* ---- scans ---- */
@@ -343,17 +595,19 @@ static int scan_line(void *vctx, const char *line, size_t len, unsigned long lin
 	struct scan *s = vctx;
 	struct st_addr_entry e;
 	char source[ST_SOURCE_MAX];
-	if (st_addr_entry_parse(&e, source, sizeof source, line, len, err) < 0)
-		return st_err_prefix(err, "%s:%lu", st_store_path(s->ab->store), lineno);
+	if (st_addr_entry_parse(&e, source, sizeof source, line, len, err) < 0) {
+		st_err_prefix(err, "%s:%lu", st_store_path(s->ab->store), lineno);
+		return ab_damaged_hint(err);
+	}
 	if (ab_order_next(&s->order, &e, st_store_path(s->ab->store), lineno, err) < 0)
 		return ab_damaged_hint(err);
-	if (s->nmem) {
-		int rc = scan_memory(s, e.pinned, &e.ep);
-		if (rc)
-			return rc;
-		if (ab_lookup(s->ab, &e.ep)) /* the journal's version (or its removal) wins */
-			return 0;
-	}
+	int rc = scan_memory(s, e.pinned, &e.ep);
+	if (rc)
+		return rc;
+	/* the journal's version wins, and so does its removal: a tombstone is in
+	 * memory even when no live entry is */
+	if (s->ab->n && ab_lookup(s->ab, &e.ep))
+		return 0;
 	return s->fn(s->ctx, &e, source);
 }
 

@@ -68,6 +68,10 @@ struct ab_order {
 /* 0 when e orders after the line before it; else -1 naming path:lineno. */
 int ab_order_next(struct ab_order *o, const struct st_addr_entry *e, const char *path,
                   unsigned long lineno, struct st_err *err);
+/* True, with err saying which version the book needs, when a file of the book
+ * in dir has a header naming a format newer than ours (not damage: never
+ * repaired, never rewritten). */
+bool ab_newer_format(const char *dir, struct st_err *err);
 /* Adds to an error that says the files are damaged how to repair them. Returns -1. */
 int ab_damaged_hint(struct st_err *err);
 
@@ -89,20 +93,33 @@ int ab_write_indexes(struct st_addrbook *ab, const uint32_t *order, const uint64
                      struct st_err *err);
 /* True when both indexes exist and match the snapshot (or there is none). */
 bool ab_indexes_current(struct st_addrbook *ab);
+/* fsck: compares both indexes with what the snapshot makes of them. Returns 0
+ * when they match, 1 when one is missing or stale, -1 (ST_EX_DATAERR naming
+ * the index, with the repair hint) when one is damaged. */
+int ab_check_indexes(struct st_addrbook *ab, struct st_err *err);
 
-/* Reading an index: "rest OFFSET|none", then one body offset per line. */
+/* Reading an index: "rest OFFSET|none", then one body offset per line, then
+ * the seal (see addrbook_index.c). */
 struct ab_index {
-	const char *p, *end;
+	const char *p, *end;       /* the listed offsets */
 	bool has_rest;
 	uint64_t rest;
+	bool rank;                 /* the rank index (else the age index) */
+	bool have_prev;            /* the walk's last entry, to check the order */
+	struct st_addr_entry prev;
+	uint64_t prev_off;
 };
-/* Maps index name; 1 when usable, 0 when missing, stale or damaged, -1. */
+/* Maps index name; 1 when usable (sealed for this snapshot), 0 when missing,
+ * stale or damaged, -1. */
 int ab_index_open(struct ab_index *ix, struct st_addrbook *ab, const char *name,
                   struct st_err *err);
 /* The next listed entry, parsed from the snapshot: 1, 0 at the end, -1 when
  * the index or the line is damaged (the caller falls back to a full load). */
 int ab_index_next(struct ab_index *ix, struct st_addrbook *ab, struct st_addr_entry *e,
                   char *source, size_t source_size);
+/* A walk that stops at an entry reads the next one too: true when it (or the
+ * rest entry, or the end) keeps the index's order, so the stop was no lie. */
+bool ab_index_confirm(struct ab_index *ix, struct st_addrbook *ab);
 /* The "rest" entry: every entry not listed orders after it. 1, 0 (none), -1. */
 int ab_index_rest(struct ab_index *ix, struct st_addrbook *ab, struct st_addr_entry *e,
                   char *source, size_t source_size);

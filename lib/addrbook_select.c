@@ -247,8 +247,10 @@ int ab_gather_best(struct st_addrbook *ab, const struct st_best_opts *o, int64_t
 	while ((rc = ab_index_next(&ix, ab, &e, source, sizeof source)) > 0) {
 		if (read >= check) {
 			int ok = enough_groups(ab, o, now, &e, err);
-			if (ok)
-				return ok < 0 ? -1 : 0;
+			if (ok < 0)
+				return -1;
+			if (ok) /* e bounds the rest, if the index holds past it */
+				return ab_index_confirm(&ix, ab) ? 0 : st_addrbook_load_all(ab, err);
 			check *= 2; /* checks cost a pass over memory: space them out */
 		}
 		if (!ab_adopt(ab, &e, source, err))

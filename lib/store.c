@@ -612,7 +612,7 @@ static int write_all(int fd, const char *p, size_t n, const char *path, struct s
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return st_err_sys(err, errno == ENOSPC ? ST_EX_TEMPFAIL : ST_EX_IOERR, "'%s'", path);
+			return st_err_sys(err, ST_EX_IOERR, "'%s'", path); /* a full disk too */
 		}
 		p += w;
 		n -= (size_t)w;
@@ -788,7 +788,7 @@ int st_store_rewrite_commit(struct st_store_writer *w, struct st_err *err)
 {
 	struct st_store *s = w->s;
 	if (fflush(w->f) != 0 || ferror(w->f) || w->failed) {
-		st_err_sys(err, errno == ENOSPC ? ST_EX_TEMPFAIL : ST_EX_IOERR, "'%s'", w->tmp);
+		st_err_sys(err, ST_EX_IOERR, "'%s'", w->tmp); /* a full disk too */
 		st_store_rewrite_abort(w);
 		return -1;
 	}

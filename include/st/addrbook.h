@@ -205,7 +205,9 @@ int st_parse_iso8601(const char *s, int64_t *out);
 /*
  * Checks the book's files. Without repair: 0 when clean, -1 with err naming the
  * first damage. With repair: moves damaged files aside (.bak) and rewrites the
- * book from every readable entry; *kept and *lost count entries.
+ * book from every readable entry (returns 1), or rebuilds missing, stale or
+ * damaged indexes of a healthy book (returns 2), or finds nothing to do (0);
+ * -1 when it cannot. *kept and *lost count entries.
  */
 int st_addrbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, size_t *lost,
                      struct st_err *err);

@@ -5,6 +5,7 @@
 
 #include "st/addrbook.h"
 #include "st/store.h"
+#include "st/util.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 
@@ -18,6 +19,27 @@ static void put(const char *dir, const char *name, const char *header, const uns
 		abort();
 	fputs(header, f);
 	fwrite(p, 1, n, f);
+	fclose(f);
+}
+
+/* An index file: the fuzzer's lines, then the seal that makes readers use them
+ * (end SNAPSHOT-BODY-BYTES CRC32C-of-the-lines), as addrbook_index.c writes it. */
+static void put_index(const char *dir, const char *name, const unsigned char *p, size_t n,
+                      size_t snap_len)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		abort();
+	fputs("#st-aux addrbook 2 gen 1\n", f);
+	fwrite(p, 1, n, f);
+	uint32_t crc = st_crc32c(0, p, n);
+	if (n && p[n - 1] != '\n') {
+		fputc('\n', f);
+		crc = st_crc32c(crc, "\n", 1);
+	}
+	fprintf(f, "end %zu %08x\n", snap_len, crc);
 	fclose(f);
 }
 
@@ -65,8 +87,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	if (split > size)
 		split = size;
 	put(dir, "addrbook.tsv", "#st addrbook 2 gen 1\n", data, split);
-	put(dir, "addrbook.rank", "#st-aux addrbook 2 gen 1\n", data + split, size - split);
-	put(dir, "addrbook.age", "#st-aux addrbook 2 gen 1\n", data + split, size - split);
+	put_index(dir, "addrbook.rank", data + split, size - split, split);
+	put_index(dir, "addrbook.age", data + split, size - split, split);
 	struct st_config cfg;
 	st_config_init(&cfg);
 	snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", dir);

@@ -311,8 +311,15 @@ static void entry_lines_round_trip_and_reject_junk(void **state)
 	const char *bad[] = {"1.2.3.4:1\t1", "1.2.3.4:1\tx\t0\t0\t0\t0\t0\t0\t0\t0\t0\tm",
 	                     "1.2.3.4:1\t0\t0\t0\t0\t0\t0\t0\t0\t2\t0\tm",
 	                     "1.2.3.4:1\t0\t0\t0\t0\t0\t0\t0\t0\t0\tzz\tm"};
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 4; i++) {
+		err.code = 0;
 		assert_int_equal(st_addr_entry_parse(&back, source, sizeof source, bad[i], strlen(bad[i]), &err), -1);
+		assert_int_equal(err.code, ST_EX_DATAERR); /* damage, never a usage error */
+	}
+	const char *num = "1.2.3.4:1	0	0	0	0	0	7x	0	0	0	0	m"; /* a counter */
+	assert_int_equal(st_addr_entry_parse(&back, source, sizeof source, num, strlen(num), &err), -1);
+	assert_int_equal(err.code, ST_EX_DATAERR);
+	assert_non_null(strstr(err.msg, "field 7"));
 	st_addrbook_free(ab);
 }
 

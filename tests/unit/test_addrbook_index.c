@@ -3,6 +3,7 @@
 
 #include "st/addrbook.h"
 #include "st/store.h"
+#include "st/util.h"
 #include "../../lib/addrbook_int.h" /* to see whether a lazy book stayed lazy */
 
 #define NOW 2000000000
@@ -274,6 +275,37 @@ static void scan_find_and_stale_agree(void **state)
 	st_addrbook_free(full);
 }
 
+static int count_visit(void *ctx, const struct st_addr_entry *e, const char *source)
+{
+	(void)e;
+	(void)source;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+static void a_scan_skips_entries_the_journal_only_removed(void **state)
+{
+	struct fixture *f = *state;
+	struct st_addrbook *ab = open_book(f, ST_STORE_WRITE);
+	add_random(f, ab, 500, 50);
+	struct st_err err = {0};
+	assert_int_equal(st_addrbook_compact(ab, &err), 0);
+	close_book(ab);
+	/* the journal: deletions only, so no live entry is in a lazy book's memory */
+	ab = open_book(f, ST_STORE_WRITE | ST_ADDRBOOK_LAZY);
+	for (size_t i = 0; i < 10; i++)
+		assert_int_equal(st_addrbook_remove(ab, &f->eps[i * 7], &err), 1);
+	close_book(ab);
+	ab = open_book(f, ST_STORE_READ | ST_ADDRBOOK_LAZY);
+	assert_true(ab->lazy);
+	size_t n = 0;
+	assert_int_equal(st_addrbook_scan(ab, count_visit, &n, &err), 0);
+	assert_int_equal(n, f->neps - 10);
+	for (size_t i = 0; i < 10; i++)
+		assert_null(st_addrbook_get(ab, &f->eps[i * 7]));
+	st_addrbook_free(ab);
+}
+
 static void a_stale_or_damaged_index_falls_back_and_is_rebuilt(void **state)
 {
 	struct fixture *f = *state;
@@ -296,6 +328,157 @@ static void a_stale_or_damaged_index_falls_back_and_is_rebuilt(void **state)
 	assert_true(ab_indexes_current(ab));
 	st_addrbook_free(ab);
 	same_best(f, &o, NOW, true);
+}
+
+/* The lines of a file, malloc'ed, NULL-terminated. */
+static char **read_lines(const char *path, size_t *n)
+{
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	char **v = NULL, buf[256];
+	*n = 0;
+	while (fgets(buf, sizeof buf, fp)) {
+		v = realloc(v, (*n + 2) * sizeof *v);
+		v[(*n)++] = strdup(buf);
+	}
+	fclose(fp);
+	v[*n] = NULL;
+	return v;
+}
+
+/* Writes header, lines [1, n-1) in the given order, then a seal that holds. */
+static void write_sealed(const char *path, char **lines, const size_t *order, size_t n)
+{
+	char body[1 << 20];
+	size_t len = 0;
+	for (size_t i = 0; i + 2 < n; i++) {
+		size_t l = strlen(lines[order[i]]);
+		memcpy(body + len, lines[order[i]], l);
+		len += l;
+	}
+	unsigned long long snap;
+	assert_int_equal(sscanf(lines[n - 1], "end %llu", &snap), 1);
+	FILE *fp = fopen(path, "w");
+	fputs(lines[0], fp);
+	fwrite(body, 1, len, fp);
+	fprintf(fp, "end %llu %08x\n", snap, st_crc32c(0, body, len));
+	fclose(fp);
+}
+
+static void a_sealed_index_out_of_order_is_not_trusted(void **state)
+{
+	struct fixture *f = *state;
+	make_book(f, 2000, 100);
+	struct st_best_opts o = {.n = 8};
+	same_best(f, &o, NOW + 700, true);
+	char path[512];
+	snprintf(path, sizeof path, "%s/addrbook.rank", f->dir);
+	size_t n;
+	char **lines = read_lines(path, &n);
+	assert_true(n > 1000);
+	assert_int_equal(strncmp(lines[n - 1], "end ", 4), 0);
+	/* the 600th entry's offset moved to the top of the list: the seal is made
+	 * to hold, only the order gives it away (a walk sees what it reads: an
+	 * entry moved down, out of a walk's reach, only the seal and fsck catch) */
+	size_t *order = malloc(n * sizeof *order), k = 0;
+	order[k++] = 1; /* "rest" */
+	order[k++] = 600;
+	for (size_t i = 2; i + 1 < n; i++)
+		if (i != 600)
+			order[k++] = i;
+	write_sealed(path, lines, order, n);
+	for (int i = 0; i < 3; i++) {
+		o.n = (size_t[]){1, 8, 20}[i];
+		same_best(f, &o, NOW + 700, false);
+	}
+	size_t kept, lost;
+	struct st_err err = {0};
+	assert_int_equal(st_addrbook_fsck(&f->cfg, false, &kept, &lost, &err), -1);
+	assert_int_equal(err.code, ST_EX_DATAERR);
+	assert_non_null(strstr(err.msg, "addrbook.rank: does not match the snapshot"));
+	assert_int_equal(st_addrbook_fsck(&f->cfg, true, &kept, &lost, &err), 2);
+	assert_int_equal(st_addrbook_fsck(&f->cfg, false, &kept, &lost, &err), 0);
+	o.n = 8;
+	same_best(f, &o, NOW + 700, true);
+
+	/* the age index: a pinned entry, or one newer than the next, is a lie */
+	snprintf(path, sizeof path, "%s/addrbook.age", f->dir);
+	for (size_t i = 0; lines[i]; i++)
+		free(lines[i]);
+	free(lines);
+	lines = read_lines(path, &n);
+	k = 0;
+	for (size_t i = 1; i + 1 < n; i++)
+		order[k++] = i == 2 ? n - 2 : i == n - 2 ? 2 : i; /* the newest listed first */
+	write_sealed(path, lines, order, n);
+	struct st_addrbook *full = open_book(f, ST_STORE_READ);
+	struct st_addrbook *lazy = open_book(f, ST_STORE_READ | ST_ADDRBOOK_LAZY);
+	int64_t cut = NOW - 20 * 86400;
+	assert_int_equal(st_addrbook_gather_stale(lazy, cut, &err), 0);
+	size_t want = 0, got = 0;
+	for (size_t i = 0; i < st_addrbook_slots(full); i++) {
+		const struct st_addr_entry *e = st_addrbook_entry(full, i);
+		want += e && !e->pinned && e->last_seen < cut;
+	}
+	for (size_t i = 0; i < st_addrbook_slots(lazy); i++) {
+		const struct st_addr_entry *e = st_addrbook_entry(lazy, i);
+		got += e && !e->pinned && e->last_seen < cut;
+	}
+	assert_true(want > 0);
+	assert_int_equal(got, want);
+	st_addrbook_free(full);
+	st_addrbook_free(lazy);
+	assert_int_equal(st_addrbook_fsck(&f->cfg, false, &kept, &lost, &err), -1);
+	assert_non_null(strstr(err.msg, "addrbook.age: does not match the snapshot"));
+	for (size_t i = 0; lines[i]; i++)
+		free(lines[i]);
+	free(lines);
+	free(order);
+}
+
+static void a_search_through_swapped_lines_reports_damage(void **state)
+{
+	struct fixture *f = *state;
+	struct st_addrbook *book = open_book(f, ST_STORE_WRITE);
+	add_random(f, book, 3000, 200);
+	struct st_err cerr = {0};
+	assert_int_equal(st_addrbook_compact(book, &cerr), 0); /* every entry in the snapshot */
+	close_book(book);
+	char path[512];
+	snprintf(path, sizeof path, "%s/addrbook.tsv", f->dir);
+	size_t n;
+	char **lines = read_lines(path, &n);
+	/* every pair of neighbours in turn would take long: a few, spread out */
+	for (size_t at = 2; at + 2 < n; at += n / 7) {
+		char *t = lines[at];
+		lines[at] = lines[at + 1];
+		lines[at + 1] = t;
+		FILE *fp = fopen(path, "w");
+		for (size_t i = 0; i < n; i++)
+			fputs(lines[i], fp);
+		fclose(fp);
+		for (size_t j = at; j < at + 2; j++) {
+			struct st_endpoint ep;
+			const char *tab = strchr(lines[j], '\t');
+			assert_int_equal(st_endpoint_parse(&ep, lines[j], (size_t)(tab - lines[j]), NULL), 0);
+			struct st_addrbook *ab = open_book(f, ST_STORE_WRITE | ST_ADDRBOOK_LAZY);
+			struct st_err err = {0};
+			int rc = st_addrbook_record(ab, &ep, true, NOW, &err);
+			if (rc < 0) { /* damage, named, never "unknown" */
+				assert_int_equal(err.code, ST_EX_DATAERR);
+				assert_non_null(strstr(err.msg, "st-addrbook fsck --repair"));
+			} else {
+				assert_int_equal(rc, 1); /* or found all the same */
+			}
+			st_addrbook_free(ab);
+		}
+		t = lines[at];
+		lines[at] = lines[at + 1];
+		lines[at + 1] = t;
+	}
+	for (size_t i = 0; lines[i]; i++)
+		free(lines[i]);
+	free(lines);
 }
 
 static void an_unsorted_snapshot_is_damage(void **state)
@@ -339,7 +522,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(best_looks_past_entries_just_tried, setup, teardown),
 		cmocka_unit_test_setup_teardown(best_past_the_listed_part_reads_the_book, setup, teardown),
 		cmocka_unit_test_setup_teardown(scan_find_and_stale_agree, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_scan_skips_entries_the_journal_only_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_stale_or_damaged_index_falls_back_and_is_rebuilt, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_sealed_index_out_of_order_is_not_trusted, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_search_through_swapped_lines_reports_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(an_unsorted_snapshot_is_damage, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

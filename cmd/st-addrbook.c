@@ -534,6 +534,11 @@ static int cmd_prune(struct st_cli *cli, struct opts *o)
 	return close_book(cli, ab, code);
 }
 
+static void import_rejected(void *ctx, const char *where, const char *why)
+{
+	st_warn(ctx, "%s: %s", where, why);
+}
+
 static int cmd_import(struct st_cli *cli)
 {
 	if (cli->argc != 1)
@@ -547,14 +552,19 @@ static int cmd_import(struct st_cli *cli)
 		st_addrbook_free(ab);
 		return st_report(cli, &err);
 	}
+	const char *name = f == stdin ? "<stdin>" : path;
 	int c;
 	while ((c = getc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r')
 		;
 	size_t added = 0, rejected = 0, bad = 0;
 	if (c == '[') { /* the reference node's JSON book */
+		ungetc(c, f);
+		struct st_addrbook_import_sink sink = {import_rejected, cli};
+		int rc = st_addrbook_import_reference(ab, f, name, &sink,
+		                                      &added, &rejected, &err);
 		if (f != stdin)
 			fclose(f);
-		if (st_addrbook_import_reference(ab, path, &added, &rejected, &err) < 0) {
+		if (rc < 0) {
 			st_addrbook_free(ab);
 			st_die(cli, &err);
 		}
@@ -569,7 +579,7 @@ static int cmd_import(struct st_cli *cli)
 			lineno++;
 			if (rc < 0 || !line.len || line.data[0] == '#') {
 				if (rc < 0) {
-					st_warn(cli, "%s:%lu: %s", path, lineno, err.msg);
+					st_warn(cli, "'%s' line %lu: %s", name, lineno, err.msg);
 					bad++;
 				}
 				continue;
@@ -577,7 +587,7 @@ static int cmd_import(struct st_cli *cli)
 			struct st_addr_entry e;
 			char source[ST_SOURCE_MAX];
 			if (st_addr_entry_parse(&e, source, sizeof source, line.data, line.len, &err) < 0) {
-				st_warn(cli, "%s:%lu: %s", path, lineno, err.msg);
+				st_warn(cli, "'%s' line %lu: %s", name, lineno, err.msg);
 				bad++;
 				continue;
 			}
@@ -591,7 +601,15 @@ static int cmd_import(struct st_cli *cli)
 			if (v <= ST_ADD_DUPLICATE) {
 				added++;
 			} else {
-				st_warn(cli, "%s:%lu: %s", path, lineno, st_addrbook_verdict_name(v));
+				char eps[ST_ENDPOINT_STRLEN];
+				st_endpoint_format(&e.ep, eps, sizeof eps);
+				if (v == ST_ADD_NOT_ROUTABLE || v == ST_ADD_SCOPE)
+					st_warn(cli, "'%s' line %lu: endpoint: %s '%s' (%s)", name, lineno,
+					        st_addrbook_verdict_name(v), eps,
+					        st_addr_class_name(st_endpoint_class(&e.ep)));
+				else
+					st_warn(cli, "'%s' line %lu: endpoint: %s '%s'", name, lineno,
+					        st_addrbook_verdict_name(v), eps);
 				rejected++;
 			}
 		}
@@ -601,7 +619,7 @@ static int cmd_import(struct st_cli *cli)
 	}
 	if (cli->verbose >= 0)
 		fprintf(stderr, "st-addrbook: %zu imported, %zu rejected, %zu bad\n", added, rejected, bad);
-	return close_book(cli, ab, bad ? ST_EX_DATAERR : 0);
+	return close_book(cli, ab, bad || rejected ? ST_EX_DATAERR : 0);
 }
 
 static int export_one(void *ctx, const struct st_addr_entry *e, const char *source)

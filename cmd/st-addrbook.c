@@ -221,7 +221,7 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 			struct st_endpoint ep;
 			char id[ST_NODE_ID_MAX + 1];
 			if (st_endpoint_parse_id(&ep, id, sizeof id, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
-				st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+				st_error(cli, "'%s': %s", cli->argv[i], err.msg);
 				bad++;
 				continue;
 			}
@@ -235,7 +235,7 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 			if (rc < 0) {
 				if (err.code == ST_EX_IOERR)
 					st_die(cli, &err);
-				st_warn(cli, "%s", err.msg);
+				st_error(cli, "%s", err.msg);
 				bad++;
 				continue;
 			}
@@ -248,9 +248,8 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 	}
 	size_t rejected = counts[ST_ADD_NOT_ROUTABLE] + counts[ST_ADD_SCOPE] + counts[ST_ADD_SUBNET_FULL] +
 	                  counts[ST_ADD_SOURCE_FULL] + counts[ST_ADD_BOOK_FULL];
-	if (cli->verbose >= 0)
-		fprintf(stderr, "st-addrbook: %zu added, %zu duplicate, %zu rejected, %zu bad\n",
-		        counts[ST_ADD_ADDED], counts[ST_ADD_DUPLICATE], rejected, bad);
+	st_note(cli, "%zu added, %zu duplicate, %zu rejected, %zu bad", counts[ST_ADD_ADDED],
+	        counts[ST_ADD_DUPLICATE], rejected, bad);
 	return close_book(cli, ab, bad ? ST_EX_DATAERR : 0);
 }
 
@@ -404,7 +403,7 @@ static int apply_record(struct st_cli *cli, struct st_addrbook *ab, const struct
 	char eps[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(ep, eps, sizeof eps);
 	if (!status) {
-		st_warn(cli, "%s: %s: no status", where, eps);
+		st_error(cli, "%s: %s: no status", where, eps);
 		return -1;
 	}
 	if (strcmp(status, "banned") == 0)
@@ -436,7 +435,7 @@ static int cmd_record(struct st_cli *cli)
 			if (strcmp(st, "ok") && strcmp(st, "fail"))
 				st_usage_error(cli, "'%s': expected ok or fail", st);
 			if (st_endpoint_parse(&ep, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
-				st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+				st_error(cli, "'%s': %s", cli->argv[i], err.msg);
 				bad++;
 				continue;
 			}
@@ -448,7 +447,7 @@ static int cmd_record(struct st_cli *cli)
 		int rc;
 		while ((rc = st_reader_next(r, &rec, &err)) != 0) {
 			if (rc < 0) {
-				st_warn(cli, "%s", err.msg);
+				st_error(cli, "%s", err.msg);
 				bad++;
 				continue;
 			}
@@ -460,8 +459,7 @@ static int cmd_record(struct st_cli *cli)
 		}
 		st_reader_free(r);
 	}
-	if (cli->verbose >= 0)
-		fprintf(stderr, "st-addrbook: %zu recorded, %zu unknown, %zu bad\n", applied, unknown, bad);
+	st_note(cli, "%zu recorded, %zu unknown, %zu bad", applied, unknown, bad);
 	return close_book(cli, ab, bad ? ST_EX_DATAERR : 0);
 }
 
@@ -476,7 +474,7 @@ static int cmd_each(struct st_cli *cli, const char *name)
 	for (int i = 0; i < cli->argc; i++) {
 		struct st_endpoint ep;
 		if (st_endpoint_parse(&ep, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
-			st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+			st_error(cli, "'%s': %s", cli->argv[i], err.msg);
 			code = ST_EX_DATAERR;
 			continue;
 		}
@@ -486,7 +484,7 @@ static int cmd_each(struct st_cli *cli, const char *name)
 		if (rc < 0)
 			st_die(cli, &err);
 		if (rc == 0) {
-			st_warn(cli, "%s: not in the address book", cli->argv[i]);
+			st_error(cli, "%s: not in the address book", cli->argv[i]);
 			code = ST_EX_DATAERR;
 		}
 	}
@@ -525,8 +523,7 @@ static int cmd_prune(struct st_cli *cli, struct opts *o)
 		}
 	}
 	int code = st_cli_printer_done(cli, p, 0);
-	if (cli->verbose >= 0)
-		fprintf(stderr, "st-addrbook: %zu %s\n", removed, o->dry_run ? "would be removed" : "removed");
+	st_note(cli, "%zu %s", removed, o->dry_run ? "would be removed" : "removed");
 	if (o->dry_run) {
 		st_addrbook_free(ab);
 		return code;
@@ -536,7 +533,7 @@ static int cmd_prune(struct st_cli *cli, struct opts *o)
 
 static void import_rejected(void *ctx, const char *where, const char *why)
 {
-	st_warn(ctx, "%s: %s", where, why);
+	st_error(ctx, "%s: %s", where, why);
 }
 
 static int cmd_import(struct st_cli *cli)
@@ -579,7 +576,7 @@ static int cmd_import(struct st_cli *cli)
 			lineno++;
 			if (rc < 0 || !line.len || line.data[0] == '#') {
 				if (rc < 0) {
-					st_warn(cli, "'%s' line %lu: %s", name, lineno, err.msg);
+					st_error(cli, "'%s' line %lu: %s", name, lineno, err.msg);
 					bad++;
 				}
 				continue;
@@ -587,7 +584,7 @@ static int cmd_import(struct st_cli *cli)
 			struct st_addr_entry e;
 			char source[ST_SOURCE_MAX];
 			if (st_addr_entry_parse(&e, source, sizeof source, line.data, line.len, &err) < 0) {
-				st_warn(cli, "'%s' line %lu: %s", name, lineno, err.msg);
+				st_error(cli, "'%s' line %lu: %s", name, lineno, err.msg);
 				bad++;
 				continue;
 			}
@@ -604,11 +601,11 @@ static int cmd_import(struct st_cli *cli)
 				char eps[ST_ENDPOINT_STRLEN];
 				st_endpoint_format(&e.ep, eps, sizeof eps);
 				if (v == ST_ADD_NOT_ROUTABLE || v == ST_ADD_SCOPE)
-					st_warn(cli, "'%s' line %lu: endpoint: %s '%s' (%s)", name, lineno,
+					st_error(cli, "'%s' line %lu: endpoint: %s '%s' (%s)", name, lineno,
 					        st_addrbook_verdict_name(v), eps,
 					        st_addr_class_name(st_endpoint_class(&e.ep)));
 				else
-					st_warn(cli, "'%s' line %lu: endpoint: %s '%s'", name, lineno,
+					st_error(cli, "'%s' line %lu: endpoint: %s '%s'", name, lineno,
 					        st_addrbook_verdict_name(v), eps);
 				rejected++;
 			}
@@ -617,8 +614,7 @@ static int cmd_import(struct st_cli *cli)
 		if (f != stdin)
 			fclose(f);
 	}
-	if (cli->verbose >= 0)
-		fprintf(stderr, "st-addrbook: %zu imported, %zu rejected, %zu bad\n", added, rejected, bad);
+	st_note(cli, "%zu imported, %zu rejected, %zu bad", added, rejected, bad);
 	return close_book(cli, ab, bad || rejected ? ST_EX_DATAERR : 0);
 }
 
@@ -650,9 +646,9 @@ static int cmd_fsck(struct st_cli *cli, struct opts *o)
 	if (st_addrbook_fsck(&cli->config, o->repair, &kept, &lost, &err) < 0)
 		return st_report(cli, &err);
 	if (o->repair && lost)
-		fprintf(stderr, "st-addrbook: repaired: %zu entries kept, %zu lines lost; damaged files moved to *.bak\n", kept, lost);
-	else if (cli->verbose >= 0)
-		fprintf(stderr, "st-addrbook: ok: %zu entries\n", kept);
+		st_note(cli, "repaired: %zu entries kept, %zu lines lost; damaged files moved to *.bak", kept, lost);
+	else
+		st_note(cli, "ok: %zu entries", kept);
 	return 0;
 }
 

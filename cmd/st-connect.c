@@ -154,7 +154,7 @@ static struct st_endpoint *read_endpoints(struct st_cli *cli, FILE *f, const cha
 	*n = 0;
 	while ((rc = st_reader_next(rd, &rec, &err)) != 0) {
 		if (rc < 0) {
-			st_warn(cli, "%s", err.msg);
+			st_error(cli, "%s", err.msg);
 			(*bad)++;
 			continue;
 		}
@@ -270,7 +270,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		for (int i = 0; eps && i < cli->argc; i++) {
 			char id[ST_NODE_ID_MAX + 1];
 			if (st_endpoint_parse_id(&eps[n], id, sizeof id, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
-				st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+				st_error(cli, "'%s': %s", cli->argv[i], err.msg);
 				bad++;
 				continue;
 			}
@@ -341,10 +341,10 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	}
 	int code = update_rc ? update_rc : ok > 0 ? 0 : ST_EX_UNAVAILABLE;
 	if (interrupted) {
-		st_warn(cli, "interrupted");
+		st_error(cli, "interrupted");
 		code = ST_EX_TEMPFAIL;
 	} else if (n == 0 && !bad && !cli->argc && !r.nsaved) {
-		st_warn(cli, "no endpoints to dial");
+		st_error(cli, "no endpoints to dial");
 	}
 	if (bad && code == 0)
 		code = ST_EX_DATAERR;

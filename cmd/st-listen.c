@@ -124,6 +124,8 @@ static void on_bound(void *vctx, const struct st_endpoint *addr)
 	st_endpoint_format(addr, ep, sizeof ep);
 	/* text mode: first thing on stdout, so scripts and tests learn the port */
 	FILE *f = c->cli->format == ST_FMT_TEXT ? stdout : stderr;
+	if (f == stderr && c->cli->verbose < 0)
+		return; /* -q: stderr is for errors */
 	fprintf(f, "listening %s\n", ep);
 	fflush(f);
 }

@@ -198,7 +198,7 @@ static int cmd_ingest(struct st_cli *cli)
 	int64_t now = st_now();
 	while ((rc = st_reader_next(r, &rec, &err)) != 0) {
 		if (rc < 0) {
-			st_warn(cli, "%s", err.msg);
+			st_error(cli, "%s", err.msg);
 			bad++;
 			continue;
 		}
@@ -218,7 +218,7 @@ static int cmd_ingest(struct st_cli *cli)
 		res.user_agent = ua && strcmp(ua, "-") ? ua : NULL;
 		res.verified = ver && strcmp(ver, "true") == 0;
 		if (!res.status) {
-			st_warn(cli, "<stdin>:%lu: no status", rec.lineno);
+			st_error(cli, "<stdin>:%lu: no status", rec.lineno);
 			bad++;
 			continue;
 		}
@@ -368,7 +368,7 @@ static int cmd_check(struct st_cli *cli)
 			struct st_ban probe;
 			struct st_err err = {0};
 			if (st_ban_target_parse(&probe, t, &err) < 0) {
-				st_warn(cli, "%s", err.msg);
+				st_error(cli, "%s", err.msg);
 				code = code ? code : ST_EX_USAGE;
 				continue;
 			}
@@ -447,13 +447,13 @@ static int cmd_one(struct st_cli *cli, struct opts *o, const char *c)
 	} else if (!strcmp(c, "unban")) {
 		rc = st_bans_remove(pb, id, &err);
 		if (rc == 0) {
-			st_warn(cli, "%s: not banned", id);
+			st_error(cli, "%s: not banned", id);
 			code = ST_EX_DATAERR;
 		}
 	} else if (!strcmp(c, "show")) {
 		const struct st_peer *x = st_peers_get(pb, id);
 		if (!x) {
-			st_warn(cli, "%s: no such peer", id);
+			st_error(cli, "%s: no such peer", id);
 			code = ST_EX_DATAERR;
 		} else {
 			print_peer(p, pb, x, now);
@@ -463,7 +463,7 @@ static int cmd_one(struct st_cli *cli, struct opts *o, const char *c)
 		   : !strcmp(c, "success") ? st_peers_success(pb, id, now, &err)
 		   : st_peers_failure(pb, id, o->weight ? (int32_t)o->weight : 1, now, &ch, &err);
 		if (rc == 0) {
-			st_warn(cli, "%s: no such peer", id);
+			st_error(cli, "%s: no such peer", id);
 			code = ST_EX_DATAERR;
 		} else if (rc > 0 && strcmp(c, "remove")) {
 			print_change(p, id, NULL, c, pb, NULL);

@@ -90,6 +90,24 @@ static void vmessage(const struct st_cli *cli, const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
+void st_error(const struct st_cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(cli, fmt, ap);
+	va_end(ap);
+}
+
+void st_note(const struct st_cli *cli, const char *fmt, ...)
+{
+	if (cli->verbose < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(cli, fmt, ap);
+	va_end(ap);
+}
+
 void st_warn(const struct st_cli *cli, const char *fmt, ...)
 {
 	if (cli->verbose < 0)

@@ -298,6 +298,27 @@ JSON
 	assert_line "st-addrbook: 0 imported, 1 rejected, 0 bad"
 }
 
+@test "-q keeps only what makes the exit status non-zero" {
+	# a private address is rejected but changes no exit status; a bad one is exit 65
+	st-addrbook add -q 1.2.3.4:7777 10.0.0.1:7777 >out 2>err
+	[ ! -s out ]
+	[ ! -s err ]
+	st-addrbook add -q 5.6.7.8:7777 nonsense >out 2>err && rc=0 || rc=$?
+	[ "$rc" -eq 65 ]
+	[ ! -s out ]
+	[ "$(cat err)" = "st-addrbook: 'nonsense': missing port in 'nonsense'" ]
+	echo '[{"Address":"203.0.114.1","Port":7777},{"Address":"203.0.114.2","Port":0}]' >book.json
+	st-addrbook import -q book.json >out 2>err && rc=0 || rc=$?
+	[ "$rc" -eq 65 ]
+	[ "$(cat err)" = "st-addrbook: 'book.json' item 2: Port: bad port '0'" ]
+	st-addrbook record -q 1.2.3.4:7777 ok 9.9.9.9:7777 fail >out 2>err
+	[ ! -s err ]
+	st-addrbook prune -q --max-age 1s >out 2>err
+	[ ! -s err ]
+	st-addrbook fsck -q >out 2>err
+	[ ! -s err ]
+}
+
 @test "the files are text with headers, private, and a damaged book is named and repaired" {
 	st-addrbook add -q 1.1.1.1:1 2.2.2.2:2 3.3.3.3:3
 	st-addrbook record -q 1.1.1.1:1 ok

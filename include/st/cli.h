@@ -151,6 +151,17 @@ int st_process_init(struct st_err *err);
 void st_process_cleanup(void);
 
 /*
+ * SIGINT and SIGTERM as a descriptor for an event loop (libst installs no
+ * handlers): from st_cli_stop_begin_g until st_cli_stop_end_g, each of them
+ * makes the returned descriptor readable instead of ending the process; a
+ * second one ends it as usual. Returns the descriptor, or -1 with err.
+ * st_cli_stop_end_g puts the previous handlers back, so a program waiting
+ * after its loop (on a lock, say) still dies of SIGTERM.
+ */
+int st_cli_stop_begin_g(struct st_err *err);
+void st_cli_stop_end_g(void);
+
+/*
  * The program's entry point, called by the shared main() in cmd/common-main.c
  * after process-wide set-up (locale, SIGPIPE, OpenSSL and libcurl init).
  */

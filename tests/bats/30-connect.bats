@@ -137,6 +137,21 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	[ "$status" -eq 69 ]
 }
 
+@test "SIGINT or SIGTERM stops the dialing: exit 75, 'interrupted', the results so far" {
+	start_listener GOOD
+	peer SILENT silent
+	for sig in INT TERM; do
+		st-connect -o tsv --timeout 60s "$GOOD_ADDR" "$SILENT_ADDR" >"out.$sig" 2>"err.$sig" &
+		pid=$!
+		wait_for_line "out.$sig" "^$GOOD_ADDR	ok" 10
+		kill -"$sig" "$pid"
+		rc=0
+		wait "$pid" || rc=$?
+		[ "$rc" -eq 75 ]
+		[ "$(cat "err.$sig")" = "st-connect: interrupted" ]
+	done
+}
+
 @test "usage errors" {
 	run st-connect -j 0 1.2.3.4:1
 	[ "$status" -eq 2 ]

@@ -372,5 +372,8 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	}
 	if (bad && code == 0)
 		code = ST_EX_DATAERR;
+	/* -q dropped the line per failed dial of --getpeers: say why the status is 69 */
+	if (code == ST_EX_UNAVAILABLE && n && r.getpeers && cli->verbose < 0)
+		st_error(cli, "none of %zu endpoints answered", n);
 	return st_cli_printer_done(cli, r.p, code);
 }

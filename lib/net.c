@@ -121,6 +121,7 @@ struct dialer;
 
 struct dial_conn {
 	struct dialer *d;
+	struct dial_conn *prev, *next; /* the dials still running */
 	size_t index;
 	struct bufferevent *bev;
 	struct event *timer;
@@ -140,7 +141,26 @@ struct dialer {
 	void *ctx;
 	long ok;
 	bool interrupted;
+	struct dial_conn *conns;
 };
+
+/* Frees a dial and takes it off the running list. */
+static void dial_free(struct dial_conn *c)
+{
+	struct dialer *d = c->d;
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (d->conns == c)
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->timer)
+		event_free(c->timer);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	st_session_clear(&c->s);
+	free(c);
+}
 
 static void dial_start_next(struct dialer *d);
 
@@ -160,12 +180,7 @@ static void dial_finish(struct dial_conn *c, const char *status, const char *err
 	if (strcmp(status, "ok") == 0)
 		d->ok++;
 	d->fn(d->ctx, &r);
-	if (c->timer)
-		event_free(c->timer);
-	if (c->bev)
-		bufferevent_free(c->bev);
-	st_session_clear(&c->s);
-	free(c);
+	dial_free(c);
 	d->running--;
 	d->done++;
 	if (d->o->progress)
@@ -299,6 +314,10 @@ static void dial_start(struct dialer *d, size_t index)
 		return;
 	}
 	c->d = d;
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
 	c->index = index;
 	c->rtt_ms = -1;
 	d->running++;
@@ -361,7 +380,9 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 	if (d.running)
 		event_base_dispatch(d.base);
 	*interrupted = d.interrupted;
-	/* connections still open after an interrupt are freed with the base */
+	/* dials still open after an interrupt end unreported */
+	while (d.conns)
+		dial_free(d.conns);
 	if (stop)
 		event_free(stop);
 	event_base_free(d.base);

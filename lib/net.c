@@ -144,7 +144,17 @@ struct dialer {
 	struct dial_conn *conns;
 };
 
-/* Frees a dial and takes it off the running list. */
+/* Frees a dial; dial_free takes it off the running list first. */
+static void dial_release(struct dial_conn *c)
+{
+	if (c->timer)
+		event_free(c->timer);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	st_session_clear(&c->s);
+	free(c);
+}
+
 static void dial_free(struct dial_conn *c)
 {
 	struct dialer *d = c->d;
@@ -154,12 +164,7 @@ static void dial_free(struct dial_conn *c)
 		d->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	if (c->timer)
-		event_free(c->timer);
-	if (c->bev)
-		bufferevent_free(c->bev);
-	st_session_clear(&c->s);
-	free(c);
+	dial_release(c);
 }
 
 static void dial_start_next(struct dialer *d);
@@ -381,8 +386,11 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 		event_base_dispatch(d.base);
 	*interrupted = d.interrupted;
 	/* dials still open after an interrupt end unreported */
-	while (d.conns)
-		dial_free(d.conns);
+	for (struct dial_conn *c = d.conns, *next; c; c = next) {
+		next = c->next;
+		dial_release(c);
+	}
+	d.conns = NULL;
 	if (stop)
 		event_free(stop);
 	event_base_free(d.base);

@@ -35,6 +35,8 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
 CMD_SRC := $(sort $(wildcard cmd/st-*.c))
+# the process-level part (usage, messages, exit): linked into the programs, never into libst.a
+CLI_SRC := cmd/cli.c cmd/common-main.c
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -44,6 +46,7 @@ PROGRAMS := $(CMD_SRC:cmd/%.c=$(BUILD)/%)
 UNIT_TESTS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIBST := $(BUILD)/libst.a
+CLI_OBJ := $(BUILD)/cmd/cli.o
 
 .PHONY: all deps check check-asan unit bats fuzz fuzz-build bench demo install uninstall \
         lint clean help
@@ -58,7 +61,7 @@ $(LIBST): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/st-%: $(BUILD)/cmd/st-%.o $(BUILD)/cmd/common-main.o $(LIBST)
+$(BUILD)/st-%: $(BUILD)/cmd/st-%.o $(BUILD)/cmd/common-main.o $(CLI_OBJ) $(LIBST)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests are warning-clean too, but may convert freely.
@@ -66,6 +69,12 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBST)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests/unit $(filter-out -Wconversion,$(CFLAGS)) $(LDFLAGS) \
 	    -o $@ $< $(LIBST) $(LDLIBS) -lcmocka
+
+# the cli module's test links what the programs link
+$(BUILD)/tests/test_cli: tests/unit/test_cli.c tests/unit/unit.h $(CLI_OBJ) $(LIBST)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/unit $(filter-out -Wconversion,$(CFLAGS)) $(LDFLAGS) \
+	    -o $@ $< $(CLI_OBJ) $(LIBST) $(LDLIBS) -lcmocka
 
 $(BUILD)/bench/%: bench/%.c $(LIBST)
 	@mkdir -p $(@D)
@@ -131,7 +140,7 @@ demo: deps
 lint: all
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --inline-suppr --std=c11 -Iinclude --suppress=missingIncludeSystem lib cmd
-	clang-tidy --quiet $(LIB_SRC) $(CMD_SRC) -- $(CPPFLAGS) -std=c17 $(PKG_CFLAGS)
+	clang-tidy --quiet $(LIB_SRC) $(CMD_SRC) $(CLI_SRC) -- $(CPPFLAGS) -std=c17 $(PKG_CFLAGS)
 	mandoc -Tlint -Wwarning man/*.[157]
 
 install: all

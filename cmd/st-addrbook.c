@@ -221,7 +221,7 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 			struct st_endpoint ep;
 			char id[ST_NODE_ID_MAX + 1];
 			if (st_endpoint_parse_id(&ep, id, sizeof id, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
-				st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+				st_error(cli, "'%s': %s", cli->argv[i], err.msg);
 				bad++;
 				continue;
 			}
@@ -240,7 +240,7 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 				if (rc < 0) {
 					if (err.code == ST_EX_IOERR)
 						st_die(cli, &err);
-					st_warn(cli, "%s", err.msg);
+					st_error(cli, "%s", err.msg);
 					bad++;
 					continue;
 				}
@@ -260,9 +260,8 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 	}
 	size_t rejected = counts[ST_ADD_NOT_ROUTABLE] + counts[ST_ADD_SCOPE] + counts[ST_ADD_SUBNET_FULL] +
 	                  counts[ST_ADD_SOURCE_FULL] + counts[ST_ADD_BOOK_FULL];
-	if (cli->verbose >= 0)
-		fprintf(stderr, "st-addrbook: %zu added, %zu duplicate, %zu rejected, %zu bad\n",
-		        counts[ST_ADD_ADDED], counts[ST_ADD_DUPLICATE], rejected, bad);
+	st_note(cli, "%zu added, %zu duplicate, %zu rejected, %zu bad", counts[ST_ADD_ADDED],
+	        counts[ST_ADD_DUPLICATE], rejected, bad);
 	return bad ? ST_EX_DATAERR : 0;
 }
 
@@ -443,7 +442,7 @@ static int apply_record(struct st_cli *cli, struct st_addrbook *ab, const struct
 	char eps[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(ep, eps, sizeof eps);
 	if (!status) {
-		st_warn(cli, "%s: %s: no status", where, eps);
+		st_error(cli, "%s: %s: no status", where, eps);
 		return -1;
 	}
 	enum st_status st;
@@ -451,7 +450,7 @@ static int apply_record(struct st_cli *cli, struct st_addrbook *ab, const struct
 	if (strcmp(status, "fail") == 0) { /* the argument form: ENDPOINT ok|fail */
 		ok = false;
 	} else if (st_status_parse(status, &st) < 0) {
-		st_warn(cli, "%s: %s: unknown status '%s'", where, eps, status);
+		st_error(cli, "%s: %s: unknown status '%s'", where, eps, status);
 		return -1;
 	} else if (st == ST_STATUS_BANNED || st == ST_STATUS_SHUTDOWN || st == ST_STATUS_REFUSED_LIMIT) {
 		return 0; /* never dialed, or refused by us: no attempt to count */
@@ -486,7 +485,7 @@ static int cmd_record(struct st_cli *cli)
 			if (strcmp(st, "ok") && strcmp(st, "fail"))
 				st_usage_error(cli, "'%s': expected ok or fail", st);
 			if (st_endpoint_parse(&ep, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
-				st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+				st_error(cli, "'%s': %s", cli->argv[i], err.msg);
 				bad++;
 				continue;
 			}
@@ -505,7 +504,7 @@ static int cmd_record(struct st_cli *cli)
 				if (rc < 0) {
 					if (err.code == ST_EX_IOERR)
 						st_die(cli, &err);
-					st_warn(cli, "%s", err.msg);
+					st_error(cli, "%s", err.msg);
 					bad++;
 					continue;
 				}
@@ -524,8 +523,7 @@ static int cmd_record(struct st_cli *cli)
 		if (b < 0)
 			st_die(cli, &err);
 	}
-	if (cli->verbose >= 0)
-		fprintf(stderr, "st-addrbook: %zu recorded, %zu unknown, %zu bad\n", applied, unknown, bad);
+	st_note(cli, "%zu recorded, %zu unknown, %zu bad", applied, unknown, bad);
 	return bad ? ST_EX_DATAERR : 0;
 }
 
@@ -540,7 +538,7 @@ static int cmd_each(struct st_cli *cli, const char *name)
 	for (int i = 0; i < cli->argc; i++) {
 		struct st_endpoint ep;
 		if (st_endpoint_parse(&ep, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
-			st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+			st_error(cli, "'%s': %s", cli->argv[i], err.msg);
 			code = ST_EX_DATAERR;
 			continue;
 		}
@@ -550,7 +548,7 @@ static int cmd_each(struct st_cli *cli, const char *name)
 		if (rc < 0)
 			st_die(cli, &err);
 		if (rc == 0) {
-			st_warn(cli, "%s: not in the address book", cli->argv[i]);
+			st_error(cli, "%s: not in the address book", cli->argv[i]);
 			code = ST_EX_DATAERR;
 		}
 	}
@@ -589,13 +587,17 @@ static int cmd_prune(struct st_cli *cli, struct opts *o)
 		}
 	}
 	int code = st_cli_printer_done(cli, p, 0);
-	if (cli->verbose >= 0)
-		fprintf(stderr, "st-addrbook: %zu %s\n", removed, o->dry_run ? "would be removed" : "removed");
+	st_note(cli, "%zu %s", removed, o->dry_run ? "would be removed" : "removed");
 	if (o->dry_run) {
 		st_addrbook_free(ab);
 		return code;
 	}
 	return close_book(cli, ab, code);
+}
+
+static void import_rejected(void *ctx, const char *where, const char *why)
+{
+	st_error(ctx, "%s: %s", where, why);
 }
 
 static int cmd_import(struct st_cli *cli)
@@ -611,14 +613,19 @@ static int cmd_import(struct st_cli *cli)
 		st_addrbook_free(ab);
 		return st_report(cli, &err);
 	}
+	const char *name = f == stdin ? "<stdin>" : path;
 	int c;
 	while ((c = getc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r')
 		;
 	size_t added = 0, rejected = 0, bad = 0;
 	if (c == '[') { /* the reference node's JSON book */
+		ungetc(c, f);
+		struct st_addrbook_import_sink sink = {import_rejected, cli};
+		int rc = st_addrbook_import_reference(ab, f, name, &sink,
+		                                      &added, &rejected, &err);
 		if (f != stdin)
 			fclose(f);
-		if (st_addrbook_import_reference(ab, path, &added, &rejected, &err) < 0) {
+		if (rc < 0) {
 			st_addrbook_free(ab);
 			st_die(cli, &err);
 		}
@@ -633,7 +640,7 @@ static int cmd_import(struct st_cli *cli)
 			lineno++;
 			if (rc < 0 || !line.len || line.data[0] == '#') {
 				if (rc < 0) {
-					st_warn(cli, "%s:%lu: %s", path, lineno, err.msg);
+					st_error(cli, "'%s' line %lu: %s", name, lineno, err.msg);
 					bad++;
 				}
 				continue;
@@ -641,7 +648,7 @@ static int cmd_import(struct st_cli *cli)
 			struct st_addr_entry e;
 			char source[ST_SOURCE_MAX];
 			if (st_addr_entry_parse(&e, source, sizeof source, line.data, line.len, &err) < 0) {
-				st_warn(cli, "%s:%lu: %s", path, lineno, err.msg);
+				st_error(cli, "'%s' line %lu: %s", name, lineno, err.msg);
 				bad++;
 				continue;
 			}
@@ -655,7 +662,15 @@ static int cmd_import(struct st_cli *cli)
 			if (v <= ST_ADD_DUPLICATE) {
 				added++;
 			} else {
-				st_warn(cli, "%s:%lu: %s", path, lineno, st_addrbook_verdict_name(v));
+				char eps[ST_ENDPOINT_STRLEN];
+				st_endpoint_format(&e.ep, eps, sizeof eps);
+				if (v == ST_ADD_NOT_ROUTABLE || v == ST_ADD_SCOPE)
+					st_error(cli, "'%s' line %lu: endpoint: %s '%s' (%s)", name, lineno,
+					        st_addrbook_verdict_name(v), eps,
+					        st_addr_class_name(st_endpoint_class(&e.ep)));
+				else
+					st_error(cli, "'%s' line %lu: endpoint: %s '%s'", name, lineno,
+					        st_addrbook_verdict_name(v), eps);
 				rejected++;
 			}
 		}
@@ -663,9 +678,8 @@ static int cmd_import(struct st_cli *cli)
 		if (f != stdin)
 			fclose(f);
 	}
-	if (cli->verbose >= 0)
-		fprintf(stderr, "st-addrbook: %zu imported, %zu rejected, %zu bad\n", added, rejected, bad);
-	return close_book(cli, ab, bad ? ST_EX_DATAERR : 0);
+	st_note(cli, "%zu imported, %zu rejected, %zu bad", added, rejected, bad);
+	return close_book(cli, ab, bad || rejected ? ST_EX_DATAERR : 0);
 }
 
 static int export_one(void *ctx, const struct st_addr_entry *e, const char *source)
@@ -698,11 +712,11 @@ static int cmd_fsck(struct st_cli *cli, struct opts *o)
 	if (rc < 0)
 		return st_report(cli, &err);
 	if (rc == 1)
-		fprintf(stderr, "st-addrbook: repaired: %zu entries kept, %zu lines lost; damaged files moved to *.bak\n", kept, lost);
+		st_note(cli, "repaired: %zu entries kept, %zu lines lost; damaged files moved to *.bak", kept, lost);
 	else if (rc == 2)
-		fprintf(stderr, "st-addrbook: repaired: %zu entries kept; indexes rebuilt\n", kept);
-	else if (cli->verbose >= 0)
-		fprintf(stderr, "st-addrbook: ok: %zu entries\n", kept);
+		st_note(cli, "repaired: %zu entries kept; indexes rebuilt", kept);
+	else
+		st_note(cli, "ok: %zu entries", kept);
 	return 0;
 }
 

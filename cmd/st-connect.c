@@ -48,7 +48,21 @@ struct run {
 	struct st_peerbook *bans;    /* read at the start, for the ban checks */
 	struct saved *saved;         /* results kept for --update */
 	size_t nsaved;
+	int64_t last_progress;
 };
+
+/* The progress line on a terminal: at most five times a second, and at the end. */
+static void on_progress(void *ctx, size_t done, size_t total, long ok)
+{
+	struct run *r = ctx;
+	int64_t now = st_monotonic_ms();
+	if (now - r->last_progress <= 200 && done != total)
+		return;
+	fprintf(stderr, "\rst-connect: %zu/%zu done, %ld ok ", done, total, ok);
+	if (done == total)
+		fputc('\n', stderr);
+	r->last_progress = now;
+}
 
 /* A result kept for --update, once the dialing is over. */
 struct saved {
@@ -156,7 +170,7 @@ static struct st_endpoint *read_endpoints(struct st_cli *cli, FILE *f, const cha
 	*n = 0;
 	while ((rc = st_reader_next(rd, &rec, &err)) != 0) {
 		if (rc < 0) {
-			st_warn(cli, "%s", err.msg);
+			st_error(cli, "%s", err.msg);
 			(*bad)++;
 			continue;
 		}
@@ -235,9 +249,13 @@ static int cmd_session(struct st_cli *cli)
 		st_usage_error(cli, "'%s': %s", cli->argv[0], err.msg);
 	if (st_net_local_handshake(&cli->config, 0, &local, &err) < 0)
 		st_die(cli, &err);
-	if (st_net_interactive(&ep, &local, cli->config.connect.timeout, STDIN_FILENO, say, NULL, &err) < 0)
-		return st_report(cli, &err);
-	return 0;
+	int stop = st_cli_stop_begin_g(&err);
+	if (stop < 0)
+		st_die(cli, &err);
+	int rc = st_net_interactive(&ep, &local, cli->config.connect.timeout, STDIN_FILENO, stop, say,
+	                            NULL, &err);
+	st_cli_stop_end_g();
+	return rc < 0 ? st_report(cli, &err) : 0;
 }
 
 int cmd_main(struct st_cli *cli, int argc, char **argv)
@@ -264,7 +282,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		for (int i = 0; eps && i < cli->argc; i++) {
 			char id[ST_NODE_ID_MAX + 1];
 			if (st_endpoint_parse_id(&eps[n], id, sizeof id, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
-				st_warn(cli, "'%s': %s", cli->argv[i], err.msg);
+				st_error(cli, "'%s': %s", cli->argv[i], err.msg);
 				bad++;
 				continue;
 			}
@@ -293,7 +311,8 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.getpeers = r.getpeers,
 		.exclude = ex,
 		.nexclude = nex > 1000 ? 1000 : nex,
-		.progress = isatty(STDERR_FILENO) && n > 100 && cli->verbose >= 0,
+		.progress = isatty(STDERR_FILENO) && n > 100 && cli->verbose >= 0 ? on_progress : NULL,
+		.progress_ctx = &r,
 	};
 	if (st_net_local_handshake(&cli->config, 0, &o.local, &err) < 0)
 		st_die(cli, &err);
@@ -324,7 +343,12 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	n = m;
 	r.eps = eps;
 	bool interrupted = false;
-	long ok = n ? st_dial_all(eps, n, &o, on_result, &r, &interrupted, &err) : 0;
+	long ok = 0;
+	if (n && (o.stop_fd = st_cli_stop_begin_g(&err)) < 0)
+		st_die(cli, &err);
+	if (n)
+		ok = st_dial_all(eps, n, &o, on_result, &r, &interrupted, &err);
+	st_cli_stop_end_g();
 	st_peerbook_free(r.bans);
 	r.bans = NULL;
 	free(eps);
@@ -337,12 +361,15 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	}
 	int code = update_rc ? update_rc : ok > 0 ? 0 : ST_EX_UNAVAILABLE;
 	if (interrupted) {
-		st_warn(cli, "interrupted");
+		st_error(cli, "interrupted");
 		code = ST_EX_TEMPFAIL;
 	} else if (n == 0 && !bad && !cli->argc && !r.nsaved) {
-		st_warn(cli, "no endpoints to dial");
+		st_error(cli, "no endpoints to dial");
 	}
 	if (bad && code == 0)
 		code = ST_EX_DATAERR;
+	/* -q dropped the line per failed dial of --getpeers: say why the status is 69 */
+	if (code == ST_EX_UNAVAILABLE && n && r.getpeers && cli->verbose < 0)
+		st_error(cli, "none of %zu endpoints answered", n);
 	return st_cli_printer_done(cli, r.p, code);
 }

@@ -143,6 +143,8 @@ static void on_bound(void *vctx, const struct st_endpoint *addr)
 	st_endpoint_format(addr, ep, sizeof ep);
 	/* text mode: first thing on stdout, so scripts and tests learn the port */
 	FILE *f = c->cli->format == ST_FMT_TEXT ? stdout : stderr;
+	if (f == stderr && c->cli->verbose < 0)
+		return; /* -q: stderr is for errors */
 	fprintf(f, "listening %s\n", ep);
 	fflush(f);
 }
@@ -263,6 +265,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		st_die(cli, &err);
 	c.p = st_cli_printer(cli, &st_schema_inbound);
 	int rc = st_listen_run(&o, &err);
+	st_cli_stop_end_g();
 	st_peerbook_free(c.bans);
 	if (rc < 0) {
 		st_printer_free(c.p);

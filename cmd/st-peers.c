@@ -210,7 +210,7 @@ static int cmd_ingest(struct st_cli *cli)
 		int64_t now = st_now();
 		while ((rc = st_reader_next(r, &rec, &err)) != 0) {
 			if (rc < 0) {
-				st_warn(cli, "%s", err.msg);
+				st_error(cli, "%s", err.msg);
 				bad++;
 				continue;
 			}
@@ -221,7 +221,7 @@ static int cmd_ingest(struct st_cli *cli)
 			struct st_conn_result res = {.ep = rec.endpoint};
 			const char *status = st_record_get(&rec, "status");
 			if (!status || st_status_parse(status, &res.status) < 0) {
-				st_warn(cli, "<stdin>:%lu: %s%s%s", rec.lineno, status ? "unknown status '" : "no status",
+				st_error(cli, "<stdin>:%lu: %s%s%s", rec.lineno, status ? "unknown status '" : "no status",
 				        status ? status : "", status ? "'" : "");
 				bad++;
 				continue;
@@ -368,7 +368,7 @@ static int cmd_check(struct st_cli *cli)
 		struct st_ban_query q;
 		struct st_err err = {0};
 		if (st_ban_query_parse(&q, cli->argv[i], &err) < 0) {
-			st_warn(cli, "%s", err.msg);
+			st_error(cli, "%s", err.msg);
 			code = code ? code : ST_EX_USAGE;
 			continue;
 		}
@@ -466,14 +466,14 @@ static int cmd_one(struct st_cli *cli, struct opts *o, const char *c)
 			if (targets[k] && (rc = st_bans_remove(pb, targets[k], &err)) > 0)
 				removed++;
 		if (rc >= 0 && !removed) {
-			st_warn(cli, "%s: not banned", id);
+			st_error(cli, "%s: not banned", id);
 			code = ST_EX_DATAERR;
 		}
 		rc = rc < 0 ? rc : 0;
 	} else if (!strcmp(c, "show")) {
 		const struct st_peer *x = st_peers_get(pb, id);
 		if (!x) {
-			st_warn(cli, "%s: no such peer", id);
+			st_error(cli, "%s: no such peer", id);
 			code = ST_EX_DATAERR;
 		} else {
 			print_peer(p, pb, x, now);
@@ -483,7 +483,7 @@ static int cmd_one(struct st_cli *cli, struct opts *o, const char *c)
 		   : !strcmp(c, "success") ? st_peers_success(pb, id, now, &err)
 		   : st_peers_failure(pb, id, o->weight ? (int32_t)o->weight : 1, now, &ch, &err);
 		if (rc == 0) {
-			st_warn(cli, "%s: no such peer", id);
+			st_error(cli, "%s: no such peer", id);
 			code = ST_EX_DATAERR;
 		} else if (rc > 0 && strcmp(c, "remove")) {
 			print_change(p, id, NULL, c, pb, NULL);

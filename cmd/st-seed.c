@@ -175,7 +175,7 @@ static int cmd_fetch(struct st_cli *cli, const struct opts *o)
 		                         &q->err) < 0)
 			q->failed = q->err.code ? q->err.code : ST_EX_DATAERR;
 		if (q->failed) {
-			st_warn(cli, "%s: %s", name, q->err.msg);
+			st_error(cli, "%s: %s", name, q->err.msg);
 			failed++;
 		} else {
 			char source[ST_PATH_MAX + 8];
@@ -210,7 +210,7 @@ static int cmd_dns(struct st_cli *cli, const struct opts *o)
 	struct st_printer *p = st_cli_printer(cli, &st_schema_gossip);
 	for (size_t i = 0; i < n; i++) {
 		if (q[i].failed) {
-			st_warn(cli, "%s: %s", q[i].name, q[i].err.msg);
+			st_error(cli, "%s: %s", q[i].name, q[i].err.msg);
 			failed++;
 			continue;
 		}
@@ -232,6 +232,8 @@ struct refresh_ctx {
 static void on_outcome(void *ctx, const struct st_seed_outcome *x)
 {
 	struct refresh_ctx *r = ctx;
+	if (r->cli->verbose < 0 && strcmp(x->status, "failed") != 0)
+		return; /* -q: only what makes the exit status non-zero */
 	st_print_begin(r->p);
 	st_print_str(r->p, "seed", "%-40s", x->seed);
 	st_print_str(r->p, "status", "%-9s", x->status);
@@ -266,7 +268,7 @@ static int cmd_refresh(struct st_cli *cli, const struct opts *o)
 		return st_report(cli, &err);
 	}
 	if (failed)
-		st_warn(cli, "%ld of %zu seeds failed", failed, cli->config.nseeds);
+		st_error(cli, "%ld of %zu seeds failed", failed, cli->config.nseeds);
 	return st_cli_printer_done(cli, rc.p, seeds_exit((size_t)failed, cli->config.nseeds));
 }
 
@@ -334,7 +336,7 @@ static int cmd_verify(struct st_cli *cli, const struct opts *o)
 			                   r.sig.data ? r.sig.data : "", r.sig.len, &err);
 		st_seed_request_clear(&r);
 		if (rc < 0) {
-			st_warn(cli, "%s: %s", cli->argv[i], err.msg);
+			st_error(cli, "%s: %s", cli->argv[i], err.msg);
 			/* a bad key is the operator's mistake; a bad signature is the data's */
 			if (code == ST_EX_OK || err.code == ST_EX_DATAERR)
 				code = err.code;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "st/addrbook.h"
@@ -14,32 +15,66 @@
 
 #define REFERENCE_FILE_MAX (512L * 1024 * 1024)
 
+/* n decimal digits at s, nothing else. Returns the value or -1. */
+static int digits(const char *s, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static int days_in_month(int y, int mo)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return mo == 2 && leap ? 29 : days[mo - 1];
+}
+
 int st_parse_iso8601(const char *s, int64_t *out)
 {
-	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+	int y = digits(s, 4), mo = -1, d = -1, h = 0, mi = 0, sec = 0;
+	if (y < 0 || s[4] != '-' || (mo = digits(s + 5, 2)) < 0 || s[7] != '-' ||
+	    (d = digits(s + 8, 2)) < 0)
 		return -1;
-	const char *p = s + n;
+	const char *p = s + 10;
 	if (*p == 'T' || *p == ' ') {
-		int m = 0;
-		if (sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &m) != 3 || m != 8)
+		if ((h = digits(p + 1, 2)) < 0 || p[3] != ':' || (mi = digits(p + 4, 2)) < 0 ||
+		    p[6] != ':' || (sec = digits(p + 7, 2)) < 0)
 			return -1;
-		p += 1 + m;
-		if (*p == '.')
+		p += 9;
+		if (*p == '.') { /* any number of digits: .NET writes seven */
+			if (!isdigit((unsigned char)p[1]))
+				return -1;
 			for (p++; isdigit((unsigned char)*p); p++)
 				;
+		}
 	}
 	long offset = 0;
 	if (*p == 'Z') {
 		p++;
-	} else if (*p == '+' || *p == '-') {
-		int oh, om, m = 0;
-		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m != 5 || oh > 23 || om > 59)
+	} else if (*p == '+' || *p == '-') { /* +HH:MM, +HHMM or +HH */
+		int oh = digits(p + 1, 2), om = 0;
+		if (oh < 0)
+			return -1;
+		const char *q = p + 3;
+		if (*q == ':') {
+			om = digits(q + 1, 2);
+			q += 3;
+		} else if (isdigit((unsigned char)*q)) {
+			om = digits(q, 2);
+			q += 2;
+		}
+		if (om < 0 || oh > 23 || om > 59)
 			return -1;
 		offset = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
-		p += 1 + m;
+		p = q;
 	}
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
+	    sec > 60)
 		return -1;
 	if (y <= 1) { /* .NET's DateTime.MinValue: never */
 		*out = 0;
@@ -54,90 +89,217 @@ int st_parse_iso8601(const char *s, int64_t *out)
 	return 0;
 }
 
-static int64_t json_time(json_t *obj, const char *key)
+/*
+ * A member of a reference item by name, PascalCase or camelCase or any other
+ * case (System.Text.Json reads names case-insensitively). *key receives the
+ * name as the file spells it, for messages; pascal when absent.
+ */
+static json_t *member(json_t *o, const char *pascal, const char **key)
 {
-	json_t *v = json_object_get(obj, key);
-	int64_t t = 0;
-	if (json_is_string(v) && st_parse_iso8601(json_string_value(v), &t) == 0)
-		return t;
-	if (json_is_integer(v))
-		return json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) : 0;
+	const char *k;
+	json_t *v;
+	*key = pascal;
+	json_object_foreach(o, k, v) {
+		if (strcasecmp(k, pascal) == 0) {
+			*key = k;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+/* A JSON value as a message shows it: a string as it is, anything else as JSON. */
+static void shown(json_t *v, char *buf, size_t size)
+{
+	if (json_is_string(v)) {
+		snprintf(buf, size, "%s", json_string_value(v));
+	} else {
+		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		snprintf(buf, size, "%s", s ? s : "?");
+		free(s);
+	}
+	for (char *c = buf; *c; c++) /* untrusted text: no control bytes on a terminal */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	if (strlen(buf) == size - 1 && size > 4)
+		memcpy(buf + size - 4, "...", 3);
+}
+
+/* A time: absent or null is unknown (0), else an ISO 8601 string or Unix seconds. */
+static int ref_time(json_t *o, const char *name, int64_t *out, char *why, size_t size)
+{
+	const char *key;
+	json_t *v = member(o, name, &key);
+	*out = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_string(v) && st_parse_iso8601(json_string_value(v), out) == 0)
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		*out = (int64_t)json_integer_value(v);
+		return 0;
+	}
+	char val[96];
+	shown(v, val, sizeof val);
+	snprintf(why, size, "%s: bad time '%s'", key, val);
 	return -1;
 }
 
-int st_addrbook_import_reference(struct st_addrbook *ab, const char *path, size_t *added,
+/* A count: absent or null is 0, else an integer 0..UINT32_MAX. */
+static int ref_count(json_t *o, const char *name, uint32_t *out, char *why, size_t size)
+{
+	const char *key;
+	json_t *v = member(o, name, &key);
+	*out = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) <= (json_int_t)UINT32_MAX) {
+		*out = (uint32_t)json_integer_value(v);
+		return 0;
+	}
+	char val[96];
+	shown(v, val, sizeof val);
+	snprintf(why, size, "%s: bad count '%s'", key, val);
+	return -1;
+}
+
+/* One item of the reference book into in and source; -1 with why naming the field. */
+static int ref_item(json_t *o, struct st_addr_entry *in, char *source, size_t source_size,
+                    char *why, size_t size)
+{
+	char val[96];
+	const char *akey, *pkey, *skey;
+	memset(in, 0, sizeof *in);
+	if (!json_is_object(o)) {
+		shown(o, val, sizeof val);
+		snprintf(why, size, "not an object '%s'", val);
+		return -1;
+	}
+	json_t *addr = member(o, "Address", &akey), *port = member(o, "Port", &pkey);
+	if (!addr || json_is_null(addr)) {
+		snprintf(why, size, "%s: missing", akey);
+		return -1;
+	}
+	if (!json_is_string(addr) ||
+	    st_addr_parse(&in->ep, json_string_value(addr), json_string_length(addr), NULL) < 0) {
+		shown(addr, val, sizeof val);
+		snprintf(why, size, "%s: bad address '%s'", akey, val);
+		return -1;
+	}
+	if (!port || json_is_null(port)) {
+		snprintf(why, size, "%s: missing", pkey);
+		return -1;
+	}
+	if (!json_is_integer(port) || json_integer_value(port) < 1 ||
+	    json_integer_value(port) > 65535) {
+		shown(port, val, sizeof val);
+		snprintf(why, size, "%s: bad port '%s'", pkey, val);
+		return -1;
+	}
+	in->ep.port = (uint16_t)json_integer_value(port);
+	if (ref_time(o, "FirstSeen", &in->first_seen, why, size) < 0 ||
+	    ref_time(o, "LastSeen", &in->last_seen, why, size) < 0 ||
+	    ref_time(o, "LastAttempt", &in->last_attempt, why, size) < 0 ||
+	    ref_count(o, "SuccessCount", &in->successes, why, size) < 0 ||
+	    ref_count(o, "FailureCount", &in->failures, why, size) < 0)
+		return -1;
+	in->attempts = in->successes + in->failures;
+	if (in->successes && in->last_attempt)
+		in->last_success = in->last_attempt; /* the reference keeps no separate time */
+	json_t *src = member(o, "Source", &skey);
+	if (src && !json_is_null(src) && !json_is_string(src)) {
+		shown(src, val, sizeof val);
+		snprintf(why, size, "%s: bad source '%s'", skey, val);
+		return -1;
+	}
+	snprintf(source, source_size, "import:%s", json_is_string(src) ? json_string_value(src)
+	                                                               : "reference");
+	return 0;
+}
+
+struct bounded_read {
+	FILE *f;
+	size_t total;
+	bool toobig;
+};
+
+static size_t bounded_read(void *buf, size_t len, void *ctx)
+{
+	struct bounded_read *r = ctx;
+	size_t n = fread(buf, 1, len, r->f);
+	r->total += n;
+	if (r->total > (size_t)REFERENCE_FILE_MAX) {
+		r->toobig = true;
+		return (size_t)-1;
+	}
+	return n;
+}
+
+static void reject(const struct st_addrbook_import_sink *sink, const char *name, size_t item,
+                   const char *why)
+{
+	if (!sink || !sink->reject)
+		return;
+	char where[ST_PATH_MAX + 32];
+	snprintf(where, sizeof where, "'%s' item %zu", name, item);
+	sink->reject(sink->ctx, where, why);
+}
+
+int st_addrbook_import_reference(struct st_addrbook *ab, FILE *f, const char *name,
+                                 const struct st_addrbook_import_sink *sink, size_t *added,
                                  size_t *rejected, struct st_err *err)
 {
 	*added = *rejected = 0;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return st_err_sys(err, ST_EX_NOINPUT, "'%s'", path);
-	fseek(f, 0, SEEK_END);
-	long size = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	if (size > REFERENCE_FILE_MAX) {
-		fclose(f);
-		return st_err_set(err, ST_EX_DATAERR, "'%s': larger than %ld bytes", path,
+	json_error_t jerr;
+	struct bounded_read r = {.f = f};
+	json_t *root = json_load_callback(bounded_read, &r, JSON_REJECT_DUPLICATES, &jerr);
+	if (r.toobig) {
+		json_decref(root);
+		return st_err_set(err, ST_EX_DATAERR, "'%s': larger than %ld bytes", name,
 		                  REFERENCE_FILE_MAX);
 	}
-	json_error_t jerr;
-	json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-	fclose(f);
+	if (ferror(f)) {
+		json_decref(root);
+		return st_err_set(err, ST_EX_IOERR, "'%s': read error", name);
+	}
 	if (!root)
-		return st_err_set(err, ST_EX_DATAERR, "%s:%d:%d: %s", path, jerr.line, jerr.column,
-		                  jerr.text);
+		return st_err_set(err, ST_EX_DATAERR, "'%s' line %d column %d: %s", name, jerr.line,
+		                  jerr.column, jerr.text);
 	if (!json_is_array(root)) {
 		json_decref(root);
-		return st_err_set(err, ST_EX_DATAERR, "%s: expected a JSON array of addresses", path);
+		return st_err_set(err, ST_EX_DATAERR, "'%s': expected a JSON array of addresses",
+		                  name);
 	}
 	int64_t now = st_now();
 	size_t i;
 	json_t *o;
 	json_array_foreach(root, i, o) {
-		json_t *addr = json_object_get(o, "Address"), *port = json_object_get(o, "Port");
-		struct st_endpoint ep;
-		if (!json_is_object(o) || !json_is_string(addr) || !json_is_integer(port) ||
-		    json_integer_value(port) < 1 || json_integer_value(port) > 65535 ||
-		    st_addr_parse(&ep, json_string_value(addr), json_string_length(addr), NULL) < 0) {
-			fprintf(stderr, "st-addrbook: %s: entry %zu: bad Address or Port, skipped\n", path,
-			        i + 1);
+		struct st_addr_entry in;
+		char source[ST_SOURCE_MAX], why[256];
+		if (ref_item(o, &in, source, sizeof source, why, sizeof why) < 0) {
+			reject(sink, name, i + 1, why);
 			(*rejected)++;
 			continue;
 		}
-		ep.port = (uint16_t)json_integer_value(port);
-		struct st_addr_entry in = {0};
-		in.ep = ep;
-		in.first_seen = json_time(o, "FirstSeen");
-		in.last_seen = json_time(o, "LastSeen");
-		in.last_attempt = json_time(o, "LastAttempt");
-		if (in.first_seen < 0 || in.last_seen < 0 || in.last_attempt < 0) {
-			fprintf(stderr, "st-addrbook: %s: entry %zu: bad time, skipped\n", path, i + 1);
-			(*rejected)++;
-			continue;
-		}
-		json_t *sc = json_object_get(o, "SuccessCount"), *fc = json_object_get(o, "FailureCount");
-		in.successes = json_is_integer(sc) && json_integer_value(sc) > 0
-		                   ? (uint32_t)json_integer_value(sc) : 0;
-		in.failures = json_is_integer(fc) && json_integer_value(fc) > 0
-		                  ? (uint32_t)json_integer_value(fc) : 0;
-		in.attempts = in.successes + in.failures;
-		if (in.successes && in.last_attempt)
-			in.last_success = in.last_attempt; /* the reference keeps no separate time */
-		json_t *src = json_object_get(o, "Source");
-		char source[ST_SOURCE_MAX];
-		snprintf(source, sizeof source, "import:%s",
-		         json_is_string(src) ? json_string_value(src) : "reference");
 		enum st_addrbook_verdict v;
-		if (st_addrbook_add(ab, &ep, source, NULL, in.first_seen ? in.first_seen : now, &v,
-		                    NULL, err) < 0) {
+		if (st_addrbook_add(ab, &in.ep, source, NULL, in.first_seen ? in.first_seen : now,
+		                    &v, NULL, err) < 0) {
 			json_decref(root);
 			return -1;
 		}
 		if (v != ST_ADD_ADDED && v != ST_ADD_DUPLICATE) {
-			char eps[ST_ENDPOINT_STRLEN];
-			st_endpoint_format(&ep, eps, sizeof eps);
-			fprintf(stderr, "st-addrbook: %s: entry %zu: %s: %s\n", path, i + 1, eps,
-			        st_addrbook_verdict_name(v));
+			const char *akey;
+			char val[96];
+			shown(member(o, "Address", &akey), val, sizeof val);
+			if (v == ST_ADD_NOT_ROUTABLE || v == ST_ADD_SCOPE)
+				snprintf(why, sizeof why, "%s: %s '%s' (%s)", akey,
+				         st_addrbook_verdict_name(v), val,
+				         st_addr_class_name(st_endpoint_class(&in.ep)));
+			else
+				snprintf(why, sizeof why, "%s: %s '%s'", akey, st_addrbook_verdict_name(v),
+				         val);
+			reject(sink, name, i + 1, why);
 			(*rejected)++;
 			continue;
 		}

@@ -7,7 +7,6 @@
 #include <event2/util.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +131,7 @@ struct dialer;
 
 struct dial_conn {
 	struct dialer *d;
+	struct dial_conn *prev, *next; /* the dials still running */
 	size_t index;
 	struct bufferevent *bev;
 	struct event *timer;
@@ -151,8 +151,31 @@ struct dialer {
 	void *ctx;
 	long ok;
 	bool interrupted;
-	int64_t last_progress;
+	struct dial_conn *conns;
 };
+
+/* Frees a dial; dial_free takes it off the running list first. */
+static void dial_release(struct dial_conn *c)
+{
+	if (c->timer)
+		event_free(c->timer);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	st_session_clear(&c->s);
+	free(c);
+}
+
+static void dial_free(struct dial_conn *c)
+{
+	struct dialer *d = c->d;
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (d->conns == c)
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	dial_release(c);
+}
 
 static void dial_start_next(struct dialer *d);
 
@@ -172,23 +195,11 @@ static void dial_finish(struct dial_conn *c, enum st_status status, const char *
 	if (status == ST_STATUS_OK)
 		d->ok++;
 	d->fn(d->ctx, &r);
-	if (c->timer)
-		event_free(c->timer);
-	if (c->bev)
-		bufferevent_free(c->bev);
-	st_session_clear(&c->s);
-	free(c);
+	dial_free(c);
 	d->running--;
 	d->done++;
-	if (d->o->progress) {
-		int64_t now = st_monotonic_ms();
-		if (now - d->last_progress > 200 || d->done == d->n) {
-			fprintf(stderr, "\rst-connect: %zu/%zu done, %ld ok ", d->done, d->n, d->ok);
-			if (d->done == d->n)
-				fputc('\n', stderr);
-			d->last_progress = now;
-		}
-	}
+	if (d->o->progress)
+		d->o->progress(d->o->progress_ctx, d->done, d->n, d->ok);
 	if (!d->interrupted)
 		dial_start_next(d);
 }
@@ -319,6 +330,10 @@ static void dial_start(struct dialer *d, size_t index)
 		return;
 	}
 	c->d = d;
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
 	c->index = index;
 	c->rtt_ms = -1;
 	d->running++;
@@ -354,18 +369,12 @@ static void dial_start_next(struct dialer *d)
 		event_base_loopbreak(d->base);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *ctx)
+static void dial_stop(evutil_socket_t fd, short what, void *ctx)
 {
-	(void)sig;
+	(void)fd;
 	(void)what;
-	bool *flag = ctx;
-	*flag = true;
-}
-
-static void dial_signal(evutil_socket_t sig, short what, void *ctx)
-{
 	struct dialer *d = ctx;
-	on_signal(sig, what, &d->interrupted);
+	d->interrupted = true;
 	event_base_loopbreak(d->base);
 }
 
@@ -379,17 +388,22 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 	d.base = event_base_new();
 	if (!d.base)
 		return st_err_set(err, ST_EX_SOFTWARE, "cannot start the event loop");
-	struct event *si = evsignal_new(d.base, SIGINT, dial_signal, &d);
-	struct event *st = evsignal_new(d.base, SIGTERM, dial_signal, &d);
-	event_add(si, NULL);
-	event_add(st, NULL);
+	struct event *stop = o->stop_fd > 0 ? event_new(d.base, o->stop_fd, EV_READ, dial_stop, &d)
+	                                    : NULL;
+	if (stop)
+		event_add(stop, NULL);
 	dial_start_next(&d);
 	if (d.running)
 		event_base_dispatch(d.base);
 	*interrupted = d.interrupted;
-	/* connections still open after an interrupt are freed with the base */
-	event_free(si);
-	event_free(st);
+	/* dials still open after an interrupt end unreported */
+	for (struct dial_conn *c = d.conns, *next; c; c = next) {
+		next = c->next;
+		dial_release(c);
+	}
+	d.conns = NULL;
+	if (stop)
+		event_free(stop);
 	event_base_free(d.base);
 	return d.ok;
 }
@@ -625,9 +639,9 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	in_arm_timer(c);
 }
 
-static void listen_signal(evutil_socket_t sig, short what, void *ctx)
+static void listen_stop(evutil_socket_t fd, short what, void *ctx)
 {
-	(void)sig;
+	(void)fd;
 	(void)what;
 	event_base_loopbreak(ctx);
 }
@@ -691,13 +705,14 @@ int st_listen_run(const struct st_listen_opts *o, struct st_err *err)
 		}
 	}
 	if (rc == 0) {
-		struct event *si = evsignal_new(l.base, SIGINT, listen_signal, l.base);
-		struct event *st = evsignal_new(l.base, SIGTERM, listen_signal, l.base);
-		event_add(si, NULL);
-		event_add(st, NULL);
+		struct event *stop = o->stop_fd > 0
+		                         ? event_new(l.base, o->stop_fd, EV_READ, listen_stop, l.base)
+		                         : NULL;
+		if (stop)
+			event_add(stop, NULL);
 		event_base_dispatch(l.base);
-		event_free(si);
-		event_free(st);
+		if (stop)
+			event_free(stop);
 		for (struct in_conn *c = l.conns, *next; c; c = next) {
 			next = c->next;
 			in_free(c, ST_STATUS_SHUTDOWN, "listener stopped");

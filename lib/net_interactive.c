@@ -5,7 +5,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,16 +278,16 @@ static void on_timeout(evutil_socket_t fd, short what, void *ctx)
 	finish(a);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *ctx)
+static void on_stop(evutil_socket_t fd, short what, void *ctx)
 {
-	(void)sig;
+	(void)fd;
 	(void)what;
 	finish(ctx);
 }
 
 int st_net_interactive(const struct st_endpoint *ep, const struct st_handshake *local,
-                       int64_t timeout_ms, int in_fd, void (*say)(void *ctx, const char *line),
-                       void *ctx, struct st_err *err)
+                       int64_t timeout_ms, int in_fd, int stop_fd,
+                       void (*say)(void *ctx, const char *line), void *ctx, struct st_err *err)
 {
 	struct ia a = {.say = say, .ctx = ctx, .timeout_ms = timeout_ms, .err = err};
 	st_buf_init(&a.pending, 1 << 20);
@@ -318,8 +317,9 @@ int st_net_interactive(const struct st_endpoint *ep, const struct st_handshake *
 	a.timer = evtimer_new(a.base, on_timeout, &a);
 	bufferevent_setcb(a.peer, peer_read, NULL, peer_event, &a);
 	bufferevent_enable(a.peer, EV_READ | EV_WRITE);
-	struct event *si = evsignal_new(a.base, SIGINT, on_signal, &a);
-	event_add(si, NULL);
+	struct event *si = stop_fd > 0 ? event_new(a.base, stop_fd, EV_READ, on_stop, &a) : NULL;
+	if (si)
+		event_add(si, NULL);
 	arm(&a);
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -332,7 +332,8 @@ int st_net_interactive(const struct st_endpoint *ep, const struct st_handshake *
 		                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	else
 		event_base_dispatch(a.base);
-	event_free(si);
+	if (si)
+		event_free(si);
 	event_free(a.timer);
 	bufferevent_free(a.peer);
 	if (a.in)

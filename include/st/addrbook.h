@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "st/config.h"
 #include "st/endpoint.h"
@@ -190,16 +191,29 @@ size_t st_addr_entry_format_source(const struct st_addr_entry *e, const char *so
 int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_size,
                         const char *line, size_t len, struct st_err *err);
 
+/* Where an import reports an item it skipped: where ("'book.json' item 3") and
+ * why, naming the field and the value ("LastSeen: bad time '2024-13-01'"). */
+struct st_addrbook_import_sink {
+	void (*reject)(void *ctx, const char *where, const char *why);
+	void *ctx;
+};
+
 /*
- * Imports the reference node's JSON address book (an array of objects with
- * Address, Port, FirstSeen, LastSeen, LastAttempt, SuccessCount, FailureCount,
- * Source; ISO 8601 times with offsets). Counts added and rejected entries.
- * Returns 0 or -1 (a file that is not such JSON).
+ * Imports the reference node's JSON address book read from f (name is for
+ * messages): an array of objects with Address and Port, and optionally
+ * FirstSeen, LastSeen, LastAttempt, SuccessCount, FailureCount and Source,
+ * names in any case (PascalCase, camelCase); times are ISO 8601 (see
+ * st_parse_iso8601), Unix seconds, or null for unknown. An item that cannot
+ * be taken is reported to sink (may be NULL) and counted in *rejected.
+ * Returns 0, or -1 when the file as a whole is not such JSON (65) or unreadable (74).
  */
-int st_addrbook_import_reference(struct st_addrbook *ab, const char *path, size_t *added,
+int st_addrbook_import_reference(struct st_addrbook *ab, FILE *f, const char *name,
+                                 const struct st_addrbook_import_sink *sink, size_t *added,
                                  size_t *rejected, struct st_err *err);
 
-/* Parses "2024-05-01T12:34:56.789+02:00" (or Z) to Unix seconds. Returns 0 or -1. */
+/* Parses "2024-05-01T12:34:56.1234567+02:00" to Unix seconds: fractional seconds of
+ * any length (dropped), an offset Z, +HH:MM, +HHMM or +HH, or none (UTC); year 1
+ * (.NET's DateTime.MinValue) and times before 1970 give 0. Returns 0 or -1. */
 int st_parse_iso8601(const char *s, int64_t *out);
 
 /*

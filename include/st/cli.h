@@ -118,8 +118,18 @@ int st_cli_u64(const char *option, const char *s, uint64_t min, uint64_t max, ui
 int st_cli_duration(const char *option, const char *s, int64_t min_ms, int64_t max_ms,
                     int64_t *out_ms, struct st_err *err);
 
-/* Messages on stderr: "PROGRAM: message". warn always (unless -q); info only with -v. */
+/*
+ * Messages on stderr: "PROGRAM: message". -q keeps only what would make the exit
+ * status non-zero:
+ *   st_error  input rejected, a failure: something that makes the exit status
+ *             non-zero; printed even with -q
+ *   st_warn   worth knowing, changes no exit status; not with -q
+ *   st_note   a summary or progress ("3 added, 0 duplicate"); not with -q
+ *   st_info   only with -v
+ */
+void st_error(const struct st_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void st_warn(const struct st_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void st_note(const struct st_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void st_info(const struct st_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints err's message as "PROGRAM: msg" and returns err->code (or 70 if unset). */
 int st_report(const struct st_cli *cli, const struct st_err *err);
@@ -143,6 +153,17 @@ void st_cli_free(struct st_cli *cli);
  * Returns 0 or -1. st_process_cleanup undoes what needs undoing. */
 int st_process_init(struct st_err *err);
 void st_process_cleanup(void);
+
+/*
+ * SIGINT and SIGTERM as a descriptor for an event loop (libst installs no
+ * handlers): from st_cli_stop_begin_g until st_cli_stop_end_g, each of them
+ * makes the returned descriptor readable instead of ending the process; a
+ * second one ends it as usual. Returns the descriptor, or -1 with err.
+ * st_cli_stop_end_g puts the previous handlers back, so a program waiting
+ * after its loop (on a lock, say) still dies of SIGTERM.
+ */
+int st_cli_stop_begin_g(struct st_err *err);
+void st_cli_stop_end_g(void);
 
 /*
  * The program's entry point, called by the shared main() in cmd/common-main.c

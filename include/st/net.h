@@ -25,7 +25,12 @@ struct st_dial_opts {
 	const struct st_endpoint *exclude;
 	size_t nexclude;
 	struct st_handshake local;
-	bool progress;            /* a progress line on stderr */
+	/* When set: called after each endpoint is done (the program draws any progress line). */
+	void (*progress)(void *ctx, size_t done, size_t total, long ok);
+	void *progress_ctx;
+	/* When > 0: a descriptor that becomes readable when the program wants to stop,
+	 * e.g. the self-pipe its SIGINT handler writes to. libst installs no handlers. */
+	int stop_fd;
 	/* When set: true drops a connection whose handshake reveals this id (status banned). */
 	bool (*banned_id)(void *ctx, const char *id);
 	void *banned_ctx;
@@ -47,8 +52,9 @@ typedef void (*st_dial_fn)(void *ctx, const struct st_dial_result *r);
 
 /*
  * Dials every endpoint, jobs at a time, and calls fn once per endpoint with its
- * result (in completion order). SIGINT or SIGTERM stops early: *interrupted is
- * set. Returns the number of "ok" results, or -1 when the loop cannot start.
+ * result (in completion order). o->stop_fd becoming readable stops early:
+ * *interrupted is set. Returns the number of "ok" results, or -1 when the loop
+ * cannot start.
  */
 long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_opts *o,
                  st_dial_fn fn, void *ctx, bool *interrupted, struct st_err *err);
@@ -84,20 +90,22 @@ struct st_listen_opts {
 	bool (*banned_addr)(void *ctx, const struct st_endpoint *addr);
 	bool (*banned_peer)(void *ctx, const char *id, const struct st_endpoint *at);
 	void *ctx;
+	int stop_fd;   /* > 0: listening ends when it becomes readable (see st_dial_opts) */
 };
 
-/* Listens until SIGINT or SIGTERM. Returns 0, or -1 when it cannot listen. */
+/* Listens until o->stop_fd becomes readable. Returns 0, or -1 when it cannot listen. */
 int st_listen_run(const struct st_listen_opts *o, struct st_err *err);
 
 /* ---- interactive ---- */
 
 /*
  * Dials ep, handshakes, then reads commands from in_fd (ping, getpeers N,
- * raw 0xTT HEX, quit) and reports every message through say(ctx, line).
+ * raw 0xTT HEX, quit) and reports every message through say(ctx, line); the
+ * session ends when stop_fd (> 0) becomes readable, as after quit.
  * Returns 0 when the session ended normally, -1 with err otherwise.
  */
 int st_net_interactive(const struct st_endpoint *ep, const struct st_handshake *local,
-                       int64_t timeout_ms, int in_fd, void (*say)(void *ctx, const char *line),
-                       void *ctx, struct st_err *err);
+                       int64_t timeout_ms, int in_fd, int stop_fd,
+                       void (*say)(void *ctx, const char *line), void *ctx, struct st_err *err);
 
 #endif

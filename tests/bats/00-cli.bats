@@ -80,3 +80,17 @@ programs() {
 	run bash -c "source '$ST_TOP/completions/st.bash' && complete -p st-addrbook st-connect st-listen st-peers st-seed"
 	[ "$status" -eq 0 ]
 }
+
+@test "libst.a prints nothing on stdout or stderr, never exits, installs no signal handler" {
+	run nm -A "$ST_BUILD/libst.a"
+	[ "$status" -eq 0 ]
+	nm_out=$output
+	run grep -E ' U (stdout|stderr|printf|vprintf|puts|putchar|perror|exit|_exit|_Exit|abort|err|errx|warn|warnx|signal|sigaction|raise)$' <<<"$nm_out"
+	[ "$status" -eq 1 ]
+	# libevent's signal events are macros over event_new: look in the source
+	run grep -rlE 'evsignal_|EV_SIGNAL' "$ST_TOP/lib"
+	[ "$status" -eq 1 ]
+	# and the process-level part is linked into the programs instead
+	run grep -E '^(.*:)?cli\.o:' <<<"$nm_out"
+	[ "$status" -eq 1 ]
+}

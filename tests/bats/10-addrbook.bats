@@ -217,7 +217,9 @@ gen_addrs() {
 ]
 JSON
 	run st-addrbook import ref.json
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 65 ]
+	assert_line "st-addrbook: 'ref.json' item 3: Address: not-routable '10.0.0.1' (private)"
+	assert_line "st-addrbook: 'ref.json' item 4: Address: bad address 'nonsense'"
 	assert_line "st-addrbook: 2 imported, 2 rejected, 0 bad"
 	run st-addrbook list -o json -s import:
 	assert_line --partial '"endpoint":"203.0.114.9:7777","quality":0.666667,"successes":3,"failures":1'
@@ -228,6 +230,93 @@ JSON
 	echo '{"not": "an array"}' >bad.json
 	run st-addrbook import bad.json
 	[ "$status" -eq 65 ]
+}
+
+@test "import takes what .NET writes: 7-digit fractions, +0000, +00:00, Z, null times" {
+	cat >ref.json <<'JSON'
+[
+ {"Address":"203.0.114.1","Port":7777,"FirstSeen":"2024-05-01T10:00:00.1234567+00:00",
+  "LastSeen":"2024-05-02T00:00:00.0000000+0000","LastAttempt":"2024-05-02T00:00:00Z","SuccessCount":1},
+ {"Address":"203.0.114.2","Port":7777,"FirstSeen":null,"LastSeen":null,"LastAttempt":null,
+  "SuccessCount":null,"FailureCount":null,"Source":null}
+]
+JSON
+	run st-addrbook import ref.json
+	[ "$status" -eq 0 ]
+	assert_output "st-addrbook: 2 imported, 0 rejected, 0 bad"
+	run st-addrbook list -o json -s import:
+	[ "$status" -eq 0 ]
+	assert_line --partial '"endpoint":"203.0.114.1:7777"'
+	assert_line --partial '"first_seen":1714557600,"last_seen":1714608000,"last_attempt":1714608000'
+	assert_line --partial '"endpoint":"203.0.114.2:7777"'
+	assert_line --regexp '"endpoint":"203.0.114.2:7777".*"last_attempt":null,"last_success":null'
+}
+
+@test "import takes camelCase keys and items with only an address and a port" {
+	cat >ref.json <<'JSON'
+[{"address":"203.0.114.1","port":7777,"firstSeen":"2024-05-01T10:00:00Z","lastSeen":"2024-05-02T00:00:00Z",
+  "lastAttempt":"2024-05-02T00:00:00Z","successCount":3,"failureCount":1,"source":"PeerExchange"},
+ {"Address":"203.0.114.2","Port":7777}]
+JSON
+	run st-addrbook import ref.json
+	[ "$status" -eq 0 ]
+	assert_output "st-addrbook: 2 imported, 0 rejected, 0 bad"
+	run st-addrbook list -o json -s import:PeerExchange
+	[ "$status" -eq 0 ]
+	assert_line --partial '"endpoint":"203.0.114.1:7777","quality":0.666667,"successes":3,"failures":1'
+	assert_line --partial '"first_seen":1714557600,"last_seen":1714608000'
+	run st-addrbook list -o json -s import:reference
+	assert_line --partial '"endpoint":"203.0.114.2:7777"'
+}
+
+@test "import exits 65 on a rejected item and names the field and the value" {
+	cat >book.json <<'JSON'
+[{"Address":"203.0.114.1","Port":7777},
+ {"Address":"203.0.114.2","Port":7777,"LastSeen":"2024-13-01"},
+ {"Address":"203.0.114.3","Port":99999},
+ {"Address":"203.0.114.4","Port":7777,"successCount":"many"},
+ {"Address":"203.0.114.5"}]
+JSON
+	run st-addrbook import book.json
+	[ "$status" -eq 65 ]
+	assert_line "st-addrbook: 'book.json' item 2: LastSeen: bad time '2024-13-01'"
+	assert_line "st-addrbook: 'book.json' item 3: Port: bad port '99999'"
+	assert_line "st-addrbook: 'book.json' item 4: successCount: bad count 'many'"
+	assert_line "st-addrbook: 'book.json' item 5: Port: missing"
+	assert_line "st-addrbook: 1 imported, 4 rejected, 0 bad"
+	run st-addrbook list -o tsv
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" == "203.0.114.1:7777"$'\t'* ]]
+	# from stdin, and a rejected line of our own export
+	ST_DATA_DIR=$BATS_TEST_TMPDIR/other run st-addrbook import - <book.json
+	[ "$status" -eq 65 ]
+	assert_line "st-addrbook: '<stdin>' item 2: LastSeen: bad time '2024-13-01'"
+	printf '10.0.0.1:7777\t1\t1\t0\t0\t0\t0\t0\t0\t0\t0\tmanual\n' >book.tsv
+	ST_DATA_DIR=$BATS_TEST_TMPDIR/third run st-addrbook import book.tsv
+	[ "$status" -eq 65 ]
+	assert_line "st-addrbook: 'book.tsv' line 1: endpoint: not-routable '10.0.0.1:7777' (private)"
+	assert_line "st-addrbook: 0 imported, 1 rejected, 0 bad"
+}
+
+@test "-q keeps only what makes the exit status non-zero" {
+	# a private address is rejected but changes no exit status; a bad one is exit 65
+	st-addrbook add -q 1.2.3.4:7777 10.0.0.1:7777 >out 2>err
+	[ ! -s out ]
+	[ ! -s err ]
+	st-addrbook add -q 5.6.7.8:7777 nonsense >out 2>err && rc=0 || rc=$?
+	[ "$rc" -eq 65 ]
+	[ ! -s out ]
+	[ "$(cat err)" = "st-addrbook: 'nonsense': missing port in 'nonsense'" ]
+	echo '[{"Address":"203.0.114.1","Port":7777},{"Address":"203.0.114.2","Port":0}]' >book.json
+	st-addrbook import -q book.json >out 2>err && rc=0 || rc=$?
+	[ "$rc" -eq 65 ]
+	[ "$(cat err)" = "st-addrbook: 'book.json' item 2: Port: bad port '0'" ]
+	st-addrbook record -q 1.2.3.4:7777 ok 9.9.9.9:7777 fail >out 2>err
+	[ ! -s err ]
+	st-addrbook prune -q --max-age 1s >out 2>err
+	[ ! -s err ]
+	st-addrbook fsck -q >out 2>err
+	[ ! -s err ]
 }
 
 @test "the files are text with headers, private, and a damaged book is named and repaired" {

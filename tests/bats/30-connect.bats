@@ -137,6 +137,32 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	[ "$status" -eq 69 ]
 }
 
+@test "-q with --getpeers: silent when a dial succeeds, one line when every dial failed" {
+	start_listener L1
+	closed=$(free_port)
+	st-connect -q --getpeers 10 "127.0.0.1:$closed" "$L1_ADDR" >out 2>err
+	[ ! -s err ]
+	st-connect -q --getpeers 10 "127.0.0.1:$closed" >out 2>err && rc=0 || rc=$?
+	[ "$rc" -eq 69 ]
+	[ ! -s out ]
+	[ "$(cat err)" = "st-connect: none of 1 endpoints answered" ]
+}
+
+@test "SIGINT or SIGTERM stops the dialing: exit 75, 'interrupted', the results so far" {
+	start_listener GOOD
+	peer SILENT silent
+	for sig in INT TERM; do
+		st-connect -o tsv --timeout 60s "$GOOD_ADDR" "$SILENT_ADDR" >"out.$sig" 2>"err.$sig" &
+		pid=$!
+		wait_for_line "out.$sig" "^$GOOD_ADDR	ok" 10
+		kill -"$sig" "$pid"
+		rc=0
+		wait "$pid" || rc=$?
+		[ "$rc" -eq 75 ]
+		[ "$(cat "err.$sig")" = "st-connect: interrupted" ]
+	done
+}
+
 @test "usage errors" {
 	run st-connect -j 0 1.2.3.4:1
 	[ "$status" -eq 2 ]

@@ -17,6 +17,15 @@ load helpers
 	[ ! -s "$BATS_TEST_TMPDIR/J.out" ]
 }
 
+@test "-q in json mode: no listening line on stderr, the session records still on stdout" {
+	port=$(free_port)
+	start_bg Q st-listen --bind "127.0.0.1:$port" -q -o json
+	for i in $(seq 50); do st-connect -q "127.0.0.1:$port" >/dev/null 2>&1 && break; sleep 0.1; done
+	wait_for_line "$BATS_TEST_TMPDIR/Q.out" '"outcome":"ok"' 5
+	stop_bg Q
+	[ ! -s "$BATS_TEST_TMPDIR/Q.err" ]
+}
+
 @test "a client that never handshakes is dropped at the deadline; others are served meanwhile" {
 	start_listener L1 --handshake-timeout 1s
 	port=${L1_ADDR##*:}

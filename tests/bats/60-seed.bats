@@ -334,6 +334,36 @@ refresh_config() {
 	assert_line "st-seed: no seeds configured (the seeds: list of st.yaml)"
 }
 
+@test "refresh -q from cron prints nothing when all is well, only the failure when not" {
+	web_lists
+	zone
+	start_httpd WEB www
+	start_dns DNS zone.txt
+	refresh_config "$WEB_URL" "$DNS_ADDR"
+	# a list with bad lines: they are skipped, the seed is fine, and -q says nothing of them
+	printf '  - url: %s/mixed.txt\n' "$WEB_URL" >>"$XDG_CONFIG_HOME/spacetime/st.yaml"
+	st-seed refresh -q >out 2>err && rc=0 || rc=$?
+	[ "$rc" -eq 0 ]
+	[ ! -s out ]
+	[ ! -s err ]
+	# and it did its work
+	run st-addrbook list -o tsv -s "seed:$WEB_URL/peers.txt"
+	[ "${#lines[@]}" -eq 3 ]
+	run st-addrbook list -o tsv -s dns:seed.test
+	[ "${#lines[@]}" -eq 3 ]
+	# without -q the same run (into another book) reports each seed and the bad lines
+	ST_DATA_DIR=$BATS_TEST_TMPDIR/other run st-seed refresh
+	[ "$status" -eq 0 ]
+	assert_line --partial "mixed.txt:2: "
+	assert_line --regexp "^dns:seed.test +ok "
+	# a failing seed makes -q speak: the seed on stdout, the count on stderr, exit 75
+	refresh_config "$WEB_URL/status/404" "$DNS_ADDR"
+	st-seed refresh -q -o tsv >out 2>err && rc=0 || rc=$?
+	[ "$rc" -eq 75 ]
+	[ "$(cat out)" = "seed:$WEB_URL/status/404/peers.txt	failed	0	0	0	HTTP 404" ]
+	[ "$(cat err)" = "st-seed: 1 of 2 seeds failed" ]
+}
+
 @test "refresh: a second run while one holds the lock exits 75 at once" {
 	web_lists
 	start_httpd WEB www

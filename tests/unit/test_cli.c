@@ -1,4 +1,6 @@
 /* test_cli.c - option parsing, help, completion and option-number messages of the cli module. */
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -213,6 +215,38 @@ static void completion_offers_commands_options_and_hints(void **state)
 	assert_string_equal(out, "");
 }
 
+static bool readable(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return poll(&p, 1, 0) == 1;
+}
+
+/* SIGINT and SIGTERM become a readable descriptor while armed; afterwards the old handler. */
+static void stop_fd_turns_signals_into_a_readable_descriptor(void **state)
+{
+	(void)state;
+	struct st_err err = {0};
+	int fd = st_cli_stop_begin_g(&err);
+	assert_true(fd > 0);
+	assert_false(readable(fd));
+	assert_int_equal(raise(SIGTERM), 0); /* the process lives on */
+	assert_true(readable(fd));
+	char c;
+	assert_int_equal(read(fd, &c, 1), 1);
+	assert_int_equal(raise(SIGINT), 0);
+	assert_true(readable(fd));
+	assert_int_equal(read(fd, &c, 1), 1);
+	st_cli_stop_end_g();
+	struct sigaction sa;
+	assert_int_equal(sigaction(SIGTERM, NULL, &sa), 0);
+	assert_ptr_equal(sa.sa_handler, SIG_DFL);
+	assert_int_equal(sigaction(SIGINT, NULL, &sa), 0);
+	assert_ptr_equal(sa.sa_handler, SIG_DFL);
+	/* armed again, the same descriptor */
+	assert_int_equal(st_cli_stop_begin_g(&err), fd);
+	st_cli_stop_end_g();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +260,7 @@ int main(void)
 		cmocka_unit_test(help_lists_commands_and_exits_0),
 		cmocka_unit_test(version_prints_name_and_version),
 		cmocka_unit_test(completion_offers_commands_options_and_hints),
+		cmocka_unit_test(stop_fd_turns_signals_into_a_readable_descriptor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,6 @@
 /* cli.c - option parsing, help, completions, messages and output set-up shared by every program. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <locale.h>
 #include <signal.h>
@@ -89,6 +91,24 @@ static void vmessage(const struct st_cli *cli, const char *fmt, va_list ap)
 	fprintf(stderr, "%s: ", cli->prog ? cli->prog->name : "st");
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+}
+
+void st_error(const struct st_cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(cli, fmt, ap);
+	va_end(ap);
+}
+
+void st_note(const struct st_cli *cli, const char *fmt, ...)
+{
+	if (cli->verbose < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(cli, fmt, ap);
+	va_end(ap);
 }
 
 void st_warn(const struct st_cli *cli, const char *fmt, ...)
@@ -532,6 +552,46 @@ int st_process_init(struct st_err *err)
 
 void st_process_cleanup(void)
 {
+	st_cli_stop_end_g();
+}
+
+static int stop_pipe[2] = {-1, -1};
+static struct sigaction stop_saved[2];
+static bool stop_armed;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	ssize_t n = write(stop_pipe[1], "x", 1); /* non-blocking: a full pipe already says stop */
+	(void)n;
+	errno = saved;
+}
+
+int st_cli_stop_begin_g(struct st_err *err)
+{
+	if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return st_err_sys(err, ST_EX_SOFTWARE, "pipe");
+	if (!stop_armed) {
+		struct sigaction sa = {0};
+		sa.sa_handler = on_stop_signal;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART | SA_RESETHAND; /* a second signal ends the process */
+		if (sigaction(SIGINT, &sa, &stop_saved[0]) < 0 ||
+		    sigaction(SIGTERM, &sa, &stop_saved[1]) < 0)
+			return st_err_sys(err, ST_EX_SOFTWARE, "sigaction");
+		stop_armed = true;
+	}
+	return stop_pipe[0];
+}
+
+void st_cli_stop_end_g(void)
+{
+	if (!stop_armed)
+		return;
+	sigaction(SIGINT, &stop_saved[0], NULL);
+	sigaction(SIGTERM, &stop_saved[1], NULL);
+	stop_armed = false;
 }
 
 void st_cli_free(struct st_cli *cli)

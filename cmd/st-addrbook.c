@@ -600,20 +600,38 @@ static void import_rejected(void *ctx, const char *where, const char *why)
 	st_error(ctx, "%s: %s", where, why);
 }
 
+/* The largest input import takes from a pipe (it is held in memory). */
+#define IMPORT_MAX ((size_t)1 << 30)
+
 static int cmd_import(struct st_cli *cli)
 {
 	if (cli->argc != 1)
 		st_usage_error(cli, "import takes one FILE");
 	const char *path = cli->argv[0];
-	struct st_addrbook *ab = open_book(cli, BOOK_WRITE);
 	struct st_err err = {0};
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
 	if (!f) {
 		st_err_sys(&err, ST_EX_NOINPUT, "'%s'", path);
-		st_addrbook_free(ab);
 		return st_report(cli, &err);
 	}
 	const char *name = f == stdin ? "<stdin>" : path;
+	/* a pipe is read whole before the book is locked: its writer may be waiting on it */
+	char *held = NULL;
+	if (!st_is_regular_file(f)) {
+		size_t len;
+		if (st_slurp(f, IMPORT_MAX, &held, &len, &err) < 0)
+			st_die(cli, &err);
+		if (f != stdin)
+			fclose(f);
+		f = fmemopen(held, len ? len : 1, "r");
+		if (!f) {
+			st_err_sys(&err, ST_EX_SOFTWARE, "fmemopen");
+			st_die(cli, &err);
+		}
+		if (!len)
+			getc(f); /* fmemopen wants a size: an empty input is one unread byte */
+	}
+	struct st_addrbook *ab = open_book(cli, BOOK_WRITE);
 	int c;
 	while ((c = getc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r')
 		;
@@ -623,7 +641,7 @@ static int cmd_import(struct st_cli *cli)
 		struct st_addrbook_import_sink sink = {import_rejected, cli};
 		int rc = st_addrbook_import_reference(ab, f, name, &sink,
 		                                      &added, &rejected, &err);
-		if (f != stdin)
+		if (f != stdin && !held)
 			fclose(f);
 		if (rc < 0) {
 			st_addrbook_free(ab);
@@ -675,8 +693,12 @@ static int cmd_import(struct st_cli *cli)
 			}
 		}
 		st_buf_clear(&line);
-		if (f != stdin)
+		if (f != stdin && !held)
 			fclose(f);
+	}
+	if (held) {
+		fclose(f);
+		free(held);
 	}
 	st_note(cli, "%zu imported, %zu rejected, %zu bad", added, rejected, bad);
 	return close_book(cli, ab, bad || rejected ? ST_EX_DATAERR : 0);

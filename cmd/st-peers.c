@@ -131,7 +131,12 @@ static void print_peer(struct st_printer *p, const struct st_peerbook *pb, const
 		k += st_endpoint_format(&x->eps[i], eps + k, sizeof eps - k);
 	}
 	bool banned = peer_banned(pb, x, now);
+	/* the newest endpoint first: a peer record can feed st-connect like any other */
+	char newest[ST_ENDPOINT_STRLEN] = "";
+	if (x->neps)
+		st_endpoint_format(&x->eps[0], newest, sizeof newest);
 	st_print_begin(p);
+	st_print_str(p, "endpoint", "%-22s", newest[0] ? newest : NULL);
 	st_print_str(p, "node_id", "%-24s", x->id);
 	st_print_int(p, "reputation", "rep=%-4lld", x->reputation);
 	st_print_uint(p, "successes", "ok=%llu", x->successes);

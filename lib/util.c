@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 
@@ -418,4 +419,46 @@ int st_read_line(FILE *in, struct st_buf *b, struct st_err *err)
 	if (overlong)
 		return st_err_set(err, ST_EX_DATAERR, "line longer than %d bytes", ST_LINE_MAX);
 	return 1;
+}
+
+bool st_is_regular_file(FILE *f)
+{
+	struct stat st;
+	return fileno(f) >= 0 && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int st_slurp(FILE *f, size_t max, char **out, size_t *len, struct st_err *err)
+{
+	size_t cap = 65536, n = 0;
+	char *b = malloc(cap + 1);
+	if (!b)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	for (;;) {
+		size_t got = fread(b + n, 1, cap - n, f);
+		n += got;
+		if (got == 0) {
+			if (ferror(f)) {
+				free(b);
+				return st_err_sys(err, ST_EX_IOERR, "read error");
+			}
+			break;
+		}
+		if (n > max) {
+			free(b);
+			return st_err_set(err, ST_EX_DATAERR, "input larger than %zu bytes", max);
+		}
+		if (n == cap) {
+			char *nb = realloc(b, cap * 2 + 1);
+			if (!nb) {
+				free(b);
+				return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+			}
+			b = nb;
+			cap *= 2;
+		}
+	}
+	b[n] = '\0';
+	*out = b;
+	*len = n;
+	return 0;
 }

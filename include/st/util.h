@@ -83,6 +83,12 @@ uint64_t st_hash64(const void *p, size_t n, uint64_t key);
 /* CRC-32C of n bytes, continuing from crc (start with 0). */
 uint32_t st_crc32c(uint32_t crc, const void *p, size_t n);
 
+/* True when f reads a regular file (reading it never waits on another process). */
+bool st_is_regular_file(FILE *f);
+/* Reads f to its end into a new buffer (*out, NUL-terminated, the caller frees);
+ * more than max bytes is ST_EX_DATAERR. Returns 0 or -1. */
+int st_slurp(FILE *f, size_t max, char **out, size_t *len, struct st_err *err);
+
 /* Reads a line of at most ST_LINE_MAX bytes into b (without the newline).
  * Returns 1 for a line, 0 at end of input, -1 on a read error or an overlong
  * line (the rest of that line is skipped; err says which). */

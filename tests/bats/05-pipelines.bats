@@ -89,7 +89,7 @@ again() {
 	st-peers ban -q 127.0.9.9
 	WANT_STATUS=65 again "$RUNS" 'st-peers bans -o json | st-peers ingest -q'
 	WANT_STATUS=65 again "$RUNS" 'st-peers bans -o tsv | st-peers ingest -q'
-	again "$RUNS" 'st-addrbook export | st-addrbook import -q -'
+	again "$RUNS" 'st-addrbook export | ST_ADDRBOOK_ALLOW_PRIVATE=true st-addrbook import -q -'
 	run st-peers check 127.0.9.9
 	[ "$status" -eq 1 ]
 }
@@ -115,8 +115,10 @@ again() {
 	wait_for_line listen.err '^listening ' 10
 	addr=$(sed -n 's/^listening //p' listen.err)
 	for i in $(seq 5); do
-		# a dialer reads the bans, the listener's records reach ingest, and neither
-		# check nor list waits on it
+		# a node that says where it listens is booked by ingest; a dialer reads the
+		# bans; neither check nor list nor ban waits on the running ingest
+		run timeout 5 python3 "$ST_TOP/tests/bats/tools/peer.py" dial "$addr" "node-$i" "$((7000 + i))"
+		[ "$output" = "ack $(cat "$ST_DATA_DIR/node_id")" ]
 		run timeout 5 st-connect -o json "$addr"
 		[ "$status" -eq 0 ]
 		run timeout 5 st-peers check 127.0.0.1
@@ -126,10 +128,15 @@ again() {
 		run timeout 5 st-peers ban -q --for 1h "127.0.8.$i"
 		[ "$status" -eq 0 ]
 	done
-	wait_for_line ING.out '"change":"success"' 10
+	wait_for_line ING.out '"node_id":"node-5","endpoint":"127.0.0.1:7005","change":"added"' 10
 	# the listener gone, ingest ends with its input
 	stop_bg LST
 	wait "$(cat ING.pid)"
+	# the five nodes, and not st-connect: it says it listens nowhere, so its
+	# sessions name no endpoint and are for no book
+	run st-peers list -o json
+	[ "$(grep -c '"node_id":"' <<<"$output")" -eq 5 ]
+	[ "$(grep -c '"node_id":"node-' <<<"$output")" -eq 5 ]
 }
 
 @test "a lock wait is told once, names the holder, and --wait bounds it" {

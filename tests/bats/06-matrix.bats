@@ -84,6 +84,11 @@ consume() {
 		[ "$(grep -vc '^#' "out.tsv/$p")" -eq "$(wc -l <"out.json/$p")" ] ||
 			{ echo "$p: tsv and json differ in records"; false; }
 	done
+	# st-files(5) lists each kind's columns as the programs print them
+	for p in seed best dial gossip peers bans inbound; do
+		cols=$(head -1 "out.tsv/$p" | sed 's/^#//; s/\t/ /g')
+		grep -qx "$cols" "$ST_TOP/man/st-files.5" || { echo "$p: '$cols' not in st-files(5)"; false; }
+	done
 	# something reached each consumer
 	[ "$(grep -vc '^#' "out.tsv/inbound")" -eq 3 ]
 	grep -q '"endpoint":null' out.json/inbound

@@ -756,7 +756,8 @@ const char *st_record_get(const struct st_record *rec, const char *key)
 int st_reader_next(struct st_reader *r, struct st_record *rec, struct st_err *err)
 {
 	for (;;) {
-		char *s = NULL;
+		char empty[1] = "";
+		char *s = empty;
 		size_t len = 0;
 		int rc = take_line(r, &s, &len, err);
 		if (rc < 0)

@@ -57,6 +57,8 @@ struct st_store {
 	struct aux aux[AUX_MAX];
 	size_t naux;
 
+	bool batched;             /* the journal closes each batch with a "#commit" line */
+	bool uncommitted;         /* appended since the last commit */
 	bool unlocked;            /* st_store_unlock: the journal is read from jcopy */
 	char *jcopy;
 	size_t jcopy_len;
@@ -445,6 +447,11 @@ int st_store_parse_image(const char *name, unsigned version, const char *data, s
 	return walk_lines("<image>", data + off, len - off, NULL, fn, ctx, err);
 }
 
+/* A journal written since batches were made atomic opens with BATCHES, and each
+ * st_store_sync closes what was appended with COMMIT. */
+#define BATCHES "#batches\n"
+#define COMMIT "#commit\n"
+
 /* "PAYLOAD\t#xxxxxxxx": checks the checksum; returns the payload length or -1. */
 static long journal_payload(const char *line, size_t n)
 {
@@ -523,16 +530,41 @@ static int journal_scan(struct st_store *s, st_store_line_fn fn, void *ctx, stru
 	if (gen != s->gen) /* folded into the snapshot already (or from another snapshot) */
 		goto out;
 	s->journal_current = true;
-	s->valid_end = off;
 	unsigned long lineno = 1;
-	while (off < len) {
+	/* "#batches" after the header: every batch ends with "#commit", and what
+	 * follows the last one is a batch that never finished: none of it counts */
+	s->batched = len - off >= sizeof BATCHES - 1 && memcmp(data + off, BATCHES, sizeof BATCHES - 1) == 0;
+	size_t end = len;
+	if (s->batched) {
+		off += sizeof BATCHES - 1;
+		lineno++;
+		end = off;
+		for (size_t at = off; at < len;) {
+			const char *nl = memchr(data + at, '\n', len - at);
+			if (!nl)
+				break;
+			size_t next = (size_t)(nl - data) + 1;
+			if (next - at == sizeof COMMIT - 1 && memcmp(data + at, COMMIT, sizeof COMMIT - 1) == 0)
+				end = next;
+			at = next;
+		}
+		if (end < len)
+			s->torn = 1;
+	}
+	s->valid_end = off;
+	while (off < end) {
 		lineno++;
 		const char *line = data + off;
-		const char *nl = memchr(line, '\n', len - off);
-		size_t n = nl ? (size_t)(nl - line) : len - off;
+		const char *nl = memchr(line, '\n', end - off);
+		size_t n = nl ? (size_t)(nl - line) : end - off;
+		if (s->batched && n + 1 == sizeof COMMIT - 1 && memcmp(line, COMMIT, n) == 0) {
+			off += n + 1;
+			s->valid_end = off;
+			continue;
+		}
 		long plen = nl && n <= ST_LINE_MAX + 10 ? journal_payload(line, n) : -1;
 		if (plen < 0) {
-			if (!nl || off + n + 1 == len) { /* the last line: a crash artefact */
+			if (!s->batched && (!nl || off + n + 1 == len)) { /* the last line: a crash artefact */
 				s->torn = 1;
 				break;
 			}
@@ -631,13 +663,14 @@ static int journal_prepare(struct st_store *s, struct st_err *err)
 		return -1;
 	if (!s->journal_current) {
 		char hdr[160];
-		int n = snprintf(hdr, sizeof hdr, "#st-journal %s %u gen %" PRIu64 "\n", s->name,
+		int n = snprintf(hdr, sizeof hdr, "#st-journal %s %u gen %" PRIu64 "\n" BATCHES, s->name,
 		                 s->version, s->gen);
 		if (ftruncate(s->jfd, 0) < 0 || lseek(s->jfd, 0, SEEK_SET) < 0)
 			return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
 		if (write_all(s->jfd, hdr, (size_t)n, s->journal_path, err) < 0)
 			return -1;
 		s->journal_current = true;
+		s->batched = true;
 		s->journal_size = s->valid_end = (uint64_t)n;
 	} else if (s->valid_end < s->journal_size) {
 		if (ftruncate(s->jfd, (off_t)s->valid_end) < 0)
@@ -675,6 +708,7 @@ int st_store_append(struct st_store *s, const char *payload, size_t len, struct 
 	if (st_buf_append(&s->pending, payload, len, err) < 0 ||
 	    st_buf_append(&s->pending, tail, 11, err) < 0)
 		return -1;
+	s->uncommitted = true;
 	if (s->pending.len >= JOURNAL_BUF_MAX)
 		return journal_flush(s, err);
 	return 0;
@@ -684,10 +718,16 @@ int st_store_sync(struct st_store *s, struct st_err *err)
 {
 	if (s->jfd < 0 || !(s->flags & ST_STORE_WRITE))
 		return 0;
+	/* the batch counts once its commit line is on disk: all of it, or (after a
+	 * crash or a full disk) none */
+	if (s->batched && s->uncommitted &&
+	    st_buf_append(&s->pending, COMMIT, sizeof COMMIT - 1, err) < 0)
+		return -1;
 	if (journal_flush(s, err) < 0)
 		return -1;
 	if (fdatasync(s->jfd) < 0)
 		return st_err_sys(err, ST_EX_IOERR, "'%s': fsync", s->journal_path);
+	s->uncommitted = false;
 	return 0;
 }
 
@@ -818,6 +858,7 @@ int st_store_rewrite_commit(struct st_store_writer *w, struct st_err *err)
 	/* The new snapshot holds everything: the journal starts afresh for the new gen. */
 	s->gen++;
 	st_buf_reset(&s->pending);
+	s->uncommitted = false;
 	s->journal_scanned = true;
 	s->journal_current = false;
 	s->journal_size = s->valid_end = 0;

@@ -100,7 +100,8 @@ static void snapshot_and_journal_round_trip(void **state)
 	path_in(p, sizeof p, dir, "t.journal");
 	text = read_file(p, &n);
 	char want[128];
-	snprintf(want, sizeof want, "#st-journal t 1 gen 1\nput c\t#%08x\n", st_crc32c(0, "put c", 5));
+	snprintf(want, sizeof want, "#st-journal t 1 gen 1\n#batches\nput c\t#%08x\n#commit\n",
+	         st_crc32c(0, "put c", 5));
 	assert_string_equal(text, want);
 	free(text);
 	unit_rmtree(dir);
@@ -182,6 +183,54 @@ static void bad_checksum_on_last_line_is_torn(void **state)
 	unit_rmtree(dir);
 }
 
+/* A batch counts whole or not at all: lines after the last commit line were a
+ * batch that never finished (a crash, a full disk), and a retry is safe. */
+static void a_batch_without_its_commit_line_counts_for_nothing(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	make_table(dir);
+	char p[512];
+	path_in(p, sizeof p, dir, "t.journal");
+	FILE *f = fopen(p, "ab");
+	for (int i = 0; i < 3; i++) { /* whole, checksummed lines, but no "#commit" */
+		char payload[16];
+		int n = snprintf(payload, sizeof payload, "put u%d", i);
+		fprintf(f, "%s\t#%08x\n", payload, st_crc32c(0, payload, (size_t)n));
+	}
+	fclose(f);
+	struct st_store *s;
+	struct st_err err = {0};
+	struct collected jour = {0};
+	assert_int_equal(st_store_open(&s, dir, "t", 1, ST_STORE_WRITE, &err), 0);
+	assert_int_equal(st_store_read_journal(s, collect, &jour, &err), 0);
+	assert_int_equal(jour.n, 1);
+	assert_string_equal(jour.lines[0], "put c");
+	assert_int_equal(st_store_torn(s), 1);
+	/* the next batch cuts the unfinished one off and commits alone */
+	assert_int_equal(st_store_append(s, "put d", 5, &err), 0);
+	assert_int_equal(st_store_sync(s, &err), 0);
+	st_store_close(s);
+	memset(&jour, 0, sizeof jour);
+	assert_int_equal(st_store_open(&s, dir, "t", 1, ST_STORE_READ, &err), 0);
+	assert_int_equal(st_store_read_journal(s, collect, &jour, &err), 0);
+	assert_int_equal(jour.n, 2);
+	assert_string_equal(jour.lines[1], "put d");
+	assert_int_equal(st_store_torn(s), 0);
+	st_store_close(s);
+	/* a journal from before batches (no "#batches" line) counts every whole line */
+	char legacy[256];
+	snprintf(legacy, sizeof legacy, "#st-journal t 1 gen 1\nput c\t#%08x\nput d\t#%08x\n",
+	         st_crc32c(0, "put c", 5), st_crc32c(0, "put d", 5));
+	write_file(p, legacy);
+	memset(&jour, 0, sizeof jour);
+	assert_int_equal(st_store_open(&s, dir, "t", 1, ST_STORE_READ, &err), 0);
+	assert_int_equal(st_store_read_journal(s, collect, &jour, &err), 0);
+	assert_int_equal(jour.n, 2);
+	st_store_close(s);
+	unit_rmtree(dir);
+}
+
 static void bad_checksum_in_the_middle_is_an_error_naming_the_line(void **state)
 {
 	(void)state;
@@ -204,7 +253,7 @@ static void bad_checksum_in_the_middle_is_an_error_naming_the_line(void **state)
 	assert_int_equal(st_store_open(&s, dir, "t", 1, ST_STORE_WRITE, &err), 0);
 	assert_int_equal(st_store_read_journal(s, collect, &(struct collected){0}, &err), -1);
 	assert_int_equal(err.code, ST_EX_DATAERR);
-	assert_non_null(strstr(err.msg, "t.journal:2: bad checksum"));
+	assert_non_null(strstr(err.msg, "t.journal:3: bad checksum"));
 	st_store_close(s);
 	free(text);
 	unit_rmtree(dir);
@@ -636,6 +685,7 @@ int main(void)
 		cmocka_unit_test(move_aside_keeps_the_damaged_files),
 		cmocka_unit_test(aux_files_are_fresh_only_for_their_gen),
 		cmocka_unit_test(missing_table_reads_empty_and_compaction_policy),
+		cmocka_unit_test(a_batch_without_its_commit_line_counts_for_nothing),
 		cmocka_unit_test(lock_wait_is_bounded_and_names_the_holder),
 		cmocka_unit_test(lock_holder_is_named),
 		cmocka_unit_test(parse_image_checks_header_and_lines),

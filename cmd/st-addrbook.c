@@ -204,9 +204,19 @@ static void add_one(struct st_cli *cli, struct st_addrbook *ab, const struct st_
 	(void)code;
 }
 
+/* A record's source: its "source" field; a text line (st-seed fetch or
+ * st-connect --getpeers printing to a pipe in text) has no header, so there its
+ * second word counts when it names a source. */
 static const char *record_source(const struct st_record *rec)
 {
-	return st_record_get(rec, "source");
+	if (rec->fmt != ST_FMT_TEXT)
+		return st_record_get(rec, "source");
+	const char *s = rec->nfields > 1 ? rec->fields[1] : NULL;
+	static const char *const kinds[] = {"seed:", "dns:", "gossip:", "manual"};
+	for (size_t i = 0; s && i < ST_ARRAY_LEN(kinds); i++)
+		if (strncmp(s, kinds[i], strlen(kinds[i])) == 0)
+			return s;
+	return NULL;
 }
 
 static int cmd_add(struct st_cli *cli, struct opts *o)

@@ -232,6 +232,11 @@ static int cmd_ingest(struct st_cli *cli)
 				continue;
 			}
 			res.node_id = rec.node_id[0] ? rec.node_id : st_record_get(&rec, "node_id");
+			if (res.node_id && !st_node_id_valid(res.node_id, strlen(res.node_id))) {
+				st_error(cli, "<stdin>:%lu: bad node_id", rec.lineno);
+				bad++;
+				continue;
+			}
 			const char *v = st_record_get(&rec, "version"), *ua = st_record_get(&rec, "user_agent"),
 			           *ver = st_record_get(&rec, "verified");
 			res.version = v ? atoi(v) : 0;

@@ -12,6 +12,16 @@ static bool id_char(char c)
 	       c == '.' || c == '_' || c == '-';
 }
 
+bool st_node_id_valid(const char *id, size_t len)
+{
+	if (len == 0 || len > ST_NODE_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!id_char(id[i]))
+			return false;
+	return true;
+}
+
 /* IPv4-mapped IPv6 (::ffff:a.b.c.d) is stored as IPv4. */
 static void normalise(struct st_endpoint *ep)
 {

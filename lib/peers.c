@@ -598,8 +598,10 @@ int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoi
                   struct st_peer_change *change, struct st_err *err)
 {
 	memset(change, 0, sizeof *change);
-	if (!id[0] || strlen(id) > ST_NODE_ID_MAX)
-		return st_err_set(err, ST_EX_DATAERR, "bad node id");
+	/* the id becomes a field of a stored line: nothing that could break one */
+	if (!st_node_id_valid(id, strlen(id)))
+		return st_err_set(err, ST_EX_DATAERR, "bad node id (1..%d of A-Z a-z 0-9 . _ -)",
+		                  ST_NODE_ID_MAX);
 	const struct st_peer *at = ep ? st_peers_at(pb, ep) : NULL;
 	if (at && strcmp(at->id, id) != 0 && at->verified && verified) {
 		change->changed_id = true; /* like ssh's known_hosts: worth a word */
@@ -622,8 +624,8 @@ int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoi
 	if (user_agent && user_agent[0])
 		st_strlcpy(u.user_agent, user_agent, sizeof u.user_agent);
 	for (char *c = u.user_agent; *c; c++)
-		if (*c == '\t' || *c == '\n')
-			*c = ' ';
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	u.verified = u.verified || verified;
 	if (ep) {
 		size_t k;

@@ -671,6 +671,8 @@ int st_record_parse(struct st_record *rec, char *line, size_t len, struct st_err
 			if (json_string_length(id) > ST_NODE_ID_MAX)
 				return st_err_set(err, ST_EX_DATAERR, "node_id longer than %d bytes",
 				                  ST_NODE_ID_MAX);
+			if (!st_node_id_valid(json_string_value(id), json_string_length(id)))
+				return st_err_set(err, ST_EX_DATAERR, "bad node_id (A-Z a-z 0-9 . _ - only)");
 			st_strlcpy(rec->node_id, json_string_value(id), sizeof rec->node_id);
 		}
 		return 0;

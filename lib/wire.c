@@ -44,6 +44,8 @@ static const char *const error_names[] = {
 	[ST_WIRE_BAD_ADDRESS] = "bad address",
 	[ST_WIRE_BAD_EXTENSION] = "bad extension",
 	[ST_WIRE_TOO_LONG] = "payload too long",
+	[ST_WIRE_BAD_NODE_ID] = "bad node id",
+	[ST_WIRE_BAD_STRING] = "control characters in a string",
 };
 
 const char *st_wire_error_name(enum st_wire_error e)
@@ -310,6 +312,13 @@ enum st_wire_error st_decode_handshake(const uint8_t *p, size_t n, struct st_han
 		e = read_string(&r, h->user_agent, sizeof h->user_agent);
 	if (e != ST_WIRE_OK)
 		return e;
+	/* what a peer says goes into tables, records and terminals: the codec decides
+	 * what it may hold, so that nothing past it has to */
+	if (!st_node_id_valid(h->node_id, strlen(h->node_id)))
+		return ST_WIRE_BAD_NODE_ID;
+	for (const char *c = h->user_agent; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return ST_WIRE_BAD_STRING;
 	if (!need(&r, 2))
 		return ST_WIRE_OK; /* no extension: a reference node (trailing byte ignored) */
 	size_t ext = (size_t)p[r.at] | (size_t)p[r.at + 1] << 8;

@@ -16,6 +16,10 @@
 /* Longest node id accepted in "ID@endpoint" and in handshakes. */
 #define ST_NODE_ID_MAX 128
 
+/* What a node id may be, wherever it comes from (a peer, a record, the
+ * command line): 1..ST_NODE_ID_MAX bytes of [A-Za-z0-9._-]. */
+bool st_node_id_valid(const char *id, size_t len);
+
 enum st_family {
 	ST_AF_INET = 4,
 	ST_AF_INET6 = 6,

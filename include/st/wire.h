@@ -46,6 +46,8 @@ enum st_wire_error {
 	ST_WIRE_BAD_ADDRESS,    /* address length not 4 or 16, port out of range */
 	ST_WIRE_BAD_EXTENSION,  /* our TLV extension malformed */
 	ST_WIRE_TOO_LONG,       /* a payload longer than the message allows */
+	ST_WIRE_BAD_NODE_ID,    /* not 1..128 bytes of [A-Za-z0-9._-] (st_node_id_valid) */
+	ST_WIRE_BAD_STRING,     /* a user agent with control characters */
 };
 
 /* "zero-length frame", ... */

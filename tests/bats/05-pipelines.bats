@@ -102,6 +102,8 @@ again() {
 	again "$RUNS" "st-seed fetch -q -o json '$WEB_URL/peers.txt' | st-addrbook add --allow-private -q"
 	run st-addrbook list -o tsv
 	[ "$(grep -vc '^#' <<<"$output")" -eq 8 ]
+	# text in a pipe still carries the source the seed gave
+	[ "$(grep -c $'\tseed:'"$WEB_URL/peers.txt"'$' <<<"$output")" -eq 5 ]
 }
 
 @test "a running listen | ingest holds up no reader and no writer" {

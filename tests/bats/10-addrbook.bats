@@ -4,6 +4,9 @@
 
 load helpers
 
+# The tsv header of address records (st_schema_address).
+ADDR_HEADER=$'#endpoint\tquality\tsuccesses\tfailures\tconsecutive_failures\tattempts\tfirst_seen\tlast_seen\tlast_attempt\tlast_success\tclass\tpinned\tsource'
+
 # gen_addrs N [FIRST_OCTET]: N routable endpoints, one per /24 (spread over /16s too).
 gen_addrs() {
 	awk -v n="$1" -v a="${2:-11}" 'BEGIN { for (i = 0; i < n; i++)
@@ -20,8 +23,9 @@ gen_addrs() {
 	assert_line "st-addrbook: 2 added, 0 duplicate, 3 rejected, 1 bad"
 	run st-addrbook list -o tsv
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 2 ]
-	[[ "${lines[0]}" == "1.2.3.4:7777"$'\t'* ]]
+	[ "${lines[0]}" = "$ADDR_HEADER" ]
+	[ "$(records <<<"$output" | wc -l)" -eq 2 ]
+	[[ "${lines[1]}" == "1.2.3.4:7777"$'\t'* ]]
 }
 
 @test "add reads the record stream and names bad lines" {
@@ -59,17 +63,20 @@ gen_addrs() {
 @test "one source group fills at most its share of capacity" {
 	gen_addrs 30 | st-addrbook --max-addresses 100 --max-per-source-group 10% add -s seed:https://one/ 2>err.txt || true
 	run st-addrbook list -o tsv
-	[ "${#lines[@]}" -eq 10 ]
+	[ "${lines[0]}" = "$ADDR_HEADER" ]
+	[ "$(records <<<"$output" | wc -l)" -eq 10 ]
 	grep -q 'source-quota-full' err.txt
 	# another seed still has room
 	gen_addrs 5 50 | st-addrbook --max-addresses 100 add -s seed:https://two/
 	run st-addrbook list -o tsv
-	[ "${#lines[@]}" -eq 15 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 15 ]
 	# gossip from peers in one /16 counts as one group
-	gen_addrs 20 60 | sed 's/$/\tgossip:n1@8.8.1.1:7777/' | st-addrbook --max-addresses 100 add 2>/dev/null || true
-	gen_addrs 20 80 | sed 's/$/\tgossip:n2@8.8.200.1:7777/' | st-addrbook --max-addresses 100 add 2>/dev/null || true
+	{ printf '#endpoint\tsource\n'; gen_addrs 20 60 | sed 's/$/\tgossip:n1@8.8.1.1:7777/'; } |
+		st-addrbook --max-addresses 100 add 2>/dev/null || true
+	{ printf '#endpoint\tsource\n'; gen_addrs 20 80 | sed 's/$/\tgossip:n2@8.8.200.1:7777/'; } |
+		st-addrbook --max-addresses 100 add 2>/dev/null || true
 	run st-addrbook list -o tsv -s gossip:
-	[ "${#lines[@]}" -eq 10 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 10 ]
 }
 
 @test "a full book evicts never-reached addresses, never reached ones" {
@@ -82,7 +89,7 @@ gen_addrs() {
 	run st-addrbook --max-addresses 3 add 5.5.5.5:1
 	assert_line "st-addrbook: argument: 5.5.5.5:1: book-full"
 	run st-addrbook list -o tsv
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 	[[ "$output" != *"5.5.5.5"* ]]
 }
 
@@ -91,13 +98,14 @@ gen_addrs() {
 	st-addrbook pin 2.2.2.2:1
 	st-addrbook --max-addresses 2 add -q 3.3.3.3:1 4.4.4.4:1
 	run st-addrbook list -o tsv
-	[[ "${lines[0]}" == "2.2.2.2:1"$'\t'* ]]
+	[ "${lines[0]}" = "$ADDR_HEADER" ]
+	[[ "${lines[1]}" == "2.2.2.2:1"$'\t'* ]]
 	[[ "$output" == *"2.2.2.2:1"* ]]
 	run st-addrbook list --pinned -o tsv
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 1 ]
 	st-addrbook unpin 2.2.2.2:1
 	run st-addrbook list --pinned -o tsv
-	[ -z "$output" ]
+	[ -z "$(records <<<"$output")" ]
 	run st-addrbook pin 9.9.9.9:1
 	[ "$status" -eq 65 ]
 	assert_output "st-addrbook: 9.9.9.9:1: not in the address book"
@@ -132,18 +140,19 @@ gen_addrs() {
 	# an hour later: equal quality, the latest success first; one per /16 before a second
 	ST_FAKE_NOW=1700003600 run st-addrbook best -n 4 -o tsv
 	[ "$status" -eq 0 ]
-	[ "$(printf '%s\n' "$output" | cut -f1 | tr '\n' ' ')" = "3.3.3.3:1 1.1.2.2:1 2.2.2.2:1 1.1.1.1:1 " ]
+	[ "${lines[0]}" = "$ADDR_HEADER" ]
+	[ "$(records <<<"$output" | cut -f1 | tr '\n' ' ')" = "3.3.3.3:1 1.1.2.2:1 2.2.2.2:1 1.1.1.1:1 " ]
 	# the best, tried a minute ago: x0.01
 	ST_FAKE_NOW=1700003600 st-addrbook record -q 1.1.2.2:1 ok
 	ST_FAKE_NOW=1700003660 run st-addrbook best -n 2 -o tsv
-	[ "$(printf '%s\n' "$output" | cut -f1 | tr '\n' ' ')" = "3.3.3.3:1 1.1.1.1:1 " ]
+	[ "$(records <<<"$output" | cut -f1 | tr '\n' ' ')" = "3.3.3.3:1 1.1.1.1:1 " ]
 	# ten minutes on it is back on top
 	ST_FAKE_NOW=1700004300 run st-addrbook best -n 1 -o tsv
-	[ "$(cut -f1 <<<"$output")" = "1.1.2.2:1" ]
+	[ "$(records <<<"$output" | cut -f1)" = "1.1.2.2:1" ]
 	# exclusions
 	echo 3.3.3.3:1 >ex.txt
 	ST_FAKE_NOW=1700003660 run st-addrbook best -n 1 --exclude ex.txt -o tsv
-	[ "$(cut -f1 <<<"$output")" = "1.1.1.1:1" ]
+	[ "$(records <<<"$output" | cut -f1)" = "1.1.1.1:1" ]
 	run st-addrbook best -n 0
 	[ "$status" -eq 2 ]
 }
@@ -151,13 +160,13 @@ gen_addrs() {
 @test "best --random is repeatable by seed and routable-only leaves private out" {
 	gen_addrs 50 | st-addrbook add -q
 	st-addrbook add -q --allow-private 10.1.1.1:1
-	a=$(st-addrbook best -n 5 --random 42 -o tsv | cut -f1)
-	b=$(st-addrbook best -n 5 --random 42 -o tsv | cut -f1)
+	a=$(st-addrbook best -n 5 --random 42 -o tsv | records | cut -f1)
+	b=$(st-addrbook best -n 5 --random 42 -o tsv | records | cut -f1)
 	[ "$a" = "$b" ]
 	[ "$(printf '%s\n' "$a" | wc -l)" -eq 5 ]
 	run st-addrbook best -n 100 --routable-only -o tsv
 	[[ "$output" != *"10.1.1.1"* ]]
-	[ "${#lines[@]}" -eq 50 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 50 ]
 }
 
 @test "prune removes by age, by quality and by Bitcoin's terrible rules, sparing pinned" {
@@ -171,7 +180,7 @@ gen_addrs() {
 	ST_FAKE_NOW=1690000000 run st-addrbook prune --max-age 30d -o tsv
 	[ "$(printf '%s\n' "$output" | grep -c '^[0-9]')" -eq 3 ]
 	run st-addrbook list -o tsv
-	[ "$(printf '%s\n' "$output" | cut -f1 | tr '\n' ' ')" = "4.4.4.4:1 5.5.5.5:1 6.6.6.6:1 " ]
+	[ "$(records <<<"$output" | cut -f1 | tr '\n' ' ')" = "4.4.4.4:1 5.5.5.5:1 6.6.6.6:1 " ]
 	# 3 attempts, never a success: terrible
 	for i in 1 2 3; do ST_FAKE_NOW=1690000000 st-addrbook record -q 5.5.5.5:1 fail; done
 	ST_FAKE_NOW=1690000100 run st-addrbook prune --terrible -o tsv
@@ -180,7 +189,7 @@ gen_addrs() {
 	ST_FAKE_NOW=1690000200 run st-addrbook prune --min-quality 0.4 --min-attempts 1 -o tsv
 	[ "$(printf '%s\n' "$output" | grep -c '^6.6.6.6:1')" -eq 1 ]
 	run st-addrbook list -o tsv
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 1 ]
 }
 
 @test "stats prints numbers for scripts" {
@@ -285,8 +294,8 @@ JSON
 	assert_line "st-addrbook: 'book.json' item 5: Port: missing"
 	assert_line "st-addrbook: 1 imported, 4 rejected, 0 bad"
 	run st-addrbook list -o tsv
-	[ "${#lines[@]}" -eq 1 ]
-	[[ "${lines[0]}" == "203.0.114.1:7777"$'\t'* ]]
+	[ "$(records <<<"$output" | wc -l)" -eq 1 ]
+	[[ "${lines[1]}" == "203.0.114.1:7777"$'\t'* ]]
 	# from stdin, and a rejected line of our own export
 	ST_DATA_DIR=$BATS_TEST_TMPDIR/other run st-addrbook import - <book.json
 	[ "$status" -eq 65 ]
@@ -340,7 +349,7 @@ JSON
 	assert_output --partial "repaired: 2 entries kept, 1 lines lost"
 	[ -f "$ST_DATA_DIR/addrbook.journal.bak" ]
 	run st-addrbook list -o tsv
-	[ "${#lines[@]}" -eq 2 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 2 ]
 	[[ "$output" == *"1.1.1.1:1"$'\t0.666667\t1'* ]]
 }
 
@@ -354,7 +363,7 @@ JSON
 	wait $p1
 	wait $p2
 	run st-addrbook list -o tsv
-	[ "${#lines[@]}" -eq 10000 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 10000 ]
 }
 
 @test "kill -9 during a large add keeps every earlier entry and no half entry" {
@@ -393,21 +402,21 @@ JSON
 	[ "$status" -eq 0 ]
 	assert_output --partial "9.9.9.9:7777: not in the address book"
 	run st-addrbook list -o tsv
-	[ "${#lines[@]}" -eq 4999 ]
-	[[ "${lines[0]}" == "20.7.200.1:7777"$'\t'* ]]
-	[[ "${lines[1]}" == "11.7.1.1:7777"$'\t'* ]]
+	[ "$(records <<<"$output" | wc -l)" -eq 4999 ]
+	[[ "${lines[1]}" == "20.7.200.1:7777"$'\t'* ]]
+	[[ "${lines[2]}" == "11.7.1.1:7777"$'\t'* ]]
 	[ "$(st-addrbook export | grep -v '^#' | cut -f1 | sed -n 2p)" = "11.7.1.1:7777" ]
-	[ "$(st-addrbook list --tried -o tsv | cut -f1)" = "15.7.3.1:7777" ]
+	[ "$(st-addrbook list --tried -o tsv | records | cut -f1)" = "15.7.3.1:7777" ]
 	# best: the one success first, the failure last of its group
 	ST_FAKE_NOW=1700009000 run st-addrbook best -n 20 -o tsv
-	[ "${#lines[@]}" -eq 20 ]
-	[[ "${lines[0]}" == "15.7.3.1:7777"$'\t'* ]]
+	[ "$(records <<<"$output" | wc -l)" -eq 20 ]
+	[[ "${lines[1]}" == "15.7.3.1:7777"$'\t'* ]]
 	[[ "$output" != *"16.7.9.1:7777"* ]]
-	[ "$(printf '%s\n' "${lines[@]}" | cut -f1 | cut -d. -f1 | sort -u | wc -l)" -eq 20 ]
+	[ "$(records <<<"$output" | cut -f1 | cut -d. -f1 | sort -u | wc -l)" -eq 20 ]
 	# prune by age finds the old ones through the age index, sparing the pinned one
 	ST_FAKE_NOW=$((1700000000 + 20 * 86400)) st-addrbook seen 12.7.4.1:7777
 	ST_FAKE_NOW=$((1700000000 + 31 * 86400)) run st-addrbook prune -q --max-age 30d --dry-run -o tsv
-	[ "${#lines[@]}" -eq 4997 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 4997 ]
 	[[ "$output" != *"12.7.4.1:7777"* ]] && [[ "$output" != *"20.7.200.1:7777"* ]]
 	# a lost index: the same answers the slow way, and the next writer rebuilds it
 	ST_FAKE_NOW=1700009000 st-addrbook best -n 20 -o tsv >with.txt
@@ -428,8 +437,8 @@ JSON
 	printf '#st addrbook 1 gen 1\n' >"$ST_DATA_DIR/addrbook.tsv"
 	printf '2.2.2.2:2\t1\t1\t0\t0\t0\t0\t0\t0\t0\t0\tmanual\n1.1.1.1:1\t1\t1\t0\t0\t0\t0\t0\t0\t0\t0\tmanual\n' >>"$ST_DATA_DIR/addrbook.tsv"
 	run st-addrbook list -o tsv
-	[ "${#lines[@]}" -eq 2 ]
-	[[ "${lines[0]}" == "1.1.1.1:1"* ]]
+	[ "$(records <<<"$output" | wc -l)" -eq 2 ]
+	[[ "${lines[1]}" == "1.1.1.1:1"* ]]
 	st-addrbook seen 2.2.2.2:2
 	head -1 "$ST_DATA_DIR/addrbook.tsv" | grep -q '^#st addrbook 2 gen 2'
 	[ "$(sed -n 2p "$ST_DATA_DIR/addrbook.tsv" | cut -f1)" = "1.1.1.1:1" ]
@@ -441,7 +450,7 @@ JSON
 	run st-addrbook fsck --repair
 	[ "$status" -eq 0 ]
 	run st-addrbook list -o tsv
-	[ "${#lines[@]}" -eq 2 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 2 ]
 }
 
 @test "usage errors" {

@@ -4,6 +4,10 @@
 
 load helpers
 
+# The tsv headers of gossip records (st_schema_gossip) and of refresh outcomes (st_schema_seed).
+GOSSIP_HEADER=$'#endpoint\tsource\tnode_id'
+SEED_HEADER=$'#seed\tstatus\tendpoints\tadded\trejected\terror'
+
 # a docroot with a list in each format
 web_lists() {
 	mkdir -p www
@@ -20,10 +24,11 @@ web_lists() {
 	start_httpd WEB www
 	run st-seed fetch -o tsv "$WEB_URL/peers.txt"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 3 ]
-	[ "${lines[0]}" = "1.2.3.4:7777	seed:$WEB_URL/peers.txt	-" ]
-	[ "${lines[1]}" = "[2a00:1450::1]:7777	seed:$WEB_URL/peers.txt	n1" ]
-	[ "${lines[2]}" = "5.6.7.8:7777	seed:$WEB_URL/peers.txt	-" ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
+	[ "${lines[0]}" = "$GOSSIP_HEADER" ]
+	[ "${lines[1]}" = "1.2.3.4:7777	seed:$WEB_URL/peers.txt	-" ]
+	[ "${lines[2]}" = "[2a00:1450::1]:7777	seed:$WEB_URL/peers.txt	n1" ]
+	[ "${lines[3]}" = "5.6.7.8:7777	seed:$WEB_URL/peers.txt	-" ]
 }
 
 @test "json lists are detected and read, objects and strings alike" {
@@ -31,14 +36,14 @@ web_lists() {
 	start_httpd WEB www
 	run st-seed fetch -o json "$WEB_URL/peers.json"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 3 ]
+	[ "${#lines[@]}" -eq 3 ]  # json: no header
 	[ "${lines[0]}" = '{"endpoint":"9.9.9.9:7777","source":"seed:'"$WEB_URL"'/peers.json","node_id":"j1"}' ]
 	[[ "${lines[2]}" == '{"endpoint":"[2a00:1450::2]:7777",'* ]]
 	# the same body served as text/plain is still JSON by its first character
 	cp www/peers.json www/plain.txt
 	run st-seed fetch -o tsv "$WEB_URL/plain.txt"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 	# and a forced format wins
 	run st-seed fetch --format text "$WEB_URL/peers.json"
 	[ "$status" -eq 0 ]
@@ -64,7 +69,7 @@ web_lists() {
 	assert_line "st-seed: $WEB_URL/mixed.txt:3: bad port '99999': too large (1..65535)"
 	[ "$(grep -c seed: <<<"$output")" -eq 4 ]
 	run st-seed fetch -q -o tsv "$WEB_URL/mixed.txt"
-	[ "${#lines[@]}" -eq 2 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 2 ]
 }
 
 @test "host names are resolved only with --resolve" {
@@ -97,7 +102,7 @@ web_lists() {
 	start_httpd WEB www
 	run st-seed fetch -o tsv "$WEB_URL/fail-once/peers.txt"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 	[ "$(count_log_lines WEB '^GET /fail-once/peers.txt 500')" -eq 1 ]
 	[ "$(count_log_lines WEB '^GET /fail-once/peers.txt 200')" -eq 1 ]
 	# retries run out: 1 + 2 attempts, then the status
@@ -135,7 +140,7 @@ web_lists() {
 	start_httpd WEB www
 	run st-seed fetch -q -o tsv "$WEB_URL/redirect/peers.txt"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 	run st-seed fetch --max-redirects 3 "$WEB_URL/redirect-loop/0"
 	[ "$status" -eq 69 ]
 	assert_line "st-seed: $WEB_URL/redirect-loop/0: too many redirects (3)"
@@ -152,12 +157,12 @@ web_lists() {
 	assert_line --partial "st-seed: $TLS_URL/peers.txt: "
 	run st-seed fetch -q -o tsv --cacert ca/ca.crt "$TLS_URL/peers.txt"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 	ST_SEED_CACERT=ca/ca.crt run st-seed fetch -q -o tsv "$TLS_URL/peers.txt"
 	[ "$status" -eq 0 ]
 	run st-seed fetch -q -o tsv --insecure "$TLS_URL/peers.txt"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 }
 
 @test "signed lists: a good signature passes, a changed list or a missing .sig fails" {
@@ -172,7 +177,7 @@ web_lists() {
 	start_httpd WEB www
 	run st-seed fetch -q -o tsv --public-key "$pub" "$WEB_URL/peers.txt"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 	[ "$(count_log_lines WEB '^GET /peers.txt.sig 200')" -eq 1 ]
 	run st-seed verify --public-key "$pub" www/peers.txt
 	[ "$status" -eq 0 ]
@@ -206,7 +211,7 @@ web_lists() {
 	assert_line "1.2.3.4:7777	seed:list.txt	-"
 	assert_line "st-seed: list.txt:2: bad port 'x': not a number"
 	run st-seed fetch -q -o tsv - <list.txt
-	[ "$output" = "1.2.3.4:7777	seed:-	-" ]
+	[ "$output" = "$GOSSIP_HEADER"$'\n'"1.2.3.4:7777	seed:-	-" ]
 	run st-seed fetch no-such-file.txt
 	[ "$status" -eq 69 ]
 }
@@ -226,7 +231,8 @@ zone() {
 	start_dns DNS zone.txt
 	run st-seed dns -o tsv --resolver "$DNS_ADDR" --port 8000 seed.test v4only.test
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 4 ]
+	[ "${lines[0]}" = "$GOSSIP_HEADER" ]
+	[ "$(records <<<"$output" | wc -l)" -eq 4 ]
 	assert_line "11.2.3.4:8000	dns:seed.test	-"
 	assert_line "11.2.3.5:8000	dns:seed.test	-"
 	assert_line "[2a00:1450::10]:8000	dns:seed.test	-"
@@ -292,9 +298,9 @@ refresh_config() {
 	assert_line "seed:$WEB_URL/peers.txt	ok	3	3	0	-"
 	assert_line "dns:seed.test	ok	3	3	0	-"
 	run st-addrbook list -o tsv -s dns:seed.test
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 	run st-addrbook list -o tsv -s "seed:$WEB_URL/peers.txt"
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 	run st-seed refresh -o tsv
 	[ "$status" -eq 0 ]
 	assert_line "seed:$WEB_URL/peers.txt	unchanged	3	0	0	-"
@@ -348,9 +354,9 @@ refresh_config() {
 	[ ! -s err ]
 	# and it did its work
 	run st-addrbook list -o tsv -s "seed:$WEB_URL/peers.txt"
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 	run st-addrbook list -o tsv -s dns:seed.test
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 	# without -q the same run (into another book) reports each seed and the bad lines
 	ST_DATA_DIR=$BATS_TEST_TMPDIR/other run st-seed refresh
 	[ "$status" -eq 0 ]
@@ -360,7 +366,7 @@ refresh_config() {
 	refresh_config "$WEB_URL/status/404" "$DNS_ADDR"
 	st-seed refresh -q -o tsv >out 2>err && rc=0 || rc=$?
 	[ "$rc" -eq 75 ]
-	[ "$(cat out)" = "seed:$WEB_URL/status/404/peers.txt	failed	0	0	0	HTTP 404" ]
+	[ "$(cat out)" = "$SEED_HEADER"$'\n'"seed:$WEB_URL/status/404/peers.txt	failed	0	0	0	HTTP 404" ]
 	[ "$(cat err)" = "st-seed: 1 of 2 seeds failed" ]
 }
 
@@ -414,9 +420,9 @@ refresh_config() {
 	start_httpd WEB www
 	st-seed fetch -q -o tsv "$WEB_URL/peers.txt" "$WEB_URL/peers.json" | st-addrbook add -q
 	run st-addrbook list -o tsv -s "seed:$WEB_URL/peers.json"
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 	run st-addrbook list -o tsv -s "seed:$WEB_URL/peers.txt"
-	[ "${#lines[@]}" -eq 3 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 }
 
 @test "usage errors" {

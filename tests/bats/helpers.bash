@@ -159,3 +159,9 @@ make_test_ca() {
 	} 2>&1) || { echo "make_test_ca: $out" >&2; return 1; }
 	rm -f "$d/server.csr" "$d/server.ext"
 }
+
+# records: stdin's record lines, without the "#" tsv header and comment lines,
+# e.g. [ "$(records <<<"$output" | wc -l)" -eq 2 ].
+records() {
+	grep -v '^#' || true
+}

@@ -351,9 +351,30 @@ static void a_reader_of_a_missing_book_sees_no_bans_and_creates_nothing(void **s
 	assert_int_equal(stat(cfg.data_dir, &st), -1);
 }
 
+/* A node id that could break the peers table's line format is refused. */
+static void an_id_that_would_break_a_stored_line_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb;
+	struct st_err err = {0};
+	struct st_peer_change c;
+	struct st_endpoint e = ep("1.2.3.4:1");
+	assert_int_equal(st_peerbook_open(&pb, &f->cfg, ST_STORE_WRITE, &err), 0);
+	assert_int_equal(st_peers_seen(pb, "a\tb", &e, 1, "ua", false, 5, &c, &err), -1);
+	assert_int_equal(err.code, ST_EX_DATAERR);
+	assert_int_equal(st_peers_seen(pb, "a\nb", &e, 1, "ua", false, 5, &c, &err), -1);
+	assert_int_equal(st_peers_seen(pb, "ok", &e, 1, "u\ta\x1b[2J", false, 5, &c, &err), 0);
+	assert_string_equal(st_peers_get(pb, "ok")->user_agent, "u?a?[2J");
+	assert_int_equal(st_peerbook_close(pb, &err), 0);
+	assert_int_equal(st_peerbook_open(&pb, &f->cfg, ST_STORE_READ, &err), 0);
+	assert_non_null(st_peers_get(pb, "ok"));
+	st_peerbook_free(pb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(an_id_that_would_break_a_stored_line_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(reputation_and_both_ban_thresholds, setup, teardown),
 		cmocka_unit_test_setup_teardown(bans_extend_only_and_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(subnet_and_address_bans_match_endpoints, setup, teardown),

@@ -88,6 +88,20 @@ static void handshake_violations(void **state)
 	uint8_t trail[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 'n', 1, 0, 0, 0, 'u', 5};
 	assert_int_equal(st_decode_handshake(trail, sizeof trail, &h), ST_WIRE_OK);
 	assert_false(h.has_ext);
+	/* a node id that would break a stored line or a record, and a user agent with
+	 * a terminal escape, stop at the codec */
+	uint8_t tab[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 'a', '\t', 'b', 1, 0, 0, 0, 'u'};
+	assert_int_equal(st_decode_handshake(tab, sizeof tab, &h), ST_WIRE_BAD_NODE_ID);
+	uint8_t at[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 'a', '@', 'b', 1, 0, 0, 0, 'u'};
+	assert_int_equal(st_decode_handshake(at, sizeof at, &h), ST_WIRE_BAD_NODE_ID);
+	uint8_t esc[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 'n', 2, 0, 0, 0, 0x1b, 'u'};
+	assert_int_equal(st_decode_handshake(esc, sizeof esc, &h), ST_WIRE_BAD_STRING);
+	uint8_t longid[12 + 4 + 129 + 5] = {1};
+	longid[12] = 129;
+	memset(longid + 16, 'a', 129);
+	longid[16 + 129] = 1;
+	longid[16 + 129 + 4] = 'u';
+	assert_int_equal(st_decode_handshake(longid, sizeof longid, &h), ST_WIRE_BAD_NODE_ID);
 }
 
 static void ping_pong_golden_bytes(void **state)

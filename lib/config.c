@@ -382,9 +382,14 @@ static int node_err(struct doc *doc, const yaml_node_t *n, const char *key, stru
 	                  key ? key : "", key ? ": " : "", msg);
 }
 
+/* A scalar's text; NULL for anything else, and for text holding a NUL ("\0" in
+ * YAML), which C strings would silently cut short. */
 static const char *scalar(const yaml_node_t *n)
 {
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+	if (!n || n->type != YAML_SCALAR_NODE)
+		return NULL;
+	const char *v = (const char *)n->data.scalar.value;
+	return strlen(v) == n->data.scalar.length ? v : NULL;
 }
 
 static int set_from_node(struct doc *doc, const char *name, const yaml_node_t *keynode,
@@ -418,8 +423,10 @@ static int set_from_node(struct doc *doc, const char *name, const yaml_node_t *k
 	} else {
 		const char *s = scalar(val);
 		if (!s)
-			return node_err(doc, val, name, err, "expected a single value, not a %s",
-			                val->type == YAML_MAPPING_NODE ? "mapping" : "list");
+			return node_err(doc, val, name, err, "expected a single value, not %s",
+			                val->type == YAML_MAPPING_NODE ? "a mapping"
+			                : val->type == YAML_SCALAR_NODE ? "text holding a NUL byte"
+			                                                : "a list");
 		struct st_err e = {0};
 		if (set_value(doc->cfg, k, s, &e) < 0)
 			return node_err(doc, val, name, err, "%s", e.msg);

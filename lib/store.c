@@ -88,7 +88,7 @@ static void map_close(struct map *m)
 /* Maps path read-only; a missing file is an empty map (returns 0). */
 static int map_open(struct map *m, const char *path, struct st_err *err)
 {
-	m->fd = open(path, O_RDONLY | O_CLOEXEC);
+	m->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	m->data = NULL;
 	m->len = 0;
 	if (m->fd < 0) {
@@ -316,6 +316,16 @@ int st_store_open_wait(struct st_store **out, const char *dir, const char *name,
 		st_err_sys(err, errno == ENOENT ? ST_EX_NOINPUT : ST_EX_IOERR, "data directory '%s'", dir);
 		goto fail;
 	}
+	struct stat dst;
+	if (fstat(s->dirfd, &dst) < 0) {
+		st_err_sys(err, ST_EX_IOERR, "data directory '%s'", dir);
+		goto fail;
+	}
+	if (dst.st_mode & S_IWOTH) { /* anyone could swap a table or plant a link, as ssh fears */
+		st_err_set(err, ST_EX_CANTCREAT, "data directory '%s' is writable by anyone: chmod o-w it",
+		           dir);
+		goto fail;
+	}
 	char lock[ST_PATH_MAX + 80];
 	snprintf(lock, sizeof lock, "%s/%s.lock", dir, name);
 	s->lockfd = open(lock, writer ? O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC
@@ -475,7 +485,8 @@ static int journal_open(struct st_store *s, struct st_err *err)
 	if (s->jfd >= 0)
 		return 0;
 	bool writer = s->flags & ST_STORE_WRITE;
-	s->jfd = open(s->journal_path, (writer ? O_RDWR | O_CREAT | O_APPEND : O_RDONLY) | O_CLOEXEC, 0600);
+	s->jfd = open(s->journal_path,
+	              (writer ? O_RDWR | O_CREAT | O_APPEND : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (s->jfd < 0) {
 		if (!writer && errno == ENOENT)
 			return 0;
@@ -772,7 +783,14 @@ static int writer_begin(struct st_store *s, const char *final, const char *heade
 	w->aux = aux;
 	st_strlcpy(w->final, final, sizeof w->final);
 	snprintf(w->tmp, sizeof w->tmp, "%s.tmp", final);
-	int fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* under the lock a leftover temporary file is a crash's and ours to remove; a
+	 * new one is made exclusively, so nothing planted there is ever written through */
+	if (unlink(w->tmp) < 0 && errno != ENOENT) {
+		st_err_sys(err, ST_EX_CANTCREAT, "'%s'", w->tmp);
+		free(w);
+		return -1;
+	}
+	int fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		st_err_sys(err, ST_EX_CANTCREAT, "'%s'", w->tmp);
 		free(w);

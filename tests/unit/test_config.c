@@ -107,6 +107,9 @@ static void bad_values_name_the_key_and_the_range(void **state)
 	expect_error("peers:\n  ban_duration: 3 days\n", "not a duration (like 90s, 10m, 24h, 30d)");
 	expect_error("peers:\n  ban_duration: 100ms\n", "too small (1s..");
 	expect_error("addrbook:\n  allow_private: maybe\n", "expected true or false");
+	/* "\0" would cut a path short in C: refused, never truncated */
+	expect_error("data_dir: \"/tmp/a\\0b\"\n", "data_dir: expected a single value, not text holding a NUL byte");
+	expect_error("lock_wait: forever\n", "not a duration");
 	expect_error("addrbook:\n  max_per_source_group: 150%\n", "expected a share");
 	expect_error("seed:\n  max_size: 8 parsecs\n", "expected a size");
 	expect_error("peers:\n  failure_delta: 2\n", "too large (-1000..0)");

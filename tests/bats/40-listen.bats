@@ -31,6 +31,31 @@ load helpers
 	[ "$(grep -c $'^dialer-1\t127.0.0.1:7777$' <<<"$output")" -eq 0 ]
 }
 
+@test "inbound records feed st-peers ingest and st-addrbook record by field name, in tsv and json" {
+	for fmt in tsv json; do
+		start_listener "L_$fmt" -o "$fmt" --data-dir "$BATS_TEST_TMPDIR/node-$fmt"
+		v=L_${fmt}_ADDR
+		addr=${!v}
+		python3 "$ST_TOP/tests/bats/tools/peer.py" dial "$addr" dialer-1 7777 >/dev/null
+		st-connect -q "$addr"
+		wait_for_line "$BATS_TEST_TMPDIR/L_$fmt.out" 'dialer-1' 5
+		wait_for_line "$BATS_TEST_TMPDIR/L_$fmt.out" '[^a-z]st-[0-9a-f]{8,}' 5
+		stop_bg "L_$fmt"
+		export ST_DATA_DIR=$BATS_TEST_TMPDIR/book-$fmt
+		# the st-connect session advertised no endpoint: skipped, not an error
+		run st-peers ingest -o tsv <"$BATS_TEST_TMPDIR/L_$fmt.out"
+		[ "$status" -eq 0 ]
+		[ "$(col node_id endpoint change <<<"$output")" = $'dialer-1\t127.0.0.1:7777\tadded' ]
+		run st-peers show dialer-1 -o tsv
+		[ "$(col endpoint version user_agent successes <<<"$output")" = $'127.0.0.1:7777\t1\tst-test/1\t1' ]
+		st-addrbook add -q --allow-private 127.0.0.1:7777
+		run st-addrbook record <"$BATS_TEST_TMPDIR/L_$fmt.out"
+		[ "$status" -eq 0 ]
+		run st-addrbook list -o tsv
+		[ "$(col endpoint successes attempts <<<"$output")" = $'127.0.0.1:7777\t1\t1' ]
+	done
+}
+
 @test "listening address goes to stderr in json mode, stdout in text" {
 	start_bg J st-listen --bind 127.0.0.1:0 -o json
 	wait_for_line "$BATS_TEST_TMPDIR/J.err" '^listening 127.0.0.1:[0-9]+$' 10

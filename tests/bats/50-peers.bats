@@ -175,6 +175,15 @@ load helpers
 	[[ "$(col error <<<"$output")" == "banned: 127.0.0.0/8"* ]]
 }
 
+@test "readers never create the data dir: a missing one is exit 66" {
+	for cmd in list bans best "check 1.2.3.4" "show n1"; do
+		run st-peers $cmd --data-dir "$BATS_TEST_TMPDIR/nowhere"
+		[ "$status" -eq 66 ] || { echo "st-peers $cmd: $status"; false; }
+		[[ "$output" == *"nowhere"* ]]
+	done
+	[ ! -e "$BATS_TEST_TMPDIR/nowhere" ]
+}
+
 @test "usage errors" {
 	run st-peers
 	[ "$status" -eq 2 ]

@@ -852,6 +852,14 @@ int st_addrbook_import_entry(struct st_addrbook *ab, const struct st_addr_entry 
 	if (in->consecutive_failures > e->consecutive_failures)
 		e->consecutive_failures = in->consecutive_failures;
 	e->pinned = e->pinned || in->pinned;
+	/* an entry this run added from a stored line keeps the group it was counted
+	 * under (a gossip peer's /16), not a hash of its source text: else a repair
+	 * or an export | import would count one source's quota under two keys */
+	if (e->fresh && in->source_group && in->source_group != e->source_group) {
+		count_entry(ab, e, -1);
+		e->source_group = in->source_group;
+		count_entry(ab, e, +1);
+	}
 	(void)source;
 	return journal_put(ab, e, err) < 0 ? -1 : 1;
 }

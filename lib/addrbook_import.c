@@ -440,6 +440,14 @@ int st_addrbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, siz
 	ab->cfg.seeds = NULL;
 	ab->cfg.nseeds = 0;
 	ab->key = 0x51a7e;
+	/* the lock first, held to the end: a writer that got in between the reading
+	 * and the moving aside would have its change land in the .bak only */
+	struct st_store *held;
+	if (st_store_open_wait(&held, cfg->data_dir, "addrbook", ST_ADDRBOOK_FORMAT_VERSION,
+	                       ST_STORE_WRITE | ST_STORE_NOLOAD, &cfg->lock, err) < 0) {
+		free(ab);
+		return -1;
+	}
 	struct salvage s = {.ab = ab};
 	char path[ST_PATH_MAX + 32];
 	snprintf(path, sizeof path, "%s/addrbook.tsv", cfg->data_dir);
@@ -448,23 +456,11 @@ int st_addrbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, siz
 	snprintf(path, sizeof path, "%s/addrbook.journal", cfg->data_dir);
 	s.journal = true;
 	walk_raw(path, &s);
-	/* then, under the store's lock, move the damaged files aside and write anew */
-	struct st_err oerr = {0};
-	int rc;
-	char tsv[ST_PATH_MAX + 32], tsvbak[ST_PATH_MAX + 40], jr[ST_PATH_MAX + 32],
-		jbak[ST_PATH_MAX + 40];
-	snprintf(tsv, sizeof tsv, "%s/addrbook.tsv", cfg->data_dir);
-	snprintf(tsvbak, sizeof tsvbak, "%s.bak", tsv);
-	snprintf(jr, sizeof jr, "%s/addrbook.journal", cfg->data_dir);
-	snprintf(jbak, sizeof jbak, "%s.bak", jr);
-	if (rename(tsv, tsvbak) < 0 && errno != ENOENT)
-		rc = st_err_sys(err, ST_EX_IOERR, "'%s'", tsv);
-	else if (rename(jr, jbak) < 0 && errno != ENOENT)
-		rc = st_err_sys(err, ST_EX_IOERR, "'%s'", jr);
-	else if (st_store_open(&ab->store, cfg->data_dir, "addrbook", ST_ADDRBOOK_FORMAT_VERSION,
-	                       ST_STORE_WRITE, &oerr) < 0)
-		rc = st_err_set(err, oerr.code, "%s", oerr.msg);
-	else
+	/* still under the lock: move the damaged files aside and write anew (the
+	 * salvage above ran with no store, so it wrote nothing) */
+	ab->store = held;
+	int rc = st_store_move_aside(ab->store, err);
+	if (rc == 0)
 		rc = ab_rewrite(ab, err);
 	*kept = st_addrbook_count(ab);
 	*lost = s.lost;

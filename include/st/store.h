@@ -30,6 +30,7 @@ enum st_store_flags {
 	ST_STORE_READ = 0,    /* shared lock; a missing table reads as empty */
 	ST_STORE_WRITE = 1,   /* exclusive lock; creates the files when missing */
 	ST_STORE_NOWAIT = 2,  /* fail with ST_EX_TEMPFAIL instead of waiting for the lock */
+	ST_STORE_NOLOAD = 4,  /* take the lock only: for a repair of files that do not load */
 };
 
 /* Creates dir (and parents) with mode 0700 when missing. Returns 0 or -1. */

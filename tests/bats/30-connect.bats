@@ -17,20 +17,23 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	[[ "${lines[0]}" == "{\"endpoint\":\"$L1_ADDR\",\"status\":\"ok\",\"node_id\":\"st-"*'"verified":false,"version":1,"user_agent":"st/'*'"rtt_ms":null,"error":null}' ]]
 	run st-connect -o tsv --ping "$L1_ADDR"
 	[ "$status" -eq 0 ]
-	[ "$(cut -f2 <<<"$output")" = ok ]
-	[[ "$(cut -f7 <<<"$output")" =~ ^[0-9]+$ ]]
+	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[0]}" = $'#endpoint\tstatus\tnode_id\tverified\tversion\tuser_agent\trtt_ms\terror' ]
+	[ "$(col status <<<"$output")" = ok ]
+	[[ "$(col rtt_ms <<<"$output")" =~ ^[0-9]+$ ]]
 }
 
 @test "the listener's node id is stable across restarts and comes from the config when set" {
 	start_listener L1 --data-dir "$BATS_TEST_TMPDIR/l1"
-	a=$(st-connect -o tsv "$L1_ADDR" | cut -f3)
+	a=$(st-connect -o tsv "$L1_ADDR" | col node_id)
+	[[ "$a" == st-* ]]
 	stop_bg L1
 	start_listener L2 --data-dir "$BATS_TEST_TMPDIR/l1"
-	b=$(st-connect -o tsv "$L2_ADDR" | cut -f3)
+	b=$(st-connect -o tsv "$L2_ADDR" | col node_id)
 	[ "$a" = "$b" ]
 	stop_bg L2
 	ST_NODE_NODE_ID=my-node start_listener L3 --data-dir "$BATS_TEST_TMPDIR/l1"
-	[ "$(st-connect -o tsv "$L3_ADDR" | cut -f3)" = my-node ]
+	[ "$(st-connect -o tsv "$L3_ADDR" | col node_id)" = my-node ]
 }
 
 @test "refused and mixed results: exit 0 if any succeeded, 69 if none did" {
@@ -38,10 +41,10 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	closed=$(free_port)
 	run st-connect -o tsv "127.0.0.1:$closed"
 	[ "$status" -eq 69 ]
-	[ "$(cut -f2 <<<"$output")" = refused ]
+	[ "$(col status <<<"$output")" = refused ]
 	run st-connect -o tsv "127.0.0.1:$closed" "$L1_ADDR"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 2 ]
+	[ "$(col status <<<"$output" | sort | tr '\n' ' ')" = "ok refused " ]
 }
 
 @test "IPv6 loopback works" {
@@ -49,14 +52,20 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	[[ "$L6_ADDR" == "[::1]:"* ]]
 	run st-connect -o tsv --ping "$L6_ADDR"
 	[ "$status" -eq 0 ]
-	[ "$(cut -f2 <<<"$output")" = ok ]
+	[ "$(col endpoint status <<<"$output")" = "$L6_ADDR"$'\tok' ]
 }
 
 @test "endpoints come from the record stream too" {
 	start_listener L1
 	run st-connect -o tsv <<<"$(printf '# list\n%s\n{"endpoint":"%s"}\n' "$L1_ADDR" "$L1_ADDR")"
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 2 ]
+	# the header, then one record per endpoint read
+	[ "${#lines[@]}" -eq 3 ]
+	[ "$(col endpoint status <<<"$output" | sort -u)" = "$L1_ADDR"$'\tok' ]
+	# a tsv stream (with its header) of dial records works as input too
+	run st-connect -o tsv <<<"$output"
+	[ "$status" -eq 0 ]
+	[ "$(col status <<<"$output" | tr '\n' ' ')" = "ok ok " ]
 }
 
 @test "hostile peers: each is a protocol error or a timeout within the deadline, others still served" {
@@ -68,16 +77,16 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 		"$P_midframe_ADDR" "$SILENT_ADDR" "$GOOD_ADDR"
 	end=$(date +%s)
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 6 ]
-	status_of() { printf '%s\n' "$output" | awk -F'\t' -v e="$1" '$1 == e { print $2 }'; }
+	[ "$(col endpoint <<<"$output" | wc -l)" -eq 6 ]
+	status_of() { col endpoint status <<<"$output" | awk -F'\t' -v e="$1" '$1 == e { print $2 }'; }
 	[ "$(status_of "$P_garbage_ADDR")" = protocol-error ]
 	[ "$(status_of "$P_zero_ADDR")" = protocol-error ]
 	[ "$(status_of "$P_oversized_ADDR")" = protocol-error ]
 	[ "$(status_of "$P_midframe_ADDR")" = protocol-error ]
 	[ "$(status_of "$SILENT_ADDR")" = timeout ]
 	[ "$(status_of "$GOOD_ADDR")" = ok ]
-	printf '%s\n' "$output" | grep -q $'zero-length frame'
-	printf '%s\n' "$output" | grep -q $'frame too large'
+	col error <<<"$output" | grep -q 'zero-length frame'
+	col error <<<"$output" | grep -q 'frame too large'
 	# the deadline bounds the whole run (2 s plus process start)
 	[ $((end - start)) -lt 30 ]
 }
@@ -88,7 +97,7 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	peer MIRROR mirror
 	run st-connect -o tsv --timeout 5s "$SLOW_ADDR" "$V2_ADDR" "$MIRROR_ADDR"
 	[ "$status" -eq 0 ]
-	status_of() { printf '%s\n' "$output" | awk -F'\t' -v e="$1" '$1 == e { print $2 }'; }
+	status_of() { col endpoint status <<<"$output" | awk -F'\t' -v e="$1" '$1 == e { print $2 }'; }
 	[ "$(status_of "$SLOW_ADDR")" = ok ]
 	[ "$(status_of "$V2_ADDR")" = version-mismatch ]
 	[ "$(status_of "$MIRROR_ADDR")" = self ]
@@ -98,9 +107,11 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	peer REF reference
 	run st-connect -o tsv --ping "$REF_ADDR"
 	[ "$status" -eq 0 ]
-	[ "$(cut -f3 <<<"$output")" = ref-node ]
+	[ "$(col node_id <<<"$output")" = ref-node ]
 	run st-connect --getpeers 10 -o tsv "$REF_ADDR"
 	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = $'#endpoint\tsource\tnode_id' ]
+	run col endpoint source <<<"$output"
 	assert_line $'8.8.4.4:7777\tgossip:ref-node@'"$REF_ADDR"
 	assert_line $'[2a00:1450::1]:7777\tgossip:ref-node@'"$REF_ADDR"
 }
@@ -111,13 +122,18 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	run st-connect --getpeers 50 -o tsv "$L1_ADDR"
 	[ "$status" -eq 0 ]
 	# we are on loopback (not routable), so private entries are handed out too
+	[ "$(col endpoint <<<"$output" | sort | tr '\n' ' ')" = "1.1.1.1:7777 127.0.0.9:7777 8.8.8.8:7777 " ]
+	# the pipeline of the man page (text output: the endpoints cross, other fields do not)
+	start_listener L3 --data-dir "$BATS_TEST_TMPDIR/l1"
+	st-connect --getpeers 100 "$L3_ADDR" | ST_DATA_DIR=$BATS_TEST_TMPDIR/l3book st-addrbook add --allow-private
+	run env ST_DATA_DIR="$BATS_TEST_TMPDIR/l3book" st-addrbook list -o json
 	[ "${#lines[@]}" -eq 3 ]
-	# the pipeline of the man page
+	# in tsv (or json) the source crosses too, found by its column name
 	ST_DATA_DIR=$BATS_TEST_TMPDIR/l2 start_listener L2 --data-dir "$BATS_TEST_TMPDIR/l1"
-	st-connect --getpeers 100 "$L2_ADDR" | st-addrbook add --allow-private
+	st-connect --getpeers 100 -o tsv "$L2_ADDR" | st-addrbook add --allow-private
 	run st-addrbook list -o json
 	[ "${#lines[@]}" -eq 3 ]
-	[[ "$output" == *'"source":"gossip:st-'* ]]
+	[ "$(grep -c '"source":"gossip:st-[0-9a-f]*@'"$L2_ADDR"'"' <<<"$output")" -eq 3 ]
 	# a second GetPeers from the same address within 5 minutes gets an empty answer
 	run st-connect --getpeers 100 "$L2_ADDR"
 	[ -z "$output" ]

@@ -6,9 +6,54 @@ load helpers
 @test "each inbound session prints a record" {
 	start_listener L1 -o json
 	st-connect --ping "$L1_ADDR" >/dev/null
-	wait_for_line "$BATS_TEST_TMPDIR/L1.out" '"outcome"' 5
-	run grep '"outcome"' "$BATS_TEST_TMPDIR/L1.out"
-	[[ "$output" == '{"endpoint":"127.0.0.1:'*'"outcome":"ok","node_id":"st-'*'"version":1,"user_agent":"st/'* ]]
+	wait_for_line "$BATS_TEST_TMPDIR/L1.out" '"status"' 5
+	run grep '"status"' "$BATS_TEST_TMPDIR/L1.out"
+	# st-connect advertises no listen port: no endpoint for the books, only where it came from
+	[[ "$output" == '{"endpoint":null,"peer":"127.0.0.1:'*'","status":"ok","node_id":"st-'*'"verified":false,"version":1,"user_agent":"st/'* ]]
+	[[ "$output" == *'"listen_port":0,'* ]]
+}
+
+@test "an inbound peer that advertises a listen port: endpoint is its reachable one, peer where it came from (tsv with header)" {
+	start_listener L1 -o tsv
+	run python3 "$ST_TOP/tests/bats/tools/peer.py" dial "$L1_ADDR" dialer-1 7777
+	[[ "$output" == "ack st-"* ]]
+	st-connect -q "$L1_ADDR"
+	wait_for_line "$BATS_TEST_TMPDIR/L1.out" $'\tdialer-1\t' 5
+	wait_for_line "$BATS_TEST_TMPDIR/L1.out" $'^-\t' 5
+	run cat "$BATS_TEST_TMPDIR/L1.out"
+	[ "${lines[0]}" = $'#endpoint\tpeer\tstatus\tnode_id\tverified\tversion\tuser_agent\tlisten_port\tduration_ms\tgetpeers\terror' ]
+	[ "$(grep -c '^#' <<<"$output")" -eq 1 ]
+	run col node_id endpoint status listen_port user_agent <"$BATS_TEST_TMPDIR/L1.out"
+	assert_line $'dialer-1\t127.0.0.1:7777\tok\t7777\tst-test/1'
+	assert_line --regexp $'^st-[0-9a-f]+\t-\tok\t0\tst/'
+	run col node_id peer <"$BATS_TEST_TMPDIR/L1.out"
+	assert_line --regexp $'^dialer-1\t127\\.0\\.0\\.1:[0-9]+$'
+	[ "$(grep -c $'^dialer-1\t127.0.0.1:7777$' <<<"$output")" -eq 0 ]
+}
+
+@test "inbound records feed st-peers ingest and st-addrbook record by field name, in tsv and json" {
+	for fmt in tsv json; do
+		start_listener "L_$fmt" -o "$fmt" --data-dir "$BATS_TEST_TMPDIR/node-$fmt"
+		v=L_${fmt}_ADDR
+		addr=${!v}
+		python3 "$ST_TOP/tests/bats/tools/peer.py" dial "$addr" dialer-1 7777 >/dev/null
+		st-connect -q "$addr"
+		wait_for_line "$BATS_TEST_TMPDIR/L_$fmt.out" 'dialer-1' 5
+		wait_for_line "$BATS_TEST_TMPDIR/L_$fmt.out" '[^a-z]st-[0-9a-f]{8,}' 5
+		stop_bg "L_$fmt"
+		export ST_DATA_DIR=$BATS_TEST_TMPDIR/book-$fmt
+		# the st-connect session advertised no endpoint: skipped, not an error
+		run st-peers ingest -o tsv <"$BATS_TEST_TMPDIR/L_$fmt.out"
+		[ "$status" -eq 0 ]
+		[ "$(col node_id endpoint change <<<"$output")" = $'dialer-1\t127.0.0.1:7777\tadded' ]
+		run st-peers show dialer-1 -o tsv
+		[ "$(col endpoint version user_agent successes <<<"$output")" = $'127.0.0.1:7777\t1\tst-test/1\t1' ]
+		st-addrbook add -q --allow-private 127.0.0.1:7777
+		run st-addrbook record <"$BATS_TEST_TMPDIR/L_$fmt.out"
+		[ "$status" -eq 0 ]
+		run st-addrbook list -o tsv
+		[ "$(col endpoint successes attempts <<<"$output")" = $'127.0.0.1:7777\t1\t1' ]
+	done
 }
 
 @test "listening address goes to stderr in json mode, stdout in text" {
@@ -21,7 +66,7 @@ load helpers
 	port=$(free_port)
 	start_bg Q st-listen --bind "127.0.0.1:$port" -q -o json
 	for i in $(seq 50); do st-connect -q "127.0.0.1:$port" >/dev/null 2>&1 && break; sleep 0.1; done
-	wait_for_line "$BATS_TEST_TMPDIR/Q.out" '"outcome":"ok"' 5
+	wait_for_line "$BATS_TEST_TMPDIR/Q.out" '"status":"ok"' 5
 	stop_bg Q
 	[ ! -s "$BATS_TEST_TMPDIR/Q.err" ]
 }
@@ -35,9 +80,10 @@ s = socket.create_connection(('127.0.0.1', $port)); time.sleep(3)" &
 	idle=$!
 	sleep 0.3
 	run st-connect -o tsv "$L1_ADDR"
-	[ "$(cut -f2 <<<"$output")" = ok ]
+	[ "$(col status <<<"$output")" = ok ]
 	wait $idle || true
-	wait_for_line "$BATS_TEST_TMPDIR/L1.out" 'timeout +- +-' 5
+	# text: no endpoint, where it came from, timeout, no node id
+	wait_for_line "$BATS_TEST_TMPDIR/L1.out" '^- +from 127\.0\.0\.1:[0-9]+ +timeout +- ' 5
 }
 
 @test "garbage and oversized frames are dropped as protocol errors" {
@@ -50,7 +96,7 @@ s = socket.create_connection(('127.0.0.1', $port)); s.sendall(struct.pack('<IB',
 "
 	wait_for_line "$BATS_TEST_TMPDIR/L1.out" 'protocol-error.*frame too large' 5
 	run st-connect -o tsv "$L1_ADDR"
-	[ "$(cut -f2 <<<"$output")" = ok ]
+	[ "$(col status <<<"$output")" = ok ]
 }
 
 @test "per-address and total connection caps refuse the excess" {
@@ -74,7 +120,7 @@ print('open', flush=True); time.sleep(8)" >"$BATS_TEST_TMPDIR/idle.out" &
 	wait_for_line "$BATS_TEST_TMPDIR/idle.out" '^open$' 30
 	run st-connect -o tsv --ping "$L1_ADDR"
 	[ "$status" -eq 0 ]
-	[ "$(cut -f2 <<<"$output")" = ok ]
+	[ "$(col status <<<"$output")" = ok ]
 	kill $holder
 	wait $holder || true
 }

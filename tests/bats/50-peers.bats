@@ -7,13 +7,16 @@ load helpers
 @test "add, show, success, failure, remove" {
 	run st-peers add n1 1.2.3.4:7777 --protocol-version 1 -o tsv
 	[ "$status" -eq 0 ]
-	[[ "$output" == $'n1\t0\t0\t0\t0\tfalse\t1\t\tfalse\t'* ]]
+	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[0]}" = $'#endpoint\tnode_id\treputation\tsuccesses\tfailures\tconsecutive_failures\tbanned\tversion\tuser_agent\tverified\tfirst_seen\tlast_seen\tendpoints' ]
+	[[ "${lines[1]}" == $'1.2.3.4:7777\tn1\t0\t0\t0\t0\tfalse\t1\t\tfalse\t'* ]]
+	[ "$(col endpoints <<<"$output")" = 1.2.3.4:7777 ]
 	run st-peers success n1 -o tsv
-	[ "$output" = $'n1\t-\tsuccess\t1\t-' ]
+	[ "$output" = $'#node_id\tendpoint\tchange\treputation\tdetail\nn1\t-\tsuccess\t1\t-' ]
 	run st-peers failure n1 --weight 2 -o tsv
-	[ "$output" = $'n1\t-\tfailure\t-3\t-' ]
+	[ "$(col node_id endpoint change reputation detail <<<"$output")" = $'n1\t-\tfailure\t-3\t-' ]
 	run st-peers show n1 -o json
-	[[ "$output" == '{"node_id":"n1","reputation":-3,"successes":1,"failures":1,"consecutive_failures":1,"banned":false'* ]]
+	[[ "$output" == '{"endpoint":"1.2.3.4:7777","node_id":"n1","reputation":-3,"successes":1,"failures":1,"consecutive_failures":1,"banned":false'* ]]
 	run st-peers remove n1
 	[ "$status" -eq 0 ]
 	run st-peers show n1
@@ -30,6 +33,7 @@ load helpers
 	run st-peers check n1
 	[ "$status" -eq 0 ]
 	run st-peers failure n1 -o tsv
+	assert_line $'#node_id\tendpoint\tchange\treputation\tdetail'
 	assert_line $'n1\t-\tbanned\t-10\treputation -10 <= -10'
 	run st-peers check n1
 	[ "$status" -eq 1 ]
@@ -59,7 +63,9 @@ load helpers
 	[ "$status" -eq 1 ]
 	run st-peers -v check 10.9.9.9 -o tsv
 	[ "$status" -eq 1 ]
-	[[ "$output" == $'10.0.0.0/8\tsubnet\t'*$'\t0\tmanual\tlab network' ]] || [[ "$output" == $'10.0.0.0/8\tsubnet\t'*$'\tmanual\tlab network' ]]
+	[ "${lines[0]}" = $'#target\tkind\tcreated\texpires\torigin\treason' ]
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(col target kind origin reason <<<"$output")" = $'10.0.0.0/8\tsubnet\tmanual\tlab network' ]
 	run st-peers check 8.8.8.8
 	[ "$status" -eq 1 ]
 	run st-peers unban 8.8.8.8
@@ -97,6 +103,7 @@ load helpers
 		'{"endpoint":"2.2.2.2:7777","status":"ok","node_id":"b","verified":false,"version":1,"user_agent":"ua/1"}' \
 		'{"endpoint":"2.2.2.2:7777","status":"timeout","node_id":null}' \
 		'{"endpoint":"3.3.3.3:7777","status":"refused","node_id":null}' \
+		$'#endpoint\tstatus\tnode_id\tverified\tversion\tuser_agent\trtt_ms\terror' \
 		$'9.9.9.9:7777\tok\tc\tfalse\t1\tua/2\t3\t-' \
 		'{"endpoint":"1.1.1.1:7777"}' >in.jsonl
 	run st-peers ingest -o tsv <in.jsonl
@@ -104,9 +111,12 @@ load helpers
 	assert_line $'a\t1.1.1.1:7777\tadded\t1\t-'
 	assert_line $'b\t2.2.2.2:7777\tfailure\t-1\t-'
 	assert_line $'c\t9.9.9.9:7777\tadded\t1\t-'
-	assert_line "st-peers: <stdin>:6: no status"
+	assert_line "st-peers: <stdin>:7: no status"
+	# the tsv record kept every column it named: version and user agent arrive by name
+	run st-peers show c -o json
+	[[ "$output" == *'"version":1,"user_agent":"ua/2",'* ]]
 	run st-peers list --sort reputation -o tsv
-	[ "$(printf '%s\n' "$output" | cut -f1 | tr '\n' ' ')" = "a c b " ]
+	[ "$(col node_id <<<"$output" | tr '\n' ' ')" = "a c b " ]
 }
 
 @test "best excludes banned peers and spreads over groups" {
@@ -115,19 +125,19 @@ load helpers
 	st-peers add q1 2.2.2.2:1 >/dev/null
 	st-peers ban p2 >/dev/null
 	run st-peers best -n 3 -o tsv
-	[ "$(printf '%s\n' "$output" | cut -f1 | tr '\n' ' ')" = "p1 q1 p3 " ]
+	[ "$(col node_id <<<"$output" | tr '\n' ' ')" = "p1 q1 p3 " ]
 }
 
 @test "from-addrbook makes deterministic ids for addresses without one" {
 	st-addrbook add -q 1.1.1.1:7777 2.2.2.2:7777
 	run st-peers from-addrbook -n 8 -o tsv
 	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 2 ]
-	[[ "${lines[0]}" == ep-* ]]
-	a=$(cut -f1 <<<"${lines[0]}")
+	[ "${lines[0]}" = $'#node_id\tendpoint\tchange\treputation\tdetail' ]
+	[ "$(col node_id <<<"$output" | grep -c '^ep-')" -eq 2 ]
+	a=$(col node_id endpoint <<<"$output" | sort)
 	rm -rf "$ST_DATA_DIR"/peers.*
 	run st-peers from-addrbook -o tsv
-	[ "$(cut -f1 <<<"${lines[0]}")" = "$a" ]
+	[ "$(col node_id endpoint <<<"$output" | sort)" = "$a" ]
 }
 
 @test "lifecycle: a peer that fails 5 times is banned and no longer dialed" {
@@ -135,9 +145,10 @@ load helpers
 	st-addrbook add -q --allow-private "$L1_ADDR"
 	run st-connect --update -o tsv "$L1_ADDR"
 	[ "$status" -eq 0 ]
-	id=$(cut -f3 <<<"$output")
+	id=$(col node_id <<<"$output")
+	[[ "$id" == st-* ]]
 	run st-peers show "$id" -o tsv
-	[[ "$output" == "$id"$'\t1\t1\t0\t0\tfalse'* ]]
+	[ "$(col node_id reputation successes failures consecutive_failures banned <<<"$output")" = "$id"$'\t1\t1\t0\t0\tfalse' ]
 	stop_bg L1
 	for i in 1 2 3 4 5; do
 		st-addrbook best -n 8 | st-connect --update --timeout 2s -o tsv >/dev/null 2>&1 || true
@@ -146,9 +157,10 @@ load helpers
 	[ "$status" -eq 1 ]
 	run st-connect --update -o tsv "$L1_ADDR"
 	[ "$status" -eq 69 ]
-	[[ "$output" == "$L1_ADDR"$'\tbanned\t'*"5 consecutive failures"* ]]
+	[ "$(col endpoint status <<<"$output")" = "$L1_ADDR"$'\tbanned' ]
+	[[ "$(col error <<<"$output")" == *"5 consecutive failures"* ]]
 	run st-addrbook list -o tsv
-	[[ "$output" == "$L1_ADDR"$'\t'*$'\t1\t5\t5\t6\t'* ]]
+	[ "$(col endpoint successes failures consecutive_failures attempts <<<"$output")" = "$L1_ADDR"$'\t1\t5\t5\t6' ]
 }
 
 @test "st-connect drops a connection whose handshake shows a banned id" {
@@ -156,10 +168,20 @@ load helpers
 	st-peers ban evil-node --reason test >/dev/null
 	run st-connect -o tsv "$L1_ADDR"
 	[ "$status" -eq 69 ]
-	[ "$(cut -f2 <<<"$output")" = banned ]
+	[ "$(col status node_id <<<"$output")" = $'banned\tevil-node' ]
 	st-peers ban 127.0.0.0/8 >/dev/null
 	run st-connect -o tsv "$L1_ADDR"
-	[[ "$output" == *$'\tbanned: 127.0.0.0/8'* ]]
+	[ "$(col status <<<"$output")" = banned ]
+	[[ "$(col error <<<"$output")" == "banned: 127.0.0.0/8"* ]]
+}
+
+@test "readers never create the data dir: a missing one is exit 66" {
+	for cmd in list bans best "check 1.2.3.4" "show n1"; do
+		run st-peers $cmd --data-dir "$BATS_TEST_TMPDIR/nowhere"
+		[ "$status" -eq 66 ] || { echo "st-peers $cmd: $status"; false; }
+		[[ "$output" == *"nowhere"* ]]
+	done
+	[ ! -e "$BATS_TEST_TMPDIR/nowhere" ]
 }
 
 @test "usage errors" {
@@ -178,7 +200,7 @@ load helpers
 @test "st-listen refuses banned addresses at accept and banned ids at handshake" {
 	start_listener L1 --data-dir "$BATS_TEST_TMPDIR/node"
 	run st-connect -o tsv "$L1_ADDR"
-	[ "$(cut -f2 <<<"$output")" = ok ]
+	[ "$(col status <<<"$output")" = ok ]
 	ST_DATA_DIR=$BATS_TEST_TMPDIR/node st-peers ban 127.0.0.0/8 >/dev/null
 	run st-connect -o tsv "$L1_ADDR"
 	[ "$status" -eq 69 ]

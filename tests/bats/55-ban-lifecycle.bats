@@ -16,20 +16,21 @@ banned_victim() {
 	st-addrbook add -q --allow-private "$VADDR" "127.0.0.2:$(free_port)"
 	run st-connect --update -o tsv "$VADDR"
 	[ "$status" -eq 0 ]
-	[ "$(cut -f3 <<<"$output")" = victim ]
+	[ "$(col node_id <<<"$output")" = victim ]
 	stop_bg V
 	for i in 1 2 3 4 5; do
 		ST_PEERS_BAN_DURATION=$1 st-connect --update --timeout 2s -o tsv "$VADDR" >/dev/null 2>&1 || true
 	done
 	run st-peers bans -o tsv
-	assert_line --partial $'victim\tid\t'
+	run col target kind origin <<<"$output"
+	assert_line $'victim\tid\tautomatic'
 }
 
 # best_offers ENDPOINT: st-addrbook best lists ENDPOINT (status 0) or not (1).
 best_offers() {
 	run st-addrbook best -n 8 -o tsv
 	[ "$status" -eq 0 ] || return 2
-	printf '%s\n' "$output" | cut -f1 | grep -qxF -- "$1"
+	col endpoint <<<"$output" | grep -qxF -- "$1"
 }
 
 @test "five failures ban the endpoint for check, best, st-connect and st-listen alike" {
@@ -42,14 +43,16 @@ best_offers() {
 	[ "$status" -eq 1 ]
 	run st-peers -v check "$VADDR" -o tsv
 	[ "$status" -eq 1 ]
-	[[ "$output" == $'victim\tid\t'*$'\tautomatic\t5 consecutive failures' ]]
+	[ "${lines[0]}" = $'#target\tkind\tcreated\texpires\torigin\treason' ]
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(col target kind origin reason <<<"$output")" = $'victim\tid\tautomatic\t5 consecutive failures' ]
 	run best_offers "$VADDR"
 	[ "$status" -eq 1 ]
 	# st-connect reports it banned and never dials it
 	run st-connect -o tsv "$VADDR"
 	[ "$status" -eq 69 ]
-	[ "$(cut -f2 <<<"$output")" = banned ]
-	[[ "$output" == *"banned: victim: 5 consecutive failures"* ]]
+	[ "$(col endpoint status <<<"$output")" = "$VADDR"$'\tbanned' ]
+	[[ "$(col error <<<"$output")" == *"banned: victim: 5 consecutive failures"* ]]
 	# st-listen refuses it inbound, at the handshake
 	ST_NODE_NODE_ID=gate start_listener G --data-dir "$ST_DATA_DIR"
 	ST_NODE_NODE_ID=victim run st-connect -o tsv "$G_ADDR"
@@ -60,8 +63,9 @@ best_offers() {
 	# and its GetPeers answers leave the banned endpoint out
 	run st-connect --getpeers 100 -o tsv "$G_ADDR"
 	[ "$status" -eq 0 ]
-	assert_line --partial $'127.0.0.2:'
-	refute_line --partial "$VADDR"$'\t'
+	run col endpoint <<<"$output"
+	assert_line --regexp '^127\.0\.0\.2:[0-9]+$'
+	refute_line "$VADDR"
 }
 
 @test "when the automatic ban expires every gate lets the endpoint back" {
@@ -81,11 +85,12 @@ best_offers() {
 	# dialed again (refused: nothing listens there now, unless the port was reused)
 	run st-connect -o tsv "$VADDR"
 	echo "$output"
-	[ "$(cut -f2 <<<"$output")" != banned ]
-	[ "$(cut -f1 <<<"$output")" = "$VADDR" ]
+	[ "$(col endpoint <<<"$output")" = "$VADDR" ]
+	[ -n "$(col status <<<"$output")" ]
+	[ "$(col status <<<"$output")" != banned ]
 	ST_NODE_NODE_ID=victim run st-connect -o tsv "$G_ADDR"
 	[ "$status" -eq 0 ]
-	[ "$(cut -f2 <<<"$output")" = ok ]
+	[ "$(col status <<<"$output")" = ok ]
 }
 
 @test "an endpoint known by a derived id is banned after five failures, even for a bans-only reader" {
@@ -93,7 +98,7 @@ best_offers() {
 	st-addrbook add -q --allow-private "127.0.0.1:$closed"
 	run st-peers from-addrbook -o tsv
 	[ "$status" -eq 0 ]
-	id=$(cut -f1 <<<"$output")
+	id=$(col node_id <<<"$output")
 	[[ "$id" == ep-* ]]
 	for i in 1 2 3 4 5; do
 		st-connect --update --timeout 2s -o tsv "127.0.0.1:$closed" >/dev/null 2>&1 || true
@@ -109,7 +114,7 @@ best_offers() {
 	run st-peers check "127.0.0.1:$closed"
 	[ "$status" -eq 1 ]
 	run st-connect -o tsv "127.0.0.1:$closed"
-	[ "$(cut -f2 <<<"$output")" = banned ]
+	[ "$(col status <<<"$output")" = banned ]
 	run best_offers "127.0.0.1:$closed"
 	[ "$status" -eq 1 ]
 }
@@ -235,7 +240,8 @@ best_offers() {
 	before=$(ls "$ST_DATA_DIR" | tr '\n' ' ')
 	run st-addrbook best -o tsv
 	[ "$status" -eq 0 ]
-	[ "$(cut -f1 <<<"$output")" = 1.1.1.1:7777 ]
+	[ "${lines[0]}" = $'#endpoint\tquality\tsuccesses\tfailures\tconsecutive_failures\tattempts\tfirst_seen\tlast_seen\tlast_attempt\tlast_success\tclass\tpinned\tsource' ]
+	[ "$(col endpoint <<<"$output")" = 1.1.1.1:7777 ]
 	run st-peers check 1.1.1.1:7777 some-id
 	[ "$status" -eq 0 ]
 	[ "$(ls "$ST_DATA_DIR" | tr '\n' ' ')" = "$before" ]

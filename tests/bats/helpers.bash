@@ -165,3 +165,30 @@ make_test_ca() {
 records() {
 	grep -v '^#' || true
 }
+
+# --- tsv columns by name (the "#name<TAB>name..." header every tsv stream opens with) ---
+# col NAME...: reads a tsv stream on stdin and prints, for each record, its columns
+# NAME... (tab-separated), found by the names of the header in force ("#" then
+# lower-case names; any later header replaces it). Other "#" lines are skipped.
+# Fails, saying why, on a record before any header or a NAME the header lacks.
+col() {
+	awk -F'\t' -v OFS='\t' -v names="$*" '
+		BEGIN { k = split(names, want, " ") }
+		/^#[a-z][a-z0-9_\t]*$/ {
+			delete idx
+			n = split(substr($0, 2), h, "\t")
+			for (i = 1; i <= n; i++) idx[h[i]] = i
+			for (j = 1; j <= k; j++)
+				if (!(want[j] in idx)) { print "col: no column \"" want[j] "\" in " $0 > "/dev/stderr"; bad = 1; exit }
+			hdr = 1
+			next
+		}
+		/^[ \t]*#/ || /^[ \t]*$/ { next }
+		!hdr { print "col: a record before any tsv header: " $0 > "/dev/stderr"; bad = 1; exit }
+		{
+			s = $(idx[want[1]])
+			for (j = 2; j <= k; j++) s = s OFS $(idx[want[j]])
+			print s
+		}
+		END { exit bad }'
+}

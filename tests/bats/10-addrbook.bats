@@ -338,10 +338,10 @@ JSON
 	[ "$status" -eq 0 ]
 	assert_output "st-addrbook: ok: 3 entries"
 	# damage a line in the middle of the journal
-	sed -i '3s/2.2.2.2/2.2.2.9/' "$ST_DATA_DIR/addrbook.journal"
+	sed -i '/^put\t2.2.2.2/s/2.2.2.2/2.2.2.9/' "$ST_DATA_DIR/addrbook.journal"
 	run st-addrbook list
 	[ "$status" -eq 65 ]
-	assert_output --partial "addrbook.journal:3: bad checksum"
+	assert_output --partial "addrbook.journal:4: bad checksum"
 	run st-addrbook fsck
 	[ "$status" -eq 65 ]
 	run st-addrbook fsck --repair

@@ -11,7 +11,7 @@
 
 enum {
 	OPT_VERSION_ = ST_OPT_USER, OPT_BANNED, OPT_SORT, OPT_WEIGHT, OPT_FOR, OPT_UNTIL,
-	OPT_PERMANENT, OPT_REASON,
+	OPT_PERMANENT, OPT_REASON, OPT_REPAIR,
 };
 
 static const struct st_option add_opts[] = {
@@ -38,6 +38,10 @@ static const struct st_option ban_opts[] = {
 	{"until", OPT_UNTIL, ST_ARG_REQUIRED, "TIME", "ban until TIME (ISO 8601 or Unix seconds)", NULL},
 	ST_OPTION_END,
 };
+static const struct st_option fsck_opts[] = {
+	{"repair", OPT_REPAIR, ST_ARG_NONE, NULL, "move damaged files aside, keep what reads", NULL},
+	ST_OPTION_END,
+};
 static const struct st_command commands[] = {
 	{"add", "ID ENDPOINT", "add or update a peer by hand", add_opts},
 	{"ban", "TARGET", "ban a node id, an address or a subnet", ban_opts},
@@ -45,6 +49,7 @@ static const struct st_command commands[] = {
 	{"best", "", "best peers by reputation, not banned, spread over groups", best_opts},
 	{"check", "TARGET...", "exit 0 if allowed, 1 if banned (a gate for scripts)", NULL},
 	{"failure", "ID", "count a failure against a peer", failure_opts},
+	{"fsck", "", "check the peers and bans; --repair keeps every readable line", fsck_opts},
 	{"from-addrbook", "", "lightweight entries from the best addresses", best_opts},
 	{"ingest", "", "apply st-connect / st-listen records from stdin", NULL},
 	{"list", "", "the peers", list_opts},
@@ -61,7 +66,7 @@ static const struct st_program prog = {
 
 struct opts {
 	int64_t version;
-	bool banned, permanent;
+	bool banned, permanent, repair;
 	const char *sort, *reason, *until;
 	uint64_t weight, n;
 	int64_t for_ms;
@@ -91,6 +96,7 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 	case OPT_UNTIL: o->until = arg; return 0;
 	case OPT_PERMANENT: o->permanent = true; return 0;
 	case OPT_REASON: o->reason = arg; return 0;
+	case OPT_REPAIR: o->repair = true; return 0;
 	}
 	return -1;
 }
@@ -527,6 +533,24 @@ static int cmd_bans(struct st_cli *cli)
 	return code;
 }
 
+static int cmd_fsck(struct st_cli *cli, const struct opts *o)
+{
+	size_t kept, lost;
+	struct st_err err = {0};
+	int rc = st_peerbook_fsck(&cli->config, o->repair, &kept, &lost, &err);
+	if (rc < 0) {
+		if (err.code == ST_EX_DATAERR && !o->repair)
+			st_err_prefix(&err, "damaged (try 'st-peers fsck --repair')");
+		return st_report(cli, &err);
+	}
+	if (rc == 1)
+		st_note(cli, "repaired: %zu entries kept, %zu lines lost; damaged files moved to *.bak",
+		        kept, lost);
+	else
+		st_note(cli, "ok: %zu entries", kept);
+	return 0;
+}
+
 int cmd_main(struct st_cli *cli, int argc, char **argv)
 {
 	struct opts o = {0};
@@ -534,7 +558,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	st_cli_finish_config(cli, true);
 	const char *c = cli->cmd->name;
 	if ((!strcmp(c, "ingest") || !strcmp(c, "list") || !strcmp(c, "best") || !strcmp(c, "bans") ||
-	     !strcmp(c, "from-addrbook")) && cli->argc)
+	     !strcmp(c, "from-addrbook") || !strcmp(c, "fsck")) && cli->argc)
 		st_usage_error(cli, "unexpected argument '%s'", cli->argv[0]);
 	if (!strcmp(c, "ingest"))
 		return cmd_ingest(cli);
@@ -548,5 +572,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		return cmd_check(cli);
 	if (!strcmp(c, "from-addrbook"))
 		return cmd_from_addrbook(cli, &o);
+	if (!strcmp(c, "fsck"))
+		return cmd_fsck(cli, &o);
 	return cmd_one(cli, &o, c);
 }

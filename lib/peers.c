@@ -847,3 +847,104 @@ const struct st_ban *st_bans_slot(const struct st_peerbook *pb, size_t i, int64_
 {
 	return i < pb->nb && in_force(&pb->b[i], now) ? &pb->b[i] : NULL;
 }
+
+/* ---- fsck ---- */
+
+/*
+ * Salvages one file of a table: every whole line that parses (a journal line
+ * also needs its checksum) is loaded, the rest is counted in *lost. A line
+ * broken from outside, a flipped byte, a cut tail: each costs its own line only.
+ */
+static void salvage_file(struct st_peerbook *pb, const char *path, bool bans, bool journal,
+                         size_t *lost)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	struct st_buf line;
+	st_buf_init(&line, ST_LINE_MAX);
+	struct load l = {pb, bans, journal, path};
+	unsigned long lineno = 0;
+	int rc;
+	while ((rc = st_read_line(f, &line, NULL)) != 0) {
+		lineno++;
+		if (rc < 0) {
+			(*lost)++;
+			continue;
+		}
+		const char *p = line.data ? line.data : "";
+		size_t n = line.len;
+		if (!n || p[0] == '#' || memchr(p, '\0', n))
+			continue; /* headers, batch marks, blanks */
+		if (journal) {
+			uint32_t want;
+			if (n < 10 || p[n - 10] != '\t' || p[n - 9] != '#' ||
+			    sscanf(p + n - 8, "%8x", &want) != 1 || st_crc32c(0, p, n - 10) != want) {
+				(*lost)++;
+				continue;
+			}
+			n -= 10;
+		}
+		struct st_err lerr = {0};
+		if (load_line(&l, p, n, lineno, &lerr) != 0)
+			(*lost)++;
+	}
+	st_buf_clear(&line);
+	fclose(f);
+}
+
+int st_peerbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, size_t *lost,
+                     struct st_err *err)
+{
+	*kept = *lost = 0;
+	struct st_peerbook *pb;
+	if (st_peerbook_open(&pb, cfg, ST_STORE_READ, err) == 0) {
+		for (size_t i = 0; i < pb->np; i++)
+			*kept += !pb->p[i].deleted;
+		for (size_t i = 0; i < pb->nb; i++)
+			*kept += !pb->b[i].deleted;
+		st_peerbook_free(pb);
+		return 0;
+	}
+	if (!repair || err->code != ST_EX_DATAERR || strstr(err->msg, "is newer than"))
+		return -1;
+	pb = calloc(1, sizeof *pb);
+	if (!pb)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	pb->cfg = *cfg;
+	pb->cfg.seeds = NULL;
+	pb->cfg.nseeds = 0;
+	pb->writable = true;
+	int rc = reindex(pb);
+	/* both locks, in st_peerbook_open's order, held from reading to rewriting */
+	struct st_store *held[2] = {NULL, NULL};
+	static const char *const names[2] = {"bans", "peers"};
+	for (int t = 0; t < 2 && rc == 0; t++)
+		rc = st_store_open_wait(&held[t], cfg->data_dir, names[t], ST_PEERS_FORMAT_VERSION,
+		                        ST_STORE_WRITE | ST_STORE_NOLOAD, &cfg->lock, err);
+	for (int t = 0; t < 2 && rc == 0; t++) {
+		char path[ST_PATH_MAX + 32];
+		snprintf(path, sizeof path, "%s/%s.tsv", cfg->data_dir, names[t]);
+		salvage_file(pb, path, t == 0, false, lost);
+		snprintf(path, sizeof path, "%s/%s.journal", cfg->data_dir, names[t]);
+		salvage_file(pb, path, t == 0, true, lost);
+	}
+	for (int t = 0; t < 2 && rc == 0; t++) {
+		if (t == 0)
+			pb->bans_store = held[0];
+		else
+			pb->peers_store = held[1];
+		held[t] = NULL;
+		rc = st_store_move_aside(t == 0 ? pb->bans_store : pb->peers_store, err);
+		if (rc == 0)
+			rc = rewrite(pb, t == 0, err);
+	}
+	for (size_t i = 0; i < pb->np; i++)
+		*kept += !pb->p[i].deleted;
+	for (size_t i = 0; i < pb->nb; i++)
+		*kept += !pb->b[i].deleted;
+	st_store_close(held[0]);
+	st_store_close(held[1]);
+	st_peerbook_free(pb);
+	return rc < 0 ? -1 : 1;
+}

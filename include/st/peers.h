@@ -170,6 +170,16 @@ struct st_addrbook;
 int st_glue_apply(struct st_addrbook *ab, struct st_peerbook *pb, const struct st_conn_result *r,
                   int64_t now, struct st_peer_change *change, struct st_err *err);
 
+/*
+ * Checks the peers and bans tables. Without repair: 0 when they load, -1 with
+ * err naming the first damage. With repair, on damage: under both locks,
+ * keeps every line that reads (a journal line with its checksum), moves the
+ * files aside (.bak) and writes the tables anew; returns 1. *kept and *lost
+ * count entries and unreadable lines.
+ */
+int st_peerbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, size_t *lost,
+                     struct st_err *err);
+
 /* A deterministic id for an address known by endpoint only: "ep-" + 16 hex digits. */
 void st_peers_derived_id(const struct st_endpoint *ep, char *buf, size_t size);
 

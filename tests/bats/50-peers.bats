@@ -214,3 +214,30 @@ load helpers
 	ST_NODE_NODE_ID=good-dialer run st-connect -o tsv "$L1_ADDR"
 	[ "$status" -eq 0 ]
 }
+
+@test "fsck finds damage in peers and bans, and --repair keeps every line that reads" {
+	for i in 1 2 3 4 5; do st-peers add "p$i" "127.0.0.$i:7777" >/dev/null; done
+	st-peers ban -q 127.0.9.0/24 >/dev/null
+	st-peers ban -q --reason 'x' p5 >/dev/null
+	run st-peers fsck
+	[ "$status" -eq 0 ]
+	assert_output "st-peers: ok: 7 entries"
+	# a line broken from outside, as an unescaped TAB from a peer once made one
+	printf 'put\tp\tbroken\t#00000000\n#commit\n' >>"$ST_DATA_DIR/peers.journal"
+	run st-peers list
+	[ "$status" -eq 65 ]
+	run st-peers fsck
+	[ "$status" -eq 65 ]
+	assert_output --partial "try 'st-peers fsck --repair'"
+	run st-peers fsck --repair
+	[ "$status" -eq 0 ]
+	assert_output --partial "repaired: 7 entries kept, 1 lines lost"
+	[ -f "$ST_DATA_DIR/peers.journal.bak" ]
+	run st-peers list -o tsv
+	[ "$status" -eq 0 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 5 ]
+	run st-peers check 127.0.9.1
+	[ "$status" -eq 1 ]
+	run st-peers fsck
+	assert_output "st-peers: ok: 7 entries"
+}

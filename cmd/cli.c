@@ -464,12 +464,19 @@ static void lock_notice(void *ctx, const char *msg)
 	st_warn(ctx, "%s", msg);
 }
 
+/* An automatic repair is news even under -q: cron mails it. */
+static void repair_alert(void *ctx, const char *msg)
+{
+	st_error(ctx, "%s", msg);
+}
+
 void st_cli_finish_config(struct st_cli *cli, bool needs_data_dir)
 {
 	struct st_err err = {0};
 	if (cli->wait_flag && st_cli_config_flag(cli, "--wait", "lock_wait", cli->wait_flag, &err) < 0)
 		st_usage_error(cli, "%s", err.msg);
 	cli->config.lock.notice = lock_notice;
+	cli->config.lock.alert = repair_alert;
 	cli->config.lock.ctx = cli;
 	if (cli->print_config) {
 		if (st_config_data_dir(&cli->config, cli->data_dir_flag, &err) < 0)

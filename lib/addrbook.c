@@ -536,6 +536,29 @@ int ab_load(struct st_addrbook *ab, struct st_err *err)
 	return 0;
 }
 
+/*
+ * repair: auto. A cron job that met damage would fail the same way every run:
+ * the book is repaired as fsck --repair would (its damaged files kept as .bak),
+ * the program is told through cfg->lock.alert, and the open tried once more.
+ */
+static int repair_and_open(struct st_addrbook **out, const struct st_config *cfg,
+                           unsigned flags, struct st_err *err)
+{
+	struct st_config once = *cfg;
+	once.repair_auto = false;
+	size_t kept, lost;
+	struct st_err rerr = {0};
+	if (st_addrbook_fsck(&once, true, &kept, &lost, &rerr) <= 0)
+		return ab_damaged_hint(err); /* not repairable: the first error stands */
+	if (cfg->lock.alert) {
+		char msg[ST_ERR_MSG_MAX + 128];
+		snprintf(msg, sizeof msg, "%s; repaired (repair: auto): %zu entries kept, %zu lines lost, "
+		         "damaged files moved to *.bak", err->msg, kept, lost);
+		cfg->lock.alert(cfg->lock.ctx, msg);
+	}
+	return st_addrbook_open(out, &once, flags, err);
+}
+
 int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsigned flags,
                      struct st_err *err)
 {
@@ -558,6 +581,8 @@ int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsi
 		/* a newer program's book is not damaged, and no repair of ours is for it */
 		if (err && err->code == ST_EX_DATAERR && ab_newer_format(cfg->data_dir, err))
 			return -1;
+		if (cfg->repair_auto && err && err->code == ST_EX_DATAERR)
+			return repair_and_open(out, cfg, flags, err);
 		return ab_damaged_hint(err);
 	}
 	/* a reader lets go of the lock at once: what it read stays consistent */

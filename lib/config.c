@@ -42,6 +42,8 @@ static const struct key keys[] = {
 	 "where the tables live (default $XDG_DATA_HOME/spacetime)"},
 	{"lock_wait", T_DURATION, OFF(lock.ms), 0, 30 * DAY, "10m",
 	 "how long to wait for a table another program holds (then exit 75)"},
+	{"repair", T_BOOL, OFF(repair_auto), 0, 0, "never",
+	 "auto: a damaged table is repaired as fsck --repair would, instead of failing"},
 	{"addrbook.max_addresses", T_U32, OFF(addrbook.max_addresses), 1, 10000000, "10000",
 	 "capacity of the address book"},
 	{"addrbook.max_per_subnet", T_U32, OFF(addrbook.max_per_subnet), 1, 10000000, "10",
@@ -239,6 +241,13 @@ static int set_value(struct st_config *cfg, const struct key *k, const char *v, 
 		return 0;
 	case T_BOOL: {
 		bool b;
+		if (k->offset == OFF(repair_auto) && (!strcmp(v, "auto") || !strcmp(v, "never"))) {
+			b = v[0] == 'a'; /* repair: auto | never */
+			memcpy(field, &b, sizeof b);
+			return 0;
+		}
+		if (k->offset == OFF(repair_auto))
+			return st_err_set(err, ST_EX_DATAERR, "'%s': expected auto or never", v);
 		if (!parse_bool(v, &b))
 			return st_err_set(err, ST_EX_DATAERR, "'%s': expected true or false", v);
 		memcpy(field, &b, sizeof b);
@@ -756,7 +765,10 @@ static void print_value(FILE *out, const struct st_config *cfg, const struct key
 	case T_BOOL: {
 		bool v;
 		memcpy(&v, field, sizeof v);
-		fputs(v ? "true" : "false", out);
+		if (k->offset == OFF(repair_auto))
+			fputs(v ? "auto" : "never", out);
+		else
+			fputs(v ? "true" : "false", out);
 		break;
 	}
 	case T_U32: {

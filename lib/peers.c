@@ -459,6 +459,23 @@ int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsi
 	    (!(flags & ST_PEERBOOK_BANS_ONLY) &&
 	     open_table(pb, &pb->peers_store, "peers", sflags, err) < 0)) {
 		st_peerbook_free(pb);
+		/* repair: auto, as for the address book: repaired once, told, opened again */
+		if (cfg->repair_auto && err && err->code == ST_EX_DATAERR &&
+		    !strstr(err->msg, "is newer than")) {
+			struct st_config once = *cfg;
+			once.repair_auto = false;
+			size_t kept, lost;
+			struct st_err rerr = {0};
+			if (st_peerbook_fsck(&once, true, &kept, &lost, &rerr) > 0) {
+				if (cfg->lock.alert) {
+					char msg[ST_ERR_MSG_MAX + 128];
+					snprintf(msg, sizeof msg, "%s; repaired (repair: auto): %zu entries kept, "
+					         "%zu lines lost, damaged files moved to *.bak", err->msg, kept, lost);
+					cfg->lock.alert(cfg->lock.ctx, msg);
+				}
+				return st_peerbook_open(out, &once, flags, err);
+			}
+		}
 		return -1;
 	}
 	/* a reader keeps what it read and lets go of the locks at once */

@@ -35,6 +35,7 @@ struct st_seed_conf {
 struct st_lock_wait {
 	int64_t ms;      /* lock_wait: give up after this long (ST_EX_TEMPFAIL); 0: never wait */
 	void (*notice)(void *ctx, const char *msg); /* told once when a wait passes a second */
+	void (*alert)(void *ctx, const char *msg);  /* told of an automatic repair (repair: auto) */
 	void *ctx;
 };
 
@@ -46,7 +47,8 @@ struct st_lock_wait {
  */
 struct st_config {
 	char data_dir[ST_PATH_MAX];  /* resolved: flag, ST_DATA_DIR, file, XDG default */
-	struct st_lock_wait lock;    /* lock_wait 10m; notice set by the program */
+	struct st_lock_wait lock;    /* lock_wait 10m; notice and alert set by the program */
+	bool repair_auto;            /* repair: auto (a damaged table is repaired) or never */
 
 	struct {
 		uint32_t max_addresses;        /* 10000 */

@@ -229,3 +229,32 @@ teardown() {
 	mountpoint -q "$BATS_TEST_TMPDIR/fs" 2>/dev/null && umount "$BATS_TEST_TMPDIR/fs"
 	stop_all_bg
 }
+
+@test "repair: auto lets an unattended job repair once, say so even with -q, and go on" {
+	st-addrbook add -q --allow-private 127.0.0.1:1 127.0.0.2:2 127.0.0.3:3
+	st-peers add p1 127.0.0.1:1 >/dev/null
+	sed -i '/^put\t127.0.0.2/s/127.0.0.2/127.0.0.9/' "$ST_DATA_DIR/addrbook.journal"
+	printf 'put\tbroken\t#00000000\n#commit\n' >>"$ST_DATA_DIR/peers.journal"
+	# by default the damage stops every run, the same way each time
+	run st-addrbook -q add --allow-private 127.0.0.4:4
+	[ "$status" -eq 65 ]
+	run st-addrbook -q add --allow-private 127.0.0.4:4
+	[ "$status" -eq 65 ]
+	mkdir -p "$XDG_CONFIG_HOME/spacetime"
+	echo "repair: auto" >"$XDG_CONFIG_HOME/spacetime/st.yaml"
+	run st-addrbook -q add --allow-private 127.0.0.4:4
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"repaired (repair: auto): 2 entries kept, 1 lines lost"* ]]
+	[ -f "$ST_DATA_DIR/addrbook.journal.bak" ]
+	[ "$(entries)" -eq 3 ]
+	run st-peers -q list
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"repaired (repair: auto): 1 entries kept, 1 lines lost"* ]]
+	# repaired once: the next run is quiet
+	run st-addrbook -q add --allow-private 127.0.0.5:5
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run env ST_REPAIR=sometimes st-addrbook list
+	[ "$status" -eq 2 ] || [ "$status" -eq 65 ]
+	[[ "$output" == *"expected auto or never"* ]]
+}

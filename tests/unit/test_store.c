@@ -549,7 +549,7 @@ static void lock_wait_is_bounded_and_names_the_holder(void **state)
 	st_store_close(w);
 	assert_int_equal(st_store_open(&r, dir, "t", 1, ST_STORE_READ, &err), 0);
 	struct notices seen = {0};
-	struct st_lock_wait wait = {1300, on_notice, &seen};
+	struct st_lock_wait wait = {.ms = 1300, .notice = on_notice, .ctx = &seen};
 	int64_t t0 = st_monotonic_ms();
 	assert_int_equal(st_store_open_wait(&w2, dir, "t", 1, ST_STORE_WRITE, &wait, &err), -1);
 	assert_true(st_monotonic_ms() - t0 >= 1300);
@@ -594,7 +594,7 @@ static void lock_holder_is_named(void **state)
 	assert_int_equal(read(ready[0], &b, 1), 1);
 	struct st_store *s;
 	struct st_err err = {0};
-	struct st_lock_wait wait = {100, NULL, NULL};
+	struct st_lock_wait wait = {.ms = 100};
 	assert_int_equal(st_store_open_wait(&s, dir, "t", 1, ST_STORE_READ, &wait, &err), -1);
 	assert_int_equal(err.code, ST_EX_TEMPFAIL);
 	char want[64];

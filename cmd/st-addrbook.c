@@ -261,8 +261,10 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 				snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
 				add_one(cli, ab, &rec.endpoint, src ? src : "manual", where, counts, &code);
 			}
-			if ((code = close_book(cli, ab, 0)) != 0)
+			if ((code = close_book(cli, ab, 0)) != 0) {
+				st_reader_free(r);
 				return code;
+			}
 		}
 		st_reader_free(r);
 		if (b < 0)
@@ -526,8 +528,10 @@ static int cmd_record(struct st_cli *cli)
 				                 &applied, &unknown) < 0)
 					bad++;
 			}
-			if ((code = close_book(cli, ab, 0)) != 0)
+			if ((code = close_book(cli, ab, 0)) != 0) {
+				st_reader_free(r);
 				return code;
+			}
 		}
 		st_reader_free(r);
 		if (b < 0)

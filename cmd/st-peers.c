@@ -263,6 +263,7 @@ static int cmd_ingest(struct st_cli *cli)
 		int code = close_pb(cli, pb, 0);
 		if (code) {
 			st_printer_free(p);
+			st_reader_free(r);
 			return code;
 		}
 		st_printer_release(p);

@@ -85,11 +85,21 @@ static const struct st_command *default_command(const struct st_program *prog)
 	return find_command(prog, "");
 }
 
+/* One line on stderr. What a peer or a seed said may be in it: control
+ * characters are shown escaped (\xHH), as ls -b does, never sent to the terminal. */
 static void vmessage(const struct st_cli *cli, const char *fmt, va_list ap)
 {
+	char msg[2048];
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	fflush(stdout);
 	fprintf(stderr, "%s: ", cli->prog ? cli->prog->name : "st");
-	vfprintf(stderr, fmt, ap);
+	for (const char *c = msg; *c; c++) {
+		unsigned char u = (unsigned char)*c;
+		if (u < 0x20 || u == 0x7f)
+			fprintf(stderr, "\\x%02x", u);
+		else
+			fputc(u, stderr);
+	}
 	fputc('\n', stderr);
 }
 
@@ -133,9 +143,7 @@ void st_info(const struct st_cli *cli, const char *fmt, ...)
 
 int st_report(const struct st_cli *cli, const struct st_err *err)
 {
-	fflush(stdout);
-	fprintf(stderr, "%s: %s\n", cli->prog ? cli->prog->name : "st",
-	        err->msg[0] ? err->msg : "unknown error");
+	st_error(cli, "%s", err->msg[0] ? err->msg : "unknown error");
 	return err->code ? err->code : ST_EX_SOFTWARE;
 }
 

@@ -241,20 +241,22 @@ static void text_sep(struct st_printer *p)
 static bool needs_escape(const char *v)
 {
 	for (; *v; v++)
-		if ((unsigned char)*v < 0x20 || *v == 0x7f || *v == '\\')
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
 			return true;
 	return false;
 }
 
-/* "\t", "\n", "\\" and "\xHH" for the other control bytes; cut to fit size. */
+/* "\t", "\n", "\r" and "\xHH" for the other control bytes; cut to fit size. A
+ * backslash stays as it is: text that came escaped (a peer's Error) is not
+ * escaped twice. */
 static void escape_text(const char *v, char *out, size_t size)
 {
 	size_t k = 0;
 	for (; *v && k + 5 < size; v++) {
 		unsigned char c = (unsigned char)*v;
-		if (c == '\t' || c == '\n' || c == '\r' || c == '\\') {
+		if (c == '\t' || c == '\n' || c == '\r') {
 			out[k++] = '\\';
-			out[k++] = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+			out[k++] = c == '\t' ? 't' : c == '\n' ? 'n' : 'r';
 		} else if (c < 0x20 || c == 0x7f) {
 			k += (size_t)snprintf(out + k, size - k, "\\x%02x", c);
 		} else {

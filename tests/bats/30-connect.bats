@@ -213,3 +213,25 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	! grep -q $'\e' <<<"$output"
 	[[ "$output" == *'go away\x1b[2J\x0anow'* ]]
 }
+
+@test "one gossiping peer fills its source group's share and no more; a forged id is refused" {
+	peer FLOOD flood
+	peer LONG longid
+	st-addrbook --max-addresses 2000 add -q --allow-private --source manual 127.0.0.1:1 127.0.0.2:1
+	for round in $(seq 15); do
+		st-connect -q --getpeers 1000 "$FLOOD_ADDR" |
+			st-addrbook --max-addresses 2000 add -q --allow-private 2>/dev/null || true
+	done
+	run st-addrbook list -o tsv
+	# 10% of 2000 for the flooder's group, and the manual entries still there
+	[ "$(col source <<<"$output" | grep -c '^gossip:flood-1@')" -le 200 ]
+	[ "$(col source <<<"$output" | grep -c '^gossip:flood-1@')" -ge 150 ]
+	[ "$(col endpoint source <<<"$output" | grep -c $'\tmanual$')" -eq 2 ]
+	# a 248-byte id, which once cut "@EP" off the source and named a group of its
+	# choosing, ends the session at the codec: nothing is learned from it
+	rc=0
+	st-connect -o tsv --getpeers 1000 "$LONG_ADDR" >long.out 2>long.err || rc=$?
+	[ "$rc" -eq 69 ]
+	[ ! -s long.out ]
+	grep -q 'protocol-error: HandshakeAck: bad node id' long.err
+}

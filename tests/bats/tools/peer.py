@@ -4,7 +4,9 @@
     peer.py MODE      prints "listening 127.0.0.1:PORT", then serves until killed
 MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, reference,
        badua (a user agent with a terminal escape), badid (a node id with a TAB),
-       errortext (an Error whose text holds a terminal escape)
+       errortext (an Error whose text holds a terminal escape),
+       flood (answers every GetPeers with 1000 fresh loopback addresses),
+       longid (a node id of 248 bytes, as a quota forger would send)
     peer.py dial ADDR:PORT NODE LISTEN_PORT
                       dials ADDR:PORT (loopback), handshakes as NODE saying it listens on
                       LISTEN_PORT, prints "ack ID" for a HandshakeAck or "closed", exits
@@ -70,6 +72,21 @@ def serve(c, mode):
             c.sendall(frame(2, handshake(node="evil\tid")))
         elif mode == "errortext":
             c.sendall(frame(0xFF, b"go away\x1b[2J\nnow"))
+        elif mode == "longid":
+            c.sendall(frame(2, handshake(node="x" * 248)))
+        elif mode == "flood":
+            import random
+            c.sendall(frame(2, handshake(node="flood-1")))
+            while True:
+                t, body = read_frame(c)
+                if t is None:
+                    return
+                if t == 0x10:
+                    peers = struct.pack("<i", 1000)
+                    for _ in range(1000):
+                        a = bytes([127, random.randint(1, 254), random.randint(0, 255), random.randint(1, 254)])
+                        peers += struct.pack("<i", 4) + a + struct.pack("<i", 7777)
+                    c.sendall(frame(0x11, peers))
         elif mode == "bytewise":
             for byte in frame(2, handshake()):
                 c.sendall(bytes([byte]))

@@ -101,6 +101,11 @@ void st_net_raise_nofile(uint64_t need)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* Per connection: answers queued to a peer before we stop reading from it, and
+ * what is read from it before the session has taken it. */
+#define CONN_OUT_MAX ((size_t)256 * 1024)
+#define CONN_IN_MAX ((size_t)64 * 1024)
+
 /* Moves what the session queued into the bufferevent. */
 static void flush_session(struct st_session *s, struct bufferevent *bev)
 {
@@ -547,8 +552,21 @@ static void in_read(struct bufferevent *bev, void *ctx)
 		in_free(c, outcome_of(&c->s), c->s.detail);
 		return;
 	}
+	/* a peer that asks without reading the answers gets no more answers queued:
+	 * read no more from it until it has taken most of what waits */
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > CONN_OUT_MAX)
+		bufferevent_disable(bev, EV_READ);
 	if (before != c->s.state || c->s.state == ST_SESS_READY)
 		in_arm_timer(c); /* any message resets the idle clock */
+}
+
+/* The output drained to half its budget: read from the peer again. */
+static void in_write(struct bufferevent *bev, void *ctx)
+{
+	(void)ctx;
+	if (!(bufferevent_get_enabled(bev) & EV_READ) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) <= CONN_OUT_MAX / 2)
+		bufferevent_enable(bev, EV_READ);
 }
 
 static void in_bev_event(struct bufferevent *bev, short events, void *ctx)
@@ -634,7 +652,9 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		in_free(c, ST_STATUS_REFUSED_LIMIT, "out of memory or descriptors");
 		return;
 	}
-	bufferevent_setcb(c->bev, in_read, NULL, in_bev_event, c);
+	bufferevent_setcb(c->bev, in_read, in_write, in_bev_event, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_OUT_MAX / 2, 0);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_IN_MAX);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	in_arm_timer(c);
 }

@@ -31,7 +31,10 @@ int st_session_init(struct st_session *s, bool dialer, const struct st_handshake
 	s->local = *local;
 	s->on_event = on_event;
 	s->ctx = ctx;
-	st_frame_decoder_init(&s->dec, max_frame);
+	s->max_frame = max_frame ? max_frame : ST_FRAME_MAX;
+	max_frame = s->max_frame;
+	st_frame_decoder_init(&s->dec, max_frame < ST_PRE_HANDSHAKE_FRAME_MAX ? max_frame
+	                                                                   : ST_PRE_HANDSHAKE_FRAME_MAX);
 	st_buf_init(&s->out, ST_FRAME_MAX + 64);
 	s->state = dialer ? ST_SESS_WAIT_ACK : ST_SESS_WAIT_HANDSHAKE;
 	if (dialer && st_wire_handshake(&s->out, ST_MSG_HANDSHAKE, &s->local, err) < 0) {
@@ -221,6 +224,8 @@ int st_session_input(struct st_session *s, const uint8_t *p, size_t n, int64_t n
 {
 	while (n > 0 && s->state != ST_SESS_CLOSED) {
 		size_t used;
+		if (s->state == ST_SESS_READY && s->dec.max != s->max_frame)
+			st_frame_decoder_limit(&s->dec, s->max_frame);
 		int rc = st_frame_feed(&s->dec, p, n, &used);
 		p += used;
 		n -= used;

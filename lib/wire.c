@@ -88,6 +88,12 @@ static uint64_t get_u64(const uint8_t *p)
 
 /* ---- frames ---- */
 
+void st_frame_decoder_limit(struct st_frame_decoder *d, uint32_t max_length)
+{
+	d->max = max_length && max_length < ST_FRAME_MAX ? max_length : ST_FRAME_MAX;
+	d->payload.max = d->max;
+}
+
 void st_frame_decoder_init(struct st_frame_decoder *d, uint32_t max_length)
 {
 	memset(d, 0, sizeof *d);

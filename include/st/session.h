@@ -58,8 +58,14 @@ struct st_session_event {
 struct st_session;
 typedef void (*st_session_fn)(void *ctx, struct st_session *s, struct st_session_event *ev);
 
+/* Before the handshake a frame can only be a Handshake or its Ack: at most two
+ * strings of ST_WIRE_STRING_MAX and our extension, so no more is buffered for
+ * a peer that has not said who it is. */
+#define ST_PRE_HANDSHAKE_FRAME_MAX 8192
+
 struct st_session {
 	bool dialer;
+	uint32_t max_frame;            /* once READY; ST_PRE_HANDSHAKE_FRAME_MAX before */
 	enum st_session_state state;
 	struct st_frame_decoder dec;
 	struct st_handshake local;     /* what we send (nonce set for self-detection) */

@@ -70,6 +70,8 @@ struct st_frame_decoder {
 
 void st_frame_decoder_init(struct st_frame_decoder *d, uint32_t max_length);
 void st_frame_decoder_clear(struct st_frame_decoder *d);
+/* Sets the largest length accepted from the next frame on (1..ST_FRAME_MAX). */
+void st_frame_decoder_limit(struct st_frame_decoder *d, uint32_t max_length);
 /*
  * Consumes bytes from p (n of them) up to the end of one frame; *used says how
  * many. Returns 1 when a frame is complete (d->type, d->payload; it is reset on

@@ -142,3 +142,37 @@ print('open', flush=True); time.sleep(8)" >"$BATS_TEST_TMPDIR/idle.out" &
 	run st-listen extra
 	[ "$status" -eq 2 ]
 }
+
+@test "a client that sends Pings and never reads the Pongs cannot grow the listener" {
+	start_listener L1 --data-dir "$BATS_TEST_TMPDIR/l1"
+	pid=$(cat "$BATS_TEST_TMPDIR/L1.pid")
+	run python3 "$ST_TOP/tests/bats/tools/peer.py" pingflood "$L1_ADDR" 4
+	[ "$status" -eq 0 ]
+	sent=$(sed -n 's/^sent \([0-9]*\) bytes$/\1/p' <<<"$output")
+	peak=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+	echo "# sent $sent bytes of Pings; st-listen's peak RSS ${peak} kB" >&3
+	# the listener stopped reading once its answers to this peer filled their
+	# budget (what the client got out beyond that sits in the kernel's buffers)
+	[ "$peak" -lt $((48 * 1024)) ]
+	# and it still serves everyone else
+	run st-connect -o tsv "$L1_ADDR"
+	[ "$(col status <<<"$output")" = ok ]
+}
+
+@test "before its handshake a peer can make the listener hold one small frame at most" {
+	start_listener L1 --data-dir "$BATS_TEST_TMPDIR/l1"
+	run python3 - "$L1_ADDR" <<'PY'
+import socket, struct, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+c = socket.create_connection((host, int(port)), timeout=5)
+# a Handshake frame that claims 16 MiB: refused at its header, not buffered
+c.sendall(struct.pack("<IB", 16 * 1024 * 1024, 1) + b"x" * 1000)
+try:
+    print("closed" if c.recv(100) == b"" else "answered")
+except ConnectionResetError:
+    print("closed")
+PY
+	[ "$output" = closed ]
+	wait_for_line "$BATS_TEST_TMPDIR/L1.out" 'protocol-error' 5
+	grep -q 'frame too large' "$BATS_TEST_TMPDIR/L1.out"
+}

@@ -7,6 +7,9 @@ MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, r
        errortext (an Error whose text holds a terminal escape),
        flood (answers every GetPeers with 1000 fresh loopback addresses),
        longid (a node id of 248 bytes, as a quota forger would send)
+    peer.py pingflood ADDR:PORT SECONDS
+                      dials ADDR:PORT, handshakes, then sends Pings for SECONDS without
+                      ever reading a Pong; prints "sent N bytes" and exits
     peer.py dial ADDR:PORT NODE LISTEN_PORT
                       dials ADDR:PORT (loopback), handshakes as NODE saying it listens on
                       LISTEN_PORT, prints "ack ID" for a HandshakeAck or "closed", exits
@@ -129,8 +132,32 @@ def dial(where, node, listen_port):
     c.close()
 
 
+def pingflood(where, seconds):
+    host, port = where.rsplit(":", 1)
+    c = socket.create_connection((host, int(port)), timeout=5)
+    c.sendall(frame(1, handshake(node="flooder", ua="st-test/1")))
+    import select
+    c.setblocking(False)
+    ping = frame(4, struct.pack("<qq", 7, 0)) * 8192
+    sent, at, end = 0, 0, time.time() + seconds
+    while time.time() < end:
+        try:
+            n = c.send(ping[at:])  # a partial send goes on where it stopped
+            sent += n
+            at = (at + n) % len(ping)
+        except BlockingIOError:
+            select.select([], [c], [], 0.05)
+        except OSError:
+            break
+    print("sent %d bytes" % sent, flush=True)
+    c.close()
+
+
 def main():
     mode = sys.argv[1]
+    if mode == "pingflood":
+        pingflood(sys.argv[2], float(sys.argv[3]))
+        return
     if mode == "dial":
         dial(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return

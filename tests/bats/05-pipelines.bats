@@ -143,14 +143,16 @@ again() {
 
 @test "a lock wait is told once, names the holder, and --wait bounds it" {
 	st-addrbook add --allow-private -q 127.0.5.1:7777
-	# something else that holds the table: flock(1) keeps a shared lock while sleep runs
-	start_bg HOLD flock -o -s "$ST_DATA_DIR/addrbook.lock" sleep 5
+	# something else that holds the table: one process with a shared flock, until stopped
+	start_bg HOLD python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_SH); print("held", flush=True); time.sleep(60)' \
+		"$ST_DATA_DIR/addrbook.lock"
+	wait_for_line "$BATS_TEST_TMPDIR/HOLD.out" '^held$' 10
 	holder=$(cat "$BATS_TEST_TMPDIR/HOLD.pid")
-	sleep 0.3
 	run timeout 10 st-addrbook --wait 1500ms add --allow-private 127.0.5.2:7777
 	[ "$status" -eq 75 ]
-	[ "$(grep -c "waiting for the addrbook lock (held by pid $holder, flock)" <<<"$output")" -eq 1 ]
-	[[ "$output" == *"the addrbook table is in use (held by pid $holder, flock)"* ]]
+	[ "$(grep -c "waiting for the addrbook lock (held by pid $holder, python3)" <<<"$output")" -eq 1 ]
+	[[ "$output" == *"the addrbook table is in use (held by pid $holder, python3)"* ]]
 	# the config key does the same; with the lock gone the writer gets in
 	run env ST_LOCK_WAIT=200ms st-addrbook add --allow-private 127.0.5.2:7777
 	[ "$status" -eq 75 ]

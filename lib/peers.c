@@ -915,7 +915,7 @@ int st_peerbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, siz
 {
 	*kept = *lost = 0;
 	struct st_peerbook *pb;
-	if (st_peerbook_open(&pb, cfg, ST_STORE_READ, err) == 0) {
+	if (st_peerbook_open(&pb, cfg, ST_STORE_READ, err) == 0 && pb) {
 		for (size_t i = 0; i < pb->np; i++)
 			*kept += !pb->p[i].deleted;
 		for (size_t i = 0; i < pb->nb; i++)

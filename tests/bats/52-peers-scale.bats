@@ -20,28 +20,32 @@ dial_records() {
 	dial_records 100 100 >"$BATS_TEST_TMPDIR/dials.json"
 	run timeout 60 st-peers ingest -q <"$BATS_TEST_TMPDIR/dials.json"
 	[ "$status" -eq 0 ]
-	run timeout 60 st-peers list -o tsv
+	run timeout 60 st-peers list -o json
 	[ "$status" -eq 0 ]
-	[ "$(printf '%s\n' "$output" | grep -c $'^p[0-9]*\t')" -eq 100 ]
-	# the last endpoint each peer moved to is where it is found
-	run timeout 60 st-peers check 127.0.39.15:7777
-	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -c '"node_id":"p')" -eq 100 ]
 	run timeout 60 st-peers show p99 -o json
 	[ "$status" -eq 0 ]
-	[[ "$output" == *'127.0.39.15:7777'* ]]
+	[[ "$output" == *'"endpoints":"127.0.39.15:7777,'* ]]
+	# a ban on p99 follows it to where it is now, not to where it was
+	run timeout 60 st-peers ban -q p99
+	[ "$status" -eq 0 ]
+	run timeout 60 st-peers check 127.0.39.15:7777
+	[ "$status" -eq 1 ]
+	run timeout 60 st-peers check 127.0.0.99:7777
+	[ "$status" -eq 0 ]
 }
 
 @test "ingest of 400 peers x 40 endpoints ends" {
 	dial_records 400 40 >"$BATS_TEST_TMPDIR/dials.json"
 	run timeout 60 st-peers ingest -q <"$BATS_TEST_TMPDIR/dials.json"
 	[ "$status" -eq 0 ]
-	run timeout 60 st-peers list -o tsv
+	run timeout 60 st-peers list -o json
 	[ "$status" -eq 0 ]
-	[ "$(printf '%s\n' "$output" | grep -c $'^p[0-9]*\t')" -eq 400 ]
+	[ "$(printf '%s\n' "$output" | grep -c '"node_id":"p')" -eq 400 ]
 }
 
-@test "504 peers, then 200 adds that move peers to new endpoints, each ends" {
-	dial_records 504 1 >"$BATS_TEST_TMPDIR/dials.json"
+@test "504 peers x 4 endpoints, then 200 adds that move peers to new endpoints, each ends" {
+	dial_records 504 4 >"$BATS_TEST_TMPDIR/dials.json"
 	run timeout 60 st-peers ingest -q <"$BATS_TEST_TMPDIR/dials.json"
 	[ "$status" -eq 0 ]
 	local i
@@ -52,7 +56,7 @@ dial_records() {
 	run timeout 10 st-peers show p199 -o json
 	[ "$status" -eq 0 ]
 	[[ "$output" == *'127.1.0.199:8888'* ]]
-	# the endpoint p5 moved to names p5; a fresh endpoint names nobody
+	# an early move is still where it went
 	run timeout 10 st-peers show p5 -o json
 	[[ "$output" == *'127.1.0.5:8888'* ]]
 }

@@ -121,7 +121,8 @@ static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer 
 	}
 	if (pb->np >= UINT32_MAX - 1)
 		return NULL;
-	if (pb->np == pb->pcap) {
+	/* !p: for the analyzer, which cannot see that np <= pcap */
+	if (!pb->p || pb->np == pb->pcap) {
 		size_t cap = pb->pcap ? pb->pcap * 2 : 256;
 		struct st_peer *np = realloc(pb->p, cap * sizeof *np);
 		if (!np)
@@ -313,7 +314,7 @@ static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 	}
 	if (pb->nb >= UINT32_MAX - 1)
 		return NULL;
-	if (pb->nb == pb->bcap) {
+	if (!pb->b || pb->nb == pb->bcap) {
 		size_t cap = pb->bcap ? pb->bcap * 2 : 64;
 		struct st_ban *nb = realloc(pb->b, cap * sizeof *nb);
 		if (!nb)

@@ -171,7 +171,7 @@ static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr
 		ab->e = ne;
 		ab->cap = cap;
 	}
-	if (ab->n >= UINT32_MAX - 1 ||
+	if (ab->n >= ST_MAP_VALUE_MAX ||
 	    st_map_put(&ab->index, h, ep_eq, ab, &e->ep, (uint32_t)ab->n) < 0) {
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		return NULL;

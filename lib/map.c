@@ -4,10 +4,12 @@
 
 #include "st/map.h"
 
-enum { EMPTY, LIVE, DEAD };
+/* markers in the value array: 12 bytes a slot, no state byte and no padding */
+#define EMPTY UINT32_MAX
+#define DEAD (UINT32_MAX - 1)
 
 #define MIN_CAP 16
-/* rebuild when live + tombstones pass 7/10 of the slots; grow when live alone passes 1/2 */
+/* rebuild when live entries plus tombstones pass 7/10 of the slots */
 #define FULL(n, cap) ((n) * 10 > (cap) * 7)
 
 void st_map_init(struct st_map *m)
@@ -17,7 +19,7 @@ void st_map_init(struct st_map *m)
 
 void st_map_clear(struct st_map *m)
 {
-	free(m->slot);
+	free(m->hash);
 	st_map_init(m);
 }
 
@@ -32,28 +34,37 @@ static size_t home(uint64_t hash, size_t cap)
 	return (size_t)((hash * 0x9e3779b97f4a7c15ULL) >> (64 - __builtin_ctzll((unsigned long long)cap)));
 }
 
+static bool is_live(uint32_t v)
+{
+	return v <= ST_MAP_VALUE_MAX;
+}
+
 static int rehash(struct st_map *m, size_t cap)
 {
-	struct st_map_slot *s = calloc(cap, sizeof *s);
-	if (!s)
+	uint64_t *h = malloc(cap * (sizeof *h + sizeof(uint32_t)));
+	if (!h)
 		return -1;
+	uint32_t *v = (uint32_t *)(h + cap);
+	memset(v, 0xff, cap * sizeof *v); /* EMPTY */
 	for (size_t i = 0; i < m->cap; i++) {
-		if (m->slot[i].state != LIVE)
+		if (!is_live(m->value[i]))
 			continue;
-		size_t j = home(m->slot[i].hash, cap);
-		while (s[j].state != EMPTY)
+		size_t j = home(m->hash[i], cap);
+		while (v[j] != EMPTY)
 			j = (j + 1) & (cap - 1);
-		s[j] = m->slot[i];
+		h[j] = m->hash[i];
+		v[j] = m->value[i];
 	}
-	free(m->slot);
-	m->slot = s;
+	free(m->hash);
+	m->hash = h;
+	m->value = v;
 	m->cap = cap;
 	m->dead = 0;
 	return 0;
 }
 
-/* A capacity for n live entries: at most half full, so a rebuild frees room for
- * at least a fifth of the slots' worth of inserts before the next one. */
+/* A capacity for n live entries: at most half full, so a rebuild leaves room for
+ * a fifth of the slots' worth of inserts before the next one. */
 static size_t cap_for(size_t n)
 {
 	size_t cap = MIN_CAP;
@@ -75,9 +86,8 @@ static size_t locate(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, co
 	if (!m->cap)
 		return 0;
 	size_t j = home(hash, m->cap);
-	for (size_t n = 0; n < m->cap && m->slot[j].state != EMPTY; n++) {
-		const struct st_map_slot *s = &m->slot[j];
-		if (s->state == LIVE && s->hash == hash && (!eq || eq(ctx, s->value, key)))
+	for (size_t n = 0; n < m->cap && m->value[j] != EMPTY; n++) {
+		if (m->hash[j] == hash && is_live(m->value[j]) && (!eq || eq(ctx, m->value[j], key)))
 			return j;
 		j = (j + 1) & (m->cap - 1);
 	}
@@ -90,16 +100,18 @@ int st_map_find(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const v
 	size_t j = locate(m, hash, eq, ctx, key);
 	if (j >= m->cap)
 		return 0;
-	*value = m->slot[j].value;
+	*value = m->value[j];
 	return 1;
 }
 
 int st_map_put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
                const void *key, uint32_t value)
 {
+	if (value > ST_MAP_VALUE_MAX)
+		return -1;
 	size_t j = locate(m, hash, eq, ctx, key);
 	if (j < m->cap) {
-		m->slot[j].value = value;
+		m->value[j] = value;
 		return 1;
 	}
 	if (!m->cap || FULL(m->live + m->dead + 1, m->cap)) {
@@ -109,11 +121,12 @@ int st_map_put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ct
 	}
 	/* the first tombstone or empty slot on the probe path */
 	j = home(hash, m->cap);
-	while (m->slot[j].state == LIVE)
+	while (is_live(m->value[j]))
 		j = (j + 1) & (m->cap - 1);
-	if (m->slot[j].state == DEAD)
+	if (m->value[j] == DEAD)
 		m->dead--;
-	m->slot[j] = (struct st_map_slot){hash, value, LIVE};
+	m->hash[j] = hash;
+	m->value[j] = value;
 	m->live++;
 	return 0;
 }
@@ -125,15 +138,15 @@ int st_map_del(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ct
 	if (j >= m->cap)
 		return 0;
 	m->live--;
-	if (m->slot[(j + 1) & (m->cap - 1)].state != EMPTY) {
-		m->slot[j].state = DEAD;
+	if (m->value[(j + 1) & (m->cap - 1)] != EMPTY) {
+		m->value[j] = DEAD;
 		m->dead++;
 		return 1;
 	}
-	/* nothing probes past an empty slot: this one and the tombstones before it empty too */
-	m->slot[j].state = EMPTY;
-	for (size_t i = (j - 1) & (m->cap - 1); m->slot[i].state == DEAD; i = (i - 1) & (m->cap - 1)) {
-		m->slot[i].state = EMPTY;
+	/* no probe passes an empty slot: this one and the tombstones before it empty too */
+	m->value[j] = EMPTY;
+	for (size_t i = (j - 1) & (m->cap - 1); m->value[i] == DEAD; i = (i - 1) & (m->cap - 1)) {
+		m->value[i] = EMPTY;
 		m->dead--;
 	}
 	return 1;
@@ -157,9 +170,9 @@ int st_map_del64(struct st_map *m, uint64_t key)
 bool st_map_next(const struct st_map *m, size_t *pos, uint64_t *hash, uint32_t *value)
 {
 	for (; *pos < m->cap; ++*pos)
-		if (m->slot[*pos].state == LIVE) {
-			*hash = m->slot[*pos].hash;
-			*value = m->slot[*pos].value;
+		if (is_live(m->value[*pos])) {
+			*hash = m->hash[*pos];
+			*value = m->value[*pos];
 			++*pos;
 			return true;
 		}
@@ -168,18 +181,17 @@ bool st_map_next(const struct st_map *m, size_t *pos, uint64_t *hash, uint32_t *
 
 size_t st_map_longest_probe(const struct st_map *m)
 {
-	/* the longest run of non-empty slots, plus the empty one that ends it */
-	size_t best = 0, run = 0;
+	/* the longest run of occupied slots (live or tombstone), plus the empty one ending it */
 	if (!m->cap)
 		return 0;
 	size_t start = 0;
-	while (start < m->cap && m->slot[start].state != EMPTY)
+	while (start < m->cap && m->value[start] != EMPTY)
 		start++;
 	if (start == m->cap)
-		return m->cap; /* never: the load factor keeps an empty slot */
+		return m->cap; /* never: the load factor keeps empty slots */
+	size_t best = 0, run = 0;
 	for (size_t n = 1; n <= m->cap; n++) {
-		size_t i = (start + n) & (m->cap - 1);
-		if (m->slot[i].state == EMPTY) {
+		if (m->value[(start + n) & (m->cap - 1)] == EMPTY) {
 			if (run + 1 > best)
 				best = run + 1;
 			run = 0;

@@ -119,7 +119,7 @@ static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer 
 		*old = *in;
 		return index_eps(pb, i) < 0 ? NULL : old;
 	}
-	if (pb->np >= UINT32_MAX - 1)
+	if (pb->np >= ST_MAP_VALUE_MAX)
 		return NULL;
 	/* !p: for the analyzer, which cannot see that np <= pcap */
 	if (!pb->p || pb->np == pb->pcap) {
@@ -312,7 +312,7 @@ static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 		old->deleted = false;
 		return old;
 	}
-	if (pb->nb >= UINT32_MAX - 1)
+	if (pb->nb >= ST_MAP_VALUE_MAX)
 		return NULL;
 	if (!pb->b || pb->nb == pb->bcap) {
 		size_t cap = pb->bcap ? pb->bcap * 2 : 64;

@@ -58,7 +58,7 @@ static bool index_eq(const void *ctx, uint32_t k, const void *key)
 int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const char *node_id,
                      struct st_err *err)
 {
-	if (l->n >= UINT32_MAX - 1)
+	if (l->n >= ST_MAP_VALUE_MAX)
 		return st_err_set(err, ST_EX_DATAERR, "too many endpoints in one list");
 	uint64_t h = ep_hash(ep);
 	uint32_t have;

@@ -16,14 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct st_map_slot {
-	uint64_t hash;
-	uint32_t value;
-	uint8_t state;               /* 0 empty, 1 live, 2 tombstone */
-};
+/* The largest value an entry can hold (two more are the map's own markers). */
+#define ST_MAP_VALUE_MAX (UINT32_MAX - 2)
 
 struct st_map {
-	struct st_map_slot *slot;
+	uint64_t *hash;              /* cap hashes, then cap values, in one allocation */
+	uint32_t *value;             /* a value, or a marker for an empty slot or a tombstone */
 	size_t cap;                  /* 0 or a power of two */
 	size_t live, dead;
 };
@@ -43,8 +41,8 @@ size_t st_map_count(const struct st_map *m);
 /* Finds the entry for key: 1 with *value set, or 0. eq NULL: the hash alone is the key. */
 int st_map_find(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
                 const void *key, uint32_t *value);
-/* Sets key's value, replacing an existing entry: 1 replaced, 0 inserted, -1 out of memory
- * (the map is unchanged). */
+/* Sets key's value (at most ST_MAP_VALUE_MAX), replacing an existing entry: 1 replaced,
+ * 0 inserted, -1 out of memory or a value too large (the map is unchanged). */
 int st_map_put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
                const void *key, uint32_t value);
 /* Removes the entry for key: 1 removed, 0 absent. */

@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		if (op <= 1) { /* put */
 			uint32_t slot = next_slot++ & 0xffff;
 			owner[slot] = (uint8_t)k;
-			uint32_t nv = (uint32_t)i << 16 | slot;
+			uint32_t nv = (uint32_t)(i & 0x7fff) << 16 | slot;
 			int rc = st_map_put(&m, h, eq, owner, &k, nv);
 			if (rc != r.present[k])
 				abort();

@@ -28,7 +28,7 @@ static void empty_map_finds_nothing_and_deletes_nothing(void **state)
 	st_map_clear(&m);
 }
 
-static void put_replaces_and_key_zero_is_a_key(void **state)
+static void put_replaces_key_zero_is_a_key_and_values_have_a_ceiling(void **state)
 {
 	(void)state;
 	struct st_map m;
@@ -41,6 +41,13 @@ static void put_replaces_and_key_zero_is_a_key(void **state)
 	assert_int_equal(st_map_count(&m), 1);
 	assert_int_equal(st_map_del64(&m, 0), 1);
 	assert_int_equal(st_map_get64(&m, 0, &v), 0);
+	/* the two values past ST_MAP_VALUE_MAX are the map's markers */
+	assert_int_equal(st_map_put64(&m, 1, ST_MAP_VALUE_MAX), 0);
+	assert_int_equal(st_map_put64(&m, 2, ST_MAP_VALUE_MAX + 1), -1);
+	assert_int_equal(st_map_put64(&m, 1, UINT32_MAX), -1);
+	assert_int_equal(st_map_get64(&m, 1, &v), 1);
+	assert_int_equal(v, ST_MAP_VALUE_MAX);
+	assert_int_equal(st_map_get64(&m, 2, &v), 0);
 	st_map_clear(&m);
 }
 
@@ -189,7 +196,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(empty_map_finds_nothing_and_deletes_nothing),
-		cmocka_unit_test(put_replaces_and_key_zero_is_a_key),
+		cmocka_unit_test(put_replaces_key_zero_is_a_key_and_values_have_a_ceiling),
 		cmocka_unit_test(insert_lookup_delete_at_scale),
 		cmocka_unit_test(many_deletes_then_inserts_never_loop_and_stay_small),
 		cmocka_unit_test(growth_keeps_every_entry),

@@ -85,7 +85,7 @@ static uint32_t source_intern(struct st_addrbook *ab, const char *name)
 	for (char *p = copy; *p; p++)
 		if (*p == '\t' || *p == '\n' || *p == '\r')
 			*p = ' ';
-	if (st_map_put(&ab->source_index, h, source_eq, ab, &key, (uint32_t)ab->nsources) < 0) {
+	if (st_map_add(&ab->source_index, h, (uint32_t)ab->nsources) < 0) {
 		free(copy);
 		return UINT32_MAX;
 	}
@@ -172,7 +172,7 @@ static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr
 		ab->cap = cap;
 	}
 	if (ab->n >= ST_MAP_VALUE_MAX ||
-	    st_map_put(&ab->index, h, ep_eq, ab, &e->ep, (uint32_t)ab->n) < 0) {
+	    st_map_add(&ab->index, h, (uint32_t)ab->n) < 0) {
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		return NULL;
 	}

@@ -114,13 +114,20 @@ int st_map_put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ct
 		m->value[j] = value;
 		return 1;
 	}
+	return st_map_add(m, hash, value);
+}
+
+int st_map_add(struct st_map *m, uint64_t hash, uint32_t value)
+{
+	if (value > ST_MAP_VALUE_MAX)
+		return -1;
 	if (!m->cap || FULL(m->live + m->dead + 1, m->cap)) {
 		size_t cap = cap_for(m->live + 1);
 		if (rehash(m, cap > m->cap ? cap : m->cap) < 0)
 			return -1;
 	}
 	/* the first tombstone or empty slot on the probe path */
-	j = home(hash, m->cap);
+	size_t j = home(hash, m->cap);
 	while (is_live(m->value[j]))
 		j = (j + 1) & (m->cap - 1);
 	if (m->value[j] == DEAD)

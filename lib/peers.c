@@ -132,7 +132,7 @@ static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer 
 	}
 	uint32_t i = (uint32_t)pb->np;
 	pb->p[i] = *in;
-	if (st_map_put(&pb->by_id, id_hash(pb, in->id), id_eq, pb, in->id, i) < 0)
+	if (st_map_add(&pb->by_id, id_hash(pb, in->id), i) < 0)
 		return NULL;
 	pb->np++;
 	return index_eps(pb, i) < 0 ? NULL : &pb->p[i];
@@ -324,7 +324,7 @@ static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 	}
 	uint32_t i = (uint32_t)pb->nb;
 	pb->b[i] = *b;
-	if (st_map_put(&pb->ban_idx, id_hash(pb, b->target), ban_eq, pb, b->target, i) < 0)
+	if (st_map_add(&pb->ban_idx, id_hash(pb, b->target), i) < 0)
 		return NULL;
 	pb->nb++;
 	if (b->is_net) {

@@ -77,7 +77,7 @@ int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const
 	struct st_seed_entry *e = &l->v[l->n];
 	e->ep = *ep;
 	st_strlcpy(e->node_id, node_id ? node_id : "", sizeof e->node_id);
-	if (st_map_put(&l->index_, h, index_eq, l, ep, (uint32_t)l->n) < 0)
+	if (st_map_add(&l->index_, h, (uint32_t)l->n) < 0)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	l->n++;
 	return 1;

@@ -50,7 +50,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			uint32_t slot = next_slot++ & 0xffff;
 			owner[slot] = (uint8_t)k;
 			uint32_t nv = (uint32_t)(i & 0x7fff) << 16 | slot;
-			int rc = st_map_put(&m, h, eq, owner, &k, nv);
+			/* op 1 on an absent key: the add that skips the search */
+			int rc = op == 1 && !found ? st_map_add(&m, h, nv) : st_map_put(&m, h, eq, owner, &k, nv);
 			if (rc != r.present[k])
 				abort();
 			if (r.present[k]) /* the old entry's slot still names k: keep equality honest */

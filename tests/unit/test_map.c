@@ -189,6 +189,13 @@ static void caller_equality_tells_colliding_hashes_apart(void **state)
 	assert_int_equal(v, 2);
 	assert_int_equal(st_map_put(&m, 7, person_eq, p, "cy", 2), 1);
 	assert_int_equal(st_map_count(&m), 2);
+	/* add: no search, for a key the caller knows is absent */
+	struct person q[] = {{"ann"}, {"bob"}, {"cy"}, {"dee"}};
+	assert_int_equal(st_map_find(&m, 7, person_eq, q, "dee", &v), 0);
+	assert_int_equal(st_map_add(&m, 7, 3), 0);
+	assert_int_equal(st_map_find(&m, 7, person_eq, q, "dee", &v), 1);
+	assert_int_equal(v, 3);
+	assert_int_equal(st_map_count(&m), 3);
 	st_map_clear(&m);
 }
 

@@ -36,7 +36,6 @@ static bool in_force(const struct st_ban *b, int64_t now)
 	return !b->deleted && (!b->expires || b->expires > now);
 }
 
-
 static uint64_t id_hash(const struct st_peerbook *pb, const char *id)
 {
 	return st_hash64(id, strlen(id), pb->key);

@@ -24,72 +24,40 @@ const char *st_addrbook_verdict_name(enum st_addrbook_verdict v)
 	return (unsigned)v < ST_ARRAY_LEN(verdict_names) ? verdict_names[v] : "unknown";
 }
 
-/* ---- a u64 -> u32 counter map (keys are netkeys, never 0) ---- */
+/* ---- counts by network key (keys are netkeys, never 0) ---- */
 
-/* Fibonacci hashing: the top bits of the product, which every key bit reaches
- * (the middle bits cluster for netkeys that differ only in their high bytes). */
-static size_t counter_home(uint64_t key, size_t cap)
+uint32_t ab_counter_get(const struct st_map *c, uint64_t key)
 {
-	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> (64 - __builtin_ctzll((unsigned long long)cap)));
+	uint32_t v;
+	return st_map_get64(c, key, &v) ? v : 0;
 }
 
-static int counter_grow(struct ab_counter *c)
-{
-	size_t cap = c->cap ? c->cap * 2 : 1024;
-	struct ab_slot *s = calloc(cap, sizeof *s);
-	if (!s)
-		return -1;
-	for (size_t i = 0; i < c->cap; i++) {
-		if (!c->slot[i].key)
-			continue;
-		size_t j = counter_home(c->slot[i].key, cap);
-		while (s[j].key)
-			j = (j + 1) & (cap - 1);
-		s[j] = c->slot[i];
-	}
-	free(c->slot);
-	c->slot = s;
-	c->cap = cap;
-	return 0;
-}
-
-static struct ab_slot *counter_find(struct ab_counter *c, uint64_t key, bool create)
-{
-	if (create && (c->used + 1) * 10 > c->cap * 7 && counter_grow(c) < 0)
-		return NULL;
-	if (!c->cap)
-		return NULL;
-	size_t j = counter_home(key, c->cap);
-	while (c->slot[j].key && c->slot[j].key != key)
-		j = (j + 1) & (c->cap - 1);
-	if (!c->slot[j].key) {
-		if (!create)
-			return NULL;
-		c->slot[j].key = key;
-		c->slot[j].count = 0;
-		c->used++;
-	}
-	return &c->slot[j];
-}
-
-uint32_t ab_counter_get(struct ab_counter *c, uint64_t key)
-{
-	struct ab_slot *s = counter_find(c, key, false);
-	return s ? s->count : 0;
-}
-
-static int counter_add(struct ab_counter *c, uint64_t key, int delta)
+static int counter_add(struct st_map *c, uint64_t key, int delta)
 {
 	if (!key)
 		return 0;
-	struct ab_slot *s = counter_find(c, key, true);
-	if (!s)
-		return -1;
-	s->count = (uint32_t)((int64_t)s->count + delta);
-	return 0;
+	uint32_t v = (uint32_t)((int64_t)ab_counter_get(c, key) + delta);
+	if (!v) {
+		st_map_del64(c, key); /* a count of 0 keeps no key: the map holds what is live */
+		return 0;
+	}
+	return st_map_put64(c, key, v) < 0 ? -1 : 0;
 }
 
 /* ---- source names, interned ---- */
+
+struct source_key {
+	const char *name;
+	size_t len;
+};
+
+static bool source_eq(const void *ctx, uint32_t i, const void *key)
+{
+	const struct st_addrbook *ab = ctx;
+	const struct source_key *k = key;
+	const char *s = ab->sources[i];
+	return strncmp(s, k->name, k->len) == 0 && s[k->len] == '\0';
+}
 
 static uint32_t source_intern(struct st_addrbook *ab, const char *name)
 {
@@ -98,42 +66,30 @@ static uint32_t source_intern(struct st_addrbook *ab, const char *name)
 	    strncmp(ab->sources[ab->last_source], name, len) == 0 &&
 	    ab->sources[ab->last_source][len] == '\0')
 		return ab->last_source;
-	if ((ab->nsources + 1) * 2 > ab->source_cap) {
-		size_t cap = ab->source_cap ? ab->source_cap * 2 : 256;
-		uint32_t *idx = calloc(cap, sizeof *idx);
-		char **names = realloc(ab->sources, cap / 2 * sizeof *names);
-		if (!idx || !names) {
-			free(idx);
-			if (names)
-				ab->sources = names;
+	if (ab->nsources == ab->source_cap) {
+		size_t cap = ab->source_cap ? ab->source_cap * 2 : 128;
+		char **names = realloc(ab->sources, cap * sizeof *names);
+		if (!names)
 			return UINT32_MAX;
-		}
 		ab->sources = names;
-		for (size_t i = 0; i < ab->nsources; i++) {
-			size_t j = st_hash64(names[i], strlen(names[i]), ab->key) & (cap - 1);
-			while (idx[j])
-				j = (j + 1) & (cap - 1);
-			idx[j] = (uint32_t)i + 1;
-		}
-		free(ab->source_index);
-		ab->source_index = idx;
 		ab->source_cap = cap;
 	}
-	size_t j = st_hash64(name, len, ab->key) & (ab->source_cap - 1);
-	while (ab->source_index[j]) {
-		const char *s = ab->sources[ab->source_index[j] - 1];
-		if (strncmp(s, name, len) == 0 && s[len] == '\0')
-			return ab->last_source = ab->source_index[j] - 1;
-		j = (j + 1) & (ab->source_cap - 1);
-	}
+	struct source_key key = {name, len};
+	uint64_t h = st_hash64(name, len, ab->key);
+	uint32_t have;
+	if (st_map_find(&ab->source_index, h, source_eq, ab, &key, &have))
+		return ab->last_source = have;
 	char *copy = strndup(name, len);
 	if (!copy)
 		return UINT32_MAX;
 	for (char *p = copy; *p; p++)
 		if (*p == '\t' || *p == '\n' || *p == '\r')
 			*p = ' ';
+	if (st_map_add(&ab->source_index, h, (uint32_t)ab->nsources) < 0) {
+		free(copy);
+		return UINT32_MAX;
+	}
 	ab->sources[ab->nsources] = copy;
-	ab->source_index[j] = (uint32_t)ab->nsources + 1;
 	return ab->last_source = (uint32_t)ab->nsources++;
 }
 
@@ -144,25 +100,7 @@ const char *st_addrbook_source(const struct st_addrbook *ab, const struct st_add
 
 /* ---- the endpoint index ---- */
 
-/* Rebuilds the index with cap slots (a power of two). */
-static int index_resize(struct st_addrbook *ab, size_t cap)
-{
-	uint32_t *idx = calloc(cap, sizeof *idx);
-	if (!idx)
-		return -1;
-	for (size_t i = 0; i < ab->n; i++) {
-		size_t j = st_endpoint_hash(&ab->e[i].ep, ab->key) & (cap - 1);
-		while (idx[j])
-			j = (j + 1) & (cap - 1);
-		idx[j] = (uint32_t)i + 1;
-	}
-	free(ab->index);
-	ab->index = idx;
-	ab->index_cap = cap;
-	return 0;
-}
-
-/* Room for n entries without a regrow (the index kept under 70% full). */
+/* Room for n entries without a regrow. */
 static int reserve(struct st_addrbook *ab, size_t n)
 {
 	if (n > ab->cap) {
@@ -172,25 +110,20 @@ static int reserve(struct st_addrbook *ab, size_t n)
 		ab->e = ne;
 		ab->cap = n;
 	}
-	size_t cap = ab->index_cap ? ab->index_cap : 4096;
-	while (n * 10 > cap * 7)
-		cap *= 2;
-	return cap == ab->index_cap ? 0 : index_resize(ab, cap);
+	return st_map_reserve(&ab->index, n);
+}
+
+static bool ep_eq(const void *ctx, uint32_t slot, const void *key)
+{
+	const struct st_addrbook *ab = ctx;
+	return st_endpoint_equal(&ab->e[slot].ep, key);
 }
 
 static struct st_addr_entry *lookup_hashed(const struct st_addrbook *ab,
                                            const struct st_endpoint *ep, uint64_t h)
 {
-	if (!ab->index_cap)
-		return NULL;
-	size_t j = h & (ab->index_cap - 1);
-	while (ab->index[j]) {
-		struct st_addr_entry *e = &ab->e[ab->index[j] - 1];
-		if (st_endpoint_equal(&e->ep, ep))
-			return e;
-		j = (j + 1) & (ab->index_cap - 1);
-	}
-	return NULL;
+	uint32_t slot;
+	return st_map_find(&ab->index, h, ep_eq, ab, ep, &slot) ? &ab->e[slot] : NULL;
 }
 
 /* The entry slot of ep (deleted or not), or NULL. */
@@ -238,18 +171,14 @@ static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr
 		ab->e = ne;
 		ab->cap = cap;
 	}
-	if ((ab->n + 1) * 10 > ab->index_cap * 7 &&
-	    index_resize(ab, ab->index_cap ? ab->index_cap * 2 : 4096) < 0) {
+	if (ab->n >= ST_MAP_VALUE_MAX ||
+	    st_map_add(&ab->index, h, (uint32_t)ab->n) < 0) {
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		return NULL;
 	}
 	slot = &ab->e[ab->n];
 	*slot = *e;
 	slot->deleted = false;
-	size_t j = h & (ab->index_cap - 1);
-	while (ab->index[j])
-		j = (j + 1) & (ab->index_cap - 1);
-	ab->index[j] = (uint32_t)ab->n + 1;
 	ab->n++;
 	count_entry(ab, slot, +1);
 	return slot;
@@ -600,22 +529,17 @@ static void forget_entries(struct st_addrbook *ab)
 	for (size_t i = 0; i < ab->nsources; i++)
 		free(ab->sources[i]);
 	free(ab->sources);
-	free(ab->source_index);
+	st_map_clear(&ab->source_index);
 	free(ab->e);
-	free(ab->index);
-	free(ab->subnets.slot);
-	free(ab->groups.slot);
+	st_map_clear(&ab->index);
+	st_map_clear(&ab->subnets);
+	st_map_clear(&ab->groups);
 	free(ab->evict);
 	ab->sources = NULL;
-	ab->source_index = NULL;
 	ab->nsources = ab->source_cap = 0;
 	ab->last_source = 0;
 	ab->e = NULL;
 	ab->n = ab->cap = ab->live = 0;
-	ab->index = NULL;
-	ab->index_cap = 0;
-	ab->subnets = (struct ab_counter){0};
-	ab->groups = (struct ab_counter){0};
 	ab->evict = NULL;
 	ab->nevict = ab->evict_pos = 0;
 }
@@ -997,16 +921,12 @@ int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 	return rc;
 }
 
-int ab_counter_bump(struct ab_counter *c, uint64_t key)
+int ab_counter_bump(struct st_map *c, uint64_t key)
 {
 	return counter_add(c, key, +1);
 }
 
-int ab_counter_set(struct ab_counter *c, uint64_t key, uint32_t value)
+int ab_counter_set(struct st_map *c, uint64_t key, uint32_t value)
 {
-	struct ab_slot *s = counter_find(c, key, true);
-	if (!s)
-		return -1;
-	s->count = value;
-	return 0;
+	return st_map_put64(c, key, value) < 0 ? -1 : 0;
 }

@@ -3,18 +3,8 @@
 #define ST_ADDRBOOK_INT_H
 
 #include "st/addrbook.h"
+#include "st/map.h"
 #include "st/store.h"
-
-struct ab_slot {
-	uint64_t key;
-	uint32_t count;
-};
-
-/* Open-addressing counts by network key (subnets, source groups). */
-struct ab_counter {
-	struct ab_slot *slot;
-	size_t cap, used;
-};
 
 struct st_addrbook {
 	struct st_config cfg;      /* a copy of the policy (seeds not owned) */
@@ -25,15 +15,14 @@ struct st_addrbook {
 
 	struct st_addr_entry *e;   /* every slot ever used this run; deleted ones stay */
 	size_t n, cap, live;
-	uint32_t *index;           /* endpoint -> slot + 1 */
-	size_t index_cap;
+	struct st_map index;       /* endpoint -> slot */
 
-	struct ab_counter subnets; /* live entries per /24 or /48 */
-	struct ab_counter groups;  /* live entries per source group */
+	struct st_map subnets;     /* live entries per /24 or /48 (no key for a count of 0) */
+	struct st_map groups;      /* live entries per source group */
 
 	char **sources;            /* interned source names */
 	size_t nsources, source_cap;
-	uint32_t *source_index;
+	struct st_map source_index; /* name -> index into sources */
 	uint32_t last_source;
 
 	uint32_t *evict;           /* eviction order, worst first (built on demand) */
@@ -41,10 +30,12 @@ struct st_addrbook {
 	size_t changes;            /* journal lines written this run */
 };
 
-uint32_t ab_counter_get(struct ab_counter *c, uint64_t key);
-int ab_counter_bump(struct ab_counter *c, uint64_t key);
+/* Counts by network key in a map keyed by the uint64: key's count (0 when absent). */
+uint32_t ab_counter_get(const struct st_map *c, uint64_t key);
+/* Adds one to key's count. Returns 0 or -1. */
+int ab_counter_bump(struct st_map *c, uint64_t key);
 /* Sets key's value (a map from key to any non-zero 32-bit value). Returns 0 or -1. */
-int ab_counter_set(struct ab_counter *c, uint64_t key, uint32_t value);
+int ab_counter_set(struct st_map *c, uint64_t key, uint32_t value);
 /* The in-memory slot of ep (deleted or not), or NULL; never reads the disk. */
 struct st_addr_entry *ab_lookup(const struct st_addrbook *ab, const struct st_endpoint *ep);
 /* The slot of ep, read from the snapshot first when the book is lazy: *out is

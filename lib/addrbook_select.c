@@ -126,7 +126,8 @@ static bool excluded(const struct st_best_opts *o, const struct st_endpoint *ep)
 static long best_of_groups(const struct st_addrbook *ab, struct cand *c, size_t m, size_t n,
                            const struct st_addr_entry **out, struct st_err *err)
 {
-	struct ab_counter best = {0}; /* group -> index into c, + 1 */
+	struct st_map best; /* group -> index into c, + 1 */
+	st_map_init(&best);
 	size_t groups = 0;
 	for (size_t i = 0; i < m; i++) {
 		uint64_t g = c[i].group ? c[i].group : 1;
@@ -135,25 +136,25 @@ static long best_of_groups(const struct st_addrbook *ab, struct cand *c, size_t 
 			continue;
 		groups += !k;
 		if (ab_counter_set(&best, g, (uint32_t)(i + 1)) < 0) {
-			free(best.slot);
+			st_map_clear(&best);
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		}
 	}
 	if (groups < n) {
-		free(best.slot);
+		st_map_clear(&best);
 		return 0;
 	}
 	/* a max-heap by "worse first" of the n best group leaders seen so far */
 	struct cand *h = malloc(n * sizeof *h);
 	if (!h) {
-		free(best.slot);
+		st_map_clear(&best);
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	}
 	size_t hn = 0;
-	for (size_t s = 0; s < best.cap; s++) {
-		if (!best.slot[s].key || !best.slot[s].count)
-			continue;
-		struct cand x = c[best.slot[s].count - 1];
+	uint64_t g;
+	uint32_t k;
+	for (size_t pos = 0; st_map_next(&best, &pos, &g, &k);) {
+		struct cand x = c[k - 1];
 		if (hn == n && by_score(&x, &h[0], (void *)ab) >= 0)
 			continue;
 		size_t i;
@@ -179,7 +180,7 @@ static long best_of_groups(const struct st_addrbook *ab, struct cand *c, size_t 
 		}
 		h[i] = x;
 	}
-	free(best.slot);
+	st_map_clear(&best);
 	qsort_r(h, hn, sizeof *h, by_score, (void *)ab);
 	for (size_t i = 0; i < hn; i++)
 		out[i] = &ab->e[h[i].idx];
@@ -206,7 +207,8 @@ static bool eligible(const struct st_best_opts *o, const struct st_addr_entry *e
 static int enough_groups(const struct st_addrbook *ab, const struct st_best_opts *o, int64_t now,
                          const struct st_addr_entry *next, struct st_err *err)
 {
-	struct ab_counter seen = {0};
+	struct st_map seen;
+	st_map_init(&seen);
 	size_t groups = 0;
 	double bound = ab_base_chance(next);
 	for (size_t i = 0; i < ab->n && groups < o->n; i++) {
@@ -218,12 +220,12 @@ static int enough_groups(const struct st_addrbook *ab, const struct st_best_opts
 		if (ab_counter_get(&seen, g))
 			continue;
 		if (ab_counter_bump(&seen, g) < 0) {
-			free(seen.slot);
+			st_map_clear(&seen);
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		}
 		groups++;
 	}
-	free(seen.slot);
+	st_map_clear(&seen);
 	return groups >= o->n;
 }
 
@@ -299,18 +301,19 @@ long st_addrbook_best(struct st_addrbook *ab, const struct st_best_opts *opts, i
 	qsort_r(c, m, sizeof *c, by_score, ab);
 	/* Spread over groups: an entry's round is how many better ones its group
 	 * has; take round 0 of every group (best first), then round 1, and so on. */
-	struct ab_counter seen = {0};
+	struct st_map seen;
+	st_map_init(&seen);
 	for (size_t i = 0; i < m; i++) {
 		uint32_t round = ab_counter_get(&seen, c[i].group);
 		if (ab_counter_bump(&seen, c[i].group) < 0) {
-			free(seen.slot);
+			st_map_clear(&seen);
 			free(c);
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		}
 		c[i].round = round;
 		c[i].pos = (uint32_t)i;
 	}
-	free(seen.slot);
+	st_map_clear(&seen);
 	qsort(c, m, sizeof *c, by_round);
 	size_t got = 0;
 	for (size_t i = 0; i < m && got < opts->n; i++)
@@ -361,7 +364,7 @@ int st_addrbook_stats(struct st_addrbook *ab, struct st_addrbook_stats *st, stru
 		if (e->source < ab->nsources)
 			per_source[e->source]++;
 	}
-	struct kv *kv = malloc((ab->nsources + ab->subnets.cap + 1) * sizeof *kv);
+	struct kv *kv = malloc((ab->nsources + st_map_count(&ab->subnets) + 1) * sizeof *kv);
 	if (!kv) {
 		free(per_source);
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
@@ -377,9 +380,10 @@ int st_addrbook_stats(struct st_addrbook *ab, struct st_addrbook_stats *st, stru
 		st->nsources++;
 	}
 	m = 0;
-	for (size_t i = 0; i < ab->subnets.cap; i++)
-		if (ab->subnets.slot[i].key && ab->subnets.slot[i].count)
-			kv[m++] = (struct kv){ab->subnets.slot[i].key, ab->subnets.slot[i].count};
+	uint64_t key;
+	uint32_t count;
+	for (size_t pos = 0; st_map_next(&ab->subnets, &pos, &key, &count);)
+		kv[m++] = (struct kv){key, count};
 	qsort(kv, m, sizeof *kv, by_count);
 	for (size_t i = 0; i < m && i < ST_STATS_TOP; i++) {
 		st->subnets[i].key = kv[i].key;

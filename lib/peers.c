@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include "st/map.h"
 #include "st/peers.h"
 #include "st/store.h"
 #include "st/util.h"
@@ -19,12 +20,11 @@ struct st_peerbook {
 	uint64_t key;
 	struct st_peer *p;
 	size_t np, pcap;
-	uint32_t *by_id, *by_ep;  /* open addressing: slot + 1 */
-	size_t id_cap, ep_cap;
+	struct st_map by_id;        /* node id -> peer slot (deleted peers too) */
+	struct st_map by_ep;        /* endpoint -> the slot of its newest owner that holds it */
 	struct st_ban *b;
 	size_t nb, bcap;
-	uint32_t *ban_idx;          /* target -> ban slot + 1 */
-	size_t ban_cap;
+	struct st_map ban_idx;      /* target -> ban slot (deleted bans too) */
 	bool bits4[33], bits6[129]; /* prefix lengths that have a ban */
 	size_t changes_peers, changes_bans;
 };
@@ -36,93 +36,92 @@ static bool in_force(const struct st_ban *b, int64_t now)
 	return !b->deleted && (!b->expires || b->expires > now);
 }
 
-
-static size_t id_hash(const struct st_peerbook *pb, const char *id)
+static uint64_t id_hash(const struct st_peerbook *pb, const char *id)
 {
-	return (size_t)st_hash64(id, strlen(id), pb->key);
+	return st_hash64(id, strlen(id), pb->key);
 }
 
-static int reindex(struct st_peerbook *pb)
+static bool id_eq(const void *ctx, uint32_t slot, const void *key)
 {
-	size_t cap = 1024;
-	while (cap < pb->np * 2 + 16)
-		cap *= 2;
-	uint32_t *ids = calloc(cap, sizeof *ids), *eps = calloc(cap * 2, sizeof *eps);
-	if (!ids || !eps) {
-		free(ids);
-		free(eps);
-		return -1;
-	}
-	free(pb->by_id);
-	free(pb->by_ep);
-	pb->by_id = ids;
-	pb->by_ep = eps;
-	pb->id_cap = cap;
-	pb->ep_cap = cap * 2;
-	for (size_t i = 0; i < pb->np; i++) {
-		size_t j = id_hash(pb, pb->p[i].id) & (cap - 1);
-		while (ids[j])
-			j = (j + 1) & (cap - 1);
-		ids[j] = (uint32_t)i + 1;
-	}
-	return 0;
+	const struct st_peerbook *pb = ctx;
+	return strcmp(pb->p[slot].id, key) == 0;
 }
 
 static struct st_peer *find_id(const struct st_peerbook *pb, const char *id)
 {
-	if (!pb->id_cap)
-		return NULL;
-	size_t j = id_hash(pb, id) & (pb->id_cap - 1);
-	while (pb->by_id[j]) {
-		struct st_peer *p = &pb->p[pb->by_id[j] - 1];
-		if (strcmp(p->id, id) == 0)
-			return p;
-		j = (j + 1) & (pb->id_cap - 1);
-	}
-	return NULL;
+	uint32_t slot;
+	return st_map_find(&pb->by_id, id_hash(pb, id), id_eq, pb, id, &slot) ? &pb->p[slot] : NULL;
 }
 
-/* Points ep at peer slot i (the newest owner wins). */
-static void index_ep(struct st_peerbook *pb, const struct st_endpoint *ep, size_t i)
+static bool holds(const struct st_peer *p, const struct st_endpoint *ep)
 {
-	size_t j = st_endpoint_hash(ep, pb->key) & (pb->ep_cap - 1);
-	while (pb->by_ep[j]) {
-		struct st_peer *p = &pb->p[pb->by_ep[j] - 1];
-		for (size_t k = 0; k < p->neps; k++)
-			if (st_endpoint_equal(&p->eps[k], ep)) {
-				pb->by_ep[j] = (uint32_t)i + 1;
-				return;
-			}
-		j = (j + 1) & (pb->ep_cap - 1);
+	for (size_t k = 0; k < p->neps; k++)
+		if (st_endpoint_equal(&p->eps[k], ep))
+			return true;
+	return false;
+}
+
+#define ANY_OWNER UINT32_MAX
+
+/* An endpoint's entry: the one whose owner holds ep (and is owner, unless ANY_OWNER). */
+struct ep_key {
+	const struct st_endpoint *ep;
+	uint32_t owner;
+};
+
+static bool ep_eq(const void *ctx, uint32_t slot, const void *key)
+{
+	const struct st_peerbook *pb = ctx;
+	const struct ep_key *k = key;
+	return (k->owner == ANY_OWNER || k->owner == slot) && holds(&pb->p[slot], k->ep);
+}
+
+/* Points each endpoint of peer slot i at it (the newest owner wins). Returns 0 or -1. */
+static int index_eps(struct st_peerbook *pb, uint32_t i)
+{
+	const struct st_peer *p = &pb->p[i];
+	for (size_t k = 0; k < p->neps; k++) {
+		struct ep_key key = {&p->eps[k], ANY_OWNER};
+		if (st_map_put(&pb->by_ep, st_endpoint_hash(&p->eps[k], pb->key), ep_eq, pb, &key, i) < 0)
+			return -1;
 	}
-	pb->by_ep[j] = (uint32_t)i + 1;
+	return 0;
+}
+
+/* Forgets the endpoints peer slot i holds and next does not, where i owns them. */
+static void unindex_dropped(struct st_peerbook *pb, uint32_t i, const struct st_peer *next)
+{
+	const struct st_peer *p = &pb->p[i];
+	for (size_t k = 0; k < p->neps; k++) {
+		if (holds(next, &p->eps[k]))
+			continue;
+		struct ep_key key = {&p->eps[k], i};
+		st_map_del(&pb->by_ep, st_endpoint_hash(&p->eps[k], pb->key), ep_eq, pb, &key);
+	}
 }
 
 const struct st_peer *st_peers_at(const struct st_peerbook *pb, const struct st_endpoint *ep)
 {
-	if (!pb->ep_cap)
+	struct ep_key key = {ep, ANY_OWNER};
+	uint32_t slot;
+	if (!st_map_find(&pb->by_ep, st_endpoint_hash(ep, pb->key), ep_eq, pb, &key, &slot))
 		return NULL;
-	size_t j = st_endpoint_hash(ep, pb->key) & (pb->ep_cap - 1);
-	while (pb->by_ep[j]) {
-		const struct st_peer *p = &pb->p[pb->by_ep[j] - 1];
-		for (size_t k = 0; k < p->neps; k++)
-			if (st_endpoint_equal(&p->eps[k], ep))
-				return p->deleted ? NULL : p;
-		j = (j + 1) & (pb->ep_cap - 1);
-	}
-	return NULL;
+	return pb->p[slot].deleted ? NULL : &pb->p[slot];
 }
 
 static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer *in)
 {
 	struct st_peer *old = find_id(pb, in->id);
 	if (old) {
+		uint32_t i = (uint32_t)(old - pb->p);
+		unindex_dropped(pb, i, in);
 		*old = *in;
-		for (size_t k = 0; k < old->neps; k++)
-			index_ep(pb, &old->eps[k], (size_t)(old - pb->p));
-		return old;
+		return index_eps(pb, i) < 0 ? NULL : old;
 	}
-	if (pb->np == pb->pcap) {
+	if (pb->np >= ST_MAP_VALUE_MAX)
+		return NULL;
+	/* !p: for the analyzer, which cannot see that np <= pcap */
+	if (!pb->p || pb->np == pb->pcap) {
 		size_t cap = pb->pcap ? pb->pcap * 2 : 256;
 		struct st_peer *np = realloc(pb->p, cap * sizeof *np);
 		if (!np)
@@ -130,23 +129,12 @@ static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer 
 		pb->p = np;
 		pb->pcap = cap;
 	}
-	pb->p[pb->np] = *in;
+	uint32_t i = (uint32_t)pb->np;
+	pb->p[i] = *in;
+	if (st_map_add(&pb->by_id, id_hash(pb, in->id), i) < 0)
+		return NULL;
 	pb->np++;
-	if (pb->np * 2 + 16 > pb->id_cap) {
-		if (reindex(pb) < 0)
-			return NULL;
-		for (size_t i = 0; i < pb->np; i++)
-			for (size_t k = 0; k < pb->p[i].neps; k++)
-				index_ep(pb, &pb->p[i].eps[k], i);
-	} else {
-		size_t j = id_hash(pb, in->id) & (pb->id_cap - 1);
-		while (pb->by_id[j])
-			j = (j + 1) & (pb->id_cap - 1);
-		pb->by_id[j] = (uint32_t)pb->np;
-		for (size_t k = 0; k < in->neps; k++)
-			index_ep(pb, &in->eps[k], pb->np - 1);
-	}
-	return &pb->p[pb->np - 1];
+	return index_eps(pb, i) < 0 ? NULL : &pb->p[i];
 }
 
 /* ---- lines ---- */
@@ -288,59 +276,31 @@ struct load {
 	const char *path;
 };
 
+static bool ban_eq(const void *ctx, uint32_t slot, const void *key)
+{
+	const struct st_peerbook *pb = ctx;
+	return strcmp(pb->b[slot].target, key) == 0;
+}
+
+/* The slot of target, deleted or not, for reuse. */
+static struct st_ban *ban_slot(const struct st_peerbook *pb, const char *target)
+{
+	uint32_t slot;
+	return st_map_find(&pb->ban_idx, id_hash(pb, target), ban_eq, pb, target, &slot)
+	               ? &pb->b[slot]
+	               : NULL;
+}
+
 static struct st_ban *find_ban(const struct st_peerbook *pb, const char *target)
 {
-	if (!pb->ban_cap)
-		return NULL;
-	size_t j = id_hash(pb, target) & (pb->ban_cap - 1);
-	while (pb->ban_idx[j]) {
-		struct st_ban *b = &pb->b[pb->ban_idx[j] - 1];
-		if (strcmp(b->target, target) == 0)
-			return b->deleted ? NULL : b;
-		j = (j + 1) & (pb->ban_cap - 1);
-	}
-	return NULL;
+	struct st_ban *b = ban_slot(pb, target);
+	return b && !b->deleted ? b : NULL;
 }
 
 static const struct st_ban *id_ban(const struct st_peerbook *pb, const char *id, int64_t now)
 {
 	const struct st_ban *b = find_ban(pb, id);
 	return b && !b->is_net && in_force(b, now) ? b : NULL;
-}
-
-/* The slot of target, deleted or not, for reuse. */
-static struct st_ban *ban_slot(const struct st_peerbook *pb, const char *target)
-{
-	if (!pb->ban_cap)
-		return NULL;
-	size_t j = id_hash(pb, target) & (pb->ban_cap - 1);
-	while (pb->ban_idx[j]) {
-		struct st_ban *b = &pb->b[pb->ban_idx[j] - 1];
-		if (strcmp(b->target, target) == 0)
-			return b;
-		j = (j + 1) & (pb->ban_cap - 1);
-	}
-	return NULL;
-}
-
-static int ban_reindex(struct st_peerbook *pb)
-{
-	size_t cap = 256;
-	while (cap < pb->nb * 2 + 16)
-		cap *= 2;
-	uint32_t *idx = calloc(cap, sizeof *idx);
-	if (!idx)
-		return -1;
-	for (size_t i = 0; i < pb->nb; i++) {
-		size_t j = id_hash(pb, pb->b[i].target) & (cap - 1);
-		while (idx[j])
-			j = (j + 1) & (cap - 1);
-		idx[j] = (uint32_t)i + 1;
-	}
-	free(pb->ban_idx);
-	pb->ban_idx = idx;
-	pb->ban_cap = cap;
-	return 0;
 }
 
 static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
@@ -351,7 +311,9 @@ static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 		old->deleted = false;
 		return old;
 	}
-	if (pb->nb == pb->bcap) {
+	if (pb->nb >= ST_MAP_VALUE_MAX)
+		return NULL;
+	if (!pb->b || pb->nb == pb->bcap) {
 		size_t cap = pb->bcap ? pb->bcap * 2 : 64;
 		struct st_ban *nb = realloc(pb->b, cap * sizeof *nb);
 		if (!nb)
@@ -359,7 +321,10 @@ static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 		pb->b = nb;
 		pb->bcap = cap;
 	}
-	pb->b[pb->nb] = *b;
+	uint32_t i = (uint32_t)pb->nb;
+	pb->b[i] = *b;
+	if (st_map_add(&pb->ban_idx, id_hash(pb, b->target), i) < 0)
+		return NULL;
 	pb->nb++;
 	if (b->is_net) {
 		if (b->net.net.family == ST_AF_INET)
@@ -367,16 +332,7 @@ static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 		else
 			pb->bits6[b->net.bits] = true;
 	}
-	if (pb->nb * 2 + 16 > pb->ban_cap) {
-		if (ban_reindex(pb) < 0)
-			return NULL;
-	} else {
-		size_t j = id_hash(pb, b->target) & (pb->ban_cap - 1);
-		while (pb->ban_idx[j])
-			j = (j + 1) & (pb->ban_cap - 1);
-		pb->ban_idx[j] = (uint32_t)pb->nb;
-	}
-	return &pb->b[pb->nb - 1];
+	return &pb->b[i];
 }
 
 static int load_line(void *vctx, const char *line, size_t len, unsigned long lineno,
@@ -455,7 +411,10 @@ int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsi
 	pb->key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)pb;
 	unsigned sflags = flags & ~ST_PEERBOOK_BANS_ONLY;
 	pb->writable = sflags & ST_STORE_WRITE;
-	if (reindex(pb) < 0 || open_table(pb, &pb->bans_store, "bans", sflags, err) < 0 ||
+	st_map_init(&pb->by_id);
+	st_map_init(&pb->by_ep);
+	st_map_init(&pb->ban_idx);
+	if (open_table(pb, &pb->bans_store, "bans", sflags, err) < 0 ||
 	    (!(flags & ST_PEERBOOK_BANS_ONLY) &&
 	     open_table(pb, &pb->peers_store, "peers", sflags, err) < 0)) {
 		st_peerbook_free(pb);
@@ -493,9 +452,9 @@ void st_peerbook_free(struct st_peerbook *pb)
 	st_store_close(pb->bans_store);
 	free(pb->p);
 	free(pb->b);
-	free(pb->by_id);
-	free(pb->by_ep);
-	free(pb->ban_idx);
+	st_map_clear(&pb->by_id);
+	st_map_clear(&pb->by_ep);
+	st_map_clear(&pb->ban_idx);
 	free(pb);
 }
 
@@ -932,7 +891,11 @@ int st_peerbook_fsck(const struct st_config *cfg, bool repair, size_t *kept, siz
 	pb->cfg.seeds = NULL;
 	pb->cfg.nseeds = 0;
 	pb->writable = true;
-	int rc = reindex(pb);
+	pb->key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)pb;
+	st_map_init(&pb->by_id);
+	st_map_init(&pb->by_ep);
+	st_map_init(&pb->ban_idx);
+	int rc = 0;
 	/* both locks, in st_peerbook_open's order, held from reading to rewriting */
 	struct st_store *held[2] = {NULL, NULL};
 	static const char *const names[2] = {"bans", "peers"};

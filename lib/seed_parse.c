@@ -30,7 +30,7 @@ const char *st_seed_format_name(enum st_seed_format f)
 void st_seed_list_clear(struct st_seed_list *l)
 {
 	free(l->v);
-	free(l->index_);
+	st_map_clear(&l->index_);
 	*l = (struct st_seed_list){0};
 }
 
@@ -49,38 +49,20 @@ static bool ep_equal(const struct st_endpoint *a, const struct st_endpoint *b)
 	return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
 }
 
-/* Slot of ep in the index: where it is, or the empty slot where it would go. */
-static size_t index_slot(const struct st_seed_list *l, const struct st_endpoint *ep)
+static bool index_eq(const void *ctx, uint32_t k, const void *key)
 {
-	size_t mask = l->index_cap_ - 1, i = (size_t)ep_hash(ep) & mask;
-	while (l->index_[i] && !ep_equal(&l->v[l->index_[i] - 1].ep, ep))
-		i = (i + 1) & mask;
-	return i;
-}
-
-static int index_grow(struct st_seed_list *l, struct st_err *err)
-{
-	size_t cap = l->index_cap_ ? l->index_cap_ * 2 : 64;
-	uint32_t *idx = calloc(cap, sizeof *idx);
-	if (!idx)
-		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	free(l->index_);
-	l->index_ = idx;
-	l->index_cap_ = cap;
-	for (size_t k = 0; k < l->n; k++)
-		l->index_[index_slot(l, &l->v[k].ep)] = (uint32_t)(k + 1);
-	return 0;
+	const struct st_seed_list *l = ctx;
+	return ep_equal(&l->v[k].ep, key);
 }
 
 int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const char *node_id,
                      struct st_err *err)
 {
-	if (l->n >= UINT32_MAX - 1)
+	if (l->n >= ST_MAP_VALUE_MAX)
 		return st_err_set(err, ST_EX_DATAERR, "too many endpoints in one list");
-	if ((l->n + 1) * 2 > l->index_cap_ && index_grow(l, err) < 0)
-		return -1;
-	size_t slot = index_slot(l, ep);
-	if (l->index_[slot]) {
+	uint64_t h = ep_hash(ep);
+	uint32_t have;
+	if (st_map_find(&l->index_, h, index_eq, l, ep, &have)) {
 		l->duplicates++;
 		return 0;
 	}
@@ -95,7 +77,9 @@ int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const
 	struct st_seed_entry *e = &l->v[l->n];
 	e->ep = *ep;
 	st_strlcpy(e->node_id, node_id ? node_id : "", sizeof e->node_id);
-	l->index_[slot] = (uint32_t)++l->n;
+	if (st_map_add(&l->index_, h, (uint32_t)l->n) < 0)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	l->n++;
 	return 1;
 }
 

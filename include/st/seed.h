@@ -9,6 +9,7 @@
 #include "st/config.h"
 #include "st/endpoint.h"
 #include "st/err.h"
+#include "st/map.h"
 #include "st/util.h"
 
 #define ST_DEFAULT_PORT 7777         /* the Spacetime network's port */
@@ -41,8 +42,7 @@ struct st_seed_entry {
 struct st_seed_list {
 	struct st_seed_entry *v;
 	size_t n, cap;
-	uint32_t *index_;            /* internal: open-addressing set over v */
-	size_t index_cap_;
+	struct st_map index_;        /* internal: endpoint -> index into v */
 	size_t duplicates;           /* endpoints listed again */
 	size_t bad;                  /* lines or items reported through bad() */
 	size_t skipped;              /* onion and i2p lines */

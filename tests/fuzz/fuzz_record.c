@@ -15,9 +15,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	line[size] = '\0';
 	struct st_record rec = {0};
 	if (st_record_parse(&rec, line, size, NULL) == 0) {
-		(void)st_record_get(&rec, "status", 1);
-		(void)st_record_get(&rec, "rtt_ms", 7);
-		(void)st_record_get(&rec, "verified", 3);
+		(void)st_record_get(&rec, "status");
+		(void)st_record_get(&rec, "rtt_ms");
+		(void)st_record_get(&rec, "verified");
 	}
 	st_record_clear(&rec);
 	free(line);

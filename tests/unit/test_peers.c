@@ -371,6 +371,46 @@ static void an_id_that_would_break_a_stored_line_is_refused(void **state)
 	st_peerbook_free(pb);
 }
 
+/* the index once kept every endpoint a peer ever had and spun when it filled */
+static void peers_that_keep_moving_are_found_where_they_are_now(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb = open_rw(f);
+	struct st_peer_change c;
+	struct st_err err = {0};
+	char id[16], text[32];
+	for (unsigned i = 0; i < 20000; i++) {
+		snprintf(id, sizeof id, "p%u", i % 50);
+		snprintf(text, sizeof text, "10.%u.%u.%u:1", i >> 16 & 255, i >> 8 & 255, i & 255);
+		struct st_endpoint e = ep(text);
+		assert_int_equal(st_peers_seen(pb, id, &e, 1, NULL, false, 10, &c, &err), 0);
+	}
+	/* p49 holds the last ST_PEER_ENDPOINTS of its endpoints; older ones name nobody */
+	for (unsigned k = 0; k < ST_PEER_ENDPOINTS + 2; k++) {
+		unsigned i = 19999 - 50 * k;
+		snprintf(text, sizeof text, "10.%u.%u.%u:1", i >> 16 & 255, i >> 8 & 255, i & 255);
+		struct st_endpoint e = ep(text);
+		const struct st_peer *at = st_peers_at(pb, &e);
+		if (k < ST_PEER_ENDPOINTS) {
+			assert_non_null(at);
+			assert_string_equal(at->id, "p49");
+		} else {
+			assert_null(at);
+		}
+	}
+	/* an endpoint taken over by another peer names the newer owner */
+	struct st_endpoint shared = ep("10.0.78.31:1"); /* i = 19999: p49's newest */
+	assert_int_equal(st_peers_seen(pb, "p0", &shared, 1, NULL, false, 20, &c, &err), 0);
+	assert_string_equal(st_peers_at(pb, &shared)->id, "p0");
+	assert_int_equal(st_peerbook_close(pb, &err), 0);
+	/* after a reload (the peers in table order): where they are, not where they were */
+	pb = open_rw(f);
+	struct st_endpoint now = ep("10.0.78.30:1"), old = ep("10.0.0.49:1");
+	assert_string_equal(st_peers_at(pb, &now)->id, "p48");
+	assert_null(st_peers_at(pb, &old));
+	st_peerbook_free(pb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +426,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(verdict_checks_the_id_then_the_address_then_subnets, setup, teardown),
 		cmocka_unit_test_setup_teardown(ban_queries_take_every_form_and_refuse_the_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_reader_of_a_missing_book_sees_no_bans_and_creates_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(peers_that_keep_moving_are_found_where_they_are_now, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

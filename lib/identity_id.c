@@ -82,9 +82,22 @@ int st_identity_id_from_raw(const unsigned char *raw, size_t len, char *out, siz
 	return 0;
 }
 
+/* At most 60 bytes of what was typed, for a message: not NUL-ended, maybe not printable. */
+static const char *shown(const char *text, size_t len, char *buf, size_t size)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len && n + 4 < size; i++)
+		buf[n++] = isprint((unsigned char)text[i]) ? text[i] : '?';
+	buf[n] = '\0';
+	if (n < len)
+		memcpy(buf + n, "...", 4);
+	return buf;
+}
+
 int st_identity_id_parse(const char *text, size_t len, char *out, size_t size,
                          struct st_err *err)
 {
+	char sb[64];
 	if (size < ST_ID_STRLEN)
 		return st_err_set(err, ST_EX_SOFTWARE, "node id buffer too small");
 	char c[ST_ID_LEN + 1];
@@ -94,28 +107,32 @@ int st_identity_id_parse(const char *text, size_t len, char *out, size_t size,
 		if (ch == '-' || isspace(ch))
 			continue;
 		if (n == sizeof c)
-			return st_err_set(err, ST_EX_DATAERR, "bad node id '%.60s': too long", text);
+			return st_err_set(err, ST_EX_DATAERR, "bad node id '%s': too long",
+			                  shown(text, len, sb, sizeof sb));
 		c[n++] = (char)tolower(ch);
 	}
 	if (n < strlen(PREFIX) || memcmp(c, PREFIX, strlen(PREFIX)) != 0)
-		return st_err_set(err, ST_EX_DATAERR, "bad node id '%.60s': not an st1 id", text);
+		return st_err_set(err, ST_EX_DATAERR, "bad node id '%s': not an st1 id",
+		                  shown(text, len, sb, sizeof sb));
 	if (n != ST_ID_LEN)
-		return st_err_set(err, ST_EX_DATAERR, "bad node id '%.60s': %s", text,
+		return st_err_set(err, ST_EX_DATAERR, "bad node id '%s': %s",
+		                  shown(text, len, sb, sizeof sb),
 		                  n < ST_ID_LEN ? "too short" : "too long");
 	unsigned char vals[NDATA + NCHECK];
 	for (size_t i = 0; i < NDATA + NCHECK; i++) {
 		const char *p = c[3 + i] ? strchr(B32, c[3 + i]) : NULL;
 		if (!p)
-			return st_err_set(err, ST_EX_DATAERR, "bad node id '%.60s': '%c' is not base32",
-			                  text, c[3 + i]);
+			return st_err_set(err, ST_EX_DATAERR, "bad node id '%s': '%c' is not base32",
+			                  shown(text, len, sb, sizeof sb),
+			                  isprint((unsigned char)c[3 + i]) ? c[3 + i] : '?');
 		vals[i] = (unsigned char)(p - B32);
 	}
 	unsigned char v[8 + NDATA + NCHECK];
 	size_t m = check_input(v, vals);
 	memcpy(v + m, vals + NDATA, NCHECK);
 	if (polymod(v, m + NCHECK) != BECH32M_CONST)
-		return st_err_set(err, ST_EX_DATAERR, "bad node id '%.60s': wrong check characters",
-		                  text);
+		return st_err_set(err, ST_EX_DATAERR, "bad node id '%s': wrong check characters",
+		                  shown(text, len, sb, sizeof sb));
 	/* 32 characters carry exactly 160 bits: nothing is left over to be non-zero */
 	memcpy(out, c, ST_ID_LEN);
 	out[ST_ID_LEN] = '\0';

@@ -43,10 +43,11 @@ static int read_bytes(const char *path, const char *what, bool follow, struct fi
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
 	if (fd < 0) {
 		if (errno == ELOOP)
-			return st_err_set(err, ST_EX_DATAERR, "%s '%s' is a symbolic link: refused", what,
-			                  path);
-		return st_err_sys(err, errno == ENOENT ? ST_EX_NOINPUT : ST_EX_IOERR, "%s '%s'", what,
-		                  path);
+			st_err_set(err, ST_EX_DATAERR, "%s '%s' is a symbolic link: refused", what, path);
+		else
+			st_err_sys(err, errno == ENOENT ? ST_EX_NOINPUT : ST_EX_IOERR, "%s '%s'", what,
+			           path);
+		return -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
@@ -105,9 +106,9 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-static bool has(const struct file_bytes *b, const char *s)
+static bool has(const void *data, size_t len, const char *s)
 {
-	return memmem(b->data, b->len, s, strlen(s)) != NULL;
+	return data && memmem(data, len, s, strlen(s)) != NULL;
 }
 
 static int wrap(struct st_key **out, EVP_PKEY *k, const char *path, struct st_err *err)
@@ -126,17 +127,17 @@ static int wrap(struct st_key **out, EVP_PKEY *k, const char *path, struct st_er
 }
 
 /* A key from PEM bytes; a private one is refused when mode lets group or others read it. */
-static int key_from_bytes(struct st_key **out, const struct file_bytes *b, const char *path,
-                          unsigned flags, struct st_err *err)
+static int key_from_bytes(struct st_key **out, const void *data, size_t len, mode_t mode,
+                          const char *path, unsigned flags, struct st_err *err)
 {
 	*out = NULL;
-	bool private = has(b, "PRIVATE KEY-----");
-	if ((private || (flags & ST_KEY_PRIVATE)) && (b->mode & 077)) {
+	bool private = has(data, len, "PRIVATE KEY-----");
+	if ((private || (flags & ST_KEY_PRIVATE)) && (mode & 077)) {
 		st_err_set(err, ST_EX_DATAERR,
 		           "key '%s' is readable by group or others (chmod 600 it)", path);
 		return ST_IDENTITY_EMODE;
 	}
-	BIO *bio = BIO_new_mem_buf(b->data, (int)b->len);
+	BIO *bio = BIO_new_mem_buf(data, (int)len);
 	if (!bio)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	EVP_PKEY *k = NULL;
@@ -158,7 +159,7 @@ int st_identity_key_load(struct st_key **out, const char *path, unsigned flags,
 	struct file_bytes b = {0};
 	if (read_bytes(path, "key", flags & ST_KEY_FOLLOW, &b, err) < 0)
 		return -1;
-	int rc = key_from_bytes(out, &b, path, flags, err);
+	int rc = key_from_bytes(out, b.data, b.len, b.mode, path, flags, err);
 	bytes_clear(&b);
 	return rc;
 }
@@ -293,8 +294,7 @@ int st_identity_data_id(const void *data, size_t len, const char *name, char *ou
 	if (len > ST_IDENTITY_FILE_MAX)
 		return st_err_set(err, ST_EX_DATAERR, "'%s': larger than %d bytes", name,
 		                  ST_IDENTITY_FILE_MAX);
-	struct file_bytes b = {(unsigned char *)(uintptr_t)data, len, 0600};
-	if (has(&b, "-----BEGIN CERTIFICATE-----")) {
+	if (has(data, len, "-----BEGIN CERTIFICATE-----")) {
 		BIO *bio = BIO_new_mem_buf(data, (int)len);
 		X509 *x = bio ? PEM_read_bio_X509(bio, NULL, no_passphrase, NULL) : NULL;
 		BIO_free(bio);
@@ -305,10 +305,10 @@ int st_identity_data_id(const void *data, size_t len, const char *name, char *ou
 		X509_free(x);
 		return rc;
 	}
-	if (has(&b, "-----BEGIN ")) {
+	if (has(data, len, "-----BEGIN ")) {
 		struct st_key *k = NULL;
-		int rc = key_from_bytes(&k, &b, name, 0, err);
-		if (rc == 0)
+		int rc = key_from_bytes(&k, data, len, 0600, name, 0, err);
+		if (rc == 0 && k)
 			rc = st_identity_key_id(k, out, size, err);
 		st_identity_key_free(k);
 		return rc;
@@ -328,10 +328,10 @@ int st_identity_file_id(const char *path, char *out, size_t size, struct st_err 
 	if (read_bytes(path, "file", false, &b, err) < 0)
 		return -1;
 	int rc;
-	if (has(&b, "PRIVATE KEY-----")) {
+	if (has(b.data, b.len, "PRIVATE KEY-----")) {
 		struct st_key *k = NULL;
-		rc = key_from_bytes(&k, &b, path, ST_KEY_PRIVATE, err);
-		if (rc == 0)
+		rc = key_from_bytes(&k, b.data, b.len, b.mode, path, ST_KEY_PRIVATE, err);
+		if (rc == 0 && k)
 			rc = st_identity_key_id(k, out, size, err);
 		st_identity_key_free(k);
 	} else {

@@ -5,8 +5,9 @@
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
+#include "identity_int.h"
 #include "st/seed.h"
 
 #define ED25519_SIG 64
@@ -34,48 +35,29 @@ static int b64_decode(const char *s, size_t len, unsigned char *out, size_t want
 	return 0;
 }
 
-static EVP_PKEY *read_pem(const char *path, bool private_only, struct st_err *err)
+/* A private key file, loaded as every key is (identity.c). st-seed has always
+ * called a key others can read a usage error (exit 2): keep that. */
+static EVP_PKEY *read_private(const char *path, struct st_key **holder, struct st_err *err)
 {
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return st_err_sys(err, errno == ENOENT ? ST_EX_NOINPUT : ST_EX_IOERR, "key '%s'", path),
-		       NULL;
-	if (private_only && (st.st_mode & 077))
-		return st_err_set(err, ST_EX_USAGE,
-		                  "key '%s' is readable by group or others (chmod 600 it)", path),
-		       NULL;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return st_err_sys(err, ST_EX_IOERR, "key '%s'", path), NULL;
-	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	if (!k && !private_only) {
-		rewind(f);
-		k = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-	}
-	fclose(f);
-	if (!k)
-		return st_err_set(err, ST_EX_DATAERR, "key '%s': not a PEM %skey", path,
-		                  private_only ? "private " : ""), NULL;
-	if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
-		EVP_PKEY_free(k);
-		return st_err_set(err, ST_EX_DATAERR, "key '%s': not an Ed25519 key", path), NULL;
-	}
-	return k;
+	int rc = st_identity_key_load(holder, path, ST_KEY_PRIVATE, err);
+	if (rc == ST_IDENTITY_EMODE && err)
+		err->code = ST_EX_USAGE;
+	return rc == 0 ? (*holder)->pkey : NULL;
 }
 
 /* A key given as a file (PEM, public or private) or as the base64 of the raw public key. */
-static EVP_PKEY *read_public(const char *key, struct st_err *err)
+static EVP_PKEY *read_public(const char *key, struct st_key **holder, struct st_err *err)
 {
-	struct stat st;
 	unsigned char raw[ED25519_KEY];
-	if (stat(key, &st) == 0)
-		return read_pem(key, false, err);
-	if (b64_decode(key, strlen(key), raw, sizeof raw) == 0) {
-		EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, sizeof raw);
-		if (!k)
-			st_err_set(err, ST_EX_DATAERR, "public key: not an Ed25519 key");
-		return k;
+	if (access(key, F_OK) == 0) {
+		int rc = st_identity_key_load(holder, key, ST_KEY_FOLLOW, err);
+		if (rc == ST_IDENTITY_EMODE && err)
+			err->code = ST_EX_USAGE;
+		return rc == 0 ? (*holder)->pkey : NULL;
 	}
+	if (b64_decode(key, strlen(key), raw, sizeof raw) == 0)
+		return st_identity_key_from_raw(holder, raw, sizeof raw, err) == 0 ? (*holder)->pkey
+		                                                                    : NULL;
 	return st_err_set(err, ST_EX_USAGE,
 	                  "public key '%.40s': neither a key file nor a base64 Ed25519 key", key),
 	       NULL;
@@ -86,7 +68,8 @@ int st_sig_sign(const char *keyfile, const void *data, size_t len, char *out, si
 {
 	if (size < 4 * ((ED25519_SIG + 2) / 3) + 1)
 		return st_err_set(err, ST_EX_SOFTWARE, "signature buffer too small");
-	EVP_PKEY *k = read_pem(keyfile, true, err);
+	struct st_key *holder = NULL;
+	EVP_PKEY *k = read_private(keyfile, &holder, err);
 	if (!k)
 		return -1;
 	unsigned char sig[ED25519_SIG];
@@ -95,7 +78,7 @@ int st_sig_sign(const char *keyfile, const void *data, size_t len, char *out, si
 	int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k) == 1 &&
 	         EVP_DigestSign(ctx, sig, &siglen, data, len) == 1 && siglen == ED25519_SIG;
 	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(k);
+	st_identity_key_free(holder);
 	if (!ok)
 		return st_err_set(err, ST_EX_SOFTWARE, "signing failed");
 	EVP_EncodeBlock((unsigned char *)out, sig, ED25519_SIG);
@@ -111,14 +94,15 @@ int st_sig_verify(const char *key, const void *data, size_t len, const void *sig
 			return st_err_set(err, ST_EX_DATAERR, "bad signature (not an Ed25519 signature)");
 		memcpy(s, sig, sizeof s);
 	}
-	EVP_PKEY *k = read_public(key, err);
+	struct st_key *holder = NULL;
+	EVP_PKEY *k = read_public(key, &holder, err);
 	if (!k)
 		return -1;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) == 1 &&
 	         EVP_DigestVerify(ctx, s, sizeof s, data, len) == 1;
 	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(k);
+	st_identity_key_free(holder);
 	return ok ? 0 : st_err_set(err, ST_EX_DATAERR, "bad signature");
 }
 
@@ -126,13 +110,14 @@ int st_sig_pubkey(const char *key, char *out, size_t size, struct st_err *err)
 {
 	if (size < 4 * ((ED25519_KEY + 2) / 3) + 1)
 		return st_err_set(err, ST_EX_SOFTWARE, "key buffer too small");
-	EVP_PKEY *k = read_public(key, err);
+	struct st_key *holder = NULL;
+	EVP_PKEY *k = read_public(key, &holder, err);
 	if (!k)
 		return -1;
 	unsigned char raw[ED25519_KEY];
 	size_t n = sizeof raw;
 	int ok = EVP_PKEY_get_raw_public_key(k, raw, &n) == 1 && n == ED25519_KEY;
-	EVP_PKEY_free(k);
+	st_identity_key_free(holder);
 	if (!ok)
 		return st_err_set(err, ST_EX_DATAERR, "'%s': no Ed25519 public key", key);
 	EVP_EncodeBlock((unsigned char *)out, raw, ED25519_KEY);

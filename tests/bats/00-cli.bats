@@ -77,8 +77,18 @@ programs() {
 }
 
 @test "the bash completion script parses and registers every program" {
-	run bash -c "source '$ST_TOP/completions/st.bash' && complete -p st-addrbook st-connect st-listen st-peers st-seed"
+	run bash -c "source '$ST_TOP/completions/st.bash' && complete -p $(programs | tr '\n' ' ')"
 	[ "$status" -eq 0 ]
+}
+
+@test "the zsh and fish completions name every program, and each has its own file" {
+	for p in $(programs); do
+		grep -qE "^#compdef( .*)? $p( |$)" "$ST_TOP/completions/_st" || { echo "_st: no $p"; false; }
+		grep -qE "^for prog in( .*)? $p( |$)" "$ST_TOP/completions/st.fish" || { echo "st.fish: no $p"; false; }
+		for f in "_$p" "$p.bash" "$p.fish"; do
+			[ -e "$ST_TOP/completions/$f" ] || { echo "no completions/$f"; false; }
+		done
+	done
 }
 
 @test "libst.a prints nothing on stdout or stderr, never exits, installs no signal handler" {

@@ -141,6 +141,46 @@ void st_info(const struct st_cli *cli, const char *fmt, ...)
 	va_end(ap);
 }
 
+int st_cli_each_batch(const struct st_cli *cli, const struct st_batch_fns *fns, void *ctx,
+                      size_t *bad)
+{
+	struct st_err err = {0};
+	struct st_reader *r = st_reader_new(stdin, "<stdin>");
+	if (!r) {
+		st_err_set(&err, ST_EX_SOFTWARE, "out of memory");
+		st_die(cli, &err);
+	}
+	struct st_record rec = {0};
+	int b, rc, code = 0;
+	while ((b = st_reader_batch(r, &err)) > 0) {
+		if ((code = fns->begin(ctx)) != 0)
+			break;
+		while ((rc = st_reader_next(r, &rec, &err)) != 0) {
+			if (rc < 0) {
+				if (err.code == ST_EX_IOERR)
+					st_die(cli, &err);
+				st_error(cli, "%s", err.msg);
+				(*bad)++;
+				continue;
+			}
+			char where[64];
+			snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
+			if (rec.no_endpoint) { /* an inbound peer that gave no port to dial */
+				st_info(cli, "%s: no endpoint, skipped", where);
+				continue;
+			}
+			if (fns->each(ctx, &rec, where) < 0)
+				(*bad)++;
+		}
+		if ((code = fns->end(ctx)) != 0)
+			break;
+	}
+	st_reader_free(r);
+	if (!code && b < 0)
+		st_die(cli, &err);
+	return code;
+}
+
 int st_report(const struct st_cli *cli, const struct st_err *err)
 {
 	st_error(cli, "%s", err->msg[0] ? err->msg : "unknown error");

@@ -181,7 +181,7 @@ static bool gossip_peer(const char *source, struct st_endpoint *peer)
 }
 
 static void add_one(struct st_cli *cli, struct st_addrbook *ab, const struct st_endpoint *ep,
-                    const char *source, const char *where, size_t counts[], int *code)
+                    const char *source, const char *where, size_t counts[])
 {
 	struct st_endpoint peer, evicted;
 	bool has_peer = gossip_peer(source, &peer);
@@ -201,7 +201,6 @@ static void add_one(struct st_cli *cli, struct st_addrbook *ab, const struct st_
 		        st_addr_class_name(st_endpoint_class(ep)));
 	else if (v != ST_ADD_ADDED && v != ST_ADD_DUPLICATE)
 		st_warn(cli, "%s: %s: %s", where, eps, st_addrbook_verdict_name(v));
-	(void)code;
 }
 
 /* A record's source: its "source" field; a text line (st-seed fetch or
@@ -217,6 +216,39 @@ static const char *record_source(const struct st_record *rec)
 		if (strncmp(s, kinds[i], strlen(kinds[i])) == 0)
 			return s;
 	return NULL;
+}
+
+/* add and record fed by stdin: the book opened for each batch (st_cli_each_batch). */
+struct batch {
+	struct st_cli *cli;
+	const struct opts *o;
+	struct st_addrbook *ab;
+	unsigned how;          /* open_book's */
+	size_t *counts;        /* add: per verdict */
+	size_t applied, unknown; /* record */
+};
+
+static int batch_open(void *ctx)
+{
+	struct batch *c = ctx;
+	c->ab = open_book(c->cli, c->how);
+	return 0;
+}
+
+static int batch_close(void *ctx)
+{
+	struct batch *c = ctx;
+	int code = close_book(c->cli, c->ab, 0);
+	c->ab = NULL;
+	return code;
+}
+
+static int add_record(void *ctx, const struct st_record *rec, const char *where)
+{
+	struct batch *c = ctx;
+	const char *src = c->o->source ? c->o->source : record_source(rec);
+	add_one(c->cli, c->ab, &rec->endpoint, src ? src : "manual", where, c->counts);
+	return 0;
 }
 
 static int cmd_add(struct st_cli *cli, struct opts *o)
@@ -235,40 +267,15 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 				bad++;
 				continue;
 			}
-			add_one(cli, ab, &ep, o->source ? o->source : "manual", "argument", counts, &code);
+			add_one(cli, ab, &ep, o->source ? o->source : "manual", "argument", counts);
 		}
 		if ((code = close_book(cli, ab, 0)) != 0)
 			return code;
 	} else {
-		/* a batch at a time, the book locked only while one is applied */
-		struct st_reader *r = st_reader_new(stdin, "<stdin>");
-		struct st_record rec = {0};
-		int b, rc;
-		while ((b = st_reader_batch(r, &err)) > 0) {
-			ab = open_book(cli, BOOK_WRITE);
-			while ((rc = st_reader_next(r, &rec, &err)) != 0) {
-				if (rc < 0) {
-					if (err.code == ST_EX_IOERR)
-						st_die(cli, &err);
-					st_error(cli, "%s", err.msg);
-					bad++;
-					continue;
-				}
-				if (rec.no_endpoint)
-					continue;
-				const char *src = o->source ? o->source : record_source(&rec);
-				char where[64];
-				snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
-				add_one(cli, ab, &rec.endpoint, src ? src : "manual", where, counts, &code);
-			}
-			if ((code = close_book(cli, ab, 0)) != 0) {
-				st_reader_free(r);
-				return code;
-			}
-		}
-		st_reader_free(r);
-		if (b < 0)
-			st_die(cli, &err);
+		struct batch c = {cli, o, NULL, BOOK_WRITE, counts, 0, 0};
+		struct st_batch_fns fns = {batch_open, add_record, batch_close};
+		if ((code = st_cli_each_batch(cli, &fns, &c, &bad)) != 0)
+			return code;
 	}
 	size_t rejected = counts[ST_ADD_NOT_ROUTABLE] + counts[ST_ADD_SCOPE] + counts[ST_ADD_SUBNET_FULL] +
 	                  counts[ST_ADD_SOURCE_FULL] + counts[ST_ADD_BOOK_FULL];
@@ -481,6 +488,13 @@ static int apply_record(struct st_cli *cli, struct st_addrbook *ab, const struct
 	return 0;
 }
 
+static int record_record(void *ctx, const struct st_record *rec, const char *where)
+{
+	struct batch *c = ctx;
+	return apply_record(c->cli, c->ab, &rec->endpoint, st_record_get(rec, "status"), where,
+	                    &c->applied, &c->unknown);
+}
+
 static int cmd_record(struct st_cli *cli)
 {
 	struct st_addrbook *ab;
@@ -506,36 +520,12 @@ static int cmd_record(struct st_cli *cli)
 		if ((code = close_book(cli, ab, 0)) != 0)
 			return code;
 	} else {
-		/* a batch at a time, the book locked only while one is applied */
-		struct st_reader *r = st_reader_new(stdin, "<stdin>");
-		struct st_record rec = {0};
-		int b, rc;
-		while ((b = st_reader_batch(r, &err)) > 0) {
-			ab = open_book(cli, BOOK_WRITE | BOOK_LAZY);
-			while ((rc = st_reader_next(r, &rec, &err)) != 0) {
-				if (rc < 0) {
-					if (err.code == ST_EX_IOERR)
-						st_die(cli, &err);
-					st_error(cli, "%s", err.msg);
-					bad++;
-					continue;
-				}
-				char where[64];
-				snprintf(where, sizeof where, "<stdin>:%lu", rec.lineno);
-				if (rec.no_endpoint)
-					continue; /* an inbound peer with no port to dial: for no book */
-				if (apply_record(cli, ab, &rec.endpoint, st_record_get(&rec, "status"), where,
-				                 &applied, &unknown) < 0)
-					bad++;
-			}
-			if ((code = close_book(cli, ab, 0)) != 0) {
-				st_reader_free(r);
-				return code;
-			}
-		}
-		st_reader_free(r);
-		if (b < 0)
-			st_die(cli, &err);
+		struct batch c = {cli, NULL, NULL, BOOK_WRITE | BOOK_LAZY, NULL, 0, 0};
+		struct st_batch_fns fns = {batch_open, record_record, batch_close};
+		if ((code = st_cli_each_batch(cli, &fns, &c, &bad)) != 0)
+			return code;
+		applied = c.applied;
+		unknown = c.unknown;
 	}
 	st_note(cli, "%zu recorded, %zu unknown, %zu bad", applied, unknown, bad);
 	return bad ? ST_EX_DATAERR : 0;

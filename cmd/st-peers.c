@@ -206,72 +206,80 @@ static void report_change(struct st_printer *p, const struct st_peerbook *pb, co
 		print_change(p, c->ban ? c->ban->target : id, ep, "banned", pb, c->ban ? c->ban->reason : NULL);
 }
 
+/* ingest: the tables opened for each batch (st_cli_each_batch), and what a batch
+ * printed held until they are let go */
+struct ingest {
+	struct st_cli *cli;
+	struct st_printer *p;
+	struct st_peerbook *pb;
+	int64_t now;
+};
+
+static int ingest_open(void *ctx)
+{
+	struct ingest *g = ctx;
+	g->pb = open_pb(g->cli, ST_STORE_WRITE);
+	st_printer_hold(g->p);
+	g->now = st_now();
+	return 0;
+}
+
+static int ingest_close(void *ctx)
+{
+	struct ingest *g = ctx;
+	int code = close_pb(g->cli, g->pb, 0);
+	g->pb = NULL;
+	if (code == 0)
+		st_printer_release(g->p);
+	return code;
+}
+
+static int ingest_one(void *ctx, const struct st_record *rec, const char *where)
+{
+	struct ingest *g = ctx;
+	struct st_cli *cli = g->cli;
+	struct st_conn_result res = {.ep = rec->endpoint};
+	const char *status = st_record_get(rec, "status");
+	if (!status || st_status_parse(status, &res.status) < 0) {
+		st_error(cli, "%s: %s%s%s", where, status ? "unknown status '" : "no status",
+		         status ? status : "", status ? "'" : "");
+		return -1;
+	}
+	res.node_id = rec->node_id[0] ? rec->node_id : st_record_get(rec, "node_id");
+	if (res.node_id && !st_node_id_valid(res.node_id, strlen(res.node_id))) {
+		st_error(cli, "%s: bad node_id", where);
+		return -1;
+	}
+	const char *v = st_record_get(rec, "version"), *ver = st_record_get(rec, "verified");
+	res.version = v ? atoi(v) : 0;
+	res.user_agent = st_record_get(rec, "user_agent");
+	res.verified = ver && strcmp(ver, "true") == 0;
+	struct st_peer_change c;
+	char id[ST_NODE_ID_MAX + 1] = "";
+	if (res.node_id)
+		st_strlcpy(id, res.node_id, sizeof id);
+	else if (st_peers_at(g->pb, &res.ep))
+		st_strlcpy(id, st_peers_at(g->pb, &res.ep)->id, sizeof id);
+	struct st_err err = {0};
+	if (st_glue_apply(NULL, g->pb, &res, g->now, &c, &err) < 0)
+		st_die(cli, &err);
+	if (id[0] && res.status != ST_STATUS_BANNED)
+		report_change(g->p, g->pb, id, &res.ep,
+		              st_status_is_success(res.status) ? "success" : "failure", &c);
+	return 0;
+}
+
 static int cmd_ingest(struct st_cli *cli)
 {
-	struct st_reader *r = st_reader_new(stdin, "<stdin>");
-	struct st_printer *p = st_cli_printer(cli, &st_schema_change);
-	struct st_record rec = {0};
-	struct st_err err = {0};
-	int rc, b, bad = 0;
-	/* a batch at a time: the tables locked only while one is applied, and what it
-	 * printed held until they are let go */
-	while ((b = st_reader_batch(r, &err)) > 0) {
-		struct st_peerbook *pb = open_pb(cli, ST_STORE_WRITE);
-		st_printer_hold(p);
-		int64_t now = st_now();
-		while ((rc = st_reader_next(r, &rec, &err)) != 0) {
-			if (rc < 0) {
-				st_error(cli, "%s", err.msg);
-				bad++;
-				continue;
-			}
-			if (rec.no_endpoint) { /* an inbound peer that gave no port to dial */
-				st_info(cli, "<stdin>:%lu: no endpoint, skipped", rec.lineno);
-				continue;
-			}
-			struct st_conn_result res = {.ep = rec.endpoint};
-			const char *status = st_record_get(&rec, "status");
-			if (!status || st_status_parse(status, &res.status) < 0) {
-				st_error(cli, "<stdin>:%lu: %s%s%s", rec.lineno, status ? "unknown status '" : "no status",
-				        status ? status : "", status ? "'" : "");
-				bad++;
-				continue;
-			}
-			res.node_id = rec.node_id[0] ? rec.node_id : st_record_get(&rec, "node_id");
-			if (res.node_id && !st_node_id_valid(res.node_id, strlen(res.node_id))) {
-				st_error(cli, "<stdin>:%lu: bad node_id", rec.lineno);
-				bad++;
-				continue;
-			}
-			const char *v = st_record_get(&rec, "version"), *ua = st_record_get(&rec, "user_agent"),
-			           *ver = st_record_get(&rec, "verified");
-			res.version = v ? atoi(v) : 0;
-			res.user_agent = ua;
-			res.verified = ver && strcmp(ver, "true") == 0;
-			struct st_peer_change c;
-			char id[ST_NODE_ID_MAX + 1] = "";
-			if (res.node_id)
-				st_strlcpy(id, res.node_id, sizeof id);
-			else if (st_peers_at(pb, &res.ep))
-				st_strlcpy(id, st_peers_at(pb, &res.ep)->id, sizeof id);
-			if (st_glue_apply(NULL, pb, &res, now, &c, &err) < 0)
-				st_die(cli, &err);
-			if (id[0] && res.status != ST_STATUS_BANNED)
-				report_change(p, pb, id, &res.ep,
-				              st_status_is_success(res.status) ? "success" : "failure", &c);
-		}
-		int code = close_pb(cli, pb, 0);
-		if (code) {
-			st_printer_free(p);
-			st_reader_free(r);
-			return code;
-		}
-		st_printer_release(p);
+	struct ingest g = {cli, st_cli_printer(cli, &st_schema_change), NULL, 0};
+	struct st_batch_fns fns = {ingest_open, ingest_one, ingest_close};
+	size_t bad = 0;
+	int code = st_cli_each_batch(cli, &fns, &g, &bad);
+	if (code) {
+		st_printer_free(g.p);
+		return code;
 	}
-	st_reader_free(r);
-	if (b < 0)
-		st_die(cli, &err);
-	return st_cli_printer_done(cli, p, bad ? ST_EX_DATAERR : 0);
+	return st_cli_printer_done(cli, g.p, bad ? ST_EX_DATAERR : 0);
 }
 
 static int by_rep(const void *a, const void *b)

@@ -479,12 +479,7 @@ static int repair_and_open(struct st_addrbook **out, const struct st_config *cfg
 	struct st_err rerr = {0};
 	if (st_addrbook_fsck(&once, true, &kept, &lost, &rerr) <= 0)
 		return ab_damaged_hint(err); /* not repairable: the first error stands */
-	if (cfg->lock.alert) {
-		char msg[ST_ERR_MSG_MAX + 128];
-		snprintf(msg, sizeof msg, "%s; repaired (repair: auto): %zu entries kept, %zu lines lost, "
-		         "damaged files moved to *.bak", err->msg, kept, lost);
-		cfg->lock.alert(cfg->lock.ctx, msg);
-	}
+	st_config_tell_repaired(cfg, err, kept, lost);
 	return st_addrbook_open(out, &once, flags, err);
 }
 

@@ -873,3 +873,14 @@ int st_config_print(const struct st_config *cfg, FILE *out, struct st_err *err)
 		return st_err_set(err, ST_EX_IOERR, "write error");
 	return 0;
 }
+
+void st_config_tell_repaired(const struct st_config *cfg, const struct st_err *damage, size_t kept,
+                             size_t lost)
+{
+	if (!cfg->lock.alert)
+		return;
+	char msg[ST_ERR_MSG_MAX + 128];
+	snprintf(msg, sizeof msg, "%s; repaired (repair: auto): %zu entries kept, %zu lines lost, "
+	         "damaged files moved to *.bak", damage->msg, kept, lost);
+	cfg->lock.alert(cfg->lock.ctx, msg);
+}

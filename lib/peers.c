@@ -426,12 +426,7 @@ int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsi
 			size_t kept, lost;
 			struct st_err rerr = {0};
 			if (st_peerbook_fsck(&once, true, &kept, &lost, &rerr) > 0) {
-				if (cfg->lock.alert) {
-					char msg[ST_ERR_MSG_MAX + 128];
-					snprintf(msg, sizeof msg, "%s; repaired (repair: auto): %zu entries kept, "
-					         "%zu lines lost, damaged files moved to *.bak", err->msg, kept, lost);
-					cfg->lock.alert(cfg->lock.ctx, msg);
-				}
+				st_config_tell_repaired(cfg, err, kept, lost);
 				return st_peerbook_open(out, &once, flags, err);
 			}
 		}

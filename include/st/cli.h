@@ -145,6 +145,21 @@ struct st_printer *st_cli_printer(const struct st_cli *cli, const struct st_sche
 /* Flushes stdout's printer and frees it; returns the exit code to use (74 on a write error). */
 int st_cli_printer_done(const struct st_cli *cli, struct st_printer *p, int code);
 
+/*
+ * A writer fed by stdin: each batch (st_reader_batch, read holding nothing) is
+ * begin (take the lock, open the tables), each record that names an endpoint,
+ * end (commit, let go). Bad lines are reported and counted in *bad, as are
+ * records each returns -1 for; a record with a null endpoint is for no book and
+ * skipped. Returns 0, or the exit code a begin or end returned (then it stops).
+ */
+struct st_batch_fns {
+	int (*begin)(void *ctx);
+	int (*each)(void *ctx, const struct st_record *rec, const char *where);
+	int (*end)(void *ctx);
+};
+int st_cli_each_batch(const struct st_cli *cli, const struct st_batch_fns *fns, void *ctx,
+                      size_t *bad);
+
 /* Frees what st_cli_parse allocated (the operands, the config). */
 void st_cli_free(struct st_cli *cli);
 

@@ -131,6 +131,11 @@ int st_config_print(const struct st_config *cfg, FILE *out, struct st_err *err);
 /* The file that was loaded, or "" when none. */
 const char *st_config_path(const struct st_config *cfg);
 
+/* repair: auto: tells cfg->lock.alert that a table damaged as damage says was
+ * repaired, keeping kept entries and losing lost lines. */
+void st_config_tell_repaired(const struct st_config *cfg, const struct st_err *damage, size_t kept,
+                             size_t lost);
+
 /* Frees the seeds list. */
 void st_config_free(struct st_config *cfg);
 

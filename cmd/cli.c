@@ -264,7 +264,7 @@ static void print_help(const struct st_cli *cli)
 	printf("\nCommon options:\n");
 	print_options(stdout, st_common_options);
 	if (prog->commands && !(cmd && cmd->name[0]) && !default_command(prog))
-		printf("\n'%s COMMAND --help' shows a command's options; 'man %s' tells all.\n",
+		printf("\n'%s COMMAND --help': a command's options; 'man %s' tells all.\n",
 		       prog->name, prog->name);
 	else
 		printf("\n'man %s' tells all.\n", prog->name);

@@ -59,7 +59,7 @@ static const struct st_command commands[] = {
 	{"dns", "NAME...", "A and AAAA records of DNS seeds as endpoints", dns_opts},
 	{"fetch", "URL...", "seed lists over HTTP(S) (or files) as endpoints", fetch_opts},
 	{"pubkey", "", "the base64 public key of --key, for st.yaml", sign_opts},
-	{"refresh", "", "every configured seed into the address book (cron)", refresh_opts},
+	{"refresh", "", "every configured seed into the book (cron)", refresh_opts},
 	{"sign", "FILE...", "write FILE.sig, an Ed25519 signature", sign_opts},
 	{"verify", "FILE...", "check FILE.sig against --public-key", verify_opts},
 	ST_COMMAND_END,

@@ -63,9 +63,8 @@ int st_net_local_handshake(const struct st_config *cfg, uint16_t listen_port,
 		if (fgets(line, sizeof line, f))
 			line[strcspn(line, "\r\n")] = '\0';
 		fclose(f);
-		for (char *c = line; *c; c++)
-			if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
-				return st_err_set(err, ST_EX_DATAERR, "'%s': not a node id", path);
+		if (line[0] && !st_node_id_valid(line, strlen(line)))
+			return st_err_set(err, ST_EX_DATAERR, "'%s': not a node id", path);
 		if (line[0]) {
 			st_strlcpy(h->node_id, line, sizeof h->node_id);
 			return 0;

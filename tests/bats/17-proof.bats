@@ -52,6 +52,9 @@ run_ops() {
 	awk 'BEGIN { for (i = 0; i < 20000; i++) printf "127.%d.%d.8:7777\n", 100 + int(i / 250), i % 250 }' >kills.txt
 	acked=0 kills=0
 	: >acked.txt
+	# the data dir exists from the start: a first add killed before it made one
+	# would leave the readers below a missing dir (exit 66), not a book to check
+	mkdir -p "$ST_DATA_DIR"
 	rounds=${ST_PROOF_ROUNDS:-40} # a longer proof: ST_PROOF_ROUNDS=400 (the note's figures)
 	for round in $(seq 1 "$rounds"); do
 		if [ $((round % 2)) -eq 1 ]; then

@@ -85,6 +85,6 @@ run_ops() {
 		[ "$total" -eq "$(wc -l <have.txt)" ]
 	done
 	[ "$acked" -eq $((rounds / 2 * 75)) ]
-	[ "$kills" -ge $((rounds / 4)) ]
+	[ "$kills" -ge $((rounds / 8)) ] # most kills land; an add may end before its kill
 	echo "# $kills kills" >&3
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "connect_session.h"
 #include "st/addrbook.h"
 #include "st/cli.h"
 #include "st/schema.h"
@@ -231,13 +232,6 @@ static int update_books(struct st_cli *cli, struct run *r)
 	return rc;
 }
 
-static void say(void *ctx, const char *line)
-{
-	(void)ctx;
-	printf("%s\n", line);
-	fflush(stdout);
-}
-
 static int cmd_session(struct st_cli *cli)
 {
 	if (cli->argc != 1)
@@ -252,8 +246,7 @@ static int cmd_session(struct st_cli *cli)
 	int stop = st_cli_stop_begin_g(&err);
 	if (stop < 0)
 		st_die(cli, &err);
-	int rc = st_net_interactive(&ep, &local, cli->config.connect.timeout, STDIN_FILENO, stop, say,
-	                            NULL, &err);
+	int rc = st_connect_session(&ep, &local, cli->config.connect.timeout, STDIN_FILENO, stop, &err);
 	st_cli_stop_end_g();
 	return rc < 0 ? st_report(cli, &err) : 0;
 }

@@ -96,7 +96,8 @@ static enum st_close_reason reason_of(enum st_status status)
 	}
 }
 
-void st_conn_close(struct st_conn *c, enum st_status status, const char *error)
+/* Marks c closed; the engine's own paths report it when they leave (leave()). */
+static void mark_closed(struct st_conn *c, enum st_status status, const char *error)
 {
 	if (c->closing)
 		return;
@@ -107,6 +108,13 @@ void st_conn_close(struct st_conn *c, enum st_status status, const char *error)
 	st_buf_reset(&c->s.out);
 	if (c->bev)
 		bufferevent_disable(c->bev, EV_READ);
+}
+
+void st_conn_close(struct st_conn *c, enum st_status status, const char *error)
+{
+	if (c->closing)
+		return;
+	mark_closed(c, status, error);
 	if (c->depth == 0)
 		finish(c);
 }
@@ -144,7 +152,7 @@ static enum st_status status_of(const struct st_conn *c)
 /* Closes with what the session says, error (when given) instead of its detail. */
 static void close_from_session(struct st_conn *c, const char *error)
 {
-	st_conn_close(c, status_of(c), error ? error : c->s.detail);
+	mark_closed(c, status_of(c), error ? error : c->s.detail);
 }
 
 /* The one flush: what the session queued goes to the socket. */
@@ -223,8 +231,9 @@ static void on_bev_event(struct bufferevent *bev, short events, void *ctx)
 		int e = EVUTIL_SOCKET_ERROR();
 		const char *why = evutil_socket_error_to_string(e);
 		if (!c->connected) {
-			st_conn_close(c, e == ECONNREFUSED ? ST_STATUS_REFUSED
-			                 : e == ETIMEDOUT ? ST_STATUS_TIMEOUT : ST_STATUS_UNREACHABLE, why);
+			mark_closed(c, e == ECONNREFUSED ? ST_STATUS_REFUSED
+			               : e == ETIMEDOUT  ? ST_STATUS_TIMEOUT
+			                                 : ST_STATUS_UNREACHABLE, why);
 		} else {
 			st_session_eof(&c->s);
 			close_from_session(c, why);
@@ -249,7 +258,7 @@ static void on_timer(evutil_socket_t fd, short what, void *ctx)
 		if (c->cbs.timeout)
 			c->cbs.timeout(c->ctx, c);
 		else
-			st_conn_close(c, ST_STATUS_TIMEOUT, "timeout");
+			mark_closed(c, ST_STATUS_TIMEOUT, "timeout");
 	}
 	leave(c);
 }
@@ -322,10 +331,8 @@ int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_
 	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, (int)len) < 0) {
 		int e = EVUTIL_SOCKET_ERROR();
 		/* reported from the loop, never from inside this call */
-		c->depth = 1;
-		st_conn_close(c, e == ECONNREFUSED ? ST_STATUS_REFUSED : ST_STATUS_UNREACHABLE,
-		              evutil_socket_error_to_string(e));
-		c->depth = 0;
+		mark_closed(c, e == ECONNREFUSED ? ST_STATUS_REFUSED : ST_STATUS_UNREACHABLE,
+		            evutil_socket_error_to_string(e));
 		event_active(c->timer, EV_TIMEOUT, 1);
 	}
 	*out = c;

@@ -228,7 +228,7 @@ static int parse_bind(const char *text, struct st_endpoint *ep, struct st_err *e
 int st_listener_bind(struct st_listener *l, const char *addr_port, struct st_endpoint *bound,
                      struct st_err *err)
 {
-	struct st_endpoint ep;
+	struct st_endpoint ep = {0};
 	struct sockaddr_storage ss;
 	socklen_t len;
 	if (l->nlev == ST_BIND_MAX)

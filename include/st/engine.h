@@ -10,7 +10,9 @@
  *   made on it was freed. The engine never breaks or exits the loop itself.
  * - No callback is ever called from inside the call that caused it: a call such
  *   as st_dialer_add or st_conn_close made from a callback takes effect, and
- *   reports, once that callback has returned to the engine.
+ *   reports, once that callback has returned to the engine. Two calls made
+ *   from outside every callback report at once, on purpose: st_conn_close
+ *   (its closed callback) and st_listener_free (its sessions, as shut down).
  * - Pointers handed to a callback (results, endpoints, handshakes, peers, text)
  *   are valid only during that callback: copy what you keep.
  * - lib/ prints nothing; errors come back as struct st_err or as statuses.

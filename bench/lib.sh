@@ -30,7 +30,7 @@ bench_time() {
 
 # bench_values V...: several figures of one quantity as a measurement ("ok MIN MED MAX")
 bench_values() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+	printf '%s\n' "$@" | grep . | sort -g | awk '{ v[NR] = $1 } END {
 		if (!NR) { print "failed no figure"; exit }
 		printf "ok %s %s %s\n", v[1], v[int((NR + 1) / 2)], v[NR] }'
 }

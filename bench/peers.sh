@@ -17,8 +17,9 @@ nr=$(bench_size 10000)
 
 # sqlite3 keys for `check ADDR`: every prefix of the address, as st looks them up
 prefixes() { # A.B.C.D
-	local IFS=. bits a=0 o
-	for o in $1; do a=$((a * 256 + o)); done
+	local bits a=0 o oct
+	IFS=. read -ra oct <<<"$1"
+	for o in "${oct[@]}"; do a=$((a * 256 + o)); done
 	for bits in $(seq 32 -1 0); do
 		local m=$(((a >> (32 - bits)) << (32 - bits)))
 		[ "$bits" -eq 0 ] && m=0
@@ -51,7 +52,8 @@ for base in 100000 1000000 10000000; do
 			11 + int(p / 65536) % 200, int(p / 256) % 256, p % 256, 1, (i % 3 ? "ok" : "timeout"), p } }' \
 		>"$work/results.jsonl"
 	# a writer's first close leaves the tables as st keeps them (derived files included)
-	st-peers --data-dir "$d" ingest -q </dev/null >/dev/null 2>&1
+	st-peers --data-dir "$d" ban -q bench-writer >/dev/null 2>&1
+	st-peers --data-dir "$d" unban -q bench-writer >/dev/null 2>&1
 	cp -a "$d" "$work/fresh"
 
 	db=$work/peers.db
@@ -76,11 +78,11 @@ for base in 100000 1000000 10000000; do
 	bench_row peers "check peer-7 (id ban)" "$sz" ms low "$st" "$sq" "sqlite3 SELECT by key" - per-invocation
 	# an endpoint: its address's prefixes and the id of the peer last seen there
 	ep="11.0.7.1:7777"
-	st=$(bench_time -n "$BENCH_REPS" -r 1 -- "${S[@]}" check "$ep")
+	st=$(bench_time -n "$BENCH_HEAVY_REPS" -r 1 -- "${S[@]}" check "$ep")
 	sq=$(bench_time -n "$BENCH_REPS" -- sqlite3 "$db" "SELECT 1 FROM bans WHERE (target IN ($(prefixes 11.0.7.1) '')
 		OR target IN (SELECT id FROM peers WHERE endpoint = '$ep')) AND $live LIMIT 1;")
 	bench_row peers "check $ep (peer's id ban)" "$sz" ms low "$st" "$sq" "sqlite3 prefixes + peer by endpoint" - per-invocation
-	bench_row peers "peak memory: check" "$sz" MB low "$(bench_mem "$st")" "$(bench_mem "$sq")" "sqlite3 the same" -
+	bench_row peers "peak memory: check $ep" "$sz" MB low "$(bench_mem "$st")" "$(bench_mem "$sq")" "sqlite3 the same" -
 
 	st=$(bench_time -n "$BENCH_HEAVY_REPS" -p "rm -rf '$d' && cp -a '$work/fresh' '$d'" \
 		-i "$work/results.jsonl" -- "${S[@]}" ingest -q)

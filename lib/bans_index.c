@@ -137,7 +137,7 @@ static bool entry(const struct bans_index *ix, size_t i, struct keyed *k, size_t
 	const char *p = ix->ix + i * WIDTH;
 	uint64_t off = 0;
 	for (int d = 0; d < WIDTH - 1; d++) {
-		int c = p[d], v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		int c = (unsigned char)p[d], v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 		if (v < 0)
 			return false;
 		off = off << 4 | (uint64_t)v;

@@ -865,7 +865,7 @@ const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct 
 static int reload_full(struct st_peerbook *pb, struct st_err *err)
 {
 	struct st_peerbook *full;
-	if (st_peerbook_open(&full, &pb->cfg, pb->flags & ~ST_PEERBOOK_LAZY, err) < 0)
+	if (st_peerbook_open(&full, &pb->cfg, pb->flags & ~ST_PEERBOOK_LAZY, err) < 0 || !full)
 		return -1;
 	struct st_peerbook t = *pb;
 	*pb = *full;

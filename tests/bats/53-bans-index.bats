@@ -4,9 +4,9 @@
 
 load helpers
 
-targets=(8.8.8.8 100.0.4.9 100.0.5.9 100.0.4.0/24 100.0.4.0/23 100.0.0.0/8 peer-7 peer-14
-	peer-21 peer-13993 nobody 11.0.7.1:7777 11.0.8.1:7777 id@11.0.8.1:7777 100.9.0.1 200.1.2.3
-	2001:db8::1 2001:db8:5::/48 "[2001:db8::9]:1")
+# (each target is one st-peers run per pass: few, to keep the test quick under ASan)
+targets=(8.8.8.8 100.0.4.9 100.0.5.9 100.0.4.0/23 peer-7 peer-14 peer-13993 nobody
+	11.0.7.1:7777 id@11.0.8.1:7777 100.9.0.1 2001:db8:5::/48)
 
 # a table written by hand, in no particular order, as an older program could leave it
 write_tables() {
@@ -41,6 +41,7 @@ answers() {
 	grep -q '^11.0.7.1:7777 1$' "$BATS_TEST_TMPDIR/whole"
 	grep -q '^8.8.8.8 0$' "$BATS_TEST_TMPDIR/whole"
 	grep -q '^100.9.0.1 0$' "$BATS_TEST_TMPDIR/whole"
+	grep -q '^2001:db8:5::/48 1$' "$BATS_TEST_TMPDIR/whole"
 	[ ! -e "$ST_DATA_DIR/bans.index" ]
 	# a writer leaves the index for the snapshot it found
 	run st-peers ban -q tmp-1
@@ -64,11 +65,9 @@ answers() {
 	[ "$status" -eq 0 ]
 	answers >"$BATS_TEST_TMPDIR/journal"
 	diff "$BATS_TEST_TMPDIR/whole" "$BATS_TEST_TMPDIR/journal"
-	# damaged: cut short (unsealed), and lines out of order under a valid seal
+	# damaged: lines out of order under a valid seal (a missing or unsealed index is
+	# the unit tests')
 	cp "$ST_DATA_DIR/bans.index" "$BATS_TEST_TMPDIR/index"
-	head -c 4000 "$BATS_TEST_TMPDIR/index" >"$ST_DATA_DIR/bans.index"
-	answers >"$BATS_TEST_TMPDIR/cut"
-	diff "$BATS_TEST_TMPDIR/whole" "$BATS_TEST_TMPDIR/cut"
 	python3 - "$BATS_TEST_TMPDIR/index" "$ST_DATA_DIR/bans.index" <<'PY'
 import sys
 lines = open(sys.argv[1]).read().split("\n")

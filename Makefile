@@ -179,7 +179,7 @@ help:
 	@echo "make check      install missing packages (as root), build, run every test"
 	@echo "make check-asan every test again under ASan + UBSan (build-asan/)"
 	@echo "make fuzz       run each libFuzzer target FUZZ_SECONDS (default 10) seconds"
-	@echo "make bench      benchmarks; they print tables, they assert nothing"
+	@echo "make bench      benchmarks: one table against sqlite3, curl and raw limits (bench/README.md)"
 	@echo "make lint       cppcheck, clang-tidy, mandoc -Tlint"
 	@echo "make install    PREFIX=/usr/local DESTDIR=... programs, man pages, completions"
 

@@ -1,82 +1,65 @@
 #!/bin/bash
-# st-addrbook against an indexed SQLite table driven by the sqlite3 CLI, side by side,
-# whole process included, at several book sizes. Prints a table; asserts nothing.
-#   bench/addrbook.sh BUILD_DIR      (BENCH_SIZES="10000 100000 1000000" by default)
+# st-addrbook against an indexed SQLite table driven by the sqlite3 CLI, the same rows,
+# whole process included, at 10k, 100k and 1M entries (times BENCH_SCALE).
+# Prints rows for bench/run (bench/lib.sh); asserts nothing.
 set -u
-build=${1:-build}
-export PATH="$build:$PATH"
-sizes=${BENCH_SIZES:-10000 100000 1000000}
-reps=${BENCH_REPS:-9}
-command -v sqlite3 >/dev/null || { echo "sqlite3 is not installed (make deps)"; exit 1; }
-work=$(mktemp -d /tmp/st-bench.XXXXXX)
+. "$(dirname "$0")/lib.sh"
+command -v sqlite3 >/dev/null || { echo "sqlite3 is not installed (make deps): no rows"; exit 0; }
+work=$(bench_work addrbook)
 trap 'rm -rf "$work"' EXIT
-export XDG_CONFIG_HOME=$work/xdg ST_CONFIG= ST_FAKE_NOW=
-unset ST_CONFIG ST_FAKE_NOW
+export XDG_CONFIG_HOME=$work/xdg
+unset ST_CONFIG ST_FAKE_NOW ST_DATA_DIR
 
-# us COMMAND...: wall microseconds of one run
-us() {
-	local t0 t1
-	t0=$(date +%s%N)
-	"$@" >/dev/null 2>&1
-	t1=$(date +%s%N)
-	echo $(((t1 - t0) / 1000))
-}
+# both sides commit durably: st fdatasyncs its journal (and fsyncs a compacted snapshot
+# and its directory), sqlite3 runs with synchronous=FULL, its default
+dur="both fsync"
+schema="CREATE TABLE addr(endpoint TEXT PRIMARY KEY, quality REAL, first_seen INT,
+	last_seen INT, attempts INT, successes INT, failures INT);
+	CREATE INDEX addr_q ON addr(quality);"
 
-# ms MICROSECONDS: milliseconds with one decimal (a query takes about one)
-ms() {
-	printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100))
-}
-
-# median of REPS runs, in ms
-med() {
-	local i v=()
-	for i in $(seq "$reps"); do v+=("$(us "$@")"); done
-	ms "$(printf '%s\n' "${v[@]}" | sort -n | sed -n "$(((reps + 1) / 2))p")"
-}
-
-gen() {
-	awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++)
-		printf "%d.%d.%d.%d:7777\n", 11 + int(i / 65536) % 200, int(i / 256) % 256, i % 256, 1 + i % 250 }'
-}
-
-printf '%-10s %-14s %12s %12s\n' entries operation st-addrbook sqlite3
-for n in $sizes; do
-	gen "$n" >"$work/in.txt"
+for base in 10000 100000 1000000; do
+	n=$(bench_size "$base")
+	sz=$(bench_label "$n")
+	reps=$BENCH_REPS
+	heavy=$BENCH_HEAVY_REPS
+	awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++)
+		printf "%d.%d.%d.%d:7777\n", 11 + int(i / 65536) % 200, int(i / 256) % 256, i % 256, 1 + i % 250 }' \
+		>"$work/in.txt"
 	awk -F: -v now="$(date +%s)" '{ printf "%s\t0.5\t%d\t%d\t0\t0\t0\n", $0, now, now }' \
 		"$work/in.txt" >"$work/in.tsv"
-	d="$work/book-$n"
-	db="$work/book-$n.db"
-	one=$(sed -n "$((n / 2))p" "$work/in.txt")
+	d=$work/book
+	db=$work/book.db
+	one=$(sed -n "$(((n + 1) / 2))p" "$work/in.txt")
 	flags=(--data-dir "$d" --max-addresses $((n * 2)) --max-per-subnet 100)
 
-	timed=()
-	[ -x /usr/bin/time ] && timed=(/usr/bin/time -o "$work/add.kb" -f %M)
-	st_add=$(us sh -c "${timed[*]} st-addrbook ${flags[*]} add -q <'$work/in.txt'")
-	sq_add=$(us sh -c "sqlite3 '$db' 'CREATE TABLE addr(endpoint TEXT PRIMARY KEY, quality REAL, first_seen INT, last_seen INT, attempts INT, successes INT, failures INT); CREATE INDEX addr_q ON addr(quality);' '.mode tabs' '.import $work/in.tsv addr'")
-	printf '%-10s %-14s %10sms %10sms\n' "$n" "add (bulk)" "$(ms "$st_add")" "$(ms "$sq_add")"
+	# bulk add: a fresh book each repetition; the last one stays for the queries
+	st=$(bench_time -n "$heavy" -p "rm -rf '$d'" -i "$work/in.txt" -- st-addrbook "${flags[@]}" add -q)
+	sq=$(bench_time -n "$heavy" -p "rm -f '$db'" -- sqlite3 "$db" "$schema" .mode\ tabs ".import $work/in.tsv addr")
+	bench_row addrbook "add (bulk)" "$sz" ms low "$st" "$sq" "sqlite3 .import, indexed" "$dur"
+	bench_row addrbook "peak memory: add" "$sz" MB low "$(bench_mem "$st")" "$(bench_mem "$sq")" \
+		"sqlite3 .import" -
 
-	st=$(med st-addrbook "${flags[@]}" best -n 8)
-	sq=$(med sqlite3 "$db" "SELECT endpoint FROM addr ORDER BY quality DESC LIMIT 8;")
-	printf '%-10s %-14s %10sms %10sms\n' "$n" "best -n 8" "$st" "$sq"
+	st=$(bench_time -n "$reps" -- st-addrbook "${flags[@]}" best -n 8)
+	sq=$(bench_time -n "$reps" -- sqlite3 "$db" "SELECT endpoint FROM addr ORDER BY quality DESC LIMIT 8;")
+	bench_row addrbook "best -n 8" "$sz" ms low "$st" "$sq" "sqlite3 ORDER BY quality LIMIT 8" - per-invocation
+	bench_row addrbook "peak memory: best" "$sz" MB low "$(bench_mem "$st")" "$(bench_mem "$sq")" \
+		"sqlite3 the same query" -
 
-	st=$(med st-addrbook "${flags[@]}" record -q "$one" ok)
-	sq=$(med sqlite3 "$db" "UPDATE addr SET successes = successes + 1, attempts = attempts + 1, quality = (successes + 2.0) / (successes + failures + 3.0) WHERE endpoint = '$one';")
-	printf '%-10s %-14s %10sms %10sms\n' "$n" "record one" "$st" "$sq"
+	st=$(bench_time -n "$reps" -- st-addrbook "${flags[@]}" record -q "$one" ok)
+	sq=$(bench_time -n "$reps" -- sqlite3 "$db" "UPDATE addr SET successes = successes + 1,
+		attempts = attempts + 1, quality = (successes + 2.0) / (successes + failures + 3.0)
+		WHERE endpoint = '$one';")
+	bench_row addrbook "record one result" "$sz" ms low "$st" "$sq" "sqlite3 UPDATE by key" "$dur" per-invocation
 
-	st=$(med st-addrbook "${flags[@]}" prune -q --max-age 30d)
-	sq=$(med sqlite3 "$db" "DELETE FROM addr WHERE last_seen < strftime('%s','now') - 2592000;")
-	printf '%-10s %-14s %10sms %10sms\n' "$n" "prune" "$st" "$sq"
+	# nothing is old enough to go: the cost of finding that out
+	st=$(bench_time -n "$reps" -- st-addrbook "${flags[@]}" prune -q --max-age 30d)
+	sq=$(bench_time -n "$reps" -- sqlite3 "$db" "DELETE FROM addr WHERE last_seen < strftime('%s','now') - 2592000;")
+	bench_row addrbook "prune (none due)" "$sz" ms low "$st" "$sq" "sqlite3 DELETE (no age index)" "$dur" per-invocation
 
-	st=$(med st-addrbook "${flags[@]}" list -o tsv)
-	sq=$(med sqlite3 "$db" "SELECT * FROM addr;")
-	printf '%-10s %-14s %10sms %10sms\n' "$n" "list" "$st" "$sq"
-
-	if [ -x /usr/bin/time ]; then
-		printf '%-10s %-14s %10sMB\n' "$n" "peak mem add" "$(($(tail -1 "$work/add.kb") / 1024))"
-		for op in "best -n 8" "list -o tsv"; do
-			kb=$(/usr/bin/time -f %M st-addrbook "${flags[@]}" $op 2>&1 >/dev/null | tail -1)
-			printf '%-10s %-14s %10sMB\n' "$n" "peak mem ${op%% *}" "$((kb / 1024))"
-		done
-	fi
+	st=$(bench_time -n "$heavy" -- st-addrbook "${flags[@]}" list -o tsv)
+	sq=$(bench_time -n "$heavy" -- sqlite3 "$db" "SELECT * FROM addr;")
+	bench_row addrbook "list -o tsv" "$sz" ms low "$st" "$sq" "sqlite3 SELECT *" - per-invocation
+	bench_row addrbook "peak memory: list" "$sz" MB low "$(bench_mem "$st")" "$(bench_mem "$sq")" \
+		"sqlite3 SELECT *" -
 	rm -rf "$d" "$db"
 done

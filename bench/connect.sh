@@ -1,15 +1,17 @@
 #!/bin/bash
 # st-connect's handshake rate against st-listen on loopback, beside the raw loopback limit
-# (connect, write 64 bytes, read 64 bytes, close) measured in the same run; and the memory
-# st-listen needs for 10,000 idle connections. Prints a table; asserts nothing.
-#   bench/connect.sh BUILD_DIR     (BENCH_DIALS=20000 BENCH_JOBS=512 BENCH_IDLE=10000)
+# (connect, write 64 bytes, read 64 bytes, close) measured in the same run; the rate at
+# which st-listen answers a minimal client against the raw accept limit; and the memory
+# st-listen needs per idle connection. Prints rows for bench/run; asserts nothing.
+#   (BENCH_DIALS=20000 BENCH_JOBS=512 BENCH_IDLE=10000, sizes times BENCH_SCALE)
 set -u
-build=${1:-build}
-export PATH="$build:$PATH"
-dials=${BENCH_DIALS:-20000}
+. "$(dirname "$0")/lib.sh"
+dials=$(bench_size "${BENCH_DIALS:-20000}")
 jobs=${BENCH_JOBS:-512}
-idle=${BENCH_IDLE:-10000}
-work=$(mktemp -d /tmp/st-bench-connect.XXXXXX)
+idle=$(bench_size "${BENCH_IDLE:-10000}")
+reps=$BENCH_HEAVY_REPS
+raw=$bench_build/bench/raw_loopback
+work=$(bench_work connect)
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
@@ -18,6 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export XDG_CONFIG_HOME=$work/xdg ST_DATA_DIR=$work/data
+unset ST_CONFIG ST_FAKE_NOW
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
 wait_listening() { # FILE COUNT
@@ -27,8 +30,17 @@ wait_listening() { # FILE COUNT
 	done
 	return 1
 }
+stop_all() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	pids=()
+}
+rate() { # OK MS
+	awk -v ok="$1" -v ms="$2" 'BEGIN { printf "%.0f", (ms > 0 ? ok * 1000 / ms : 0) }'
+}
 
 # 4 st-listen processes x 16 addresses of 127.0.3.0/24
+started=1
 for k in 1 2 3 4; do
 	args=()
 	for a in $(seq 1 16); do args+=(--bind "127.0.3.$(((k - 1) * 16 + a)):0"); done
@@ -36,63 +48,117 @@ for k in 1 2 3 4; do
 		>"$work/l$k.out" 2>/dev/null &
 	pids+=($!)
 done
-for k in 1 2 3 4; do wait_listening "$work/l$k.out" 16 || { echo "st-listen did not start"; exit 1; }; done
+for k in 1 2 3 4; do wait_listening "$work/l$k.out" 16 || started=0; done
 sed -n 's/^listening //p' "$work"/l?.out >"$work/st-addrs"
 awk -v n="$dials" '{ a[NR] = $0 } END { for (i = 0; i < n; i++) print a[i % NR + 1] }' \
 	"$work/st-addrs" >"$work/st-list"
+mapfile -t saddrs <"$work/st-addrs"
 
 # the raw limit: the same shape, 64 addresses of 127.0.4.0/24
-raw=$build/bench/raw_loopback
 rargs=()
 for a in $(seq 1 64); do rargs+=("127.0.4.$a:0"); done
 "$raw" serve "${rargs[@]}" >"$work/raw.out" &
 pids+=($!)
-wait_listening "$work/raw.out" 64 || { echo "raw_loopback did not start"; exit 1; }
+wait_listening "$work/raw.out" 64 || started=0
 mapfile -t raddrs < <(sed -n 's/^listening //p' "$work/raw.out")
 
-t0=$(date +%s%N)
-st-connect -q -j "$jobs" --timeout 10s -o tsv <"$work/st-list" >"$work/st-results"
-t1=$(date +%s%N)
-st_ms=$(((t1 - t0) / 1000000))
-st_ok=$(awk -F'\t' '$2 == "ok"' "$work/st-results" | wc -l)
-read -r raw_ok raw_failed raw_ms < <("$raw" dial "$jobs" "$dials" "${raddrs[@]}")
+# a Handshake as st-connect sends it, captured once, for the minimal client below
+python3 - "$work/hello" >"$work/cap.out" <<'PY' &
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.6.1", 0)); s.listen(1)
+print("listening 127.0.6.1:%d" % s.getsockname()[1], flush=True)
+s.settimeout(20)
+c, _ = s.accept(); c.settimeout(1); data = b""; end = time.time() + 2
+while time.time() < end:
+    try:
+        b = c.recv(4096)
+    except socket.timeout:
+        break
+    if not b:
+        break
+    data += b
+open(sys.argv[1], "wb").write(data)
+PY
+cap=$!
+wait_listening "$work/cap.out" 1 && st-connect -q --timeout 3s "$(sed -n 's/^listening //p' "$work/cap.out")" \
+	>/dev/null 2>&1
+wait "$cap" 2>/dev/null
 
-st_rate=$((st_ok * 1000 / (st_ms ? st_ms : 1)))
-raw_rate=$((raw_ok * 1000 / (raw_ms ? raw_ms : 1)))
-printf '%-44s %10s %8s %10s\n' "run ($dials dials, -j $jobs)" succeeded ms "per second"
-printf '%-44s %10s %8s %10s\n' "st-connect handshakes (st-listen, 64 addrs)" "$st_ok" "$st_ms" "$st_rate"
-printf '%-44s %10s %8s %10s\n' "raw connect+64B+64B+close (64 addrs)" "$raw_ok" "$raw_ms" "$raw_rate"
-printf '%-44s %29s\n' "st-connect / raw" "$(awk -v a="$st_rate" -v b="$raw_rate" 'BEGIN { printf "%.2f", b ? a / b : 0 }')"
-for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-wait 2>/dev/null
-pids=()
+st_rates=() raw_rates=() srv_rates=() acc_rates=() st_bad=0 raw_bad=0 srv_bad=0
+if [ "$started" = 1 ]; then
+	for r in $(seq "$reps"); do
+		t0=$(date +%s%N)
+		st-connect -q -j "$jobs" --timeout 10s -o tsv <"$work/st-list" >"$work/st-results" 2>/dev/null
+		t1=$(date +%s%N)
+		st_ok=$(awk -F'\t' '$2 == "ok"' "$work/st-results" | wc -l)
+		[ "$st_ok" -eq "$dials" ] || st_bad=1
+		st_rates+=("$(rate "$st_ok" $(((t1 - t0) / 1000000)))")
+		read -r ok failed ms < <("$raw" dial "$jobs" "$dials" "${raddrs[@]}")
+		[ "${failed:-1}" -eq 0 ] || raw_bad=1
+		raw_rates+=("$(rate "${ok:-0}" "${ms:-0}")")
+		if [ -s "$work/hello" ]; then
+			read -r ok failed ms < <(RAW_MSG=$work/hello "$raw" dial "$jobs" "$dials" "${saddrs[@]}")
+			[ "${failed:-1}" -eq 0 ] || srv_bad=1
+			srv_rates+=("$(rate "${ok:-0}" "${ms:-0}")")
+			read -r ok failed ms < <(RAW_MSG=$work/hello "$raw" dial "$jobs" "$dials" "${raddrs[@]}")
+			acc_rates+=("$(rate "${ok:-0}" "${ms:-0}")")
+		fi
+	done
+fi
+# a run where a dial failed is no rate: "failed", not a figure
+st=$(bench_values "${st_rates[@]}")
+[ "$st_bad" = 0 ] || st="failed some dials"
+rw=$(bench_values "${raw_rates[@]}")
+[ "$raw_bad" = 0 ] || rw="failed some dials"
+sz="$(bench_label "$dials") x -j$jobs"
+bench_row connect "handshakes/s (st-listen)" "$sz" /s high "$st" "$rw" "raw connect+64B+64B+close" -
+if [ -s "$work/hello" ] || [ "$started" = 0 ]; then
+	sv=$(bench_values "${srv_rates[@]}")
+	[ "$srv_bad" = 0 ] || sv="failed some dials"
+	bench_row listen "handshakes/s answered" "$sz" /s high "$sv" "$(bench_values "${acc_rates[@]}")" \
+		"raw accept+echo, same client" -
+fi
+# TLS: when st-connect speaks it and bench/tls_pair is built (bench/tls.sh adds the rows)
+stop_all
 
-# st-listen holding idle connections
+# idle connections held open: st-listen's resident memory per connection, against the
+# raw epoll server holding the same number
+hold() { # PORT ADDR N OUT: opens N connections and keeps them 20 s
+	python3 - "$1" "$2" "$3" >"$4" <<'PY' &
+import resource, socket, sys, time
+port, addr, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 256), hard))
+conns = [socket.create_connection((addr, port)) for _ in range(n)]
+print("open", len(conns), flush=True)
+time.sleep(20)
+PY
+	pids+=($!)
+	for i in $(seq 600); do grep -q '^open' "$4" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
+per_conn() { # PID: VmRSS delta per connection (bytes) while N are held; "" when it failed
+	local rss0 rss1
+	rss0=$(awk '/VmRSS/ { print $2 }' "/proc/$1/status")
+	hold "$2" "$3" "$idle" "$work/hold-$1.out" || return 1
+	sleep 1
+	rss1=$(awk '/VmRSS/ { print $2 }' "/proc/$1/status")
+	[ -n "$rss1" ] && echo $(((rss1 - rss0) * 1024 / idle))
+}
 st-listen -q --bind 127.0.5.1:0 --max-per-ip 1000000 --max-conns 100000 --idle-timeout 10m \
 	--data-dir "$work/idle" >"$work/idle.out" 2>/dev/null &
 lp=$!
 pids+=($lp)
-wait_listening "$work/idle.out" 1
-port=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/idle.out")
-rss0=$(awk '/VmRSS/ { print $2 }' "/proc/$lp/status")
-python3 - "$port" "$idle" >"$work/holder.out" <<'PY' &
-import resource, socket, sys, time
-port, n = int(sys.argv[1]), int(sys.argv[2])
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 256), hard))
-conns = []
-for i in range(n):
-    conns.append(socket.create_connection(("127.0.5.1", port)))
-print("open", len(conns), flush=True)
-time.sleep(20)
-PY
-hp=$!
-pids+=($hp)
-for i in $(seq 600); do grep -q '^open' "$work/holder.out" 2>/dev/null && break; sleep 0.1; done
-sleep 1
-rss1=$(awk '/VmRSS/ { print $2 }' "/proc/$lp/status")
-held=$(ls "/proc/$lp/fd" | wc -l)
-printf '%-44s %10s\n' "st-listen RSS, no connections" "$((rss0 / 1024)) MB"
-printf '%-44s %10s\n' "st-listen RSS, $idle idle connections" "$((rss1 / 1024)) MB"
-printf '%-44s %10s\n' "  per connection" "$(((rss1 - rss0) * 1024 / (idle ? idle : 1))) bytes"
-printf '%-44s %10s\n' "  descriptors open in st-listen" "$held"
+st_b=
+wait_listening "$work/idle.out" 1 &&
+	st_b=$(per_conn "$lp" "$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/idle.out")" 127.0.5.1)
+stop_all
+"$raw" serve 127.0.5.2:0 >"$work/ridle.out" &
+rp=$!
+pids+=($rp)
+raw_b=
+wait_listening "$work/ridle.out" 1 &&
+	raw_b=$(per_conn "$rp" "$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/ridle.out")" 127.0.5.2)
+stop_all
+bench_row listen "memory per idle connection" "$(bench_label "$idle") conns" B low \
+	"$(bench_values $st_b)" "$(bench_values $raw_b)" "raw epoll server, same conns" -

@@ -1,7 +1,10 @@
 /* raw_loopback.c - the loopback limit st-connect is measured against: connect, write 64
  * bytes, read 64 bytes, close, J at a time, with a plain epoll loop and no protocol.
  *   raw_loopback serve ADDR:PORT...      echo 64 bytes back on every connection (until killed)
- *   raw_loopback dial J N ADDR:PORT...   N connections round-robin over the addresses; prints rate */
+ *   raw_loopback dial J N ADDR:PORT...   N connections round-robin over the addresses; prints rate
+ * With RAW_MSG=FILE, dial writes that file's bytes (up to 4096; a captured st Handshake)
+ * instead of 64 zero bytes, and counts a connection as answered on any reply: the same
+ * minimal client against st-listen and against the raw echo server. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -104,7 +107,20 @@ static int dial(int jobs, long total, int argc, char **argv)
 	int ep = epoll_create1(0);
 	long started = 0, done = 0, failed = 0;
 	int running = 0;
-	char msg[MSG] = {0}, buf[MSG];
+	char msg[4096] = {0}, buf[MSG];
+	size_t msg_len = MSG;
+	const char *msg_file = getenv("RAW_MSG");
+	if (msg_file) {
+		FILE *f = fopen(msg_file, "rb");
+		if (!f) {
+			perror(msg_file);
+			return 2;
+		}
+		msg_len = fread(msg, 1, sizeof msg, f);
+		fclose(f);
+		if (!msg_len)
+			return 2;
+	}
 	struct epoll_event evs[512];
 	int64_t t0 = st_monotonic_ms();
 	while (done < total) {
@@ -129,7 +145,7 @@ static int dial(int jobs, long total, int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			int fd = (int)evs[i].data.u64;
 			if (evs[i].events & EPOLLOUT) {
-				if ((evs[i].events & (EPOLLERR | EPOLLHUP)) || write(fd, msg, MSG) != MSG) {
+				if ((evs[i].events & (EPOLLERR | EPOLLHUP)) || write(fd, msg, msg_len) != (ssize_t)msg_len) {
 					close(fd);
 					failed++;
 					done++;

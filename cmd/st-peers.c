@@ -385,7 +385,15 @@ static int cmd_check(struct st_cli *cli)
 {
 	if (!cli->argc)
 		st_usage_error(cli, "check needs at least one TARGET");
-	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ);
+	/* a gate: the bans are searched, not read; the peers only when an endpoint's
+	 * peer is asked about */
+	unsigned flags = ST_STORE_READ | ST_PEERBOOK_LAZY | ST_PEERBOOK_BANS_ONLY;
+	for (int i = 0; i < cli->argc; i++) {
+		struct st_ban_query q;
+		if (st_ban_query_parse(&q, cli->argv[i], NULL) == 0 && q.port)
+			flags &= ~ST_PEERBOOK_BANS_ONLY;
+	}
+	struct st_peerbook *pb = open_pb(cli, flags);
 	int64_t now = st_now();
 	int code = 0;
 	struct st_printer *p = cli->verbose > 0 ? st_cli_printer(cli, &st_schema_ban) : NULL;
@@ -397,7 +405,9 @@ static int cmd_check(struct st_cli *cli)
 			code = code ? code : ST_EX_USAGE;
 			continue;
 		}
-		const struct st_ban *b = st_bans_verdict(pb, &q, now);
+		const struct st_ban *b;
+		if (st_bans_lookup(pb, &q, now, &b, &err) < 0)
+			st_die(cli, &err);
 		if (b) {
 			code = ST_EX_NO;
 			if (p)

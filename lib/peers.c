@@ -10,6 +10,7 @@
 #include "st/peers.h"
 #include "st/store.h"
 #include "st/util.h"
+#include "peers_int.h"
 
 
 
@@ -27,6 +28,11 @@ struct st_peerbook {
 	struct st_map ban_idx;      /* target -> ban slot (deleted bans too) */
 	bool bits4[33], bits6[129]; /* prefix lengths that have a ban */
 	size_t changes_peers, changes_bans;
+	unsigned flags;             /* as opened */
+	/* lazy: only the bans journal is in memory, the snapshot is searched through
+	 * its index; bans read from it join b[] as they are looked up */
+	bool bans_lazy;
+	struct bans_index bix;
 };
 
 /* ---- indexes ---- */
@@ -218,7 +224,7 @@ static size_t ban_format(const struct st_ban *b, char *buf, size_t size)
 }
 
 /* Parses a ban's target: a node id, an address, or ADDR/BITS. Returns 0 or -1. */
-static int ban_target_parse(struct st_ban *b, const char *target, struct st_err *err)
+int pb_ban_target_parse(struct st_ban *b, const char *target, struct st_err *err)
 {
 	memset(b, 0, sizeof *b);
 	size_t len = strlen(target);
@@ -256,7 +262,7 @@ static int ban_parse(struct st_ban *b, const char *line, size_t len, struct st_e
 	char *f[5];
 	if (split(buf, f, 5) != 5)
 		return st_err_set(err, ST_EX_DATAERR, "expected 5 fields");
-	if (ban_target_parse(b, f[0], err) < 0)
+	if (pb_ban_target_parse(b, f[0], err) < 0)
 		return -1;
 	if (st_parse_i64(f[1], 0, INT64_MAX / 2, &b->created, err) < 0 ||
 	    st_parse_i64(f[2], 0, INT64_MAX / 2, &b->expires, err) < 0)
@@ -345,9 +351,16 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 			char key[ST_BAN_TARGET_MAX + 1];
 			snprintf(key, sizeof key, "%.*s", (int)(len - 4), line + 4);
 			if (l->bans) {
-				struct st_ban *b = find_ban(pb, key);
+				struct st_ban *b = find_ban(pb, key), t;
 				if (b)
 					b->deleted = true;
+				else if (pb->bans_lazy && pb_ban_target_parse(&t, key, NULL) == 0) {
+					/* the ban it lifts may be in the snapshot, not read: a tombstone
+					 * that keeps a lookup from finding it there */
+					t.deleted = true;
+					if (!put_ban(pb, &t))
+						return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+				}
 			} else {
 				struct st_peer *p = find_id(pb, key);
 				if (p)
@@ -395,7 +408,20 @@ static int open_table(struct st_peerbook *pb, struct st_store **s, const char *n
 	if (st_store_open_wait(s, pb->cfg.data_dir, name, ST_PEERS_FORMAT_VERSION, sflags,
 	                       &pb->cfg.lock, err) < 0)
 		return -1;
-	return load_table(pb, *s, strcmp(name, "bans") == 0, err);
+	bool bans = strcmp(name, "bans") == 0;
+	if (bans && (pb->flags & ST_PEERBOOK_LAZY) && !pb->writable) {
+		int rc = bans_index_open(&pb->bix, *s, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 1) { /* the journal whole, under the lock; the snapshot as needed */
+			char jpath[ST_PATH_MAX + 32];
+			snprintf(jpath, sizeof jpath, "%s/bans.journal", pb->cfg.data_dir);
+			struct load jour = {pb, true, true, jpath};
+			pb->bans_lazy = true;
+			return st_store_read_journal(*s, load_line, &jour, err) != 0 ? -1 : 0;
+		}
+	}
+	return load_table(pb, *s, bans, err);
 }
 
 int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
@@ -409,7 +435,8 @@ int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsi
 	pb->cfg.seeds = NULL;
 	pb->cfg.nseeds = 0;
 	pb->key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)pb;
-	unsigned sflags = flags & ~ST_PEERBOOK_BANS_ONLY;
+	pb->flags = flags;
+	unsigned sflags = flags & ~(ST_PEERBOOK_BANS_ONLY | ST_PEERBOOK_LAZY);
 	pb->writable = sflags & ST_STORE_WRITE;
 	st_map_init(&pb->by_id);
 	st_map_init(&pb->by_ep);
@@ -458,8 +485,11 @@ int st_peerbook_unlock(struct st_peerbook *pb, struct st_err *err)
 	if (pb->writable)
 		return st_err_set(err, ST_EX_SOFTWARE, "a writable peer book keeps its locks");
 	st_store_close(pb->peers_store);
+	pb->peers_store = NULL;
+	if (pb->bans_lazy) /* the snapshot stays mapped: lookups read it; a rewrite renames */
+		return st_store_unlock(pb->bans_store, err);
 	st_store_close(pb->bans_store);
-	pb->peers_store = pb->bans_store = NULL;
+	pb->bans_store = NULL;
 	return 0;
 }
 
@@ -489,7 +519,20 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 			return -1;
 		}
 	}
-	return st_store_rewrite_commit(w, err);
+	if (st_store_rewrite_commit(w, err) < 0)
+		return -1;
+	return bans ? bans_index_write(s, err) : 0;
+}
+
+/* A writer leaves the bans index for its snapshot: the first write after a table was
+ * written by hand or by an older program builds it (once per snapshot). */
+static int ensure_index(struct st_peerbook *pb, struct st_err *err)
+{
+	struct bans_index ix;
+	if (!pb->bans_store || !st_store_snapshot_bytes(pb->bans_store))
+		return 0;
+	int rc = bans_index_open(&ix, pb->bans_store, err);
+	return rc != 0 ? (rc < 0 ? -1 : 0) : bans_index_write(pb->bans_store, err);
 }
 
 int st_peerbook_close(struct st_peerbook *pb, struct st_err *err)
@@ -508,6 +551,8 @@ int st_peerbook_close(struct st_peerbook *pb, struct st_err *err)
 			if (rc == 0 && st_store_wants_compaction(pb->bans_store))
 				rc = rewrite(pb, true, err);
 		}
+		if (rc == 0)
+			rc = ensure_index(pb, err);
 	}
 	st_peerbook_free(pb);
 	return rc;
@@ -672,7 +717,7 @@ int st_bans_add(struct st_peerbook *pb, const char *target, int64_t expires, boo
                 const char *reason, int64_t now, const struct st_ban **out, struct st_err *err)
 {
 	struct st_ban b;
-	if (ban_target_parse(&b, target, err) < 0)
+	if (pb_ban_target_parse(&b, target, err) < 0)
 		return -1;
 	struct st_ban *old = find_ban(pb, b.target);
 	bool live = old && (!old->expires || old->expires > now);
@@ -701,13 +746,26 @@ int st_bans_add(struct st_peerbook *pb, const char *target, int64_t expires, boo
 int st_bans_remove(struct st_peerbook *pb, const char *target, struct st_err *err)
 {
 	struct st_ban b;
-	if (ban_target_parse(&b, target, err) < 0)
+	if (pb_ban_target_parse(&b, target, err) < 0)
 		return -1;
 	struct st_ban *old = find_ban(pb, b.target);
 	if (!old)
 		return 0;
 	old->deleted = true;
 	return journal(pb, true, "del", b.target, err) < 0 ? -1 : 1;
+}
+
+/* The target of the ban on addr's first bits bits: "1.2.3.0/24", or "1.2.3.4" for all. */
+static void prefix_key(const struct st_endpoint *addr, int bits, char *key, size_t size)
+{
+	struct st_cidr c = {.net = *addr, .bits = (uint8_t)bits};
+	c.net.port = 0;
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned lo = i * 8;
+		unsigned keep = lo >= (unsigned)bits ? 0 : (unsigned)bits - lo >= 8 ? 8 : (unsigned)bits - lo;
+		c.net.addr[i] &= (uint8_t)(0xffu << (8 - keep));
+	}
+	st_cidr_format(&c, key, size);
 }
 
 /* The most specific ban in force on a prefix of addr no longer than max_bits. */
@@ -719,15 +777,8 @@ static const struct st_ban *net_ban(const struct st_peerbook *pb, const struct s
 	for (int bits = (int)max_bits; bits >= 0; bits--) {
 		if (!present[bits])
 			continue;
-		struct st_cidr c = {.net = *addr, .bits = (uint8_t)bits};
-		c.net.port = 0;
-		for (unsigned i = 0; i < 16; i++) {
-			unsigned lo = i * 8;
-			unsigned keep = lo >= (unsigned)bits ? 0 : (unsigned)bits - lo >= 8 ? 8 : (unsigned)bits - lo;
-			c.net.addr[i] &= (uint8_t)(0xffu << (8 - keep));
-		}
 		char key[ST_CIDR_STRLEN];
-		st_cidr_format(&c, key, sizeof key);
+		prefix_key(addr, bits, key, sizeof key);
 		const struct st_ban *b = find_ban(pb, key);
 		if (b && b->is_net && in_force(b, now))
 			return b;
@@ -779,7 +830,7 @@ int st_ban_query_parse(struct st_ban_query *q, const char *target, struct st_err
 		return 0;
 	}
 	struct st_ban b;
-	if (ban_target_parse(&b, target, err) < 0)
+	if (pb_ban_target_parse(&b, target, err) < 0)
 		return -1;
 	if (b.is_net) {
 		q->has_net = true;
@@ -807,6 +858,67 @@ const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct 
 	char derived[ST_NODE_ID_MAX + 1];
 	st_peers_derived_id(&ep, derived, sizeof derived);
 	return id_ban(pb, derived, now);
+}
+
+/* A lazy book found its index inconsistent: it is read whole instead, as if opened
+ * without ST_PEERBOOK_LAZY (same answers, same damage reports and repairs). */
+static int reload_full(struct st_peerbook *pb, struct st_err *err)
+{
+	struct st_peerbook *full;
+	if (st_peerbook_open(&full, &pb->cfg, pb->flags & ~ST_PEERBOOK_LAZY, err) < 0 || !full)
+		return -1;
+	struct st_peerbook t = *pb;
+	*pb = *full;
+	*full = t;
+	st_peerbook_free(full);
+	return 0;
+}
+
+/* Brings target's ban from a lazy book's snapshot into memory, unless the journal
+ * (or an earlier lookup) already said what it is. Returns 0 or -1. */
+static int adopt(struct st_peerbook *pb, const char *target, struct st_err *err)
+{
+	if (!pb->bans_lazy || ban_slot(pb, target))
+		return 0;
+	const char *line;
+	size_t n;
+	int rc = bans_index_find(&pb->bix, target, &line, &n);
+	if (rc == 0)
+		return 0;
+	struct st_ban b;
+	if (rc < 0 || ban_parse(&b, line, n, NULL) < 0 || strcmp(b.target, target) != 0)
+		return reload_full(pb, err); /* not what the index claims: trust no part of it */
+	return put_ban(pb, &b) ? 0 : st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+}
+
+int st_bans_lookup(struct st_peerbook *pb, const struct st_ban_query *q, int64_t now,
+                   const struct st_ban **out, struct st_err *err)
+{
+	*out = NULL;
+	/* every ban st_bans_verdict may ask about, into memory first */
+	if (q->id[0] && adopt(pb, q->id, err) < 0)
+		return -1;
+	char key[ST_BAN_TARGET_MAX + 1];
+	for (int bits = q->has_net ? q->net.bits : -1; bits >= 0 && pb->bans_lazy; bits--) {
+		prefix_key(&q->net.net, bits, key, sizeof key);
+		if (adopt(pb, key, err) < 0)
+			return -1;
+	}
+	if (q->has_net && q->port && pb->bans_lazy) {
+		struct st_endpoint ep = q->net.net;
+		ep.port = q->port;
+		const struct st_peer *p = st_peers_at(pb, &ep);
+		if (p) {
+			st_strlcpy(key, p->id, sizeof key);
+			if (adopt(pb, key, err) < 0)
+				return -1;
+		}
+		st_peers_derived_id(&ep, key, sizeof key);
+		if (adopt(pb, key, err) < 0)
+			return -1;
+	}
+	*out = st_bans_verdict(pb, q, now);
+	return 0;
 }
 
 size_t st_bans_slots(const struct st_peerbook *pb)

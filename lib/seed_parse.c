@@ -27,8 +27,44 @@ const char *st_seed_format_name(enum st_seed_format f)
 
 /* ---- the list: endpoints in order, each once ---- */
 
+/* Node ids live apart from the entries, which stay small (a list rarely names ids, and
+ * a million entries of 150 bytes each were most of a big list's cost), in blocks that
+ * never move, so an entry's pointer stays valid as the list grows. */
+#define IDS_BLOCK 65536
+
+struct st_seed_ids {
+	struct st_seed_ids *next;
+	size_t used;
+	char text[IDS_BLOCK];
+};
+
+static const char *keep_id(struct st_seed_list *l, const char *id)
+{
+	size_t n = strnlen(id, ST_NODE_ID_MAX) + 1; /* cut as the fixed field it replaces was */
+	if (n == 1)
+		return "";
+	if (!l->ids_ || IDS_BLOCK - l->ids_->used < n) {
+		struct st_seed_ids *b = malloc(sizeof *b);
+		if (!b)
+			return NULL;
+		b->next = l->ids_;
+		b->used = 0;
+		l->ids_ = b;
+	}
+	char *at = l->ids_->text + l->ids_->used;
+	memcpy(at, id, n - 1);
+	at[n - 1] = '\0';
+	l->ids_->used += n;
+	return at;
+}
+
 void st_seed_list_clear(struct st_seed_list *l)
 {
+	while (l->ids_) {
+		struct st_seed_ids *next = l->ids_->next;
+		free(l->ids_);
+		l->ids_ = next;
+	}
 	free(l->v);
 	st_map_clear(&l->index_);
 	*l = (struct st_seed_list){0};
@@ -76,7 +112,8 @@ int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const
 	}
 	struct st_seed_entry *e = &l->v[l->n];
 	e->ep = *ep;
-	st_strlcpy(e->node_id, node_id ? node_id : "", sizeof e->node_id);
+	if (!(e->node_id = keep_id(l, node_id ? node_id : "")))
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	if (st_map_add(&l->index_, h, (uint32_t)l->n) < 0)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	l->n++;

@@ -47,6 +47,15 @@ struct st_peerbook;
 
 /* st_peerbook_open flag: read the bans only, no peers (see st_bans_verdict). */
 #define ST_PEERBOOK_BANS_ONLY 0x100u
+/*
+ * st_peerbook_open flag, for a reader that asks about a few targets (a gate):
+ * the bans snapshot is not read but searched through its index (bans.index,
+ * written by every writer), so the cost does not grow with the table. Such a
+ * book answers ban questions through st_bans_lookup only; st_bans_verdict and
+ * st_bans_slot see the bans looked up so far and the journal's. A missing,
+ * stale or inconsistent index reads the table whole: the same answers.
+ */
+#define ST_PEERBOOK_LAZY 0x200u
 
 /*
  * Opens the "peers" and "bans" tables of cfg->data_dir (ST_STORE_READ or
@@ -144,6 +153,13 @@ void st_ban_query_set(struct st_ban_query *q, const struct st_endpoint *ep, cons
  */
 const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct st_ban_query *q,
                                      int64_t now);
+/*
+ * st_bans_verdict for any book, a ST_PEERBOOK_LAZY one included: reads what the
+ * verdict needs from the snapshot first. Returns 0 with *out the ban (or NULL),
+ * or -1 (damage the book could not be read around, out of memory).
+ */
+int st_bans_lookup(struct st_peerbook *pb, const struct st_ban_query *q, int64_t now,
+                   const struct st_ban **out, struct st_err *err);
 size_t st_bans_slots(const struct st_peerbook *pb);
 /* The i-th ban slot, NULL when deleted or expired at now. */
 const struct st_ban *st_bans_slot(const struct st_peerbook *pb, size_t i, int64_t now);

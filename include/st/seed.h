@@ -32,7 +32,7 @@ const char *st_seed_format_name(enum st_seed_format f);
 /* One endpoint of a list, with the node id written in front of it ("" for none). */
 struct st_seed_entry {
 	struct st_endpoint ep;
-	char node_id[ST_NODE_ID_MAX + 1];
+	const char *node_id;         /* "" when the list names none; owned by the list */
 };
 
 /*
@@ -43,6 +43,7 @@ struct st_seed_list {
 	struct st_seed_entry *v;
 	size_t n, cap;
 	struct st_map index_;        /* internal: endpoint -> index into v */
+	struct st_seed_ids *ids_;    /* internal: the node_id strings, in blocks that never move */
 	size_t duplicates;           /* endpoints listed again */
 	size_t bad;                  /* lines or items reported through bad() */
 	size_t skipped;              /* onion and i2p lines */

@@ -6,6 +6,9 @@
 #include "st/store.h"
 
 #include <dirent.h>
+#include <unistd.h>
+
+#include "st/util.h"
 #include <sys/stat.h>
 
 struct fx {
@@ -372,6 +375,127 @@ static void an_id_that_would_break_a_stored_line_is_refused(void **state)
 }
 
 /* the index once kept every endpoint a peer ever had and spun when it filled */
+/* The verdict of a lazy book (ST_PEERBOOK_LAZY) on target, as its ban's target or "". */
+static const char *lazy_verdict(struct st_peerbook *pb, const char *target, int64_t now)
+{
+	struct st_ban_query q;
+	struct st_err err = {0};
+	const struct st_ban *b;
+	if (st_ban_query_parse(&q, target, &err) < 0)
+		fail_msg("%s", err.msg);
+	if (st_bans_lookup(pb, &q, now, &b, &err) < 0)
+		fail_msg("%s: %s", target, err.msg);
+	return b ? b->target : "";
+}
+
+static struct st_peerbook *open_lazy(struct fx *f, unsigned extra)
+{
+	struct st_peerbook *pb;
+	struct st_err err = {0};
+	if (st_peerbook_open(&pb, &f->cfg, ST_STORE_READ | ST_PEERBOOK_LAZY | extra, &err) < 0)
+		fail_msg("%s", err.msg);
+	return pb;
+}
+
+/* Asks the whole book and a lazy one the same questions; returns the lazy book's slots. */
+static size_t lazy_agrees(struct fx *f, unsigned extra)
+{
+	static const char *const asks[] = {
+		"10.0.0.1", "10.0.0.0/24", "10.0.7.9", "10.0.7.0/24", "10.0.8.3", "10.3.0.0/16",
+		"10.4.1.1", "10.4.0.0/15", "11.0.0.0/8", "8.8.8.8", "0.0.0.0/0", "2001:db8::5",
+		"2001:db8:1::/48", "2001:db8::/32", "id-0", "id-1", "id-2", "id-3", "id-998",
+		"id-999", "id-1000", "id-", "zz", "a", "gone-0", "gone-1", "late-1", "10.9.9.9:7777",
+		"10.9.9.8:7777", "20.0.0.1:7777", "20.0.0.2:7777", "x@20.0.0.2:7777", "id-4@1.1.1.1:1",
+	};
+	struct st_peerbook *full;
+	struct st_err err = {0};
+	assert_int_equal(st_peerbook_open(&full, &f->cfg, ST_STORE_READ | extra, &err), 0);
+	struct st_peerbook *lazy = open_lazy(f, extra);
+	for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++) {
+		const struct st_ban *b = verdict(full, asks[i], 5000);
+		assert_string_equal(lazy_verdict(lazy, asks[i], 5000), b ? b->target : "");
+	}
+	size_t slots = st_bans_slots(lazy);
+	st_peerbook_free(lazy);
+	st_peerbook_free(full);
+	return slots;
+}
+
+static void a_lazy_check_answers_as_the_whole_table(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb = open_rw(f);
+	char t[64];
+	/* enough lines that the journal is compacted into a snapshot (and its index) */
+	for (int i = 0; i < 3000; i++) {
+		if (i % 3)
+			snprintf(t, sizeof t, "id-%d", i);
+		else
+			snprintf(t, sizeof t, "10.%d.%d.0/24", i / 768, (i / 3) % 256);
+		assert_int_equal(st_bans_add(pb, t, i % 5 ? 0 : 4000, false, "r", 1, NULL, NULL), 0);
+	}
+	assert_int_equal(st_bans_add(pb, "10.4.0.0/15", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "2001:db8::/32", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "gone-0", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "gone-1", 0, false, "", 1, NULL, NULL), 0);
+	struct st_peer_change c;
+	struct st_endpoint a = ep("10.9.9.9:7777"), b2 = ep("20.0.0.1:7777");
+	assert_int_equal(st_peers_seen(pb, "id-4", &a, 1, "", false, 1, &c, NULL), 0);
+	assert_int_equal(st_peers_seen(pb, "free", &b2, 1, "", false, 1, &c, NULL), 0);
+	assert_int_equal(st_peerbook_close(pb, NULL), 0);
+	char path[600];
+	snprintf(path, sizeof path, "%s/bans.index", f->dir);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+
+	/* the journal on top of the snapshot: lifted, added, extended */
+	pb = open_rw(f);
+	assert_int_equal(st_bans_remove(pb, "gone-0", NULL), 1);
+	assert_int_equal(st_bans_remove(pb, "10.0.7.0/24", NULL), 1);
+	assert_int_equal(st_bans_add(pb, "late-1", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "id-998", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_peerbook_close(pb, NULL), 0);
+
+	/* the lazy book holds what it looked up and the journal's bans, not the table */
+	size_t slots = lazy_agrees(f, ST_PEERBOOK_BANS_ONLY);
+	assert_true(slots > 0 && slots < 200);
+	assert_true(lazy_agrees(f, 0) < 200);
+
+	/* an index out of order but sealed: the search sees it and reads the table whole */
+	FILE *fp = fopen(path, "r+");
+	assert_non_null(fp);
+	char hdr[128], l1[32], l2[32];
+	assert_non_null(fgets(hdr, sizeof hdr, fp));
+	long at = ftell(fp);
+	char *body = malloc((size_t)sb.st_size);
+	size_t n = fread(body, 1, (size_t)sb.st_size, fp);
+	const char *seal = strstr(body, "end ");
+	assert_non_null(seal);
+	size_t sealed = (size_t)(seal - body), mid = (sealed / 13 / 2) * 13;
+	memcpy(l1, body + mid, 13);
+	memcpy(l2, body + mid + 13, 13);
+	memcpy(body + mid, l2, 13);
+	memcpy(body + mid + 13, l1, 13);
+	unsigned long long snap_len;
+	assert_int_equal(sscanf(seal, "end %llu", &snap_len), 1);
+	int sl = snprintf(body + sealed, n - sealed + 64, "end %llu %08x\n", snap_len,
+	                  st_crc32c(0, body, sealed));
+	assert_int_equal(fseek(fp, at, SEEK_SET), 0);
+	assert_int_equal(fwrite(body, 1, sealed + (size_t)sl, fp), sealed + (size_t)sl);
+	fclose(fp);
+	free(body);
+	assert_true(lazy_agrees(f, ST_PEERBOOK_BANS_ONLY) > 2000);
+
+	/* no index: the table is read whole, the same answers */
+	assert_int_equal(unlink(path), 0);
+	assert_true(lazy_agrees(f, ST_PEERBOOK_BANS_ONLY) > 2000);
+	/* the next writer writes it again */
+	pb = open_rw(f);
+	assert_int_equal(st_peerbook_close(pb, NULL), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(lazy_agrees(f, 0) < 200);
+}
+
 static void peers_that_keep_moving_are_found_where_they_are_now(void **state)
 {
 	struct fx *f = *state;
@@ -427,6 +551,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(ban_queries_take_every_form_and_refuse_the_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_reader_of_a_missing_book_sees_no_bans_and_creates_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(peers_that_keep_moving_are_found_where_they_are_now, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_lazy_check_answers_as_the_whole_table, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

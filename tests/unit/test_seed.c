@@ -56,6 +56,41 @@ static void text_lists_keep_good_lines_and_name_bad_ones(void **state)
 	st_seed_list_clear(&l);
 }
 
+/* Node ids are kept apart from the entries, in blocks: many long ids survive the list's
+ * growth, each with its own endpoint, and entries without an id have "". */
+static void many_node_ids_stay_with_their_endpoints(void **state)
+{
+	(void)state;
+	struct st_seed_list l = {0};
+	char id[ST_NODE_ID_MAX + 1];
+	for (uint32_t i = 0; i < 3000; i++) {
+		struct st_endpoint e = {.family = ST_AF_INET, .port = 7777};
+		e.addr[10] = e.addr[11] = 0xff;
+		e.addr[12] = 10;
+		e.addr[14] = (uint8_t)(i >> 8);
+		e.addr[15] = (uint8_t)i;
+		memset(id, 'a' + (int)(i % 26), sizeof id - 1); /* the longest id there is */
+		id[sizeof id - 1] = '\0';
+		snprintf(id, 12, "n%u-", i);
+		id[strlen(id)] = 'x';
+		assert_int_equal(st_seed_list_add(&l, &e, i % 3 ? id : NULL, NULL), 1);
+	}
+	assert_int_equal(l.n, 3000);
+	for (uint32_t i = 0; i < 3000; i++) {
+		char want[16];
+		snprintf(want, sizeof want, "n%u-", i);
+		if (i % 3 == 0) {
+			assert_string_equal(l.v[i].node_id, "");
+			continue;
+		}
+		assert_int_equal(strlen(l.v[i].node_id), ST_NODE_ID_MAX);
+		assert_memory_equal(l.v[i].node_id, want, strlen(want));
+		assert_int_equal(l.v[i].ep.addr[15], (uint8_t)i);
+	}
+	st_seed_list_clear(&l);
+	assert_null(l.v);
+}
+
 static void onion_lines_make_a_bitcoin_list_and_are_bad_in_a_text_list(void **state)
 {
 	(void)state;
@@ -354,6 +389,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(text_lists_keep_good_lines_and_name_bad_ones),
+		cmocka_unit_test(many_node_ids_stay_with_their_endpoints),
 		cmocka_unit_test(onion_lines_make_a_bitcoin_list_and_are_bad_in_a_text_list),
 		cmocka_unit_test(host_names_are_bad_lines_unless_a_resolver_takes_them),
 		cmocka_unit_test(json_arrays_objects_and_wrappers),

@@ -1,0 +1,34 @@
+/* peers_int.h - what peers.c and bans_index.c share; not the library's interface. */
+#ifndef ST_PEERS_INT_H
+#define ST_PEERS_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "st/err.h"
+#include "st/peers.h"
+#include "st/store.h"
+
+/* A bans table's sorted index over its snapshot (see bans_index.c), as mapped. */
+struct bans_index {
+	const char *ix;   /* n fixed-width offset lines */
+	size_t n;
+	const char *body; /* the snapshot's record lines */
+	size_t len;
+};
+
+/* Parses a ban's target into b (canonical form in b->target). Returns 0 or -1. */
+int pb_ban_target_parse(struct st_ban *b, const char *target, struct st_err *err);
+
+/* Writes bans.index for the store's current snapshot. A snapshot with a line whose
+ * target is not in canonical form gets no index (readers load it whole). 0 or -1. */
+int bans_index_write(struct st_store *s, struct st_err *err);
+/* Maps bans.index: 1 when it is sealed for the current snapshot, 0 when missing,
+ * stale or damaged (the caller reads the whole table), -1 on error. */
+int bans_index_open(struct bans_index *ix, struct st_store *s, struct st_err *err);
+/* The snapshot line of target (the last one, as a full load keeps): 1 with *line
+ * and *n set, 0 when absent, -1 when the index is not consistent on the way. */
+int bans_index_find(const struct bans_index *ix, const char *target, const char **line,
+                    size_t *n);
+
+#endif

@@ -13,7 +13,7 @@
 #include "st/tls.h"
 #include "st/util.h"
 
-struct st_tls {
+struct st_tls_ctx {
 	SSL_CTX *client, *server;
 	char id[ST_ID_STRLEN];
 };
@@ -30,6 +30,9 @@ static const char *asn1_when(const ASN1_TIME *t, char *buf, size_t size)
 static int refuse(enum st_tls_verdict *verdict, enum st_tls_verdict v, struct st_err *err,
                   const char *fmt, const char *arg)
 {
+	/* what OpenSSL queued on the way (a bad key, a bad signature) is said here, in
+	 * words; left queued it would be taken for the TLS error of the connection */
+	ERR_clear_error();
 	if (verdict)
 		*verdict = v;
 	return st_err_set(err, ST_EX_DATAERR, fmt, arg);
@@ -185,7 +188,7 @@ static int path_or_default(char *buf, size_t size, const char *set, const char *
 	return 0;
 }
 
-int st_tls_new(struct st_tls **out, const struct st_config *cfg, struct st_err *err)
+int st_tls_new(struct st_tls_ctx **out, const struct st_config *cfg, struct st_err *err)
 {
 	*out = NULL;
 	char kpath[ST_PATH_MAX + 16], cpath[ST_PATH_MAX + 16];
@@ -196,7 +199,7 @@ int st_tls_new(struct st_tls **out, const struct st_config *cfg, struct st_err *
 		return -1;
 	struct st_key *key = NULL;
 	X509 *x = NULL;
-	struct st_tls *t = NULL;
+	struct st_tls_ctx *t = NULL;
 	int rc = st_identity_key_load(&key, kpath, ST_KEY_PRIVATE, err);
 	if (rc < 0) {
 		if (err && err->code == ST_EX_NOINPUT)
@@ -242,7 +245,7 @@ done:
 	return rc < 0 ? -1 : 0;
 }
 
-void st_tls_free(struct st_tls *t)
+void st_tls_free(struct st_tls_ctx *t)
 {
 	if (!t)
 		return;
@@ -251,17 +254,17 @@ void st_tls_free(struct st_tls *t)
 	free(t);
 }
 
-const char *st_tls_id(const struct st_tls *t)
+const char *st_tls_id(const struct st_tls_ctx *t)
 {
 	return t->id;
 }
 
-SSL_CTX *st_tls_ctx(const struct st_tls *t, bool server)
+SSL_CTX *st_tls_ctx(const struct st_tls_ctx *t, bool server)
 {
 	return server ? t->server : t->client;
 }
 
-SSL *st_tls_ssl_new(const struct st_tls *t, bool server, struct st_tls_peer *peer,
+SSL *st_tls_ssl_new(const struct st_tls_ctx *t, bool server, struct st_tls_peer *peer,
                     struct st_err *err)
 {
 	SSL *ssl = SSL_new(server ? t->server : t->client);

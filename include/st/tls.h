@@ -46,7 +46,7 @@ struct st_tls_peer {
 };
 
 /* The node's TLS contexts, client and server, made once from its key and certificate. */
-struct st_tls;
+struct st_tls_ctx;
 
 /*
  * Loads the node's key (cfg->node.key, default DATA_DIR/node.key: refused when
@@ -58,13 +58,13 @@ struct st_tls;
  * certificates and verify the other's by id. Returns 0 with *out set, or -1
  * (ST_EX_NOINPUT: no key, "st-keygen makes one"; ST_EX_DATAERR; ST_EX_SOFTWARE).
  */
-int st_tls_new(struct st_tls **out, const struct st_config *cfg, struct st_err *err);
-void st_tls_free(struct st_tls *t);
+int st_tls_new(struct st_tls_ctx **out, const struct st_config *cfg, struct st_err *err);
+void st_tls_free(struct st_tls_ctx *t);
 
 /* Our own node id: the id of our certificate's key. */
-const char *st_tls_id(const struct st_tls *t);
+const char *st_tls_id(const struct st_tls_ctx *t);
 /* The context for one side (owned by t). */
-SSL_CTX *st_tls_ctx(const struct st_tls *t, bool server);
+SSL_CTX *st_tls_ctx(const struct st_tls_ctx *t, bool server);
 
 /*
  * A new SSL for one connection (the caller owns it, or hands it to a
@@ -72,7 +72,7 @@ SSL_CTX *st_tls_ctx(const struct st_tls *t, bool server);
  * outlive it). peer->expected_id may be set before or right after. Returns
  * the SSL, or NULL with err.
  */
-SSL *st_tls_ssl_new(const struct st_tls *t, bool server, struct st_tls_peer *peer,
+SSL *st_tls_ssl_new(const struct st_tls_ctx *t, bool server, struct st_tls_peer *peer,
                     struct st_err *err);
 
 /*

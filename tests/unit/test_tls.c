@@ -80,7 +80,7 @@ static void the_id_of_a_certificate_is_the_id_of_its_key(void **state)
 	struct st_config cfg;
 	st_config_init(&cfg);
 	snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", dir);
-	struct st_tls *t;
+	struct st_tls_ctx *t;
 	assert_int_equal(st_tls_new(&t, &cfg, &err), 0);
 	assert_string_equal(st_tls_id(t), want);
 	st_tls_free(t);
@@ -172,7 +172,7 @@ static void malformed_certificates_are_refused(void **state)
 struct node {
 	char *dir;
 	struct st_config cfg;
-	struct st_tls *tls;
+	struct st_tls_ctx *tls;
 };
 
 static void write_pem(const char *path, EVP_PKEY *k, X509 *x)
@@ -424,7 +424,7 @@ static void the_node_key_and_certificate_are_checked(void **state)
 {
 	(void)state;
 	struct node n;
-	struct st_tls *t = NULL;
+	struct st_tls_ctx *t = NULL;
 	struct st_err err = {0};
 	char kp[600], cp[600];
 	node_init(&n);

@@ -290,13 +290,12 @@ enum st_status st_tls_failure(const struct st_tls_peer *peer, unsigned long e, c
 		snprintf(msg, size, "peer %s", peer->reason);
 		return ST_STATUS_TLS_ERROR;
 	}
-	int lib = e ? ERR_GET_LIB(e) : 0, reason = e ? ERR_GET_REASON(e) : 0;
+	/* only the SSL library's reasons are told apart; others (a system error) as they are */
+	int reason = e && ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : -1;
 	const char *text = e ? ERR_reason_error_string(e) : NULL;
-	if (!e || (lib == ERR_LIB_SSL && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+	if (!e || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)
 		snprintf(msg, size, "the peer closed the connection during the TLS handshake "
 		                    "(not a TLS port, or our certificate refused?)");
-	else if (lib != ERR_LIB_SSL)
-		snprintf(msg, size, "TLS handshake failed: %s", text ? text : "?");
 	else if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_HTTP_REQUEST ||
 	         reason == SSL_R_PACKET_LENGTH_TOO_LONG || reason == SSL_R_UNKNOWN_PROTOCOL ||
 	         reason == SSL_R_RECORD_LENGTH_MISMATCH)

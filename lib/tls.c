@@ -144,10 +144,22 @@ static int verify_by_id(X509_STORE_CTX *xs, void *arg)
 	st_strlcpy(peer->id, id, sizeof peer->id); /* proven, even when not the pinned one */
 	if (peer->expected_id[0] && strcmp(peer->expected_id, id) != 0) {
 		peer->verdict = ST_TLS_PIN_MISMATCH;
-		snprintf(peer->reason, sizeof peer->reason, "certificate proves %s, not the pinned %s",
+		snprintf(peer->reason, sizeof peer->reason, "certificate of %s, not the pinned %s",
 		         id, peer->expected_id);
 		X509_STORE_CTX_set_error(xs, x509_error(peer->verdict));
 		return 0;
+	}
+	/* a pin is the operator's word: it outranks what the books remember */
+	if (!peer->expected_id[0] && peer->known_id[0] && strcmp(peer->known_id, id) != 0) {
+		if (peer->strict) {
+			peer->verdict = ST_TLS_CHANGED;
+			snprintf(peer->reason, sizeof peer->reason,
+			         "certificate of %s, the endpoint proved %s before (refused: strict)", id,
+			         peer->known_id);
+			X509_STORE_CTX_set_error(xs, x509_error(peer->verdict));
+			return 0;
+		}
+		peer->changed = true;
 	}
 	X509_STORE_CTX_set_error(xs, X509_V_OK);
 	return 1;
@@ -275,6 +287,7 @@ SSL *st_tls_ssl_new(const struct st_tls_ctx *t, bool server, struct st_tls_peer 
 	}
 	peer->id[0] = peer->reason[0] = '\0';
 	peer->verdict = ST_TLS_OK;
+	peer->changed = false;
 	SSL_set_app_data(ssl, peer);
 	return ssl;
 }
@@ -285,6 +298,10 @@ enum st_status st_tls_failure(const struct st_tls_peer *peer, unsigned long e, c
 	if (peer && peer->verdict == ST_TLS_PIN_MISMATCH) {
 		st_strlcpy(msg, peer->reason, size);
 		return ST_STATUS_IDENTITY_MISMATCH;
+	}
+	if (peer && peer->verdict == ST_TLS_CHANGED) {
+		st_strlcpy(msg, peer->reason, size);
+		return ST_STATUS_IDENTITY_CHANGED;
 	}
 	if (peer && peer->verdict != ST_TLS_OK) {
 		snprintf(msg, size, "peer %s", peer->reason);

@@ -29,6 +29,7 @@ enum st_tls_verdict {
 	ST_TLS_EXPIRED,       /* past its notAfter */
 	ST_TLS_NOT_YET_VALID, /* before its notBefore (beyond ST_TLS_CLOCK_SKEW) */
 	ST_TLS_PIN_MISMATCH,  /* a valid certificate of another id than the one pinned */
+	ST_TLS_CHANGED,       /* strict: another id than the verified one known (TOFU) */
 };
 
 /*
@@ -40,7 +41,13 @@ enum st_tls_verdict {
  */
 struct st_tls_peer {
 	char expected_id[ST_ID_STRLEN]; /* "" : any id; else the peer must prove this one */
-	char id[ST_ID_STRLEN];          /* the id the peer's certificate proves; "" until then */
+	char known_id[ST_ID_STRLEN];    /* "" : none; the verified id last seen there (TOFU) */
+	bool strict;                    /* a certificate of another id than known_id is refused */
+	bool changed;                   /* (not strict) it proved another id than known_id */
+	/* the id of the certificate the peer presented, "" until seen; proven only
+	 * once the TLS handshake completes (TLS checks the peer's signature with
+	 * that key after this verification): never credit it before */
+	char id[ST_ID_STRLEN];
 	enum st_tls_verdict verdict;
 	char reason[160];               /* why refused, e.g. "certificate expired on ..." */
 };
@@ -101,6 +108,7 @@ int st_tls_cert_data_id(const void *data, size_t len, int64_t now, char *out, si
  * How a failed TLS handshake ends, from what the verification left in peer
  * and the OpenSSL error e (ERR_get_error, or bufferevent_get_openssl_error; 0
  * when the peer simply closed): identity-mismatch for a pinned id not proven,
+ * identity-changed for a known id not proven when strict,
  * else tls-error, with a message in msg: the certificate's fault, "the peer
  * refused our certificate", "not TLS (a plain st peer?)", "closed during the
  * TLS handshake".

@@ -319,7 +319,7 @@ static void a_pinned_id_not_proven_ends_the_handshake(void **state)
 	assert_int_equal(st_tls_failure(&c.peer, c.e, msg, sizeof msg), ST_STATUS_IDENTITY_MISMATCH);
 	assert_non_null(strstr(msg, "not the pinned"));
 	assert_non_null(strstr(msg, st_tls_id(b.tls)));
-	/* the id it did prove is kept, for the books */
+	/* the id it presented is named, though not proven (no signature was checked) */
 	assert_string_equal(c.peer.id, st_tls_id(b.tls));
 	/* the server hears that its certificate was refused */
 	assert_int_equal(st_tls_failure(&s.peer, s.e, msg, sizeof msg), ST_STATUS_TLS_ERROR);

@@ -10,16 +10,20 @@
 #include "st/net.h"
 #include "st/peers.h"
 #include "st/store.h"
+#include "st/tls.h"
 #include "st/util.h"
 
-enum { OPT_TIMEOUT = ST_OPT_USER, OPT_PING, OPT_GETPEERS, OPT_EXCLUDE, OPT_UPDATE };
+enum { OPT_TIMEOUT = ST_OPT_USER, OPT_PING, OPT_GETPEERS, OPT_EXCLUDE, OPT_UPDATE, OPT_TLS,
+       OPT_STRICT };
 
 static const struct st_option dial_opts[] = {
 	{"exclude", OPT_EXCLUDE, ST_ARG_REQUIRED, "FILE", "with --getpeers: ask the peer to leave these out", "file"},
 	{"getpeers", OPT_GETPEERS, ST_ARG_OPTIONAL, "N", "ask for N peers (default 100); print them", NULL},
 	{"jobs", 'j', ST_ARG_REQUIRED, "N", "dial N at once (connect.jobs)", NULL},
 	{"ping", OPT_PING, ST_ARG_NONE, NULL, "measure the round trip with Ping/Pong", NULL},
+	{"strict", OPT_STRICT, ST_ARG_NONE, NULL, "with --tls: refuse an endpoint whose id changed", NULL},
 	{"timeout", OPT_TIMEOUT, ST_ARG_REQUIRED, "T", "per endpoint, e.g. 5s (connect.timeout)", NULL},
+	{"tls", OPT_TLS, ST_ARG_NONE, NULL, "mutual TLS: ids proven by certificates (tls)", NULL},
 	{"update", OPT_UPDATE, ST_ARG_NONE, NULL, "record the results in st-addrbook and st-peers", NULL},
 	ST_OPTION_END,
 };
@@ -46,7 +50,8 @@ struct run {
 	const char *exclude;
 	const struct st_endpoint *eps;
 	bool update;
-	struct st_peerbook *bans;    /* read at the start, for the ban checks */
+	bool strict;
+	struct st_peerbook *bans;    /* read at the start, for the ban checks and known ids */
 	struct saved *saved;         /* results kept for --update */
 	size_t nsaved;
 	int64_t last_progress;
@@ -70,6 +75,7 @@ struct saved {
 	struct st_endpoint ep;
 	enum st_status status;
 	char node_id[ST_NODE_ID_MAX + 1];
+	bool verified;
 	int32_t version;
 	char user_agent[ST_UA_MAX + 1];
 };
@@ -102,6 +108,11 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 	case OPT_UPDATE:
 		r->update = true;
 		return 0;
+	case OPT_TLS:
+		return st_cli_config_flag(cli, "--tls", "tls", "true", err);
+	case OPT_STRICT:
+		r->strict = true;
+		return 0;
 	}
 	return -1;
 }
@@ -112,11 +123,18 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 	char ep[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(res->ep, ep, sizeof ep);
 	const struct st_handshake *h = res->remote;
+	/* the id to name: the one a certificate proved, else the one claimed; on
+	 * identity-mismatch the proven one, never the claim (st-files(5)) */
+	const char *id = res->verified_id ? res->verified_id : h ? h->node_id : NULL;
+	if (res->previous_id)
+		st_warn(r->cli, "%s: identity changed: it proved %s, it was %s (--strict refuses)", ep,
+		        res->verified_id, res->previous_id);
 	if (r->saved) {
 		struct saved *s = &r->saved[r->nsaved++];
 		s->ep = *res->ep;
 		s->status = res->status;
-		st_strlcpy(s->node_id, h ? h->node_id : "", sizeof s->node_id);
+		s->verified = res->verified_id != NULL;
+		st_strlcpy(s->node_id, id ? id : "", sizeof s->node_id);
 		s->version = h ? h->version : 0;
 		st_strlcpy(s->user_agent, h ? h->user_agent : "", sizeof s->user_agent);
 	}
@@ -128,7 +146,7 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 		else
 			st_info(r->cli, "%s: ok, %zu peers", ep, res->npeers);
 		char source[ST_SOURCE_MAX];
-		snprintf(source, sizeof source, "gossip:%s@%s", h ? h->node_id : "?", ep);
+		snprintf(source, sizeof source, "gossip:%s@%s", id ? id : "?", ep);
 		for (size_t i = 0; i < res->npeers; i++) {
 			char pe[ST_ENDPOINT_STRLEN];
 			st_endpoint_format(&res->peers[i], pe, sizeof pe);
@@ -143,8 +161,8 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 	st_print_begin(r->p);
 	st_print_str(r->p, "endpoint", "%-22s", ep);
 	st_print_str(r->p, "status", "%-16s", st_status_name(res->status));
-	st_print_str(r->p, "node_id", "%s", h ? h->node_id : NULL);
-	st_print_bool(r->p, "verified", "verified=%s", false);
+	st_print_str(r->p, "node_id", "%s", id);
+	st_print_bool(r->p, "verified", "verified=%s", res->verified_id != NULL);
 	if (h)
 		st_print_int(r->p, "version", "v%lld", h->version);
 	else
@@ -209,6 +227,14 @@ static struct st_endpoint *read_endpoints(struct st_cli *cli, FILE *f, const cha
 	return v;
 }
 
+/* Trust on first use: the verified id the book last saw at ep. */
+static const char *known_id(void *ctx, const struct st_endpoint *ep)
+{
+	struct run *r = ctx;
+	const struct st_peer *p = r->bans ? st_peers_verified_at(r->bans, ep) : NULL;
+	return p ? p->id : NULL;
+}
+
 static bool banned_id(void *ctx, const char *id)
 {
 	struct run *r = ctx;
@@ -233,7 +259,8 @@ static int update_books(struct st_cli *cli, struct run *r)
 	for (size_t i = 0; i < r->nsaved; i++) {
 		const struct saved *s = &r->saved[i];
 		struct st_conn_result res = {.ep = s->ep, .status = s->status, .node_id = s->node_id,
-		                             .version = s->version, .user_agent = s->user_agent};
+		                             .version = s->version, .user_agent = s->user_agent,
+		                             .verified = s->verified};
 		struct st_peer_change c;
 		if (st_glue_apply(ab, pb, &res, now, &c, &err) < 0)
 			break;
@@ -329,8 +356,16 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.progress = isatty(STDERR_FILENO) && n > 100 && cli->verbose >= 0 ? on_progress : NULL,
 		.progress_ctx = &r,
 	};
-	if (st_net_local_handshake(&cli->config, 0, &o.local, &err) < 0)
+	struct st_tls_ctx *tls = NULL;
+	if (r.strict && !cli->config.tls)
+		st_usage_error(cli, "--strict goes with --tls (or tls: true)");
+	if (cli->config.tls && st_tls_new(&tls, &cli->config, &err) < 0)
 		st_die(cli, &err);
+	if (st_net_local_handshake_tls(&cli->config, 0, tls, &o.local, &err) < 0)
+		st_die(cli, &err);
+	o.tls = tls;
+	o.strict = r.strict;
+	o.known_id = known_id;
 	st_net_raise_nofile((uint64_t)o.jobs + 64);
 	r.p = st_cli_printer(cli, r.getpeers ? &st_schema_gossip : &st_schema_dial);
 	if (st_peerbook_open(&r.bans, &cli->config, ST_STORE_READ, &err) < 0 ||
@@ -373,6 +408,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	st_cli_stop_end_g();
 	st_peerbook_free(r.bans);
 	r.bans = NULL;
+	st_tls_free(tls);
 	free(eps);
 	free(ids);
 	free(expected);

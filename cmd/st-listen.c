@@ -10,9 +10,11 @@
 #include "st/net.h"
 #include "st/peers.h"
 #include "st/store.h"
+#include "st/tls.h"
 #include "st/util.h"
 
-enum { OPT_BIND = ST_OPT_USER, OPT_PORT, OPT_MAX_CONNS, OPT_MAX_PER_IP, OPT_IDLE, OPT_HANDSHAKE };
+enum { OPT_BIND = ST_OPT_USER, OPT_PORT, OPT_MAX_CONNS, OPT_MAX_PER_IP, OPT_IDLE, OPT_HANDSHAKE,
+       OPT_TLS };
 
 static const struct st_option options[] = {
 	{"bind", OPT_BIND, ST_ARG_REQUIRED, "ADDR:PORT", "listen here (repeatable; listen.bind)", NULL},
@@ -21,6 +23,7 @@ static const struct st_option options[] = {
 	{"max-conns", OPT_MAX_CONNS, ST_ARG_REQUIRED, "N", "inbound connections at once", NULL},
 	{"max-per-ip", OPT_MAX_PER_IP, ST_ARG_REQUIRED, "N", "inbound connections per address", NULL},
 	{"port", OPT_PORT, ST_ARG_REQUIRED, "PORT", "the port of every bind address (0: any)", NULL},
+	{"tls", OPT_TLS, ST_ARG_NONE, NULL, "mutual TLS: ids proven by certificates (tls)", NULL},
 	ST_OPTION_END,
 };
 static const struct st_program prog = {
@@ -132,6 +135,8 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 		return st_cli_config_flag(cli, "--idle-timeout", "listen.idle_timeout", arg, err);
 	case OPT_HANDSHAKE:
 		return st_cli_config_flag(cli, "--handshake-timeout", "listen.handshake_timeout", arg, err);
+	case OPT_TLS:
+		return st_cli_config_flag(cli, "--tls", "tls", "true", err);
 	}
 	return -1;
 }
@@ -167,8 +172,9 @@ static void on_session(void *vctx, const struct st_inbound *in)
 	st_print_str(p, "endpoint", "%-22s", reach[0] ? reach : NULL);
 	st_print_str(p, "peer", "from %-22s", peer);
 	st_print_str(p, "status", "%-14s", st_status_name(in->status));
-	st_print_str(p, "node_id", "%s", h ? h->node_id : NULL);
-	st_print_bool(p, "verified", "verified=%s", false);
+	/* a certificate's proof over a claim; on identity-mismatch the proven id */
+	st_print_str(p, "node_id", "%s", in->verified_id ? in->verified_id : h ? h->node_id : NULL);
+	st_print_bool(p, "verified", "verified=%s", in->verified_id != NULL);
 	if (h)
 		st_print_int(p, "version", "v%lld", h->version);
 	else
@@ -261,12 +267,17 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		const char *colon = strrchr(c.binds[0], ':');
 		port = colon ? (uint16_t)strtol(colon + 1, NULL, 10) : 0;
 	}
-	if (st_net_local_handshake(&cli->config, port, &o.local, &err) < 0)
+	struct st_tls_ctx *tls = NULL;
+	if (cli->config.tls && st_tls_new(&tls, &cli->config, &err) < 0)
 		st_die(cli, &err);
+	if (st_net_local_handshake_tls(&cli->config, port, tls, &o.local, &err) < 0)
+		st_die(cli, &err);
+	o.tls = tls;
 	c.p = st_cli_printer(cli, &st_schema_inbound);
 	if ((o.stop_fd = st_cli_stop_begin_g(&err)) < 0)
 		st_die(cli, &err);
 	int rc = st_listen_run(&o, &err);
+	st_tls_free(tls);
 	st_cli_stop_end_g();
 	st_cli_stop_end_g();
 	st_peerbook_free(c.bans);

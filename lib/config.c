@@ -23,6 +23,7 @@ enum type {
 	T_SIZE,
 	T_SHARE,
 	T_BINDLIST,
+	T_TLSVER, /* "1.3" or "1.2", kept as 13 or 12 */
 };
 
 struct key {
@@ -44,6 +45,10 @@ static const struct key keys[] = {
 	 "how long to wait for a table another program holds (then exit 75)"},
 	{"repair", T_BOOL, OFF(repair_auto), 0, 0, "never",
 	 "auto: a damaged table is repaired as fsck --repair would, instead of failing"},
+	{"tls", T_BOOL, OFF(tls), 0, 0, "false",
+	 "mutual TLS on every connection; node ids proven by certificates"},
+	{"tls_min_version", T_TLSVER, OFF(tls_min_version), 0, 0, "1.3",
+	 "the oldest TLS version spoken: 1.3, or 1.2"},
 	{"addrbook.max_addresses", T_U32, OFF(addrbook.max_addresses), 1, 10000000, "10000",
 	 "capacity of the address book"},
 	{"addrbook.max_per_subnet", T_U32, OFF(addrbook.max_per_subnet), 1, 10000000, "10",
@@ -58,6 +63,10 @@ static const struct key keys[] = {
 	 "our node id (default: generated once and kept in the data dir)"},
 	{"node.user_agent", T_STRING, OFF(node.user_agent), 0, 129, "st/" ST_BUILD_VERSION,
 	 "user agent sent in handshakes"},
+	{"node.key", T_STRING, OFF(node.key), 0, ST_PATH_MAX, "",
+	 "the node's Ed25519 key for TLS (default DATA_DIR/node.key, st-keygen's)"},
+	{"node.cert", T_STRING, OFF(node.cert), 0, ST_PATH_MAX, "",
+	 "the node's certificate for TLS (default DATA_DIR/node.crt)"},
 	{"peers.success_delta", T_I32, OFF(peers.success_delta), 0, 1000, "1",
 	 "reputation added by a success"},
 	{"peers.failure_delta", T_I32, OFF(peers.failure_delta), -1000, 0, "-2",
@@ -325,6 +334,14 @@ static int set_value(struct st_config *cfg, const struct key *k, const char *v, 
 			return st_err_set(err, ST_EX_DATAERR, "no address");
 		memcpy(cfg->listen.bind, tmp.listen.bind, sizeof tmp.listen.bind);
 		cfg->listen.nbind = n;
+		return 0;
+	}
+	case T_TLSVER: {
+		/* 1.1 and older are not offered at all: they lack Ed25519 and are deprecated */
+		int ver = !strcmp(v, "1.3") ? 13 : !strcmp(v, "1.2") ? 12 : 0;
+		if (!ver)
+			return st_err_set(err, ST_EX_DATAERR, "'%s': expected 1.3 or 1.2", v);
+		memcpy(field, &ver, sizeof ver);
 		return 0;
 	}
 	}
@@ -807,6 +824,12 @@ static void print_value(FILE *out, const struct st_config *cfg, const struct key
 		double v;
 		memcpy(&v, field, sizeof v);
 		fprintf(out, "%g%%", v * 100);
+		break;
+	}
+	case T_TLSVER: {
+		int v;
+		memcpy(&v, field, sizeof v);
+		fputs(v == 12 ? "\"1.2\"" : "\"1.3\"", out);
 		break;
 	}
 	case T_BINDLIST:

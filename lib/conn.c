@@ -2,12 +2,16 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "st/engine.h"
+#include "st/tls.h"
 
 struct st_conn {
 	struct event_base *base;
@@ -19,6 +23,9 @@ struct st_conn {
 	struct st_endpoint ep;
 	char expected_id[ST_NODE_ID_MAX + 1];
 	bool dialer, connected, handshaken;
+	bool tls, tls_done;           /* over TLS; its handshake completed */
+	bool fed;                     /* bytes went to the session already */
+	struct st_tls_peer peer;      /* what the TLS verification found (tls.h) */
 	/* A close asked for while one of our callbacks runs is carried out when
 	 * the engine regains control (depth back to 0): the owner's callbacks may
 	 * close, and the engine never touches a freed connection. */
@@ -29,19 +36,34 @@ struct st_conn {
 };
 
 /*
- * The TLS slot: every connection's socket is wrapped here, and only here.
- * With a TLS context this will become bufferevent_openssl_socket_new (client
- * or server side by `dialer`); today a context is refused.
+ * Every connection's socket is wrapped here, and only here: a socket
+ * bufferevent, or with a TLS context an OpenSSL one (client or server side by
+ * `dialer`) that verifies the peer into c->peer during its handshake.
  */
-static struct bufferevent *wrap_socket(struct event_base *base, evutil_socket_t fd,
-                                       struct st_tls_ctx *tls, bool dialer, struct st_err *err)
+static struct bufferevent *wrap_socket(struct st_conn *c, evutil_socket_t fd,
+                                       const struct st_conn_opts *o, struct st_err *err)
 {
-	(void)dialer;
-	if (tls) {
-		st_err_set(err, ST_EX_SOFTWARE, "TLS is not supported yet");
-		return NULL;
+	struct bufferevent *bev;
+	if (o->tls) {
+		c->tls = true;
+		SSL *ssl = st_tls_ssl_new(o->tls, !c->dialer, &c->peer, err);
+		if (!ssl)
+			return NULL;
+		st_strlcpy(c->peer.expected_id, c->expected_id, sizeof c->peer.expected_id);
+		if (o->known_id)
+			st_strlcpy(c->peer.known_id, o->known_id, sizeof c->peer.known_id);
+		c->peer.strict = o->strict;
+		bev = bufferevent_openssl_socket_new(c->base, fd, ssl,
+		                                     c->dialer ? BUFFEREVENT_SSL_CONNECTING
+		                                               : BUFFEREVENT_SSL_ACCEPTING,
+		                                     BEV_OPT_CLOSE_ON_FREE);
+		if (!bev)
+			SSL_free(ssl);
+		else /* a peer closing without close_notify is an EOF, as over TCP */
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else {
+		bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	}
-	struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev)
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory or descriptors");
 	return bev;
@@ -173,6 +195,18 @@ static void pump(struct st_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	uint8_t chunk[ST_CONN_IN_MAX];
+	/* a TLS record (handshake 0x16 or alert 0x15, version 3.x) read as a frame
+	 * length is past any first frame's ceiling: name it for what it is */
+	uint8_t head[3];
+	if (!c->tls && !c->fed && evbuffer_copyout(in, head, sizeof head) == (ev_ssize_t)sizeof head &&
+	    (head[0] == 0x16 || head[0] == 0x15) && head[1] == 0x03 && head[2] <= 0x04) {
+		mark_closed(c, ST_STATUS_TLS_ERROR,
+		            c->dialer ? "the peer speaks TLS: a TLS port (dial it with --tls)"
+		                      : "the peer speaks TLS: a TLS client on a plain port");
+		return;
+	}
+	if (evbuffer_get_length(in) > 0)
+		c->fed = true;
 	while (!c->closing && c->s.state != ST_SESS_CLOSED && evbuffer_get_length(in) > 0) {
 		int n = evbuffer_remove(in, chunk, sizeof chunk);
 		if (n <= 0)
@@ -183,8 +217,16 @@ static void pump(struct st_conn *c)
 
 static void on_session_event(void *ctx, struct st_session *s, struct st_session_event *ev)
 {
-	(void)s;
 	struct st_conn *c = ctx;
+	if (ev->kind == ST_EV_HANDSHAKE && c->tls && strcmp(s->remote.node_id, c->peer.id) != 0) {
+		/* the claim and the proof differ: the owner never hears of this handshake,
+		 * and our HandshakeAck (queued by the session) is dropped unsent */
+		char why[sizeof c->peer.id + ST_NODE_ID_MAX + 64];
+		snprintf(why, sizeof why, "certificate proves %s, handshake claims %s", c->peer.id,
+		         s->remote.node_id);
+		mark_closed(c, ST_STATUS_IDENTITY_MISMATCH, why);
+		return;
+	}
 	if (ev->kind == ST_EV_HANDSHAKE)
 		c->handshaken = true;
 	if (c->cbs.event && !c->closing)
@@ -217,28 +259,67 @@ static void on_write(struct bufferevent *bev, void *ctx)
 		bufferevent_enable(bev, EV_READ);
 }
 
+/* A TLS connection failed before its handshake completed both ways: why, in words. */
+static void tls_failed(struct st_conn *c, struct bufferevent *bev)
+{
+	unsigned long e = 0, last;
+	/* libevent hands the errors back last first; the SSL library's own reason
+	 * (an alert, a wrong version) is what says why */
+	while ((last = bufferevent_get_openssl_error(bev)) != 0)
+		if (!e || ERR_GET_LIB(last) == ERR_LIB_SSL)
+			e = last;
+	char why[256];
+	enum st_status status = st_tls_failure(&c->peer, e, why, sizeof why);
+	mark_closed(c, status, why);
+}
+
 static void on_bev_event(struct bufferevent *bev, short events, void *ctx)
 {
-	(void)bev;
 	struct st_conn *c = ctx;
 	enter(c);
 	if (events & BEV_EVENT_CONNECTED) {
+		/* over TLS this comes once the TLS handshake is done, on both sides */
 		c->connected = true;
+		c->tls_done = c->tls;
 		flush(c); /* the Handshake */
-		if (c->cbs.connected)
+		if (c->cbs.connected && c->dialer)
 			c->cbs.connected(c->ctx, c);
+	} else if ((events & BEV_EVENT_ERROR) && c->tls && c->handshaken && !EVUTIL_SOCKET_ERROR()) {
+		/* TLS's way of saying the peer closed (its close_notify, or none): an EOF */
+		while (bufferevent_get_openssl_error(bev))
+			;
+		pump(c);
+		if (!c->closing && c->s.state != ST_SESS_CLOSED)
+			st_session_eof(&c->s);
+		if (!c->closing)
+			close_from_session(c, NULL);
 	} else if (events & BEV_EVENT_ERROR) {
 		int e = EVUTIL_SOCKET_ERROR();
 		const char *why = evutil_socket_error_to_string(e);
-		if (!c->connected) {
+		bool tcp = e == ECONNREFUSED || e == ETIMEDOUT || e == ENETUNREACH || e == EHOSTUNREACH;
+		if (c->tls && !c->handshaken && !(c->dialer && !c->tls_done && tcp)) {
+			/* a TLS failure; also after our side's handshake: in TLS 1.3 a server
+			 * refuses the client's certificate after the client is done */
+			tls_failed(c, bev);
+		} else if (!c->connected) {
 			mark_closed(c, e == ECONNREFUSED ? ST_STATUS_REFUSED
 			               : e == ETIMEDOUT  ? ST_STATUS_TIMEOUT
 			                                 : ST_STATUS_UNREACHABLE, why);
+		} else if (!c->tls && c->dialer && !c->handshaken && !c->fed && e == ECONNRESET) {
+			/* what a TLS listener does to the plain Handshake it cannot read */
+			st_session_eof(&c->s);
+			mark_closed(c, ST_STATUS_PROTOCOL_ERROR,
+			            "connection reset before any answer (a TLS port? dial it with --tls)");
 		} else {
 			st_session_eof(&c->s);
 			close_from_session(c, why);
 		}
 	} else if (events & BEV_EVENT_EOF) {
+		if (c->tls && !c->tls_done) {
+			tls_failed(c, bev);
+			leave(c);
+			return;
+		}
 		pump(c); /* what came before the close */
 		if (!c->closing && c->s.state != ST_SESS_CLOSED)
 			st_session_eof(&c->s);
@@ -301,7 +382,7 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 		free(c);
 		return NULL;
 	}
-	c->bev = wrap_socket(base, fd, o->tls, dialer, err);
+	c->bev = wrap_socket(c, fd, o, err);
 	if (!c->bev && fd >= 0)
 		evutil_closesocket(fd);
 	c->timer = c->bev ? evtimer_new(base, on_timer, c) : NULL;
@@ -402,4 +483,16 @@ bool st_conn_connected(const struct st_conn *c)
 bool st_conn_handshaken(const struct st_conn *c)
 {
 	return c->handshaken;
+}
+
+const char *st_conn_verified_id(const struct st_conn *c)
+{
+	/* the certificate's id is proven only once TLS checked the peer's signature
+	 * with it: a refusal inside the handshake (a pin) comes before that */
+	return c->tls_done ? c->peer.id : "";
+}
+
+const char *st_conn_previous_id(const struct st_conn *c)
+{
+	return c->peer.changed ? c->peer.known_id : "";
 }

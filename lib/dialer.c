@@ -67,6 +67,8 @@ static void report(struct st_dialer *d, struct dial *x, enum st_status status, c
 		.peers = x->peers,
 		.npeers = x->npeers,
 		.npeers_sent = x->npeers_sent,
+		.verified_id = x->c && st_conn_verified_id(x->c)[0] ? st_conn_verified_id(x->c) : NULL,
+		.previous_id = x->c && st_conn_previous_id(x->c)[0] ? st_conn_previous_id(x->c) : NULL,
 	};
 	if (status == ST_STATUS_OK)
 		d->ok++;
@@ -134,9 +136,10 @@ static void on_event(void *ctx, struct st_conn *c, struct st_session_event *ev)
 static void on_timeout(void *ctx, struct st_conn *c)
 {
 	const struct st_session *s = st_conn_session(c);
-	(void)ctx;
+	const struct dial *x = ctx;
 	if (!st_conn_connected(c))
-		st_conn_close(c, ST_STATUS_TIMEOUT, "no answer to connect");
+		st_conn_close(c, ST_STATUS_TIMEOUT, x->d->o.tls ? "no answer to connect or TLS handshake"
+		                                                : "no answer to connect");
 	else
 		st_conn_close(c, ST_STATUS_TIMEOUT, !st_conn_handshaken(c) ? "no handshake"
 		                                    : s->ping_pending   ? "no pong"
@@ -178,6 +181,8 @@ static void start(struct st_dialer *d, const struct queued *q)
 		.max_frame = ST_FRAME_MAX,
 		.tls = d->o.tls,
 		.expected_id = q->expected_id,
+		.known_id = d->o.tls && d->o.known_id ? d->o.known_id(d->o.ctx, &q->ep) : NULL,
+		.strict = d->o.strict,
 	};
 	if (st_conn_dial(&x->c, d->base, &q->ep, &co, &dial_cbs, x, &err) < 0) {
 		x->c = NULL;

@@ -9,8 +9,8 @@ int st_glue_apply(struct st_addrbook *ab, struct st_peerbook *pb, const struct s
 {
 	memset(change, 0, sizeof *change);
 	if (r->status == ST_STATUS_BANNED || r->status == ST_STATUS_SHUTDOWN ||
-	    r->status == ST_STATUS_REFUSED_LIMIT)
-		return 0; /* never dialed, or refused by us: nothing learned of the peer */
+	    r->status == ST_STATUS_REFUSED_LIMIT || r->status == ST_STATUS_IDENTITY_CHANGED)
+		return 0; /* never dialed, or refused by us (the operator decides): nothing learned */
 	bool ok = st_status_is_success(r->status);
 	if (ab && st_addrbook_record(ab, &r->ep, ok, now, err) < 0)
 		return -1;
@@ -23,7 +23,17 @@ int st_glue_apply(struct st_addrbook *ab, struct st_peerbook *pb, const struct s
 		if (st_peers_seen(pb, id, &r->ep, r->version, r->user_agent, r->verified, now, change,
 		                  err) < 0)
 			return -1;
+		if (change->claim_ignored)
+			return 0;
 		return st_peers_success(pb, id, now, err) < 0 ? -1 : 0;
+	}
+	if (id && r->verified) { /* proven by its certificate: the failure is that peer's */
+		if (st_peers_seen(pb, id, &r->ep, r->version, r->user_agent, true, now, change, err) < 0)
+			return -1;
+	} else if (id) {
+		const struct st_peer *p = st_peers_get(pb, id);
+		if (p && p->verified)
+			return 0; /* an unproven claim of a verified id: not held against it */
 	}
 	if (!id) { /* the id we last saw at this endpoint */
 		const struct st_peer *p = st_peers_at(pb, &r->ep);

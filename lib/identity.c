@@ -322,6 +322,23 @@ int st_identity_data_id(const void *data, size_t len, const char *name, char *ou
 	return rc;
 }
 
+int st_identity_cert_load(X509 **out, const char *path, struct st_err *err)
+{
+	*out = NULL;
+	struct file_bytes b = {0};
+	if (read_bytes(path, "certificate", false, &b, err) < 0)
+		return -1;
+	BIO *bio = has(b.data, b.len, "-----BEGIN CERTIFICATE-----")
+	               ? BIO_new_mem_buf(b.data, (int)b.len)
+	               : NULL;
+	*out = bio ? PEM_read_bio_X509(bio, NULL, no_passphrase, NULL) : NULL;
+	BIO_free(bio);
+	bytes_clear(&b);
+	if (!*out)
+		return st_err_set(err, ST_EX_DATAERR, "certificate '%s': not a PEM certificate", path);
+	return 0;
+}
+
 int st_identity_file_id(const char *path, char *out, size_t size, struct st_err *err)
 {
 	struct file_bytes b = {0};

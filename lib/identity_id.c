@@ -64,8 +64,14 @@ int st_identity_id_from_raw(const unsigned char *raw, size_t len, char *out, siz
 		return st_err_set(err, ST_EX_DATAERR, "not a 32-byte Ed25519 public key");
 	if (size < ST_ID_STRLEN)
 		return st_err_set(err, ST_EX_SOFTWARE, "node id buffer too small");
+	/* The id is of the DER SubjectPublicKeyInfo, as protocol.md decides: for
+	 * Ed25519 (RFC 8410, no parameters) that is a fixed prefix and the raw key,
+	 * so every encoding of one key in a certificate gives one id. */
+	unsigned char spki[ST_ID_SPKI_LEN];
+	memcpy(spki, ST_ID_SPKI_PREFIX, ST_ID_SPKI_LEN - ST_ID_PUBKEY_LEN);
+	memcpy(spki + ST_ID_SPKI_LEN - ST_ID_PUBKEY_LEN, raw, ST_ID_PUBKEY_LEN);
 	unsigned char h[SHA256_DIGEST_LENGTH];
-	SHA256(raw, len, h);
+	SHA256(spki, sizeof spki, h);
 	unsigned char v[8 + NDATA + NCHECK] = {0};
 	unsigned char data[NDATA];
 	payload_values(h, data);

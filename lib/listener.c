@@ -114,6 +114,7 @@ static void on_closed(void *ctx, struct st_conn *c, enum st_status status, const
 		.error = error,
 		.duration_ms = st_monotonic_ms() - x->start_ms,
 		.getpeers = x->getpeers,
+		.verified_id = st_conn_verified_id(c)[0] ? st_conn_verified_id(c) : NULL,
 	};
 	report(l, &in);
 	if (x->prev)

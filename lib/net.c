@@ -13,6 +13,7 @@
 
 #include "st/net.h"
 #include "st/store.h"
+#include "st/tls.h"
 
 static uint64_t random_u64(void)
 {
@@ -85,6 +86,26 @@ int st_net_local_handshake(const struct st_config *cfg, uint16_t listen_port,
 	return 0;
 }
 
+int st_net_local_handshake_tls(const struct st_config *cfg, uint16_t listen_port,
+                               const struct st_tls_ctx *tls, struct st_handshake *h,
+                               struct st_err *err)
+{
+	if (!tls)
+		return st_net_local_handshake(cfg, listen_port, h, err);
+	/* no node_id file is read or made: the key is the identity */
+	struct st_config c = *cfg;
+	const char *id = st_tls_id(tls);
+	if (cfg->node.node_id[0] && strcmp(cfg->node.node_id, id) != 0)
+		return st_err_set(err, ST_EX_USAGE,
+		                  "node.node_id %s is not the id of the TLS key (%s): peers would "
+		                  "refuse it",
+		                  cfg->node.node_id, id);
+	st_strlcpy(c.node.node_id, id, sizeof c.node.node_id);
+	c.seeds = NULL;
+	c.nseeds = 0;
+	return st_net_local_handshake(&c, listen_port, h, err);
+}
+
 void st_net_raise_nofile(uint64_t need)
 {
 	struct rlimit rl;
@@ -132,6 +153,12 @@ static bool all_banned(void *ctx, const char *id)
 	return a->o->banned_id(a->o->banned_ctx, id);
 }
 
+static const char *all_known(void *ctx, const struct st_endpoint *ep)
+{
+	struct dial_all *a = ctx;
+	return a->o->known_id(a->o->banned_ctx, ep);
+}
+
 /* The stop descriptor became readable: dials still open end unreported. */
 static void on_stop(evutil_socket_t fd, short what, void *ctx)
 {
@@ -165,6 +192,9 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 		.progress = all_progress,
 		.banned_id = o->banned_id ? all_banned : NULL,
 		.idle = all_idle,
+		.tls = o->tls,
+		.strict = o->strict,
+		.known_id = o->known_id ? all_known : NULL,
 	};
 	struct st_dialer *d = NULL;
 	struct event *stop = NULL;
@@ -221,6 +251,7 @@ int st_listen_run(const struct st_listen_opts *o, struct st_err *err)
 		.message = o->message,
 		.banned_addr = o->banned_addr,
 		.banned_peer = o->banned_peer,
+		.tls = o->tls,
 	};
 	struct st_listener *l = NULL;
 	int rc = st_listener_new(&l, base, &lo, err);

@@ -609,6 +609,13 @@ void st_peers_derived_id(const struct st_endpoint *ep, char *buf, size_t size)
 	snprintf(buf, size, "ep-%016" PRIx64, st_hash64(b, sizeof b, 0x73742d6964ULL));
 }
 
+const struct st_peer *st_peers_verified_at(const struct st_peerbook *pb,
+                                           const struct st_endpoint *ep)
+{
+	const struct st_peer *at = st_peers_at(pb, ep);
+	return at && at->verified ? at : NULL;
+}
+
 int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoint *ep,
                   int32_t version, const char *user_agent, bool verified, int64_t now,
                   struct st_peer_change *change, struct st_err *err)
@@ -624,6 +631,18 @@ int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoi
 		st_strlcpy(change->previous_id, at->id, sizeof change->previous_id);
 	}
 	const struct st_peer *p = find_id(pb, id);
+	if (p && !p->deleted && p->verified && !verified) {
+		/* anyone can claim an id without TLS: a proven peer's record is not
+		 * theirs to move, rename or vouch for */
+		change->claim_ignored = true;
+		return 0;
+	}
+	/* and a claim does not take an endpoint from the peer that proved it holds it */
+	bool keep_ep = at && at->verified && !verified && strcmp(at->id, id) != 0;
+	if (keep_ep) {
+		change->endpoint_kept = true;
+		st_strlcpy(change->previous_id, at->id, sizeof change->previous_id);
+	}
 	struct st_peer u;
 	if (!p || p->deleted) {
 		memset(&u, 0, sizeof u);
@@ -632,6 +651,13 @@ int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoi
 		change->added = true;
 	} else {
 		u = *p;
+	}
+	if (verified && !u.verified && !change->added) {
+		/* first proof of an id claimed before: what the claims gathered (endpoints,
+		 * reputation, counts) may be an impostor's, so the record starts afresh */
+		memset(&u, 0, sizeof u);
+		st_strlcpy(u.id, id, sizeof u.id);
+		u.first_seen = now;
 	}
 	u.deleted = false;
 	u.last_seen = now;
@@ -643,7 +669,7 @@ int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoi
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
 	u.verified = u.verified || verified;
-	if (ep) {
+	if (ep && !keep_ep) {
 		size_t k;
 		for (k = 0; k < u.neps && !st_endpoint_equal(&u.eps[k], ep); k++)
 			;

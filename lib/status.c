@@ -17,6 +17,9 @@ static const char *const names[ST_STATUS__COUNT] = {
 	[ST_STATUS_IDLE] = "idle",
 	[ST_STATUS_REFUSED_LIMIT] = "refused-limit",
 	[ST_STATUS_SHUTDOWN] = "shutdown",
+	[ST_STATUS_TLS_ERROR] = "tls-error",
+	[ST_STATUS_IDENTITY_MISMATCH] = "identity-mismatch",
+	[ST_STATUS_IDENTITY_CHANGED] = "identity-changed",
 };
 
 const char *st_status_name(enum st_status s)

@@ -49,6 +49,8 @@ struct st_config {
 	char data_dir[ST_PATH_MAX];  /* resolved: flag, ST_DATA_DIR, file, XDG default */
 	struct st_lock_wait lock;    /* lock_wait 10m; notice and alert set by the program */
 	bool repair_auto;            /* repair: auto (a damaged table is repaired) or never */
+	bool tls;                    /* tls: false; true: mutual TLS, ids verified (st-connect, st-listen) */
+	int tls_min_version;         /* tls_min_version: 13 (TLS 1.3), or 12 (TLS 1.2) */
 
 	struct {
 		uint32_t max_addresses;        /* 10000 */
@@ -61,6 +63,8 @@ struct st_config {
 	struct {
 		char node_id[128 + 1];     /* "" : derived from the identity key, else generated and kept */
 		char user_agent[128 + 1];  /* "st/VERSION" */
+		char key[ST_PATH_MAX];     /* "" : DATA_DIR/node.key (st-keygen's), the TLS key */
+		char cert[ST_PATH_MAX];    /* "" : DATA_DIR/node.crt, the TLS certificate */
 	} node;
 
 	struct {

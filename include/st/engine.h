@@ -39,11 +39,14 @@ struct event_base;
 #define ST_CONN_IN_MAX ((size_t)64 * 1024)
 
 /*
- * The TLS slot. A connection is made by one function that wraps its socket;
- * with a TLS context it will wrap it in an OpenSSL bufferevent (TLS 1.3, both
- * sides presenting certificates, the peer's id checked against the expected id
- * and the handshake's node_id). Not built yet: every tls field must be NULL
- * today, and a non-NULL one is refused with an error (ST_EX_SOFTWARE).
+ * TLS (tls.h, st_tls_new): a connection is made by one function that wraps its
+ * socket; with a TLS context it wraps it in an OpenSSL bufferevent (TLS 1.3,
+ * both sides presenting certificates, verified by id). The id the peer's
+ * certificate proves must equal the node_id of its Handshake / HandshakeAck,
+ * else the connection ends with identity-mismatch before the owner hears of
+ * the handshake; an expected id is checked inside the TLS handshake, before any
+ * st message; a TLS failure is tls-error, with the reason in words. Deadlines
+ * are the same as over TCP: the TLS handshake runs inside them.
  */
 struct st_tls_ctx;
 
@@ -89,6 +92,11 @@ struct st_conn_opts {
 	 * kept for TLS pinning; NULL or "" for none. Without TLS it is carried, not
 	 * checked: a plain TCP node id is a claim. */
 	const char *expected_id;
+	/* TLS, dialed: the verified id last seen at the endpoint (trust on first
+	 * use), NULL or "" for none. Another id is refused (identity-changed) when
+	 * strict, else taken and told (st_conn_previous_id). A pin outranks it. */
+	const char *known_id;
+	bool strict;
 };
 
 /*
@@ -144,6 +152,12 @@ const char *st_conn_expected_id(const struct st_conn *c);
 bool st_conn_connected(const struct st_conn *c);
 /* True once the handshake completed both ways (st_conn_session(c)->remote holds it). */
 bool st_conn_handshaken(const struct st_conn *c);
+/* TLS: the id the peer's certificate proved, once the TLS handshake completed
+ * (the peer's signature checked with that key); "" without TLS, before, or
+ * when the certificate was refused inside the handshake (a pin not met). */
+const char *st_conn_verified_id(const struct st_conn *c);
+/* TLS: the known id the endpoint no longer proves (not strict), else "". */
+const char *st_conn_previous_id(const struct st_conn *c);
 
 /* ==== the dialer: many endpoints, jobs at a time ==== */
 
@@ -161,6 +175,8 @@ struct st_dial_result {
 	const struct st_endpoint *peers;  /* from GetPeers, at most the count asked */
 	size_t npeers;
 	size_t npeers_sent;               /* what the peer sent (> npeers: it sent more than asked) */
+	const char *verified_id;          /* TLS: the id the certificate proved; NULL without */
+	const char *previous_id;          /* TLS: the known id it replaced (not strict); NULL */
 };
 
 struct st_dialer_opts {
@@ -172,8 +188,11 @@ struct st_dialer_opts {
 	size_t nexclude;
 	size_t max_queued;        /* endpoints waiting at most; 0: no ceiling (st_dialer_add refuses past it) */
 	struct st_handshake local;/* copied */
-	struct st_tls_ctx *tls;   /* the TLS slot: NULL */
+	struct st_tls_ctx *tls;   /* NULL: plain TCP; else TLS with this node's contexts */
+	bool strict;              /* TLS: refuse an endpoint that proves another id than known_id's */
 	void *ctx;                /* passed to every callback below */
+	/* TLS: the verified id last seen at ep (trust on first use), or NULL; asked at dial time. */
+	const char *(*known_id)(void *ctx, const struct st_endpoint *ep);
 	/* Once per endpoint added, in completion order. May call st_dialer_add. */
 	void (*result)(void *ctx, const struct st_dial_result *r);
 	/* After each result: done of total added so far, ok among them. */
@@ -224,6 +243,7 @@ struct st_inbound {
 	const char *error;
 	int64_t duration_ms;
 	uint32_t getpeers;                  /* GetPeers answered */
+	const char *verified_id;            /* TLS: the id the certificate proved; NULL without */
 };
 
 struct st_listener_opts {
@@ -232,7 +252,7 @@ struct st_listener_opts {
 	uint32_t max_frame;
 	int64_t getpeers_interval;          /* seconds between answers to one address */
 	struct st_handshake local;          /* listen_port is set from the first bind */
-	struct st_tls_ctx *tls;             /* the TLS slot: NULL */
+	struct st_tls_ctx *tls;             /* NULL: plain TCP; else TLS with this node's contexts */
 	void *ctx;                          /* passed to every callback below */
 	/* Fills reply with up to max endpoints for requester; returns the count. */
 	size_t (*getpeers)(void *ctx, const struct st_endpoint *requester,

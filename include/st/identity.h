@@ -10,7 +10,11 @@
 
 /* The raw Ed25519 public key. */
 #define ST_ID_PUBKEY_LEN 32
-/* The id's payload: the first 20 bytes (160 bits) of SHA-256(raw public key). */
+/* The DER SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): these 12 bytes,
+ * then the 32 raw bytes of the key. */
+#define ST_ID_SPKI_PREFIX "\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00"
+#define ST_ID_SPKI_LEN 44
+/* The id's payload: the first 20 bytes (160 bits) of SHA-256(SubjectPublicKeyInfo). */
 #define ST_ID_PAYLOAD_LEN 20
 /* "st1" + 32 payload characters + 6 check characters (st-protocol(7)). */
 #define ST_ID_LEN 41
@@ -65,7 +69,8 @@ int st_identity_key_raw(const struct st_key *k, unsigned char *raw, size_t size,
 
 /*
  * The node id of a key: "st1" and the RFC 4648 base32 (lowercase, no
- * padding) of the first 160 bits of SHA-256(raw public key) and of 6
+ * padding) of the first 160 bits of SHA-256(DER SubjectPublicKeyInfo of
+ * the public key: ST_ID_SPKI_PREFIX + the raw key) and of 6
  * check characters (st-protocol(7)); out gets ST_ID_STRLEN bytes at least.
  * Returns 0 or -1.
  */

@@ -11,9 +11,14 @@
 #include "st/status.h"
 
 /* Our side of a handshake from the config: node id (kept in DATA_DIR/node_id
- * when none is configured), user agent, a fresh nonce, services. */
+ * when none is configured), user agent, a fresh nonce, services. With tls (NULL:
+ * none) the node id is the id of our certificate's key, and a node.node_id
+ * naming another is refused. */
 int st_net_local_handshake(const struct st_config *cfg, uint16_t listen_port,
                            struct st_handshake *h, struct st_err *err);
+int st_net_local_handshake_tls(const struct st_config *cfg, uint16_t listen_port,
+                               const struct st_tls_ctx *tls, struct st_handshake *h,
+                               struct st_err *err);
 
 /* Raises RLIMIT_NOFILE towards need (never past the hard limit). */
 void st_net_raise_nofile(uint64_t need);
@@ -37,6 +42,11 @@ struct st_dial_opts {
 	/* When set: true drops a connection whose handshake reveals this id (status banned). */
 	bool (*banned_id)(void *ctx, const char *id);
 	void *banned_ctx;
+	/* TLS (tls.h): NULL for plain TCP. known_id (with banned_ctx) gives the
+	 * verified id last seen at an endpoint; strict refuses another one. */
+	struct st_tls_ctx *tls;
+	bool strict;
+	const char *(*known_id)(void *ctx, const struct st_endpoint *ep);
 };
 
 /* The outcome of dialing one endpoint: struct st_dial_result (engine.h). */
@@ -76,6 +86,7 @@ struct st_listen_opts {
 	bool (*banned_peer)(void *ctx, const char *id, const struct st_endpoint *at);
 	void *ctx;
 	int stop_fd;   /* > 0: listening ends when it becomes readable (see st_dial_opts) */
+	struct st_tls_ctx *tls;  /* NULL: plain TCP; else TLS (tls.h) */
 };
 
 /* Listens on an event loop of its own (st_listener_*) until o->stop_fd becomes

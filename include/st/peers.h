@@ -79,6 +79,14 @@ int st_peerbook_unlock(struct st_peerbook *pb, struct st_err *err);
 const struct st_peer *st_peers_get(const struct st_peerbook *pb, const char *id);
 /* The peer last seen at ep, or NULL. */
 const struct st_peer *st_peers_at(const struct st_peerbook *pb, const struct st_endpoint *ep);
+/*
+ * The peer last seen at ep when its id was proven there by TLS, or NULL: what
+ * trust on first use compares a new certificate's id with (identity-changed).
+ * An unverified claim never takes an endpoint from a verified peer, so a
+ * verified owner stays until another verified id is seen there.
+ */
+const struct st_peer *st_peers_verified_at(const struct st_peerbook *pb,
+                                           const struct st_endpoint *ep);
 size_t st_peers_slots(const struct st_peerbook *pb);
 /* The i-th peer slot, NULL when deleted. */
 const struct st_peer *st_peers_slot(const struct st_peerbook *pb, size_t i);
@@ -87,7 +95,10 @@ const struct st_peer *st_peers_slot(const struct st_peerbook *pb, size_t i);
 struct st_peer_change {
 	bool added;            /* a new peer */
 	bool new_endpoint;     /* a known id seen at an endpoint it was not at */
-	bool changed_id;       /* a verified endpoint now answers with another id */
+	bool changed_id;       /* a verified endpoint now answers with another verified id */
+	bool claim_ignored;    /* an unverified claim of a verified peer's id: nothing changed */
+	bool endpoint_kept;    /* an unverified claim at a verified peer's endpoint: the
+	                        * claim is recorded without it; previous_id is the owner */
 	bool banned;           /* crossed into an automatic ban */
 	char previous_id[ST_NODE_ID_MAX + 1];
 	const struct st_ban *ban;
@@ -95,7 +106,12 @@ struct st_peer_change {
 
 /*
  * Adds or updates a peer from a handshake (id at ep, version, user agent,
- * verified). Returns 0 or -1.
+ * verified). A verified id is never overridden by an unverified claim: a
+ * claim of a verified peer's id changes nothing (change->claim_ignored), a
+ * claim at an endpoint a verified peer holds leaves the endpoint with it
+ * (change->endpoint_kept), and the first verified sighting of an id that was
+ * only claimed before starts its record afresh (endpoints, reputation, counts).
+ * Returns 0 or -1.
  */
 int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoint *ep,
                   int32_t version, const char *user_agent, bool verified, int64_t now,
@@ -180,8 +196,12 @@ struct st_addrbook;
  * The seed design's lifecycle for one result: a success records the endpoint's
  * success in the address book, adds or updates the peer and counts its
  * success; a failure records the endpoint's failure and counts against the
- * peer when its id is known (from the result or the endpoint). "banned" results
- * change nothing. Either book may be NULL. Returns 0 or -1.
+ * peer when its id is known (from the result or the endpoint). A verified
+ * failure (identity-mismatch: the id the certificate proved) records that
+ * peer first, so the failure lands on the proven id, never on the claimed
+ * one; an unverified claim counts neither for nor against a verified peer.
+ * "banned" and "identity-changed" results change nothing. Either book may be
+ * NULL. Returns 0 or -1.
  */
 int st_glue_apply(struct st_addrbook *ab, struct st_peerbook *pb, const struct st_conn_result *r,
                   int64_t now, struct st_peer_change *change, struct st_err *err);

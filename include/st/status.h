@@ -20,6 +20,9 @@ enum st_status {
 	ST_STATUS_IDLE,             /* inbound: closed after the idle timeout */
 	ST_STATUS_REFUSED_LIMIT,    /* inbound: refused, connection limits */
 	ST_STATUS_SHUTDOWN,         /* inbound: the listener stopped */
+	ST_STATUS_TLS_ERROR,        /* the TLS handshake failed: not TLS, a certificate refused */
+	ST_STATUS_IDENTITY_MISMATCH, /* the certificate's id is not the handshake's or the pinned id */
+	ST_STATUS_IDENTITY_CHANGED, /* refused: the endpoint proved another id than the verified one known */
 	ST_STATUS__COUNT,
 };
 

@@ -11,6 +11,7 @@ load helpers
 	assert_line "demo: checked: gossip taught the operator's book all five nodes"
 	assert_line "demo: checked: the operator's book holds those five and no more"
 	assert_line "demo: checked: st-addrbook recorded a success for each of the five nodes"
+	assert_line "demo: checked: TLS proved each node's id, the id of its key"
 	assert_line "demo: done; the operator's book learned all five nodes from a one-line seed list"
 	[[ "$output" != *$'\033'* ]]
 }

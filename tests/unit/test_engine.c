@@ -270,10 +270,6 @@ static void conn_close_and_listener_shutdown(void **state)
 	struct st_conn_cbs cbs = {.event = one_event, .closed = one_closed};
 	struct st_conn_opts co = {.local = local("dialer-2", 3), .expected_id = "listener-1"};
 	struct st_conn *c;
-	/* the TLS slot is there, not filled */
-	co.tls = (struct st_tls_ctx *)&o;
-	assert_int_equal(st_conn_dial(&c, w.base, &w.addr, &co, &cbs, &o, &err), -1);
-	co.tls = NULL;
 	assert_int_equal(st_conn_dial(&c, w.base, &w.addr, &co, &cbs, &o, &err), 0);
 	assert_string_equal(st_conn_expected_id(c), "listener-1");
 	assert_false(st_conn_handshaken(c));

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,7 +16,11 @@
 /* The worked example of st-protocol(7): RFC 8032's first test key. */
 static const char EX_SECRET[] = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 static const char EX_PUBLIC[] = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-static const char EX_ID[] = "st1eh7ddx5bksrgcytl7bkai36se4nxx3klrptiyg";
+/* its DER SubjectPublicKeyInfo (RFC 8410) and that SPKI's SHA-256 */
+static const char EX_SPKI[] = "302a300506032b6570032100"
+                              "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+static const char EX_SHA256[] = "06e3fd8fda29bb60ab59557de61edb0aecdb231134be30e75b455f8e1b792fa9";
+static const char EX_ID[] = "st1a3r73d62fg5wbk2zkv66mhw3blwnwiyr6vdvue";
 
 static void hex(const char *s, unsigned char *out, size_t n)
 {
@@ -61,6 +67,19 @@ static void the_worked_example_gives_its_id(void **state)
 	assert_string_equal(id, EX_ID);
 	assert_int_equal(strlen(id), ST_ID_LEN);
 	assert_true(st_node_id_valid(id, strlen(id)));
+	/* the SPKI the id hashes is OpenSSL's DER encoding of the key, and its hash the man page's */
+	EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pk, sizeof pk);
+	assert_non_null(k);
+	unsigned char *der = NULL, spki[ST_ID_SPKI_LEN], h[SHA256_DIGEST_LENGTH], want[32];
+	int dlen = i2d_PUBKEY(k, &der);
+	assert_int_equal(dlen, ST_ID_SPKI_LEN);
+	hex(EX_SPKI, spki, sizeof spki);
+	assert_memory_equal(der, spki, sizeof spki);
+	SHA256(der, (size_t)dlen, h);
+	hex(EX_SHA256, want, sizeof want);
+	assert_memory_equal(h, want, sizeof want);
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
 	/* and from the private key file, as st-keygen --show reads it */
 	char *dir = unit_tmpdir(), path[512];
 	snprintf(path, sizeof path, "%s/node.key", dir);
@@ -103,10 +122,10 @@ static void parsing_forgives_case_dashes_and_spaces(void **state)
 	(void)state;
 	char out[ST_ID_STRLEN];
 	const char *typed[] = {
-		"ST1EH7DDX5BKSRGCYTL7BKAI36SE4NXX3KLRPTIYG",
-		"st1-eh7d-dx5b-ksrg-cytl-7bka-i36s-e4nx-x3kl-rpti-yg",
-		"  st1 eh7ddx5b ksrgcytl 7bkai36s e4nxx3kl rptiyg\n",
-		"St1Eh7dDx5BkSrGcYtL7bKaI36sE4nXx3kLrPtIyG",
+		"ST1A3R73D62FG5WBK2ZKV66MHW3BLWNWIYR6VDVUE",
+		"st1-a3r7-3d62-fg5w-bk2z-kv66-mhw3-blwn-wiyr-6vdv-ue",
+		"  st1 a3r73d62 fg5wbk2z kv66mhw3 blwnwiyr 6vdvue\n",
+		"sT1A3R73d62Fg5wBk2zKv66MhW3BlWnWiYr6vDvUe",
 	};
 	for (size_t i = 0; i < ST_ARRAY_LEN(typed); i++) {
 		struct st_err err = {0};

@@ -14,7 +14,15 @@ MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, r
     peer.py dial ADDR:PORT NODE LISTEN_PORT
                       dials ADDR:PORT (loopback), handshakes as NODE saying it listens on
                       LISTEN_PORT, prints "ack ID" for a HandshakeAck or "closed", exits
+    peer.py tls DIR NODE
+                      a TLS listener presenting DIR/node.crt (key DIR/node.key), whatever
+                      that certificate is (expired, RSA, ...), answering the Handshake
+                      with NODE as its node id: an impostor when NODE is another's id
+    peer.py tlsdial ADDR:PORT DIR NODE
+                      dials ADDR:PORT over TLS presenting DIR/node.crt, handshakes as NODE;
+                      prints "ack ID", or "closed" and the TLS error, and exits
 """
+import ssl
 import socket
 import struct
 import sys
@@ -157,8 +165,51 @@ def pingflood(where, seconds):
     c.close()
 
 
+def tls_context(server, d):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # it verifies nothing: the node under test must
+    ctx.load_cert_chain(d + "/node.crt", d + "/node.key")
+    return ctx
+
+
+def tls_serve(c, ctx, node):
+    try:
+        c.settimeout(10)
+        t = ctx.wrap_socket(c, server_side=True)
+        kind, body = read_frame(t)
+        if kind == 1:
+            t.sendall(frame(2, handshake(node=node, ua="st-test/1")))
+            while read_frame(t)[0] is not None:
+                pass
+        t.close()
+    except (OSError, ssl.SSLError):
+        c.close()
+
+
+def tls_dial(where, d, node):
+    host, port = where.rsplit(":", 1)
+    c = socket.create_connection((host, int(port)), timeout=5)
+    try:
+        t = tls_context(False, d).wrap_socket(c)
+        t.sendall(frame(1, handshake(node=node, ua="st-test/1")))
+        kind, body = read_frame(t)
+    except (OSError, ssl.SSLError) as e:
+        print("closed %s" % e, flush=True)
+        return
+    if kind == 2:
+        n = struct.unpack("<i", body[12:16])[0]
+        print("ack %s" % body[16:16 + n].decode(), flush=True)
+    else:
+        print("closed", flush=True)
+    t.close()
+
+
 def main():
     mode = sys.argv[1]
+    if mode == "tlsdial":
+        tls_dial(sys.argv[2], sys.argv[3], sys.argv[4])
+        return
     if mode == "pingflood":
         pingflood(sys.argv[2], float(sys.argv[3]))
         return
@@ -170,9 +221,13 @@ def main():
     s.bind(("127.0.0.1", 0))
     s.listen(64)
     print("listening 127.0.0.1:%d" % s.getsockname()[1], flush=True)
+    ctx = tls_context(True, sys.argv[2]) if mode == "tls" else None
     while True:
         c, _ = s.accept()
-        threading.Thread(target=serve, args=(c, mode), daemon=True).start()
+        if ctx:
+            threading.Thread(target=tls_serve, args=(c, ctx, sys.argv[3]), daemon=True).start()
+        else:
+            threading.Thread(target=serve, args=(c, mode), daemon=True).start()
 
 
 if __name__ == "__main__":

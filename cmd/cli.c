@@ -152,8 +152,9 @@ int st_cli_each_batch(const struct st_cli *cli, const struct st_batch_fns *fns, 
 	}
 	struct st_record rec = {0};
 	int b, rc, code = 0;
+	bool held = false; /* the last end kept the tables: the input was flowing */
 	while ((b = st_reader_batch(r, &err)) > 0) {
-		if ((code = fns->begin(ctx)) != 0)
+		if (!held && (code = fns->begin(ctx)) != 0)
 			break;
 		while ((rc = st_reader_next(r, &rec, &err)) != 0) {
 			if (rc < 0) {
@@ -172,9 +173,14 @@ int st_cli_each_batch(const struct st_cli *cli, const struct st_batch_fns *fns, 
 			if (fns->each(ctx, &rec, where) < 0)
 				(*bad)++;
 		}
-		if ((code = fns->end(ctx)) != 0)
+		/* keep the lock only for input that is already there: a pause of
+		 * 50 ms in the stream lets go, as the end of a batch always did */
+		held = b == 2 && st_reader_line_within(r, 50, &err) == 1;
+		if ((code = fns->end(ctx, held)) != 0)
 			break;
 	}
+	if (held && !code)
+		code = fns->end(ctx, false);
 	st_reader_free(r);
 	if (!code && b < 0)
 		st_die(cli, &err);

@@ -231,13 +231,17 @@ struct batch {
 static int batch_open(void *ctx)
 {
 	struct batch *c = ctx;
-	c->ab = open_book(c->cli, c->how);
+	if (!c->ab) /* still open when the last batch ended with more input flowing */
+		c->ab = open_book(c->cli, c->how);
 	return 0;
 }
 
-static int batch_close(void *ctx)
+static int batch_close(void *ctx, bool more)
 {
 	struct batch *c = ctx;
+	struct st_err err = {0};
+	if (more) /* acknowledged now, and the book kept for the next batch */
+		return st_addrbook_commit(c->ab, &err) < 0 ? st_report(c->cli, &err) : 0;
 	int code = close_book(c->cli, c->ab, 0);
 	c->ab = NULL;
 	return code;

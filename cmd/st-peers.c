@@ -224,8 +224,9 @@ static int ingest_open(void *ctx)
 	return 0;
 }
 
-static int ingest_close(void *ctx)
+static int ingest_close(void *ctx, bool more)
 {
+	(void)more; /* the printed records wait for the locks' release: let go each batch */
 	struct ingest *g = ctx;
 	int code = close_pb(g->cli, g->pb, 0);
 	g->pb = NULL;

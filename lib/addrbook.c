@@ -891,6 +891,13 @@ int st_addrbook_compact(struct st_addrbook *ab, struct st_err *err)
 	return 0;
 }
 
+int st_addrbook_commit(struct st_addrbook *ab, struct st_err *err)
+{
+	if (!ab->writable || !ab->changes)
+		return 0;
+	return st_store_sync(ab->store, err);
+}
+
 int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 {
 	if (!ab)

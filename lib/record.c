@@ -590,7 +590,11 @@ int st_reader_batch(struct st_reader *r, struct st_err *err)
 	if (r->eof && r->start == r->end && !r->overlong)
 		return 0;
 	int64_t t0 = st_monotonic_ms();
-	while (!r->eof && r->end - r->start < BATCH_BYTES) {
+	for (;;) {
+		if (r->eof)
+			return 1;
+		if (r->end - r->start >= BATCH_BYTES)
+			return 2; /* full without a pause: the input is flowing */
 		int64_t left = BATCH_MS - (st_monotonic_ms() - t0);
 		if (left <= 0)
 			break;
@@ -599,6 +603,20 @@ int st_reader_batch(struct st_reader *r, struct st_err *err)
 			return -1;
 		if (rc == 0)
 			break; /* idle: commit what came */
+	}
+	return 1;
+}
+
+int st_reader_line_within(struct st_reader *r, int ms, struct st_err *err)
+{
+	int64_t t0 = st_monotonic_ms();
+	while (!r->eof && !whole_line_buffered(r) && r->end - r->start <= ST_LINE_MAX) {
+		int64_t left = ms - (st_monotonic_ms() - t0);
+		if (left <= 0)
+			return 0;
+		int rc = fill(r, (int)left, err);
+		if (rc <= 0)
+			return rc;
 	}
 	return 1;
 }

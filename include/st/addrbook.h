@@ -66,6 +66,9 @@ int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsi
 /* Makes every change durable (journal sync; compaction when due), then frees.
  * Returns 0 or -1 (the book is freed either way). Safe with NULL. */
 int st_addrbook_close(struct st_addrbook *ab, struct st_err *err);
+/* Makes every change so far durable (a journal sync, no compaction) and keeps
+ * the book open, for a writer that goes on without letting go of its lock. */
+int st_addrbook_commit(struct st_addrbook *ab, struct st_err *err);
 /* Frees without writing what is not yet synced. */
 void st_addrbook_free(struct st_addrbook *ab);
 

@@ -148,14 +148,18 @@ int st_cli_printer_done(const struct st_cli *cli, struct st_printer *p, int code
 /*
  * A writer fed by stdin: each batch (st_reader_batch, read holding nothing) is
  * begin (take the lock, open the tables), each record that names an endpoint,
- * end (commit, let go). Bad lines are reported and counted in *bad, as are
+ * end (commit, let go). end's more is true when the batch ended at its size
+ * while input kept coming (st_reader_batch's 2): end may then commit and keep
+ * its tables open, and the next begin finds them open - a bulk load is not
+ * reloaded per megabyte, and the lock is still never held across a pause in
+ * the input. Bad lines are reported and counted in *bad, as are
  * records each returns -1 for; a record with a null endpoint is for no book and
  * skipped. Returns 0, or the exit code a begin or end returned (then it stops).
  */
 struct st_batch_fns {
 	int (*begin)(void *ctx);
 	int (*each)(void *ctx, const struct st_record *rec, const char *where);
-	int (*end)(void *ctx);
+	int (*end)(void *ctx, bool more);
 };
 int st_cli_each_batch(const struct st_cli *cli, const struct st_batch_fns *fns, void *ctx,
                       size_t *bad);

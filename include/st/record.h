@@ -134,9 +134,16 @@ int st_reader_next(struct st_reader *r, struct st_record *rec, struct st_err *er
  * 50 ms, up to 1 MiB or one second. From then on st_reader_next returns the
  * batch's records without waiting and 0 at its end, so that the caller can
  * take its lock, apply the batch and let go before it waits again.
- * Returns 1 when a batch is ready, 0 at the end of input, -1 on a read error.
+ * Returns 1 when a batch is ready, 2 when a batch is ready that ended at its
+ * size, not on a pause (more input is already flowing: a writer may keep its
+ * lock for the next batch without waiting on anybody), 0 at the end of input,
+ * -1 on a read error.
  */
 int st_reader_batch(struct st_reader *r, struct st_err *err);
+/* Waits at most ms for a whole line (or the end) to be buffered, so that the
+ * next st_reader_batch will not wait on the writer of the input. Returns 1
+ * when one is, 0 when none came in time, -1 on a read error. */
+int st_reader_line_within(struct st_reader *r, int ms, struct st_err *err);
 
 /*
  * A field of the record by key: a json member (numbers and booleans rendered as

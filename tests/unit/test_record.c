@@ -326,12 +326,56 @@ static void reader_batches_stop_at_what_has_come(void **state)
 	fclose(in);
 }
 
+/* A batch that fills up while input keeps coming says so (2), so that a writer
+ * may keep its lock; a pause, even inside a line, never keeps it. */
+static void reader_batches_tell_flowing_input_from_a_pause(void **state)
+{
+	(void)state;
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	for (int i = 0; i < 120000; i++) /* about 1.6 MiB */
+		fprintf(f, "10.%d.%d.%d:7777\n", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+	rewind(f);
+	struct st_reader *r = st_reader_new(f, "<file>");
+	struct st_record rec = {0};
+	struct st_err err = {0};
+	assert_int_equal(st_reader_batch(r, &err), 2);
+	size_t n = 0;
+	while (st_reader_next(r, &rec, &err) == 1)
+		n++;
+	assert_true(n > 50000 && n < 120000);
+	assert_int_equal(st_reader_line_within(r, 50, &err), 1);
+	assert_int_equal(st_reader_batch(r, &err), 1); /* the rest, to the end */
+	while (st_reader_next(r, &rec, &err) == 1)
+		n++;
+	assert_int_equal(n, 120000);
+	st_reader_free(r);
+	fclose(f);
+
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	FILE *in = fdopen(fds[0], "r");
+	r = st_reader_new(in, "<pipe>");
+	assert_int_equal(write(fds[1], "1.1.1.1:1\n1.1.1.1:", 19), 19);
+	assert_int_equal(st_reader_batch(r, &err), 1);
+	assert_int_equal(st_reader_next(r, &rec, &err), 1);
+	assert_int_equal(st_reader_next(r, &rec, &err), 0);
+	assert_int_equal(st_reader_line_within(r, 20, &err), 0); /* half a line, then silence */
+	assert_int_equal(write(fds[1], "2\n", 2), 2);
+	assert_int_equal(st_reader_line_within(r, 1000, &err), 1);
+	close(fds[1]);
+	st_record_clear(&rec);
+	st_reader_free(r);
+	fclose(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reader_finds_tsv_columns_by_the_header),
 		cmocka_unit_test(printer_follows_the_declared_schema),
 		cmocka_unit_test(reader_batches_stop_at_what_has_come),
+	    cmocka_unit_test(reader_batches_tell_flowing_input_from_a_pause),
 		cmocka_unit_test(prints_text_with_the_given_formats),
 		cmocka_unit_test(prints_tsv_escaped_in_call_order),
 		cmocka_unit_test(prints_json_one_object_per_line),

@@ -5,7 +5,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -62,6 +64,8 @@ struct st_store {
 	bool unlocked;            /* st_store_unlock: the journal is read from jcopy */
 	char *jcopy;
 	size_t jcopy_len;
+
+	char pause_at[128];       /* ST_TEST_DELAY, read once at open; "" (the rule): no pauses */
 };
 
 struct st_store_writer {
@@ -281,6 +285,43 @@ static int take_lock(int fd, bool writer, unsigned flags, const struct st_lock_w
 	}
 }
 
+/*
+ * Test-only crash points. ST_TEST_DELAY=POINT:MS[,POINT:MS] makes a store sleep
+ * MS milliseconds each time it passes POINT, and POINT:stop stops the process
+ * there (SIGSTOP), so that a test can SIGKILL it at exactly that moment instead
+ * of guessing at times. The points:
+ *   journal-append    half of a journal write done, the rest not yet
+ *   snapshot-tmp      a new snapshot written and synced, not yet renamed
+ *   snapshot-renamed  the snapshot renamed, its journal not yet reset
+ *   journal-reset     the journal reset, the indexes not yet written
+ *   index-tmp         an index written and synced, not yet renamed
+ *   index-renamed     an index renamed (between the two of the address book)
+ * The variable is read here only, once per open, into the store (no global
+ * state, and nothing is read again while a table is being replaced); unset, a
+ * point costs one test of an empty string. See tests/README.md.
+ */
+static void test_pause(const struct st_store *s, const char *point)
+{
+	if (!s->pause_at[0])
+		return;
+	size_t n = strlen(point);
+	for (const char *p = s->pause_at; (p = strstr(p, point)) != NULL; p += n) {
+		if ((p != s->pause_at && p[-1] != ',') || p[n] != ':')
+			continue;
+		if (strncmp(p + n + 1, "stop", 4) == 0) {
+			raise(SIGSTOP);
+			return;
+		}
+		long ms = strtol(p + n + 1, NULL, 10);
+		if (ms > 0 && ms <= 600000) {
+			struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+			}
+		}
+		return;
+	}
+}
+
 int st_store_open(struct st_store **out, const char *dir, const char *name, unsigned version,
                   unsigned flags, struct st_err *err)
 {
@@ -306,6 +347,9 @@ int st_store_open_wait(struct st_store **out, const char *dir, const char *name,
 	s->flags = flags;
 	snprintf(s->snap_path, sizeof s->snap_path, "%s/%s.tsv", dir, name);
 	snprintf(s->journal_path, sizeof s->journal_path, "%s/%s.journal", dir, name);
+	const char *pause_at = getenv("ST_TEST_DELAY");
+	if (pause_at)
+		st_strlcpy(s->pause_at, pause_at, sizeof s->pause_at);
 	bool writer = flags & ST_STORE_WRITE;
 
 	if (writer && st_datadir_prepare(dir, err) < 0)
@@ -708,7 +752,13 @@ static int journal_flush(struct st_store *s, struct st_err *err)
 {
 	if (!s->pending.len)
 		return 0;
-	if (write_all(s->jfd, s->pending.data, s->pending.len, s->journal_path, err) < 0)
+	size_t half = s->pause_at[0] ? s->pending.len / 2 : 0;
+	if (half) {
+		if (write_all(s->jfd, s->pending.data, half, s->journal_path, err) < 0)
+			return -1;
+		test_pause(s, "journal-append");
+	}
+	if (write_all(s->jfd, s->pending.data + half, s->pending.len - half, s->journal_path, err) < 0)
 		return -1;
 	s->journal_size += s->pending.len;
 	s->valid_end = s->journal_size;
@@ -873,14 +923,17 @@ int st_store_rewrite_commit(struct st_store_writer *w, struct st_err *err)
 		return -1;
 	}
 	int rc = 0;
+	bool aux = w->aux;
+	test_pause(s, aux ? "index-tmp" : "snapshot-tmp");
 	if (rename(w->tmp, w->final) < 0) {
 		rc = st_err_sys(err, ST_EX_IOERR, "'%s'", w->final);
 		unlink(w->tmp);
 	} else if (s->dirfd >= 0 && fsync(s->dirfd) < 0) {
 		rc = st_err_sys(err, ST_EX_IOERR, "'%s': fsync", s->dir);
 	}
-	bool aux = w->aux;
 	free(w);
+	if (rc == 0)
+		test_pause(s, aux ? "index-renamed" : "snapshot-renamed");
 	if (rc < 0 || aux)
 		return rc;
 	/* The new snapshot holds everything: the journal starts afresh for the new gen. */
@@ -892,6 +945,7 @@ int st_store_rewrite_commit(struct st_store_writer *w, struct st_err *err)
 	s->journal_size = s->valid_end = 0;
 	if (journal_prepare(s, err) < 0 || fdatasync(s->jfd) < 0)
 		return rc < 0 ? rc : st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+	test_pause(s, "journal-reset");
 	for (size_t i = 0; i < AUX_MAX; i++)
 		map_close(&s->aux[i].m);
 	s->naux = 0;

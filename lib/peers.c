@@ -498,15 +498,26 @@ int st_peerbook_close(struct st_peerbook *pb, struct st_err *err)
 		return 0;
 	int rc = 0;
 	if (pb->writable) {
-		if (pb->changes_peers && pb->peers_store) {
+		/* both journals first, then the compactions: a run that fails before
+		 * any snapshot is replaced is rolled back whole, so it counts for nothing */
+		bool peers = pb->changes_peers && pb->peers_store, bans = pb->changes_bans;
+		if (peers)
 			rc = st_store_sync(pb->peers_store, err);
-			if (rc == 0 && st_store_wants_compaction(pb->peers_store))
-				rc = rewrite(pb, false, err);
-		}
-		if (rc == 0 && pb->changes_bans) {
+		if (rc == 0 && bans)
 			rc = st_store_sync(pb->bans_store, err);
-			if (rc == 0 && st_store_wants_compaction(pb->bans_store))
-				rc = rewrite(pb, true, err);
+		bool compacted = false;
+		if (rc == 0 && peers && st_store_wants_compaction(pb->peers_store)) {
+			rc = rewrite(pb, false, err);
+			compacted = rc == 0;
+		}
+		if (rc == 0 && bans && st_store_wants_compaction(pb->bans_store))
+			rc = rewrite(pb, true, err);
+		if (rc < 0) {
+			/* a peers snapshot already replaced holds its changes for good; the
+			 * bans' are undone with the rest (see st-files(5)) */
+			if (pb->peers_store && !compacted)
+				st_store_rollback(pb->peers_store, NULL);
+			st_store_rollback(pb->bans_store, NULL);
 		}
 	}
 	st_peerbook_free(pb);

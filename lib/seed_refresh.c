@@ -92,9 +92,13 @@ static const char *clean(const char *s, char *buf, size_t size)
 	return buf;
 }
 
-static int cache_write(struct st_store *s, const struct cache *c, struct st_err *err)
+/* Writes and syncs the new cache as a temporary file; the caller commits it
+ * (a rename) once the address book holds what it vouches for. */
+static int cache_write(struct st_store *s, const struct cache *c, struct st_store_writer **out,
+                       struct st_err *err)
 {
 	struct st_store_writer *w;
+	*out = NULL;
 	if (st_store_rewrite_begin(s, &w, err) < 0)
 		return -1;
 	for (size_t i = 0; i < c->n; i++) {
@@ -113,7 +117,12 @@ static int cache_write(struct st_store *s, const struct cache *c, struct st_err 
 			               : -1;
 		}
 	}
-	return st_store_rewrite_commit(w, err);
+	if (st_store_writer_flush(w, err) < 0) {
+		st_store_rewrite_abort(w);
+		return -1;
+	}
+	*out = w;
+	return 0;
 }
 
 /* Reports a bad line of one seed through the caller's callback. */
@@ -253,6 +262,7 @@ long st_seed_refresh(const struct st_config *cfg, const struct st_refresh_opts *
 		return -1;
 	}
 	struct run r = {.cfg = cfg, .o = o};
+	struct st_store_writer *cw = NULL;
 	long rc = -1;
 	r.req = calloc(cfg->nseeds, sizeof *r.req);
 	r.dq = calloc(cfg->nseeds, sizeof *r.dq);
@@ -289,16 +299,27 @@ long st_seed_refresh(const struct st_config *cfg, const struct st_refresh_opts *
 		if (x < 0)
 			goto out;
 	}
+	/* all of it or none: the cache is written first (a full disk shows there,
+	 * and the book is then dropped unchanged), the book committed next, and the
+	 * cache put in place last, so that it never says "unchanged" of a list the
+	 * book does not hold */
+	if (!o->dry_run && cache_write(cs, &r.cache, &cw, err) < 0)
+		goto out;
 	if (r.ab) {
 		struct st_addrbook *ab = r.ab;
 		r.ab = NULL;
 		if (st_addrbook_close(ab, err) < 0)
 			goto out;
 	}
-	if (!o->dry_run && cache_write(cs, &r.cache, err) < 0)
-		goto out;
+	if (cw) {
+		struct st_store_writer *w = cw;
+		cw = NULL;
+		if (st_store_rewrite_commit(w, err) < 0)
+			goto out;
+	}
 	rc = r.failed;
 out:
+	st_store_rewrite_abort(cw);
 	st_addrbook_free(r.ab);
 	for (size_t i = 0; r.req && i < cfg->nseeds; i++)
 		st_seed_request_clear(&r.req[i]);

@@ -62,6 +62,8 @@ struct st_store {
 	bool batched;             /* the journal closes each batch with a "#commit" line */
 	bool uncommitted;         /* appended since the last commit */
 	bool unlocked;            /* st_store_unlock: the journal is read from jcopy */
+	bool run_started;         /* run_start is known */
+	uint64_t run_start;       /* the journal's committed end before this open's changes */
 	char *jcopy;
 	size_t jcopy_len;
 
@@ -774,6 +776,10 @@ int st_store_append(struct st_store *s, const char *payload, size_t len, struct 
 		if (journal_prepare(s, err) < 0)
 			return -1;
 	}
+	if (!s->run_started) { /* where a rollback of this open's changes cuts */
+		s->run_started = true;
+		s->run_start = s->valid_end;
+	}
 	char tail[16];
 	snprintf(tail, sizeof tail, "\t#%08x\n", st_crc32c(0, payload, len));
 	if (st_buf_append(&s->pending, payload, len, err) < 0 ||
@@ -799,6 +805,22 @@ int st_store_sync(struct st_store *s, struct st_err *err)
 	if (fdatasync(s->jfd) < 0)
 		return st_err_sys(err, ST_EX_IOERR, "'%s': fsync", s->journal_path);
 	s->uncommitted = false;
+	return 0;
+}
+
+int st_store_rollback(struct st_store *s, struct st_err *err)
+{
+	st_buf_reset(&s->pending);
+	s->uncommitted = false;
+	if (!s->run_started || s->jfd < 0 || !(s->flags & ST_STORE_WRITE) ||
+	    s->journal_size <= s->run_start)
+		return 0;
+	/* under the lock no reader has seen what goes: cutting it off is as if the
+	 * run had never appended it */
+	if (ftruncate(s->jfd, (off_t)s->run_start) < 0 || fdatasync(s->jfd) < 0)
+		return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+	s->journal_size = s->valid_end = s->run_start;
+	s->torn = 0;
 	return 0;
 }
 
@@ -888,6 +910,19 @@ int st_store_writer_line(struct st_store_writer *w, const char *line, size_t len
 	return 0;
 }
 
+int st_store_writer_flush(struct st_store_writer *w, struct st_err *err)
+{
+	if (fflush(w->f) != 0 || ferror(w->f) || w->failed) {
+		w->failed = true;
+		return st_err_sys(err, ST_EX_IOERR, "'%s'", w->tmp); /* a full disk too */
+	}
+	if (fsync(fileno(w->f)) < 0) {
+		w->failed = true;
+		return st_err_sys(err, ST_EX_IOERR, "'%s': fsync", w->tmp);
+	}
+	return 0;
+}
+
 uint64_t st_store_writer_offset(const struct st_store_writer *w)
 {
 	return w->body_bytes;
@@ -945,6 +980,7 @@ int st_store_rewrite_commit(struct st_store_writer *w, struct st_err *err)
 	s->journal_size = s->valid_end = 0;
 	if (journal_prepare(s, err) < 0 || fdatasync(s->jfd) < 0)
 		return rc < 0 ? rc : st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+	s->run_start = s->valid_end; /* what came before is in the snapshot: no rollback undoes it */
 	test_pause(s, "journal-reset");
 	for (size_t i = 0; i < AUX_MAX; i++)
 		map_close(&s->aux[i].m);

@@ -55,7 +55,8 @@ static int number(const char *s, size_t len, int64_t max, int64_t *out, const ch
 		return -1;
 	if (st_parse_i64(num, 0, max, out, err) < 0) {
 		st_err_prefix(err, "%s", what);
-		err->code = ST_EX_DATAERR; /* damage, whatever the parser called it */
+		if (err)
+			err->code = ST_EX_DATAERR; /* damage, whatever the parser called it */
 		return -1;
 	}
 	return 0;
@@ -341,7 +342,7 @@ static int cache_open(const struct st_config *cfg, unsigned flags, struct st_sto
 
 static bool repairable(const struct st_err *err)
 {
-	return err->code == ST_EX_DATAERR && !strstr(err->msg, "is newer than");
+	return err && err->code == ST_EX_DATAERR && !strstr(err->msg, "is newer than");
 }
 
 int st_seed_cache_fsck(const struct st_config *cfg, bool repair, size_t *kept, size_t *lost,
@@ -386,7 +387,7 @@ long st_seed_refresh(const struct st_config *cfg, const struct st_refresh_opts *
 	struct st_store *cs;
 	struct run r = {.cfg = cfg, .o = o};
 	if (cache_open(cfg, ST_STORE_WRITE | ST_STORE_NOWAIT, &cs, &r.cache, err) < 0) {
-		if (err->code == ST_EX_TEMPFAIL)
+		if (err && err->code == ST_EX_TEMPFAIL)
 			return st_err_set(err, ST_EX_TEMPFAIL, "another refresh is running");
 		if (!repairable(err))
 			return -1;

@@ -88,7 +88,7 @@ static int cache_line(void *ctx, const char *line, size_t len, unsigned long lin
 	}
 	if (k != 5 || tab)
 		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: expected 5 fields", l->path, lineno);
-	struct cache_entry e;
+	struct cache_entry e = {0};
 	int64_t fetched = 0, eps = 0;
 	if (field(e.url, sizeof e.url, f[0], fl[0], "url", err) < 0 ||
 	    field(e.etag, sizeof e.etag, f[1], fl[1], "etag", err) < 0 ||

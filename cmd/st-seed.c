@@ -14,6 +14,7 @@
 enum {
 	OPT_FORMAT = ST_OPT_USER, OPT_RESOLVE, OPT_PORT, OPT_PUBLIC_KEY, OPT_CACERT, OPT_INSECURE,
 	OPT_MAX_SIZE, OPT_TIMEOUT, OPT_RETRIES, OPT_MAX_REDIRECTS, OPT_RESOLVER, OPT_DRY_RUN, OPT_KEY,
+	OPT_REPAIR,
 };
 
 #define OPT_TLS \
@@ -55,9 +56,14 @@ static const struct st_option verify_opts[] = {
 	{"public-key", OPT_PUBLIC_KEY, ST_ARG_REQUIRED, "KEY", "PEM file or base64 public key", "file"},
 	ST_OPTION_END,
 };
+static const struct st_option fsck_opts[] = {
+	{"repair", OPT_REPAIR, ST_ARG_NONE, NULL, "move a damaged cache aside, keep what reads", NULL},
+	ST_OPTION_END,
+};
 static const struct st_command commands[] = {
 	{"dns", "NAME...", "A and AAAA records of DNS seeds as endpoints", dns_opts},
 	{"fetch", "URL...", "seed lists over HTTP(S) (or files) as endpoints", fetch_opts},
+	{"fsck", "", "check refresh's cache; --repair keeps what reads", fsck_opts},
 	{"pubkey", "", "the base64 public key of --key, for st.yaml", sign_opts},
 	{"refresh", "", "every configured seed into the book (cron)", refresh_opts},
 	{"sign", "FILE...", "write FILE.sig, an Ed25519 signature", sign_opts},
@@ -70,7 +76,7 @@ static const struct st_program prog = {
 
 struct opts {
 	enum st_seed_format format;
-	bool resolve, insecure, dry_run;
+	bool resolve, insecure, dry_run, repair;
 	uint64_t port;
 	const char *public_key, *key;
 };
@@ -86,6 +92,7 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 	case OPT_RESOLVE: o->resolve = true; return 0;
 	case OPT_INSECURE: o->insecure = true; return 0;
 	case OPT_DRY_RUN: o->dry_run = true; return 0;
+	case OPT_REPAIR: o->repair = true; return 0;
 	case OPT_PORT: return st_cli_u64("--port", arg, 1, 65535, &o->port, err);
 	case OPT_PUBLIC_KEY: o->public_key = arg; return 0;
 	case OPT_KEY: o->key = arg; return 0;
@@ -361,17 +368,37 @@ static int cmd_pubkey(struct st_cli *cli, const struct opts *o)
 	return ST_EX_OK;
 }
 
+static int cmd_fsck(struct st_cli *cli, const struct opts *o)
+{
+	size_t kept, lost;
+	struct st_err err = {0};
+	int rc = st_seed_cache_fsck(&cli->config, o->repair, &kept, &lost, &err);
+	if (rc < 0) {
+		if (err.code == ST_EX_DATAERR && !o->repair)
+			st_err_prefix(&err, "damaged seeds cache (try 'st-seed fsck --repair')");
+		return st_report(cli, &err);
+	}
+	if (rc == 1)
+		st_note(cli, "repaired: %zu entries kept, %zu lines lost; damaged files moved to *.bak",
+		        kept, lost);
+	else
+		st_note(cli, "ok: %zu entries", kept);
+	return 0;
+}
+
 int cmd_main(struct st_cli *cli, int argc, char **argv)
 {
 	struct opts o = {0};
 	st_cli_parse(cli, &prog, argc, argv, on_option, &o);
 	const char *c = cli->cmd->name;
-	bool refresh = !strcmp(c, "refresh");
-	st_cli_finish_config(cli, refresh);
-	if ((refresh || !strcmp(c, "pubkey")) && cli->argc)
+	bool refresh = !strcmp(c, "refresh"), fsck = !strcmp(c, "fsck");
+	st_cli_finish_config(cli, refresh || fsck);
+	if ((refresh || fsck || !strcmp(c, "pubkey")) && cli->argc)
 		st_usage_error(cli, "unexpected argument '%s'", cli->argv[0]);
-	if (!refresh && strcmp(c, "pubkey") && !cli->argc)
+	if (!refresh && !fsck && strcmp(c, "pubkey") && !cli->argc)
 		st_usage_error(cli, "%s needs at least one %s", c, cli->cmd->args);
+	if (fsck)
+		return cmd_fsck(cli, &o);
 	if (!strcmp(c, "fetch"))
 		return cmd_fetch(cli, &o);
 	if (!strcmp(c, "dns"))

@@ -869,11 +869,13 @@ int ab_rewrite(struct st_addrbook *ab, struct st_err *err)
 	}
 	if (st_store_rewrite_commit(w, err) < 0)
 		goto fail;
-	/* the snapshot is safe; indexes are derived data, rebuilt if this fails */
-	int rc = ab_write_indexes(ab, order, off, m, err);
+	/* the snapshot holds the changes: they count, and the command succeeded.
+	 * Indexes are derived data: one that fails (a full disk) is left stale and
+	 * rebuilt by the next writer, read around until then. */
+	(void)ab_write_indexes(ab, order, off, m, NULL);
 	free(order);
 	free(off);
-	return rc;
+	return 0;
 fail:
 	free(order);
 	free(off);
@@ -915,9 +917,10 @@ int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 		rc = st_addrbook_load_all(ab, err);
 		if (rc == 0)
 			rc = ab_rewrite(ab, err);
-		/* the old snapshot stands (a full disk): this run's changes go to the journal */
-		if (rc < 0 && ab->changes)
-			st_store_sync(ab->store, NULL);
+		/* the old snapshot stands (a full disk): the run fails, so none of its
+		 * changes may count, not even those a lazy writer synced first */
+		if (rc < 0)
+			st_store_rollback(ab->store, NULL);
 	}
 	st_addrbook_free(ab);
 	return rc;

@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include "st/identity.h"
 #include "st/map.h"
 #include "st/peers.h"
 #include "st/store.h"
@@ -145,6 +146,27 @@ static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer 
 
 /* ---- lines ---- */
 
+/* The latest time a table may hold: 9999-12-31T23:59:59Z, the last ISO 8601 date. */
+#define TIME_MAX INT64_C(253402300799)
+
+/* A field that does not read: damage (65), whatever the parser called it. */
+static int damage(struct st_err *err, const char *what)
+{
+	st_err_prefix(err, "%s", what);
+	if (err)
+		err->code = ST_EX_DATAERR;
+	return -1;
+}
+
+/* Whether a certificate could prove id: only a canonical st1 id is derived
+ * from a key (st-protocol(7)); anything else verified is a lie. */
+static bool provable_id(const char *id)
+{
+	char canon[ST_ID_STRLEN];
+	return st_identity_id_parse(id, strlen(id), canon, sizeof canon, NULL) == 0 &&
+	       strcmp(canon, id) == 0;
+}
+
 static size_t peer_format(const struct st_peer *p, char *buf, size_t size)
 {
 	char eps[ST_PEER_ENDPOINTS * (ST_ENDPOINT_STRLEN + 1) + 2] = "";
@@ -188,13 +210,22 @@ static int peer_parse(struct st_peer *p, const char *line, size_t len, struct st
 	if (split(buf, f, 11) != 11)
 		return st_err_set(err, ST_EX_DATAERR, "expected 11 fields");
 	memset(p, 0, sizeof *p);
-	if (!f[0][0] || strlen(f[0]) > ST_NODE_ID_MAX)
+	if (!st_node_id_valid(f[0], strlen(f[0])))
 		return st_err_set(err, ST_EX_DATAERR, "bad node id");
 	strcpy(p->id, f[0]);
 	int64_t v[8];
 	for (int i = 0; i < 8; i++)
 		if (st_parse_i64(f[1 + i], INT32_MIN, INT64_MAX / 2, &v[i], err) < 0)
-			return st_err_prefix(err, "field %d", i + 2);
+			return damage(err, (const char *[]){"first_seen", "last_seen", "reputation",
+			                                    "successes", "failures", "consecutive_failures",
+			                                    "version", "verified"}[i]);
+	if (v[0] < 0 || v[0] > TIME_MAX || v[1] < 0 || v[1] > TIME_MAX)
+		return st_err_set(err, ST_EX_DATAERR, "a time before 1970 or after 9999");
+	if (v[7] != 0 && v[7] != 1)
+		return st_err_set(err, ST_EX_DATAERR, "verified must be 0 or 1");
+	if (v[7] && !provable_id(f[0]))
+		return st_err_set(err, ST_EX_DATAERR,
+		                  "'%s' marked verified, but no certificate proves an id like it", f[0]);
 	p->first_seen = v[0];
 	p->last_seen = v[1];
 	p->reputation = (int32_t)v[2];
@@ -209,7 +240,7 @@ static int peer_parse(struct st_peer *p, const char *line, size_t len, struct st
 			if (st_endpoint_parse(&p->eps[p->neps], t, strlen(t), err) == 0)
 				p->neps++;
 			else
-				return st_err_prefix(err, "field 10");
+				return damage(err, "endpoints");
 	}
 	st_strlcpy(p->user_agent, strcmp(f[10], "-") ? f[10] : "", sizeof p->user_agent);
 	return 0;
@@ -263,10 +294,13 @@ static int ban_parse(struct st_ban *b, const char *line, size_t len, struct st_e
 	if (split(buf, f, 5) != 5)
 		return st_err_set(err, ST_EX_DATAERR, "expected 5 fields");
 	if (pb_ban_target_parse(b, f[0], err) < 0)
-		return -1;
-	if (st_parse_i64(f[1], 0, INT64_MAX / 2, &b->created, err) < 0 ||
-	    st_parse_i64(f[2], 0, INT64_MAX / 2, &b->expires, err) < 0)
-		return -1;
+		return damage(err, "target");
+	if (st_parse_i64(f[1], 0, TIME_MAX, &b->created, err) < 0)
+		return damage(err, "created");
+	if (st_parse_i64(f[2], 0, TIME_MAX, &b->expires, err) < 0)
+		return damage(err, "expires");
+	if (b->expires && b->expires < b->created) /* st_bans_add never writes one */
+		return st_err_set(err, ST_EX_DATAERR, "a ban that expires before it was made");
 	if (strcmp(f[3], "automatic") && strcmp(f[3], "manual"))
 		return st_err_set(err, ST_EX_DATAERR, "origin must be manual or automatic");
 	b->automatic = f[3][0] == 'a';
@@ -373,16 +407,24 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 		line += 4;
 		len -= 4;
 	}
+	/* a snapshot is written from one entry per key: a second line for one is
+	 * damage, never a silent choice between the two */
 	if (l->bans) {
 		struct st_ban b;
 		if (ban_parse(&b, line, len, err) < 0)
 			return st_err_prefix(err, "%s:%lu", l->path, lineno);
+		if (!l->journal && ban_slot(pb, b.target))
+			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", l->path,
+			                  lineno, b.target);
 		if (!put_ban(pb, &b))
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	} else {
 		struct st_peer p;
 		if (peer_parse(&p, line, len, err) < 0)
 			return st_err_prefix(err, "%s:%lu", l->path, lineno);
+		if (!l->journal && find_id(pb, p.id))
+			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", l->path,
+			                  lineno, p.id);
 		if (!insert_peer(pb, &p))
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	}
@@ -541,15 +583,26 @@ int st_peerbook_close(struct st_peerbook *pb, struct st_err *err)
 		return 0;
 	int rc = 0;
 	if (pb->writable) {
-		if (pb->changes_peers && pb->peers_store) {
+		/* both journals first, then the compactions: a run that fails before
+		 * any snapshot is replaced is rolled back whole, so it counts for nothing */
+		bool peers = pb->changes_peers && pb->peers_store, bans = pb->changes_bans;
+		if (peers)
 			rc = st_store_sync(pb->peers_store, err);
-			if (rc == 0 && st_store_wants_compaction(pb->peers_store))
-				rc = rewrite(pb, false, err);
-		}
-		if (rc == 0 && pb->changes_bans) {
+		if (rc == 0 && bans)
 			rc = st_store_sync(pb->bans_store, err);
-			if (rc == 0 && st_store_wants_compaction(pb->bans_store))
-				rc = rewrite(pb, true, err);
+		bool compacted = false;
+		if (rc == 0 && peers && st_store_wants_compaction(pb->peers_store)) {
+			rc = rewrite(pb, false, err);
+			compacted = rc == 0;
+		}
+		if (rc == 0 && bans && st_store_wants_compaction(pb->bans_store))
+			rc = rewrite(pb, true, err);
+		if (rc < 0) {
+			/* a peers snapshot already replaced holds its changes for good; the
+			 * bans' are undone with the rest (see st-files(5)) */
+			if (pb->peers_store && !compacted)
+				st_store_rollback(pb->peers_store, NULL);
+			st_store_rollback(pb->bans_store, NULL);
 		}
 		if (rc == 0)
 			rc = ensure_index(pb, err);
@@ -668,7 +721,7 @@ int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoi
 	for (char *c = u.user_agent; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
-	u.verified = u.verified || verified;
+	u.verified = u.verified || (verified && provable_id(id)); /* never stored as a lie */
 	if (ep && !keep_ep) {
 		size_t k;
 		for (k = 0; k < u.neps && !st_endpoint_equal(&u.eps[k], ep); k++)

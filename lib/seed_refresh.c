@@ -9,6 +9,7 @@
 
 #define CACHE_TABLE "seeds"
 #define CACHE_VERSION 1
+#define FUTURE_SLACK 86400 /* a clock set back this much still trusts the cache */
 
 /*
  * The cache table "seeds": one line per URL seed that was last fetched whole,
@@ -28,25 +29,56 @@ struct cache {
 	size_t n;
 };
 
-static void field(char *dst, size_t size, const char *s, size_t len)
+/* The latest time the cache may hold: 9999-12-31T23:59:59Z. */
+#define TIME_MAX INT64_C(253402300799)
+
+static struct cache_entry *cache_find(struct cache *c, const char *url);
+
+/* One field into dst: "-" is empty; one that does not fit is damage. */
+static int field(char *dst, size_t size, const char *s, size_t len, const char *what,
+                 struct st_err *err)
 {
 	if (len == 1 && s[0] == '-')
 		len = 0;
 	if (len >= size)
-		len = size - 1;
+		return st_err_set(err, ST_EX_DATAERR, "%s longer than %zu bytes", what, size - 1);
 	memcpy(dst, s, len);
 	dst[len] = '\0';
+	return 0;
 }
 
+static int number(const char *s, size_t len, int64_t max, int64_t *out, const char *what,
+                  struct st_err *err)
+{
+	char num[32];
+	if (field(num, sizeof num, s, len, what, err) < 0)
+		return -1;
+	if (st_parse_i64(num, 0, max, out, err) < 0) {
+		st_err_prefix(err, "%s", what);
+		if (err)
+			err->code = ST_EX_DATAERR; /* damage, whatever the parser called it */
+		return -1;
+	}
+	return 0;
+}
+
+struct cache_load {
+	struct cache *c;
+	const char *path;
+};
+
+/* One cache line, checked whole: five fields, each in range, one line per URL. */
 static int cache_line(void *ctx, const char *line, size_t len, unsigned long lineno,
                       struct st_err *err)
 {
-	struct cache *c = ctx;
+	struct cache_load *l = ctx;
+	struct cache *c = l->c;
 	const char *f[5];
 	size_t fl[5], k = 0;
 	const char *p = line, *end = line + len;
+	const char *tab = NULL;
 	while (k < 5) {
-		const char *tab = memchr(p, '\t', (size_t)(end - p));
+		tab = memchr(p, '\t', (size_t)(end - p));
 		f[k] = p;
 		fl[k] = (size_t)((tab ? tab : end) - p);
 		k++;
@@ -54,22 +86,40 @@ static int cache_line(void *ctx, const char *line, size_t len, unsigned long lin
 			break;
 		p = tab + 1;
 	}
-	if (k != 5)
-		return st_err_set(err, ST_EX_DATAERR, "seeds.tsv:%lu: expected 5 fields", lineno);
+	if (k != 5 || tab)
+		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: expected 5 fields", l->path, lineno);
+	struct cache_entry e = {0};
+	int64_t fetched = 0, eps = 0;
+	if (field(e.url, sizeof e.url, f[0], fl[0], "url", err) < 0 ||
+	    field(e.etag, sizeof e.etag, f[1], fl[1], "etag", err) < 0 ||
+	    field(e.last_modified, sizeof e.last_modified, f[2], fl[2], "last_modified", err) < 0 ||
+	    number(f[3], fl[3], TIME_MAX, &fetched, "fetched", err) < 0 ||
+	    number(f[4], fl[4], INT32_MAX, &eps, "endpoints", err) < 0)
+		return st_err_prefix(err, "%s:%lu", l->path, lineno);
+	if (!e.url[0])
+		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: no url", l->path, lineno);
+	/* cache_write writes one line per seed: a second is damage, not a choice */
+	if (cache_find(c, e.url))
+		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", l->path, lineno,
+		                  e.url);
+	e.fetched = fetched;
+	e.endpoints = (size_t)eps;
 	struct cache_entry *v = realloc(c->v, (c->n + 1) * sizeof *v);
 	if (!v)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	c->v = v;
-	struct cache_entry *e = &v[c->n++];
-	char num[32];
-	field(e->url, sizeof e->url, f[0], fl[0]);
-	field(e->etag, sizeof e->etag, f[1], fl[1]);
-	field(e->last_modified, sizeof e->last_modified, f[2], fl[2]);
-	field(num, sizeof num, f[3], fl[3]);
-	e->fetched = strtoll(num, NULL, 10);
-	field(num, sizeof num, f[4], fl[4]);
-	e->endpoints = (size_t)strtoull(num, NULL, 10);
+	v[c->n++] = e;
 	return 0;
+}
+
+int st_seed_cache_parse(const char *data, size_t len, size_t *n, struct st_err *err)
+{
+	struct cache c = {0};
+	struct cache_load l = {&c, "seeds.tsv"};
+	int rc = st_store_parse_image(CACHE_TABLE, CACHE_VERSION, data, len, cache_line, &l, err);
+	*n = c.n;
+	free(c.v);
+	return rc == 0 ? 0 : -1;
 }
 
 static struct cache_entry *cache_find(struct cache *c, const char *url)
@@ -92,9 +142,13 @@ static const char *clean(const char *s, char *buf, size_t size)
 	return buf;
 }
 
-static int cache_write(struct st_store *s, const struct cache *c, struct st_err *err)
+/* Writes and syncs the new cache as a temporary file; the caller commits it
+ * (a rename) once the address book holds what it vouches for. */
+static int cache_write(struct st_store *s, const struct cache *c, struct st_store_writer **out,
+                       struct st_err *err)
 {
 	struct st_store_writer *w;
+	*out = NULL;
 	if (st_store_rewrite_begin(s, &w, err) < 0)
 		return -1;
 	for (size_t i = 0; i < c->n; i++) {
@@ -113,7 +167,12 @@ static int cache_write(struct st_store *s, const struct cache *c, struct st_err 
 			               : -1;
 		}
 	}
-	return st_store_rewrite_commit(w, err);
+	if (st_store_writer_flush(w, err) < 0) {
+		st_store_rewrite_abort(w);
+		return -1;
+	}
+	*out = w;
+	return 0;
 }
 
 /* Reports a bad line of one seed through the caller's callback. */
@@ -240,19 +299,109 @@ static int refresh_dns(struct run *r, size_t i, struct st_err *err)
 	return 0;
 }
 
+/* Every cache line that reads, of the damaged file path, into c; the rest in *lost. */
+static void cache_salvage(struct cache *c, const char *path, size_t *lost)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	struct st_buf line;
+	st_buf_init(&line, ST_LINE_MAX);
+	struct cache_load l = {c, path};
+	unsigned long lineno = 0;
+	int rc;
+	while ((rc = st_read_line(f, &line, NULL)) != 0) {
+		lineno++;
+		struct st_err lerr = {0};
+		const char *p = line.data ? line.data : "";
+		if (rc > 0 && (!line.len || p[0] == '#'))
+			continue; /* the header, blanks */
+		if (rc < 0 || memchr(p, '\0', line.len) || cache_line(&l, p, line.len, lineno, &lerr) != 0)
+			(*lost)++;
+	}
+	st_buf_clear(&line);
+	fclose(f);
+}
+
+/* Opens the cache table and reads it into c. */
+static int cache_open(const struct st_config *cfg, unsigned flags, struct st_store **cs,
+                      struct cache *c, struct st_err *err)
+{
+	if (st_store_open(cs, cfg->data_dir, CACHE_TABLE, CACHE_VERSION, flags, err) < 0)
+		return -1;
+	struct cache_load l = {c, st_store_path(*cs)};
+	if (st_store_read_snapshot(*cs, cache_line, &l, err) != 0) {
+		st_store_close(*cs);
+		*cs = NULL;
+		free(c->v);
+		*c = (struct cache){0};
+		return -1;
+	}
+	return 0;
+}
+
+static bool repairable(const struct st_err *err)
+{
+	return err && err->code == ST_EX_DATAERR && !strstr(err->msg, "is newer than");
+}
+
+int st_seed_cache_fsck(const struct st_config *cfg, bool repair, size_t *kept, size_t *lost,
+                       struct st_err *err)
+{
+	*kept = *lost = 0;
+	struct st_store *cs;
+	struct cache c = {0};
+	if (cache_open(cfg, ST_STORE_READ, &cs, &c, err) == 0) {
+		*kept = c.n;
+		free(c.v);
+		st_store_close(cs);
+		return 0;
+	}
+	if (!repair || !repairable(err))
+		return -1;
+	/* under the lock from reading to rewriting, as every repair */
+	struct st_err oerr = {0};
+	if (st_store_open_wait(&cs, cfg->data_dir, CACHE_TABLE, CACHE_VERSION,
+	                       ST_STORE_WRITE | ST_STORE_NOLOAD, &cfg->lock, &oerr) < 0) {
+		*err = oerr;
+		return -1;
+	}
+	cache_salvage(&c, st_store_path(cs), lost);
+	struct st_store_writer *w = NULL;
+	int rc = st_store_move_aside(cs, err);
+	if (rc == 0)
+		rc = cache_write(cs, &c, &w, err);
+	if (rc == 0)
+		rc = st_store_rewrite_commit(w, err);
+	*kept = c.n;
+	free(c.v);
+	st_store_close(cs);
+	return rc < 0 ? -1 : 1;
+}
+
 long st_seed_refresh(const struct st_config *cfg, const struct st_refresh_opts *o,
                      struct st_err *err)
 {
 	if (!cfg->nseeds)
 		return st_err_set(err, ST_EX_NOINPUT, "no seeds configured (the seeds: list of st.yaml)");
 	struct st_store *cs;
-	if (st_store_open(&cs, cfg->data_dir, CACHE_TABLE, CACHE_VERSION,
-	                  ST_STORE_WRITE | ST_STORE_NOWAIT, err) < 0) {
-		if (err && err->code == ST_EX_TEMPFAIL)
-			st_err_set(err, ST_EX_TEMPFAIL, "another refresh is running");
-		return -1;
-	}
 	struct run r = {.cfg = cfg, .o = o};
+	if (cache_open(cfg, ST_STORE_WRITE | ST_STORE_NOWAIT, &cs, &r.cache, err) < 0) {
+		if (err && err->code == ST_EX_TEMPFAIL)
+			return st_err_set(err, ST_EX_TEMPFAIL, "another refresh is running");
+		if (!repairable(err))
+			return -1;
+		/* repair: auto, as for the other tables: repaired once, told, run again */
+		struct st_config once = *cfg;
+		size_t kept, lost;
+		struct st_err rerr = {0};
+		if (!cfg->repair_auto || st_seed_cache_fsck(&once, true, &kept, &lost, &rerr) <= 0)
+			return st_err_prefix(err, "damaged seeds cache (try 'st-seed fsck --repair')");
+		st_config_tell_repaired(cfg, err, kept, lost);
+		if (cache_open(cfg, ST_STORE_WRITE | ST_STORE_NOWAIT, &cs, &r.cache, err) < 0)
+			return -1;
+	}
+	struct st_store_writer *cw = NULL;
 	long rc = -1;
 	r.req = calloc(cfg->nseeds, sizeof *r.req);
 	r.dq = calloc(cfg->nseeds, sizeof *r.dq);
@@ -260,8 +409,6 @@ long st_seed_refresh(const struct st_config *cfg, const struct st_refresh_opts *
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		goto out;
 	}
-	if (st_store_read_snapshot(cs, cache_line, &r.cache, err) != 0)
-		goto out;
 
 	/* seed i is r.req[i] (a URL) or r.dq[i] (a DNS name); the other stays empty */
 	for (size_t i = 0; i < cfg->nseeds; i++) {
@@ -270,6 +417,9 @@ long st_seed_refresh(const struct st_config *cfg, const struct st_refresh_opts *
 			struct st_seed_request *q = &r.req[i];
 			st_seed_request_init(q, sc->url);
 			const struct cache_entry *ce = cache_find(&r.cache, sc->url);
+			/* an entry fetched in the future is a lie: the list is fetched whole */
+			if (ce && ce->fetched > st_now() + FUTURE_SLACK)
+				ce = NULL;
 			q->etag = ce ? ce->etag : NULL;
 			q->last_modified = ce ? ce->last_modified : NULL;
 			q->want_sig = sc->public_key[0] != '\0';
@@ -289,16 +439,27 @@ long st_seed_refresh(const struct st_config *cfg, const struct st_refresh_opts *
 		if (x < 0)
 			goto out;
 	}
+	/* all of it or none: the cache is written first (a full disk shows there,
+	 * and the book is then dropped unchanged), the book committed next, and the
+	 * cache put in place last, so that it never says "unchanged" of a list the
+	 * book does not hold */
+	if (!o->dry_run && cache_write(cs, &r.cache, &cw, err) < 0)
+		goto out;
 	if (r.ab) {
 		struct st_addrbook *ab = r.ab;
 		r.ab = NULL;
 		if (st_addrbook_close(ab, err) < 0)
 			goto out;
 	}
-	if (!o->dry_run && cache_write(cs, &r.cache, err) < 0)
-		goto out;
+	if (cw) {
+		struct st_store_writer *w = cw;
+		cw = NULL;
+		if (st_store_rewrite_commit(w, err) < 0)
+			goto out;
+	}
 	rc = r.failed;
 out:
+	st_store_rewrite_abort(cw);
 	st_addrbook_free(r.ab);
 	for (size_t i = 0; r.req && i < cfg->nseeds; i++)
 		st_seed_request_clear(&r.req[i]);

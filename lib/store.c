@@ -5,7 +5,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -60,8 +62,12 @@ struct st_store {
 	bool batched;             /* the journal closes each batch with a "#commit" line */
 	bool uncommitted;         /* appended since the last commit */
 	bool unlocked;            /* st_store_unlock: the journal is read from jcopy */
+	bool run_started;         /* run_start is known */
+	uint64_t run_start;       /* the journal's committed end before this open's changes */
 	char *jcopy;
 	size_t jcopy_len;
+
+	char pause_at[128];       /* ST_TEST_DELAY, read once at open; "" (the rule): no pauses */
 };
 
 struct st_store_writer {
@@ -281,6 +287,44 @@ static int take_lock(int fd, bool writer, unsigned flags, const struct st_lock_w
 	}
 }
 
+/*
+ * Test-only crash points. ST_TEST_DELAY=POINT:MS[,POINT:MS] makes a store sleep
+ * MS milliseconds each time it passes POINT, and POINT:stop stops the process
+ * there (SIGSTOP), so that a test can SIGKILL it at exactly that moment instead
+ * of guessing at times. The points:
+ *   journal-append    half of a journal write done, the rest not yet
+ *   snapshot-tmp      a new snapshot written and synced, not yet renamed
+ *   snapshot-renamed  the snapshot renamed, its journal not yet reset
+ *   journal-reset     the journal reset, the indexes not yet written
+ *   index-tmp         an index written and synced, not yet renamed
+ *   index-renamed     an index renamed (between the two of the address book)
+ * The variable is read here only, once per open, into the store (no global
+ * state, and nothing is read again while a table is being replaced); unset, a
+ * point costs one test of an empty string. See tests/README.md.
+ */
+static void test_pause(const struct st_store *s, const char *point)
+{
+	if (!s->pause_at[0])
+		return;
+	size_t n = strlen(point);
+	for (const char *p = s->pause_at; (p = strstr(p, point)) != NULL; p += n) {
+		if ((p != s->pause_at && p[-1] != ',') || p[n] != ':')
+			continue;
+		if (strncmp(p + n + 1, "stop", 4) == 0) {
+			/* a stop, not an exit or a handler: the test SIGKILLs or continues it */
+			kill(getpid(), SIGSTOP);
+			return;
+		}
+		long ms = strtol(p + n + 1, NULL, 10);
+		if (ms > 0 && ms <= 600000) {
+			struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+			}
+		}
+		return;
+	}
+}
+
 int st_store_open(struct st_store **out, const char *dir, const char *name, unsigned version,
                   unsigned flags, struct st_err *err)
 {
@@ -306,6 +350,9 @@ int st_store_open_wait(struct st_store **out, const char *dir, const char *name,
 	s->flags = flags;
 	snprintf(s->snap_path, sizeof s->snap_path, "%s/%s.tsv", dir, name);
 	snprintf(s->journal_path, sizeof s->journal_path, "%s/%s.journal", dir, name);
+	const char *pause_at = getenv("ST_TEST_DELAY");
+	if (pause_at)
+		st_strlcpy(s->pause_at, pause_at, sizeof s->pause_at);
 	bool writer = flags & ST_STORE_WRITE;
 
 	if (writer && st_datadir_prepare(dir, err) < 0)
@@ -708,7 +755,13 @@ static int journal_flush(struct st_store *s, struct st_err *err)
 {
 	if (!s->pending.len)
 		return 0;
-	if (write_all(s->jfd, s->pending.data, s->pending.len, s->journal_path, err) < 0)
+	size_t half = s->pause_at[0] ? s->pending.len / 2 : 0;
+	if (half) {
+		if (write_all(s->jfd, s->pending.data, half, s->journal_path, err) < 0)
+			return -1;
+		test_pause(s, "journal-append");
+	}
+	if (write_all(s->jfd, s->pending.data + half, s->pending.len - half, s->journal_path, err) < 0)
 		return -1;
 	s->journal_size += s->pending.len;
 	s->valid_end = s->journal_size;
@@ -723,6 +776,10 @@ int st_store_append(struct st_store *s, const char *payload, size_t len, struct 
 	if (!s->journal_current || !s->journal_scanned || s->valid_end < s->journal_size) {
 		if (journal_prepare(s, err) < 0)
 			return -1;
+	}
+	if (!s->run_started) { /* where a rollback of this open's changes cuts */
+		s->run_started = true;
+		s->run_start = s->valid_end;
 	}
 	char tail[16];
 	snprintf(tail, sizeof tail, "\t#%08x\n", st_crc32c(0, payload, len));
@@ -749,6 +806,22 @@ int st_store_sync(struct st_store *s, struct st_err *err)
 	if (fdatasync(s->jfd) < 0)
 		return st_err_sys(err, ST_EX_IOERR, "'%s': fsync", s->journal_path);
 	s->uncommitted = false;
+	return 0;
+}
+
+int st_store_rollback(struct st_store *s, struct st_err *err)
+{
+	st_buf_reset(&s->pending);
+	s->uncommitted = false;
+	if (!s->run_started || s->jfd < 0 || !(s->flags & ST_STORE_WRITE) ||
+	    s->journal_size <= s->run_start)
+		return 0;
+	/* under the lock no reader has seen what goes: cutting it off is as if the
+	 * run had never appended it */
+	if (ftruncate(s->jfd, (off_t)s->run_start) < 0 || fdatasync(s->jfd) < 0)
+		return st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+	s->journal_size = s->valid_end = s->run_start;
+	s->torn = 0;
 	return 0;
 }
 
@@ -838,6 +911,19 @@ int st_store_writer_line(struct st_store_writer *w, const char *line, size_t len
 	return 0;
 }
 
+int st_store_writer_flush(struct st_store_writer *w, struct st_err *err)
+{
+	if (fflush(w->f) != 0 || ferror(w->f) || w->failed) {
+		w->failed = true;
+		return st_err_sys(err, ST_EX_IOERR, "'%s'", w->tmp); /* a full disk too */
+	}
+	if (fsync(fileno(w->f)) < 0) {
+		w->failed = true;
+		return st_err_sys(err, ST_EX_IOERR, "'%s': fsync", w->tmp);
+	}
+	return 0;
+}
+
 uint64_t st_store_writer_offset(const struct st_store_writer *w)
 {
 	return w->body_bytes;
@@ -873,14 +959,17 @@ int st_store_rewrite_commit(struct st_store_writer *w, struct st_err *err)
 		return -1;
 	}
 	int rc = 0;
+	bool aux = w->aux;
+	test_pause(s, aux ? "index-tmp" : "snapshot-tmp");
 	if (rename(w->tmp, w->final) < 0) {
 		rc = st_err_sys(err, ST_EX_IOERR, "'%s'", w->final);
 		unlink(w->tmp);
 	} else if (s->dirfd >= 0 && fsync(s->dirfd) < 0) {
 		rc = st_err_sys(err, ST_EX_IOERR, "'%s': fsync", s->dir);
 	}
-	bool aux = w->aux;
 	free(w);
+	if (rc == 0)
+		test_pause(s, aux ? "index-renamed" : "snapshot-renamed");
 	if (rc < 0 || aux)
 		return rc;
 	/* The new snapshot holds everything: the journal starts afresh for the new gen. */
@@ -892,6 +981,8 @@ int st_store_rewrite_commit(struct st_store_writer *w, struct st_err *err)
 	s->journal_size = s->valid_end = 0;
 	if (journal_prepare(s, err) < 0 || fdatasync(s->jfd) < 0)
 		return rc < 0 ? rc : st_err_sys(err, ST_EX_IOERR, "'%s'", s->journal_path);
+	s->run_start = s->valid_end; /* what came before is in the snapshot: no rollback undoes it */
+	test_pause(s, "journal-reset");
 	for (size_t i = 0; i < AUX_MAX; i++)
 		map_close(&s->aux[i].m);
 	s->naux = 0;

@@ -232,4 +232,18 @@ struct st_refresh_opts {
 long st_seed_refresh(const struct st_config *cfg, const struct st_refresh_opts *o,
                      struct st_err *err);
 
+/*
+ * Checks the seeds cache as st_peerbook_fsck checks its tables: 0 when it
+ * loads, -1 with err naming FILE:LINE of the first damage; with repair, on
+ * damage, under the lock: keeps every line that reads, moves the file aside
+ * (.bak), writes it anew and returns 1. A refresh with repair: auto does the
+ * same by itself. *kept and *lost count entries and unreadable lines.
+ */
+int st_seed_cache_fsck(const struct st_config *cfg, bool repair, size_t *kept, size_t *lost,
+                       struct st_err *err);
+
+/* Parses a whole seeds cache image from memory as refresh reads it (the fuzz
+ * target's entry point); *n gets the entries. Returns 0 or -1. */
+int st_seed_cache_parse(const char *data, size_t len, size_t *n, struct st_err *err);
+
 #endif

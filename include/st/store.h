@@ -98,6 +98,14 @@ unsigned st_store_torn(const struct st_store *s);
 int st_store_append(struct st_store *s, const char *payload, size_t len, struct st_err *err);
 int st_store_sync(struct st_store *s, struct st_err *err);
 
+/*
+ * Undoes what this open appended to the journal, committed or not, back to
+ * where it began (or to the last rewrite_commit, whose snapshot holds the
+ * rest): for a writer whose run fails after a sync, so that the failed command
+ * counts for nothing and a retry is safe. Returns 0 or -1.
+ */
+int st_store_rollback(struct st_store *s, struct st_err *err);
+
 /* Sizes in bytes, for the caller's compaction policy and statistics. */
 uint64_t st_store_snapshot_bytes(const struct st_store *s);
 uint64_t st_store_journal_bytes(const struct st_store *s);
@@ -121,6 +129,10 @@ int st_store_writer_line(struct st_store_writer *w, const char *line, size_t len
 /* Bytes of record lines written so far: the offset, from the body's start, at
  * which the next line lands (see st_store_snapshot). */
 uint64_t st_store_writer_offset(const struct st_store_writer *w);
+/* Writes out and fsyncs what was written so far, so that a commit after it
+ * only renames (a full disk shows here, before the caller commits elsewhere).
+ * Returns 0 or -1; abort the writer then. */
+int st_store_writer_flush(struct st_store_writer *w, struct st_err *err);
 int st_store_rewrite_commit(struct st_store_writer *w, struct st_err *err);
 void st_store_rewrite_abort(struct st_store_writer *w);
 

@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include "st/addrbook.h"
+#include "st/identity.h"
 #include "st/peers.h"
 #include "st/store.h"
 
@@ -163,11 +164,19 @@ static void tables_survive_reopen_and_ids_follow_endpoints(void **state)
 	assert_string_equal(p->user_agent, "ua/2");
 	assert_string_equal(st_peers_at(pb, &a)->id, "n1");
 	assert_non_null(verdict(pb, "n9", 5));
-	/* a verified endpoint that changes its id is reported */
-	st_peers_seen(pb, "v1", &a, 1, NULL, true, 30, &c, NULL);
-	st_peers_seen(pb, "v2", &a, 1, NULL, true, 40, &c, NULL);
+	/* a verified endpoint that changes its id is reported; only an id a
+	 * certificate can prove (st1...) is ever stored as verified */
+	unsigned char k1[ST_ID_PUBKEY_LEN] = {1}, k2[ST_ID_PUBKEY_LEN] = {2};
+	char v1[ST_ID_STRLEN], v2[ST_ID_STRLEN];
+	assert_int_equal(st_identity_id_from_raw(k1, sizeof k1, v1, sizeof v1, NULL), 0);
+	assert_int_equal(st_identity_id_from_raw(k2, sizeof k2, v2, sizeof v2, NULL), 0);
+	st_peers_seen(pb, "claim", &a, 1, NULL, true, 25, &c, NULL);
+	assert_false(st_peers_get(pb, "claim")->verified);
+	st_peers_seen(pb, v1, &a, 1, NULL, true, 30, &c, NULL);
+	assert_true(st_peers_get(pb, v1)->verified);
+	st_peers_seen(pb, v2, &a, 1, NULL, true, 40, &c, NULL);
 	assert_true(c.changed_id);
-	assert_string_equal(c.previous_id, "v1");
+	assert_string_equal(c.previous_id, v1);
 	st_peerbook_free(pb);
 }
 

@@ -185,6 +185,50 @@ static void bad_checksum_on_last_line_is_torn(void **state)
 
 /* A batch counts whole or not at all: lines after the last commit line were a
  * batch that never finished (a crash, a full disk), and a retry is safe. */
+static void rollback_undoes_this_opens_synced_changes_only(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	make_table(dir);
+	struct st_store *s;
+	struct st_err err = {0};
+	struct collected jour = {0};
+	assert_int_equal(st_store_open(&s, dir, "t", 1, ST_STORE_WRITE, &err), 0);
+	assert_int_equal(st_store_append(s, "put d", 5, &err), 0);
+	assert_int_equal(st_store_sync(s, &err), 0); /* committed, as a lazy writer syncs */
+	assert_int_equal(st_store_append(s, "put e", 5, &err), 0);
+	assert_int_equal(st_store_rollback(s, &err), 0);
+	st_store_close(s);
+	assert_int_equal(st_store_open(&s, dir, "t", 1, ST_STORE_READ, &err), 0);
+	assert_int_equal(st_store_read_journal(s, collect, &jour, &err), 0);
+	assert_int_equal(jour.n, 1); /* make_table's "put c" stays, d and e are gone */
+	assert_string_equal(jour.lines[0], "put c");
+	assert_int_equal(st_store_torn(s), 0);
+	st_store_close(s);
+	/* after a rewrite, a rollback keeps the snapshot and drops only what followed */
+	struct st_store_writer *w;
+	assert_int_equal(st_store_open(&s, dir, "t", 1, ST_STORE_WRITE, &err), 0);
+	assert_int_equal(st_store_append(s, "put f", 5, &err), 0);
+	assert_int_equal(st_store_sync(s, &err), 0);
+	assert_int_equal(st_store_rewrite_begin(s, &w, &err), 0);
+	assert_int_equal(st_store_writer_line(w, "f", 1, &err), 0);
+	assert_int_equal(st_store_rewrite_commit(w, &err), 0);
+	assert_int_equal(st_store_append(s, "put g", 5, &err), 0);
+	assert_int_equal(st_store_sync(s, &err), 0);
+	assert_int_equal(st_store_rollback(s, &err), 0);
+	st_store_close(s);
+	struct collected snap = {0};
+	memset(&jour, 0, sizeof jour);
+	assert_int_equal(st_store_open(&s, dir, "t", 1, ST_STORE_READ, &err), 0);
+	assert_int_equal(st_store_read_snapshot(s, collect, &snap, &err), 0);
+	assert_int_equal(st_store_read_journal(s, collect, &jour, &err), 0);
+	assert_int_equal(snap.n, 1);
+	assert_string_equal(snap.lines[0], "f");
+	assert_int_equal(jour.n, 0);
+	st_store_close(s);
+	unit_rmtree(dir);
+}
+
 static void a_batch_without_its_commit_line_counts_for_nothing(void **state)
 {
 	(void)state;
@@ -402,6 +446,7 @@ static void a_killed_writer_leaves_a_readable_table(void **state)
 		struct st_store_writer *w;
 		st_store_rewrite_begin(s, &w, &err);
 		st_store_writer_line(w, "partial", 7, &err);
+		free(dir); /* the rest dies with the child, on purpose; this is the test's */
 		_exit(0);
 	}
 	int status;
@@ -686,6 +731,7 @@ int main(void)
 		cmocka_unit_test(aux_files_are_fresh_only_for_their_gen),
 		cmocka_unit_test(missing_table_reads_empty_and_compaction_policy),
 		cmocka_unit_test(a_batch_without_its_commit_line_counts_for_nothing),
+		cmocka_unit_test(rollback_undoes_this_opens_synced_changes_only),
 		cmocka_unit_test(lock_wait_is_bounded_and_names_the_holder),
 		cmocka_unit_test(lock_holder_is_named),
 		cmocka_unit_test(parse_image_checks_header_and_lines),

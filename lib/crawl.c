@@ -44,6 +44,12 @@ static bool in_scope(const struct run *r, const struct st_endpoint *ep)
 	return ep->port && (r->o->allow_private || st_endpoint_is_routable(ep));
 }
 
+/* Never tried, or tried longer ago than the retest interval. */
+static bool due(const struct run *r, const struct st_crawl_node *nd)
+{
+	return !nd->last_try || r->now - nd->last_try >= r->o->retest_ms / 1000;
+}
+
 static int push(struct run *r, struct st_crawl_node *nd)
 {
 	if (nd->run_ == r->id)
@@ -151,7 +157,8 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 			learned++;
 			r->c->learned++;
 		}
-		if (push(r, pn) < 0) {
+		/* a node another run tried lately is known well enough: not again */
+		if (due(r, pn) && push(r, pn) < 0) {
 			r->failed = true;
 			st_err_set(r->err, ST_EX_SOFTWARE, "out of memory");
 			return;
@@ -319,9 +326,8 @@ static int start(struct run *r, const struct st_endpoint *seeds, size_t nseeds)
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < cs->n; i++) {
 			struct st_crawl_node *nd = &cs->v[i];
-			bool want = pass == 0 ? !nd->last_try
-			                      : nd->last_try && r->now - nd->last_try >= r->o->retest_ms / 1000;
-			if (want && (pass == 1 || in_scope(r, &nd->ep)) && push(r, nd) < 0)
+			bool want = pass == 0 ? !nd->last_try : nd->last_try && due(r, nd);
+			if (want && in_scope(r, &nd->ep) && push(r, nd) < 0)
 				return st_err_set(r->err, ST_EX_SOFTWARE, "out of memory");
 		}
 	return 0;

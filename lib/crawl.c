@@ -19,7 +19,7 @@ struct reask {
 	int64_t due_ms;
 	struct st_endpoint *given;  /* every endpoint it offered this run, at most ST_PEERS_MAX */
 	size_t ngiven;
-	const char *error;
+	size_t learned;             /* new endpoints from its answers so far */
 };
 
 struct run {
@@ -74,6 +74,17 @@ static struct reask *find_reask(struct run *r, const struct st_endpoint *ep)
 		if (st_endpoint_equal(&r->ra[i].ep, ep))
 			return &r->ra[i];
 	return NULL;
+}
+
+/* Forgets a re-ask: the last entry takes its place. */
+static void drop_reask(struct run *r, struct reask *ra)
+{
+	size_t i = (size_t)(ra - r->ra);
+	free(ra->given);
+	if (i + 1 < r->nra)
+		r->ra[i] = r->ra[r->nra - 1];
+	r->nra--;
+	memset(&r->ra[r->nra], 0, sizeof *r->ra);
 }
 
 static void report(struct run *r, const struct st_crawl_node *nd, const char *error, size_t learned)
@@ -165,6 +176,8 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 		}
 	}
 	nd = st_crawl_find(r->cs, &ep);
+	if (ra)
+		learned += ra->learned;
 	/* a full answer may have left some out: ask again later, excluding these */
 	bool full = ok && r->o->getpeers && res->npeers >= (size_t)r->o->getpeers;
 	if (full && nd->asks < r->o->max_asks) {
@@ -192,13 +205,11 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 		for (size_t i = 0; i < res->npeers && ra->ngiven < ST_PEERS_MAX; i++)
 			ra->given[ra->ngiven++] = res->peers[i];
 		ra->due_ms = st_monotonic_ms() + r->o->ask_interval_ms;
-		ra->error = NULL;
+		ra->learned = learned;
 		return; /* reported once the asking is over */
 	}
-	if (ra) {
-		free(ra->given);
-		*ra = r->ra[--r->nra];
-	}
+	if (ra)
+		drop_reask(r, ra);
 	report(r, nd, res->error, learned);
 	if (st_monotonic_ms() - r->last_commit_ms >= r->o->commit_every_ms && commit(r) < 0)
 		r->failed = true;
@@ -286,27 +297,29 @@ static int run_reasks(struct run *r, int stop, bool *stopped)
 			*stopped = true;
 		return 0;
 	}
-	for (size_t i = 0; i < r->nra && !*stopped && !r->failed; i++) {
-		if (r->ra[i].due_ms > now)
-			continue;
-		struct reask ra = r->ra[i];
-		/* on_result drops or renews the entry; keep what it needs */
-		struct st_endpoint given[ST_PEERS_MAX];
-		size_t ng = ra.ngiven;
-		memcpy(given, ra.given, ng * sizeof *given);
-		r->ra[i].due_ms = INT64_MAX; /* until the answer says otherwise */
-		if (dial(r, &ra.ep, 1, given, ng, stop, stopped) < 0)
+	while (!*stopped && !r->failed) {
+		struct reask *ra = NULL;
+		for (size_t i = 0; r->ra && i < r->nra && !ra; i++)
+			if (r->ra[i].due_ms <= now)
+				ra = &r->ra[i];
+		if (!ra)
+			break;
+		/* on_result drops or renews the entry (and may move the table): a copy */
+		struct st_endpoint ep = ra->ep, given[ST_PEERS_MAX];
+		size_t ng = ra->ngiven;
+		memcpy(given, ra->given, ng * sizeof *given);
+		ra->due_ms = INT64_MAX; /* until the answer says otherwise */
+		if (dial(r, &ep, 1, given, ng, stop, stopped) < 0)
 			return -1;
-		struct reask *left = find_reask(r, &ra.ep);
+		struct reask *left = find_reask(r, &ep);
 		if (left && left->due_ms == INT64_MAX) {
+			size_t left_learned = left->learned;
 			/* no answer came (stopped): the node is reported as it stands */
-			struct st_crawl_node *nd = st_crawl_find(r->cs, &ra.ep);
-			free(left->given);
-			*left = r->ra[--r->nra];
+			struct st_crawl_node *nd = st_crawl_find(r->cs, &ep);
+			drop_reask(r, left);
 			if (nd)
-				report(r, nd, "stopped before it was asked again", 0);
+				report(r, nd, NULL, left_learned);
 		}
-		i = (size_t)-1; /* the table changed: look again from the start */
 		now = st_monotonic_ms();
 	}
 	return 0;
@@ -386,7 +399,7 @@ int st_crawl_run(struct st_crawl_state *cs, const struct st_endpoint *seeds, siz
 	for (size_t i = 0; i < r.nra; i++) {
 		struct st_crawl_node *nd = st_crawl_find(cs, &r.ra[i].ep);
 		if (nd && rc == 0)
-			report(&r, nd, NULL, 0);
+			report(&r, nd, NULL, r.ra[i].learned);
 		free(r.ra[i].given);
 	}
 	/* what was queued but not dialed stays in the frontier only if never tried */

@@ -240,7 +240,7 @@ static bool filter_label(const char *label, size_t len, uint64_t *mask)
 		return false;
 	uint64_t m = 0;
 	for (size_t i = 1; i < len; i++) {
-		int c = label[i];
+		int c = (unsigned char)label[i];
 		int d = isdigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 		if (d < 0)
 			return false;

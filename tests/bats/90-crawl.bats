@@ -98,6 +98,27 @@ dnsq() {
 	assert_output "st-crawl: nothing to crawl: no seeds, no frontier, no node due, an empty book"
 }
 
+@test "crawl: a full answer is asked again, excluding what it gave, until nothing new" {
+	PORT=$(free_port 127.0.0.1)
+	# a node with three peers that answers every GetPeers (no rate limit), and its peers
+	printf '%s\n' "127.0.0.1:$PORT honest 0 127.0.0.2:$PORT 127.0.0.3:$PORT 127.0.0.4:$PORT" \
+		"127.0.0.2:$PORT honest 0" "127.0.0.3:$PORT honest 0" "127.0.0.4:$PORT honest 0" >spec
+	start_bg FAKE python3 "$ST_TOP/tests/sim/fake-nodes.py" spec
+	wait_for_line "$BATS_TEST_TMPDIR/FAKE.out" '^listening 4' 20
+	run --separate-stderr st-crawl --allow-private --getpeers 1 --ask-interval 0 --max-asks 10 \
+		-o tsv "127.0.0.1:$PORT"
+	[ "$status" -eq 0 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 4 ]
+	# one record for the seed: three answers of one, then an empty one ended the asking
+	[ "$(col endpoint peers_offered learned <<<"$output" | grep "^127.0.0.1:")" = "127.0.0.1:$PORT	3	3" ]
+	# at most --max-asks: two asks give two peers, the third stays unknown
+	run --separate-stderr st-crawl --allow-private --getpeers 1 --ask-interval 0 --max-asks 2 \
+		--state two -o tsv "127.0.0.1:$PORT"
+	[ "$status" -eq 0 ]
+	[ "$(col endpoint peers_offered <<<"$output" | grep "^127.0.0.1:")" = "127.0.0.1:$PORT	2" ]
+	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
+}
+
 @test "resume: a run cut short by --max-nodes leaves a frontier the next run continues" {
 	net3
 	run --separate-stderr st-crawl --allow-private --max-nodes 1 -o tsv "$N1"

@@ -479,9 +479,12 @@ int st_crawl_summarize(const struct st_crawl_state *cs, uint32_t run,
 		if (nd->rtt_ms >= 0)
 			rtt[nrtt++] = nd->rtt_ms;
 	}
-	qsort(s->by_version, s->nversion, sizeof *s->by_version, tally_cmp);
-	qsort(s->by_agent, s->nagent, sizeof *s->by_agent, tally_cmp);
-	qsort(s->by_group, s->ngroup, sizeof *s->by_group, tally_cmp);
+	if (s->nversion) /* qsort wants a real array even for none */
+		qsort(s->by_version, s->nversion, sizeof *s->by_version, tally_cmp);
+	if (s->nagent)
+		qsort(s->by_agent, s->nagent, sizeof *s->by_agent, tally_cmp);
+	if (s->ngroup)
+		qsort(s->by_group, s->ngroup, sizeof *s->by_group, tally_cmp);
 	if (nrtt) {
 		qsort(rtt, nrtt, sizeof *rtt, i64_cmp);
 		/* nearest rank: the smallest value with at least p% at or below it */

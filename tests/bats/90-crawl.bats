@@ -151,6 +151,7 @@ dnsq() {
 		sleep 0.1
 	done
 	stop_bg EVERY
+	cat "$BATS_TEST_TMPDIR/EVERY.err"
 	[ "$(grep -c "^$N2	true" "$BATS_TEST_TMPDIR/EVERY.out")" -ge 2 ]
 	grep -q "st-crawl: interrupted" "$BATS_TEST_TMPDIR/EVERY.err"
 	run st-addrbook list -o tsv

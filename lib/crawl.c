@@ -393,7 +393,9 @@ int st_crawl_run(struct st_crawl_state *cs, const struct st_endpoint *seeds, siz
 	}
 	if (r.failed)
 		rc = -1;
-	counts->timed_out = time_up(&r) && (r.qhead < r.qn || r.nra);
+	/* the dialer says only that it was stopped: by the program, or by the clock */
+	bool asked = o->stop_fd > 0 && readable(o->stop_fd, 0);
+	counts->timed_out = time_up(&r) && !asked && (stopped || r.qhead < r.qn || r.nra);
 	counts->interrupted = stopped && !counts->timed_out;
 	/* nodes still waiting to be asked again are reported as they stand */
 	for (size_t i = 0; i < r.nra; i++) {

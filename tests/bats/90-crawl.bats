@@ -119,6 +119,18 @@ dnsq() {
 	[ "$(records <<<"$output" | wc -l)" -eq 3 ]
 }
 
+@test "crawl: --max-time ends a run; a node that did not answer stays in the frontier" {
+	start_bg SILENT python3 "$ST_TOP/tests/bats/tools/peer.py" silent
+	wait_for_line "$BATS_TEST_TMPDIR/SILENT.out" '^listening ' 20
+	addr=$(sed -n 's/^listening //p' "$BATS_TEST_TMPDIR/SILENT.out")
+	run --separate-stderr st-crawl --timeout 5m --max-time 1s "$addr"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 0 ]
+	[[ "${stderr_lines[0]}" == "st-crawl: found 1, reachable 0 of 0 dialed, 1 new, 0 skipped, 1 left in the frontier, in "*"s (time is up)" ]]
+	run st-crawl dump -o tsv
+	[ "$(records <<<"$output" | grep -c .)" -eq 0 ]
+}
+
 @test "resume: a run cut short by --max-nodes leaves a frontier the next run continues" {
 	net3
 	run --separate-stderr st-crawl --allow-private --max-nodes 1 -o tsv "$N1"

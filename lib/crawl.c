@@ -1,17 +1,10 @@
 /* crawl.c - one crawl run: breadth first over the dialer, GetPeers until nothing new. */
-#include <errno.h>
-#include <poll.h>
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 
 #include "st/crawl.h"
-#include "st/net.h"
-
-/* The most endpoints handed to the dialer at once: a round of the breadth-first walk. */
-#define ROUND_MAX 4096
+#include "st/engine.h"
 
 /* A node whose answer was full: asked again once due, excluding what it gave. */
 struct reask {
@@ -36,8 +29,18 @@ struct run {
 	size_t *tried;             /* node indexes tried since the last commit */
 	size_t ntried, captried;
 	bool failed;               /* memory or the state could not be written */
+	bool stopped, timed_out;
 	struct st_err *err;
+	/* the engine: one loop, one dialer for the walk, one per re-ask (its own exclusions) */
+	struct event_base *base;
+	struct st_dialer *d;
+	struct st_dialer **asks;
+	size_t nasks, capasks;
+	struct event *ask_timer;
+	size_t fed;                /* endpoints handed to d */
 };
+
+static void feed(struct run *r);
 
 static bool in_scope(const struct run *r, const struct st_endpoint *ep)
 {
@@ -215,114 +218,199 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 		r->failed = true;
 }
 
-/*
- * The dialer's stop descriptor: readable when the program's is, or when the
- * run's time is up. An epoll descriptor is readable when one of its own is,
- * so one descriptor can stand for both.
- */
-static int stop_fd_open(const struct run *r, int *tfd)
+/* Called for every result: the new endpoints it queued go to the dialer. */
+static void on_dial_result(void *ctx, const struct st_dial_result *res)
 {
-	*tfd = -1;
-	if (!r->o->max_time_ms)
-		return r->o->stop_fd;
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	*tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	if (ep < 0 || *tfd < 0)
-		goto fail;
-	struct itimerspec its = {{0, 0}, {(time_t)(r->o->max_time_ms / 1000),
-	                                  (long)(r->o->max_time_ms % 1000) * 1000000L}};
-	struct epoll_event ev = {.events = EPOLLIN};
-	if (timerfd_settime(*tfd, 0, &its, NULL) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, *tfd, &ev) < 0)
-		goto fail;
-	if (r->o->stop_fd > 0 && epoll_ctl(ep, EPOLL_CTL_ADD, r->o->stop_fd, &ev) < 0)
-		goto fail;
-	return ep;
-fail:
-	if (ep >= 0)
-		close(ep);
-	if (*tfd >= 0)
-		close(*tfd);
-	*tfd = -1;
-	return -1;
+	struct run *r = ctx;
+	on_result(r, res);
+	feed(r);
+	if (r->failed)
+		event_base_loopbreak(r->base);
 }
 
-static bool readable(int fd, int timeout_ms)
+/* Hands the queue to the dialer, keeping its own queue short so that the
+ * breadth-first order and the --max-nodes count stay here. */
+static void feed(struct run *r)
 {
-	if (fd <= 0) {
-		if (timeout_ms > 0)
-			poll(NULL, 0, timeout_ms);
-		return false;
+	while (!r->failed && r->qhead < r->qn && st_dialer_queued(r->d) < r->o->jobs &&
+	       (!r->o->max_nodes || r->fed < r->o->max_nodes)) {
+		if (st_dialer_add(r->d, &r->q[r->qhead], NULL, r->err) < 0) {
+			r->failed = true;
+			return;
+		}
+		r->qhead++;
+		r->fed++;
 	}
-	struct pollfd p = {fd, POLLIN, 0};
-	return poll(&p, 1, timeout_ms) > 0;
 }
 
-static bool time_up(const struct run *r)
+static bool asks_busy(const struct run *r)
 {
-	return r->o->max_time_ms && st_monotonic_ms() - r->start_ms >= r->o->max_time_ms;
+	for (size_t i = 0; i < r->nasks; i++)
+		if (!st_dialer_idle(r->asks[i]))
+			return true;
+	return false;
 }
 
-static long dial(struct run *r, const struct st_endpoint *eps, size_t n,
-                 const struct st_endpoint *ex, size_t nex, int stop, bool *stopped)
+/* A dialer ran dry: more to dial, a re-ask to wait for, or the run is over. */
+static void on_idle(void *ctx, struct st_dialer *d)
 {
-	struct st_dial_opts d = {
-		.jobs = r->o->jobs,
-		.timeout_ms = r->o->timeout_ms,
-		.ping = true,
-		.getpeers = r->o->getpeers,
-		.exclude = ex,
-		.nexclude = nex,
-		.local = r->o->local,
-		.stop_fd = stop,
-	};
-	bool interrupted = false;
-	long ok = st_dial_all(eps, n, &d, on_result, r, &interrupted, r->err);
-	if (interrupted)
-		*stopped = true;
-	return ok;
-}
-
-/* The re-asks that are due, one dial each (each has its own exclusions). */
-static int run_reasks(struct run *r, int stop, bool *stopped)
-{
+	(void)d;
+	struct run *r = ctx;
+	feed(r);
+	if (r->failed) {
+		event_base_loopbreak(r->base);
+		return;
+	}
+	if (!st_dialer_idle(r->d) || asks_busy(r))
+		return;
 	int64_t now = st_monotonic_ms(), next = INT64_MAX;
 	for (size_t i = 0; i < r->nra; i++)
 		if (r->ra[i].due_ms < next)
 			next = r->ra[i].due_ms;
-	if (next > now) {
-		int64_t wait = next - now;
-		if (r->o->max_time_ms && r->start_ms + r->o->max_time_ms - now < wait)
-			return 1; /* not before the time is up */
-		if (readable(stop, (int)(wait > 60000 ? 60000 : wait)))
-			*stopped = true;
-		return 0;
+	if (next == INT64_MAX) {
+		event_base_loopbreak(r->base);
+		return;
 	}
-	while (!*stopped && !r->failed) {
-		struct reask *ra = NULL;
-		for (size_t i = 0; r->ra && i < r->nra && !ra; i++)
-			if (r->ra[i].due_ms <= now)
-				ra = &r->ra[i];
-		if (!ra)
-			break;
-		/* on_result drops or renews the entry (and may move the table): a copy */
-		struct st_endpoint ep = ra->ep, given[ST_PEERS_MAX];
-		size_t ng = ra->ngiven;
-		memcpy(given, ra->given, ng * sizeof *given);
-		ra->due_ms = INT64_MAX; /* until the answer says otherwise */
-		if (dial(r, &ep, 1, given, ng, stop, stopped) < 0)
-			return -1;
-		struct reask *left = find_reask(r, &ep);
-		if (left && left->due_ms == INT64_MAX) {
-			size_t left_learned = left->learned;
-			/* no answer came (stopped): the node is reported as it stands */
-			struct st_crawl_node *nd = st_crawl_find(r->cs, &ep);
-			drop_reask(r, left);
-			if (nd)
-				report(r, nd, NULL, left_learned);
+	if (r->o->max_time_ms && next > r->start_ms + r->o->max_time_ms) {
+		r->timed_out = true; /* the next ask would come after the end */
+		event_base_loopbreak(r->base);
+		return;
+	}
+	int64_t wait = next > now ? next - now : 0;
+	struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+	if (event_add(r->ask_timer, &tv) < 0) {
+		r->failed = true;
+		st_err_set(r->err, ST_EX_SOFTWARE, "out of memory");
+		event_base_loopbreak(r->base);
+	}
+}
+
+static struct st_dialer_opts dialer_opts(struct run *r)
+{
+	return (struct st_dialer_opts){
+		.jobs = r->o->jobs,
+		.timeout_ms = r->o->timeout_ms,
+		.ping = true,
+		.getpeers = r->o->getpeers,
+		.local = r->o->local,
+		.ctx = r,
+		.result = on_dial_result,
+		.idle = on_idle,
+	};
+}
+
+/* The re-asks that are due: a dialer each, excluding what the node gave. */
+static void on_ask_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct run *r = arg;
+	/* dialers of earlier asks that are done: not inside their callbacks here */
+	size_t k = 0;
+	for (size_t i = 0; i < r->nasks; i++) {
+		if (st_dialer_idle(r->asks[i]))
+			st_dialer_free(r->asks[i]);
+		else
+			r->asks[k++] = r->asks[i];
+	}
+	r->nasks = k;
+	int64_t now = st_monotonic_ms();
+	for (size_t i = 0; i < r->nra && !r->failed; i++) {
+		struct reask *ra = &r->ra[i];
+		if (ra->due_ms > now)
+			continue;
+		if (r->nasks == r->capasks) {
+			size_t cap = r->capasks ? r->capasks * 2 : 8;
+			struct st_dialer **v = realloc(r->asks, cap * sizeof *v);
+			if (!v) {
+				r->failed = true;
+				st_err_set(r->err, ST_EX_SOFTWARE, "out of memory");
+				break;
+			}
+			r->asks = v;
+			r->capasks = cap;
 		}
-		now = st_monotonic_ms();
+		struct st_dialer_opts o = dialer_opts(r);
+		o.jobs = 1;
+		o.exclude = ra->given;
+		o.nexclude = ra->ngiven;
+		struct st_dialer *d;
+		if (st_dialer_new(&d, r->base, &o, r->err) < 0) {
+			r->failed = true;
+			break;
+		}
+		r->asks[r->nasks++] = d;
+		if (st_dialer_add(d, &ra->ep, NULL, r->err) < 0) {
+			r->failed = true;
+			break;
+		}
+		ra->due_ms = INT64_MAX; /* in flight: its answer drops or renews the entry */
 	}
-	return 0;
+	if (r->failed)
+		event_base_loopbreak(r->base);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct run *r = arg;
+	r->stopped = true;
+	event_base_loopbreak(r->base);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct run *r = arg;
+	r->timed_out = true;
+	event_base_loopbreak(r->base);
+}
+
+/* The loop of one run: the dialer, its re-asks, the stop descriptor and the deadline. */
+static int run_loop(struct run *r)
+{
+	struct event *stop = NULL, *deadline = NULL;
+	int rc = 0;
+	r->base = event_base_new();
+	struct st_dialer_opts o = dialer_opts(r);
+	if (!r->base || st_dialer_new(&r->d, r->base, &o, r->err) < 0) {
+		if (!r->base)
+			st_err_set(r->err, ST_EX_SOFTWARE, "out of memory");
+		rc = -1;
+		goto out;
+	}
+	r->ask_timer = evtimer_new(r->base, on_ask_timer, r);
+	if (r->o->stop_fd > 0)
+		stop = event_new(r->base, r->o->stop_fd, EV_READ, on_stop, r);
+	if (r->o->max_time_ms)
+		deadline = evtimer_new(r->base, on_deadline, r);
+	struct timeval tv = {(time_t)(r->o->max_time_ms / 1000),
+	                     (suseconds_t)(r->o->max_time_ms % 1000) * 1000};
+	if (!r->ask_timer || (r->o->stop_fd > 0 && (!stop || event_add(stop, NULL) < 0)) ||
+	    (r->o->max_time_ms && (!deadline || evtimer_add(deadline, &tv) < 0))) {
+		rc = st_err_set(r->err, ST_EX_SOFTWARE, "out of memory");
+		goto out;
+	}
+	feed(r);
+	if (!r->failed && !st_dialer_idle(r->d))
+		event_base_dispatch(r->base);
+out:
+	/* dials still in flight end unreported: their nodes keep their old state */
+	for (size_t i = 0; i < r->nasks; i++)
+		st_dialer_free(r->asks[i]);
+	free(r->asks);
+	st_dialer_free(r->d);
+	if (r->ask_timer)
+		event_free(r->ask_timer);
+	if (stop)
+		event_free(stop);
+	if (deadline)
+		event_free(deadline);
+	if (r->base)
+		event_base_free(r->base);
+	return rc;
 }
 
 static int start(struct run *r, const struct st_endpoint *seeds, size_t nseeds)
@@ -355,48 +443,13 @@ int st_crawl_run(struct st_crawl_state *cs, const struct st_endpoint *seeds, siz
 	                .start_ms = st_monotonic_ms(), .err = err};
 	r.last_commit_ms = r.start_ms;
 	counts->run = r.id;
-	int tfd = -1, stop = -1, rc = start(&r, seeds, nseeds);
-	if (rc == 0 && (stop = stop_fd_open(&r, &tfd)) < 0 && o->max_time_ms)
-		rc = st_err_sys(err, ST_EX_SOFTWARE, "timer");
-	bool stopped = false;
-	while (rc == 0 && !stopped && !r.failed) {
-		if (time_up(&r))
-			break;
-		size_t left = o->max_nodes ? (counts->tried < o->max_nodes ? o->max_nodes - counts->tried : 0)
-		                           : SIZE_MAX;
-		size_t n = r.qn - r.qhead;
-		if (n > ROUND_MAX)
-			n = ROUND_MAX;
-		if (n > left)
-			n = left;
-		if (n) {
-			/* a copy: on_result may grow the queue under us */
-			struct st_endpoint *batch = malloc(n * sizeof *batch);
-			if (!batch) {
-				rc = st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-				break;
-			}
-			memcpy(batch, r.q + r.qhead, n * sizeof *batch);
-			r.qhead += n;
-			if (dial(&r, batch, n, NULL, 0, stop, &stopped) < 0)
-				rc = -1;
-			free(batch);
-			continue;
-		}
-		if (!r.nra)
-			break;
-		int x = run_reasks(&r, stop, &stopped);
-		if (x < 0)
-			rc = -1;
-		if (x > 0)
-			break;
-	}
+	int rc = start(&r, seeds, nseeds);
+	if (rc == 0 && run_loop(&r) < 0)
+		rc = -1;
 	if (r.failed)
 		rc = -1;
-	/* the dialer says only that it was stopped: by the program, or by the clock */
-	bool asked = o->stop_fd > 0 && readable(o->stop_fd, 0);
-	counts->timed_out = time_up(&r) && !asked && (stopped || r.qhead < r.qn || r.nra);
-	counts->interrupted = stopped && !counts->timed_out;
+	counts->timed_out = r.timed_out;
+	counts->interrupted = r.stopped;
 	/* nodes still waiting to be asked again are reported as they stand */
 	for (size_t i = 0; i < r.nra; i++) {
 		struct st_crawl_node *nd = st_crawl_find(cs, &r.ra[i].ep);
@@ -410,10 +463,6 @@ int st_crawl_run(struct st_crawl_state *cs, const struct st_endpoint *seeds, siz
 	for (size_t i = 0; i < cs->n; i++)
 		counts->frontier += !cs->v[i].last_try;
 	counts->elapsed_ms = st_monotonic_ms() - r.start_ms;
-	if (stop >= 0 && stop != o->stop_fd)
-		close(stop);
-	if (tfd >= 0)
-		close(tfd);
 	free(r.q);
 	free(r.ra);
 	free(r.tried);

@@ -73,7 +73,7 @@ static int push(struct run *r, struct st_crawl_node *nd)
 
 static struct reask *find_reask(struct run *r, const struct st_endpoint *ep)
 {
-	for (size_t i = 0; i < r->nra; i++)
+	for (size_t i = 0; r->ra && i < r->nra; i++)
 		if (st_endpoint_equal(&r->ra[i].ep, ep))
 			return &r->ra[i];
 	return NULL;

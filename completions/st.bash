@@ -11,4 +11,4 @@ _st_complete() {
 	esac
 	return 0
 }
-complete -F _st_complete st-addrbook st-peers st-connect st-keygen st-listen st-seed
+complete -F _st_complete st-addrbook st-peers st-connect st-keygen st-listen st-seed st-crawl

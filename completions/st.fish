@@ -11,6 +11,6 @@ function __st_complete
             printf '%s\n' $out
     end
 end
-for prog in st-addrbook st-peers st-connect st-keygen st-listen st-seed
+for prog in st-addrbook st-peers st-connect st-keygen st-listen st-seed st-crawl
     complete -c $prog -f -a '(__st_complete)'
 end

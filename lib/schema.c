@@ -52,6 +52,23 @@ SCHEMA(seed, "seed",
 SCHEMA(stat, "stat",
        {"metric", ST_FIELD_STR}, {"key", ST_FIELD_STR}, {"value", ST_FIELD_INT});
 
+SCHEMA(crawl, "crawl",
+       {"endpoint", ST_FIELD_ENDPOINT}, {"reachable", ST_FIELD_BOOL}, {"status", ST_FIELD_STR},
+       {"node_id", ST_FIELD_STR}, {"verified", ST_FIELD_BOOL}, {"version", ST_FIELD_INT},
+       {"user_agent", ST_FIELD_STR}, {"services", ST_FIELD_STR}, {"rtt_ms", ST_FIELD_INT},
+       {"peers_offered", ST_FIELD_INT}, {"learned", ST_FIELD_INT},
+       {"first_seen", ST_FIELD_TIME}, {"last_seen", ST_FIELD_TIME}, {"error", ST_FIELD_STR});
+
+SCHEMA(uptime, "uptime",
+       {"endpoint", ST_FIELD_ENDPOINT}, {"good", ST_FIELD_BOOL}, {"last_success", ST_FIELD_TIME},
+       {"uptime_2h", ST_FIELD_DOUBLE}, {"uptime_8h", ST_FIELD_DOUBLE},
+       {"uptime_1d", ST_FIELD_DOUBLE}, {"uptime_7d", ST_FIELD_DOUBLE},
+       {"uptime_30d", ST_FIELD_DOUBLE}, {"services", ST_FIELD_STR}, {"version", ST_FIELD_INT},
+       {"user_agent", ST_FIELD_STR}, {"attempts", ST_FIELD_INT}, {"successes", ST_FIELD_INT});
+
+SCHEMA(summary, "summary",
+       {"metric", ST_FIELD_STR}, {"key", ST_FIELD_STR}, {"value", ST_FIELD_INT});
+
 int st_schema_find(const struct st_schema *s, const char *key)
 {
 	for (size_t i = 0; i < s->nfields; i++)

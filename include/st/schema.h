@@ -40,6 +40,9 @@ extern const struct st_schema st_schema_ban;      /* st-peers bans, ban, check -
 extern const struct st_schema st_schema_change;   /* st-peers ingest, success, failure, ... */
 extern const struct st_schema st_schema_seed;     /* st-seed refresh: one outcome per seed */
 extern const struct st_schema st_schema_stat;     /* st-addrbook stats */
+extern const struct st_schema st_schema_crawl;    /* st-crawl: one record per node dialed */
+extern const struct st_schema st_schema_uptime;   /* st-crawl dump: reliability per node */
+extern const struct st_schema st_schema_summary;  /* st-crawl: the summary of a run */
 
 /* The index of key in s, or -1. */
 int st_schema_find(const struct st_schema *s, const char *key);

@@ -1,0 +1,653 @@
+/* st-crawl - map the network, rank nodes by uptime, export and serve seeds (DNS). */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "st/addrbook.h"
+#include "st/cli.h"
+#include "st/crawl.h"
+#include "st/net.h"
+#include "st/peers.h"
+#include "st/schema.h"
+#include "st/seed.h"
+#include "st/store.h"
+#include "st/util.h"
+
+enum {
+	OPT_STATE = ST_OPT_USER, OPT_ALLOW_PRIVATE, OPT_TIMEOUT, OPT_MAX_NODES, OPT_MAX_TIME,
+	OPT_GETPEERS, OPT_MAX_ASKS, OPT_ASK_INTERVAL, OPT_RETEST, OPT_EVERY, OPT_UPDATE,
+	OPT_PER_GROUP, OPT_MIN_UPTIME, OPT_FORMAT, OPT_OUT, OPT_KEY, OPT_PORT, OPT_ZONE, OPT_BIND,
+	OPT_TTL, OPT_NS, OPT_MBOX, OPT_RATE, OPT_RELOAD, OPT_GOOD,
+};
+
+#define OPT_STATE_DIR \
+	{"state", OPT_STATE, ST_ARG_REQUIRED, "DIR", "the crawl state (DATA_DIR/crawl)", "dir"}
+#define OPT_PRIVATE(what) \
+	{"allow-private", OPT_ALLOW_PRIVATE, ST_ARG_NONE, NULL, what, NULL}
+
+static const struct st_option crawl_opts[] = {
+	OPT_PRIVATE("follow non-routable addresses too"),
+	{"ask-interval", OPT_ASK_INTERVAL, ST_ARG_REQUIRED, "T", "between GetPeers to one node (5m)", NULL},
+	{"every", OPT_EVERY, ST_ARG_REQUIRED, "T", "crawl again every T, retesting all", NULL},
+	{"getpeers", OPT_GETPEERS, ST_ARG_REQUIRED, "N", "peers asked for per GetPeers (1000)", NULL},
+	{"jobs", 'j', ST_ARG_REQUIRED, "N", "dial N at once (connect.jobs)", NULL},
+	{"max-asks", OPT_MAX_ASKS, ST_ARG_REQUIRED, "N", "GetPeers per node while answers are full (3)", NULL},
+	{"max-nodes", OPT_MAX_NODES, ST_ARG_REQUIRED, "N", "dial at most N nodes per run", NULL},
+	{"max-time", OPT_MAX_TIME, ST_ARG_REQUIRED, "T", "stop a run after T", NULL},
+	{"retest", OPT_RETEST, ST_ARG_REQUIRED, "T", "dial known nodes tried longer ago (1h)", NULL},
+	OPT_STATE_DIR,
+	{"timeout", OPT_TIMEOUT, ST_ARG_REQUIRED, "T", "per node (connect.timeout)", NULL},
+	{"update", OPT_UPDATE, ST_ARG_NONE, NULL, "record results in st-addrbook and st-peers", NULL},
+	ST_OPTION_END,
+};
+static const struct st_option dump_opts[] = {
+	OPT_PRIVATE("non-routable nodes may be good"),
+	{"good", OPT_GOOD, ST_ARG_NONE, NULL, "only the good nodes", NULL},
+	OPT_STATE_DIR,
+	ST_OPTION_END,
+};
+static const struct st_option export_opts[] = {
+	OPT_PRIVATE("non-routable nodes may be exported"),
+	{"format", OPT_FORMAT, ST_ARG_REQUIRED, "FMT", "text or json", "text json"},
+	{"key", OPT_KEY, ST_ARG_REQUIRED, "KEY", "sign: write FILE.sig with this key", "file"},
+	{"min-uptime", OPT_MIN_UPTIME, ST_ARG_REQUIRED, "P", "30-day uptime of at least P% (50)", NULL},
+	{"number", 'n', ST_ARG_REQUIRED, "N", "at most N nodes (512)", NULL},
+	{"out", OPT_OUT, ST_ARG_REQUIRED, "FILE", "write FILE (atomically) instead of stdout", "file"},
+	{"per-group", OPT_PER_GROUP, ST_ARG_REQUIRED, "K", "at most K per /16 or /32 (2)", NULL},
+	{"port", OPT_PORT, ST_ARG_REQUIRED, "P", "only nodes on port P", NULL},
+	OPT_STATE_DIR,
+	ST_OPTION_END,
+};
+static const struct st_option dns_opts[] = {
+	OPT_PRIVATE("serve non-routable nodes too"),
+	{"bind", OPT_BIND, ST_ARG_REQUIRED, "ADDR:PORT", "UDP address (0.0.0.0:53)", NULL},
+	{"mbox", OPT_MBOX, ST_ARG_REQUIRED, "NAME", "SOA mailbox (hostmaster.ZONE)", NULL},
+	{"ns", OPT_NS, ST_ARG_REQUIRED, "NAME", "the zone's name server (ZONE)", NULL},
+	{"port", OPT_PORT, ST_ARG_REQUIRED, "P", "serve nodes on port P (7777)", NULL},
+	{"rate", OPT_RATE, ST_ARG_REQUIRED, "N", "answers per client per second (10)", NULL},
+	{"reload", OPT_RELOAD, ST_ARG_REQUIRED, "T", "reread the state every T (30s)", NULL},
+	OPT_STATE_DIR,
+	{"ttl", OPT_TTL, ST_ARG_REQUIRED, "T", "of A and AAAA answers (60s)", NULL},
+	{"zone", OPT_ZONE, ST_ARG_REQUIRED, "ZONE", "the seed's name (required)", NULL},
+	ST_OPTION_END,
+};
+static const struct st_command commands[] = {
+	{"", "[SEED...]", "crawl from seeds, stdin, the frontier or the book", crawl_opts},
+	{"dump", "", "every node's reliability, like the seeder's dump", dump_opts},
+	{"export-seeds", "", "the best nodes as a seed list for st-seed", export_opts},
+	{"serve-dns", "", "answer A/AAAA queries with good nodes (DNS seed)", dns_opts},
+	ST_COMMAND_END,
+};
+static const struct st_program prog = {
+	"st-crawl", "[SEED...] | dump | export-seeds | serve-dns",
+	"Map the network, rank nodes by uptime, export and serve seeds.", NULL, commands,
+};
+
+struct opts {
+	const char *state;
+	bool allow_private, update, good;
+	uint64_t max_nodes, getpeers, max_asks, n, per_group, port, rate;
+	int64_t max_time, ask_interval, retest, every, ttl, reload;
+	double min_uptime;
+	bool json_list;
+	const char *out, *key, *zone, *bind, *ns, *mbox;
+	char state_buf[ST_PATH_MAX + 8];
+};
+
+static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)
+{
+	struct opts *o = vctx;
+	switch (key) {
+	case OPT_STATE: o->state = arg; return 0;
+	case OPT_ALLOW_PRIVATE: o->allow_private = true; return 0;
+	case OPT_UPDATE: o->update = true; return 0;
+	case OPT_GOOD: o->good = true; return 0;
+	case 'j': return st_cli_config_flag(cli, "-j", "connect.jobs", arg, err);
+	case OPT_TIMEOUT: return st_cli_config_flag(cli, "--timeout", "connect.timeout", arg, err);
+	case OPT_MAX_NODES: return st_cli_u64("--max-nodes", arg, 1, ST_CRAWL_NODES_MAX, &o->max_nodes, err);
+	case OPT_MAX_TIME: return st_cli_duration("--max-time", arg, 1, INT64_MAX / 2, &o->max_time, err);
+	case OPT_GETPEERS: return st_cli_u64("--getpeers", arg, 1, ST_PEERS_MAX, &o->getpeers, err);
+	case OPT_MAX_ASKS: return st_cli_u64("--max-asks", arg, 1, 100, &o->max_asks, err);
+	case OPT_ASK_INTERVAL:
+		return st_cli_duration("--ask-interval", arg, 0, INT64_MAX / 2, &o->ask_interval, err);
+	case OPT_RETEST: return st_cli_duration("--retest", arg, 0, INT64_MAX / 2, &o->retest, err);
+	case OPT_EVERY: return st_cli_duration("--every", arg, 1000, INT64_MAX / 2, &o->every, err);
+	case 'n': return st_cli_u64("-n", arg, 1, ST_CRAWL_NODES_MAX, &o->n, err);
+	case OPT_PER_GROUP: return st_cli_u64("--per-group", arg, 1, ST_CRAWL_NODES_MAX, &o->per_group, err);
+	case OPT_MIN_UPTIME:
+		if (st_parse_double(arg, 0, 100, &o->min_uptime, err) < 0)
+			return st_err_prefix(err, "--min-uptime");
+		return 0;
+	case OPT_FORMAT:
+		if (strcmp(arg, "text") && strcmp(arg, "json"))
+			return st_err_set(err, ST_EX_USAGE, "--format '%s': text or json", arg);
+		o->json_list = strcmp(arg, "json") == 0;
+		return 0;
+	case OPT_OUT: o->out = arg; return 0;
+	case OPT_KEY: o->key = arg; return 0;
+	case OPT_PORT: return st_cli_u64("--port", arg, 1, 65535, &o->port, err);
+	case OPT_ZONE: o->zone = arg; return 0;
+	case OPT_BIND: o->bind = arg; return 0;
+	case OPT_TTL: return st_cli_duration("--ttl", arg, 0, 86400000LL * 7, &o->ttl, err);
+	case OPT_NS: o->ns = arg; return 0;
+	case OPT_MBOX: o->mbox = arg; return 0;
+	case OPT_RATE: return st_cli_u64("--rate", arg, 1, 100000, &o->rate, err);
+	case OPT_RELOAD: return st_cli_duration("--reload", arg, 100, 86400000LL, &o->reload, err);
+	}
+	return -1;
+}
+
+static void load_state(struct st_cli *cli, const struct opts *o, struct st_crawl_state *cs)
+{
+	struct st_err err = {0};
+	if (st_crawl_state_load(cs, o->state, &cli->config.lock, &err) < 0) {
+		st_crawl_state_clear(cs);
+		st_die(cli, &err);
+	}
+}
+
+static void print_services(struct st_printer *p, const char *key, uint64_t s)
+{
+	char hex[20];
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)s);
+	st_print_str(p, key, "%s", hex);
+}
+
+/* ---- dump ---- */
+
+static int cmd_dump(struct st_cli *cli, const struct opts *o)
+{
+	struct st_crawl_state cs;
+	load_state(cli, o, &cs);
+	size_t *ord = st_crawl_dump_order(&cs, o->allow_private);
+	if (!ord) {
+		st_crawl_state_clear(&cs);
+		st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});
+	}
+	struct st_printer *p = st_cli_printer(cli, &st_schema_uptime);
+	if (cli->format == ST_FMT_TEXT)
+		printf("# address%-32s good  lastSuccess    %%(2h)   %%(8h)   %%(1d)   %%(7d)  %%(30d)  "
+		       "svcs              version  agent\n", "");
+	for (size_t k = 0; k < cs.n; k++) {
+		const struct st_crawl_node *nd = &cs.v[ord[k]];
+		bool good = st_crawl_node_good(nd, o->allow_private);
+		if (!nd->last_try || (o->good && !good))
+			continue; /* never tried: nothing to say of it yet */
+		char ep[ST_ENDPOINT_STRLEN];
+		st_endpoint_format(&nd->ep, ep, sizeof ep);
+		st_print_begin(p);
+		st_print_str(p, "endpoint", "%-40s", ep);
+		st_print_bool(p, "good", "%s", good);
+		if (cli->format == ST_FMT_TEXT) /* the seeder's dump shows the Unix time */
+			st_print_int(p, "last_success", "%11lld", nd->last_seen);
+		else
+			st_print_time(p, "last_success", "%s", nd->last_seen);
+		static const char *keys[ST_CRAWL_WINDOWS] = {"uptime_2h", "uptime_8h", "uptime_1d",
+		                                              "uptime_7d", "uptime_30d"};
+		for (int w = 0; w < ST_CRAWL_WINDOWS; w++)
+			st_print_double(p, keys[w], "%6.2f%%", 100.0 * nd->stat[w].share);
+		print_services(p, "services", nd->services);
+		st_print_int(p, "version", "%5lld", nd->version);
+		st_print_str(p, "user_agent", "\"%s\"", nd->user_agent);
+		st_print_int(p, "attempts", "tries=%lld", nd->attempts);
+		st_print_int(p, "successes", "ok=%lld", nd->successes);
+		st_print_end(p);
+	}
+	free(ord);
+	st_crawl_state_clear(&cs);
+	return st_cli_printer_done(cli, p, 0);
+}
+
+/* ---- export-seeds ---- */
+
+static int write_file(const char *path, const char *data, size_t len, struct st_err *err)
+{
+	char tmp[ST_PATH_MAX + 16];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return st_err_sys(err, ST_EX_CANTCREAT, "'%s'", tmp);
+	bool ok = fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+	if (fclose(f) != 0)
+		ok = false;
+	if (!ok || rename(tmp, path) != 0) {
+		st_err_sys(err, ST_EX_IOERR, "'%s'", path);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_export(struct st_cli *cli, const struct opts *o)
+{
+	if (o->key && !o->out)
+		st_usage_error(cli, "--key needs --out FILE (the signature goes to FILE.sig)");
+	struct st_crawl_state cs;
+	load_state(cli, o, &cs);
+	struct st_crawl_export_opts eo = {
+		.n = o->n ? o->n : 512,
+		.per_group = o->per_group ? o->per_group : 2,
+		.min_uptime = o->min_uptime / 100.0,
+		.allow_private = o->allow_private,
+		.port = (uint16_t)o->port,
+	};
+	size_t *idx = NULL;
+	struct st_err err = {0};
+	long n = st_crawl_export(&cs, &eo, &idx, &err);
+	struct st_buf b;
+	st_buf_init(&b, (size_t)64 << 20);
+	int rc = n < 0 ? -1 : st_crawl_seed_list(&cs, idx, (size_t)n, o->json_list, st_now(), &b, &err);
+	free(idx);
+	st_crawl_state_clear(&cs);
+	if (rc == 0 && o->out) {
+		char sig[128];
+		rc = write_file(o->out, b.data ? b.data : "", b.len, &err);
+		if (rc == 0 && o->key) {
+			char sigpath[ST_PATH_MAX + 8];
+			snprintf(sigpath, sizeof sigpath, "%s.sig", o->out);
+			rc = st_sig_sign(o->key, b.data ? b.data : "", b.len, sig, sizeof sig, &err);
+			size_t l = strlen(sig);
+			if (rc == 0) {
+				sig[l] = '\n';
+				rc = write_file(sigpath, sig, l + 1, &err);
+			}
+		}
+	} else if (rc == 0) {
+		if (fwrite(b.data ? b.data : "", 1, b.len, stdout) != b.len || fflush(stdout) != 0)
+			rc = st_err_set(&err, ST_EX_IOERR, "stdout: write error");
+	}
+	st_buf_clear(&b);
+	if (rc < 0)
+		return st_report(cli, &err);
+	st_info(cli, "%ld nodes exported", n);
+	if (!n)
+		st_warn(cli, "no good node passed the filters");
+	return n ? 0 : ST_EX_UNAVAILABLE;
+}
+
+/* ---- serve-dns ---- */
+
+static void dns_bound(void *ctx, const char *addr)
+{
+	struct st_cli *cli = ctx;
+	/* where the seed answers, for scripts (port 0 picks one) */
+	if (cli->format == ST_FMT_TEXT)
+		printf("listening %s\n", addr);
+	else
+		fprintf(stderr, "listening %s\n", addr);
+	fflush(stdout);
+}
+
+static void dns_query(void *ctx, const char *client, const char *name, int type, const char *what)
+{
+	st_info(ctx, "%s: %s type %d: %s", client, name, type, what);
+}
+
+static void dns_warn(void *ctx, const char *msg)
+{
+	st_warn(ctx, "%s", msg);
+}
+
+static int cmd_serve_dns(struct st_cli *cli, const struct opts *o)
+{
+	if (!o->zone)
+		st_usage_error(cli, "serve-dns needs --zone ZONE");
+	struct st_err err = {0};
+	struct st_crawl_dns_opts d = {
+		.zone = o->zone,
+		.bind = o->bind ? o->bind : "0.0.0.0:53",
+		.state_dir = o->state,
+		.ttl = o->ttl >= 0 ? (uint32_t)(o->ttl / 1000) : 60,
+		.port = o->port ? (uint16_t)o->port : ST_DEFAULT_PORT,
+		.allow_private = o->allow_private,
+		.ns = o->ns,
+		.mbox = o->mbox,
+		.rate = o->rate ? (uint32_t)o->rate : 10,
+		.reload_ms = o->reload ? o->reload : 30000,
+		.bound = dns_bound,
+		.query = dns_query,
+		.warn = dns_warn,
+		.ctx = cli,
+	};
+	if ((d.stop_fd = st_cli_stop_begin_g(&err)) < 0)
+		st_die(cli, &err);
+	int rc = st_crawl_dns_serve(&d, &err);
+	st_cli_stop_end_g();
+	return rc < 0 ? st_report(cli, &err) : 0;
+}
+
+/* ---- the crawl ---- */
+
+struct crawl_ctx {
+	struct st_cli *cli;
+	const struct opts *o;
+	struct st_printer *p;
+};
+
+static void on_report(void *ctx, const struct st_crawl_report *r)
+{
+	struct crawl_ctx *c = ctx;
+	struct st_printer *p = c->p;
+	const struct st_crawl_node *nd = r->node;
+	bool ok = st_status_is_success(nd->status);
+	char ep[ST_ENDPOINT_STRLEN];
+	st_endpoint_format(&nd->ep, ep, sizeof ep);
+	st_print_begin(p);
+	st_print_str(p, "endpoint", "%-22s", ep);
+	st_print_bool(p, "reachable", "%s", ok);
+	st_print_str(p, "status", "%-8s", st_status_name(nd->status));
+	st_print_str(p, "node_id", "%s", ok && nd->node_id[0] ? nd->node_id : NULL);
+	st_print_bool(p, "verified", "verified=%s", false);
+	if (ok) {
+		st_print_int(p, "version", "v%lld", nd->version);
+		st_print_str(p, "user_agent", "\"%s\"", nd->user_agent);
+		print_services(p, "services", nd->services);
+	} else {
+		st_print_str(p, "version", "%s", NULL);
+		st_print_str(p, "user_agent", "%s", NULL);
+		st_print_str(p, "services", "%s", NULL);
+	}
+	if (ok && nd->rtt_ms >= 0)
+		st_print_int(p, "rtt_ms", "rtt=%lldms", nd->rtt_ms);
+	else
+		st_print_str(p, "rtt_ms", "%s", NULL);
+	st_print_int(p, "peers_offered", "peers=%lld", ok ? nd->peers_offered : 0);
+	st_print_int(p, "learned", "new=%lld", r->learned);
+	st_print_time(p, "first_seen", "first %s", nd->first_seen);
+	st_print_time(p, "last_seen", "last %s", nd->last_seen);
+	st_print_str(p, "error", "%s", ok ? NULL : r->error);
+	st_print_end(p);
+	fflush(stdout);
+}
+
+/* --update: the nodes tried since the last commit, into both books. */
+static int on_committed(void *ctx, const struct st_crawl_node *const *v, size_t n,
+                        struct st_err *err)
+{
+	struct crawl_ctx *c = ctx;
+	if (!c->o->update)
+		return 0;
+	struct st_addrbook *ab;
+	struct st_peerbook *pb;
+	const struct st_config *cfg = &c->cli->config;
+	if (st_addrbook_open(&ab, cfg, ST_STORE_WRITE | ST_ADDRBOOK_LAZY, err) < 0)
+		return -1;
+	if (st_peerbook_open(&pb, cfg, ST_STORE_WRITE, err) < 0) {
+		st_addrbook_free(ab);
+		return -1;
+	}
+	int64_t now = st_now();
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct st_crawl_node *nd = v[i];
+		bool ok = st_status_is_success(nd->status);
+		enum st_addrbook_verdict verdict;
+		struct st_endpoint evicted;
+		if (ok)
+			rc = st_addrbook_add(ab, &nd->ep, "crawl", NULL, now, &verdict, &evicted, err);
+		struct st_conn_result res = {.ep = nd->ep, .status = nd->status,
+		                             .node_id = ok ? nd->node_id : NULL, .version = nd->version,
+		                             .user_agent = nd->user_agent};
+		struct st_peer_change ch;
+		if (rc >= 0)
+			rc = st_glue_apply(ab, pb, &res, now, &ch, err);
+		if (rc >= 0)
+			rc = 0;
+	}
+	if (st_addrbook_close(ab, rc ? NULL : err) < 0 && rc == 0)
+		rc = -1;
+	if (st_peerbook_close(pb, rc ? NULL : err) < 0 && rc == 0)
+		rc = -1;
+	return rc;
+}
+
+static void print_summary(struct st_cli *cli, const struct st_crawl_state *cs,
+                          const struct st_crawl_counts *k)
+{
+	struct st_crawl_summary s;
+	struct st_err err = {0};
+	if (st_crawl_summarize(cs, k->run, &s, &err) < 0) {
+		st_report(cli, &err);
+		return;
+	}
+	if (cli->format == ST_FMT_TEXT) {
+		st_note(cli, "found %zu, reachable %zu of %zu dialed, %zu new, %zu skipped, %zu left in "
+		        "the frontier, in %.1fs%s", k->found, k->reachable, k->tried, k->learned,
+		        k->skipped, k->frontier, (double)k->elapsed_ms / 1000.0,
+		        k->interrupted ? " (interrupted)" : k->timed_out ? " (time is up)" : "");
+		char line[1024];
+		const struct { const char *what; const struct st_crawl_tally *v; size_t n; } t[] = {
+			{"by version", s.by_version, s.nversion}, {"by user agent", s.by_agent, s.nagent},
+			{"by /16", s.by_group, s.ngroup}};
+		for (size_t j = 0; j < ST_ARRAY_LEN(t); j++) {
+			size_t len = 0;
+			for (size_t i = 0; i < t[j].n && i < 10 && len < sizeof line; i++)
+				len += (size_t)snprintf(line + len, sizeof line - len, "%s%s %zu", i ? ", " : "",
+				                        t[j].v[i].key[0] ? t[j].v[i].key : "\"\"", t[j].v[i].count);
+			if (t[j].n > 10 && len < sizeof line)
+				snprintf(line + len, sizeof line - len, ", ... (%zu in all)", t[j].n);
+			if (t[j].n)
+				st_note(cli, "%s: %s", t[j].what, line);
+		}
+		if (s.rtt_p50 >= 0)
+			st_note(cli, "rtt: p50 %lldms, p90 %lldms, p99 %lldms", (long long)s.rtt_p50,
+			        (long long)s.rtt_p90, (long long)s.rtt_p99);
+		st_crawl_summary_clear(&s);
+		return;
+	}
+	if (cli->verbose < 0) {
+		st_crawl_summary_clear(&s);
+		return;
+	}
+	/* tsv and json: records of their own kind, on stderr so stdout stays one kind */
+	struct st_printer *p = st_printer_new(stderr, cli->format, st_now());
+	if (!p) {
+		st_crawl_summary_clear(&s);
+		return;
+	}
+	st_printer_schema(p, &st_schema_summary);
+	const struct { const char *k; size_t v; } counts[] = {
+		{"found", k->found}, {"dialed", k->tried}, {"reachable", k->reachable},
+		{"learned", k->learned}, {"skipped", k->skipped}, {"frontier", k->frontier},
+		{"elapsed_ms", (size_t)k->elapsed_ms}};
+	for (size_t i = 0; i < ST_ARRAY_LEN(counts); i++) {
+		st_print_begin(p);
+		st_print_str(p, "metric", "%s", counts[i].k);
+		st_print_str(p, "key", "%s", NULL);
+		st_print_uint(p, "value", "%llu", counts[i].v);
+		st_print_end(p);
+	}
+	const struct { const char *what; const struct st_crawl_tally *v; size_t n; } t[] = {
+		{"version", s.by_version, s.nversion}, {"user_agent", s.by_agent, s.nagent},
+		{"group", s.by_group, s.ngroup}};
+	for (size_t j = 0; j < ST_ARRAY_LEN(t); j++)
+		for (size_t i = 0; i < t[j].n; i++) {
+			st_print_begin(p);
+			st_print_str(p, "metric", "%s", t[j].what);
+			st_print_str(p, "key", "%s", t[j].v[i].key);
+			st_print_uint(p, "value", "%llu", t[j].v[i].count);
+			st_print_end(p);
+		}
+	const struct { const char *k; int64_t v; } rtt[] = {
+		{"p50", s.rtt_p50}, {"p90", s.rtt_p90}, {"p99", s.rtt_p99}};
+	for (size_t i = 0; i < ST_ARRAY_LEN(rtt) && s.rtt_p50 >= 0; i++) {
+		st_print_begin(p);
+		st_print_str(p, "metric", "%s", "rtt_ms");
+		st_print_str(p, "key", "%s", rtt[i].k);
+		st_print_int(p, "value", "%lld", rtt[i].v);
+		st_print_end(p);
+	}
+	st_printer_flush(p, NULL);
+	st_printer_free(p);
+	st_crawl_summary_clear(&s);
+}
+
+/* Seeds: the operands, else records on stdin (unless a terminal). */
+static struct st_endpoint *read_seeds(struct st_cli *cli, size_t *n, int *bad)
+{
+	struct st_endpoint *v = calloc((size_t)cli->argc + 1, sizeof *v);
+	struct st_err err = {0};
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (int i = 0; i < cli->argc; i++) {
+		char id[ST_NODE_ID_MAX + 1];
+		if (st_endpoint_parse_id(&v[*n], id, sizeof id, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
+			st_error(cli, "'%s': %s", cli->argv[i], err.msg);
+			(*bad)++;
+			continue;
+		}
+		(*n)++;
+	}
+	if (cli->argc || isatty(STDIN_FILENO))
+		return v;
+	struct st_reader *rd = st_reader_new(stdin, "<stdin>");
+	struct st_record rec = {0};
+	size_t cap = 1;
+	int rc;
+	while (rd && (rc = st_reader_next(rd, &rec, &err)) != 0) {
+		if (rc < 0) {
+			st_error(cli, "%s", err.msg);
+			(*bad)++;
+			continue;
+		}
+		if (rec.no_endpoint)
+			continue;
+		if (*n == cap) {
+			cap *= 2;
+			struct st_endpoint *nv = realloc(v, cap * sizeof *nv);
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[(*n)++] = rec.endpoint;
+	}
+	st_reader_free(rd);
+	return v;
+}
+
+/* Nothing given and nothing left to do in the state: the book's best to start from. */
+static struct st_endpoint *book_seeds(struct st_cli *cli, size_t *n)
+{
+	struct st_addrbook *ab;
+	struct st_err err = {0};
+	*n = 0;
+	if (st_addrbook_open(&ab, &cli->config, ST_STORE_READ | ST_ADDRBOOK_LAZY, &err) < 0)
+		return NULL;
+	const struct st_addr_entry *best[64];
+	struct st_best_opts bo = {.n = ST_ARRAY_LEN(best)};
+	long got = st_addrbook_best(ab, &bo, st_now(), best, &err);
+	struct st_endpoint *v = got > 0 ? calloc((size_t)got, sizeof *v) : NULL;
+	for (long i = 0; v && i < got; i++)
+		v[(*n)++] = best[i]->ep;
+	st_addrbook_free(ab);
+	return v;
+}
+
+static bool nothing_due(const struct st_crawl_state *cs, int64_t retest_ms)
+{
+	int64_t now = st_now();
+	for (size_t i = 0; i < cs->n; i++)
+		if (!cs->v[i].last_try || now - cs->v[i].last_try >= retest_ms / 1000)
+			return false;
+	return true;
+}
+
+static int cmd_crawl(struct st_cli *cli, struct opts *o)
+{
+	struct st_err err = {0};
+	int bad = 0;
+	size_t nseeds = 0;
+	struct st_endpoint *seeds = read_seeds(cli, &nseeds, &bad);
+	if (!seeds)
+		st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});
+	struct st_crawl_state cs;
+	load_state(cli, o, &cs);
+	struct st_crawl_opts co = {
+		.jobs = cli->config.connect.jobs,
+		.timeout_ms = cli->config.connect.timeout,
+		.max_nodes = o->max_nodes,
+		.max_time_ms = o->max_time,
+		.getpeers = o->getpeers ? (int32_t)o->getpeers : ST_PEERS_MAX,
+		.max_asks = o->max_asks ? (uint32_t)o->max_asks : 3,
+		.ask_interval_ms = o->ask_interval >= 0 ? o->ask_interval : 300000,
+		.retest_ms = o->retest >= 0 ? o->retest : 3600000,
+		.allow_private = o->allow_private,
+		.commit_every_ms = 1000,
+		.report = on_report,
+		.committed = on_committed,
+	};
+	if (!nseeds && !bad && nothing_due(&cs, co.retest_ms)) {
+		free(seeds);
+		seeds = book_seeds(cli, &nseeds);
+		if (!nseeds) {
+			st_crawl_state_clear(&cs);
+			free(seeds);
+			st_error(cli, "nothing to crawl: no seeds, no frontier, no node due, an empty book");
+			return ST_EX_NOINPUT;
+		}
+		st_info(cli, "starting from the address book's best %zu", nseeds);
+	}
+	if (st_net_local_handshake(&cli->config, 0, &co.local, &err) < 0)
+		st_die(cli, &err);
+	st_net_raise_nofile((uint64_t)co.jobs + 64);
+	struct crawl_ctx c = {cli, o, st_cli_printer(cli, &st_schema_crawl)};
+	co.ctx = &c;
+	if ((co.stop_fd = st_cli_stop_begin_g(&err)) < 0)
+		st_die(cli, &err);
+	int code = 0;
+	for (;;) {
+		struct st_crawl_counts k;
+		int64_t began = st_monotonic_ms();
+		int rc = st_crawl_run(&cs, seeds, nseeds, &co, &k, &err);
+		if (rc < 0) {
+			code = st_report(cli, &err);
+			break;
+		}
+		print_summary(cli, &cs, &k);
+		code = k.interrupted ? ST_EX_TEMPFAIL : k.tried && !k.reachable ? ST_EX_UNAVAILABLE : 0;
+		if (k.interrupted)
+			st_error(cli, "interrupted");
+		if (!o->every || k.interrupted)
+			break;
+		/* the next run retests every node; seeds were added to the state already */
+		nseeds = 0;
+		co.retest_ms = o->every;
+		int64_t wait = o->every - (st_monotonic_ms() - began);
+		struct pollfd pf = {co.stop_fd, POLLIN, 0};
+		if (wait > 0 && poll(&pf, 1, (int)(wait > INT32_MAX ? INT32_MAX : wait)) > 0) {
+			code = ST_EX_TEMPFAIL;
+			st_error(cli, "interrupted");
+			break;
+		}
+	}
+	st_cli_stop_end_g();
+	free(seeds);
+	st_crawl_state_clear(&cs);
+	if (bad && code == 0)
+		code = ST_EX_DATAERR;
+	return st_cli_printer_done(cli, c.p, code);
+}
+
+int cmd_main(struct st_cli *cli, int argc, char **argv)
+{
+	struct opts o = {.max_time = 0, .ask_interval = -1, .retest = -1, .ttl = -1, .min_uptime = 50};
+	st_cli_parse(cli, &prog, argc, argv, on_option, &o);
+	const char *c = cli->cmd->name;
+	st_cli_finish_config(cli, true);
+	if (!o.state) {
+		snprintf(o.state_buf, sizeof o.state_buf, "%s/crawl", cli->config.data_dir);
+		o.state = o.state_buf;
+	}
+	if (c[0] && cli->argc)
+		st_usage_error(cli, "unexpected argument '%s'", cli->argv[0]);
+	if (!strcmp(c, "dump"))
+		return cmd_dump(cli, &o);
+	if (!strcmp(c, "export-seeds"))
+		return cmd_export(cli, &o);
+	if (!strcmp(c, "serve-dns"))
+		return cmd_serve_dns(cli, &o);
+	return cmd_crawl(cli, &o);
+}

@@ -264,6 +264,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	if (st_net_local_handshake(&cli->config, port, &o.local, &err) < 0)
 		st_die(cli, &err);
 	c.p = st_cli_printer(cli, &st_schema_inbound);
+	st_printer_live(c.p); /* a row per connection, as it ends */
 	if ((o.stop_fd = st_cli_stop_begin_g(&err)) < 0)
 		st_die(cli, &err);
 	int rc = st_listen_run(&o, &err);

@@ -14,6 +14,7 @@ static size_t utf8_next(const unsigned char *s, uint32_t *cp)
 	unsigned char c = s[0];
 	size_t n;
 	uint32_t v, min;
+	*cp = 0;
 	if (!c)
 		return 0;
 	if (c < 0x80) {

@@ -36,7 +36,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 LIB_SRC := $(sort $(wildcard lib/*.c))
 CMD_SRC := $(sort $(wildcard cmd/st-*.c))
 # the process-level part (usage, messages, exit): linked into the programs, never into libst.a
-CLI_SRC := cmd/cli.c cmd/common-main.c
+CLI_SRC := cmd/cli.c cmd/common-main.c cmd/tty.c
 # modules of one program only (see the st-connect rule)
 PROG_SRC := cmd/connect_session.c
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -48,7 +48,7 @@ PROGRAMS := $(CMD_SRC:cmd/%.c=$(BUILD)/%)
 UNIT_TESTS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIBST := $(BUILD)/libst.a
-CLI_OBJ := $(BUILD)/cmd/cli.o
+CLI_OBJ := $(BUILD)/cmd/cli.o $(BUILD)/cmd/tty.o
 
 .PHONY: all deps check check-asan unit bats fuzz fuzz-build bench demo install uninstall \
         lint clean help

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "st/cli.h"
+#include "tty.h"
 #include "st/util.h"
 
 #ifndef ST_BUILD_VERSION
@@ -92,6 +93,8 @@ static void vmessage(const struct st_cli *cli, const char *fmt, va_list ap)
 	char msg[2048];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	fflush(stdout);
+	if (cli->progress) /* a message starts on a clean line; the next drawing comes back */
+		st_progress_end(cli->progress);
 	fprintf(stderr, "%s: ", cli->prog ? cli->prog->name : "st");
 	for (const char *c = msg; *c; c++) {
 		unsigned char u = (unsigned char)*c;
@@ -581,6 +584,10 @@ struct st_printer *st_cli_printer(const struct st_cli *cli, const struct st_sche
 		st_die(cli, &err);
 	}
 	st_printer_schema(p, schema);
+	/* a person reads a terminal: aligned columns that fit it (tty.c); a pipe
+	 * keeps the plain lines scripts rely on */
+	if (cli->format == ST_FMT_TEXT && isatty(STDOUT_FILENO))
+		st_printer_terminal(p, st_tty_columns(STDOUT_FILENO), st_tty_color(STDOUT_FILENO));
 	return p;
 }
 

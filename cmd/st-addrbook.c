@@ -9,6 +9,7 @@
 #include "st/peers.h"
 #include "st/store.h"
 #include "st/util.h"
+#include "tty.h"
 
 enum {
 	OPT_SOURCE = ST_OPT_USER, OPT_ALLOW_PRIVATE, OPT_TRIED, OPT_NEW, OPT_SORT, OPT_PINNED,
@@ -226,7 +227,18 @@ struct batch {
 	unsigned how;          /* open_book's */
 	size_t *counts;        /* add: per verdict */
 	size_t applied, unknown; /* record */
+	struct st_progress *progress; /* add: the line on a terminal */
 };
+
+/* add's progress line: how many so far, by verdict. */
+static void add_progress(struct st_progress *pr, const size_t *counts)
+{
+	size_t all = 0;
+	for (int i = 0; i < 8; i++)
+		all += counts[i];
+	st_progress_draw(pr, false, "%zu read: %zu added, %zu duplicate", all, counts[ST_ADD_ADDED],
+	                 counts[ST_ADD_DUPLICATE]);
+}
 
 static int batch_open(void *ctx)
 {
@@ -252,6 +264,8 @@ static int add_record(void *ctx, const struct st_record *rec, const char *where)
 	struct batch *c = ctx;
 	const char *src = c->o->source ? c->o->source : record_source(rec);
 	add_one(c->cli, c->ab, &rec->endpoint, src ? src : "manual", where, c->counts);
+	if (c->progress)
+		add_progress(c->progress, c->counts);
 	return 0;
 }
 
@@ -261,6 +275,8 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 	size_t counts[8] = {0}, bad = 0;
 	int code = 0;
 	struct st_err err = {0};
+	struct st_progress pr;
+	st_progress_begin(&pr, cli);
 	if (cli->argc) {
 		ab = open_book(cli, BOOK_WRITE);
 		for (int i = 0; i < cli->argc; i++) {
@@ -272,13 +288,17 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 				continue;
 			}
 			add_one(cli, ab, &ep, o->source ? o->source : "manual", "argument", counts);
+			add_progress(&pr, counts);
 		}
+		st_progress_done(&pr, cli);
 		if ((code = close_book(cli, ab, 0)) != 0)
 			return code;
 	} else {
-		struct batch c = {cli, o, NULL, BOOK_WRITE, counts, 0, 0};
+		struct batch c = {cli, o, NULL, BOOK_WRITE, counts, 0, 0, &pr};
 		struct st_batch_fns fns = {batch_open, add_record, batch_close};
-		if ((code = st_cli_each_batch(cli, &fns, &c, &bad)) != 0)
+		code = st_cli_each_batch(cli, &fns, &c, &bad);
+		st_progress_done(&pr, cli);
+		if (code != 0)
 			return code;
 	}
 	size_t rejected = counts[ST_ADD_NOT_ROUTABLE] + counts[ST_ADD_SCOPE] + counts[ST_ADD_SUBNET_FULL] +
@@ -524,7 +544,7 @@ static int cmd_record(struct st_cli *cli)
 		if ((code = close_book(cli, ab, 0)) != 0)
 			return code;
 	} else {
-		struct batch c = {cli, NULL, NULL, BOOK_WRITE | BOOK_LAZY, NULL, 0, 0};
+		struct batch c = {cli, NULL, NULL, BOOK_WRITE | BOOK_LAZY, NULL, 0, 0, NULL};
 		struct st_batch_fns fns = {batch_open, record_record, batch_close};
 		if ((code = st_cli_each_batch(cli, &fns, &c, &bad)) != 0)
 			return code;
@@ -640,6 +660,8 @@ static int cmd_import(struct st_cli *cli)
 			getc(f); /* fmemopen wants a size: an empty input is one unread byte */
 	}
 	struct st_addrbook *ab = open_book(cli, BOOK_WRITE);
+	struct st_progress pr;
+	st_progress_begin(&pr, cli);
 	int c;
 	while ((c = getc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r')
 		;
@@ -685,6 +707,8 @@ static int cmd_import(struct st_cli *cli)
 				st_addrbook_free(ab);
 				st_die(cli, &err);
 			}
+			st_progress_draw(&pr, false, "line %lu: %zu imported, %zu rejected", lineno, added,
+			                 rejected);
 			if (v <= ST_ADD_DUPLICATE) {
 				added++;
 			} else {
@@ -708,6 +732,7 @@ static int cmd_import(struct st_cli *cli)
 		fclose(f);
 		free(held);
 	}
+	st_progress_done(&pr, cli);
 	st_note(cli, "%zu imported, %zu rejected, %zu bad", added, rejected, bad);
 	return close_book(cli, ab, bad || rejected ? ST_EX_DATAERR : 0);
 }
@@ -787,17 +812,11 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 }
 
 /* One statistic: a bar on a terminal, "metric key value" records otherwise. */
-static void stat_line(struct st_printer *p, bool bars, const char *metric, const char *key,
+static void stat_line(struct st_printer *p, size_t bars, const char *metric, const char *key,
                       size_t value, size_t max)
 {
-	if (bars) {
-		char bar[41];
-		size_t w = max ? value * 40 / max : 0;
-		if (value && !w)
-			w = 1;
-		memset(bar, '#', w);
-		bar[w] = '\0';
-		printf("  %-22s %8zu %s\n", key, value, bar);
+	if (bars) { /* bars: the terminal's width (tty.c) */
+		st_tty_bar(bars, key, value, max);
 		return;
 	}
 	st_print_begin(p);
@@ -813,7 +832,7 @@ int cmd_stats(struct st_cli *cli, struct st_addrbook *ab)
 	struct st_err err = {0};
 	if (st_addrbook_stats(ab, &s, &err) < 0)
 		st_die(cli, &err);
-	bool bars = cli->format == ST_FMT_TEXT && isatty(STDOUT_FILENO);
+	size_t bars = cli->format == ST_FMT_TEXT && isatty(STDOUT_FILENO) ? st_tty_columns(STDOUT_FILENO) : 0;
 	struct st_printer *p = st_cli_printer(cli, &st_schema_stat);
 	if (bars)
 		printf("addresses\n");

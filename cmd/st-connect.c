@@ -12,6 +12,7 @@
 #include "st/store.h"
 #include "st/tls.h"
 #include "st/util.h"
+#include "tty.h"
 
 enum { OPT_TIMEOUT = ST_OPT_USER, OPT_PING, OPT_GETPEERS, OPT_EXCLUDE, OPT_UPDATE, OPT_TLS,
        OPT_STRICT };
@@ -54,20 +55,49 @@ struct run {
 	struct st_peerbook *bans;    /* read at the start, for the ban checks and known ids */
 	struct saved *saved;         /* results kept for --update */
 	size_t nsaved;
-	int64_t last_progress;
+	struct st_progress progress;
+	size_t by_status[ST_STATUS__COUNT]; /* results, for the summary */
+	size_t not_dialed;   /* banned before any dial */
+	size_t empty_peers;  /* ok, but an empty Peers answer */
 };
 
-/* The progress line on a terminal: at most five times a second, and at the end. */
+/* The progress line on a terminal (tty.c). */
 static void on_progress(void *ctx, size_t done, size_t total, long ok)
 {
 	struct run *r = ctx;
-	int64_t now = st_monotonic_ms();
-	if (now - r->last_progress <= 200 && done != total)
+	st_progress_draw(&r->progress, false, "%zu/%zu dialed, %ld ok", done, total, ok);
+}
+
+/*
+ * The last line: "12 dialed in 2.3s: 10 ok, 1 refused, 1 timeout; 2 banned, not
+ * dialed". On stderr when it is a terminal, or with -v: scripts and cron mail
+ * keep the quiet stderr they had (the records say it all).
+ */
+static void summary(struct run *r, size_t dialed, int64_t elapsed_ms)
+{
+	if (!(r->cli->verbose > 0 || (r->cli->verbose == 0 && isatty(STDERR_FILENO))))
 		return;
-	fprintf(stderr, "\rst-connect: %zu/%zu done, %ld ok ", done, total, ok);
-	if (done == total)
-		fputc('\n', stderr);
-	r->last_progress = now;
+	char line[512];
+	size_t k = (size_t)snprintf(line, sizeof line, "%zu dialed in %.1fs", dialed,
+	                            (double)elapsed_ms / 1000.0);
+	const char *sep = ": ";
+	for (int st = 0; st < ST_STATUS__COUNT && k < sizeof line; st++) {
+		size_t c = r->by_status[st] - (st == ST_STATUS_BANNED ? r->not_dialed : 0);
+		if (!c && st != ST_STATUS_OK)
+			continue;
+		k += (size_t)snprintf(line + k, sizeof line - k, "%s%zu %s", sep, c,
+		                      st_status_name((enum st_status)st));
+		sep = ", ";
+	}
+	/* a GetPeers answer with no peers is how a listener says it is rate-limiting
+	 * (st-listen and the reference node alike); a peer that knows none says the same */
+	if (r->empty_peers && k < sizeof line)
+		k += (size_t)snprintf(line + k, sizeof line - k,
+		                      " (%zu with an empty Peers answer: rate-limited, or it knows none)",
+		                      r->empty_peers);
+	if (r->not_dialed && k < sizeof line)
+		snprintf(line + k, sizeof line - k, "; %zu banned, not dialed", r->not_dialed);
+	fprintf(stderr, "%s: %s\n", r->cli->prog->name, line);
 }
 
 /* A result kept for --update, once the dialing is over. */
@@ -123,6 +153,10 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 	char ep[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(res->ep, ep, sizeof ep);
 	const struct st_handshake *h = res->remote;
+	if ((unsigned)res->status < ST_STATUS__COUNT)
+		r->by_status[res->status]++;
+	if (r->getpeers && res->status == ST_STATUS_OK && res->npeers_sent == 0)
+		r->empty_peers++;
 	/* the id to name: the one a certificate proved, else the one claimed; on
 	 * identity-mismatch the proven one, never the claim (st-files(5)) */
 	const char *id = res->verified_id ? res->verified_id : h ? h->node_id : NULL;
@@ -143,6 +177,8 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 		if (res->status != ST_STATUS_OK)
 			st_warn(r->cli, "%s: %s%s%s", ep, st_status_name(res->status), res->error ? ": " : "",
 			        res->error ? res->error : "");
+		else if (res->npeers_sent == 0)
+			st_info(r->cli, "%s: ok, no peers: an empty answer (rate-limited, or it knows none)", ep);
 		else
 			st_info(r->cli, "%s: ok, %zu peers", ep, res->npeers);
 		char source[ST_SOURCE_MAX];
@@ -353,7 +389,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.getpeers = r.getpeers,
 		.exclude = ex,
 		.nexclude = nex > 1000 ? 1000 : nex,
-		.progress = isatty(STDERR_FILENO) && n > 100 && cli->verbose >= 0 ? on_progress : NULL,
+		.progress = on_progress,
 		.progress_ctx = &r,
 	};
 	struct st_tls_ctx *tls = NULL;
@@ -391,6 +427,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		snprintf(why, sizeof why, "banned: %s%s%s", b->target, b->reason[0] ? ": " : "", b->reason);
 		struct st_dial_result res = {.ep = &eps[i], .status = ST_STATUS_BANNED, .error = why, .rtt_ms = -1};
 		on_result(&r, &res);
+		r.not_dialed++;
 	}
 	n = m;
 	r.eps = eps;
@@ -403,8 +440,12 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	long ok = 0;
 	if (n && (o.stop_fd = st_cli_stop_begin_g(&err)) < 0)
 		st_die(cli, &err);
+	int64_t t0 = st_monotonic_ms();
+	st_progress_begin(&r.progress, cli);
 	if (n)
 		ok = st_dial_all(eps, n, &o, on_result, &r, &interrupted, &err);
+	st_progress_done(&r.progress, cli);
+	int64_t elapsed = st_monotonic_ms() - t0;
 	st_cli_stop_end_g();
 	st_peerbook_free(r.bans);
 	r.bans = NULL;
@@ -418,6 +459,11 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	if (ok < 0) {
 		st_printer_free(r.p);
 		return st_report(cli, &err);
+	}
+	if (n || r.not_dialed) {
+		/* the records first: on a terminal the summary is the last line */
+		(void)st_printer_release(r.p); /* a write error stays: st_cli_printer_done reports it */
+		summary(&r, n, elapsed);
 	}
 	int code = update_rc ? update_rc : ok > 0 ? 0 : ST_EX_UNAVAILABLE;
 	if (interrupted) {

@@ -274,6 +274,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		st_die(cli, &err);
 	o.tls = tls;
 	c.p = st_cli_printer(cli, &st_schema_inbound);
+	st_printer_live(c.p); /* a row per connection, as it ends */
 	if ((o.stop_fd = st_cli_stop_begin_g(&err)) < 0)
 		st_die(cli, &err);
 	int rc = st_listen_run(&o, &err);

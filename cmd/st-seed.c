@@ -10,6 +10,7 @@
 #include "st/schema.h"
 #include "st/seed.h"
 #include "st/util.h"
+#include "tty.h"
 
 enum {
 	OPT_FORMAT = ST_OPT_USER, OPT_RESOLVE, OPT_PORT, OPT_PUBLIC_KEY, OPT_CACERT, OPT_INSECURE,
@@ -234,11 +235,17 @@ static int cmd_dns(struct st_cli *cli, const struct opts *o)
 struct refresh_ctx {
 	struct st_cli *cli;
 	struct st_printer *p;
+	struct st_progress progress; /* on a terminal: seeds done so far */
+	size_t done, added;
 };
 
 static void on_outcome(void *ctx, const struct st_seed_outcome *x)
 {
 	struct refresh_ctx *r = ctx;
+	r->done++;
+	r->added += x->added;
+	st_progress_draw(&r->progress, false, "%zu/%zu seeds done, %zu added", r->done,
+	                 r->cli->config.nseeds, r->added);
 	if (r->cli->verbose < 0 && strcmp(x->status, "failed") != 0)
 		return; /* -q: only what makes the exit status non-zero */
 	st_print_begin(r->p);
@@ -259,7 +266,8 @@ static void on_refresh_bad(void *ctx, const char *seed, const char *where, const
 
 static int cmd_refresh(struct st_cli *cli, const struct opts *o)
 {
-	struct refresh_ctx rc = {cli, st_cli_printer(cli, &st_schema_seed)};
+	struct refresh_ctx rc = {cli, st_cli_printer(cli, &st_schema_seed), {0}, 0, 0};
+	st_progress_begin(&rc.progress, cli);
 	struct st_refresh_opts ro = {
 		.fetch = fetch_options(cli, o),
 		.resolver = cli->config.seed.dns_resolver,
@@ -270,6 +278,7 @@ static int cmd_refresh(struct st_cli *cli, const struct opts *o)
 	};
 	struct st_err err = {0};
 	long failed = st_seed_refresh(&cli->config, &ro, &err);
+	st_progress_done(&rc.progress, cli);
 	if (failed < 0) {
 		st_printer_free(rc.p);
 		return st_report(cli, &err);

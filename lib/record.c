@@ -8,6 +8,7 @@
 
 #include "st/record.h"
 #include "st/schema.h"
+#include "st/table.h"
 #include "st/util.h"
 
 int st_format_parse(const char *s, enum st_format *out, struct st_err *err)
@@ -40,6 +41,7 @@ struct st_printer {
 	enum st_format fmt;
 	int64_t now;
 	json_t *obj;   /* the json record being built */
+	struct st_table *table; /* text on a terminal: cells go to an aligned table */
 	size_t fields; /* fields printed in the current record */
 	bool failed;   /* a write or an allocation failed */
 	/* tsv: a record is gathered here and written in one call (a million-line
@@ -63,6 +65,27 @@ struct st_printer *st_printer_new(FILE *out, enum st_format fmt, int64_t now)
 	return p;
 }
 
+/* The table's buffered rows, out now: before a release, a flush, the end. */
+static void table_out(struct st_printer *p)
+{
+	if (p->table && st_table_flush(p->table, p->out) < 0)
+		p->failed = true;
+}
+
+int st_printer_terminal(struct st_printer *p, size_t width, bool color)
+{
+	if (p->fmt != ST_FMT_TEXT || !p->schema || p->table)
+		return 0;
+	p->table = st_table_new(p->schema, width, color);
+	return p->table ? 0 : -1;
+}
+
+void st_printer_live(struct st_printer *p)
+{
+	if (p->table)
+		st_table_live(p->table);
+}
+
 int st_printer_hold(struct st_printer *p)
 {
 	if (p->real)
@@ -79,8 +102,9 @@ int st_printer_hold(struct st_printer *p)
 
 int st_printer_release(struct st_printer *p)
 {
+	table_out(p);
 	if (!p->real)
-		return 0;
+		return p->failed ? -1 : 0;
 	if (fclose(p->out) != 0)
 		p->failed = true;
 	p->out = p->real;
@@ -98,7 +122,9 @@ int st_printer_release(struct st_printer *p)
 void st_printer_free(struct st_printer *p)
 {
 	if (p) {
+		table_out(p);
 		st_printer_release(p);
+		st_table_free(p->table);
 		json_decref(p->obj);
 		free(p);
 	}
@@ -189,6 +215,10 @@ void st_print_end(struct st_printer *p)
 		tsv_put(p, "\n", 1);
 		tsv_drain(p);
 		return;
+	} else if (p->table) {
+		if (st_table_row(p->table, p->out) < 0)
+			p->failed = true;
+		return;
 	}
 	if (putc('\n', p->out) == EOF)
 		p->failed = true;
@@ -266,6 +296,13 @@ static void escape_text(const char *v, char *out, size_t size)
 	out[k] = '\0';
 }
 
+/* Text on a terminal: the value alone is the cell (the column's header names
+ * it); the caller's format is for the plain text lines. */
+static void table_cell(struct st_printer *p, const char *v)
+{
+	st_table_cell(p->table, p->nth - 1, v);
+}
+
 void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const char *v)
 {
 	check_key(p, key);
@@ -290,10 +327,18 @@ void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const
 		tsv_value(p, v);
 		break;
 	case ST_FMT_TEXT: {
+		char esc[1024];
+		if (p->table) {
+			if (v && needs_escape(v)) {
+				escape_text(v, esc, sizeof esc);
+				v = esc;
+			}
+			table_cell(p, v ? v : "-");
+			break;
+		}
 		text_sep(p);
 		/* text from outside (ids, user agents, errors) reaches a terminal: control
 		 * characters are shown escaped, as ls -b does; tsv and json keep them as is */
-		char esc[1024];
 		if (v && needs_escape(v)) {
 			escape_text(v, esc, sizeof esc);
 			v = esc;
@@ -315,11 +360,20 @@ void st_print_int_(struct st_printer *p, const char *key, const char *fmt, long 
 	case ST_FMT_TSV:
 		tsv_int(p, v);
 		break;
-	case ST_FMT_TEXT:
+	case ST_FMT_TEXT: {
+		if (p->table) {
+			/* a duration in milliseconds says its unit: its header does not */
+			size_t kl = strlen(key);
+			char b[32];
+			snprintf(b, sizeof b, "%lld%s", v, kl > 3 && !strcmp(key + kl - 3, "_ms") ? "ms" : "");
+			table_cell(p, b);
+			break;
+		}
 		text_sep(p);
 		if (fprintf(p->out, fmt, v) < 0)
 			p->failed = true;
 		break;
+	}
 	}
 }
 
@@ -335,6 +389,10 @@ void st_print_uint_(struct st_printer *p, const char *key, const char *fmt, unsi
 		tsv_value(p, st_u64_digits(v, 10, b, sizeof b));
 		break;
 	case ST_FMT_TEXT:
+		if (p->table) {
+			table_cell(p, st_u64_digits(v, 10, b, sizeof b));
+			break;
+		}
 		text_sep(p);
 		if (fprintf(p->out, fmt, v) < 0)
 			p->failed = true;
@@ -358,6 +416,18 @@ void st_print_double_(struct st_printer *p, const char *key, const char *fmt, do
 		tsv_value(p, p->last_double_text);
 		break;
 	case ST_FMT_TEXT:
+		if (p->table) { /* the caller's format, without its padding or "name=" */
+			char b[64];
+			snprintf(b, sizeof b, fmt, v);
+			const char *t = strchr(b, '=') ? strchr(b, '=') + 1 : b;
+			t += strspn(t, " ");
+			size_t n = strlen(t);
+			while (n && t[n - 1] == ' ')
+				n--;
+			b[t - b + (ptrdiff_t)n] = '\0';
+			table_cell(p, t);
+			break;
+		}
 		text_sep(p);
 		if (fprintf(p->out, fmt, v) < 0)
 			p->failed = true;
@@ -376,6 +446,10 @@ void st_print_bool_(struct st_printer *p, const char *key, const char *fmt, bool
 		tsv_value(p, v ? "true" : "false");
 		break;
 	case ST_FMT_TEXT:
+		if (p->table) {
+			table_cell(p, v ? "yes" : "no");
+			break;
+		}
 		text_sep(p);
 		if (fprintf(p->out, fmt, v ? "yes" : "no") < 0)
 			p->failed = true;
@@ -395,8 +469,12 @@ void st_print_time_(struct st_printer *p, const char *key, const char *fmt, int6
 		tsv_int(p, t);
 		break;
 	case ST_FMT_TEXT:
-		text_sep(p);
 		st_format_age(t, p->now, b, sizeof b);
+		if (p->table) {
+			table_cell(p, b);
+			break;
+		}
+		text_sep(p);
 		if (fprintf(p->out, fmt, b) < 0)
 			p->failed = true;
 		break;
@@ -405,7 +483,7 @@ void st_print_time_(struct st_printer *p, const char *key, const char *fmt, int6
 
 int st_printer_flush(struct st_printer *p, struct st_err *err)
 {
-	st_printer_release(p);
+	st_printer_release(p); /* and the table's rows */
 	if (fflush(p->out) != 0 || ferror(p->out))
 		return st_err_sys(err, ST_EX_IOERR, "write error");
 	if (p->off_schema)

@@ -67,6 +67,7 @@ struct st_program {
  * The process-wide context of one program run, owned by main: set up once by
  * the common main, filled in by st_cli_parse, passed down by pointer.
  */
+struct st_progress;
 struct st_cli {
 	const struct st_program *prog;
 	const struct st_command *cmd;  /* the subcommand chosen, or NULL */
@@ -80,6 +81,7 @@ struct st_cli {
 	struct st_config config;
 	int argc;                      /* operands left after the options */
 	char **argv;
+	struct st_progress *progress;  /* the progress line drawn (tty.h), cleared before a message */
 };
 
 /* The common options every program and subcommand accepts:

@@ -40,6 +40,20 @@ struct st_schema;
  * "#" line of column names, and every record is checked against the kind. */
 void st_printer_schema(struct st_printer *p, const struct st_schema *s);
 
+/*
+ * Text on a terminal (the program says so: st_cli_printer, when stdout is
+ * one): records become an aligned table with a header, width columns wide,
+ * each value alone in its column (times relative, durations "12ms"), long
+ * text cut with "…" (table.h). color: a few cells coloured (status). Rows are
+ * buffered to size the columns (up to ST_TABLE_ROWS, or until a release or
+ * flush). Call after st_printer_schema; no effect for tsv, json or without a
+ * schema. Returns 0, or -1 when out of memory (the output stays plain).
+ */
+int st_printer_terminal(struct st_printer *p, size_t width, bool color);
+/* Records come one at a time over a long run (st-listen): on a terminal each
+ * row is written at once, the widths fixed at the first. */
+void st_printer_live(struct st_printer *p);
+
 void st_print_begin(struct st_printer *p);
 void st_print_end(struct st_printer *p);
 

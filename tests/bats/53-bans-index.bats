@@ -16,7 +16,7 @@ write_tables() {
 		for (i = 1999; i >= 0; i--) {
 			if (i % 2) printf "peer-%d\t%d\t0\tmanual\tt\n", i * 7, now
 			else printf "100.%d.%d.0/24\t%d\t0\tmanual\tt\n", int(i / 256) % 256, i % 256, now }
-		printf "2001:db8::/32\t%d\t0\tmanual\tt\n100.9.0.0/16\t%d\t%d\tmanual\tgone\n", now, now, now - 5
+		printf "2001:db8::/32\t%d\t0\tmanual\tt\n100.9.0.0/16\t%d\t%d\tmanual\tgone\n", now, now - 10, now - 5
 	}' >"$ST_DATA_DIR/bans.tsv"
 	awk -v now="$now" 'BEGIN { print "#st peers 1 gen 1";
 		for (i = 0; i < 200; i++) printf "peer-%d\t%d\t%d\t0\t1\t0\t0\t1\t0\t11.0.%d.1:7777\t-\n", i, now, now, i }' \

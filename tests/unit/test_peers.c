@@ -544,6 +544,12 @@ static void peers_that_keep_moving_are_found_where_they_are_now(void **state)
 	st_peerbook_free(pb);
 }
 
+/* ids a certificate can prove (only those are ever stored as verified) */
+#define ID_V "st1cyitp3zsjhkaelss3ap26qbav4js75h7iarwb2"
+#define ID_W "st12q5qm7qsodbtyowxsyupptmiyrpwrawhdwma45"
+#define ID_I "st1gcs7w2m7oafiy7uldiglsc3d2prm4qzwkdcyey"
+#define ID_J "st1mxfuoemo4umvxi3yj65zkyie7wjevqismpbsdr"
+
 static void a_verified_id_is_never_overridden_by_a_claim(void **state)
 {
 	struct fx *f = *state;
@@ -552,49 +558,49 @@ static void a_verified_id_is_never_overridden_by_a_claim(void **state)
 	struct st_err err = {0};
 	struct st_endpoint a = ep("1.1.1.1:1"), b = ep("2.2.2.2:2");
 	/* V claimed first at b, then proven at a: the claims' record is dropped */
-	assert_int_equal(st_peers_seen(pb, "V", &b, 1, "claim/1", false, 5, &c, &err), 0);
-	st_peers_failure(pb, "V", 3, 5, &c, NULL);
+	assert_int_equal(st_peers_seen(pb, ID_V, &b, 1, "claim/1", false, 5, &c, &err), 0);
+	st_peers_failure(pb, ID_V, 3, 5, &c, NULL);
 	assert_null(st_peers_verified_at(pb, &b)); /* held by a claim only */
-	assert_int_equal(st_peers_seen(pb, "V", &a, 1, "real/1", true, 10, &c, &err), 0);
-	const struct st_peer *p = st_peers_get(pb, "V");
+	assert_int_equal(st_peers_seen(pb, ID_V, &a, 1, "real/1", true, 10, &c, &err), 0);
+	const struct st_peer *p = st_peers_get(pb, ID_V);
 	assert_true(p->verified);
 	assert_int_equal(p->neps, 1);
 	assert_int_equal(p->failures, 0);
 	assert_int_equal(p->reputation, 0);
 	assert_null(st_peers_at(pb, &b));
-	assert_string_equal(st_peers_verified_at(pb, &a)->id, "V");
+	assert_string_equal(st_peers_verified_at(pb, &a)->id, ID_V);
 	/* a claim of V elsewhere changes nothing of V */
-	assert_int_equal(st_peers_seen(pb, "V", &b, 2, "impostor/1", false, 20, &c, &err), 0);
+	assert_int_equal(st_peers_seen(pb, ID_V, &b, 2, "impostor/1", false, 20, &c, &err), 0);
 	assert_true(c.claim_ignored);
-	p = st_peers_get(pb, "V");
+	p = st_peers_get(pb, ID_V);
 	assert_int_equal(p->neps, 1);
 	assert_string_equal(p->user_agent, "real/1");
 	assert_int_equal(p->version, 1);
 	/* a claim of another id at V's endpoint is recorded, but a stays V's */
 	assert_int_equal(st_peers_seen(pb, "X", &a, 1, NULL, false, 30, &c, &err), 0);
 	assert_true(c.endpoint_kept);
-	assert_string_equal(c.previous_id, "V");
+	assert_string_equal(c.previous_id, ID_V);
 	assert_int_equal(st_peers_get(pb, "X")->neps, 0);
-	assert_string_equal(st_peers_at(pb, &a)->id, "V");
-	assert_string_equal(st_peers_verified_at(pb, &a)->id, "V");
+	assert_string_equal(st_peers_at(pb, &a)->id, ID_V);
+	assert_string_equal(st_peers_verified_at(pb, &a)->id, ID_V);
 	/* through the glue: an unverified success or failure of V counts for nothing */
-	struct st_conn_result claim = {.ep = b, .status = ST_STATUS_OK, .node_id = "V"};
+	struct st_conn_result claim = {.ep = b, .status = ST_STATUS_OK, .node_id = ID_V};
 	assert_int_equal(st_glue_apply(NULL, pb, &claim, 40, &c, &err), 0);
 	claim.status = ST_STATUS_PEER_ERROR;
 	assert_int_equal(st_glue_apply(NULL, pb, &claim, 41, &c, &err), 0);
-	p = st_peers_get(pb, "V");
+	p = st_peers_get(pb, ID_V);
 	assert_int_equal(p->successes, 0);
 	assert_int_equal(p->failures, 0);
 	/* only another verified id takes the endpoint (TOFU's identity change) */
-	assert_int_equal(st_peers_seen(pb, "W", &a, 1, NULL, true, 50, &c, &err), 0);
+	assert_int_equal(st_peers_seen(pb, ID_W, &a, 1, NULL, true, 50, &c, &err), 0);
 	assert_true(c.changed_id);
-	assert_string_equal(c.previous_id, "V");
-	assert_string_equal(st_peers_verified_at(pb, &a)->id, "W");
+	assert_string_equal(c.previous_id, ID_V);
+	assert_string_equal(st_peers_verified_at(pb, &a)->id, ID_W);
 	/* it all survives a reopen */
 	assert_int_equal(st_peerbook_close(pb, &err), 0);
 	pb = open_rw(f);
-	assert_string_equal(st_peers_verified_at(pb, &a)->id, "W");
-	assert_true(st_peers_get(pb, "V")->verified);
+	assert_string_equal(st_peers_verified_at(pb, &a)->id, ID_W);
+	assert_true(st_peers_get(pb, ID_V)->verified);
 	assert_false(st_peers_get(pb, "X")->verified);
 	st_peerbook_free(pb);
 }
@@ -606,19 +612,19 @@ static void a_proven_failure_lands_on_the_proven_id(void **state)
 	struct st_peer_change c;
 	struct st_err err = {0};
 	struct st_endpoint a = ep("1.1.1.1:1");
-	assert_int_equal(st_peers_seen(pb, "V", &a, 1, NULL, true, 10, &c, &err), 0);
+	assert_int_equal(st_peers_seen(pb, ID_V, &a, 1, NULL, true, 10, &c, &err), 0);
 	/* an impostor at a claims V, its certificate proves I: I is recorded and failed */
-	struct st_conn_result r = {.ep = a, .status = ST_STATUS_IDENTITY_MISMATCH, .node_id = "I",
+	struct st_conn_result r = {.ep = a, .status = ST_STATUS_IDENTITY_MISMATCH, .node_id = ID_I,
 	                           .verified = true};
 	assert_int_equal(st_glue_apply(NULL, pb, &r, 20, &c, &err), 0);
-	assert_int_equal(st_peers_get(pb, "I")->failures, 1);
-	assert_true(st_peers_get(pb, "I")->verified);
-	assert_int_equal(st_peers_get(pb, "V")->failures, 0);
+	assert_int_equal(st_peers_get(pb, ID_I)->failures, 1);
+	assert_true(st_peers_get(pb, ID_I)->verified);
+	assert_int_equal(st_peers_get(pb, ID_V)->failures, 0);
 	/* identity-changed, refused by us, changes no book */
 	r.status = ST_STATUS_IDENTITY_CHANGED;
-	r.node_id = "J";
+	r.node_id = ID_J;
 	assert_int_equal(st_glue_apply(NULL, pb, &r, 30, &c, &err), 0);
-	assert_null(st_peers_get(pb, "J"));
+	assert_null(st_peers_get(pb, ID_J));
 	st_peerbook_free(pb);
 }
 

@@ -19,6 +19,7 @@ enum st_opt_key {
 	ST_OPT_VERSION,
 	ST_OPT_COMPLETE,
 	ST_OPT_WAIT,
+	ST_OPT_EXAMPLE_CONFIG,
 	ST_OPT_USER = 512,
 };
 

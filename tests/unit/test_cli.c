@@ -200,10 +200,10 @@ static void completion_offers_commands_options_and_hints(void **state)
 	char out[4096];
 	char *a1[] = {"st-test", "--complete", "--", "", NULL};
 	assert_int_equal(run_parse(a1, out, sizeof out), 0);
-	assert_string_equal(out, "add\nlist\n");
+	assert_string_equal(out, "add\tadd endpoints\nlist\tlist endpoints\nhelp\thelp on a command\n");
 	char *a2[] = {"st-test", "--complete", "--", "add", "--so", NULL};
 	assert_int_equal(run_parse(a2, out, sizeof out), 0);
-	assert_string_equal(out, "--source\n");
+	assert_string_equal(out, "--source\twhere the endpoints came from\n");
 	char *a3[] = {"st-test", "--complete", "--", "add", "--exclude", "", NULL};
 	assert_int_equal(run_parse(a3, out, sizeof out), 0);
 	assert_string_equal(out, "@file\n");

@@ -262,11 +262,11 @@ static void print_help(const struct st_cli *cli)
 }
 
 /* A typo's likely meaning: the nearest name, when near enough to be a slip of
- * the finger (one edit in a short word, two in a longer one). */
+ * the finger (one edit in a word of three letters, two in a longer one). */
 static bool near_enough(const char *word, const char *name, size_t *best)
 {
 	size_t d = st_edit_distance(word, name);
-	size_t limit = strlen(word) <= 4 ? 1 : 2;
+	size_t limit = strlen(word) <= 3 ? 1 : 2;
 	if (d > limit || d >= *best)
 		return false;
 	*best = d;

@@ -192,11 +192,13 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/spacetime 2>/dev/null
 
-# A Debian package from a staged install (tools/mkdeb): build/st_VERSION_ARCH.deb
+# A Debian package from a staged install (tools/mkdeb): DEBDIR/st_VERSION_ARCH.deb
+DEBDIR ?= $(BUILD)
 deb: all
-	rm -rf $(BUILD)/deb
-	@$(MAKE) --no-print-directory install DESTDIR=$(BUILD)/deb/debian/st PREFIX=/usr >/dev/null
-	tools/mkdeb $(BUILD)/deb $(VERSION) $(BUILD)
+	rm -rf $(DEBDIR)/deb
+	@$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEBDIR))/deb/debian/st PREFIX=/usr \
+	    >/dev/null
+	tools/mkdeb $(DEBDIR)/deb $(VERSION) $(DEBDIR)
 
 clean:
 	rm -rf build build-asan build-fuzz build-*

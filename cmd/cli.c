@@ -12,6 +12,7 @@
 
 #include "cli_int.h"
 #include "st/cli.h"
+#include "st/schema.h"
 #include "st/util.h"
 
 #ifndef ST_BUILD_VERSION
@@ -22,7 +23,7 @@ const struct st_option st_common_options[] = {
 	{"config", ST_OPT_CONFIG, ST_ARG_REQUIRED, "FILE", "read FILE instead of the default st.yaml", "file"},
 	{"data-dir", ST_OPT_DATA_DIR, ST_ARG_REQUIRED, "DIR", "keep data in DIR", "dir"},
 	{"help", 'h', ST_ARG_NONE, NULL, "show this help and exit", NULL},
-	{"output", 'o', ST_ARG_REQUIRED, "FMT", "output format: text, tsv or json", "text tsv json"},
+	{"output", 'o', ST_ARG_REQUIRED, "FMT", "text, tsv, json; prom for stats", "text tsv json"},
 	{"print-config", ST_OPT_PRINT_CONFIG, ST_ARG_NONE, NULL, "print the effective config and exit", NULL},
 	{"quiet", 'q', ST_ARG_NONE, NULL, "print errors only", NULL},
 	{"verbose", 'v', ST_ARG_NONE, NULL, "say more on stderr (repeatable)", NULL},
@@ -476,6 +477,9 @@ void st_cli_parse(struct st_cli *cli, const struct st_program *prog, int argc, c
 		print_help(cli);
 		exit(0);
 	}
+	/* metrics come from the stats commands (a stat record is one sample) */
+	if (cli->format == ST_FMT_PROM && !(cli->cmd && strcmp(cli->cmd->name, "stats") == 0))
+		st_usage_error(cli, "-o prom: only 'stats' prints metrics");
 
 	st_config_init(&cli->config);
 	if (st_config_load(&cli->config, cli->config_flag, &err) < 0)
@@ -564,6 +568,8 @@ int st_cli_duration(const char *option, const char *s, int64_t min_ms, int64_t m
 
 struct st_printer *st_cli_printer(const struct st_cli *cli, const struct st_schema *schema)
 {
+	if (cli->format == ST_FMT_PROM && schema != &st_schema_stat)
+		st_usage_error(cli, "-o prom: only 'stats' prints metrics");
 	struct st_printer *p = st_printer_new(stdout, cli->format, st_now());
 	if (!p) {
 		struct st_err err;
@@ -571,7 +577,28 @@ struct st_printer *st_cli_printer(const struct st_cli *cli, const struct st_sche
 		st_die(cli, &err);
 	}
 	st_printer_schema(p, schema);
+	st_printer_prom(p, cli->prog->name, NULL); /* st-addrbook: st_addrbook_... */
 	return p;
+}
+
+void st_cli_stat(struct st_printer *p, bool bars, const char *metric, const char *key,
+                 size_t value, size_t max)
+{
+	if (bars) {
+		char bar[41];
+		size_t w = max ? value * 40 / max : 0;
+		if (value && !w)
+			w = 1;
+		memset(bar, '#', w);
+		bar[w] = '\0';
+		printf("  %-22s %8zu %s\n", key, value, bar);
+		return;
+	}
+	st_print_begin(p);
+	st_print_str(p, "metric", "%s", metric);
+	st_print_str(p, "key", "%s", key);
+	st_print_uint(p, "value", "%llu", value);
+	st_print_end(p);
 }
 
 int st_cli_printer_done(const struct st_cli *cli, struct st_printer *p, int code)

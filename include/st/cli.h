@@ -143,6 +143,10 @@ _Noreturn void st_usage_error(const struct st_cli *cli, const char *fmt, ...)
 /* A printer for stdout in the chosen -o format; exits 70 when out of memory. */
 struct st_schema;
 struct st_printer *st_cli_printer(const struct st_cli *cli, const struct st_schema *schema);
+/* One statistic of a stats command: a bar of the 40 columns scaled to max on a
+ * terminal (bars), else a stat record {metric, key, value} (-o prom: a sample). */
+void st_cli_stat(struct st_printer *p, bool bars, const char *metric, const char *key,
+                 size_t value, size_t max);
 /* Flushes stdout's printer and frees it; returns the exit code to use (74 on a write error). */
 int st_cli_printer_done(const struct st_cli *cli, struct st_printer *p, int code);
 

@@ -194,7 +194,9 @@ uninstall:
 
 # A Debian package from a staged install (tools/mkdeb): DEBDIR/st_VERSION_ARCH.deb
 DEBDIR ?= $(BUILD)
-deb: all
+deb:
+	@tools/deps deb
+	@$(MAKE) --no-print-directory all
 	rm -rf $(DEBDIR)/deb
 	@$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEBDIR))/deb/debian/st PREFIX=/usr \
 	    >/dev/null

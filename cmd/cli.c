@@ -4,10 +4,13 @@
 #include <getopt.h>
 #include <locale.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli_int.h"
@@ -631,6 +634,7 @@ int st_process_init(struct st_err *err)
 void st_process_cleanup(void)
 {
 	st_cli_stop_end_g();
+	st_cli_reload_end_g();
 }
 
 static int stop_pipe[2] = {-1, -1};
@@ -670,6 +674,76 @@ void st_cli_stop_end_g(void)
 	sigaction(SIGINT, &stop_saved[0], NULL);
 	sigaction(SIGTERM, &stop_saved[1], NULL);
 	stop_armed = false;
+}
+
+/* SIGHUP as a descriptor, like the stop signals, but any number of times. */
+static int reload_pipe[2] = {-1, -1};
+static struct sigaction reload_saved;
+static bool reload_armed;
+
+static void on_reload_signal(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	ssize_t n = write(reload_pipe[1], "h", 1); /* a full pipe already says reload */
+	(void)n;
+	errno = saved;
+}
+
+int st_cli_reload_begin_g(struct st_err *err)
+{
+	if (reload_pipe[0] < 0 && pipe2(reload_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return st_err_sys(err, ST_EX_SOFTWARE, "pipe");
+	if (!reload_armed) {
+		struct sigaction sa = {0};
+		sa.sa_handler = on_reload_signal;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART;
+		if (sigaction(SIGHUP, &sa, &reload_saved) < 0)
+			return st_err_sys(err, ST_EX_SOFTWARE, "sigaction");
+		reload_armed = true;
+	}
+	return reload_pipe[0];
+}
+
+void st_cli_reload_end_g(void)
+{
+	if (!reload_armed)
+		return;
+	sigaction(SIGHUP, &reload_saved, NULL);
+	reload_armed = false;
+}
+
+/*
+ * The sd_notify(3) protocol, written out: one datagram of "KEY=VALUE" lines
+ * to the AF_UNIX socket $NOTIFY_SOCKET names (a path, or "@name" for the
+ * abstract namespace). It is a single sendto, and libsystemd is not among the
+ * libraries st may depend on, so there is no reason to link it.
+ */
+int st_cli_notify(const char *state, struct st_err *err)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || !path[0])
+		return 0;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || len >= sizeof sa.sun_path)
+		return st_err_set(err, ST_EX_SOFTWARE, "NOTIFY_SOCKET '%s': not a socket path", path);
+	memcpy(sa.sun_path, path, len);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0'; /* the abstract namespace */
+	socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return st_err_sys(err, ST_EX_SOFTWARE, "NOTIFY_SOCKET: socket");
+	ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
+	int saved = errno;
+	close(fd);
+	if (n < 0 || (size_t)n != strlen(state)) {
+		errno = n < 0 ? saved : EMSGSIZE;
+		return st_err_sys(err, ST_EX_SOFTWARE, "NOTIFY_SOCKET %s", path);
+	}
+	return 1;
 }
 
 void st_cli_free(struct st_cli *cli)

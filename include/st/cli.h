@@ -186,6 +186,22 @@ int st_cli_stop_begin_g(struct st_err *err);
 void st_cli_stop_end_g(void);
 
 /*
+ * SIGHUP as a descriptor for an event loop: from st_cli_reload_begin_g until
+ * st_cli_reload_end_g each SIGHUP makes it readable (read it empty) instead of
+ * ending the process. A daemon reopens its files then. Returns the descriptor,
+ * or -1 with err.
+ */
+int st_cli_reload_begin_g(struct st_err *err);
+void st_cli_reload_end_g(void);
+
+/*
+ * Tells the service manager about us (systemd's Type=notify): state is
+ * "READY=1", "RELOADING=1", "STOPPING=1", "STATUS=..." lines. Returns 1 when
+ * sent, 0 when $NOTIFY_SOCKET is unset (not run by one), -1 with err.
+ */
+int st_cli_notify(const char *state, struct st_err *err);
+
+/*
  * The program's entry point, called by the shared main() in cmd/common-main.c
  * after process-wide set-up (locale, SIGPIPE, OpenSSL and libcurl init).
  */

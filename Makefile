@@ -10,11 +10,11 @@ MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
-# systemd looks in /etc and /lib (or /usr/lib), not under /usr/local: the
-# units go where systemd finds them, whatever PREFIX the programs have
-SYSTEMDUNITDIR ?= /lib/systemd/system
-SYSUSERSDIR ?= /usr/lib/sysusers.d
-SYSCONFDIR ?= /etc
+# systemd reads units and sysusers.d from /lib, /usr/lib and /usr/local/lib; st
+# reads /etc/spacetime/st.yaml. Another PREFIX ($HOME/.local) keeps them under it.
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib,$(PREFIX)/lib)/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR ?= $(if $(filter /usr /usr/local,$(PREFIX)),/etc,$(PREFIX)/etc)
 DESTDIR ?=
 
 BUILD ?= build
@@ -186,10 +186,15 @@ install: all
 	for u in $(UNITS); do sed 's|/usr/bin/|$(BINDIR)/|g; s|/etc/|$(SYSCONFDIR)/|g' $$u \
 	    >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; done
 	install -m 0644 dist/sysusers.d/spacetime.conf $(DESTDIR)$(SYSUSERSDIR)/spacetime.conf
-	install -m 0644 $(EXAMPLE_CONF) $(DESTDIR)$(SYSCONFDIR)/spacetime/st.yaml
+	@# an operator's own st.yaml is never overwritten
+	[ -e $(DESTDIR)$(SYSCONFDIR)/spacetime/st.yaml ] || \
+	    install -m 0644 $(EXAMPLE_CONF) $(DESTDIR)$(SYSCONFDIR)/spacetime/st.yaml
 
+# st.yaml goes only as it came: an operator's edits stay
 uninstall:
-	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -f $(addprefix $(DESTDIR),$(filter-out $(SYSCONFDIR)/spacetime/st.yaml,$(INSTALLED)))
+	if cmp -s $(EXAMPLE_CONF) $(DESTDIR)$(SYSCONFDIR)/spacetime/st.yaml; then \
+	    rm -f $(DESTDIR)$(SYSCONFDIR)/spacetime/st.yaml; fi
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/spacetime 2>/dev/null
 
 # A Debian package from a staged install (tools/mkdeb): DEBDIR/st_VERSION_ARCH.deb

@@ -31,17 +31,31 @@ st_make() {
 		[ -f "$dest/usr/local/share/man/man${m##*.}/$m" ] || { echo "no $m"; false; }
 	done
 	[ -f "$dest/usr/local/share/zsh/vendor-completions/_st" ]
-	[ -f "$dest/lib/systemd/system/st-listen.service" ]
-	[ -f "$dest/lib/systemd/system/st-seed-refresh.timer" ]
-	[ -f "$dest/usr/lib/sysusers.d/spacetime.conf" ]
+	# systemd reads /usr/local/lib/systemd/system; st reads /etc/spacetime/st.yaml
+	[ -f "$dest/usr/local/lib/systemd/system/st-listen.service" ]
+	[ -f "$dest/usr/local/lib/systemd/system/st-seed-refresh.timer" ]
+	[ -f "$dest/usr/local/lib/sysusers.d/spacetime.conf" ]
 	[ -f "$dest/etc/spacetime/st.yaml" ]
 	# the units name the programs where this install put them
-	grep -q "^ExecStart=/usr/local/bin/st-listen " "$dest/lib/systemd/system/st-listen.service"
+	grep -q "^ExecStart=/usr/local/bin/st-listen " "$dest/usr/local/lib/systemd/system/st-listen.service"
 	run st_make uninstall DESTDIR="$dest" PREFIX=/usr/local
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	run find "$dest" ! -type d
 	[ "$status" -eq 0 ]
 	[ -z "$output" ] || { echo "left behind: $output"; false; }
+}
+
+@test "make install and uninstall leave an operator's own st.yaml alone" {
+	dest=$BATS_TEST_TMPDIR/dest
+	mkdir -p "$dest/etc/spacetime"
+	echo "lock_wait: 1m" >"$dest/etc/spacetime/st.yaml"
+	run st_make install DESTDIR="$dest" PREFIX=/usr
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(cat "$dest/etc/spacetime/st.yaml")" = "lock_wait: 1m" ]
+	run st_make uninstall DESTDIR="$dest" PREFIX=/usr
+	[ "$(cat "$dest/etc/spacetime/st.yaml")" = "lock_wait: 1m" ]
+	run find "$dest" ! -type d
+	[ "$output" = "$dest/etc/spacetime/st.yaml" ]
 }
 
 @test "make deb: a package that installs programs, man pages, completions, units and a conffile" {

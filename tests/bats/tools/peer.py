@@ -6,7 +6,8 @@ MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, r
        badua (a user agent with a terminal escape), badid (a node id with a TAB),
        errortext (an Error whose text holds a terminal escape),
        flood (answers every GetPeers with 1000 fresh loopback addresses),
-       longid (a node id of 248 bytes, as a quota forger would send)
+       longid (a node id of 248 bytes, as a quota forger would send),
+       zerohead (the 4 bytes of a zero length, then nothing for 20 s: no type byte)
     peer.py pingflood ADDR:PORT SECONDS
                       dials ADDR:PORT, handshakes, then sends Pings for SECONDS without
                       ever reading a Pong; prints "sent N bytes" and exits
@@ -61,6 +62,9 @@ def serve(c, mode):
             c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 3)
         elif mode == "zero":
             c.sendall(struct.pack("<IB", 0, 2))
+        elif mode == "zerohead":
+            c.sendall(struct.pack("<I", 0))
+            time.sleep(20)
         elif mode == "oversized":
             c.sendall(struct.pack("<IB", 0x7FFFFFFF, 2))
         elif mode == "midframe":

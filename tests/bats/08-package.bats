@@ -62,7 +62,7 @@ st_make() {
 	command -v dpkg-deb >/dev/null || skip "dpkg-deb is not installed"
 	command -v dpkg-shlibdeps >/dev/null || skip "dpkg-dev is not installed"
 	# lintian takes half a minute: make deb runs it, this smoke test does not
-	ST_LINTIAN=no run st_make deb DEBDIR="$BATS_TEST_TMPDIR"
+	ST_LINTIAN=no ST_DEB_COMPRESS=gzip run st_make deb DEBDIR="$BATS_TEST_TMPDIR"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	deb=$(ls "$BATS_TEST_TMPDIR"/st_*.deb)
 	run dpkg-deb -f "$deb" Package Version Depends

@@ -10,6 +10,11 @@ MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+# systemd reads units and sysusers.d from /lib, /usr/lib and /usr/local/lib; st
+# reads /etc/spacetime/st.yaml. Another PREFIX ($HOME/.local) keeps them under it.
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib,$(PREFIX)/lib)/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR ?= $(if $(filter /usr /usr/local,$(PREFIX)),/etc,$(PREFIX)/etc)
 DESTDIR ?=
 
 BUILD ?= build
@@ -36,7 +41,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 LIB_SRC := $(sort $(wildcard lib/*.c))
 CMD_SRC := $(sort $(wildcard cmd/st-*.c))
 # the process-level part (usage, messages, exit): linked into the programs, never into libst.a
-CLI_SRC := cmd/cli.c cmd/common-main.c cmd/tty.c
+CLI_SRC := cmd/cli.c cmd/complete.c cmd/common-main.c cmd/tty.c
 # modules of one program only (see the st-connect rule)
 PROG_SRC := cmd/connect_session.c
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -48,12 +53,25 @@ PROGRAMS := $(CMD_SRC:cmd/%.c=$(BUILD)/%)
 UNIT_TESTS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIBST := $(BUILD)/libst.a
-CLI_OBJ := $(BUILD)/cmd/cli.o $(BUILD)/cmd/tty.o
+CLI_OBJ := $(BUILD)/cmd/cli.o $(BUILD)/cmd/complete.o $(BUILD)/cmd/tty.o
 
 .PHONY: all deps check check-asan unit bats fuzz fuzz-build bench demo install uninstall \
-        lint clean help
+        lint clean help deb
 
-all: $(LIBST) $(PROGRAMS)
+# Generated from the programs themselves, so a new program or option needs no edit:
+# the completions (one generator, tools/gen-completions) and the st.yaml example
+# (from lib/config.c's key table).
+COMPLETIONS := $(BUILD)/completions/st.bash $(BUILD)/completions/_st $(BUILD)/completions/st.fish
+EXAMPLE_CONF := $(BUILD)/st.yaml
+UNITS := $(sort $(wildcard dist/systemd/*.service dist/systemd/*.timer))
+
+all: $(LIBST) $(PROGRAMS) $(COMPLETIONS) $(EXAMPLE_CONF)
+
+$(COMPLETIONS) &: tools/gen-completions Makefile
+	tools/gen-completions $(BUILD)/completions $(notdir $(PROGRAMS))
+
+$(EXAMPLE_CONF): $(BUILD)/st-keygen
+	$(BUILD)/st-keygen --example-config >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -150,25 +168,51 @@ lint: all
 	clang-tidy --quiet $(LIB_SRC) $(CMD_SRC) $(CLI_SRC) $(PROG_SRC) -- $(CPPFLAGS) -std=c17 $(PKG_CFLAGS)
 	mandoc -Tlint -Wwarning man/*.[157]
 
+# What install puts down, uninstall takes away: both walk the same lists.
+MAN_PAGES := $(sort $(wildcard man/*.[157]))
+INSTALLED = $(addprefix $(BINDIR)/,$(notdir $(PROGRAMS))) \
+            $(foreach m,$(MAN_PAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+            $(BASHCOMPDIR)/st $(addprefix $(BASHCOMPDIR)/,$(notdir $(PROGRAMS))) \
+            $(ZSHCOMPDIR)/_st $(FISHCOMPDIR)/st.fish \
+            $(addprefix $(FISHCOMPDIR)/,$(addsuffix .fish,$(notdir $(PROGRAMS)))) \
+            $(addprefix $(SYSTEMDUNITDIR)/,$(notdir $(UNITS))) $(SYSUSERSDIR)/spacetime.conf \
+            $(SYSCONFDIR)/spacetime/st.yaml
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
-	    $(DESTDIR)$(FISHCOMPDIR)
+	    $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/spacetime
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
-	for f in man/*.1; do install -m 0644 $$f $(DESTDIR)$(MANDIR)/man1; done
-	for f in man/*.5; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(MANDIR)/man5; done; true
-	for f in man/*.7; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(MANDIR)/man7; done; true
-	install -m 0644 completions/st.bash $(DESTDIR)$(BASHCOMPDIR)/st
+	for m in $(MAN_PAGES); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
+	install -m 0644 $(BUILD)/completions/st.bash $(DESTDIR)$(BASHCOMPDIR)/st
 	for p in $(notdir $(PROGRAMS)); do ln -sf st $(DESTDIR)$(BASHCOMPDIR)/$$p; done
-	install -m 0644 completions/_st $(DESTDIR)$(ZSHCOMPDIR)/_st
-	for p in $(notdir $(PROGRAMS)); do \
-	    install -m 0644 completions/st.fish $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; done
+	install -m 0644 $(BUILD)/completions/_st $(DESTDIR)$(ZSHCOMPDIR)/_st
+	install -m 0644 $(BUILD)/completions/st.fish $(DESTDIR)$(FISHCOMPDIR)/st.fish
+	for p in $(notdir $(PROGRAMS)); do ln -sf st.fish $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; done
+	for u in $(UNITS); do sed 's|/usr/bin/|$(BINDIR)/|g; s|/etc/|$(SYSCONFDIR)/|g' $$u \
+	    >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; done
+	install -m 0644 dist/sysusers.d/spacetime.conf $(DESTDIR)$(SYSUSERSDIR)/spacetime.conf
+	@# an operator's own st.yaml is never overwritten
+	[ -e $(DESTDIR)$(SYSCONFDIR)/spacetime/st.yaml ] || \
+	    install -m 0644 $(EXAMPLE_CONF) $(DESTDIR)$(SYSCONFDIR)/spacetime/st.yaml
 
+# st.yaml goes only as it came: an operator's edits stay
 uninstall:
-	for p in $(notdir $(PROGRAMS)); do rm -f $(DESTDIR)$(BINDIR)/$$p \
-	    $(DESTDIR)$(MANDIR)/man1/$$p.1 $(DESTDIR)$(BASHCOMPDIR)/$$p \
-	    $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; done
-	rm -f $(DESTDIR)$(BASHCOMPDIR)/st $(DESTDIR)$(ZSHCOMPDIR)/_st
+	rm -f $(addprefix $(DESTDIR),$(filter-out $(SYSCONFDIR)/spacetime/st.yaml,$(INSTALLED)))
+	if cmp -s $(EXAMPLE_CONF) $(DESTDIR)$(SYSCONFDIR)/spacetime/st.yaml; then \
+	    rm -f $(DESTDIR)$(SYSCONFDIR)/spacetime/st.yaml; fi
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/spacetime 2>/dev/null
+
+# A Debian package from a staged install (tools/mkdeb): DEBDIR/st_VERSION_ARCH.deb
+DEBDIR ?= $(BUILD)
+deb:
+	@tools/deps deb
+	@$(MAKE) --no-print-directory all
+	rm -rf $(DEBDIR)/deb
+	@$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEBDIR))/deb/debian/st PREFIX=/usr \
+	    >/dev/null
+	tools/mkdeb $(DEBDIR)/deb $(VERSION) $(DEBDIR)
 
 clean:
 	rm -rf build build-asan build-fuzz build-*
@@ -181,6 +225,8 @@ help:
 	@echo "make fuzz       run each libFuzzer target FUZZ_SECONDS (default 10) seconds"
 	@echo "make bench      benchmarks: one table against sqlite3, curl and raw limits (bench/README.md)"
 	@echo "make lint       cppcheck, clang-tidy, mandoc -Tlint"
-	@echo "make install    PREFIX=/usr/local DESTDIR=... programs, man pages, completions"
+	@echo "make install    PREFIX=/usr/local DESTDIR=... programs, man pages, completions,"
+	@echo "                systemd units, /etc/spacetime/st.yaml; make uninstall undoes it"
+	@echo "make deb        a Debian package in $(BUILD)/ (dpkg-deb; lintian when installed)"
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

@@ -4,12 +4,18 @@
 #include <getopt.h>
 #include <locale.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "cli_int.h"
 #include "st/cli.h"
+#include "st/schema.h"
 #include "tty.h"
 #include "st/util.h"
 
@@ -21,43 +27,32 @@ const struct st_option st_common_options[] = {
 	{"config", ST_OPT_CONFIG, ST_ARG_REQUIRED, "FILE", "read FILE instead of the default st.yaml", "file"},
 	{"data-dir", ST_OPT_DATA_DIR, ST_ARG_REQUIRED, "DIR", "keep data in DIR", "dir"},
 	{"help", 'h', ST_ARG_NONE, NULL, "show this help and exit", NULL},
-	{"output", 'o', ST_ARG_REQUIRED, "FMT", "output format: text, tsv or json", "text tsv json"},
+	{"output", 'o', ST_ARG_REQUIRED, "FMT", "text, tsv, json; prom for stats", "text tsv json"},
 	{"print-config", ST_OPT_PRINT_CONFIG, ST_ARG_NONE, NULL, "print the effective config and exit", NULL},
 	{"quiet", 'q', ST_ARG_NONE, NULL, "print errors only", NULL},
 	{"verbose", 'v', ST_ARG_NONE, NULL, "say more on stderr (repeatable)", NULL},
 	{"version", ST_OPT_VERSION, ST_ARG_NONE, NULL, "show the version and exit", NULL},
 	{"wait", ST_OPT_WAIT, ST_ARG_REQUIRED, "T", "wait at most T for a table in use (lock_wait)", NULL},
 	{"complete", ST_OPT_COMPLETE, ST_ARG_NONE, NULL, NULL, NULL}, /* hidden: shell completions */
+	/* hidden: writes the st.yaml example that make install puts in /etc/spacetime */
+	{"example-config", ST_OPT_EXAMPLE_CONFIG, ST_ARG_NONE, NULL, NULL, NULL},
 	ST_OPTION_END,
 };
 
-#define OPTS_MAX 96
-
-/* The options in force: common, the subcommand's, the program's. */
-struct optset {
-	const struct st_option *opt[OPTS_MAX];
-	size_t n;
-};
-
-static void optset_add(struct optset *s, const struct st_option *list)
-{
-	for (; list && list->name; list++)
-		if (s->n < OPTS_MAX)
-			s->opt[s->n++] = list;
-}
-
-static void optset_fill(struct optset *s, const struct st_program *prog,
-                        const struct st_command *cmd)
+void st_optset_fill(struct st_optset *s, const struct st_program *prog,
+                    const struct st_command *cmd)
 {
 	s->n = 0;
-	optset_add(s, st_common_options);
-	if (cmd)
-		optset_add(s, cmd->options);
-	optset_add(s, prog->options);
+	const struct st_option *lists[] = {st_common_options, cmd ? cmd->options : NULL,
+	                                   prog->options};
+	for (size_t i = 0; i < ST_ARRAY_LEN(lists); i++)
+		for (const struct st_option *o = lists[i]; o && o->name; o++)
+			if (s->n < ST_OPTS_MAX)
+				s->opt[s->n++] = o;
 }
 
-static const struct st_option *optset_find_long(const struct optset *s, const char *name,
-                                                size_t len)
+const struct st_option *st_optset_find_long(const struct st_optset *s, const char *name,
+                                            size_t len)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (strlen(s->opt[i]->name) == len && strncmp(s->opt[i]->name, name, len) == 0)
@@ -65,7 +60,7 @@ static const struct st_option *optset_find_long(const struct optset *s, const ch
 	return NULL;
 }
 
-static const struct st_option *optset_find_key(const struct optset *s, int key)
+const struct st_option *st_optset_find_key(const struct st_optset *s, int key)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (s->opt[i]->key == key)
@@ -73,7 +68,7 @@ static const struct st_option *optset_find_key(const struct optset *s, int key)
 	return NULL;
 }
 
-static const struct st_command *find_command(const struct st_program *prog, const char *name)
+const struct st_command *st_find_command(const struct st_program *prog, const char *name)
 {
 	for (const struct st_command *c = prog->commands; c && c->name; c++)
 		if (strcmp(c->name, name) == 0)
@@ -81,9 +76,9 @@ static const struct st_command *find_command(const struct st_program *prog, cons
 	return NULL;
 }
 
-static const struct st_command *default_command(const struct st_program *prog)
+const struct st_command *st_default_command(const struct st_program *prog)
 {
-	return find_command(prog, "");
+	return st_find_command(prog, "");
 }
 
 /* One line on stderr. What a peer or a seed said may be in it: control
@@ -247,7 +242,7 @@ static void print_help(const struct st_cli *cli)
 			print_options(stdout, cmd->options);
 		}
 	} else {
-		bool sub = prog->commands && !default_command(prog);
+		bool sub = prog->commands && !st_default_command(prog);
 		printf("usage: %s [OPTIONS] %s\n%s\n", prog->name,
 		       sub ? "COMMAND [ARGS]" : (prog->args ? prog->args : ""), prog->summary);
 		if (prog->commands) {
@@ -260,7 +255,7 @@ static void print_help(const struct st_cli *cli)
 				printf("  %-28s %s\n", left, c->summary);
 			}
 		}
-		const struct st_command *def = default_command(prog);
+		const struct st_command *def = st_default_command(prog);
 		if ((def && def->options) || (prog->options && prog->options->name)) {
 			printf("\nOptions:\n");
 			if (def)
@@ -272,75 +267,52 @@ static void print_help(const struct st_cli *cli)
 		print_options(stdout, prog->options);
 	printf("\nCommon options:\n");
 	print_options(stdout, st_common_options);
-	if (prog->commands && !(cmd && cmd->name[0]) && !default_command(prog))
+	if (prog->commands && !(cmd && cmd->name[0]) && !st_default_command(prog))
 		printf("\n'%s COMMAND --help': a command's options; 'man %s' tells all.\n",
 		       prog->name, prog->name);
 	else
 		printf("\n'man %s' tells all.\n", prog->name);
 }
 
-/* Completion: the words typed after the program name, the last being the one
- * under the cursor. Prints candidates, or "@file" / "@dir" for the shell to expand. */
-static void complete(const struct st_program *prog, int nwords, char **words)
+/* A typo's likely meaning: the nearest name, when near enough to be a slip of
+ * the finger (one edit in a word of three letters, two in a longer one). */
+static bool near_enough(const char *word, const char *name, size_t *best)
 {
-	const struct st_command *cmd = NULL;
-	struct optset set;
-	optset_fill(&set, prog, default_command(prog));
-	const char *cur = nwords > 0 ? words[nwords - 1] : "";
-	const struct st_option *pending = NULL;
-	for (int i = 0; i < nwords - 1; i++) {
-		const char *w = words[i];
-		if (pending) {
-			pending = NULL;
-			continue;
-		}
-		if (w[0] == '-' && w[1] == '-' && w[2]) {
-			const char *eq = strchr(w, '=');
-			size_t len = eq ? (size_t)(eq - w - 2) : strlen(w + 2);
-			const struct st_option *o = optset_find_long(&set, w + 2, len);
-			if (o && o->arg == ST_ARG_REQUIRED && !eq)
-				pending = o;
-		} else if (w[0] == '-' && w[1]) {
-			const struct st_option *o = optset_find_key(&set, (unsigned char)w[1]);
-			if (o && o->arg == ST_ARG_REQUIRED && !w[2])
-				pending = o;
-		} else if (!cmd && prog->commands && (cmd = find_command(prog, w))) {
-			optset_fill(&set, prog, cmd);
-		}
-	}
-	size_t curlen = strlen(cur);
-	if (pending) {
-		const char *h = pending->complete;
-		if (!h)
-			return;
-		if (strcmp(h, "file") == 0 || strcmp(h, "dir") == 0) {
-			printf("@%s\n", h);
-			return;
-		}
-		char list[256];
-		st_strlcpy(list, h, sizeof list);
-		for (char *save = NULL, *t = strtok_r(list, " ", &save); t;
-		     t = strtok_r(NULL, " ", &save))
-			if (strncmp(t, cur, curlen) == 0)
-				printf("%s\n", t);
-		return;
-	}
-	if (cur[0] == '-') {
-		for (size_t i = 0; i < set.n; i++)
-			if (set.opt[i]->help && strncmp(set.opt[i]->name, cur + (cur[1] == '-' ? 2 : 1),
-			                                curlen > 1 ? curlen - (cur[1] == '-' ? 2 : 1) : 0) == 0)
-				printf("--%s\n", set.opt[i]->name);
-		return;
-	}
-	if (!cmd && prog->commands) {
-		for (const struct st_command *c = prog->commands; c->name; c++)
-			if (c->name[0] && strncmp(c->name, cur, curlen) == 0)
-				printf("%s\n", c->name);
-	}
+	size_t d = st_edit_distance(word, name);
+	size_t limit = strlen(word) <= 3 ? 1 : 2;
+	if (d > limit || d >= *best)
+		return false;
+	*best = d;
+	return true;
+}
+
+static const char *closest_option(const struct st_optset *set, const char *arg)
+{
+	if (strncmp(arg, "--", 2) != 0)
+		return NULL;
+	char word[64];
+	st_strlcpy(word, arg + 2, sizeof word);
+	word[strcspn(word, "=")] = '\0';
+	const char *near = NULL;
+	size_t best = SIZE_MAX;
+	for (size_t i = 0; i < set->n; i++)
+		if (set->opt[i]->help && near_enough(word, set->opt[i]->name, &best))
+			near = set->opt[i]->name;
+	return near;
+}
+
+static const char *closest_command(const struct st_program *prog, const char *word)
+{
+	const char *near = NULL;
+	size_t best = SIZE_MAX;
+	for (const struct st_command *c = prog->commands; c && c->name; c++)
+		if (c->name[0] && near_enough(word, c->name, &best))
+			near = c->name;
+	return near;
 }
 
 /* Builds getopt_long's tables from the option set. */
-static void build_getopt(const struct optset *set, struct option *longs, char *shorts)
+static void build_getopt(const struct st_optset *set, struct option *longs, char *shorts)
 {
 	size_t ns = 0;
 	shorts[ns++] = '+'; /* stop at the first operand; operands may follow options */
@@ -384,13 +356,28 @@ void st_cli_parse(struct st_cli *cli, const struct st_program *prog, int argc, c
 			int first = i + 1;
 			if (first < argc && strcmp(argv[first], "--") == 0)
 				first++;
-			complete(prog, argc - first, argv + first);
+			st_cli_complete(prog, argc - first, argv + first);
 			exit(0);
 		}
 
-	struct optset set;
-	struct option longs[OPTS_MAX + 1];
-	char shorts[OPTS_MAX * 3 + 4];
+	/* `PROG help [COMMAND]`, as git and ip have it */
+	if (argc >= 2 && strcmp(argv[1], "help") == 0 && !st_find_command(prog, "help")) {
+		if (argc > 3)
+			st_usage_error(cli, "help: one command at most");
+		if (argc == 3 && !(cli->cmd = st_find_command(prog, argv[2]))) {
+			const char *near = closest_command(prog, argv[2]);
+			if (near)
+				st_usage_error(cli, "unknown command '%s' (did you mean '%s'?)", argv[2],
+				               near);
+			st_usage_error(cli, "unknown command '%s'", argv[2]);
+		}
+		print_help(cli);
+		exit(0);
+	}
+
+	struct st_optset set;
+	struct option longs[ST_OPTS_MAX + 1];
+	char shorts[ST_OPTS_MAX * 3 + 4];
 	struct pending_opt *pend = calloc((size_t)argc + 1, sizeof *pend);
 	size_t npend = 0;
 	char **operands = calloc((size_t)argc + 1, sizeof *operands);
@@ -402,7 +389,7 @@ void st_cli_parse(struct st_cli *cli, const struct st_program *prog, int argc, c
 	bool want_help = false;
 
 	/* Program-level options, then the subcommand, then everything else. */
-	optset_fill(&set, prog, default_command(prog));
+	st_optset_fill(&set, prog, st_default_command(prog));
 	int i = 1;
 	bool cmd_chosen = prog->commands == NULL;
 	optind = 1;
@@ -414,7 +401,11 @@ void st_cli_parse(struct st_cli *cli, const struct st_program *prog, int argc, c
 			if (c == '?') {
 				if (optopt > 0 && optopt < 256)
 					st_usage_error(cli, "unknown option '-%c'", optopt);
-				st_usage_error(cli, "unknown option '%s'", argv[optind - 1]);
+				const char *bad = argv[optind - 1];
+				const char *near = closest_option(&set, bad);
+				if (near)
+					st_usage_error(cli, "unknown option '%s' (did you mean '--%s'?)", bad, near);
+				st_usage_error(cli, "unknown option '%s'", bad);
 			}
 			if (c == ':')
 				st_usage_error(cli, "option '%s' needs an argument", argv[optind - 1]);
@@ -443,6 +434,10 @@ void st_cli_parse(struct st_cli *cli, const struct st_program *prog, int argc, c
 			case ST_OPT_DATA_DIR:
 				cli->data_dir_flag = optarg;
 				break;
+			case ST_OPT_EXAMPLE_CONFIG:
+				if (st_config_example(stdout, &err) < 0 || fflush(stdout) != 0)
+					exit(ST_EX_IOERR);
+				exit(0);
 			case ST_OPT_PRINT_CONFIG:
 				cli->print_config = true;
 				break;
@@ -464,21 +459,26 @@ void st_cli_parse(struct st_cli *cli, const struct st_program *prog, int argc, c
 		}
 		if (!cmd_chosen) {
 			cmd_chosen = true;
-			const struct st_command *c2 = find_command(prog, argv[i]);
+			const struct st_command *c2 = st_find_command(prog, argv[i]);
 			if (c2) {
 				cli->cmd = c2;
-				optset_fill(&set, prog, c2);
+				st_optset_fill(&set, prog, c2);
 				optind = i + 1;
 				continue;
 			}
-			if (!default_command(prog))
+			if (!st_default_command(prog)) {
+				const char *near = closest_command(prog, argv[i]);
+				if (near)
+					st_usage_error(cli, "unknown command '%s' (did you mean '%s'?)",
+					               argv[i], near);
 				st_usage_error(cli, "unknown command '%s'", argv[i]);
+			}
 		}
 		operands[nops++] = argv[i];
 		optind = i + 1;
 	}
 	if (!cli->cmd && prog->commands) {
-		cli->cmd = default_command(prog);
+		cli->cmd = st_default_command(prog);
 		if (!cli->cmd && !want_help) {
 			free(pend);
 			free(operands);
@@ -489,6 +489,9 @@ void st_cli_parse(struct st_cli *cli, const struct st_program *prog, int argc, c
 		print_help(cli);
 		exit(0);
 	}
+	/* metrics come from the stats commands (a stat record is one sample) */
+	if (cli->format == ST_FMT_PROM && !(cli->cmd && strcmp(cli->cmd->name, "stats") == 0))
+		st_usage_error(cli, "-o prom: only 'stats' prints metrics");
 
 	st_config_init(&cli->config);
 	if (st_config_load(&cli->config, cli->config_flag, &err) < 0)
@@ -496,7 +499,7 @@ void st_cli_parse(struct st_cli *cli, const struct st_program *prog, int argc, c
 	for (size_t k = 0; k < npend; k++) {
 		st_err_clear(&err);
 		if (!on_option || on_option(ctx, cli, pend[k].key, pend[k].arg, &err) < 0) {
-			const struct st_option *o = optset_find_key(&set, pend[k].key);
+			const struct st_option *o = st_optset_find_key(&set, pend[k].key);
 			if (err.msg[0])
 				st_usage_error(cli, "%s", err.msg);
 			st_usage_error(cli, "option '--%s' is not valid here", o ? o->name : "?");
@@ -577,6 +580,8 @@ int st_cli_duration(const char *option, const char *s, int64_t min_ms, int64_t m
 
 struct st_printer *st_cli_printer(const struct st_cli *cli, const struct st_schema *schema)
 {
+	if (cli->format == ST_FMT_PROM && schema != &st_schema_stat)
+		st_usage_error(cli, "-o prom: only 'stats' prints metrics");
 	struct st_printer *p = st_printer_new(stdout, cli->format, st_now());
 	if (!p) {
 		struct st_err err;
@@ -584,11 +589,26 @@ struct st_printer *st_cli_printer(const struct st_cli *cli, const struct st_sche
 		st_die(cli, &err);
 	}
 	st_printer_schema(p, schema);
+	st_printer_prom(p, cli->prog->name, NULL); /* st-addrbook: st_addrbook_... */
 	/* a person reads a terminal: aligned columns that fit it (tty.c); a pipe
 	 * keeps the plain lines scripts rely on */
 	if (cli->format == ST_FMT_TEXT && isatty(STDOUT_FILENO))
 		st_printer_terminal(p, st_tty_columns(STDOUT_FILENO), st_tty_color(STDOUT_FILENO));
 	return p;
+}
+
+void st_cli_stat(struct st_printer *p, size_t bars, const char *metric, const char *key,
+                 size_t value, size_t max)
+{
+	if (bars) { /* bars: the terminal's width (tty.c) */
+		st_tty_bar(bars, key, value, max);
+		return;
+	}
+	st_print_begin(p);
+	st_print_str(p, "metric", "%s", metric);
+	st_print_str(p, "key", "%s", key);
+	st_print_uint(p, "value", "%llu", value);
+	st_print_end(p);
 }
 
 int st_cli_printer_done(const struct st_cli *cli, struct st_printer *p, int code)
@@ -621,6 +641,7 @@ int st_process_init(struct st_err *err)
 void st_process_cleanup(void)
 {
 	st_cli_stop_end_g();
+	st_cli_reload_end_g();
 }
 
 static int stop_pipe[2] = {-1, -1};
@@ -660,6 +681,76 @@ void st_cli_stop_end_g(void)
 	sigaction(SIGINT, &stop_saved[0], NULL);
 	sigaction(SIGTERM, &stop_saved[1], NULL);
 	stop_armed = false;
+}
+
+/* SIGHUP as a descriptor, like the stop signals, but any number of times. */
+static int reload_pipe[2] = {-1, -1};
+static struct sigaction reload_saved;
+static bool reload_armed;
+
+static void on_reload_signal(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	ssize_t n = write(reload_pipe[1], "h", 1); /* a full pipe already says reload */
+	(void)n;
+	errno = saved;
+}
+
+int st_cli_reload_begin_g(struct st_err *err)
+{
+	if (reload_pipe[0] < 0 && pipe2(reload_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return st_err_sys(err, ST_EX_SOFTWARE, "pipe");
+	if (!reload_armed) {
+		struct sigaction sa = {0};
+		sa.sa_handler = on_reload_signal;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART;
+		if (sigaction(SIGHUP, &sa, &reload_saved) < 0)
+			return st_err_sys(err, ST_EX_SOFTWARE, "sigaction");
+		reload_armed = true;
+	}
+	return reload_pipe[0];
+}
+
+void st_cli_reload_end_g(void)
+{
+	if (!reload_armed)
+		return;
+	sigaction(SIGHUP, &reload_saved, NULL);
+	reload_armed = false;
+}
+
+/*
+ * The sd_notify(3) protocol, written out: one datagram of "KEY=VALUE" lines
+ * to the AF_UNIX socket $NOTIFY_SOCKET names (a path, or "@name" for the
+ * abstract namespace). It is a single sendto, and libsystemd is not among the
+ * libraries st may depend on, so there is no reason to link it.
+ */
+int st_cli_notify(const char *state, struct st_err *err)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || !path[0])
+		return 0;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || len >= sizeof sa.sun_path)
+		return st_err_set(err, ST_EX_SOFTWARE, "NOTIFY_SOCKET '%s': not a socket path", path);
+	memcpy(sa.sun_path, path, len);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0'; /* the abstract namespace */
+	socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return st_err_sys(err, ST_EX_SOFTWARE, "NOTIFY_SOCKET: socket");
+	ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
+	int saved = errno;
+	close(fd);
+	if (n < 0 || (size_t)n != strlen(state)) {
+		errno = n < 0 ? saved : EMSGSIZE;
+		return st_err_sys(err, ST_EX_SOFTWARE, "NOTIFY_SOCKET %s", path);
+	}
+	return 1;
 }
 
 void st_cli_free(struct st_cli *cli)

@@ -811,20 +811,17 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	return cmd_each(cli, c);
 }
 
-/* One statistic: a bar on a terminal, "metric key value" records otherwise. */
-static void stat_line(struct st_printer *p, size_t bars, const char *metric, const char *key,
-                      size_t value, size_t max)
-{
-	if (bars) { /* bars: the terminal's width (tty.c) */
-		st_tty_bar(bars, key, value, max);
-		return;
-	}
-	st_print_begin(p);
-	st_print_str(p, "metric", "%s", metric);
-	st_print_str(p, "key", "%s", key);
-	st_print_uint(p, "value", "%llu", value);
-	st_print_end(p);
-}
+/* -o prom: the names node_exporter's textfile collector will show */
+static const struct st_prom_metric stats_prom[] = {
+	{"total", "addresses", NULL, "addresses in the book"},
+	{"family", "addresses_by_family", "family", "addresses by IP family"},
+	{"table", "addresses_by_table", "table", "addresses tried, new (never reached) and pinned"},
+	{"class", "addresses_by_class", "class", "addresses by address class"},
+	{"quality", "addresses_by_quality", "quality", "addresses by quality score, in tenths"},
+	{"source", "addresses_by_source", "source", "addresses by where they came from"},
+	{"subnet", "addresses_in_subnet", "subnet", "addresses in the most crowded subnets"},
+	{NULL, NULL, NULL, NULL},
+};
 
 int cmd_stats(struct st_cli *cli, struct st_addrbook *ab)
 {
@@ -834,19 +831,20 @@ int cmd_stats(struct st_cli *cli, struct st_addrbook *ab)
 		st_die(cli, &err);
 	size_t bars = cli->format == ST_FMT_TEXT && isatty(STDOUT_FILENO) ? st_tty_columns(STDOUT_FILENO) : 0;
 	struct st_printer *p = st_cli_printer(cli, &st_schema_stat);
+	st_printer_prom(p, "st_addrbook", stats_prom);
 	if (bars)
 		printf("addresses\n");
-	stat_line(p, bars, "total", "total", s.total, s.total);
-	stat_line(p, bars, "family", "ipv4", s.ipv4, s.total);
-	stat_line(p, bars, "family", "ipv6", s.ipv6, s.total);
-	stat_line(p, bars, "table", "tried", s.tried, s.total);
-	stat_line(p, bars, "table", "new", s.new_, s.total);
-	stat_line(p, bars, "table", "pinned", s.pinned, s.total);
+	st_cli_stat(p, bars, "total", "total", s.total, s.total);
+	st_cli_stat(p, bars, "family", "ipv4", s.ipv4, s.total);
+	st_cli_stat(p, bars, "family", "ipv6", s.ipv6, s.total);
+	st_cli_stat(p, bars, "table", "tried", s.tried, s.total);
+	st_cli_stat(p, bars, "table", "new", s.new_, s.total);
+	st_cli_stat(p, bars, "table", "pinned", s.pinned, s.total);
 	if (bars)
 		printf("by class\n");
 	for (int c = 0; c < ST_CLASS__COUNT; c++)
 		if (s.by_class[c])
-			stat_line(p, bars, "class", st_addr_class_name((enum st_addr_class)c), s.by_class[c], s.total);
+			st_cli_stat(p, bars, "class", st_addr_class_name((enum st_addr_class)c), s.by_class[c], s.total);
 	if (bars)
 		printf("quality\n");
 	size_t qmax = 0;
@@ -855,18 +853,18 @@ int cmd_stats(struct st_cli *cli, struct st_addrbook *ab)
 	for (int i = 0; i < 10; i++) {
 		char key[16];
 		snprintf(key, sizeof key, "%.1f-%.1f", i / 10.0, (i + 1) / 10.0);
-		stat_line(p, bars, "quality", key, s.quality[i], qmax);
+		st_cli_stat(p, bars, "quality", key, s.quality[i], qmax);
 	}
 	if (bars)
 		printf("sources\n");
 	for (size_t i = 0; i < s.nsources; i++)
-		stat_line(p, bars, "source", s.sources[i].name, s.sources[i].count, s.sources[0].count);
+		st_cli_stat(p, bars, "source", s.sources[i].name, s.sources[i].count, s.sources[0].count);
 	if (bars)
 		printf("most crowded subnets\n");
 	for (size_t i = 0; i < s.nsubnets; i++) {
 		char key[ST_CIDR_STRLEN];
 		st_netkey_format(s.subnets[i].key, key, sizeof key);
-		stat_line(p, bars, "subnet", key, s.subnets[i].count, s.subnets[0].count);
+		st_cli_stat(p, bars, "subnet", key, s.subnets[i].count, s.subnets[0].count);
 	}
 	return st_cli_printer_done(cli, p, 0);
 }

@@ -3,9 +3,13 @@
 #include <string.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
 
 #include "st/addrbook.h"
 #include "st/cli.h"
+#include "st/engine.h"
 #include "st/schema.h"
 #include "st/net.h"
 #include "st/peers.h"
@@ -226,6 +230,106 @@ static size_t on_getpeers(void *vctx, const struct st_endpoint *requester,
 	return n;
 }
 
+/* The loop's own events: a stop signal ends it, SIGHUP reopens the files. */
+struct loop_ctx {
+	struct listen_ctx *c;
+	struct event_base *base;
+	int reload_fd;
+};
+
+static void notify(const struct st_cli *cli, const char *state)
+{
+	struct st_err err = {0};
+	if (st_cli_notify(state, &err) < 0)
+		st_warn(cli, "%s", err.msg);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *vctx)
+{
+	(void)fd;
+	(void)what;
+	struct loop_ctx *l = vctx;
+	notify(l->c->cli, "STOPPING=1");
+	event_base_loopbreak(l->base);
+}
+
+/*
+ * SIGHUP (systemctl reload): the bans are read again now rather than at their
+ * next change, and the next GetPeers opens the address book anew, as each
+ * does; so a book restored or repaired under st-listen is the one it serves.
+ * Settings (binds, limits) need a restart.
+ */
+static void on_reload(evutil_socket_t fd, short what, void *vctx)
+{
+	(void)what;
+	struct loop_ctx *l = vctx;
+	char drain[64];
+	while (read(fd, drain, sizeof drain) > 0)
+		;
+	char state[64];
+	snprintf(state, sizeof state, "RELOADING=1\nMONOTONIC_USEC=%lld",
+	         (long long)st_monotonic_ms() * 1000);
+	notify(l->c->cli, state);
+	st_peerbook_free(l->c->bans);
+	l->c->bans = NULL;
+	memset(l->c->bans_seen, 0, sizeof l->c->bans_seen);
+	if (current_bans(l->c))
+		st_note(l->c->cli, "reloaded: bans read again, the address book is opened per request");
+	notify(l->c->cli, "READY=1");
+}
+
+/* Binds, says so (stdout or stderr, and READY=1 to systemd), runs until a stop signal. */
+static int run(struct listen_ctx *c, const struct st_listener_opts *lo, struct st_err *err)
+{
+	struct st_cli *cli = c->cli;
+	struct event_base *base = event_base_new();
+	if (!base)
+		return st_err_set(err, ST_EX_SOFTWARE, "cannot start the event loop");
+	struct loop_ctx l = {.c = c, .base = base, .reload_fd = -1};
+	struct st_listener *li = NULL;
+	struct event *stop = NULL, *reload = NULL;
+	int rc = st_listener_new(&li, base, lo, err);
+	st_net_raise_nofile((uint64_t)lo->max_conns + 64);
+	char status[128] = "listening";
+	for (size_t i = 0; rc == 0 && i < c->nbind; i++) {
+		struct st_endpoint ep;
+		rc = st_listener_bind(li, c->binds[i], &ep, err);
+		if (rc == 0) {
+			on_bound(c, &ep);
+			char e[ST_ENDPOINT_STRLEN];
+			st_endpoint_format(&ep, e, sizeof e);
+			size_t n = strlen(status);
+			snprintf(status + n, sizeof status - n, " %s", e);
+		}
+	}
+	int stop_fd = -1;
+	if (rc == 0 && ((stop_fd = st_cli_stop_begin_g(err)) < 0 ||
+	                (l.reload_fd = st_cli_reload_begin_g(err)) < 0))
+		rc = -1;
+	if (rc == 0) {
+		stop = event_new(base, stop_fd, EV_READ, on_stop, &l);
+		reload = event_new(base, l.reload_fd, EV_READ | EV_PERSIST, on_reload, &l);
+		if (!stop || !reload || event_add(stop, NULL) < 0 || event_add(reload, NULL) < 0)
+			rc = st_err_set(err, ST_EX_SOFTWARE, "cannot start the event loop");
+	}
+	if (rc == 0) {
+		/* every address is bound: a unit ordered after us can dial now */
+		char state[160];
+		snprintf(state, sizeof state, "READY=1\nSTATUS=%s", status);
+		notify(cli, state);
+		event_base_dispatch(base);
+	}
+	if (stop)
+		event_free(stop);
+	if (reload)
+		event_free(reload);
+	st_cli_reload_end_g();
+	st_cli_stop_end_g();
+	st_listener_free(li);
+	event_base_free(base);
+	return rc;
+}
+
 int cmd_main(struct st_cli *cli, int argc, char **argv)
 {
 	struct listen_ctx c = {.cli = cli, .port = -1};
@@ -245,9 +349,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		}
 	}
 	struct st_err err = {0};
-	struct st_listen_opts o = {
-		.bind = (const char(*)[64])c.binds,
-		.nbind = c.nbind,
+	struct st_listener_opts lo = {
 		.max_conns = cli->config.listen.max_conns,
 		.max_per_ip = cli->config.listen.max_per_ip,
 		.idle_timeout_ms = cli->config.listen.idle_timeout,
@@ -255,7 +357,6 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.max_frame = ST_FRAME_MAX,
 		.getpeers_interval = 300,
 		.getpeers = on_getpeers,
-		.bound = on_bound,
 		.session = on_session,
 		.message = on_message,
 		.banned_addr = banned_addr,
@@ -270,17 +371,13 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	struct st_tls_ctx *tls = NULL;
 	if (cli->config.tls && st_tls_new(&tls, &cli->config, &err) < 0)
 		st_die(cli, &err);
-	if (st_net_local_handshake_tls(&cli->config, port, tls, &o.local, &err) < 0)
+	if (st_net_local_handshake_tls(&cli->config, port, tls, &lo.local, &err) < 0)
 		st_die(cli, &err);
-	o.tls = tls;
+	lo.tls = tls;
 	c.p = st_cli_printer(cli, &st_schema_inbound);
 	st_printer_live(c.p); /* a row per connection, as it ends */
-	if ((o.stop_fd = st_cli_stop_begin_g(&err)) < 0)
-		st_die(cli, &err);
-	int rc = st_listen_run(&o, &err);
+	int rc = run(&c, &lo, &err);
 	st_tls_free(tls);
-	st_cli_stop_end_g();
-	st_cli_stop_end_g();
 	st_peerbook_free(c.bans);
 	if (rc < 0) {
 		st_printer_free(c.p);

@@ -1,6 +1,7 @@
 /* st-peers - identity-centric reputation and expiring bans, and the lifecycle glue. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "st/addrbook.h"
 #include "st/cli.h"
@@ -8,6 +9,7 @@
 #include "st/peers.h"
 #include "st/store.h"
 #include "st/util.h"
+#include "tty.h"
 
 enum {
 	OPT_VERSION_ = ST_OPT_USER, OPT_BANNED, OPT_SORT, OPT_WEIGHT, OPT_FOR, OPT_UNTIL,
@@ -55,6 +57,7 @@ static const struct st_command commands[] = {
 	{"list", "", "the peers", list_opts},
 	{"remove", "ID", "forget a peer", NULL},
 	{"show", "ID", "one peer and its ban", NULL},
+	{"stats", "", "counts of peers, reputations and bans", NULL},
 	{"success", "ID", "count a success for a peer", NULL},
 	{"unban", "TARGET", "lift a ban", NULL},
 	ST_COMMAND_END,
@@ -553,6 +556,84 @@ static int cmd_bans(struct st_cli *cli)
 	return code;
 }
 
+/* -o prom: the names node_exporter's textfile collector will show */
+static const struct st_prom_metric stats_prom[] = {
+	{"total", "in_book", NULL, "peers in the book"},
+	{"peers", "peers_by_state", "state", "peers verified by TLS, failing now, banned"},
+	{"reputation", "peers_by_reputation", "reputation", "peers by reputation"},
+	{"bans", "bans", NULL, "bans in force"},
+	{"ban_target", "bans_by_target", "target", "bans in force on ids, addresses, subnets"},
+	{"ban_origin", "bans_by_origin", "origin", "bans in force set automatically or by hand"},
+	{"ban_expiry", "bans_by_expiry", "expiry", "bans in force that expire or are permanent"},
+	{NULL, NULL, NULL, NULL},
+};
+
+/* Counts of the peers and bans tables: bars on a terminal, stat records otherwise. */
+static int cmd_stats(struct st_cli *cli)
+{
+	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ);
+	int64_t now = st_now();
+	size_t total = 0, verified = 0, failing = 0, banned = 0;
+	static const char *const rep_keys[] = {"<=-10", "-9..-1", "0", "1..9", ">=10"};
+	size_t rep[5] = {0};
+	for (size_t i = 0; i < st_peers_slots(pb); i++) {
+		const struct st_peer *x = st_peers_slot(pb, i);
+		if (!x)
+			continue;
+		total++;
+		verified += x->verified;
+		failing += x->consecutive_failures > 0;
+		banned += peer_banned(pb, x, now);
+		int32_t r = x->reputation;
+		rep[r <= -10 ? 0 : r < 0 ? 1 : r == 0 ? 2 : r < 10 ? 3 : 4]++;
+	}
+	size_t bans = 0, on_id = 0, on_addr = 0, on_net = 0, automatic = 0, permanent = 0;
+	for (size_t i = 0; i < st_bans_slots(pb); i++) {
+		const struct st_ban *b = st_bans_slot(pb, i, now);
+		if (!b)
+			continue;
+		bans++;
+		unsigned full = b->net.net.family == ST_AF_INET ? 32 : 128;
+		if (!b->is_net)
+			on_id++;
+		else if (b->net.bits == full)
+			on_addr++;
+		else
+			on_net++;
+		automatic += b->automatic;
+		permanent += b->expires == 0;
+	}
+	size_t bars = cli->format == ST_FMT_TEXT && isatty(STDOUT_FILENO) ? st_tty_columns(STDOUT_FILENO) : 0;
+	struct st_printer *p = st_cli_printer(cli, &st_schema_stat);
+	st_printer_prom(p, "st_peers", stats_prom);
+	if (bars)
+		printf("peers\n");
+	st_cli_stat(p, bars, "total", "total", total, total);
+	st_cli_stat(p, bars, "peers", "verified", verified, total);
+	st_cli_stat(p, bars, "peers", "failing", failing, total);
+	st_cli_stat(p, bars, "peers", "banned", banned, total);
+	if (bars)
+		printf("reputation\n");
+	size_t rmax = 0;
+	for (size_t i = 0; i < 5; i++)
+		rmax = rep[i] > rmax ? rep[i] : rmax;
+	for (size_t i = 0; i < 5; i++)
+		st_cli_stat(p, bars, "reputation", rep_keys[i], rep[i], rmax);
+	if (bars)
+		printf("bans in force\n");
+	st_cli_stat(p, bars, "bans", "total", bans, bans);
+	st_cli_stat(p, bars, "ban_target", "id", on_id, bans);
+	st_cli_stat(p, bars, "ban_target", "address", on_addr, bans);
+	st_cli_stat(p, bars, "ban_target", "subnet", on_net, bans);
+	st_cli_stat(p, bars, "ban_origin", "automatic", automatic, bans);
+	st_cli_stat(p, bars, "ban_origin", "manual", bans - automatic, bans);
+	st_cli_stat(p, bars, "ban_expiry", "expiring", bans - permanent, bans);
+	st_cli_stat(p, bars, "ban_expiry", "permanent", permanent, bans);
+	int code = st_cli_printer_done(cli, p, 0);
+	st_peerbook_free(pb);
+	return code;
+}
+
 static int cmd_fsck(struct st_cli *cli, const struct opts *o)
 {
 	size_t kept, lost;
@@ -578,7 +659,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	st_cli_finish_config(cli, true);
 	const char *c = cli->cmd->name;
 	if ((!strcmp(c, "ingest") || !strcmp(c, "list") || !strcmp(c, "best") || !strcmp(c, "bans") ||
-	     !strcmp(c, "from-addrbook") || !strcmp(c, "fsck")) && cli->argc)
+	     !strcmp(c, "from-addrbook") || !strcmp(c, "fsck") || !strcmp(c, "stats")) && cli->argc)
 		st_usage_error(cli, "unexpected argument '%s'", cli->argv[0]);
 	if (!strcmp(c, "ingest"))
 		return cmd_ingest(cli);
@@ -594,5 +675,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		return cmd_from_addrbook(cli, &o);
 	if (!strcmp(c, "fsck"))
 		return cmd_fsck(cli, &o);
+	if (!strcmp(c, "stats"))
+		return cmd_stats(cli);
 	return cmd_one(cli, &o, c);
 }

@@ -115,28 +115,6 @@ static const struct key *find_key(const char *name)
 	return NULL;
 }
 
-static size_t levenshtein(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 63 || lb > 63)
-		return 99;
-	size_t row[64];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t prev = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t cur = row[j];
-			size_t sub = prev + (a[i - 1] != b[j - 1]);
-			size_t del = row[j] + 1, ins = row[j - 1] + 1;
-			row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-			prev = cur;
-		}
-	}
-	return row[lb];
-}
-
 /* The closest known name at a level ("addrbook." + x, or a top-level name), or NULL. */
 static const char *did_you_mean(const char *section, const char *word, char *buf, size_t size)
 {
@@ -156,7 +134,7 @@ static const char *did_you_mean(const char *section, const char *word, char *buf
 				continue;
 			leaf = k;
 		}
-		size_t d = levenshtein(word, leaf);
+		size_t d = st_edit_distance(word, leaf);
 		if (d < bestd || (strncmp(leaf, word, strlen(word)) == 0 && strlen(word) >= 3 && !best)) {
 			bestd = d < bestd ? d : bestd;
 			best = leaf;
@@ -164,11 +142,11 @@ static const char *did_you_mean(const char *section, const char *word, char *buf
 	}
 	if (!section) {
 		for (size_t i = 0; i < ST_ARRAY_LEN(sections); i++)
-			if (levenshtein(word, sections[i]) < bestd) {
-				bestd = levenshtein(word, sections[i]);
+			if (st_edit_distance(word, sections[i]) < bestd) {
+				bestd = st_edit_distance(word, sections[i]);
 				best = sections[i];
 			}
-		if (levenshtein(word, "seeds") < bestd)
+		if (st_edit_distance(word, "seeds") < bestd)
 			best = "seeds";
 	}
 	if (!best)
@@ -507,8 +485,8 @@ static int parse_seed(struct doc *doc, const yaml_node_t *m, struct st_seed_conf
 			const char *best = NULL;
 			size_t bestd = 3;
 			for (size_t i = 0; i < 5; i++)
-				if (levenshtein(k, known[i]) < bestd) {
-					bestd = levenshtein(k, known[i]);
+				if (st_edit_distance(k, known[i]) < bestd) {
+					bestd = st_edit_distance(k, known[i]);
 					best = known[i];
 				}
 			if (best)
@@ -892,6 +870,54 @@ int st_config_print(const struct st_config *cfg, FILE *out, struct st_err *err)
 	} else {
 		fputs("seeds: []  # default\n", out);
 	}
+	if (ferror(out))
+		return st_err_set(err, ST_EX_IOERR, "write error");
+	return 0;
+}
+
+int st_config_example(FILE *out, struct st_err *err)
+{
+	struct st_config def;
+	st_config_init(&def);
+	fputs("# st.yaml - configuration of the st programs; see st.yaml(5).\n"
+	      "# Read from --config FILE, $ST_CONFIG, $XDG_CONFIG_HOME/spacetime/st.yaml or\n"
+	      "# /etc/spacetime/st.yaml, first found. Every key is shown with its default,\n"
+	      "# commented out: remove the '#' before a key (and its section) to set it.\n"
+	      "# The environment overrides the file (the variable is named at each key),\n"
+	      "# and a program's flags override both. 'PROG --print-config' shows the result.\n",
+	      out);
+	char section[32] = "";
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		const char *dot = strchr(k->name, '.');
+		const char *leaf = k->name, *indent = "";
+		if (dot) {
+			size_t slen = (size_t)(dot - k->name);
+			if (strlen(section) != slen || strncmp(section, k->name, slen) != 0) {
+				fprintf(out, "\n#%.*s:\n", (int)slen, k->name);
+				snprintf(section, sizeof section, "%.*s", (int)slen, k->name);
+			}
+			leaf = dot + 1;
+			indent = "  ";
+		} else {
+			fputc('\n', out);
+		}
+		char env[96];
+		env_name(k->name, env, sizeof env);
+		fprintf(out, "%s# %s (%s)\n#%s%s: ", dot ? "#  " : "", k->help, env, indent, leaf);
+		print_value(out, &def, k);
+		fputc('\n', out);
+	}
+	fputs("\n# Seeds for 'st-seed refresh': lists over HTTP(S) (format: auto, text, json or\n"
+	      "# bitcoin; public_key: require URL.sig) and DNS names; port for bare addresses.\n"
+	      "#seeds:\n"
+	      "#  - url: \"https://seeds.example.net/peers.txt\"\n"
+	      "#    format: auto\n"
+	      "#    public_key: \"BASE64-KEY-FROM-st-seed-pubkey\"\n"
+	      "#  - dns: \"seed.example.net\"\n"
+	      "#    port: 7777\n",
+	      out);
+	st_config_free(&def);
 	if (ferror(out))
 		return st_err_set(err, ST_EX_IOERR, "write error");
 	return 0;

@@ -9,6 +9,7 @@
 #include "st/record.h"
 #include "st/schema.h"
 #include "st/table.h"
+#include "prom_int.h"
 #include "st/util.h"
 
 int st_format_parse(const char *s, enum st_format *out, struct st_err *err)
@@ -19,14 +20,16 @@ int st_format_parse(const char *s, enum st_format *out, struct st_err *err)
 		*out = ST_FMT_TSV;
 	else if (strcmp(s, "json") == 0)
 		*out = ST_FMT_JSON;
+	else if (strcmp(s, "prom") == 0)
+		*out = ST_FMT_PROM;
 	else
-		return st_err_set(err, ST_EX_USAGE, "'%s': not a format (text, tsv, json)", s);
+		return st_err_set(err, ST_EX_USAGE, "'%s': not a format (text, tsv, json, prom)", s);
 	return 0;
 }
 
 const char *st_format_name(enum st_format f)
 {
-	return f == ST_FMT_TSV ? "tsv" : f == ST_FMT_JSON ? "json" : "text";
+	return f == ST_FMT_TSV ? "tsv" : f == ST_FMT_JSON ? "json" : f == ST_FMT_PROM ? "prom" : "text";
 }
 
 struct st_printer {
@@ -52,6 +55,10 @@ struct st_printer {
 	bool have_double;
 	double last_double;
 	char last_double_text[32];
+	/* -o prom: the metric names and the family written last */
+	const char *prom_prefix;
+	const struct st_prom_metric *prom_table;
+	char prom_last[ST_PROM_NAME_MAX];
 };
 
 struct st_printer *st_printer_new(FILE *out, enum st_format fmt, int64_t now)
@@ -156,6 +163,12 @@ static void tsv_put(struct st_printer *p, const char *s, size_t n)
 	p->len += n;
 }
 
+void st_printer_prom(struct st_printer *p, const char *prefix, const struct st_prom_metric *table)
+{
+	p->prom_prefix = prefix;
+	p->prom_table = table;
+}
+
 void st_printer_schema(struct st_printer *p, const struct st_schema *s)
 {
 	p->schema = s;
@@ -189,7 +202,7 @@ void st_print_begin(struct st_printer *p)
 	}
 	p->nth = 0;
 	p->fields = 0;
-	if (p->fmt == ST_FMT_JSON) {
+	if (p->fmt == ST_FMT_JSON || p->fmt == ST_FMT_PROM) {
 		json_decref(p->obj);
 		p->obj = json_object();
 		if (!p->obj)
@@ -201,6 +214,15 @@ void st_print_end(struct st_printer *p)
 {
 	if (p->schema && !p->off_schema && p->nth != p->schema->nfields)
 		p->off_schema = p->nth < p->schema->nfields ? p->schema->fields[p->nth].key : "?";
+	if (p->fmt == ST_FMT_PROM) {
+		if (!p->obj || st_prom_sample(p->out, p->prom_prefix ? p->prom_prefix : "st",
+		                              p->prom_table, p->prom_last, sizeof p->prom_last,
+		                              p->obj) < 0)
+			p->failed = true;
+		json_decref(p->obj);
+		p->obj = NULL;
+		return;
+	}
 	if (p->fmt == ST_FMT_JSON) {
 		if (p->obj) {
 			char *s = json_dumps(p->obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6) |
@@ -308,6 +330,7 @@ void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const
 	check_key(p, key);
 	switch (p->fmt) {
 	case ST_FMT_JSON:
+	case ST_FMT_PROM: /* gathered as json, written as samples at the record's end */
 		if (!v) {
 			json_put(p, key, json_null());
 		} else {
@@ -355,6 +378,7 @@ void st_print_int_(struct st_printer *p, const char *key, const char *fmt, long 
 	check_key(p, key);
 	switch (p->fmt) {
 	case ST_FMT_JSON:
+	case ST_FMT_PROM: /* gathered as json, written as samples at the record's end */
 		json_put(p, key, json_integer(v));
 		break;
 	case ST_FMT_TSV:
@@ -383,6 +407,7 @@ void st_print_uint_(struct st_printer *p, const char *key, const char *fmt, unsi
 	char b[32];
 	switch (p->fmt) {
 	case ST_FMT_JSON:
+	case ST_FMT_PROM: /* gathered as json, written as samples at the record's end */
 		json_put(p, key, json_integer((json_int_t)v));
 		break;
 	case ST_FMT_TSV:
@@ -405,6 +430,7 @@ void st_print_double_(struct st_printer *p, const char *key, const char *fmt, do
 	check_key(p, key);
 	switch (p->fmt) {
 	case ST_FMT_JSON:
+	case ST_FMT_PROM: /* gathered as json, written as samples at the record's end */
 		json_put(p, key, json_real(v));
 		break;
 	case ST_FMT_TSV:
@@ -440,6 +466,7 @@ void st_print_bool_(struct st_printer *p, const char *key, const char *fmt, bool
 	check_key(p, key);
 	switch (p->fmt) {
 	case ST_FMT_JSON:
+	case ST_FMT_PROM: /* gathered as json, written as samples at the record's end */
 		json_put(p, key, json_boolean(v));
 		break;
 	case ST_FMT_TSV:
@@ -463,6 +490,7 @@ void st_print_time_(struct st_printer *p, const char *key, const char *fmt, int6
 	char b[32];
 	switch (p->fmt) {
 	case ST_FMT_JSON:
+	case ST_FMT_PROM: /* gathered as json, written as samples at the record's end */
 		json_put(p, key, t ? json_integer((json_int_t)t) : json_null());
 		break;
 	case ST_FMT_TSV:

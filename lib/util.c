@@ -102,6 +102,36 @@ size_t st_strlcpy(char *dst, const char *src, size_t size)
 	return n;
 }
 
+size_t st_edit_distance(const char *a, const char *b)
+{
+	/* optimal string alignment: Levenshtein plus a swap of two neighbours
+	 * ("lsit" is one slip from "list"), three rows of the matrix */
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 63 || lb > 63)
+		return 99;
+	size_t r0[64], r1[64], r2[64];
+	size_t *prev2 = r0, *prev = r1, *row = r2;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = prev[j] + 1, ins = row[j - 1] + 1;
+			size_t d = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    prev2[j - 2] + 1 < d)
+				d = prev2[j - 2] + 1;
+			row[j] = d;
+		}
+		size_t *t = prev2;
+		prev2 = prev;
+		prev = row;
+		row = t;
+	}
+	return prev[lb];
+}
+
 /* strtoull/strtoll accept leading space, signs and "0x"; we want plain decimal. */
 static bool plain_integer(const char *s, bool allow_minus)
 {

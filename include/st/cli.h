@@ -19,6 +19,7 @@ enum st_opt_key {
 	ST_OPT_VERSION,
 	ST_OPT_COMPLETE,
 	ST_OPT_WAIT,
+	ST_OPT_EXAMPLE_CONFIG,
 	ST_OPT_USER = 512,
 };
 
@@ -144,6 +145,10 @@ _Noreturn void st_usage_error(const struct st_cli *cli, const char *fmt, ...)
 /* A printer for stdout in the chosen -o format; exits 70 when out of memory. */
 struct st_schema;
 struct st_printer *st_cli_printer(const struct st_cli *cli, const struct st_schema *schema);
+/* One statistic of a stats command: on a terminal bars columns wide (its width), a bar
+ * scaled to max (0: none), else a stat record {metric, key, value} (-o prom: a sample). */
+void st_cli_stat(struct st_printer *p, size_t bars, const char *metric, const char *key,
+                 size_t value, size_t max);
 /* Flushes stdout's printer and frees it; returns the exit code to use (74 on a write error). */
 int st_cli_printer_done(const struct st_cli *cli, struct st_printer *p, int code);
 
@@ -185,6 +190,22 @@ void st_process_cleanup(void);
  */
 int st_cli_stop_begin_g(struct st_err *err);
 void st_cli_stop_end_g(void);
+
+/*
+ * SIGHUP as a descriptor for an event loop: from st_cli_reload_begin_g until
+ * st_cli_reload_end_g each SIGHUP makes it readable (read it empty) instead of
+ * ending the process. A daemon reopens its files then. Returns the descriptor,
+ * or -1 with err.
+ */
+int st_cli_reload_begin_g(struct st_err *err);
+void st_cli_reload_end_g(void);
+
+/*
+ * Tells the service manager about us (systemd's Type=notify): state is
+ * "READY=1", "RELOADING=1", "STOPPING=1", "STATUS=..." lines. Returns 1 when
+ * sent, 0 when $NOTIFY_SOCKET is unset (not run by one), -1 with err.
+ */
+int st_cli_notify(const char *state, struct st_err *err);
 
 /*
  * The program's entry point, called by the shared main() in cmd/common-main.c

@@ -132,6 +132,10 @@ int st_config_data_dir(struct st_config *cfg, const char *flag, struct st_err *e
 /* Writes the effective config as YAML, each key commented with its origin. */
 int st_config_print(const struct st_config *cfg, FILE *out, struct st_err *err);
 
+/* Writes an example st.yaml: every key with its help, environment variable and
+ * default, commented out (the installed /etc/spacetime/st.yaml). */
+int st_config_example(FILE *out, struct st_err *err);
+
 /* The file that was loaded, or "" when none. */
 const char *st_config_path(const struct st_config *cfg);
 

@@ -13,9 +13,10 @@ enum st_format {
 	ST_FMT_TEXT,
 	ST_FMT_TSV,
 	ST_FMT_JSON,
+	ST_FMT_PROM, /* Prometheus text exposition: stat records only (st_printer_prom) */
 };
 
-/* "text", "tsv", "json" -> format; returns 0 or -1 with err naming the choices. */
+/* "text", "tsv", "json", "prom" -> format; returns 0 or -1 with err naming the choices. */
 int st_format_parse(const char *s, enum st_format *out, struct st_err *err);
 const char *st_format_name(enum st_format f);
 
@@ -34,6 +35,23 @@ struct st_printer;
 struct st_printer *st_printer_new(FILE *out, enum st_format fmt, int64_t now);
 void st_printer_free(struct st_printer *p);
 enum st_format st_printer_format(const struct st_printer *p);
+
+/*
+ * -o prom: stat records ({metric, key, value}) become Prometheus samples for
+ * node_exporter's textfile collector, PREFIX_NAME{LABEL="key"} value, with
+ * "# HELP" and "# TYPE NAME gauge" before a family's first sample. The table
+ * (ending with a NULL metric) names each metric; label NULL: no label (a
+ * total). A metric not in it is PREFIX_METRIC{key="..."}. Names are cut to
+ * ST_PROM_NAME_MAX and anything but [A-Za-z0-9_] becomes '_'.
+ */
+#define ST_PROM_NAME_MAX 96
+struct st_prom_metric {
+	const char *metric; /* the record's metric: "family" */
+	const char *name;   /* after the prefix: "addresses_by_family" */
+	const char *label;  /* "family", or NULL */
+	const char *help;
+};
+void st_printer_prom(struct st_printer *p, const char *prefix, const struct st_prom_metric *table);
 
 struct st_schema;
 /* Declares the record kind printed (schema.h): tsv output then opens with a

@@ -48,6 +48,9 @@ char *st_u64_digits(uint64_t v, unsigned base, char *buf, size_t size);
 /* Copies at most size-1 bytes and NUL-terminates; returns strlen(src). */
 size_t st_strlcpy(char *dst, const char *src, size_t size);
 
+/* Levenshtein distance, for "did you mean"; 99 for words past 63 bytes. */
+size_t st_edit_distance(const char *a, const char *b);
+
 /*
  * Bounded conversions. The text must be a whole number (or decimal for
  * st_parse_double) within [min, max]; on failure err says why in the words

@@ -1,6 +1,9 @@
 /* test_cli.c - option parsing, help, completion and option-number messages of the cli module. */
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -200,10 +203,10 @@ static void completion_offers_commands_options_and_hints(void **state)
 	char out[4096];
 	char *a1[] = {"st-test", "--complete", "--", "", NULL};
 	assert_int_equal(run_parse(a1, out, sizeof out), 0);
-	assert_string_equal(out, "add\nlist\n");
+	assert_string_equal(out, "add\tadd endpoints\nlist\tlist endpoints\nhelp\thelp on a command\n");
 	char *a2[] = {"st-test", "--complete", "--", "add", "--so", NULL};
 	assert_int_equal(run_parse(a2, out, sizeof out), 0);
-	assert_string_equal(out, "--source\n");
+	assert_string_equal(out, "--source\twhere the endpoints came from\n");
 	char *a3[] = {"st-test", "--complete", "--", "add", "--exclude", "", NULL};
 	assert_int_equal(run_parse(a3, out, sizeof out), 0);
 	assert_string_equal(out, "@file\n");
@@ -247,6 +250,61 @@ static void stop_fd_turns_signals_into_a_readable_descriptor(void **state)
 	st_cli_stop_end_g();
 }
 
+/* SIGHUP, any number of times, makes the reload descriptor readable. */
+static void reload_fd_turns_sighup_into_a_readable_descriptor(void **state)
+{
+	(void)state;
+	struct st_err err = {0};
+	int fd = st_cli_reload_begin_g(&err);
+	assert_true(fd > 0);
+	char c;
+	for (int i = 0; i < 3; i++) {
+		assert_false(readable(fd));
+		assert_int_equal(raise(SIGHUP), 0); /* the process lives on */
+		assert_true(readable(fd));
+		assert_int_equal(read(fd, &c, 1), 1);
+	}
+	st_cli_reload_end_g();
+	struct sigaction sa;
+	assert_int_equal(sigaction(SIGHUP, NULL, &sa), 0);
+	assert_ptr_equal(sa.sa_handler, SIG_DFL);
+}
+
+/* The sd_notify datagram reaches a path socket and an abstract one; no
+ * NOTIFY_SOCKET is no service manager, not an error. */
+static void notify_sends_one_datagram_to_notify_socket(void **state)
+{
+	(void)state;
+	struct st_err err = {0};
+	unsetenv("NOTIFY_SOCKET");
+	assert_int_equal(st_cli_notify("READY=1", &err), 0);
+	char path[64];
+	snprintf(path, sizeof path, "/tmp/st-notify-%d", (int)getpid());
+	const char *names[] = {path, "@st-notify-test"};
+	for (size_t i = 0; i < 2; i++) {
+		int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+		assert_true(s >= 0);
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		size_t len = strlen(names[i]);
+		memcpy(sa.sun_path, names[i], len);
+		if (names[i][0] == '@')
+			sa.sun_path[0] = '\0';
+		unlink(path);
+		assert_int_equal(bind(s, (struct sockaddr *)&sa,
+		                      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)), 0);
+		setenv("NOTIFY_SOCKET", names[i], 1);
+		assert_int_equal(st_cli_notify("READY=1\nSTATUS=listening", &err), 1);
+		char buf[64] = {0};
+		assert_int_equal(recv(s, buf, sizeof buf - 1, MSG_DONTWAIT), 24);
+		assert_string_equal(buf, "READY=1\nSTATUS=listening");
+		close(s);
+	}
+	unlink(path);
+	setenv("NOTIFY_SOCKET", "relative", 1);
+	assert_int_equal(st_cli_notify("READY=1", &err), -1);
+	unsetenv("NOTIFY_SOCKET");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +319,8 @@ int main(void)
 		cmocka_unit_test(version_prints_name_and_version),
 		cmocka_unit_test(completion_offers_commands_options_and_hints),
 		cmocka_unit_test(stop_fd_turns_signals_into_a_readable_descriptor),
+		cmocka_unit_test(reload_fd_turns_sighup_into_a_readable_descriptor),
+		cmocka_unit_test(notify_sends_one_datagram_to_notify_socket),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,8 +105,52 @@ static void format_names_parse_both_ways(void **state)
 	assert_int_equal(st_format_parse("tsv", &f, &err), 0);
 	assert_int_equal(f, ST_FMT_TSV);
 	assert_string_equal(st_format_name(f), "tsv");
+	assert_int_equal(st_format_parse("prom", &f, &err), 0);
+	assert_int_equal(f, ST_FMT_PROM);
+	assert_string_equal(st_format_name(f), "prom");
 	assert_int_equal(st_format_parse("yaml", &f, &err), -1);
-	assert_string_equal(err.msg, "'yaml': not a format (text, tsv, json)");
+	assert_string_equal(err.msg, "'yaml': not a format (text, tsv, json, prom)");
+}
+
+/* -o prom: stat records as samples, HELP and TYPE once per family, labels escaped */
+static void prom_writes_stat_records_as_samples(void **state)
+{
+	(void)state;
+	static const struct st_prom_metric names[] = {
+		{"total", "things", NULL, "things\nin all"},
+		{"kind", "things_by_kind", "kind", "things by kind"},
+		{NULL, NULL, NULL, NULL},
+	};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct st_printer *p = st_printer_new(f, ST_FMT_PROM, 0);
+	st_printer_schema(p, &st_schema_stat);
+	st_printer_prom(p, "st-test", names);
+	const char *rows[][3] = {{"total", "total", "3"}, {"kind", "a\"b\\c", "2"},
+	                         {"kind", "d", "1"}, {"other", "x", "7"}};
+	for (size_t i = 0; i < 4; i++) {
+		st_print_begin(p);
+		st_print_str(p, "metric", "%s", rows[i][0]);
+		st_print_str(p, "key", "%s", rows[i][1]);
+		st_print_uint(p, "value", "%llu", strtoull(rows[i][2], NULL, 10));
+		st_print_end(p);
+	}
+	struct st_err err = {0};
+	assert_int_equal(st_printer_flush(p, &err), 0);
+	st_printer_free(p);
+	fclose(f);
+	assert_string_equal(buf, "# HELP st_test_things things\\nin all\n"
+	                         "# TYPE st_test_things gauge\n"
+	                         "st_test_things 3\n"
+	                         "# HELP st_test_things_by_kind things by kind\n"
+	                         "# TYPE st_test_things_by_kind gauge\n"
+	                         "st_test_things_by_kind{kind=\"a\\\"b\\\\c\"} 2\n"
+	                         "st_test_things_by_kind{kind=\"d\"} 1\n"
+	                         "# HELP st_test_other other\n"
+	                         "# TYPE st_test_other gauge\n"
+	                         "st_test_other{key=\"x\"} 7\n");
+	free(buf);
 }
 
 static int parse(struct st_record *rec, const char *line, struct st_err *err)
@@ -382,6 +426,7 @@ int main(void)
 		cmocka_unit_test(json_keeps_fields_with_bad_utf8),
 		cmocka_unit_test(flush_reports_write_errors),
 		cmocka_unit_test(format_names_parse_both_ways),
+		cmocka_unit_test(prom_writes_stat_records_as_samples),
 		cmocka_unit_test(reads_bare_tsv_and_json_lines),
 		cmocka_unit_test(rejects_bad_lines_with_reasons),
 		cmocka_unit_test(reader_skips_comments_and_names_bad_lines),

@@ -264,6 +264,23 @@ static void digits_in_both_bases(void **state)
 	assert_string_equal(st_u64_digits(0xdeadbeefULL, 16, b, sizeof b), "deadbeef");
 }
 
+/* did-you-mean's measure: a swap of neighbours is one slip, as a change is */
+static void edit_distance_counts_swaps_as_one(void **state)
+{
+	(void)state;
+	assert_int_equal(st_edit_distance("list", "list"), 0);
+	assert_int_equal(st_edit_distance("lsit", "list"), 1);
+	assert_int_equal(st_edit_distance("bna", "ban"), 1);
+	assert_int_equal(st_edit_distance("lst", "list"), 1);
+	assert_int_equal(st_edit_distance("sortt", "sort"), 1);
+	assert_int_equal(st_edit_distance("", "abc"), 3);
+	assert_int_equal(st_edit_distance("kitten", "sitting"), 3);
+	char longer[80];
+	memset(longer, 'a', sizeof longer - 1);
+	longer[sizeof longer - 1] = '\0';
+	assert_int_equal(st_edit_distance(longer, "a"), 99);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +301,7 @@ int main(void)
 		cmocka_unit_test(crc32c_matches_the_standard_check_value),
 		cmocka_unit_test(hash_depends_on_key_and_every_byte),
 		cmocka_unit_test(read_line_splits_and_bounds_lines),
+		cmocka_unit_test(edit_distance_counts_swaps_as_one),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -235,3 +235,27 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	[ ! -s long.out ]
 	grep -q 'protocol-error: HandshakeAck: bad node id' long.err
 }
+
+@test "a peer whose id turns over-long is a protocol error counted against its endpoint and its last id" {
+	peer TURN turncoat
+	st-addrbook add -q --allow-private --source manual "$TURN_ADDR"
+	st-connect -o tsv "$TURN_ADDR" >first.tsv
+	[ "$(col endpoint status node_id <first.tsv)" = "$TURN_ADDR	ok	turn-1" ]
+	st-addrbook record -q <first.tsv
+	st-peers ingest -q <first.tsv
+	# now a 248-byte id: the codec refuses it, the result line still names the endpoint
+	rc=0
+	st-connect -o tsv "$TURN_ADDR" >second.tsv || rc=$?
+	[ "$rc" -eq 69 ]
+	[ "$(col endpoint status node_id error <second.tsv)" = "$TURN_ADDR	protocol-error	-	HandshakeAck: bad node id" ]
+	run st-addrbook record <second.tsv
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"1 recorded, 0 unknown, 0 bad"* ]]
+	run st-peers ingest -o tsv <second.tsv
+	[ "$status" -eq 0 ]
+	[ "$(col node_id change <<<"$output")" = "turn-1	failure" ]
+	run st-addrbook list -o tsv
+	[ "$(col endpoint successes failures <<<"$output")" = "$TURN_ADDR	1	1" ]
+	run st-peers list -o tsv
+	[ "$(col node_id successes failures <<<"$output")" = "turn-1	1	1" ]
+}

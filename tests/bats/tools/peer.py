@@ -6,7 +6,8 @@ MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, r
        badua (a user agent with a terminal escape), badid (a node id with a TAB),
        errortext (an Error whose text holds a terminal escape),
        flood (answers every GetPeers with 1000 fresh loopback addresses),
-       longid (a node id of 248 bytes, as a quota forger would send)
+       longid (a node id of 248 bytes, as a quota forger would send),
+       turncoat (first connection: node id turn-1; every later one: longid's)
     peer.py pingflood ADDR:PORT SECONDS
                       dials ADDR:PORT, handshakes, then sends Pings for SECONDS without
                       ever reading a Pong; prints "sent N bytes" and exits
@@ -49,6 +50,9 @@ def read_frame(c):
     return t, body
 
 
+connections = [0]  # turncoat: how many came before
+
+
 def serve(c, mode):
     try:
         if mode == "silent":
@@ -77,6 +81,9 @@ def serve(c, mode):
             c.sendall(frame(0xFF, b"go away\x1b[2J\nnow"))
         elif mode == "longid":
             c.sendall(frame(2, handshake(node="x" * 248)))
+        elif mode == "turncoat":
+            connections[0] += 1
+            c.sendall(frame(2, handshake(node="turn-1" if connections[0] == 1 else "x" * 248)))
         elif mode == "flood":
             import random
             c.sendall(frame(2, handshake(node="flood-1")))

@@ -330,6 +330,9 @@ static long select_best(struct st_addrbook *ab, const struct sel *sel, int64_t n
                         const struct st_addr_entry **out, struct st_err *err)
 {
 	const struct st_best_opts *opts = sel->o;
+	const size_t want = opts->n; /* read once: the skip callback gets no say in it */
+	if (want == 0)
+		return 0;
 	if (ab->lazy && (opts->random ? st_addrbook_load_all(ab, err) : gather_best(ab, sel, now, err)) < 0)
 		return -1;
 	struct cand *c = malloc((ab->n ? ab->n : 1) * sizeof *c);
@@ -349,7 +352,7 @@ static long select_best(struct st_addrbook *ab, const struct sel *sel, int64_t n
 		}
 		c[m++] = (struct cand){(uint32_t)i, 0, 0, s, st_endpoint_group_key(&e->ep)};
 	}
-	long fast = best_of_groups(ab, c, m, opts->n, out, err);
+	long fast = best_of_groups(ab, c, m, want, out, err);
 	if (fast != 0) {
 		free(c);
 		return fast;
@@ -372,7 +375,7 @@ static long select_best(struct st_addrbook *ab, const struct sel *sel, int64_t n
 	st_map_clear(&seen);
 	qsort(c, m, sizeof *c, by_round);
 	size_t got = 0;
-	for (size_t i = 0; i < m && got < opts->n; i++)
+	for (size_t i = 0; i < m && got < want; i++)
 		out[got++] = &ab->e[c[i].idx];
 	free(c);
 	return (long)got;

@@ -176,3 +176,21 @@ PY
 	wait_for_line "$BATS_TEST_TMPDIR/L1.out" 'protocol-error' 5
 	grep -q 'frame too large' "$BATS_TEST_TMPDIR/L1.out"
 }
+
+@test "the GetPeers limit holds per address whatever the table's hash, and per /24" {
+	st-addrbook add -q --allow-private 127.0.0.9:7777 127.0.0.10:7777
+	start_listener L1 --data-dir "$ST_DATA_DIR" --max-per-ip 100
+	local srcs=() i
+	# two addresses that shared a slot of the old fixed-key table: alternating got 19 of 20
+	for i in $(seq 10); do srcs+=(127.2.0.1 127.3.1.229); done
+	run python3 "$ST_TOP/tests/bats/tools/peer.py" getpeers "$L1_ADDR" "${srcs[@]}"
+	[ "${#lines[@]}" -eq 20 ]
+	[ "$(grep -c ' 2$' <<<"$output")" -eq 2 ]  # the first of each: both book entries
+	[ "$(grep -c ' 0$' <<<"$output")" -eq 18 ] # then empty answers
+	# twenty addresses of one /24 get eight answers between them
+	srcs=()
+	for i in $(seq 20); do srcs+=("127.5.5.$i"); done
+	run python3 "$ST_TOP/tests/bats/tools/peer.py" getpeers "$L1_ADDR" "${srcs[@]}"
+	[ "$(grep -c ' 2$' <<<"$output")" -eq 8 ]
+	[ "$(grep -c ' 0$' <<<"$output")" -eq 12 ]
+}

@@ -8,6 +8,10 @@ MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, r
        flood (answers every GetPeers with 1000 fresh loopback addresses),
        longid (a node id of 248 bytes, as a quota forger would send),
        turncoat (first connection: node id turn-1; every later one: longid's)
+    peer.py getpeers ADDR:PORT SRC...
+                      for each loopback address SRC in turn: dials ADDR:PORT from SRC,
+                      handshakes, sends GetPeers for 100 and prints "SRC N" with the
+                      count of the Peers answer (0: rate-limited), or "SRC closed"
     peer.py pingflood ADDR:PORT SECONDS
                       dials ADDR:PORT, handshakes, then sends Pings for SECONDS without
                       ever reading a Pong; prints "sent N bytes" and exits
@@ -160,8 +164,33 @@ def pingflood(where, seconds):
     c.close()
 
 
+def getpeers(where, sources):
+    host, port = where.rsplit(":", 1)
+    for src in sources:
+        try:
+            c = socket.create_connection((host, int(port)), timeout=5, source_address=(src, 0))
+            c.sendall(frame(1, handshake(node="asker", ua="st-test/1")))
+            t, body = read_frame(c)
+            if t != 2:
+                raise OSError("no HandshakeAck")
+            c.sendall(frame(0x10, struct.pack("<ii", 100, 0)))
+            while True:
+                t, body = read_frame(c)
+                if t is None:
+                    raise OSError("closed")
+                if t == 0x11:
+                    print("%s %d" % (src, struct.unpack("<i", body[:4])[0]), flush=True)
+                    break
+            c.close()
+        except OSError:
+            print("%s closed" % src, flush=True)
+
+
 def main():
     mode = sys.argv[1]
+    if mode == "getpeers":
+        getpeers(sys.argv[2], sys.argv[3:])
+        return
     if mode == "pingflood":
         pingflood(sys.argv[2], float(sys.argv[3]))
         return

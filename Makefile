@@ -37,6 +37,8 @@ LIB_SRC := $(sort $(wildcard lib/*.c))
 CMD_SRC := $(sort $(wildcard cmd/st-*.c))
 # the process-level part (usage, messages, exit): linked into the programs, never into libst.a
 CLI_SRC := cmd/cli.c cmd/common-main.c
+# modules of one program only (see the st-connect rule)
+PROG_SRC := cmd/connect_session.c
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -62,6 +64,11 @@ $(LIBST): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/st-%: $(BUILD)/cmd/st-%.o $(BUILD)/cmd/common-main.o $(CLI_OBJ) $(LIBST)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# a program's own extra modules (cmd/ files not named st-*): listed before libst.a
+$(BUILD)/st-connect: $(BUILD)/cmd/st-connect.o $(BUILD)/cmd/common-main.o $(CLI_OBJ) \
+                     $(BUILD)/cmd/connect_session.o $(LIBST)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests are warning-clean too, but may convert freely. UNIT_WRAP_<test> names library
@@ -142,7 +149,7 @@ demo: deps
 lint: all
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --inline-suppr --std=c11 -Iinclude --suppress=missingIncludeSystem lib cmd
-	clang-tidy --quiet $(LIB_SRC) $(CMD_SRC) $(CLI_SRC) -- $(CPPFLAGS) -std=c17 $(PKG_CFLAGS)
+	clang-tidy --quiet $(LIB_SRC) $(CMD_SRC) $(CLI_SRC) $(PROG_SRC) -- $(CPPFLAGS) -std=c17 $(PKG_CFLAGS)
 	mandoc -Tlint -Wwarning man/*.[157]
 
 install: all

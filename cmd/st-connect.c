@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "connect_session.h"
 #include "st/addrbook.h"
 #include "st/cli.h"
 #include "st/schema.h"
@@ -158,12 +159,18 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 	fflush(stdout);
 }
 
+/* The id an endpoint must prove: "ID@endpoint" as written, one per endpoint. */
+typedef char expected_id[ST_NODE_ID_MAX + 1];
+
+/* Reads endpoints from records; with ids, the "ID@" of each as well (a
+ * node_id column alone is what a peer claimed once, not an id to prove). */
 static struct st_endpoint *read_endpoints(struct st_cli *cli, FILE *f, const char *name, size_t *n,
-                                          int *bad)
+                                          int *bad, expected_id **ids)
 {
 	struct st_reader *rd = st_reader_new(f, name);
 	struct st_record rec = {0};
 	struct st_endpoint *v = NULL;
+	expected_id *iv = NULL;
 	size_t cap = 0;
 	struct st_err err = {0};
 	int rc;
@@ -177,15 +184,28 @@ static struct st_endpoint *read_endpoints(struct st_cli *cli, FILE *f, const cha
 		if (rec.no_endpoint)
 			continue;
 		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			struct st_endpoint *nv = realloc(v, cap * sizeof *nv);
-			if (!nv)
+			size_t ncap = cap ? cap * 2 : 256;
+			struct st_endpoint *nv = realloc(v, ncap * sizeof *nv);
+			if (nv)
+				v = nv;
+			expected_id *ni = ids && nv ? realloc(iv, ncap * sizeof *ni) : NULL;
+			if (ni)
+				iv = ni;
+			if (!nv || (ids && !ni))
 				break;
-			v = nv;
+			cap = ncap;
+		}
+		if (ids) {
+			struct st_endpoint ep;
+			iv[*n][0] = '\0';
+			st_endpoint_parse_id(&ep, iv[*n], sizeof iv[*n], rec.endpoint_text,
+			                     strlen(rec.endpoint_text), NULL);
 		}
 		v[(*n)++] = rec.endpoint;
 	}
 	st_reader_free(rd);
+	if (ids)
+		*ids = iv;
 	return v;
 }
 
@@ -231,13 +251,6 @@ static int update_books(struct st_cli *cli, struct run *r)
 	return rc;
 }
 
-static void say(void *ctx, const char *line)
-{
-	(void)ctx;
-	printf("%s\n", line);
-	fflush(stdout);
-}
-
 static int cmd_session(struct st_cli *cli)
 {
 	if (cli->argc != 1)
@@ -252,8 +265,7 @@ static int cmd_session(struct st_cli *cli)
 	int stop = st_cli_stop_begin_g(&err);
 	if (stop < 0)
 		st_die(cli, &err);
-	int rc = st_net_interactive(&ep, &local, cli->config.connect.timeout, STDIN_FILENO, stop, say,
-	                            NULL, &err);
+	int rc = st_connect_session(&ep, &local, cli->config.connect.timeout, STDIN_FILENO, stop, &err);
 	st_cli_stop_end_g();
 	return rc < 0 ? st_report(cli, &err) : 0;
 }
@@ -269,6 +281,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	int bad = 0;
 	size_t n = 0;
 	struct st_endpoint *eps;
+	expected_id *ids = NULL;
 	if (r.getpeers_bare && cli->argc && strspn(cli->argv[0], "0123456789") == strlen(cli->argv[0])) {
 		uint64_t want;
 		if (st_cli_u64("--getpeers", cli->argv[0], 1, ST_PEERS_MAX, &want, &err) < 0)
@@ -279,9 +292,10 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	}
 	if (cli->argc) {
 		eps = calloc((size_t)cli->argc, sizeof *eps);
-		for (int i = 0; eps && i < cli->argc; i++) {
-			char id[ST_NODE_ID_MAX + 1];
-			if (st_endpoint_parse_id(&eps[n], id, sizeof id, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
+		ids = calloc((size_t)cli->argc, sizeof *ids);
+		for (int i = 0; eps && ids && i < cli->argc; i++) {
+			if (st_endpoint_parse_id(&eps[n], ids[n], sizeof ids[n], cli->argv[i],
+			                         strlen(cli->argv[i]), &err) < 0) {
 				st_error(cli, "'%s': %s", cli->argv[i], err.msg);
 				bad++;
 				continue;
@@ -289,7 +303,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 			n++;
 		}
 	} else {
-		eps = read_endpoints(cli, stdin, "<stdin>", &n, &bad);
+		eps = read_endpoints(cli, stdin, "<stdin>", &n, &bad, &ids);
 	}
 	struct st_endpoint *ex = NULL;
 	size_t nex = 0;
@@ -298,9 +312,10 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		if (!f) {
 			st_err_sys(&err, ST_EX_NOINPUT, "--exclude '%s'", r.exclude);
 			free(eps);
+			free(ids);
 			return st_report(cli, &err);
 		}
-		ex = read_endpoints(cli, f, r.exclude, &nex, &bad);
+		ex = read_endpoints(cli, f, r.exclude, &nex, &bad, NULL);
 		if (f != stdin)
 			fclose(f);
 	}
@@ -332,6 +347,8 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		st_ban_query_set(&q, &eps[i], NULL);
 		const struct st_ban *b = st_bans_verdict(r.bans, &q, st_now());
 		if (!b) {
+			if (ids)
+				memmove(ids[m], ids[i], sizeof ids[m]);
 			eps[m++] = eps[i];
 			continue;
 		}
@@ -342,6 +359,11 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	}
 	n = m;
 	r.eps = eps;
+	/* each endpoint keeps the id it must prove, for TLS pinning */
+	const char **expected = ids && n ? calloc(n, sizeof *expected) : NULL;
+	for (size_t i = 0; expected && i < n; i++)
+		expected[i] = ids[i];
+	o.expected = expected;
 	bool interrupted = false;
 	long ok = 0;
 	if (n && (o.stop_fd = st_cli_stop_begin_g(&err)) < 0)
@@ -352,6 +374,8 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	st_peerbook_free(r.bans);
 	r.bans = NULL;
 	free(eps);
+	free(ids);
+	free(expected);
 	free(ex);
 	int update_rc = ok >= 0 && r.update ? update_books(cli, &r) : 0;
 	free(r.saved);

@@ -1,4 +1,5 @@
 /* session.c - the connection state machine: handshake, ping, getpeers; bytes in, bytes out. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,14 +250,36 @@ int st_session_input(struct st_session *s, const uint8_t *p, size_t n, int64_t n
 	return s->state == ST_SESS_CLOSED ? -1 : 0;
 }
 
+/* A Ping's nonce: from the OS random source, so a peer cannot predict it (and
+ * answer a Pong it was never sent) or learn anything about our memory from it. */
+static int ping_nonce(int64_t *nonce)
+{
+	uint64_t v;
+	ssize_t n;
+	while ((n = getrandom(&v, sizeof v, 0)) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof v)
+		return -1;
+	*nonce = (int64_t)v;
+	return 0;
+}
+
+/* The Ping timestamp of the reference node: seconds since boot, not Unix time. */
+static int64_t boot_seconds(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
 int st_session_ping(struct st_session *s, int64_t now_ms)
 {
-	if (s->state != ST_SESS_READY)
+	if (s->state != ST_SESS_READY || ping_nonce(&s->ping_nonce) < 0)
 		return -1;
-	s->ping_nonce = now_ms ^ (int64_t)(uintptr_t)s ^ 0x5ca1ab1e;
 	s->ping_sent_ms = now_ms;
 	s->ping_pending = true;
-	return st_wire_ping(&s->out, ST_MSG_PING, s->ping_nonce, now_ms / 1000, NULL);
+	return st_wire_ping(&s->out, ST_MSG_PING, s->ping_nonce, boot_seconds(), NULL);
 }
 
 int st_session_getpeers(struct st_session *s, int32_t max_count, const struct st_endpoint *exclude,

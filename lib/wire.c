@@ -117,21 +117,25 @@ int st_frame_feed(struct st_frame_decoder *d, const uint8_t *p, size_t n, size_t
 		st_buf_reset(&d->payload);
 	}
 	if (d->nhead < 5) {
+		bool had_length = d->nhead >= 4;
 		while (d->nhead < 5 && *used < n)
 			d->head[d->nhead++] = p[(*used)++];
+		/* the claimed length is checked as soon as its 4 bytes are in, before
+		 * the type byte and before a single payload byte is kept */
+		if (!had_length && d->nhead >= 4) {
+			d->length = get_u32(d->head);
+			if (d->length == 0) {
+				d->error = ST_WIRE_ZERO_LENGTH;
+				return -1;
+			}
+			if (d->length > d->max) {
+				d->error = ST_WIRE_TOO_LARGE;
+				return -1;
+			}
+		}
 		if (d->nhead < 5)
 			return 0;
-		/* the claimed length is checked before a single payload byte is kept */
-		d->length = get_u32(d->head);
 		d->type = d->head[4];
-		if (d->length == 0) {
-			d->error = ST_WIRE_ZERO_LENGTH;
-			return -1;
-		}
-		if (d->length > d->max) {
-			d->error = ST_WIRE_TOO_LARGE;
-			return -1;
-		}
 	}
 	size_t want = d->length - 1u - d->payload.len;
 	size_t take = n - *used < want ? n - *used : want;

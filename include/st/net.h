@@ -1,4 +1,4 @@
-/* net.h - the event loop (libevent): parallel dialing, the listener, interactive sessions. */
+/* net.h - our handshake, and ready-made loops over the engine (engine.h): dial a list, listen. */
 #ifndef ST_NET_H
 #define ST_NET_H
 
@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "st/config.h"
+#include "st/engine.h"
 #include "st/session.h"
 #include "st/status.h"
 
@@ -24,6 +25,8 @@ struct st_dial_opts {
 	int32_t getpeers;         /* 0: none; else max_count */
 	const struct st_endpoint *exclude;
 	size_t nexclude;
+	/* NULL, or one per endpoint: the id it must prove ("ID@endpoint"), NULL or "" for none */
+	const char *const *expected;
 	struct st_handshake local;
 	/* When set: called after each endpoint is done (the program draws any progress line). */
 	void (*progress)(void *ctx, size_t done, size_t total, long ok);
@@ -36,24 +39,13 @@ struct st_dial_opts {
 	void *banned_ctx;
 };
 
-/* The outcome of dialing one endpoint. */
-struct st_dial_result {
-	const struct st_endpoint *ep;
-	size_t index;                     /* position in the input */
-	enum st_status status;
-	const char *error;                /* words, or NULL */
-	const struct st_handshake *remote;/* NULL when no handshake happened */
-	int64_t rtt_ms;                   /* -1 when not measured */
-	const struct st_endpoint *peers;  /* from GetPeers */
-	size_t npeers;
-};
-
+/* The outcome of dialing one endpoint: struct st_dial_result (engine.h). */
 typedef void (*st_dial_fn)(void *ctx, const struct st_dial_result *r);
 
 /*
  * Dials every endpoint, jobs at a time, and calls fn once per endpoint with its
- * result (in completion order). o->stop_fd becoming readable stops early:
- * *interrupted is set. Returns the number of "ok" results, or -1 when the loop
+ * result (in completion order), on an event loop of its own (st_dialer_*).
+ * o->stop_fd becoming readable stops early: *interrupted is set. Returns the number of "ok" results, or -1 when the loop
  * cannot start.
  */
 long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_opts *o,
@@ -61,14 +53,7 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 
 /* ---- listening ---- */
 
-struct st_inbound {
-	const struct st_endpoint *ep;
-	const struct st_handshake *remote;  /* NULL without a handshake */
-	enum st_status status;
-	const char *error;
-	int64_t duration_ms;
-	uint32_t getpeers;                  /* GetPeers answered */
-};
+/* An inbound session: struct st_inbound (engine.h). */
 
 struct st_listen_opts {
 	const char (*bind)[64];
@@ -93,19 +78,8 @@ struct st_listen_opts {
 	int stop_fd;   /* > 0: listening ends when it becomes readable (see st_dial_opts) */
 };
 
-/* Listens until o->stop_fd becomes readable. Returns 0, or -1 when it cannot listen. */
+/* Listens on an event loop of its own (st_listener_*) until o->stop_fd becomes
+ * readable. Returns 0, or -1 when it cannot listen. */
 int st_listen_run(const struct st_listen_opts *o, struct st_err *err);
-
-/* ---- interactive ---- */
-
-/*
- * Dials ep, handshakes, then reads commands from in_fd (ping, getpeers N,
- * raw 0xTT HEX, quit) and reports every message through say(ctx, line); the
- * session ends when stop_fd (> 0) becomes readable, as after quit.
- * Returns 0 when the session ended normally, -1 with err otherwise.
- */
-int st_net_interactive(const struct st_endpoint *ep, const struct st_handshake *local,
-                       int64_t timeout_ms, int in_fd, int stop_fd,
-                       void (*say)(void *ctx, const char *line), void *ctx, struct st_err *err);
 
 #endif

@@ -259,3 +259,20 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	run st-peers list -o tsv
 	[ "$(col node_id successes failures <<<"$output")" = "turn-1	1	1" ]
 }
+
+@test "a zero length is a protocol error as soon as its 4 bytes arrive, without waiting for a type byte" {
+	peer ZH zerohead
+	run st-connect -o tsv --timeout 5s "$ZH_ADDR"
+	[ "$status" -eq 69 ]
+	[ "$(col status <<<"$output")" = protocol-error ]
+	[[ "$(col error <<<"$output")" == *"zero-length frame"* ]]
+}
+
+@test "--getpeers=N keeps N peers when the peer sends more" {
+	peer FLOOD flood
+	run st-connect --getpeers=2 -o tsv "$FLOOD_ADDR"
+	[ "$status" -eq 0 ]
+	[ "$(records <<<"$output" | wc -l)" -eq 2 ]
+	st-connect --getpeers 3 -q "$FLOOD_ADDR" >out
+	[ "$(wc -l <out)" -eq 3 ]
+}

@@ -1,6 +1,8 @@
 /* test_session.c - dialer and listener state machines talking to each other in memory. */
 #include "unit.h"
 
+#include <time.h>
+
 #include "st/session.h"
 
 struct seen {
@@ -86,6 +88,43 @@ static void handshake_ping_and_getpeers(void **state)
 	assert_int_equal(lw.getpeers, 1);
 	assert_int_equal(dw.peers, 1);
 	assert_int_equal(dw.npeers, 1); /* max_count 1 honoured */
+	st_session_clear(&d);
+	st_session_clear(&l);
+}
+
+/* The Ping's timestamp is seconds since boot, as the reference node sends it,
+ * and its nonce comes from the OS random source: two Pings of one session at
+ * one instant differ (a nonce made of the time and an address would not). */
+static void ping_timestamp_is_boot_time_and_nonce_random(void **state)
+{
+	(void)state;
+	struct seen dw = {0}, lw = {0};
+	struct st_session d, l;
+	struct st_handshake hd = local("dialer", 1), hl = local("listener", 2);
+	assert_int_equal(st_session_init(&d, true, &hd, 0, on_event, &dw, NULL), 0);
+	assert_int_equal(st_session_init(&l, false, &hl, 0, on_event, &lw, NULL), 0);
+	shuttle(&d, &l, 5000);
+	int64_t nonce[2], ts[2];
+	for (int i = 0; i < 2; i++) {
+		struct timespec before, after;
+		clock_gettime(CLOCK_BOOTTIME, &before);
+		st_buf_reset(&d.out);
+		assert_int_equal(st_session_ping(&d, 5000), 0);
+		clock_gettime(CLOCK_BOOTTIME, &after);
+		assert_int_equal(d.out.len, 5 + 16);
+		assert_int_equal((uint8_t)d.out.data[4], ST_MSG_PING);
+		assert_int_equal(st_decode_ping((uint8_t *)d.out.data + 5, 16, &nonce[i], &ts[i]),
+		                 ST_WIRE_OK);
+		assert_true(ts[i] >= before.tv_sec && ts[i] <= after.tv_sec);
+		assert_int_equal(nonce[i], d.ping_nonce);
+	}
+	assert_true(nonce[0] != nonce[1]);
+	/* the Pong echoes it and is matched */
+	st_session_input(&l, (uint8_t *)d.out.data, d.out.len, 5000);
+	st_buf_reset(&d.out);
+	st_session_input(&d, (uint8_t *)l.out.data, l.out.len, 5007);
+	assert_int_equal(dw.pongs, 1);
+	assert_int_equal(dw.rtt, 7);
 	st_session_clear(&d);
 	st_session_clear(&l);
 }
@@ -290,6 +329,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(handshake_ping_and_getpeers),
+		cmocka_unit_test(ping_timestamp_is_boot_time_and_nonce_random),
 		cmocka_unit_test(self_connection_is_detected_by_nonce),
 		cmocka_unit_test(version_mismatch_closes),
 		cmocka_unit_test(messages_before_the_handshake_are_violations),

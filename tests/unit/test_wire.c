@@ -251,6 +251,38 @@ static void frame_decoder_refuses_bad_lengths_before_allocating(void **state)
 	st_frame_decoder_clear(&d);
 }
 
+/* A length of 0 or over the ceiling is refused as soon as its four bytes are
+ * in: a peer that sends them and waits gets no chance to hold the connection. */
+static void frame_decoder_refuses_a_bad_length_before_the_type_byte(void **state)
+{
+	(void)state;
+	struct st_frame_decoder d;
+	size_t used;
+	const uint8_t zero[] = {0, 0, 0, 0};
+	st_frame_decoder_init(&d, 0);
+	assert_int_equal(st_frame_feed(&d, zero, 4, &used), -1);
+	assert_int_equal(d.error, ST_WIRE_ZERO_LENGTH);
+	st_frame_decoder_clear(&d);
+	/* in two pieces too */
+	st_frame_decoder_init(&d, 0);
+	assert_int_equal(st_frame_feed(&d, zero, 3, &used), 0);
+	assert_int_equal(st_frame_feed(&d, zero, 1, &used), -1);
+	assert_int_equal(d.error, ST_WIRE_ZERO_LENGTH);
+	st_frame_decoder_clear(&d);
+	const uint8_t huge[] = {0x01, 0x00, 0x00, 0x01};
+	st_frame_decoder_init(&d, 0);
+	assert_int_equal(st_frame_feed(&d, huge, 4, &used), -1);
+	assert_int_equal(d.error, ST_WIRE_TOO_LARGE);
+	st_frame_decoder_clear(&d);
+	/* a good length still waits for its type byte */
+	const uint8_t one[] = {1, 0, 0, 0, ST_MSG_HEARTBEAT};
+	st_frame_decoder_init(&d, 0);
+	assert_int_equal(st_frame_feed(&d, one, 4, &used), 0);
+	assert_int_equal(st_frame_feed(&d, one + 4, 1, &used), 1);
+	assert_int_equal(d.type, ST_MSG_HEARTBEAT);
+	st_frame_decoder_clear(&d);
+}
+
 static void names_and_escapes(void **state)
 {
 	(void)state;
@@ -275,6 +307,7 @@ int main(void)
 		cmocka_unit_test(peers_golden_bytes),
 		cmocka_unit_test(frame_decoder_takes_any_chunking),
 		cmocka_unit_test(frame_decoder_refuses_bad_lengths_before_allocating),
+		cmocka_unit_test(frame_decoder_refuses_a_bad_length_before_the_type_byte),
 		cmocka_unit_test(names_and_escapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,7 +7,8 @@ MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, r
        errortext (an Error whose text holds a terminal escape),
        flood (answers every GetPeers with 1000 fresh loopback addresses),
        longid (a node id of 248 bytes, as a quota forger would send),
-       turncoat (first connection: node id turn-1; every later one: longid's)
+       turncoat (first connection: node id turn-1; every later one: longid's),
+       zerohead (the 4 bytes of a zero length, then nothing for 20 s: no type byte)
     peer.py getpeers ADDR:PORT SRC...
                       for each loopback address SRC in turn: dials ADDR:PORT from SRC,
                       handshakes, sends GetPeers for 100 and prints "SRC N" with the
@@ -69,6 +70,9 @@ def serve(c, mode):
             c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 3)
         elif mode == "zero":
             c.sendall(struct.pack("<IB", 0, 2))
+        elif mode == "zerohead":
+            c.sendall(struct.pack("<I", 0))
+            time.sleep(20)
         elif mode == "oversized":
             c.sendall(struct.pack("<IB", 0x7FFFFFFF, 2))
         elif mode == "midframe":

@@ -1,0 +1,405 @@
+/* conn.c - the one connection type: a bufferevent, a deadline, the session state machine. */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "st/engine.h"
+
+struct st_conn {
+	struct event_base *base;
+	struct bufferevent *bev;
+	struct event *timer;
+	struct st_session s;
+	struct st_conn_cbs cbs;
+	void *ctx;
+	struct st_endpoint ep;
+	char expected_id[ST_NODE_ID_MAX + 1];
+	bool dialer, connected, handshaken;
+	/* A close asked for while one of our callbacks runs is carried out when
+	 * the engine regains control (depth back to 0): the owner's callbacks may
+	 * close, and the engine never touches a freed connection. */
+	unsigned depth;
+	bool closing;
+	enum st_status status;
+	char error[256];
+};
+
+/*
+ * The TLS slot: every connection's socket is wrapped here, and only here.
+ * With a TLS context this will become bufferevent_openssl_socket_new (client
+ * or server side by `dialer`); today a context is refused.
+ */
+static struct bufferevent *wrap_socket(struct event_base *base, evutil_socket_t fd,
+                                       struct st_tls_ctx *tls, bool dialer, struct st_err *err)
+{
+	(void)dialer;
+	if (tls) {
+		st_err_set(err, ST_EX_SOFTWARE, "TLS is not supported yet");
+		return NULL;
+	}
+	struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev)
+		st_err_set(err, ST_EX_SOFTWARE, "out of memory or descriptors");
+	return bev;
+}
+
+static void release(struct st_conn *c)
+{
+	if (c->timer)
+		event_free(c->timer);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	st_session_clear(&c->s);
+	free(c);
+}
+
+void st_conn_free(struct st_conn *c)
+{
+	if (c)
+		release(c);
+}
+
+static void finish(struct st_conn *c)
+{
+	c->depth = 1; /* closes from inside closed are ignored (closing is set) */
+	if (c->cbs.closed)
+		c->cbs.closed(c->ctx, c, c->status, c->error[0] ? c->error : NULL);
+	release(c);
+}
+
+static void enter(struct st_conn *c)
+{
+	c->depth++;
+}
+
+/* Leaves an engine entry point; c may be gone afterwards. */
+static void leave(struct st_conn *c)
+{
+	if (--c->depth == 0 && c->closing)
+		finish(c);
+}
+
+static enum st_close_reason reason_of(enum st_status status)
+{
+	switch (status) {
+	case ST_STATUS_BANNED:
+		return ST_CLOSE_BANNED;
+	case ST_STATUS_TIMEOUT:
+	case ST_STATUS_IDLE:
+		return ST_CLOSE_TIMEOUT;
+	default:
+		return ST_CLOSE_DONE;
+	}
+}
+
+/* Marks c closed; the engine's own paths report it when they leave (leave()). */
+static void mark_closed(struct st_conn *c, enum st_status status, const char *error)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->status = status;
+	snprintf(c->error, sizeof c->error, "%s", error ? error : "");
+	st_session_close(&c->s, reason_of(status), error);
+	st_buf_reset(&c->s.out);
+	if (c->bev)
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+void st_conn_close(struct st_conn *c, enum st_status status, const char *error)
+{
+	if (c->closing)
+		return;
+	mark_closed(c, status, error);
+	if (c->depth == 0)
+		finish(c);
+}
+
+/* The status of a session the peer or the protocol ended. */
+static enum st_status status_of(const struct st_conn *c)
+{
+	const struct st_session *s = &c->s;
+	switch (s->reason) {
+	case ST_CLOSE_NONE:
+	case ST_CLOSE_DONE:
+		return ST_STATUS_OK;
+	case ST_CLOSE_EOF:
+		/* a dialer closes itself when done: the peer closing first broke an exchange */
+		if (c->dialer)
+			return ST_STATUS_PROTOCOL_ERROR;
+		return strstr(s->detail, "handshake") ? ST_STATUS_PROTOCOL_ERROR : ST_STATUS_OK;
+	case ST_CLOSE_TIMEOUT:
+		return ST_STATUS_TIMEOUT;
+	case ST_CLOSE_VERSION:
+		return ST_STATUS_VERSION_MISMATCH;
+	case ST_CLOSE_SELF:
+		return ST_STATUS_SELF;
+	case ST_CLOSE_PEER_ERROR:
+		return ST_STATUS_PEER_ERROR;
+	case ST_CLOSE_BANNED:
+		return ST_STATUS_BANNED;
+	case ST_CLOSE_PROTOCOL:
+	case ST_CLOSE_UNEXPECTED:
+		break;
+	}
+	return ST_STATUS_PROTOCOL_ERROR;
+}
+
+/* Closes with what the session says, error (when given) instead of its detail. */
+static void close_from_session(struct st_conn *c, const char *error)
+{
+	mark_closed(c, status_of(c), error ? error : c->s.detail);
+}
+
+/* The one flush: what the session queued goes to the socket. */
+static void flush(struct st_conn *c)
+{
+	if (c->s.out.len && !c->closing) {
+		bufferevent_write(c->bev, c->s.out.data, c->s.out.len);
+		st_buf_reset(&c->s.out);
+	}
+	/* a peer that asks without reading the answers gets no more answers
+	 * queued: read no more from it until it has taken most of what waits */
+	if (!c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) > ST_CONN_OUT_MAX)
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+/* The one pump: everything readable into the session, in bounded chunks. */
+static void pump(struct st_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	uint8_t chunk[ST_CONN_IN_MAX];
+	while (!c->closing && c->s.state != ST_SESS_CLOSED && evbuffer_get_length(in) > 0) {
+		int n = evbuffer_remove(in, chunk, sizeof chunk);
+		if (n <= 0)
+			break;
+		st_session_input(&c->s, chunk, (size_t)n, st_monotonic_ms());
+	}
+}
+
+static void on_session_event(void *ctx, struct st_session *s, struct st_session_event *ev)
+{
+	(void)s;
+	struct st_conn *c = ctx;
+	if (ev->kind == ST_EV_HANDSHAKE)
+		c->handshaken = true;
+	if (c->cbs.event && !c->closing)
+		c->cbs.event(c->ctx, c, ev);
+}
+
+static void on_read(struct bufferevent *bev, void *ctx)
+{
+	(void)bev;
+	struct st_conn *c = ctx;
+	enter(c);
+	pump(c);
+	/* say why before closing, when the peer can still hear it */
+	flush(c);
+	if (!c->closing && c->s.state == ST_SESS_CLOSED)
+		close_from_session(c, NULL);
+	if (!c->closing && c->cbs.input)
+		c->cbs.input(c->ctx, c);
+	if (!c->closing)
+		flush(c);
+	leave(c);
+}
+
+/* The output drained to half its budget: read from the peer again. */
+static void on_write(struct bufferevent *bev, void *ctx)
+{
+	struct st_conn *c = ctx;
+	if (!c->closing && !(bufferevent_get_enabled(bev) & EV_READ) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) <= ST_CONN_OUT_MAX / 2)
+		bufferevent_enable(bev, EV_READ);
+}
+
+static void on_bev_event(struct bufferevent *bev, short events, void *ctx)
+{
+	(void)bev;
+	struct st_conn *c = ctx;
+	enter(c);
+	if (events & BEV_EVENT_CONNECTED) {
+		c->connected = true;
+		flush(c); /* the Handshake */
+		if (c->cbs.connected)
+			c->cbs.connected(c->ctx, c);
+	} else if (events & BEV_EVENT_ERROR) {
+		int e = EVUTIL_SOCKET_ERROR();
+		const char *why = evutil_socket_error_to_string(e);
+		if (!c->connected) {
+			mark_closed(c, e == ECONNREFUSED ? ST_STATUS_REFUSED
+			               : e == ETIMEDOUT  ? ST_STATUS_TIMEOUT
+			                                 : ST_STATUS_UNREACHABLE, why);
+		} else {
+			st_session_eof(&c->s);
+			close_from_session(c, why);
+		}
+	} else if (events & BEV_EVENT_EOF) {
+		pump(c); /* what came before the close */
+		if (!c->closing && c->s.state != ST_SESS_CLOSED)
+			st_session_eof(&c->s);
+		if (!c->closing)
+			close_from_session(c, NULL);
+	}
+	leave(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *ctx)
+{
+	(void)fd;
+	(void)what;
+	struct st_conn *c = ctx;
+	enter(c);
+	if (!c->closing) {
+		if (c->cbs.timeout)
+			c->cbs.timeout(c->ctx, c);
+		else
+			mark_closed(c, ST_STATUS_TIMEOUT, "timeout");
+	}
+	leave(c);
+}
+
+void st_conn_set_timeout(struct st_conn *c, int64_t ms)
+{
+	if (c->closing)
+		return;
+	if (ms <= 0) {
+		evtimer_del(c->timer);
+		return;
+	}
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(c->timer, &tv);
+}
+
+static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, bool dialer,
+                                const struct st_endpoint *ep, const struct st_conn_opts *o,
+                                const struct st_conn_cbs *cbs, void *ctx, struct st_err *err)
+{
+	struct st_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		if (fd >= 0)
+			evutil_closesocket(fd);
+		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		return NULL;
+	}
+	c->base = base;
+	c->dialer = dialer;
+	c->connected = !dialer;
+	c->ep = *ep;
+	c->ctx = ctx;
+	if (cbs)
+		c->cbs = *cbs;
+	if (o->expected_id)
+		st_strlcpy(c->expected_id, o->expected_id, sizeof c->expected_id);
+	if (st_session_init(&c->s, dialer, &o->local, o->max_frame, on_session_event, c, err) < 0) {
+		if (fd >= 0)
+			evutil_closesocket(fd);
+		free(c);
+		return NULL;
+	}
+	c->bev = wrap_socket(base, fd, o->tls, dialer, err);
+	if (!c->bev && fd >= 0)
+		evutil_closesocket(fd);
+	c->timer = c->bev ? evtimer_new(base, on_timer, c) : NULL;
+	if (!c->bev || !c->timer) {
+		if (c->bev && !c->timer)
+			st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		release(c);
+		return NULL;
+	}
+	bufferevent_setcb(c->bev, on_read, on_write, on_bev_event, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, ST_CONN_OUT_MAX / 2, 0);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, ST_CONN_IN_MAX);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return c;
+}
+
+int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_endpoint *ep,
+                 const struct st_conn_opts *o, const struct st_conn_cbs *cbs, void *ctx,
+                 struct st_err *err)
+{
+	struct st_conn *c = conn_new(base, -1, true, ep, o, cbs, ctx, err);
+	if (!c)
+		return -1;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	st_endpoint_to_sockaddr(ep, &ss, &len);
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, (int)len) < 0) {
+		int e = EVUTIL_SOCKET_ERROR();
+		/* reported from the loop, never from inside this call */
+		mark_closed(c, e == ECONNREFUSED ? ST_STATUS_REFUSED : ST_STATUS_UNREACHABLE,
+		            evutil_socket_error_to_string(e));
+		event_active(c->timer, EV_TIMEOUT, 1);
+	}
+	*out = c;
+	return 0;
+}
+
+int st_conn_accept(struct st_conn **out, struct event_base *base, int fd,
+                   const struct st_endpoint *ep, const struct st_conn_opts *o,
+                   const struct st_conn_cbs *cbs, void *ctx, struct st_err *err)
+{
+	struct st_conn *c = conn_new(base, fd, false, ep, o, cbs, ctx, err);
+	if (!c)
+		return -1;
+	*out = c;
+	return 0;
+}
+
+static int sent(struct st_conn *c, int rc)
+{
+	if (rc == 0)
+		flush(c);
+	return rc;
+}
+
+int st_conn_ping(struct st_conn *c)
+{
+	if (c->closing)
+		return -1;
+	return sent(c, st_session_ping(&c->s, st_monotonic_ms()));
+}
+
+int st_conn_getpeers(struct st_conn *c, int32_t max_count, const struct st_endpoint *exclude,
+                     size_t nexclude)
+{
+	if (c->closing)
+		return -1;
+	return sent(c, st_session_getpeers(&c->s, max_count, exclude, nexclude));
+}
+
+int st_conn_raw(struct st_conn *c, uint8_t type, const uint8_t *payload, size_t len)
+{
+	if (c->closing)
+		return -1;
+	return sent(c, st_session_raw(&c->s, type, payload, len));
+}
+
+const struct st_session *st_conn_session(const struct st_conn *c)
+{
+	return &c->s;
+}
+
+const struct st_endpoint *st_conn_endpoint(const struct st_conn *c)
+{
+	return &c->ep;
+}
+
+const char *st_conn_expected_id(const struct st_conn *c)
+{
+	return c->expected_id;
+}
+
+bool st_conn_connected(const struct st_conn *c)
+{
+	return c->connected;
+}
+
+bool st_conn_handshaken(const struct st_conn *c)
+{
+	return c->handshaken;
+}

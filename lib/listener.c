@@ -1,0 +1,271 @@
+/* listener.c - accepted connections on the engine's connection type: limits, bans, GetPeers. */
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "st/config.h"
+#include "st/engine.h"
+#include "st/util.h"
+
+struct inbound {
+	struct st_listener *l;
+	struct inbound *prev, *next;
+	struct st_conn *c;
+	int64_t start_ms;
+	uint32_t getpeers;
+	bool was_ready;
+};
+
+struct st_listener {
+	struct event_base *base;
+	struct st_listener_opts o;     /* o.local.listen_port: the port we really bound first */
+	struct evconnlistener *lev[ST_BIND_MAX];
+	size_t nlev;
+	struct inbound *conns;
+	size_t nconns;
+	struct st_ratelimit *rl;
+};
+
+static void report(struct st_listener *l, const struct st_inbound *in)
+{
+	if (l->o.session)
+		l->o.session(l->o.ctx, in);
+}
+
+static void arm(struct inbound *x)
+{
+	const struct st_session *s = st_conn_session(x->c);
+	st_conn_set_timeout(x->c, s->state == ST_SESS_READY ? x->l->o.idle_timeout_ms
+	                                                    : x->l->o.handshake_timeout_ms);
+}
+
+static void on_event(void *ctx, struct st_conn *c, struct st_session_event *ev)
+{
+	struct inbound *x = ctx;
+	struct st_listener *l = x->l;
+	const struct st_endpoint *ep = st_conn_endpoint(c);
+	const struct st_session *s = st_conn_session(c);
+	char what[400], name[16];
+	switch (ev->kind) {
+	case ST_EV_HANDSHAKE: {
+		struct st_endpoint at = *ep; /* where the peer says it listens */
+		at.port = s->remote.listen_port;
+		/* refused at the handshake: no HandshakeAck for a banned peer */
+		if (l->o.banned_peer && l->o.banned_peer(l->o.ctx, s->remote.node_id, at.port ? &at : NULL))
+			st_conn_close(c, ST_STATUS_BANNED, "the node id or its endpoint is banned");
+		break;
+	}
+	case ST_EV_GETPEERS:
+		x->getpeers++;
+		ev->nreply = 0;
+		if (l->o.getpeers && st_ratelimit_allow(l->rl, ep, st_now()))
+			ev->nreply = l->o.getpeers(l->o.ctx, ep, ev->getpeers, ev->reply,
+			                           (size_t)ev->getpeers->max_count);
+		break;
+	case ST_EV_OTHER:
+		if (l->o.message) {
+			snprintf(what, sizeof what, "%s (%zu bytes) not served",
+			         st_msg_name(ev->type, name, sizeof name), ev->length);
+			l->o.message(l->o.ctx, ep, what);
+		}
+		break;
+	case ST_EV_ERROR_MSG:
+		if (l->o.message) {
+			snprintf(what, sizeof what, "Error: %s", ev->text);
+			l->o.message(l->o.ctx, ep, what);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* Any bytes reset the idle clock once the handshake is done; before it, only
+ * the handshake itself moves the deadline (a trickle of bytes does not). */
+static void on_input(void *ctx, struct st_conn *c)
+{
+	struct inbound *x = ctx;
+	bool ready = st_conn_session(c)->state == ST_SESS_READY;
+	if (ready || ready != x->was_ready)
+		arm(x);
+	x->was_ready = ready;
+}
+
+static void on_timeout(void *ctx, struct st_conn *c)
+{
+	(void)ctx;
+	bool idle = st_conn_session(c)->state == ST_SESS_READY;
+	st_conn_close(c, idle ? ST_STATUS_IDLE : ST_STATUS_TIMEOUT,
+	              idle ? "idle timeout" : "no handshake in time");
+}
+
+static void on_closed(void *ctx, struct st_conn *c, enum st_status status, const char *error)
+{
+	struct inbound *x = ctx;
+	struct st_listener *l = x->l;
+	const struct st_session *s = st_conn_session(c);
+	struct st_inbound in = {
+		.ep = st_conn_endpoint(c),
+		.remote = st_conn_handshaken(c) || s->remote.node_id[0] ? &s->remote : NULL,
+		.status = status,
+		.error = error,
+		.duration_ms = st_monotonic_ms() - x->start_ms,
+		.getpeers = x->getpeers,
+	};
+	report(l, &in);
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		l->conns = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	l->nconns--;
+	free(x);
+}
+
+static const struct st_conn_cbs in_cbs = {
+	.event = on_event,
+	.input = on_input,
+	.timeout = on_timeout,
+	.closed = on_closed,
+};
+
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *ctx)
+{
+	(void)lev;
+	(void)salen;
+	struct st_listener *l = ctx;
+	struct st_endpoint ep;
+	if (st_endpoint_from_sockaddr(&ep, sa, NULL) < 0) {
+		evutil_closesocket(fd);
+		return;
+	}
+	const char *refuse = NULL;
+	if (l->o.banned_addr && l->o.banned_addr(l->o.ctx, &ep)) {
+		evutil_closesocket(fd);
+		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_BANNED,
+		                               .error = "the address is banned"});
+		return;
+	}
+	if (l->nconns >= l->o.max_conns) {
+		refuse = "too many connections";
+	} else {
+		uint32_t same = 0;
+		for (struct inbound *x = l->conns; x; x = x->next) {
+			struct st_endpoint a = *st_conn_endpoint(x->c), b = ep;
+			a.port = b.port = 0;
+			if (st_endpoint_equal(&a, &b))
+				same++;
+		}
+		if (same >= l->o.max_per_ip)
+			refuse = "too many connections from this address";
+	}
+	if (refuse) {
+		evutil_closesocket(fd);
+		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT, .error = refuse});
+		return;
+	}
+	struct inbound *x = calloc(1, sizeof *x);
+	struct st_err err = {0};
+	struct st_conn_opts co = {.local = l->o.local, .max_frame = l->o.max_frame, .tls = l->o.tls};
+	if (!x) {
+		evutil_closesocket(fd);
+		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT,
+		                               .error = "out of memory"});
+		return;
+	}
+	x->l = l;
+	x->start_ms = st_monotonic_ms();
+	if (st_conn_accept(&x->c, l->base, fd, &ep, &co, &in_cbs, x, &err) < 0) {
+		free(x);
+		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT,
+		                               .error = err.msg});
+		return;
+	}
+	x->next = l->conns;
+	if (l->conns)
+		l->conns->prev = x;
+	l->conns = x;
+	l->nconns++;
+	arm(x);
+}
+
+int st_listener_new(struct st_listener **out, struct event_base *base,
+                    const struct st_listener_opts *o, struct st_err *err)
+{
+	struct st_listener *l = calloc(1, sizeof *l);
+	if (!l || !(l->rl = malloc(sizeof *l->rl))) {
+		free(l);
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	}
+	l->base = base;
+	l->o = *o;
+	st_ratelimit_init(l->rl, o->getpeers_interval);
+	*out = l;
+	return 0;
+}
+
+/* "ADDR:PORT" with a port that may be 0. */
+static int parse_bind(const char *text, struct st_endpoint *ep, struct st_err *err)
+{
+	const char *colon = strrchr(text, ':');
+	if (!colon)
+		return st_err_set(err, ST_EX_USAGE, "'%s': expected ADDR:PORT", text);
+	if (st_addr_parse(ep, text, (size_t)(colon - text), err) < 0)
+		return st_err_prefix(err, "'%s'", text);
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || port < 0 || port > 65535)
+		return st_err_set(err, ST_EX_USAGE, "'%s': bad port", text);
+	ep->port = (uint16_t)port;
+	return 0;
+}
+
+int st_listener_bind(struct st_listener *l, const char *addr_port, struct st_endpoint *bound,
+                     struct st_err *err)
+{
+	struct st_endpoint ep = {0};
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (l->nlev == ST_BIND_MAX)
+		return st_err_set(err, ST_EX_USAGE, "at most %d bind addresses", ST_BIND_MAX);
+	if (parse_bind(addr_port, &ep, err) < 0)
+		return -1;
+	st_endpoint_to_sockaddr(&ep, &ss, &len);
+	struct evconnlistener *lev = evconnlistener_new_bind(
+		l->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+		1024, (struct sockaddr *)&ss, (int)len);
+	if (!lev)
+		return st_err_sys(err, ST_EX_UNAVAILABLE, "cannot listen on '%s'", addr_port);
+	struct sockaddr_storage got;
+	socklen_t glen = sizeof got;
+	if (getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&got, &glen) == 0)
+		st_endpoint_from_sockaddr(&ep, (struct sockaddr *)&got, NULL);
+	if (l->nlev == 0)
+		l->o.local.listen_port = ep.port; /* what peers should dial back */
+	l->lev[l->nlev++] = lev;
+	if (bound)
+		*bound = ep;
+	return 0;
+}
+
+size_t st_listener_nconns(const struct st_listener *l)
+{
+	return l->nconns;
+}
+
+void st_listener_free(struct st_listener *l)
+{
+	if (!l)
+		return;
+	while (l->conns)
+		st_conn_close(l->conns->c, ST_STATUS_SHUTDOWN, "listener stopped");
+	for (size_t i = 0; i < l->nlev; i++)
+		evconnlistener_free(l->lev[i]);
+	free(l->rl);
+	free(l);
+}

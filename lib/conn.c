@@ -4,8 +4,12 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "st/engine.h"
 
@@ -117,6 +121,32 @@ void st_conn_close(struct st_conn *c, enum st_status status, const char *error)
 	mark_closed(c, status, error);
 	if (c->depth == 0)
 		finish(c);
+}
+
+void st_conn_close_telling(struct st_conn *c, enum st_status status, const char *why)
+{
+	if (c->closing)
+		return;
+	struct st_buf b;
+	st_buf_init(&b, 1024);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	/* straight to the kernel, once, and only when nothing is queued before it (a frame
+	 * cut in two would garble the stream): the close that follows frees the buffers */
+	if (fd >= 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+	    st_wire_frame(&b, ST_MSG_ERROR, why, strlen(why), NULL) == 0)
+		(void)!send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	st_buf_clear(&b);
+	st_conn_close(c, status, why);
+}
+
+int64_t st_conn_rtt_us(const struct st_conn *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || len < offsetof(struct tcp_info, tcpi_rtt) + sizeof ti.tcpi_rtt)
+		return -1;
+	return (int64_t)ti.tcpi_rtt;
 }
 
 /* The status of a session the peer or the protocol ended. */

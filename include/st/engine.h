@@ -119,6 +119,11 @@ int st_conn_accept(struct st_conn **out, struct event_base *base, int fd,
  */
 void st_conn_close(struct st_conn *c, enum st_status status, const char *error);
 
+/* As st_conn_close, first telling the peer why in an Error message (why is its text and
+ * the error reported), handed to the kernel at once when nothing else waits for the peer
+ * and its socket takes it: a peer that leaves our answers unread never hears it. */
+void st_conn_close_telling(struct st_conn *c, enum st_status status, const char *why);
+
 /* Frees c without calling closed; never from inside one of c's callbacks.
  * NULL is allowed. For an owner tearing down (the loop has stopped). */
 void st_conn_free(struct st_conn *c);
@@ -144,6 +149,9 @@ const char *st_conn_expected_id(const struct st_conn *c);
 bool st_conn_connected(const struct st_conn *c);
 /* True once the handshake completed both ways (st_conn_session(c)->remote holds it). */
 bool st_conn_handshaken(const struct st_conn *c);
+/* The kernel's smoothed round trip of the connection's TCP socket in microseconds
+ * (TCP_INFO), or -1 when unknown. */
+int64_t st_conn_rtt_us(const struct st_conn *c);
 
 /* ==== the dialer: many endpoints, jobs at a time ==== */
 

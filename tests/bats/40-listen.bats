@@ -219,3 +219,48 @@ handshake_ms() {
 	# reported, not asserted: an honest handshake while the lock is held
 	echo "# honest handshake + ping with the book locked: $(handshake_ms "$L1_ADDR") ms" >&3
 }
+
+# hold N: opens N connections to L1 from 127.0.0.1 and keeps them (10 s at most); prints
+# "open" once all are up, then "error TEXT" for each Error the listener sends them
+hold() {
+	python3 -c "
+import select, socket, struct, sys, time
+port = int(sys.argv[1]); n = int(sys.argv[2])
+c = [socket.create_connection(('127.0.0.1', port)) for _ in range(n)]
+print('open', flush=True)
+end = time.time() + 10
+while c and time.time() < end:
+    r, _, _ = select.select(c, [], [], 0.2)
+    for s in r:
+        b = s.recv(65536)
+        if len(b) >= 5 and b[4] == 0xff:
+            print('error ' + b[5:5 + struct.unpack('<I', b[:4])[0] - 1].decode(), flush=True)
+        c.remove(s); s.close()
+" "${L1_ADDR##*:}" "$1"
+}
+
+@test "a full listener evicts from the most crowded network for a newcomer, telling it why" {
+	start_listener L1 --max-conns 40 --max-per-ip 100 --handshake-timeout 30s
+	hold 40 >held.out &
+	holder=$!
+	wait_for_line held.out '^open$' 10
+	# full: the honest newcomer is served, a connection of the crowded group makes room
+	run st-connect -o tsv --ping "$L1_ADDR"
+	[ "$status" -eq 0 ]
+	[ "$(col status <<<"$output")" = ok ]
+	wait_for_line held.out '^error evicted: the listener is full' 5
+	wait_for_line "$BATS_TEST_TMPDIR/L1.out" 'refused-limit.*evicted: the listener is full' 5
+	kill $holder
+	wait $holder || true
+}
+
+@test "a full listener whose every connection is protected refuses the newcomer with an Error" {
+	start_listener L1 --max-conns 4 --max-per-ip 100 --handshake-timeout 30s
+	hold 4 >held.out &
+	holder=$!
+	wait_for_line held.out '^open$' 10
+	hold 1 >new.out
+	grep -q '^error too many connections$' new.out
+	kill $holder
+	wait $holder || true
+}

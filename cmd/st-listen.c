@@ -247,6 +247,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.handshake_timeout_ms = cli->config.listen.handshake_timeout,
 		.max_frame = ST_FRAME_MAX,
 		.getpeers_interval = 300,
+		.max_memory = (size_t)cli->config.listen.max_memory,
 		.getpeers = on_getpeers,
 		.bound = on_bound,
 		.session = on_session,

@@ -31,6 +31,7 @@ struct st_listener {
 	size_t nconns;
 	struct st_ratelimit *rl;
 	uint64_t evict_key;            /* which groups eviction protects: random per listener */
+	struct st_budget budget;       /* what every session holds, against o.max_memory */
 };
 
 static void report(struct st_listener *l, const struct st_inbound *in)
@@ -190,6 +191,16 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		return;
 	}
 	const char *refuse = NULL;
+	char busy[128];
+	if (l->budget.limit && l->budget.used > l->budget.limit) {
+		/* no room to hold another peer's frames: say so rather than reset it */
+		snprintf(busy, sizeof busy, "busy: the listener's memory budget (%zu bytes) is spent",
+		         l->budget.limit);
+		tell(fd, busy);
+		evutil_closesocket(fd);
+		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT, .error = busy});
+		return;
+	}
 	if (l->o.banned_addr && l->o.banned_addr(l->o.ctx, &ep)) {
 		evutil_closesocket(fd);
 		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_BANNED,
@@ -217,7 +228,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	}
 	struct inbound *x = calloc(1, sizeof *x);
 	struct st_err err = {0};
-	struct st_conn_opts co = {.local = l->o.local, .max_frame = l->o.max_frame, .tls = l->o.tls};
+	struct st_conn_opts co = {.local = l->o.local, .max_frame = l->o.max_frame, .tls = l->o.tls,
+	                          .budget = &l->budget};
 	if (!x) {
 		evutil_closesocket(fd);
 		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT,
@@ -251,6 +263,7 @@ int st_listener_new(struct st_listener **out, struct event_base *base,
 	l->base = base;
 	l->o = *o;
 	st_ratelimit_init(l->rl, o->getpeers_interval);
+	l->budget.limit = o->max_memory;
 	if (getrandom(&l->evict_key, sizeof l->evict_key, 0) != (ssize_t)sizeof l->evict_key)
 		l->evict_key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)l;
 	*out = l;
@@ -304,6 +317,11 @@ int st_listener_bind(struct st_listener *l, const char *addr_port, struct st_end
 size_t st_listener_nconns(const struct st_listener *l)
 {
 	return l->nconns;
+}
+
+const struct st_budget *st_listener_budget(const struct st_listener *l)
+{
+	return &l->budget;
 }
 
 void st_listener_free(struct st_listener *l)

@@ -165,6 +165,7 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 		.progress = all_progress,
 		.banned_id = o->banned_id ? all_banned : NULL,
 		.idle = all_idle,
+		.max_memory = o->max_memory,
 	};
 	struct st_dialer *d = NULL;
 	struct event *stop = NULL;
@@ -185,6 +186,8 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 	event_base_dispatch(a.base);
 	*interrupted = a.interrupted;
 	ok = st_dialer_ok(d);
+	if (o->peak_memory)
+		*o->peak_memory = st_dialer_budget(d)->peak;
 out:
 	st_dialer_free(d);
 	if (stop)
@@ -214,6 +217,7 @@ int st_listen_run(const struct st_listen_opts *o, struct st_err *err)
 		.handshake_timeout_ms = o->handshake_timeout_ms,
 		.max_frame = o->max_frame,
 		.getpeers_interval = o->getpeers_interval,
+		.max_memory = o->max_memory,
 		.local = o->local,
 		.ctx = o->ctx,
 		.getpeers = o->getpeers,

@@ -264,3 +264,52 @@ while c and time.time() < end:
 	kill $holder
 	wait $holder || true
 }
+
+# vmhwm NAME: the peak resident memory (VmHWM) of background process NAME, in kB
+vmhwm() {
+	awk '/^VmHWM:/ { print $2 }' "/proc/$(cat "$BATS_TEST_TMPDIR/$1.pid")/status"
+}
+
+@test "the whole listener's memory budget: large frames stop being read, newcomers are told it is busy" {
+	ST_LISTEN_MAX_MEMORY=1MiB start_listener L1 --max-per-ip 100
+	local before
+	before=$(vmhwm L1)
+	# 8 peers handshake, then each starts an 8 MiB frame and pushes as fast as it can for
+	# 4 s: 64 MiB held unless the budget stops reading from them
+	python3 -c "
+import select, socket, struct, sys, time
+sys.path.insert(0, sys.argv[2])
+import peer
+port = int(sys.argv[1])
+c = []
+for i in range(8):
+    s = socket.create_connection(('127.0.0.1', port))
+    s.sendall(peer.frame(1, peer.handshake(node='big-%d' % i)))
+    peer.read_frame(s)
+    s.sendall(struct.pack('<IB', 8 << 20, 0x20))
+    s.setblocking(False)
+    c.append(s)
+chunk, sent, end = b'x' * 65536, 0, time.time() + 4
+while time.time() < end:
+    _, w, _ = select.select([], c, [], 0.1)
+    for s in w:
+        try:
+            sent += s.send(chunk)
+        except OSError:
+            pass
+print('pushed %d bytes' % sent, flush=True)
+time.sleep(30)
+" "${L1_ADDR##*:}" "$ST_TOP/tests/bats/tools" >push.out &
+	pusher=$!
+	wait_for_line push.out '^pushed ' 20
+	local peak
+	peak=$(vmhwm L1)
+	echo "# st-listen VmHWM: ${before} kB at start, ${peak} kB with 8 peers pushing 8 MiB frames ($(cat push.out))" >&3
+	[ "$peak" -lt $((before + 24 * 1024)) ] # the budget (1 MiB) and a read per peer, not 64 MiB
+	# over its budget the listener turns a newcomer away, saying why
+	run st-connect -o tsv "$L1_ADDR"
+	[ "$status" -eq 69 ]
+	[[ "$(col error <<<"$output")" == *"busy: the listener's memory budget (1048576 bytes) is spent"* ]]
+	kill $pusher
+	wait $pusher || true
+}

@@ -276,3 +276,35 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	st-connect --getpeers 3 -q "$FLOOD_ADDR" >out
 	[ "$(wc -l <out)" -eq 3 ]
 }
+
+@test "against hostile listeners st-connect ends in bounded time and memory with a clear status for each" {
+	peer BIG bigpeers
+	peer BEAT heartbeats
+	peer SLOW trickle
+	local t0 t1 i h=()
+	t0=$(date +%s%N)
+	run st-connect --getpeers 100 --timeout 3s "$BIG_ADDR" "$BEAT_ADDR" "$SLOW_ADDR"
+	t1=$(date +%s%N)
+	[ "$status" -eq 69 ]
+	assert_line --regexp "^st-connect: $BIG_ADDR: protocol-error: .*"
+	assert_line "st-connect: $BEAT_ADDR: timeout: no peers"  # heartbeats never extend a dial
+	assert_line "st-connect: $SLOW_ADDR: timeout: no handshake"
+	echo "# st-connect against a 1M-entry Peers, endless heartbeats, 1 byte/s: $(((t1 - t0) / 1000000)) ms" >&3
+	# four listeners each sending a 16 MiB frame: the dials' budget stops reading them
+	for i in 1 2 3 4; do
+		peer "HUGE$i" huge
+		h+=("$(eval echo "\$HUGE${i}_ADDR")")
+	done
+	t0=$(date +%s%N)
+	# the peak of st-connect's resident memory (ru_maxrss, kB) on the last line
+	ST_CONNECT_MAX_MEMORY=1MiB run python3 -c '
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:])
+print("maxrss %d" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' \
+		st-connect --getpeers 100 --timeout 3s "${h[@]}"
+	t1=$(date +%s%N)
+	[ "$(grep -c ': timeout: no peers$' <<<"$output")" -eq 4 ]
+	local rss=${lines[-1]#maxrss }
+	echo "# st-connect against 4 listeners sending 16 MiB frames: $(((t1 - t0) / 1000000)) ms, VmHWM ${rss} kB" >&3
+	[ "$rss" -lt $((40 * 1024)) ] # four whole frames would be 64 MiB
+}

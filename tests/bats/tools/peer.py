@@ -8,7 +8,11 @@ MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, r
        flood (answers every GetPeers with 1000 fresh loopback addresses),
        longid (a node id of 248 bytes, as a quota forger would send),
        turncoat (first connection: node id turn-1; every later one: longid's),
-       zerohead (the 4 bytes of a zero length, then nothing for 20 s: no type byte)
+       zerohead (the 4 bytes of a zero length, then nothing for 20 s: no type byte),
+       bigpeers (after the handshake, Peers of 1,000,000 entries: 24 MB, over any frame cap),
+       heartbeats (after the handshake, a Heartbeat every 10 ms, for ever),
+       trickle (its HandshakeAck one byte a second),
+       huge (after the handshake, a 16 MiB chain message as fast as it is read)
     peer.py getpeers ADDR:PORT SRC...
                       for each loopback address SRC in turn: dials ADDR:PORT from SRC,
                       handshakes, sends GetPeers for 100 and prints "SRC N" with the
@@ -70,6 +74,28 @@ def serve(c, mode):
             c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 3)
         elif mode == "zero":
             c.sendall(struct.pack("<IB", 0, 2))
+        elif mode == "bigpeers":
+            c.sendall(frame(2, handshake(node="big-1")))
+            n = 1000000
+            entry = struct.pack("<i", 4) + bytes([127, 0, 0, 1]) + struct.pack("<i", 7777)
+            c.sendall(struct.pack("<IB", 1 + 4 + n * len(entry), 0x11) + struct.pack("<i", n))
+            for _ in range(n // 10000):
+                c.sendall(entry * 10000)
+        elif mode == "heartbeats":
+            c.sendall(frame(2, handshake(node="beat-1")))
+            while True:
+                c.sendall(frame(3, b""))
+                time.sleep(0.01)
+        elif mode == "trickle":
+            for byte in frame(2, handshake(node="slow-1")):
+                c.sendall(bytes([byte]))
+                time.sleep(1)
+        elif mode == "huge":
+            c.sendall(frame(2, handshake(node="huge-1")))
+            c.sendall(struct.pack("<IB", 16 << 20, 0x20))
+            chunk = b"x" * 65536
+            for _ in range((16 << 20) // len(chunk)):
+                c.sendall(chunk)
         elif mode == "zerohead":
             c.sendall(struct.pack("<I", 0))
             time.sleep(20)

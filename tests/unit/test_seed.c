@@ -330,7 +330,8 @@ static size_t dns_reply(uint8_t *buf, unsigned flags, unsigned an, const uint8_t
 	buf[2] = (uint8_t)(flags >> 8);
 	buf[3] = (uint8_t)flags;
 	buf[7] = (uint8_t)an;
-	memcpy(buf + q, rest, nrest);
+	if (nrest)
+		memcpy(buf + q, rest, nrest);
 	return (size_t)q + nrest;
 }
 

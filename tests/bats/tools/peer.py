@@ -77,7 +77,7 @@ def serve(c, mode):
         elif mode == "bigpeers":
             c.sendall(frame(2, handshake(node="big-1")))
             n = 1000000
-            entry = struct.pack("<i", 4) + bytes([127, 0, 0, 1]) + struct.pack("<i", 7777)
+            entry = struct.pack("<i", 16) + bytes(15) + b"\x01" + struct.pack("<i", 7777)  # ::1
             c.sendall(struct.pack("<IB", 1 + 4 + n * len(entry), 0x11) + struct.pack("<i", n))
             for _ in range(n // 10000):
                 c.sendall(entry * 10000)

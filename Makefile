@@ -89,10 +89,12 @@ $(BUILD)/st-connect: $(BUILD)/cmd/st-connect.o $(BUILD)/cmd/common-main.o $(CLI_
                      $(BUILD)/cmd/connect_session.o $(LIBST)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Unit tests are warning-clean too, but may convert freely.
+# Unit tests are warning-clean too, but may convert freely. UNIT_WRAP_<test> names library
+# calls a test counts (ld --wrap: the test defines __wrap_f and calls __real_f).
+UNIT_WRAP_test_addrbook_exclude := -Wl,--wrap=st_endpoint_equal
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBST)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/unit $(filter-out -Wconversion,$(CFLAGS)) $(LDFLAGS) \
+	$(CC) $(CPPFLAGS) -Itests/unit $(filter-out -Wconversion,$(CFLAGS)) $(LDFLAGS) $(UNIT_WRAP_$*) \
 	    -o $@ $< $(LIBST) $(LDLIBS) -lcmocka
 
 # the cli module's test links what the programs link

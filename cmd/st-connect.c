@@ -385,6 +385,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	struct st_dial_opts o = {
 		.jobs = cli->config.connect.jobs,
 		.timeout_ms = cli->config.connect.timeout,
+		.max_memory = (size_t)cli->config.connect.max_memory,
 		.ping = r.ping,
 		.getpeers = r.getpeers,
 		.exclude = ex,

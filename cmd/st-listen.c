@@ -10,6 +10,7 @@
 #include "st/addrbook.h"
 #include "st/cli.h"
 #include "st/engine.h"
+#include "st/gp_cache.h"
 #include "st/schema.h"
 #include "st/net.h"
 #include "st/peers.h"
@@ -47,6 +48,9 @@ struct listen_ctx {
 		off_t size;
 		ino_t ino;
 	} bans_seen[2];            /* what the bans files were when last read */
+	struct st_gp_cache *gp;    /* GetPeers answers: the book's best, kept by a worker */
+	uint64_t gp_key;           /* hashes GetPeers exclusions */
+	int gp_code;               /* the worker's last failure, told once */
 };
 
 /* The bans as st-peers last wrote them, with the peers (for st_bans_verdict):
@@ -102,15 +106,6 @@ static bool banned_peer(void *vctx, const char *id, const struct st_endpoint *at
 	struct st_peerbook *pb = current_bans(vctx);
 	struct st_ban_query q;
 	st_ban_query_set(&q, at, id);
-	return pb && st_bans_verdict(pb, &q, st_now());
-}
-
-/* GetPeers never hands out a banned endpoint. */
-static bool banned_endpoint(void *vctx, const struct st_endpoint *ep)
-{
-	struct st_peerbook *pb = current_bans(vctx);
-	struct st_ban_query q;
-	st_ban_query_set(&q, ep, NULL);
 	return pb && st_bans_verdict(pb, &q, st_now());
 }
 
@@ -200,34 +195,38 @@ static void on_message(void *vctx, const struct st_endpoint *from, const char *w
 	st_info(c->cli, "%s: %s", ep, what);
 }
 
-/* Answers GetPeers from the address book: the best addresses, never a
- * non-routable one to a routable requester, never what it asked to exclude. */
+/* GetPeers' ban filter: one look at the bans table per request, not per endpoint. */
+struct bans_now {
+	struct st_peerbook *pb;
+	int64_t now;
+};
+
+static bool banned_in(void *vctx, const struct st_endpoint *ep)
+{
+	const struct bans_now *b = vctx;
+	struct st_ban_query q;
+	st_ban_query_set(&q, ep, NULL);
+	return st_bans_verdict(b->pb, &q, b->now) != NULL;
+}
+
+/* Answers GetPeers from the snapshot the worker keeps of the book's best (gp_cache.h):
+ * never a non-routable address to a routable requester, never what it asked to
+ * exclude, never a banned endpoint. Costs microseconds: no book is opened here. */
 static size_t on_getpeers(void *vctx, const struct st_endpoint *requester,
                           const struct st_getpeers *req, struct st_endpoint *reply, size_t max)
 {
 	struct listen_ctx *c = vctx;
-	struct st_addrbook *ab;
-	struct st_err err = {0};
-	/* inside the event loop: never wait for a writer's lock, answer nothing instead */
-	if (st_addrbook_open(&ab, &c->cli->config, ST_STORE_READ | ST_ADDRBOOK_LAZY | ST_STORE_NOWAIT,
-	                     &err) < 0) {
-		if (err.code == ST_EX_TEMPFAIL || err.code == ST_EX_NOINPUT)
-			st_info(c->cli, "GetPeers: %s", err.msg);
-		else
-			st_warn(c->cli, "GetPeers: %s", err.msg);
-		return 0;
-	}
-	const struct st_addr_entry **best = malloc(max * sizeof *best);
-	struct st_best_opts o = {.n = max, .exclude = req->exclude, .nexclude = req->nexclude,
-	                         .routable_only = st_endpoint_is_routable(requester),
-	                         .skip = banned_endpoint, .skip_ctx = c};
-	long got = best ? st_addrbook_best(ab, &o, st_now(), best, &err) : 0;
-	size_t n = 0;
-	for (long i = 0; i < got; i++)
-		reply[n++] = best[i]->ep;
-	free(best);
-	st_addrbook_free(ab);
-	return n;
+	int code;
+	char msg[ST_ERR_MSG_MAX];
+	st_gp_cache_status(c->gp, &code, msg, sizeof msg);
+	if (code != c->gp_code && code) /* say it once: the worker tries again by itself */
+		st_info(c->cli, "GetPeers: the address book was not read: %s", msg);
+	c->gp_code = code;
+	struct bans_now b = {current_bans(c), st_now()};
+	struct st_gp_ask a = {.routable_only = st_endpoint_is_routable(requester),
+	                      .exclude = req->exclude, .nexclude = req->nexclude,
+	                      .skip = b.pb ? banned_in : NULL, .skip_ctx = &b, .key = c->gp_key};
+	return st_gp_snapshot_answer(st_gp_cache_current(c->gp), &a, reply, max);
 }
 
 /* The loop's own events: a stop signal ends it, SIGHUP reopens the files. */
@@ -356,6 +355,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.handshake_timeout_ms = cli->config.listen.handshake_timeout,
 		.max_frame = ST_FRAME_MAX,
 		.getpeers_interval = 300,
+		.max_memory = (size_t)cli->config.listen.max_memory,
 		.getpeers = on_getpeers,
 		.session = on_session,
 		.message = on_message,
@@ -374,10 +374,14 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	if (st_net_local_handshake_tls(&cli->config, port, tls, &lo.local, &err) < 0)
 		st_die(cli, &err);
 	lo.tls = tls;
+	c.gp_key = lo.local.nonce * 0x9e3779b97f4a7c15ULL; /* random per process */
+	if (st_gp_cache_start(&c.gp, &cli->config, 250, &err) < 0)
+		st_die(cli, &err);
 	c.p = st_cli_printer(cli, &st_schema_inbound);
 	st_printer_live(c.p); /* a row per connection, as it ends */
 	int rc = run(&c, &lo, &err);
 	st_tls_free(tls);
+	st_gp_cache_stop(c.gp);
 	st_peerbook_free(c.bans);
 	if (rc < 0) {
 		st_printer_free(c.p);

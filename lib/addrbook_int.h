@@ -74,9 +74,6 @@ int ab_key_cmp(bool pinned_a, const struct st_endpoint *a, bool pinned_b,
 int ab_rank_cmp(double a, const struct st_addr_entry *x, double b, const struct st_addr_entry *y);
 /* Chance without the penalty for a recent attempt: what addrbook.rank orders by. */
 double ab_base_chance(const struct st_addr_entry *e);
-/* Best candidates of a lazy book into memory (see addrbook_select.c). */
-int ab_gather_best(struct st_addrbook *ab, const struct st_best_opts *o, int64_t now,
-                   struct st_err *err);
 
 /* The snapshot indexes (addrbook_index.c). order[i] is the slot written as
  * snapshot line i, at body offset off[i]. Returns 0 or -1. */

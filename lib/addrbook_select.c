@@ -108,12 +108,50 @@ static uint64_t splitmix(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-static bool excluded(const struct st_best_opts *o, const struct st_endpoint *ep)
+/*
+ * One selection: the options and the exclusions as a set. A requester chooses its
+ * exclusions (up to 1000 in a GetPeers, any number from --exclude), so they are a keyed
+ * hash lookup per entry, not a scan of the list per entry (100k x 100k took 44 s).
+ */
+struct sel {
+	const struct st_best_opts *o;
+	struct st_map excl; /* endpoint hash -> index into o->exclude */
+	uint64_t key;
+};
+
+static bool excl_eq(const void *ctx, uint32_t i, const void *key)
 {
-	for (size_t i = 0; i < o->nexclude; i++)
-		if (st_endpoint_equal(&o->exclude[i], ep))
-			return true;
-	return false;
+	const struct st_best_opts *o = ctx;
+	return st_endpoint_equal(&o->exclude[i], key);
+}
+
+static int sel_init(struct sel *s, const struct st_addrbook *ab, const struct st_best_opts *o,
+                    struct st_err *err)
+{
+	s->o = o;
+	s->key = ab->key;
+	st_map_init(&s->excl);
+	if (!o->nexclude)
+		return 0;
+	if (o->nexclude > ST_MAP_VALUE_MAX || st_map_reserve(&s->excl, o->nexclude) < 0)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	for (size_t i = 0; i < o->nexclude; i++) {
+		uint64_t h = st_endpoint_hash(&o->exclude[i], s->key);
+		uint32_t have;
+		if (st_map_find(&s->excl, h, excl_eq, o, &o->exclude[i], &have))
+			continue; /* listed twice */
+		if (st_map_add(&s->excl, h, (uint32_t)i) < 0) {
+			st_map_clear(&s->excl);
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		}
+	}
+	return 0;
+}
+
+static bool excluded(const struct sel *s, const struct st_endpoint *ep)
+{
+	uint32_t have;
+	return st_map_find(&s->excl, st_endpoint_hash(ep, s->key), excl_eq, s->o, ep, &have) == 1;
 }
 
 /*
@@ -189,10 +227,11 @@ static long best_of_groups(const struct st_addrbook *ab, struct cand *c, size_t 
 }
 
 /* Eligible entries in memory: not removed, not excluded, in scope, not skipped. */
-static bool eligible(const struct st_best_opts *o, const struct st_addr_entry *e)
+static bool eligible(const struct sel *s, const struct st_addr_entry *e)
 {
+	const struct st_best_opts *o = s->o;
 	return !e->deleted && (!o->routable_only || st_endpoint_is_routable(&e->ep)) &&
-	       !(o->nexclude && excluded(o, &e->ep)) && !(o->skip && o->skip(o->skip_ctx, &e->ep));
+	       !(o->nexclude && excluded(s, &e->ep)) && !(o->skip && o->skip(o->skip_ctx, &e->ep));
 }
 
 /*
@@ -204,16 +243,17 @@ static bool eligible(const struct st_best_opts *o, const struct st_addr_entry *e
  * after all n of them, and the n best group leaders - the whole answer when
  * there are n groups - are the same as over the whole book.
  */
-static int enough_groups(const struct st_addrbook *ab, const struct st_best_opts *o, int64_t now,
+static int enough_groups(const struct st_addrbook *ab, const struct sel *s, int64_t now,
                          const struct st_addr_entry *next, struct st_err *err)
 {
+	const struct st_best_opts *o = s->o;
 	struct st_map seen;
 	st_map_init(&seen);
 	size_t groups = 0;
 	double bound = ab_base_chance(next);
 	for (size_t i = 0; i < ab->n && groups < o->n; i++) {
 		const struct st_addr_entry *e = &ab->e[i];
-		if (!eligible(o, e) || ab_rank_cmp(st_addr_chance(e, now), e, bound, next) >= 0)
+		if (!eligible(s, e) || ab_rank_cmp(st_addr_chance(e, now), e, bound, next) >= 0)
 			continue;
 		uint64_t g = st_endpoint_group_key(&e->ep);
 		g = g ? g : 1; /* the counter's keys are never 0 */
@@ -236,9 +276,10 @@ static int enough_groups(const struct st_addrbook *ab, const struct st_best_opts
  * part runs out first - a book of fewer groups than asked for, most of its
  * best tried in the last minutes - it reads the whole book.
  */
-int ab_gather_best(struct st_addrbook *ab, const struct st_best_opts *o, int64_t now,
-                   struct st_err *err)
+static int gather_best(struct st_addrbook *ab, const struct sel *s, int64_t now,
+                       struct st_err *err)
 {
+	const struct st_best_opts *o = s->o;
 	struct ab_index ix;
 	int rc = ab_index_open(&ix, ab, "rank", err);
 	if (rc <= 0)
@@ -248,7 +289,7 @@ int ab_gather_best(struct st_addrbook *ab, const struct st_best_opts *o, int64_t
 	size_t read = 0, check = o->n; /* enough when the first n are n groups */
 	while ((rc = ab_index_next(&ix, ab, &e, source, sizeof source)) > 0) {
 		if (read >= check) {
-			int ok = enough_groups(ab, o, now, &e, err);
+			int ok = enough_groups(ab, s, now, &e, err);
 			if (ok < 0)
 				return -1;
 			if (ok) /* e bounds the rest, if the index holds past it */
@@ -262,19 +303,37 @@ int ab_gather_best(struct st_addrbook *ab, const struct st_best_opts *o, int64_t
 	if (rc == 0 && (rc = ab_index_rest(&ix, ab, &e, source, sizeof source)) == 0)
 		return 0; /* the index lists every entry: all of them are in memory */
 	if (rc > 0) {
-		int ok = enough_groups(ab, o, now, &e, err);
+		int ok = enough_groups(ab, s, now, &e, err);
 		if (ok)
 			return ok < 0 ? -1 : 0;
 	}
 	return st_addrbook_load_all(ab, err);
 }
 
+static long select_best(struct st_addrbook *ab, const struct sel *sel, int64_t now,
+                        const struct st_addr_entry **out, struct st_err *err);
+
 long st_addrbook_best(struct st_addrbook *ab, const struct st_best_opts *opts, int64_t now,
                       const struct st_addr_entry **out, struct st_err *err)
 {
 	if (opts->n == 0)
 		return 0;
-	if (ab->lazy && (opts->random ? st_addrbook_load_all(ab, err) : ab_gather_best(ab, opts, now, err)) < 0)
+	struct sel sel;
+	if (sel_init(&sel, ab, opts, err) < 0)
+		return -1;
+	long got = select_best(ab, &sel, now, out, err);
+	st_map_clear(&sel.excl);
+	return got;
+}
+
+static long select_best(struct st_addrbook *ab, const struct sel *sel, int64_t now,
+                        const struct st_addr_entry **out, struct st_err *err)
+{
+	const struct st_best_opts *opts = sel->o;
+	const size_t want = opts->n; /* read once: the skip callback gets no say in it */
+	if (want == 0)
+		return 0;
+	if (ab->lazy && (opts->random ? st_addrbook_load_all(ab, err) : gather_best(ab, sel, now, err)) < 0)
 		return -1;
 	struct cand *c = malloc((ab->n ? ab->n : 1) * sizeof *c);
 	if (!c)
@@ -283,7 +342,7 @@ long st_addrbook_best(struct st_addrbook *ab, const struct st_best_opts *opts, i
 	uint64_t rng = opts->seed ^ 0x243f6a8885a308d3ULL;
 	for (size_t i = 0; i < ab->n; i++) {
 		const struct st_addr_entry *e = &ab->e[i];
-		if (!eligible(opts, e))
+		if (!eligible(sel, e))
 			continue;
 		double s = st_addr_chance(e, now);
 		if (opts->random) {
@@ -293,7 +352,7 @@ long st_addrbook_best(struct st_addrbook *ab, const struct st_best_opts *opts, i
 		}
 		c[m++] = (struct cand){(uint32_t)i, 0, 0, s, st_endpoint_group_key(&e->ep)};
 	}
-	long fast = best_of_groups(ab, c, m, opts->n, out, err);
+	long fast = best_of_groups(ab, c, m, want, out, err);
 	if (fast != 0) {
 		free(c);
 		return fast;
@@ -316,7 +375,7 @@ long st_addrbook_best(struct st_addrbook *ab, const struct st_best_opts *opts, i
 	st_map_clear(&seen);
 	qsort(c, m, sizeof *c, by_round);
 	size_t got = 0;
-	for (size_t i = 0; i < m && got < opts->n; i++)
+	for (size_t i = 0; i < m && got < want; i++)
 		out[got++] = &ab->e[c[i].idx];
 	free(c);
 	return (long)got;

@@ -7,8 +7,12 @@
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "st/engine.h"
 #include "st/tls.h"
@@ -31,6 +35,10 @@ struct st_conn {
 	 * close, and the engine never touches a freed connection. */
 	unsigned depth;
 	bool closing;
+	struct st_budget *budget;
+	size_t charged;               /* what this connection holds, as last charged */
+	bool budget_paused;           /* not reading: the budget is spent */
+	struct event *resume;         /* looks again at a spent budget */
 	enum st_status status;
 	char error[256];
 };
@@ -69,8 +77,69 @@ static struct bufferevent *wrap_socket(struct st_conn *c, evutil_socket_t fd,
 	return bev;
 }
 
+/* What c holds in memory: the socket's input not yet fed, the frame being assembled,
+ * what waits to be written. */
+static size_t held(const struct st_conn *c)
+{
+	size_t n = c->s.dec.payload.cap + c->s.out.cap;
+	if (c->bev)
+		n += evbuffer_get_length(bufferevent_get_input(c->bev)) +
+		     evbuffer_get_length(bufferevent_get_output(c->bev));
+	return n;
+}
+
+static void resume_later(struct st_conn *c)
+{
+	struct timeval tv = {0, 50 * 1000};
+	evtimer_add(c->resume, &tv);
+}
+
+/* Charges what c holds now; past the budget, c stops reading if it holds much. */
+static void charge(struct st_conn *c)
+{
+	struct st_budget *b = c->budget;
+	if (!b)
+		return;
+	size_t now = held(c);
+	b->used = b->used - c->charged + now;
+	c->charged = now;
+	if (b->used > b->peak)
+		b->peak = b->used;
+	if (b->limit && b->used > b->limit && now > ST_CONN_IN_MAX && !c->budget_paused &&
+	    !c->closing && c->resume) {
+		c->budget_paused = true;
+		b->pauses++;
+		bufferevent_disable(c->bev, EV_READ);
+		resume_later(c);
+	}
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *ctx)
+{
+	(void)fd;
+	(void)what;
+	struct st_conn *c = ctx;
+	if (c->closing || !c->budget_paused)
+		return;
+	charge(c);
+	if (c->budget->used > c->budget->limit / 4 * 3) {
+		resume_later(c);
+		return;
+	}
+	c->budget_paused = false;
+	/* the output budget keeps its own pause (flush / on_write) */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= ST_CONN_OUT_MAX)
+		bufferevent_enable(c->bev, EV_READ);
+}
+
 static void release(struct st_conn *c)
 {
+	if (c->budget) {
+		c->budget->used -= c->charged;
+		c->charged = 0;
+	}
+	if (c->resume)
+		event_free(c->resume);
 	if (c->timer)
 		event_free(c->timer);
 	if (c->bev)
@@ -141,6 +210,32 @@ void st_conn_close(struct st_conn *c, enum st_status status, const char *error)
 		finish(c);
 }
 
+void st_conn_close_telling(struct st_conn *c, enum st_status status, const char *why)
+{
+	if (c->closing)
+		return;
+	struct st_buf b;
+	st_buf_init(&b, 1024);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	/* straight to the kernel, once, and only when nothing is queued before it (a frame
+	 * cut in two would garble the stream): the close that follows frees the buffers */
+	if (fd >= 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+	    st_wire_frame(&b, ST_MSG_ERROR, why, strlen(why), NULL) == 0)
+		(void)!send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	st_buf_clear(&b);
+	st_conn_close(c, status, why);
+}
+
+int64_t st_conn_rtt_us(const struct st_conn *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || len < offsetof(struct tcp_info, tcpi_rtt) + sizeof ti.tcpi_rtt)
+		return -1;
+	return (int64_t)ti.tcpi_rtt;
+}
+
 /* The status of a session the peer or the protocol ended. */
 static enum st_status status_of(const struct st_conn *c)
 {
@@ -188,6 +283,7 @@ static void flush(struct st_conn *c)
 	 * queued: read no more from it until it has taken most of what waits */
 	if (!c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) > ST_CONN_OUT_MAX)
 		bufferevent_disable(c->bev, EV_READ);
+	charge(c);
 }
 
 /* The one pump: everything readable into the session, in bounded chunks. */
@@ -247,6 +343,8 @@ static void on_read(struct bufferevent *bev, void *ctx)
 		c->cbs.input(c->ctx, c);
 	if (!c->closing)
 		flush(c);
+	else
+		charge(c);
 	leave(c);
 }
 
@@ -254,9 +352,10 @@ static void on_read(struct bufferevent *bev, void *ctx)
 static void on_write(struct bufferevent *bev, void *ctx)
 {
 	struct st_conn *c = ctx;
-	if (!c->closing && !(bufferevent_get_enabled(bev) & EV_READ) &&
+	if (!c->closing && !c->budget_paused && !(bufferevent_get_enabled(bev) & EV_READ) &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) <= ST_CONN_OUT_MAX / 2)
 		bufferevent_enable(bev, EV_READ);
+	charge(c);
 }
 
 /* A TLS connection failed before its handshake completed both ways: why, in words. */
@@ -386,8 +485,10 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 	if (!c->bev && fd >= 0)
 		evutil_closesocket(fd);
 	c->timer = c->bev ? evtimer_new(base, on_timer, c) : NULL;
-	if (!c->bev || !c->timer) {
-		if (c->bev && !c->timer)
+	c->budget = o->budget;
+	c->resume = c->timer && c->budget ? evtimer_new(base, on_resume, c) : NULL;
+	if (!c->bev || !c->timer || (c->budget && !c->resume)) {
+		if (c->bev && (!c->timer || (c->budget && !c->resume)))
 			st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		release(c);
 		return NULL;

@@ -33,6 +33,8 @@ struct st_dialer {
 	long ok;
 	struct dial *dials;
 	struct event *kick;           /* starts dials from the loop */
+	struct event *later;          /* kicks again once a spent budget had time to drain */
+	struct st_budget budget;      /* what every dial holds, against o.max_memory */
 	bool idle_told;
 };
 
@@ -183,6 +185,7 @@ static void start(struct st_dialer *d, const struct queued *q)
 		.expected_id = q->expected_id,
 		.known_id = d->o.tls && d->o.known_id ? d->o.known_id(d->o.ctx, &q->ep) : NULL,
 		.strict = d->o.strict,
+		.budget = &d->budget,
 	};
 	if (st_conn_dial(&x->c, d->base, &q->ep, &co, &dial_cbs, x, &err) < 0) {
 		x->c = NULL;
@@ -204,6 +207,12 @@ static void on_kick(evutil_socket_t fd, short what, void *ctx)
 	(void)what;
 	struct st_dialer *d = ctx;
 	uint32_t jobs = d->o.jobs ? d->o.jobs : 1;
+	if (d->budget.limit && d->budget.used > d->budget.limit && d->head < d->n) {
+		/* the dials in flight hold all we allow: none starts before some drain */
+		struct timeval tv = {0, 50 * 1000};
+		evtimer_add(d->later, &tv);
+		return;
+	}
 	while (d->running < jobs && d->head < d->n) {
 		struct queued q = d->queue[d->head++];
 		start(d, &q);
@@ -233,7 +242,9 @@ int st_dialer_new(struct st_dialer **out, struct event_base *base, const struct 
 	}
 	d->o.exclude = d->exclude;
 	d->kick = event_new(base, -1, 0, on_kick, d);
-	if (!d->kick || (d->o.nexclude && !d->exclude)) {
+	d->later = evtimer_new(base, on_kick, d);
+	d->budget.limit = o->max_memory;
+	if (!d->kick || !d->later || (d->o.nexclude && !d->exclude)) {
 		st_dialer_free(d);
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	}
@@ -277,6 +288,11 @@ long st_dialer_add(struct st_dialer *d, const struct st_endpoint *ep, const char
 	return (long)q->index;
 }
 
+const struct st_budget *st_dialer_budget(const struct st_dialer *d)
+{
+	return &d->budget;
+}
+
 size_t st_dialer_running(const struct st_dialer *d)
 {
 	return d->running;
@@ -317,5 +333,7 @@ void st_dialer_free(struct st_dialer *d)
 	free(d->exclude);
 	if (d->kick)
 		event_free(d->kick);
+	if (d->later)
+		event_free(d->later);
 	free(d);
 }

@@ -5,9 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 
 #include "st/config.h"
 #include "st/engine.h"
+#include "st/evict.h"
 #include "st/util.h"
 
 struct inbound {
@@ -27,6 +30,8 @@ struct st_listener {
 	struct inbound *conns;
 	size_t nconns;
 	struct st_ratelimit *rl;
+	uint64_t evict_key;            /* which groups eviction protects: random per listener */
+	struct st_budget budget;       /* what every session holds, against o.max_memory */
 };
 
 static void report(struct st_listener *l, const struct st_inbound *in)
@@ -134,6 +139,47 @@ static const struct st_conn_cbs in_cbs = {
 	.closed = on_closed,
 };
 
+/*
+ * Full: closes the connection Bitcoin Core's inbound eviction would (evict.h) - from the
+ * most crowded network group, never one of the protected - telling it why. True when
+ * one was closed (its slot is free), false when every one is protected.
+ */
+static bool evict_one(struct st_listener *l)
+{
+	struct st_evict_cand *c = malloc((l->nconns ? l->nconns : 1) * sizeof *c);
+	struct inbound **by_slot = malloc((l->nconns ? l->nconns : 1) * sizeof *by_slot);
+	bool done = false;
+	if (c && by_slot) {
+		size_t n = 0;
+		for (struct inbound *x = l->conns; x; x = x->next, n++) {
+			by_slot[n] = x;
+			c[n] = (struct st_evict_cand){n, st_endpoint_group_key(st_conn_endpoint(x->c)),
+			                              x->start_ms, st_conn_rtt_us(x->c)};
+		}
+		long v = st_evict_pick(c, n, l->evict_key);
+		if (v >= 0) {
+			st_conn_close_telling(by_slot[v]->c, ST_STATUS_REFUSED_LIMIT,
+			                      "evicted: the listener is full and your network has the most "
+			                      "connections");
+			done = true;
+		}
+	}
+	free(c);
+	free(by_slot);
+	return done;
+}
+
+/* Tells a refused peer why in an Error message, if its socket takes it at once. */
+static void tell(evutil_socket_t fd, const char *why)
+{
+	struct st_buf b;
+	st_buf_init(&b, 1024);
+	/* a send that fails: nobody to tell, the close says enough */
+	if (st_wire_frame(&b, ST_MSG_ERROR, why, strlen(why), NULL) == 0)
+		(void)!send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	st_buf_clear(&b);
+}
+
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *ctx)
 {
@@ -146,13 +192,23 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		return;
 	}
 	const char *refuse = NULL;
+	char busy[128];
+	if (l->budget.limit && l->budget.used > l->budget.limit) {
+		/* no room to hold another peer's frames: say so rather than reset it */
+		snprintf(busy, sizeof busy, "busy: the listener's memory budget (%zu bytes) is spent",
+		         l->budget.limit);
+		tell(fd, busy);
+		evutil_closesocket(fd);
+		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT, .error = busy});
+		return;
+	}
 	if (l->o.banned_addr && l->o.banned_addr(l->o.ctx, &ep)) {
 		evutil_closesocket(fd);
 		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_BANNED,
 		                               .error = "the address is banned"});
 		return;
 	}
-	if (l->nconns >= l->o.max_conns) {
+	if (l->nconns >= l->o.max_conns && !evict_one(l)) {
 		refuse = "too many connections";
 	} else {
 		uint32_t same = 0;
@@ -166,13 +222,15 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 			refuse = "too many connections from this address";
 	}
 	if (refuse) {
+		tell(fd, refuse);
 		evutil_closesocket(fd);
 		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT, .error = refuse});
 		return;
 	}
 	struct inbound *x = calloc(1, sizeof *x);
 	struct st_err err = {0};
-	struct st_conn_opts co = {.local = l->o.local, .max_frame = l->o.max_frame, .tls = l->o.tls};
+	struct st_conn_opts co = {.local = l->o.local, .max_frame = l->o.max_frame, .tls = l->o.tls,
+	                          .budget = &l->budget};
 	if (!x) {
 		evutil_closesocket(fd);
 		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT,
@@ -206,6 +264,9 @@ int st_listener_new(struct st_listener **out, struct event_base *base,
 	l->base = base;
 	l->o = *o;
 	st_ratelimit_init(l->rl, o->getpeers_interval);
+	l->budget.limit = o->max_memory;
+	if (getrandom(&l->evict_key, sizeof l->evict_key, 0) != (ssize_t)sizeof l->evict_key)
+		l->evict_key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)l;
 	*out = l;
 	return 0;
 }
@@ -257,6 +318,11 @@ int st_listener_bind(struct st_listener *l, const char *addr_port, struct st_end
 size_t st_listener_nconns(const struct st_listener *l)
 {
 	return l->nconns;
+}
+
+const struct st_budget *st_listener_budget(const struct st_listener *l)
+{
+	return &l->budget;
 }
 
 void st_listener_free(struct st_listener *l)

@@ -195,6 +195,7 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 		.tls = o->tls,
 		.strict = o->strict,
 		.known_id = o->known_id ? all_known : NULL,
+		.max_memory = o->max_memory,
 	};
 	struct st_dialer *d = NULL;
 	struct event *stop = NULL;
@@ -215,6 +216,8 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 	event_base_dispatch(a.base);
 	*interrupted = a.interrupted;
 	ok = st_dialer_ok(d);
+	if (o->peak_memory)
+		*o->peak_memory = st_dialer_budget(d)->peak;
 out:
 	st_dialer_free(d);
 	if (stop)
@@ -244,6 +247,7 @@ int st_listen_run(const struct st_listen_opts *o, struct st_err *err)
 		.handshake_timeout_ms = o->handshake_timeout_ms,
 		.max_frame = o->max_frame,
 		.getpeers_interval = o->getpeers_interval,
+		.max_memory = o->max_memory,
 		.local = o->local,
 		.ctx = o->ctx,
 		.getpeers = o->getpeers,

@@ -5,8 +5,10 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "st/session.h"
+#include "st/util.h"
 
 static const char *const reason_names[] = {
 	[ST_CLOSE_NONE] = "open",
@@ -301,18 +303,94 @@ int st_session_raw(struct st_session *s, uint8_t type, const uint8_t *payload, s
 void st_ratelimit_init(struct st_ratelimit *r, int64_t interval)
 {
 	memset(r, 0, sizeof *r);
-	r->interval = interval;
+	r->interval = interval > 0 ? interval : 1;
+	if (getrandom(&r->key, sizeof r->key, 0) != (ssize_t)sizeof r->key) {
+		/* no getrandom (very old kernel, seccomp): still differs per process and run */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		r->key = ((uint64_t)ts.tv_nsec << 32 ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid()) *
+		         0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)r;
+	}
+}
+
+/* The key of addr's first bits: family, bits, the address with the rest zeroed. */
+static void limit_key(uint8_t key[18], const struct st_endpoint *addr, unsigned bits)
+{
+	memset(key, 0, 18);
+	key[0] = addr->family;
+	key[1] = (uint8_t)bits;
+	memcpy(key + 2, addr->addr, bits / 8);
+	if (bits % 8)
+		key[2 + bits / 8] = (uint8_t)(addr->addr[bits / 8] & (0xff00 >> (bits % 8)));
+}
+
+/*
+ * key's entry in table (found, or made from an empty, lapsed or nearest-to-lapsing one);
+ * idle is the virtual clock of an entry with its whole allowance unused.
+ */
+static struct st_ratelimit_entry *limit_entry(struct st_ratelimit *r,
+                                              struct st_ratelimit_entry (*table)[ST_RATELIMIT_WAYS],
+                                              const uint8_t key[18], int64_t idle)
+{
+	struct st_ratelimit_entry *b = table[st_hash64(key, 18, r->key) % ST_RATELIMIT_BUCKETS];
+	struct st_ratelimit_entry *empty = NULL, *lapsed = NULL, *nearest = &b[0];
+	for (size_t w = 0; w < ST_RATELIMIT_WAYS; w++) {
+		if (!b[w].key[0]) {
+			empty = empty ? empty : &b[w];
+			continue;
+		}
+		if (memcmp(b[w].key, key, 18) == 0)
+			return &b[w];
+		if (b[w].tat <= idle)
+			lapsed = lapsed ? lapsed : &b[w];
+		else if (b[w].tat < nearest->tat)
+			nearest = &b[w];
+	}
+	struct st_ratelimit_entry *pick = empty ? empty : lapsed ? lapsed : nearest;
+	if (!empty && !lapsed)
+		r->evicted++;
+	memcpy(pick->key, key, 18);
+	pick->tat = idle;
+	return pick;
+}
+
+/*
+ * GCRA with an allowance of n per interval, in units of 1/n second: each answer moves
+ * the entry's clock interval on; one is allowed while the clock is at most
+ * (n - 1) x interval ahead of now. A clock further ahead than any answer can move it
+ * means ours went back: start over.
+ */
+static bool limit_ok(const struct st_ratelimit_entry *e, int64_t now_n, int64_t interval, int64_t n)
+{
+	return e->tat <= now_n + (n - 1) * interval;
+}
+
+static void limit_take(struct st_ratelimit_entry *e, int64_t now_n, int64_t interval)
+{
+	e->tat = (e->tat > now_n ? e->tat : now_n) + interval;
+}
+
+static void limit_clamp(struct st_ratelimit_entry *e, int64_t now_n, int64_t interval, int64_t n)
+{
+	if (e->tat > now_n + n * interval)
+		e->tat = now_n;
 }
 
 bool st_ratelimit_allow(struct st_ratelimit *r, const struct st_endpoint *addr, int64_t now)
 {
-	struct st_endpoint a = *addr;
-	a.port = 0; /* per requester address, whatever its port */
-	uint64_t key = st_endpoint_hash(&a, 0x11fe) | 1;
-	size_t i = key % ST_RATELIMIT_SLOTS;
-	if (r->slot[i].key == key && now - r->slot[i].last < r->interval)
+	uint8_t ka[18], kn[18];
+	limit_key(ka, addr, addr->family == ST_AF_INET ? 32 : 128); /* whatever its port */
+	limit_key(kn, addr, addr->family == ST_AF_INET ? 24 : 48);
+	const int64_t nets = ST_RATELIMIT_PER_NET;
+	struct st_ratelimit_entry *a = limit_entry(r, r->addr, ka, now);
+	limit_clamp(a, now, r->interval, 1);
+	if (!limit_ok(a, now, r->interval, 1))
 		return false;
-	r->slot[i].key = key;
-	r->slot[i].last = now;
+	struct st_ratelimit_entry *n = limit_entry(r, r->net, kn, now * nets);
+	limit_clamp(n, now * nets, r->interval, nets);
+	if (!limit_ok(n, now * nets, r->interval, nets))
+		return false;
+	limit_take(a, now, r->interval);
+	limit_take(n, now * nets, r->interval);
 	return true;
 }

@@ -78,6 +78,7 @@ struct st_config {
 	struct {
 		uint32_t jobs;             /* 64 dials at once */
 		int64_t timeout;           /* 10s per endpoint, connect to result */
+		uint64_t max_memory;       /* 256 MiB: every dial's buffers together */
 	} connect;
 
 	struct {
@@ -87,6 +88,7 @@ struct st_config {
 		uint32_t max_per_ip;        /* 8 */
 		int64_t idle_timeout;       /* 5m */
 		int64_t handshake_timeout;  /* 10s */
+		uint64_t max_memory;        /* 256 MiB: every session's buffers together */
 	} listen;
 
 	struct {

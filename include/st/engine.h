@@ -39,6 +39,22 @@ struct event_base;
 #define ST_CONN_IN_MAX ((size_t)64 * 1024)
 
 /*
+ * A memory budget shared by many connections (a listener's, a dialer's): the bytes each
+ * holds - socket input not yet fed, the frame its decoder is assembling, answers not yet
+ * written - are charged to it as they change. Past limit, a connection holding more
+ * than one read (ST_CONN_IN_MAX) stops reading until the total is back under three
+ * quarters of limit: the largest consumers wait, small honest exchanges go on, and
+ * every connection's deadline still runs. A listener over its budget refuses
+ * newcomers (with an Error saying so); a dialer starts no new dial.
+ */
+struct st_budget {
+	size_t limit;          /* bytes; 0: no budget (charged, never enforced) */
+	size_t used;           /* charged now */
+	size_t peak;           /* the most charged at once */
+	uint64_t pauses;       /* connections stopped for it */
+};
+
+/*
  * TLS (tls.h, st_tls_new): a connection is made by one function that wraps its
  * socket; with a TLS context it wraps it in an OpenSSL bufferevent (TLS 1.3,
  * both sides presenting certificates, verified by id). The id the peer's
@@ -97,6 +113,8 @@ struct st_conn_opts {
 	 * strict, else taken and told (st_conn_previous_id). A pin outranks it. */
 	const char *known_id;
 	bool strict;
+	/* What the connection holds is charged here; NULL: to nobody. Must outlive it. */
+	struct st_budget *budget;
 };
 
 /*
@@ -126,6 +144,11 @@ int st_conn_accept(struct st_conn **out, struct event_base *base, int fd,
  * returned - and c is freed after it. A second close is ignored.
  */
 void st_conn_close(struct st_conn *c, enum st_status status, const char *error);
+
+/* As st_conn_close, first telling the peer why in an Error message (why is its text and
+ * the error reported), handed to the kernel at once when nothing else waits for the peer
+ * and its socket takes it: a peer that leaves our answers unread never hears it. */
+void st_conn_close_telling(struct st_conn *c, enum st_status status, const char *why);
 
 /* Frees c without calling closed; never from inside one of c's callbacks.
  * NULL is allowed. For an owner tearing down (the loop has stopped). */
@@ -158,6 +181,9 @@ bool st_conn_handshaken(const struct st_conn *c);
 const char *st_conn_verified_id(const struct st_conn *c);
 /* TLS: the known id the endpoint no longer proves (not strict), else "". */
 const char *st_conn_previous_id(const struct st_conn *c);
+/* The kernel's smoothed round trip of the connection's TCP socket in microseconds
+ * (TCP_INFO), or -1 when unknown. */
+int64_t st_conn_rtt_us(const struct st_conn *c);
 
 /* ==== the dialer: many endpoints, jobs at a time ==== */
 
@@ -187,6 +213,7 @@ struct st_dialer_opts {
 	const struct st_endpoint *exclude; /* GetPeers exclusions, copied (at most 1000) */
 	size_t nexclude;
 	size_t max_queued;        /* endpoints waiting at most; 0: no ceiling (st_dialer_add refuses past it) */
+	size_t max_memory;        /* the dials' budget (struct st_budget); 0: none */
 	struct st_handshake local;/* copied */
 	struct st_tls_ctx *tls;   /* NULL: plain TCP; else TLS with this node's contexts */
 	bool strict;              /* TLS: refuse an endpoint that proves another id than known_id's */
@@ -223,6 +250,8 @@ size_t st_dialer_running(const struct st_dialer *d);
 size_t st_dialer_queued(const struct st_dialer *d);
 /* Nothing queued or in flight (true for a new dialer). */
 bool st_dialer_idle(const struct st_dialer *d);
+/* The dials' memory budget, as charged now. */
+const struct st_budget *st_dialer_budget(const struct st_dialer *d);
 /* Results so far, and how many were ok. */
 size_t st_dialer_done(const struct st_dialer *d);
 long st_dialer_ok(const struct st_dialer *d);
@@ -251,6 +280,7 @@ struct st_listener_opts {
 	int64_t idle_timeout_ms, handshake_timeout_ms;
 	uint32_t max_frame;
 	int64_t getpeers_interval;          /* seconds between answers to one address */
+	size_t max_memory;                  /* the sessions' budget (struct st_budget); 0: none */
 	struct st_handshake local;          /* listen_port is set from the first bind */
 	struct st_tls_ctx *tls;             /* NULL: plain TCP; else TLS with this node's contexts */
 	void *ctx;                          /* passed to every callback below */
@@ -280,6 +310,8 @@ int st_listener_bind(struct st_listener *l, const char *addr_port, struct st_end
 
 /* Sessions open now. */
 size_t st_listener_nconns(const struct st_listener *l);
+/* The sessions' memory budget, as charged now (peak, pauses). */
+const struct st_budget *st_listener_budget(const struct st_listener *l);
 
 /* Closes every open session (each reported: status shutdown, "listener
  * stopped"), stops listening and frees l. Never from inside its callbacks. */

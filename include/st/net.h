@@ -47,6 +47,8 @@ struct st_dial_opts {
 	struct st_tls_ctx *tls;
 	bool strict;
 	const char *(*known_id)(void *ctx, const struct st_endpoint *ep);
+	size_t max_memory;        /* every dial's buffers together (engine.h st_budget); 0: none */
+	size_t *peak_memory;      /* when set: the most they held at once */
 };
 
 /* The outcome of dialing one endpoint: struct st_dial_result (engine.h). */
@@ -72,6 +74,7 @@ struct st_listen_opts {
 	int64_t idle_timeout_ms, handshake_timeout_ms;
 	uint32_t max_frame;
 	int64_t getpeers_interval;          /* seconds between answers to one address */
+	size_t max_memory;                  /* every session's buffers together; 0: none */
 	struct st_handshake local;
 	/* Fills reply with up to max endpoints for requester; returns the count. */
 	size_t (*getpeers)(void *ctx, const struct st_endpoint *requester,

@@ -158,7 +158,38 @@ int st_seed_request_list(const struct st_seed_request *r, const char *public_key
                          const struct st_seed_sink *sink, struct st_seed_list *l,
                          struct st_err *err);
 
-/* ---- DNS seeds (libevent evdns) ---- */
+/* ---- DNS messages (seed_dns_msg.c): our queries, and what a reply says ---- */
+
+#define ST_DNS_WIRE_MAX 255                    /* a name in wire form, final 0 included */
+#define ST_DNS_QUERY_MAX (12 + ST_DNS_WIRE_MAX + 4)
+
+enum st_dns_verdict {
+	ST_DNS_ANSWER,     /* addresses */
+	ST_DNS_NODATA,     /* the name is there, without this record type */
+	ST_DNS_NXDOMAIN,
+	ST_DNS_TRUNCATED,  /* TC: the answer did not fit (we ask over UDP only) */
+	ST_DNS_RCODE,      /* another error code, named in detail */
+	ST_DNS_MALFORMED,  /* the reply is broken; detail says how (truncated, bad label, ...) */
+	ST_DNS_IGNORED,    /* not the reply to this query (wrong id, another question): keep waiting */
+};
+
+/* name ("a.b.c", final dot optional) in wire form, lower case. 0, or -1 when it is not a
+ * DNS name (an empty label, a label over 63 bytes, over 255 in all). */
+int st_dns_name_wire(const char *name, uint8_t wire[ST_DNS_WIRE_MAX], size_t *wlen);
+/* The query (RD set) for name's qtype (1 A, 28 AAAA) with id: its length, or -1. */
+int st_dns_query_build(uint8_t buf[ST_DNS_QUERY_MAX], uint16_t id, const char *name,
+                       uint16_t qtype);
+/*
+ * What reply p[0..n) to our query (id, name, qtype) says. ST_DNS_ANSWER: up to max
+ * addresses (port 0) in out, their count in *nout; anything else: why, in detail, in
+ * words. Records of other names, types or classes are passed over; a CNAME chain is
+ * followed within the reply. Never reads outside p[0..n).
+ */
+enum st_dns_verdict st_dns_reply_parse(const uint8_t *p, size_t n, uint16_t id, const char *name,
+                                       uint16_t qtype, struct st_endpoint *out, size_t max,
+                                       size_t *nout, char *detail, size_t dsize);
+
+/* ---- DNS seeds (UDP on libevent; evdns reads resolv.conf) ---- */
 
 /* One DNS seed name and the endpoints its A and AAAA records gave. */
 struct st_dns_query {
@@ -167,7 +198,7 @@ struct st_dns_query {
 	struct st_endpoint eps[ST_SEED_ADDRS_MAX];
 	size_t neps;
 	int failed;               /* 0, or ST_EX_UNAVAILABLE / ST_EX_TEMPFAIL */
-	struct st_err err;        /* "no such name", "timed out" */
+	struct st_err err;        /* "no such name", "timed out", "malformed reply to A: ..." */
 	int pending_;             /* internal */
 };
 

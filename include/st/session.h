@@ -102,20 +102,41 @@ int st_session_getpeers(struct st_session *s, int32_t max_count, const struct st
 int st_session_raw(struct st_session *s, uint8_t type, const uint8_t *payload, size_t len);
 
 /*
- * The reference's GetPeers limit per requester: a bounded table of the last
- * answer time per address; one answer per interval, an empty Peers otherwise.
+ * The GetPeers limit: the reference's one answer per interval per requester address,
+ * and at most ST_RATELIMIT_PER_NET answers per interval per /24 (IPv4) or /48 (IPv6), so
+ * a requester cannot get around it by hopping over the addresses of one network.
+ *
+ * Two bounded tables (addresses, networks) of ST_RATELIMIT_BUCKETS x ST_RATELIMIT_WAYS
+ * entries. An entry holds its whole key, so two requesters never share one; a bucket is
+ * picked by a hash keyed at random per process, so a peer cannot aim requesters at one
+ * bucket. A full bucket reuses an entry whose limit has lapsed, else the one nearest to
+ * lapsing (counted in evicted): only a flood over more networks than the table holds
+ * resets anyone's limit early. Each entry is a GCRA virtual clock ("tat"), in seconds
+ * scaled by the per-entry allowance, so one formula serves both limits.
+ * Fixed size, no allocation inside: embed it or allocate it whole.
  */
-#define ST_RATELIMIT_SLOTS 4096
-struct st_ratelimit {
-	struct {
-		uint64_t key;
-		int64_t last;
-	} slot[ST_RATELIMIT_SLOTS];
-	int64_t interval;   /* seconds */
+#define ST_RATELIMIT_BUCKETS 512
+#define ST_RATELIMIT_WAYS 8
+#define ST_RATELIMIT_PER_NET 8
+
+struct st_ratelimit_entry {
+	uint8_t key[18];    /* family, prefix bits, address masked to them; family 0: empty */
+	int64_t tat;        /* theoretical arrival time, seconds x allowance */
 };
 
+struct st_ratelimit {
+	struct st_ratelimit_entry addr[ST_RATELIMIT_BUCKETS][ST_RATELIMIT_WAYS];
+	struct st_ratelimit_entry net[ST_RATELIMIT_BUCKETS][ST_RATELIMIT_WAYS];
+	uint64_t key;       /* the bucket hash's key, from getrandom(2) */
+	int64_t interval;   /* seconds */
+	uint64_t evicted;   /* entries dropped before their limit lapsed */
+};
+
+/* An empty limiter for one answer per interval seconds per address (and
+ * ST_RATELIMIT_PER_NET per network); its hash key is drawn at random. */
 void st_ratelimit_init(struct st_ratelimit *r, int64_t interval);
-/* True (and counted) when addr may get an answer at time now. */
+/* True (and counted) when addr may get an answer at time now (seconds); a refusal
+ * counts nothing, so it never delays the requester's next answer. */
 bool st_ratelimit_allow(struct st_ratelimit *r, const struct st_endpoint *addr, int64_t now);
 
 #endif

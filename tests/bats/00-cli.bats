@@ -36,6 +36,21 @@ programs() {
 	done
 }
 
+@test "a config nested past 64 levels is refused at once, naming file, line and column, exit 65" {
+	# 40k levels cost libyaml 5.5 s before the limit; no program reads past the check
+	python3 -c 'print("addrbook:\n  x: " + "[" * 40000 + "]" * 40000)' >"$BATS_TEST_TMPDIR/deep.yaml"
+	local cmd p
+	for cmd in "st-addrbook stats" "st-peers list" "st-connect 127.0.0.1:1" st-listen \
+		"st-seed refresh" st-keygen; do
+		p=${cmd%% *}
+		# shellcheck disable=SC2086 # the command's words
+		run $p --config "$BATS_TEST_TMPDIR/deep.yaml" ${cmd#"$p"}
+		[ "$status" -eq 65 ] || { echo "$p: $status $output"; false; }
+		[[ "$output" == *"$p: $BATS_TEST_TMPDIR/deep.yaml:2:68: nested deeper than 64 levels"* ]] ||
+			{ echo "$p: $output"; false; }
+	done
+}
+
 @test "a bad -o format is a usage error naming the choices" {
 	for p in $(programs); do
 		run "$p" -o yaml --help

@@ -236,6 +236,30 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	grep -q 'protocol-error: HandshakeAck: bad node id' long.err
 }
 
+@test "a peer whose id turns over-long is a protocol error counted against its endpoint and its last id" {
+	peer TURN turncoat
+	st-addrbook add -q --allow-private --source manual "$TURN_ADDR"
+	st-connect -o tsv "$TURN_ADDR" >first.tsv
+	[ "$(col endpoint status node_id <first.tsv)" = "$TURN_ADDR	ok	turn-1" ]
+	st-addrbook record -q <first.tsv
+	st-peers ingest -q <first.tsv
+	# now a 248-byte id: the codec refuses it, the result line still names the endpoint
+	rc=0
+	st-connect -o tsv "$TURN_ADDR" >second.tsv || rc=$?
+	[ "$rc" -eq 69 ]
+	[ "$(col endpoint status node_id error <second.tsv)" = "$TURN_ADDR	protocol-error	-	HandshakeAck: bad node id" ]
+	run st-addrbook record <second.tsv
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"1 recorded, 0 unknown, 0 bad"* ]]
+	run st-peers ingest -o tsv <second.tsv
+	[ "$status" -eq 0 ]
+	[ "$(col node_id change <<<"$output")" = "turn-1	failure" ]
+	run st-addrbook list -o tsv
+	[ "$(col endpoint successes failures <<<"$output")" = "$TURN_ADDR	1	1" ]
+	run st-peers list -o tsv
+	[ "$(col node_id successes failures <<<"$output")" = "turn-1	1	1" ]
+}
+
 @test "a zero length is a protocol error as soon as its 4 bytes arrive, without waiting for a type byte" {
 	peer ZH zerohead
 	run st-connect -o tsv --timeout 5s "$ZH_ADDR"
@@ -251,4 +275,39 @@ peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	[ "$(records <<<"$output" | wc -l)" -eq 2 ]
 	st-connect --getpeers 3 -q "$FLOOD_ADDR" >out
 	[ "$(wc -l <out)" -eq 3 ]
+}
+
+@test "against hostile listeners st-connect ends in bounded time and memory with a clear status for each" {
+	peer BIG bigpeers
+	peer BEAT heartbeats
+	peer SLOW trickle
+	local t0 t1 i h=()
+	t0=$(date +%s%N)
+	run st-connect --getpeers 100 --timeout 3s "$BIG_ADDR" "$BEAT_ADDR" "$SLOW_ADDR"
+	t1=$(date +%s%N)
+	[ "$status" -eq 69 ]
+	assert_line --regexp "^st-connect: $BIG_ADDR: protocol-error: .*"
+	assert_line "st-connect: $BEAT_ADDR: timeout: no peers"  # heartbeats never extend a dial
+	assert_line "st-connect: $SLOW_ADDR: timeout: no handshake"
+	echo "# st-connect against a 1M-entry Peers, endless heartbeats, 1 byte/s: $(((t1 - t0) / 1000000)) ms" >&3
+	# two listeners each sending a 16 MiB frame: the dials' budget stops reading them
+	for i in 1 2; do
+		peer "HUGE$i" huge
+		h+=("$(eval echo "\$HUGE${i}_ADDR")")
+	done
+	# the peak of st-connect's resident memory (ru_maxrss, kB) on the last line; first
+	# for one ordinary dial (sanitizer builds start larger)
+	local peak='
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:])
+print("maxrss %d" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'
+	run python3 -c "$peak" st-connect --getpeers 100 --timeout 1s "$BEAT_ADDR"
+	local base=${lines[-1]#maxrss }
+	t0=$(date +%s%N)
+	ST_CONNECT_MAX_MEMORY=1MiB run python3 -c "$peak" st-connect --getpeers 100 --timeout 3s "${h[@]}"
+	t1=$(date +%s%N)
+	[ "$(grep -c ': timeout: no peers$' <<<"$output")" -eq 2 ]
+	local rss=${lines[-1]#maxrss }
+	echo "# st-connect against 2 listeners sending 16 MiB frames: $(((t1 - t0) / 1000000)) ms, VmHWM ${rss} kB (one ordinary dial: ${base} kB)" >&3
+	[ "$rss" -lt $((base + 12 * 1024)) ] # two whole frames would add 32 MiB
 }

@@ -176,3 +176,140 @@ PY
 	wait_for_line "$BATS_TEST_TMPDIR/L1.out" 'protocol-error' 5
 	grep -q 'frame too large' "$BATS_TEST_TMPDIR/L1.out"
 }
+
+@test "the GetPeers limit holds per address whatever the table's hash, and per /24" {
+	st-addrbook add -q --allow-private 127.0.0.9:7777 127.0.0.10:7777
+	start_listener L1 --data-dir "$ST_DATA_DIR" --max-per-ip 100
+	local srcs=() i
+	# two addresses that shared a slot of the old fixed-key table: alternating got 19 of 20
+	for i in $(seq 10); do srcs+=(127.2.0.1 127.3.1.229); done
+	run python3 "$ST_TOP/tests/bats/tools/peer.py" getpeers "$L1_ADDR" "${srcs[@]}"
+	[ "${#lines[@]}" -eq 20 ]
+	[ "$(grep -c ' 2$' <<<"$output")" -eq 2 ]  # the first of each: both book entries
+	[ "$(grep -c ' 0$' <<<"$output")" -eq 18 ] # then empty answers
+	# twenty addresses of one /24 get eight answers between them
+	srcs=()
+	for i in $(seq 20); do srcs+=("127.5.5.$i"); done
+	run python3 "$ST_TOP/tests/bats/tools/peer.py" getpeers "$L1_ADDR" "${srcs[@]}"
+	[ "$(grep -c ' 2$' <<<"$output")" -eq 8 ]
+	[ "$(grep -c ' 0$' <<<"$output")" -eq 12 ]
+}
+
+# handshake_ms ADDR: one honest st-connect --ping against ADDR; prints its wall time in ms
+handshake_ms() {
+	local t0 t1
+	t0=$(date +%s%N)
+	st-connect -q --ping --timeout 10s "$1" >/dev/null
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000))
+}
+
+@test "GetPeers is answered from memory while a writer holds the address book" {
+	st-addrbook add -q --allow-private 127.0.0.9:7777 127.0.0.10:7777
+	start_listener L1 --data-dir "$ST_DATA_DIR"
+	# something else holds the book's lock, as a writer would (bounded: 10 s)
+	start_bg HOLD flock -o "$ST_DATA_DIR/addrbook.lock" sleep 10 # -o: only flock holds it
+	local i
+	for i in $(seq 50); do flock -n "$ST_DATA_DIR/addrbook.lock" true || break; sleep 0.1; done
+	run st-addrbook --wait 0s list
+	[ "$status" -eq 75 ] # the lock is held
+	run st-connect --getpeers 10 -o tsv "$L1_ADDR"
+	[ "$status" -eq 0 ]
+	[ "$(col endpoint <<<"$output" | sort | tr '\n' ' ')" = "127.0.0.10:7777 127.0.0.9:7777 " ]
+	# reported, not asserted: an honest handshake while the lock is held
+	echo "# honest handshake + ping with the book locked: $(handshake_ms "$L1_ADDR") ms" >&3
+}
+
+# hold N: opens N connections to L1 from 127.0.0.1 and keeps them (10 s at most); prints
+# "open" once all are up, then "error TEXT" for each Error the listener sends them
+hold() {
+	python3 -c "
+import select, socket, struct, sys, time
+port = int(sys.argv[1]); n = int(sys.argv[2])
+c = [socket.create_connection(('127.0.0.1', port)) for _ in range(n)]
+print('open', flush=True)
+end = time.time() + 10
+while c and time.time() < end:
+    r, _, _ = select.select(c, [], [], 0.2)
+    for s in r:
+        b = s.recv(65536)
+        if len(b) >= 5 and b[4] == 0xff:
+            print('error ' + b[5:5 + struct.unpack('<I', b[:4])[0] - 1].decode(), flush=True)
+        c.remove(s); s.close()
+" "${L1_ADDR##*:}" "$1"
+}
+
+@test "a full listener evicts from the most crowded network for a newcomer, telling it why" {
+	start_listener L1 --max-conns 40 --max-per-ip 100 --handshake-timeout 30s
+	hold 40 >held.out &
+	holder=$!
+	wait_for_line held.out '^open$' 10
+	# full: the honest newcomer is served, a connection of the crowded group makes room
+	run st-connect -o tsv --ping "$L1_ADDR"
+	[ "$status" -eq 0 ]
+	[ "$(col status <<<"$output")" = ok ]
+	wait_for_line held.out '^error evicted: the listener is full' 5
+	wait_for_line "$BATS_TEST_TMPDIR/L1.out" 'refused-limit.*evicted: the listener is full' 5
+	kill $holder
+	wait $holder || true
+}
+
+@test "a full listener whose every connection is protected refuses the newcomer with an Error" {
+	start_listener L1 --max-conns 4 --max-per-ip 100 --handshake-timeout 30s
+	hold 4 >held.out &
+	holder=$!
+	wait_for_line held.out '^open$' 10
+	hold 1 >new.out
+	grep -q '^error too many connections$' new.out
+	kill $holder
+	wait $holder || true
+}
+
+# vmhwm NAME: the peak resident memory (VmHWM) of background process NAME, in kB
+vmhwm() {
+	awk '/^VmHWM:/ { print $2 }' "/proc/$(cat "$BATS_TEST_TMPDIR/$1.pid")/status"
+}
+
+@test "the whole listener's memory budget: large frames stop being read, newcomers are told it is busy" {
+	ST_LISTEN_MAX_MEMORY=1MiB start_listener L1 --max-per-ip 100
+	local before
+	before=$(vmhwm L1)
+	# 8 peers handshake, then each starts an 8 MiB frame and pushes as fast as it can for
+	# 4 s: 64 MiB held unless the budget stops reading from them
+	python3 -c "
+import select, socket, struct, sys, time
+sys.path.insert(0, sys.argv[2])
+import peer
+port = int(sys.argv[1])
+c = []
+for i in range(8):
+    s = socket.create_connection(('127.0.0.1', port))
+    s.sendall(peer.frame(1, peer.handshake(node='big-%d' % i)))
+    peer.read_frame(s)
+    s.sendall(struct.pack('<IB', 8 << 20, 0x20))
+    s.setblocking(False)
+    c.append(s)
+chunk, sent, end = b'x' * 65536, 0, time.time() + 4
+while time.time() < end:
+    _, w, _ = select.select([], c, [], 0.1)
+    for s in w:
+        try:
+            sent += s.send(chunk)
+        except OSError:
+            pass
+print('pushed %d bytes' % sent, flush=True)
+time.sleep(30)
+" "${L1_ADDR##*:}" "$ST_TOP/tests/bats/tools" >push.out &
+	pusher=$!
+	wait_for_line push.out '^pushed ' 20
+	local peak
+	peak=$(vmhwm L1)
+	echo "# st-listen VmHWM: ${before} kB at start, ${peak} kB with 8 peers pushing 8 MiB frames ($(cat push.out))" >&3
+	[ "$peak" -lt $((before + 24 * 1024)) ] # the budget (1 MiB) and a read per peer, not 64 MiB
+	# over its budget the listener turns a newcomer away, saying why
+	run st-connect -o tsv "$L1_ADDR"
+	[ "$status" -eq 69 ]
+	[[ "$(col error <<<"$output")" == *"busy: the listener's memory budget (1048576 bytes) is spent"* ]]
+	kill $pusher
+	wait $pusher || true
+}

@@ -267,6 +267,33 @@ zone() {
 	assert_line "11.1.1.1:7777	dns:small.test	-"
 }
 
+@test "dns: every fault of a hostile server's reply is named, a reply with the wrong id ignored" {
+	local m
+	for m in BADID BADLABEL LOOP BADCOUNT SHORT CUT BADLEN REFUSED SERVFAIL RCODE12 NODATA; do
+		echo "${m,,}.test $m"
+	done >zone.txt
+	echo "good.test A 11.1.1.1" >>zone.txt
+	start_dns DNS zone.txt
+	# shellcheck disable=SC2046 # one word a name
+	run st-seed dns -o tsv --resolver "$DNS_ADDR" --timeout 1s $(cut -d' ' -f1 zone.txt)
+	echo "$output"
+	[ "$status" -eq 75 ] # some failed, not all
+	assert_line "11.1.1.1:7777	dns:good.test	-"
+	assert_line --regexp "^st-seed: badid.test: timed out \([0-9]+ replies not ours, the last: wrong id \([0-9]+, not [0-9]+\)\)$"
+	# the answer follows the 19-byte question of these 5-letter names: at byte 31
+	assert_line "st-seed: badlabel.test: malformed reply to A: bad label: type 0x80 at byte 31"
+	assert_line "st-seed: loop.test: malformed reply to A: bad label: the name pointer at byte 27 points forward, to 27"
+	assert_line "st-seed: badcount.test: malformed reply to A: bad count: 3 answers announced, the reply ends after 1"
+	assert_line "st-seed: short.test: malformed reply to A: truncated: 7 bytes, shorter than a header"
+	assert_line --partial "st-seed: cut.test: malformed reply to A: truncated: answer 1 of 1 has 4 data bytes, the reply ends first; malformed reply to AAAA: truncated: answer 1 of 1 has 16 data bytes"
+	assert_line --partial "st-seed: badlen.test: malformed reply to A: bad A record: 5 bytes, not 4; malformed reply to AAAA: bad AAAA record: 17 bytes, not 16"
+	assert_line "st-seed: refused.test: error to A: the server answered REFUSED (rcode 5)"
+	assert_line "st-seed: servfail.test: error to A: the server answered SERVFAIL (rcode 2)"
+	assert_line "st-seed: rcode12.test: error to A: the server answered rcode 12"
+	assert_line "st-seed: nodata.test: no A or AAAA records"
+	refute_line --partial "unknown"
+}
+
 # refresh_config URL DNS: a config with a URL seed and a DNS seed
 refresh_config() {
 	mkdir -p "$XDG_CONFIG_HOME/spacetime"

@@ -137,6 +137,49 @@ static void structure_errors_are_reported(void **state)
 	expect_error("listen:\n  bind: [a,b]\n", "listen.bind");
 }
 
+/* text: "addrbook:\n  x: " then depth levels of open ("[" or "{a: ") and their closes */
+static char *nested(int depth, const char *open, const char *close)
+{
+	size_t lo = strlen(open), lc = strlen(close);
+	char *t = malloc(32 + (size_t)depth * (lo + lc));
+	assert_non_null(t);
+	char *p = t + sprintf(t, "addrbook:\n  x: ");
+	for (int i = 0; i < depth; i++, p += lo)
+		memcpy(p, open, lo);
+	*p++ = '1';
+	for (int i = 0; i < depth; i++, p += lc)
+		memcpy(p, close, lc);
+	strcpy(p, "\n");
+	return t;
+}
+
+/* 40k levels took libyaml 5.5 s; past 64 (the root and addrbook: are two) it is refused,
+ * naming the file, line and column where the limit was passed. */
+static void deep_nesting_is_refused_with_its_position(void **state)
+{
+	(void)state;
+	char *t = nested(62, "[", "]"); /* 64 levels in all: only the unknown key is wrong */
+	expect_error(t, "st.yaml:2:3: addrbook.x: unknown key");
+	free(t);
+	t = nested(63, "[", "]");
+	expect_error(t, "st.yaml:2:68: nested deeper than 64 levels");
+	free(t);
+	t = nested(40000, "[", "]");
+	expect_error(t, "st.yaml:2:68: nested deeper than 64 levels");
+	free(t);
+	t = nested(40000, "{a: ", "}");
+	expect_error(t, "nested deeper than 64 levels");
+	free(t);
+	/* block style, one level a line */
+	char *b = malloc(200 * 210);
+	assert_non_null(b);
+	char *p = b;
+	for (int i = 0; i < 200; i++)
+		p += sprintf(p, "%*sk%d:\n", i, "", i);
+	expect_error(b, "st.yaml:65:65: nested deeper than 64 levels");
+	free(b);
+}
+
 static void empty_documents_and_sections_keep_defaults(void **state)
 {
 	(void)state;
@@ -283,6 +326,7 @@ int main(void)
 		cmocka_unit_test(unknown_keys_name_position_and_suggest),
 		cmocka_unit_test(bad_values_name_the_key_and_the_range),
 		cmocka_unit_test(structure_errors_are_reported),
+		cmocka_unit_test(deep_nesting_is_refused_with_its_position),
 		cmocka_unit_test(empty_documents_and_sections_keep_defaults),
 		cmocka_unit_test(set_validates_like_the_file),
 		cmocka_unit_test(precedence_is_flag_env_file_default),

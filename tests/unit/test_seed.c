@@ -357,6 +357,91 @@ static void dns_refuses_a_bad_resolver(void **state)
 	assert_int_equal(err.code, ST_EX_USAGE);
 }
 
+/* A reply to the query (id 0x1234, "Seed.Test", A) with extra bytes after the question. */
+static size_t dns_reply(uint8_t *buf, unsigned flags, unsigned an, const uint8_t *rest, size_t nrest)
+{
+	int q = st_dns_query_build(buf, 0x1234, "Seed.Test", 1);
+	assert_true(q > 0);
+	buf[2] = (uint8_t)(flags >> 8);
+	buf[3] = (uint8_t)flags;
+	buf[7] = (uint8_t)an;
+	if (nrest)
+		memcpy(buf + q, rest, nrest);
+	return (size_t)q + nrest;
+}
+
+static enum st_dns_verdict dns_parse(const uint8_t *p, size_t n, struct st_endpoint *out,
+                                     size_t *nout, char *detail)
+{
+	return st_dns_reply_parse(p, n, 0x1234, "seed.test.", 1, out, 4, nout, detail, 160);
+}
+
+static void dns_replies_are_read_and_their_faults_named(void **state)
+{
+	(void)state;
+	uint8_t buf[512];
+	struct st_endpoint out[4];
+	size_t nout;
+	char detail[160];
+	/* a CNAME (compressed, pointing back at the question) then its A, and a record of
+	 * another name that is passed over */
+	const uint8_t chain[] = {
+		0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 6, 3, 'w', 'w', 'w', 0xc0, 12, /* CNAME www.seed.test */
+		3, 'x', 'y', 'z', 0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 9, 9, 9, 9,       /* xyz. A: not ours */
+		0xc0, 39, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 11, 2, 3, 4,                 /* www.seed.test A */
+	};
+	size_t n = dns_reply(buf, 0x8180, 3, chain, sizeof chain);
+	assert_int_equal(dns_parse(buf, n, out, &nout, detail), ST_DNS_ANSWER);
+	assert_int_equal(nout, 1);
+	assert_int_equal(out[0].family, ST_AF_INET);
+	assert_memory_equal(out[0].addr, ((uint8_t[]){11, 2, 3, 4}), 4);
+	/* every prefix of it is a named fault, never an overrun (ASan watches) */
+	for (size_t cut = 0; cut < n; cut++) {
+		uint8_t *copy = malloc(cut ? cut : 1);
+		memcpy(copy, buf, cut);
+		enum st_dns_verdict v = dns_parse(copy, cut, out, &nout, detail);
+		assert_int_equal(v, ST_DNS_MALFORMED);
+		assert_int_equal(nout, 0);
+		assert_true(detail[0]);
+		free(copy);
+	}
+	/* a pointer to itself (a loop) and one pointing forward are bad labels */
+	const uint8_t loop[] = {0xc0, 27, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 1, 2, 3, 4};
+	n = dns_reply(buf, 0x8180, 1, loop, sizeof loop);
+	assert_int_equal(dns_parse(buf, n, out, &nout, detail), ST_DNS_MALFORMED);
+	assert_string_equal(detail, "bad label: the name pointer at byte 27 points forward, to 27");
+	/* the wrong id, a query, another question: not our reply */
+	n = dns_reply(buf, 0x8180, 0, NULL, 0);
+	buf[1] ^= 1;
+	assert_int_equal(dns_parse(buf, n, out, &nout, detail), ST_DNS_IGNORED);
+	assert_string_equal(detail, "wrong id (4661, not 4660)");
+	n = dns_reply(buf, 0x0100, 0, NULL, 0);
+	assert_int_equal(dns_parse(buf, n, out, &nout, detail), ST_DNS_IGNORED);
+	n = dns_reply(buf, 0x8180, 0, NULL, 0);
+	buf[n - 3] = 28; /* AAAA asked */
+	assert_int_equal(dns_parse(buf, n, out, &nout, detail), ST_DNS_IGNORED);
+	assert_string_equal(detail, "a reply to another question");
+	/* rcodes, truncation, no answer */
+	n = dns_reply(buf, 0x8183, 0, NULL, 0);
+	assert_int_equal(dns_parse(buf, n, out, &nout, detail), ST_DNS_NXDOMAIN);
+	n = dns_reply(buf, 0x8185, 0, NULL, 0);
+	assert_int_equal(dns_parse(buf, n, out, &nout, detail), ST_DNS_RCODE);
+	assert_string_equal(detail, "the server answered REFUSED (rcode 5)");
+	n = dns_reply(buf, 0x8380, 0, NULL, 0);
+	assert_int_equal(dns_parse(buf, n, out, &nout, detail), ST_DNS_TRUNCATED);
+	n = dns_reply(buf, 0x8180, 0, NULL, 0);
+	assert_int_equal(dns_parse(buf, n, out, &nout, detail), ST_DNS_NODATA);
+	assert_string_equal(detail, "no answer");
+	/* two questions */
+	n = dns_reply(buf, 0x8180, 0, NULL, 0);
+	buf[5] = 2;
+	assert_int_equal(dns_parse(buf, n, out, &nout, detail), ST_DNS_MALFORMED);
+	assert_string_equal(detail, "bad count: 2 questions in the reply, not 1");
+	/* a name that is not a DNS name is never asked */
+	assert_int_equal(st_dns_query_build(buf, 1, "a..b", 1), -1);
+	assert_int_equal(st_dns_query_build(buf, 1, "", 1), -1);
+}
+
 static void refresh_needs_seeds_and_runs_alone(void **state)
 {
 	(void)state;
@@ -402,6 +487,7 @@ int main(void)
 		cmocka_unit_test(local_lists_have_a_ceiling),
 		cmocka_unit_test(fetch_failures_are_per_request),
 		cmocka_unit_test(dns_refuses_a_bad_resolver),
+		cmocka_unit_test(dns_replies_are_read_and_their_faults_named),
 		cmocka_unit_test(refresh_needs_seeds_and_runs_alone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

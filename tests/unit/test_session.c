@@ -242,6 +242,89 @@ static void ratelimit_one_answer_per_interval_per_address(void **state)
 	free(r);
 }
 
+static struct st_endpoint addr(const char *s)
+{
+	struct st_endpoint e;
+	assert_int_equal(st_endpoint_parse(&e, s, strlen(s), NULL), 0);
+	return e;
+}
+
+/* Two addresses that shared a slot of the old fixed-key table: alternating got 19 of 20. */
+static void ratelimit_alternating_addresses_do_not_bypass(void **state)
+{
+	(void)state;
+	struct st_ratelimit *r = malloc(sizeof *r);
+	st_ratelimit_init(r, 300);
+	struct st_endpoint a = addr("127.2.0.1:9000"), b = addr("127.3.1.229:9000");
+	int answered = 0;
+	for (int i = 0; i < 20; i++)
+		answered += st_ratelimit_allow(r, i % 2 ? &b : &a, 1000 + i);
+	assert_int_equal(answered, 2);
+	free(r);
+}
+
+/* Every requester keeps its own limit: none is lost to another's hash. */
+static void ratelimit_many_requesters_each_limited(void **state)
+{
+	(void)state;
+	struct st_ratelimit *r = malloc(sizeof *r);
+	st_ratelimit_init(r, 300);
+	char s[32];
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 300; i++) {
+			snprintf(s, sizeof s, "10.%d.%d.1:1", i / 256, i % 256); /* its own /24 */
+			struct st_endpoint e = addr(s);
+			assert_int_equal(st_ratelimit_allow(r, &e, 1000 + round), round == 0);
+		}
+	assert_int_equal(r->evicted, 0);
+	free(r);
+}
+
+/* Hopping over the addresses of one /24 gets ST_RATELIMIT_PER_NET answers an interval. */
+static void ratelimit_per_ipv4_24(void **state)
+{
+	(void)state;
+	struct st_ratelimit *r = malloc(sizeof *r);
+	st_ratelimit_init(r, 300);
+	char s[32];
+	int answered = 0;
+	for (int i = 1; i <= 40; i++) {
+		snprintf(s, sizeof s, "127.5.5.%d:1", i);
+		struct st_endpoint e = addr(s);
+		answered += st_ratelimit_allow(r, &e, 1000);
+	}
+	assert_int_equal(answered, ST_RATELIMIT_PER_NET);
+	struct st_endpoint other = addr("127.5.6.1:1"); /* the next /24 has its own */
+	assert_true(st_ratelimit_allow(r, &other, 1000));
+	/* one more each interval / PER_NET seconds, to an address not answered yet */
+	struct st_endpoint late = addr("127.5.5.200:1"), later = addr("127.5.5.201:1");
+	assert_false(st_ratelimit_allow(r, &late, 1000 + 300 / ST_RATELIMIT_PER_NET - 1));
+	assert_true(st_ratelimit_allow(r, &late, 1000 + 300 / ST_RATELIMIT_PER_NET + 1));
+	assert_false(st_ratelimit_allow(r, &later, 1000 + 300 / ST_RATELIMIT_PER_NET + 1));
+	/* after a whole interval the network's allowance is back */
+	struct st_endpoint first = addr("127.5.5.1:1");
+	assert_true(st_ratelimit_allow(r, &first, 1000 + 300 + 300 / ST_RATELIMIT_PER_NET + 1));
+	free(r);
+}
+
+static void ratelimit_per_ipv6_48(void **state)
+{
+	(void)state;
+	struct st_ratelimit *r = malloc(sizeof *r);
+	st_ratelimit_init(r, 300);
+	char s[64];
+	int answered = 0;
+	for (int i = 1; i <= 40; i++) {
+		snprintf(s, sizeof s, "[2001:db8:1:%x::1]:1", i); /* one /48, many /64s */
+		struct st_endpoint e = addr(s);
+		answered += st_ratelimit_allow(r, &e, 1000);
+	}
+	assert_int_equal(answered, ST_RATELIMIT_PER_NET);
+	struct st_endpoint other = addr("[2001:db8:2::1]:1");
+	assert_true(st_ratelimit_allow(r, &other, 1000));
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +336,10 @@ int main(void)
 		cmocka_unit_test(garbage_and_error_messages),
 		cmocka_unit_test(chain_messages_are_passed_over_and_timeouts_close),
 		cmocka_unit_test(ratelimit_one_answer_per_interval_per_address),
+		cmocka_unit_test(ratelimit_alternating_addresses_do_not_bypass),
+		cmocka_unit_test(ratelimit_many_requesters_each_limited),
+		cmocka_unit_test(ratelimit_per_ipv4_24),
+		cmocka_unit_test(ratelimit_per_ipv6_48),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,17 @@ ZONEFILE lines ('#' starts a comment; names are case-insensitive, final dot opti
   NAME A 1.2.3.4         an address record (TTL 60); repeat the line for more
   NAME AAAA 2001:db8::1
   NAME SLOW              never answer queries for NAME (client timeouts)
-  NAME SERVFAIL          answer SERVFAIL for NAME
+  NAME SERVFAIL          answer SERVFAIL for NAME (also REFUSED, FORMERR, NOTIMP, RCODE12)
+  NAME NODATA            NAME is there, without records (empty NOERROR answers)
+Hostile modes: each answers with one A/AAAA record (11.0.0.1 / 2001:db8::1 unless the
+name has records), broken one way:
+  NAME BADID             the reply carries another id (the client must ignore it)
+  NAME BADLABEL          the answer's owner name has a label of type 0x80
+  NAME LOOP              the answer's owner name is a pointer to itself
+  NAME BADCOUNT          three answers announced, one sent
+  NAME SHORT             the reply cut to 7 bytes
+  NAME CUT               the reply cut inside the answer's data
+  NAME BADLEN            the address record is one byte longer than an address
 A name in the file with no record of the asked type gets an empty NOERROR answer;
 any other name NXDOMAIN.
 """
@@ -25,8 +35,13 @@ import threading
 TYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT",
          28: "AAAA", 33: "SRV", 41: "OPT", 65: "HTTPS", 255: "ANY"}
 FAMILY = {"A": (1, socket.AF_INET), "AAAA": (28, socket.AF_INET6)}
-NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP = 0, 1, 2, 3, 4
-RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP"}
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
+          12: "RCODE12"}
+ERROR_MODES = {v: k for k, v in RCODES.items() if k not in (NOERROR, NXDOMAIN)}
+HOSTILE = ("BADID", "BADLABEL", "LOOP", "BADCOUNT", "SHORT", "CUT", "BADLEN")
+DEFAULT_RDATA = {1: socket.inet_pton(socket.AF_INET, "11.0.0.1"),
+                 28: socket.inet_pton(socket.AF_INET6, "2001:db8::1")}
 
 log_lock = threading.Lock()
 
@@ -51,7 +66,7 @@ def load_zone(path):
             continue
         entry = zone.setdefault(words[0].lower().rstrip("."), {"records": [], "mode": None})
         kind = words[1].upper() if len(words) > 1 else ""
-        if len(words) == 2 and kind in ("SLOW", "SERVFAIL"):
+        if len(words) == 2 and (kind in ("SLOW", "NODATA") or kind in ERROR_MODES or kind in HOSTILE):
             entry["mode"] = kind
         elif len(words) == 3 and kind in FAMILY:
             qtype, fam = FAMILY[kind]
@@ -60,7 +75,7 @@ def load_zone(path):
             except OSError:
                 sys.exit(f"dns.py: {path}:{n}: bad {kind} address {words[2]!r}")
         else:
-            sys.exit(f"dns.py: {path}:{n}: expected NAME A|AAAA ADDR, NAME SLOW or NAME SERVFAIL")
+            sys.exit(f"dns.py: {path}:{n}: expected NAME A|AAAA ADDR or NAME MODE")
     return zone
 
 
@@ -117,10 +132,15 @@ def answer(zone, msg, limit):
     elif entry["mode"] == "SLOW":
         log(f"{name} {tname} DROP")
         return None
-    elif entry["mode"] == "SERVFAIL":
-        rcode, records = SERVFAIL, []
+    elif entry["mode"] in ERROR_MODES:
+        rcode, records = ERROR_MODES[entry["mode"]], []
     else:
         rcode, records = NOERROR, [r for r in entry["records"] if r[0] == qtype]
+    if entry is not None and entry["mode"] in HOSTILE:
+        if not records and qtype in DEFAULT_RDATA:
+            records = [(qtype, DEFAULT_RDATA[qtype])]
+        log(f"{name} {tname} {entry['mode']}")
+        return hostile(entry["mode"], qid, base, question, records)
     # answers name the question by pointer (0xC00C), so they repeat the name exactly
     # as asked, case included: evdns's 0x20 check compares it byte for byte
     rrs = [b"\xc0\x0c" + struct.pack("!HHIH", t, 1, 60, len(rd)) + rd for t, rd in records]
@@ -133,6 +153,29 @@ def answer(zone, msg, limit):
     log(f"{name} {tname} {RCODES[rcode]}")
     head = struct.pack("!6H", qid, base | tc | rcode, 1, fit, 0, 0)
     return head + question + b"".join(rrs[:fit])
+
+
+def hostile(mode, qid, base, question, records):
+    """A reply to the question broken as mode says (see the module's doc)."""
+    rrs = [b"\xc0\x0c" + struct.pack("!HHIH", t, 1, 60, len(rd)) + rd for t, rd in records[:1]]
+    an = len(rrs)
+    if mode == "BADID":
+        qid ^= 0x5555
+    elif mode == "BADLABEL":
+        rrs = [b"\x80abc\x00" + rr[2:] for rr in rrs]
+    elif mode == "LOOP":
+        at = 12 + len(question)  # the pointer points at itself
+        rrs = [struct.pack("!H", 0xC000 | at) + rr[2:] for rr in rrs]
+    elif mode == "BADCOUNT":
+        an = 3 if rrs else 0
+    elif mode == "BADLEN":
+        rrs = [rr[:10] + struct.pack("!H", len(rr) - 12 + 1) + rr[12:] + b"\x00" for rr in rrs]
+    reply = struct.pack("!6H", qid, base, 1, an, 0, 0) + question + b"".join(rrs)
+    if mode == "SHORT":
+        reply = reply[:7]
+    elif mode == "CUT":
+        reply = reply[:-2]
+    return reply
 
 
 class UDPHandler(socketserver.BaseRequestHandler):

@@ -7,7 +7,16 @@ MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, r
        errortext (an Error whose text holds a terminal escape),
        flood (answers every GetPeers with 1000 fresh loopback addresses),
        longid (a node id of 248 bytes, as a quota forger would send),
-       zerohead (the 4 bytes of a zero length, then nothing for 20 s: no type byte)
+       turncoat (first connection: node id turn-1; every later one: longid's),
+       zerohead (the 4 bytes of a zero length, then nothing for 20 s: no type byte),
+       bigpeers (after the handshake, Peers of 1,000,000 entries: 24 MB, over any frame cap),
+       heartbeats (after the handshake, a Heartbeat every 10 ms, for ever),
+       trickle (its HandshakeAck one byte a second),
+       huge (after the handshake, a 16 MiB chain message as fast as it is read)
+    peer.py getpeers ADDR:PORT SRC...
+                      for each loopback address SRC in turn: dials ADDR:PORT from SRC,
+                      handshakes, sends GetPeers for 100 and prints "SRC N" with the
+                      count of the Peers answer (0: rate-limited), or "SRC closed"
     peer.py pingflood ADDR:PORT SECONDS
                       dials ADDR:PORT, handshakes, then sends Pings for SECONDS without
                       ever reading a Pong; prints "sent N bytes" and exits
@@ -58,6 +67,9 @@ def read_frame(c):
     return t, body
 
 
+connections = [0]  # turncoat: how many came before
+
+
 def serve(c, mode):
     try:
         if mode == "silent":
@@ -70,6 +82,28 @@ def serve(c, mode):
             c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 3)
         elif mode == "zero":
             c.sendall(struct.pack("<IB", 0, 2))
+        elif mode == "bigpeers":
+            c.sendall(frame(2, handshake(node="big-1")))
+            n = 1000000
+            entry = struct.pack("<i", 16) + bytes(15) + b"\x01" + struct.pack("<i", 7777)  # ::1
+            c.sendall(struct.pack("<IB", 1 + 4 + n * len(entry), 0x11) + struct.pack("<i", n))
+            for _ in range(n // 10000):
+                c.sendall(entry * 10000)
+        elif mode == "heartbeats":
+            c.sendall(frame(2, handshake(node="beat-1")))
+            while True:
+                c.sendall(frame(3, b""))
+                time.sleep(0.01)
+        elif mode == "trickle":
+            for byte in frame(2, handshake(node="slow-1")):
+                c.sendall(bytes([byte]))
+                time.sleep(1)
+        elif mode == "huge":
+            c.sendall(frame(2, handshake(node="huge-1")))
+            c.sendall(struct.pack("<IB", 16 << 20, 0x20))
+            chunk = b"x" * 65536
+            for _ in range((16 << 20) // len(chunk)):
+                c.sendall(chunk)
         elif mode == "zerohead":
             c.sendall(struct.pack("<I", 0))
             time.sleep(20)
@@ -89,6 +123,9 @@ def serve(c, mode):
             c.sendall(frame(0xFF, b"go away\x1b[2J\nnow"))
         elif mode == "longid":
             c.sendall(frame(2, handshake(node="x" * 248)))
+        elif mode == "turncoat":
+            connections[0] += 1
+            c.sendall(frame(2, handshake(node="turn-1" if connections[0] == 1 else "x" * 248)))
         elif mode == "flood":
             import random
             c.sendall(frame(2, handshake(node="flood-1")))
@@ -203,12 +240,34 @@ def tls_dial(where, d, node):
     else:
         print("closed", flush=True)
     t.close()
+def getpeers(where, sources):
+    host, port = where.rsplit(":", 1)
+    for src in sources:
+        try:
+            c = socket.create_connection((host, int(port)), timeout=5, source_address=(src, 0))
+            c.sendall(frame(1, handshake(node="asker", ua="st-test/1")))
+            t, body = read_frame(c)
+            if t != 2:
+                raise OSError("no HandshakeAck")
+            c.sendall(frame(0x10, struct.pack("<ii", 100, 0)))
+            while True:
+                t, body = read_frame(c)
+                if t is None:
+                    raise OSError("closed")
+                if t == 0x11:
+                    print("%s %d" % (src, struct.unpack("<i", body[:4])[0]), flush=True)
+                    break
+            c.close()
+        except OSError:
+            print("%s closed" % src, flush=True)
 
 
 def main():
     mode = sys.argv[1]
     if mode == "tlsdial":
         tls_dial(sys.argv[2], sys.argv[3], sys.argv[4])
+    if mode == "getpeers":
+        getpeers(sys.argv[2], sys.argv[3:])
         return
     if mode == "pingflood":
         pingflood(sys.argv[2], float(sys.argv[3]))

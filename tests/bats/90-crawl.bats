@@ -296,7 +296,7 @@ answer() {
 	# st-seed hears the refusal
 	run st-seed dns --resolver "$DNS_ADDR" example.com
 	[ "$status" -eq 69 ]
-	assert_output "st-seed: example.com: refused"
+	assert_output "st-seed: example.com: error to A: the server answered REFUSED (rcode 5)"
 	# a burst of 4 per second at --rate 1; the rest is dropped without a word
 	run dnsq --burst 20 "$SLOW_ADDR" seed.test A
 	[ "$status" -eq 0 ]

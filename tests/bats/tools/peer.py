@@ -266,6 +266,7 @@ def main():
     mode = sys.argv[1]
     if mode == "tlsdial":
         tls_dial(sys.argv[2], sys.argv[3], sys.argv[4])
+        return
     if mode == "getpeers":
         getpeers(sys.argv[2], sys.argv[3:])
         return

@@ -61,14 +61,16 @@ CLI_OBJ := $(BUILD)/cmd/cli.o $(BUILD)/cmd/complete.o $(BUILD)/cmd/tty.o
 # Generated from the programs themselves, so a new program or option needs no edit:
 # the completions (one generator, tools/gen-completions) and the st.yaml example
 # (from lib/config.c's key table).
-COMPLETIONS := $(BUILD)/completions/st.bash $(BUILD)/completions/_st $(BUILD)/completions/st.fish
+# The completions are committed in completions/ (a test checks they are the
+# generator's output) and remade when the generator changes.
+COMPLETIONS := completions/st.bash completions/_st completions/st.fish
 EXAMPLE_CONF := $(BUILD)/st.yaml
 UNITS := $(sort $(wildcard dist/systemd/*.service dist/systemd/*.timer))
 
 all: $(LIBST) $(PROGRAMS) $(COMPLETIONS) $(EXAMPLE_CONF)
 
 $(COMPLETIONS) &: tools/gen-completions Makefile
-	tools/gen-completions $(BUILD)/completions $(notdir $(PROGRAMS))
+	tools/gen-completions completions $(notdir $(PROGRAMS))
 
 $(EXAMPLE_CONF): $(BUILD)/st-keygen
 	$(BUILD)/st-keygen --example-config >$@.tmp && mv $@.tmp $@
@@ -187,10 +189,10 @@ install: all
 	    $(DESTDIR)$(SYSCONFDIR)/spacetime
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
 	for m in $(MAN_PAGES); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
-	install -m 0644 $(BUILD)/completions/st.bash $(DESTDIR)$(BASHCOMPDIR)/st
+	install -m 0644 completions/st.bash $(DESTDIR)$(BASHCOMPDIR)/st
 	for p in $(notdir $(PROGRAMS)); do ln -sf st $(DESTDIR)$(BASHCOMPDIR)/$$p; done
-	install -m 0644 $(BUILD)/completions/_st $(DESTDIR)$(ZSHCOMPDIR)/_st
-	install -m 0644 $(BUILD)/completions/st.fish $(DESTDIR)$(FISHCOMPDIR)/st.fish
+	install -m 0644 completions/_st $(DESTDIR)$(ZSHCOMPDIR)/_st
+	install -m 0644 completions/st.fish $(DESTDIR)$(FISHCOMPDIR)/st.fish
 	for p in $(notdir $(PROGRAMS)); do ln -sf st.fish $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; done
 	for u in $(UNITS); do sed 's|/usr/bin/|$(BINDIR)/|g; s|/etc/|$(SYSCONFDIR)/|g' $$u \
 	    >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; done

@@ -15,7 +15,7 @@ programs() {
 }
 
 comp_dir() {
-	echo "$ST_BUILD/completions"
+	echo "$ST_TOP/completions"
 }
 
 # bash_complete LINE...: what bash-completion's machinery gives for each LINE,
@@ -154,4 +154,16 @@ zsh_complete() {
 	[ "$output" = $'Makefile\t' ] || [ "$output" = Makefile ]
 	run fish_complete "st-addrbook --config=Makef"
 	[ "${output%$'\t'}" = --config=Makefile ]
+}
+
+@test "the committed completions are the generator's output, with a name for every program" {
+	tools=$ST_TOP/tools
+	# shellcheck disable=SC2046
+	"$tools/gen-completions" "$BATS_TEST_TMPDIR/gen" $(programs)
+	run diff -r "$BATS_TEST_TMPDIR/gen" "$ST_TOP/completions"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	for p in $(programs); do
+		[ -e "$ST_TOP/completions/$p.bash" ] && [ -e "$ST_TOP/completions/$p.fish" ] &&
+			[ -e "$ST_TOP/completions/_$p" ]
+	done
 }

@@ -611,6 +611,22 @@ void st_cli_stat(struct st_printer *p, size_t bars, const char *metric, const ch
 	st_print_end(p);
 }
 
+int st_cli_fsck_done(const struct st_cli *cli, int rc, size_t kept, size_t lost, bool repair,
+                     const char *hint, struct st_err *err)
+{
+	if (rc < 0) {
+		if (err->code == ST_EX_DATAERR && !repair)
+			st_err_prefix(err, "%s", hint);
+		return st_report(cli, err);
+	}
+	if (rc == 1)
+		st_note(cli, "repaired: %zu entries kept, %zu lines lost; damaged files moved to *.bak",
+		        kept, lost);
+	else
+		st_note(cli, "ok: %zu entries", kept);
+	return 0;
+}
+
 int st_cli_printer_done(const struct st_cli *cli, struct st_printer *p, int code)
 {
 	struct st_err err = {0};

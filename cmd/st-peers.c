@@ -639,17 +639,7 @@ static int cmd_fsck(struct st_cli *cli, const struct opts *o)
 	size_t kept, lost;
 	struct st_err err = {0};
 	int rc = st_peerbook_fsck(&cli->config, o->repair, &kept, &lost, &err);
-	if (rc < 0) {
-		if (err.code == ST_EX_DATAERR && !o->repair)
-			st_err_prefix(&err, "damaged (try 'st-peers fsck --repair')");
-		return st_report(cli, &err);
-	}
-	if (rc == 1)
-		st_note(cli, "repaired: %zu entries kept, %zu lines lost; damaged files moved to *.bak",
-		        kept, lost);
-	else
-		st_note(cli, "ok: %zu entries", kept);
-	return 0;
+	return st_cli_fsck_done(cli, rc, kept, lost, o->repair, "damaged (try 'st-peers fsck --repair')", &err);
 }
 
 int cmd_main(struct st_cli *cli, int argc, char **argv)

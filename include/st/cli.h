@@ -147,6 +147,11 @@ struct st_schema;
 struct st_printer *st_cli_printer(const struct st_cli *cli, const struct st_schema *schema);
 /* One statistic of a stats command: on a terminal bars columns wide (its width), a bar
  * scaled to max (0: none), else a stat record {metric, key, value} (-o prom: a sample). */
+/* Reports what a table's fsck returned (rc: 0 ok, 1 repaired, -1 err): damage
+ * found without --repair gets hint (e.g. "damaged (try 'PROG fsck --repair')").
+ * Returns the exit code. */
+int st_cli_fsck_done(const struct st_cli *cli, int rc, size_t kept, size_t lost, bool repair,
+                     const char *hint, struct st_err *err);
 void st_cli_stat(struct st_printer *p, size_t bars, const char *metric, const char *key,
                  size_t value, size_t max);
 /* Flushes stdout's printer and frees it; returns the exit code to use (74 on a write error). */

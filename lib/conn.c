@@ -362,11 +362,26 @@ static void on_write(struct bufferevent *bev, void *ctx)
 static void tls_failed(struct st_conn *c, struct bufferevent *bev)
 {
 	unsigned long e = 0, last;
+	int sys = EVUTIL_SOCKET_ERROR();
 	/* libevent hands the errors back last first; the SSL library's own reason
 	 * (an alert, a wrong version) is what says why */
 	while ((last = bufferevent_get_openssl_error(bev)) != 0)
 		if (!e || ERR_GET_LIB(last) == ERR_LIB_SSL)
 			e = last;
+	/* a dial whose TCP connect failed never reached TLS (OpenSSL's first read met
+	 * the connect's error): the socket has no peer, and the status is the connect's */
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	bool tcp = sys == ECONNREFUSED || sys == ETIMEDOUT || sys == ENETUNREACH || sys == EHOSTUNREACH;
+	if (c->dialer && !c->tls_done && tcp && fd >= 0 &&
+	    getpeername(fd, (struct sockaddr *)&ss, &len) < 0 && errno == ENOTCONN) {
+		mark_closed(c, sys == ECONNREFUSED ? ST_STATUS_REFUSED
+		               : sys == ETIMEDOUT  ? ST_STATUS_TIMEOUT
+		                                   : ST_STATUS_UNREACHABLE,
+		            evutil_socket_error_to_string(sys));
+		return;
+	}
 	char why[256];
 	enum st_status status = st_tls_failure(&c->peer, e, why, sizeof why);
 	mark_closed(c, status, why);

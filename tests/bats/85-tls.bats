@@ -177,3 +177,14 @@ inbound() {
 	[[ "$(col error <<<"$output")" == *"closed the connection during the TLS handshake"* ]]
 	[ "$(inbound P | col status error)" = "tls-error	the peer speaks TLS: a TLS client on a plain port" ]
 }
+
+@test "over TLS, a port nobody listens on is refused, not a TLS error" {
+	tls_node A
+	port=$(free_port)
+	run st-connect --tls --timeout 5s -o tsv --data-dir "$A_DIR" "127.0.0.1:$port"
+	[ "$status" -eq 69 ]
+	[ "$(col status error <<<"$output")" = "refused	Connection refused" ]
+	# and the book counts it as the failure it is
+	run st-connect --tls --update --timeout 5s -o tsv --data-dir "$A_DIR" "127.0.0.1:$port"
+	[ "$(col status <<<"$output")" = refused ]
+}

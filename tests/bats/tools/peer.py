@@ -23,10 +23,11 @@ MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, r
     peer.py dial ADDR:PORT NODE LISTEN_PORT
                       dials ADDR:PORT (loopback), handshakes as NODE saying it listens on
                       LISTEN_PORT, prints "ack ID" for a HandshakeAck or "closed", exits
-    peer.py tls DIR NODE
+    peer.py tls DIR NODE [badpong]
                       a TLS listener presenting DIR/node.crt (key DIR/node.key), whatever
                       that certificate is (expired, RSA, ...), answering the Handshake
-                      with NODE as its node id: an impostor when NODE is another's id
+                      with NODE as its node id: an impostor when NODE is another's id;
+                      with badpong, every Ping gets a Pong too short to decode
     peer.py tlsdial ADDR:PORT DIR NODE
                       dials ADDR:PORT over TLS presenting DIR/node.crt, handshakes as NODE;
                       prints "ack ID", or "closed" and the TLS error, and exits
@@ -210,15 +211,19 @@ def tls_context(server, d):
     return ctx
 
 
-def tls_serve(c, ctx, node):
+def tls_serve(c, ctx, node, after):
     try:
         c.settimeout(10)
         t = ctx.wrap_socket(c, server_side=True)
         kind, body = read_frame(t)
         if kind == 1:
             t.sendall(frame(2, handshake(node=node, ua="st-test/1")))
-            while read_frame(t)[0] is not None:
-                pass
+            while True:
+                kind, body = read_frame(t)
+                if kind is None:
+                    break
+                if kind == 4 and after == "badpong":
+                    t.sendall(frame(5, b"\x00\x01\x02"))  # a Pong 13 bytes short
         t.close()
     except (OSError, ssl.SSLError):
         c.close()
@@ -285,7 +290,8 @@ def main():
     while True:
         c, _ = s.accept()
         if ctx:
-            threading.Thread(target=tls_serve, args=(c, ctx, sys.argv[3]), daemon=True).start()
+            after = sys.argv[4] if len(sys.argv) > 4 else ""
+            threading.Thread(target=tls_serve, args=(c, ctx, sys.argv[3], after), daemon=True).start()
         else:
             threading.Thread(target=serve, args=(c, mode), daemon=True).start()
 

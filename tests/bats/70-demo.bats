@@ -12,8 +12,17 @@ load helpers
 	assert_line "demo: checked: the operator's book holds those five and no more"
 	assert_line "demo: checked: st-addrbook recorded a success for each of the five nodes"
 	assert_line "demo: checked: TLS proved each node's id, the id of its key"
+	assert_line "demo: checked: st-peers banned the misbehaving node by the id it proved"
+	assert_line "demo: checked: st-addrbook best no longer offers it"
+	# the round after the ban dials the five good nodes only
+	assert_line --regexp '^st-connect: 5 dialed in [0-9.]+s: 5 ok$'
 	assert_line "demo: done; the operator's book learned all five nodes from a one-line seed list"
 	[[ "$output" != *$'\033'* ]]
+	# it stopped what it started, and left its files where it says
+	assert_line "demo: everything it started is stopped; its files stay in $ST_BUILD/demo:"
+	[ -s "$ST_BUILD/demo/operator/bans.journal" ]
+	run pgrep -f "$ST_BUILD/demo/node"
+	[ "$status" -eq 1 ]
 }
 
 @test "the demo names the step that hangs instead of hanging" {

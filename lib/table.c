@@ -158,7 +158,7 @@ static const struct { const char *key, *label; } labels[] = {
 	{"attempts", "TRY"}, {"first_seen", "FIRST"}, {"last_seen", "SEEN"},
 	{"last_attempt", "TRIED"}, {"last_success", "LAST OK"}, {"user_agent", "AGENT"},
 	{"rtt_ms", "RTT"}, {"duration_ms", "TIME"}, {"listen_port", "LPORT"},
-	{"reputation", "REP"}, {"node_id", "NODE"}, {"verified", "VERIF"},
+	{"reputation", "REP"}, {"node_id", "NODE"}, {"verified", "TLS"}, {"banned", "BAN"},
 	{"version", "VER"}, {"getpeers", "GP"}, {"quality", "QUAL"}, {"pinned", "PIN"},
 };
 
@@ -240,7 +240,8 @@ static bool shrinkable(const struct st_field *f)
 /* The widths: each column as wide as its header and widest cell. While the
  * line is wider than the terminal, columns give up room in this order: text
  * down to 16 columns (the widest first), then other headers down to their
- * cells, then text down to 8; past that each line is cut at the width. */
+ * cells (but not under 4), then text down to 8; past that each line is cut at
+ * the width. */
 static void fix_widths(struct st_table *t)
 {
 	const struct st_schema *s = t->schema;
@@ -267,9 +268,11 @@ static void fix_widths(struct st_table *t)
 			size_t best = n;
 			for (size_t i = 0; i < n; i++) {
 				bool text = shrinkable(&s->fields[i]);
+				/* a header keeps 4 columns: "FAIL" whole, not "FA…" */
+				size_t narrow = cells[i] < 4 ? 4 : cells[i];
 				size_t floor = level == 0 ? (text ? 16 : t->w[i])
-				               : level == 1 ? (text ? 16 : cells[i] < 3 ? 3 : cells[i])
-				                            : (text ? 8 : cells[i] < 3 ? 3 : cells[i]);
+				               : level == 1 ? (text ? 16 : narrow)
+				                            : (text ? 8 : narrow);
 				if (t->w[i] > floor && (best == n || t->w[i] > t->w[best]))
 					best = i;
 			}

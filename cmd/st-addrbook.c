@@ -623,9 +623,22 @@ static int cmd_prune(struct st_cli *cli, struct opts *o)
 	return close_book(cli, ab, code);
 }
 
+struct import_ctx {
+	struct st_cli *cli;
+	struct st_progress *pr;
+};
+
 static void import_rejected(void *ctx, const char *where, const char *why)
 {
-	st_error(ctx, "%s: %s", where, why);
+	const struct import_ctx *x = ctx;
+	st_error(x->cli, "%s: %s", where, why);
+}
+
+static void import_progress(void *ctx, size_t done, size_t total, size_t added, size_t rejected)
+{
+	const struct import_ctx *x = ctx;
+	st_progress_draw(x->pr, false, "%zu of %zu: %zu imported, %zu rejected", done, total, added,
+	                 rejected);
 }
 
 /* The largest input import takes from a pipe (it is held in memory). */
@@ -643,6 +656,9 @@ static int cmd_import(struct st_cli *cli)
 		return st_report(cli, &err);
 	}
 	const char *name = f == stdin ? "<stdin>" : path;
+	/* from here: a slow pipe counts towards the second after which progress shows */
+	struct st_progress pr;
+	st_progress_begin(&pr, cli);
 	/* a pipe is read whole before the book is locked: its writer may be waiting on it */
 	char *held = NULL;
 	if (!st_is_regular_file(f)) {
@@ -660,15 +676,14 @@ static int cmd_import(struct st_cli *cli)
 			getc(f); /* fmemopen wants a size: an empty input is one unread byte */
 	}
 	struct st_addrbook *ab = open_book(cli, BOOK_WRITE);
-	struct st_progress pr;
-	st_progress_begin(&pr, cli);
 	int c;
 	while ((c = getc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r')
 		;
 	size_t added = 0, rejected = 0, bad = 0;
 	if (c == '[') { /* the reference node's JSON book */
 		ungetc(c, f);
-		struct st_addrbook_import_sink sink = {import_rejected, cli};
+		struct import_ctx ictx = {cli, &pr};
+		struct st_addrbook_import_sink sink = {import_rejected, &ictx, import_progress};
 		int rc = st_addrbook_import_reference(ab, f, name, &sink,
 		                                      &added, &rejected, &err);
 		if (f != stdin && !held)

@@ -272,9 +272,11 @@ int st_addrbook_import_reference(struct st_addrbook *ab, FILE *f, const char *na
 		                  name);
 	}
 	int64_t now = st_now();
-	size_t i;
+	size_t i, total = json_array_size(root);
 	json_t *o;
 	json_array_foreach(root, i, o) {
+		if (sink && sink->progress)
+			sink->progress(sink->ctx, i, total, *added, *rejected);
 		struct st_addr_entry in;
 		char source[ST_SOURCE_MAX], why[256];
 		if (ref_item(o, &in, source, sizeof source, why, sizeof why) < 0) {

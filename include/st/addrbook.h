@@ -199,6 +199,8 @@ int st_addr_entry_parse(struct st_addr_entry *e, char *source, size_t source_siz
 struct st_addrbook_import_sink {
 	void (*reject)(void *ctx, const char *where, const char *why);
 	void *ctx;
+	/* after each item, when set: items done of total, so far added and rejected */
+	void (*progress)(void *ctx, size_t done, size_t total, size_t added, size_t rejected);
 };
 
 /*

@@ -183,6 +183,22 @@ hanging_port() {
 	[ "$output" = "st-addrbook: 1 added, 0 duplicate, 0 rejected, 0 bad" ]
 }
 
+@test "import of the reference node's JSON book shows its progress on a terminal, then clears it" {
+	mkfifo "$BATS_TEST_TMPDIR/in.fifo"
+	{
+		printf '[{"Address":"11.0.1.1","Port":7777},\n'
+		sleep 1.2
+		printf '{"Address":"11.0.2.1","Port":7777},{"Address":"11.0.3.1","Port":7777}]\n'
+	} >"$BATS_TEST_TMPDIR/in.fifo" &
+	run on_tty 80 --stdin "$BATS_TEST_TMPDIR/in.fifo" -- st-addrbook import -
+	[ "$status" -eq 0 ]
+	[[ "$output" == *$'\rst-addrbook: '[0-2]' of 3: '[0-2]$' imported, 0 rejected\e[K'* ]]
+	[[ "$output" == *$'\r\e[K'"st-addrbook: 3 imported, 0 rejected, 0 bad" ]]
+	# under -q: no progress, no summary
+	run on_tty 80 --stdin /dev/null -- st-addrbook import -q - </dev/null
+	[[ "$output" != *$'\r'* ]]
+}
+
 @test "seed refresh shows its progress on a terminal when a seed is slow; -q draws none" {
 	mkdir -p www
 	printf '11.2.0.1:7777\n11.2.0.2:7777\n' >www/a.txt

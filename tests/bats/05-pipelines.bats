@@ -4,6 +4,7 @@
 # Real st-listen nodes on loopback answer the dials.
 
 load helpers
+load tls
 
 RUNS=${ST_PIPELINE_RUNS:-10}
 
@@ -79,6 +80,31 @@ again() {
 	run st-addrbook list -o tsv
 	# the three nodes and the nine addresses they gossip
 	[ "$(grep -vc '^#' <<<"$output")" -eq 12 ]
+}
+
+@test "over TLS: best | connect | tee record | ingest, and getpeers | add, every id proven" {
+	# three TLS nodes with keys of their own, gossiping as the plain ones do; the
+	# operator has a key too, and tls: true from the environment
+	local i ids=()
+	for i in 1 2 3; do
+		tls_node "T$i"
+		local dir="T${i}_DIR" id="T${i}_ID"
+		ids+=("${!id}")
+		st-addrbook --data-dir "${!dir}" add --allow-private -q "127.0.$((i + 4)).1:7777"
+		start_listener "L$i" --tls --data-dir "${!dir}" || return 1
+	done
+	tls_node OP
+	export ST_DATA_DIR=$OP_DIR ST_TLS=true
+	st-addrbook add --allow-private -q "$L1_ADDR" "$L2_ADDR" "$L3_ADDR"
+	again "$RUNS" 'st-addrbook best -n 8 | st-connect --ping -o json | tee >(st-addrbook record -q) | st-peers ingest -q >/dev/null'
+	again "$RUNS" 'st-addrbook best -n 16 | st-connect --getpeers 100 -o tsv | st-addrbook add --allow-private -q'
+	run st-peers list -o json
+	for id in "${ids[@]}"; do
+		grep -F "\"node_id\":\"$id\"" <<<"$output" | grep -F '"verified":true' | grep -qF "\"successes\":$RUNS,"
+	done
+	# the three nodes and the three addresses they gossip, learned over TLS
+	run st-addrbook list -o tsv
+	[ "$(grep -vc '^#' <<<"$output")" -eq 6 ]
 }
 
 @test "best | connect --update, and alongside the other writers" {

@@ -15,9 +15,10 @@
 #include "tty.h"
 
 enum { OPT_TIMEOUT = ST_OPT_USER, OPT_PING, OPT_GETPEERS, OPT_EXCLUDE, OPT_UPDATE, OPT_TLS,
-       OPT_STRICT };
+       OPT_STRICT, OPT_BIND };
 
 static const struct st_option dial_opts[] = {
+	{"bind", OPT_BIND, ST_ARG_REQUIRED, "ADDR", "dial from this local address (connect.bind)", NULL},
 	{"exclude", OPT_EXCLUDE, ST_ARG_REQUIRED, "FILE", "with --getpeers: ask the peer to leave these out", "file"},
 	{"getpeers", OPT_GETPEERS, ST_ARG_OPTIONAL, "N", "ask for N peers (default 100); print them", NULL},
 	{"jobs", 'j', ST_ARG_REQUIRED, "N", "dial N at once (connect.jobs)", NULL},
@@ -138,6 +139,8 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 	case OPT_UPDATE:
 		r->update = true;
 		return 0;
+	case OPT_BIND:
+		return st_cli_config_flag(cli, "--bind", "connect.bind", arg, err);
 	case OPT_TLS:
 		return st_cli_config_flag(cli, "--tls", "tls", "true", err);
 	case OPT_STRICT:
@@ -393,6 +396,13 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.progress = on_progress,
 		.progress_ctx = &r,
 	};
+	struct st_endpoint source;
+	const char *bind = cli->config.connect.bind;
+	if (bind[0]) {
+		if (st_addr_parse(&source, bind, strlen(bind), &err) < 0)
+			st_usage_error(cli, "connect.bind '%s': %s", bind, err.msg);
+		o.source = &source;
+	}
 	struct st_tls_ctx *tls = NULL;
 	if (r.strict && !cli->config.tls)
 		st_usage_error(cli, "--strict goes with --tls (or tls: true)");

@@ -19,10 +19,11 @@
 #include "st/util.h"
 
 enum { OPT_BIND = ST_OPT_USER, OPT_PORT, OPT_MAX_CONNS, OPT_MAX_PER_IP, OPT_IDLE, OPT_HANDSHAKE,
-       OPT_TLS };
+       OPT_TLS, OPT_GETPEERS_INTERVAL };
 
 static const struct st_option options[] = {
 	{"bind", OPT_BIND, ST_ARG_REQUIRED, "ADDR:PORT", "listen here (repeatable; listen.bind)", NULL},
+	{"getpeers-interval", OPT_GETPEERS_INTERVAL, ST_ARG_REQUIRED, "T", "one GetPeers answer per address per T (5m)", NULL},
 	{"handshake-timeout", OPT_HANDSHAKE, ST_ARG_REQUIRED, "T", "time a client has to handshake", NULL},
 	{"idle-timeout", OPT_IDLE, ST_ARG_REQUIRED, "T", "close connections silent this long", NULL},
 	{"max-conns", OPT_MAX_CONNS, ST_ARG_REQUIRED, "N", "inbound connections at once", NULL},
@@ -134,6 +135,8 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 		return st_cli_config_flag(cli, "--idle-timeout", "listen.idle_timeout", arg, err);
 	case OPT_HANDSHAKE:
 		return st_cli_config_flag(cli, "--handshake-timeout", "listen.handshake_timeout", arg, err);
+	case OPT_GETPEERS_INTERVAL:
+		return st_cli_config_flag(cli, "--getpeers-interval", "listen.getpeers_interval", arg, err);
 	case OPT_TLS:
 		return st_cli_config_flag(cli, "--tls", "tls", "true", err);
 	}
@@ -354,7 +357,8 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.idle_timeout_ms = cli->config.listen.idle_timeout,
 		.handshake_timeout_ms = cli->config.listen.handshake_timeout,
 		.max_frame = ST_FRAME_MAX,
-		.getpeers_interval = 300,
+		/* the limiter counts whole seconds: a part of one rounds up, never to 0 */
+		.getpeers_interval = (cli->config.listen.getpeers_interval + 999) / 1000,
 		.max_memory = (size_t)cli->config.listen.max_memory,
 		.getpeers = on_getpeers,
 		.session = on_session,

@@ -515,11 +515,50 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 	return c;
 }
 
+/*
+ * A non-blocking socket bound to source (any port) for dialing ep, or -1 with err:
+ * a source of the other family, or one not ours (EADDRNOTAVAIL), is the caller's
+ * mistake, said as such rather than as a failed dial.
+ */
+static evutil_socket_t bound_socket(const struct st_endpoint *source, const struct st_endpoint *ep,
+                                    struct st_err *err)
+{
+	char a[ST_ENDPOINT_STRLEN];
+	struct st_endpoint src = *source;
+	src.port = 0;
+	st_addr_format(&src, a, sizeof a);
+	if (src.family != ep->family)
+		return st_err_set(err, ST_EX_USAGE, "cannot dial %s from %s: another address family",
+		                  ep->family == ST_AF_INET ? "an IPv4 endpoint" : "an IPv6 endpoint", a);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	st_endpoint_to_sockaddr(&src, &ss, &len);
+	evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return st_err_set(err, ST_EX_TEMPFAIL, "socket: %s", strerror(errno));
+#ifdef IP_BIND_ADDRESS_NO_PORT
+	/* the port is picked at connect, per destination: thousands of dials from one
+	 * address then do not run out of ephemeral ports at bind */
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+#endif
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		int e = errno;
+		evutil_closesocket(fd);
+		return st_err_set(err, e == EADDRNOTAVAIL ? ST_EX_USAGE : ST_EX_TEMPFAIL,
+		                  "cannot dial from %s: %s", a, strerror(e));
+	}
+	return fd;
+}
+
 int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_endpoint *ep,
                  const struct st_conn_opts *o, const struct st_conn_cbs *cbs, void *ctx,
                  struct st_err *err)
 {
-	struct st_conn *c = conn_new(base, -1, true, ep, o, cbs, ctx, err);
+	evutil_socket_t fd = -1;
+	if (o->source && (fd = bound_socket(o->source, ep, err)) < 0)
+		return -1;
+	struct st_conn *c = conn_new(base, fd, true, ep, o, cbs, ctx, err);
 	if (!c)
 		return -1;
 	struct sockaddr_storage ss;

@@ -35,6 +35,7 @@ struct st_dialer {
 	struct event *kick;           /* starts dials from the loop */
 	struct event *later;          /* kicks again once a spent budget had time to drain */
 	struct st_budget budget;      /* what every dial holds, against o.max_memory */
+	struct st_endpoint source;    /* our copy of *o.source */
 	bool idle_told;
 };
 
@@ -186,6 +187,7 @@ static void start(struct st_dialer *d, const struct queued *q)
 		.known_id = d->o.tls && d->o.known_id ? d->o.known_id(d->o.ctx, &q->ep) : NULL,
 		.strict = d->o.strict,
 		.budget = &d->budget,
+		.source = d->o.source,
 	};
 	if (st_conn_dial(&x->c, d->base, &q->ep, &co, &dial_cbs, x, &err) < 0) {
 		x->c = NULL;
@@ -241,6 +243,10 @@ int st_dialer_new(struct st_dialer **out, struct event_base *base, const struct 
 			memcpy(d->exclude, o->exclude, d->o.nexclude * sizeof *d->exclude);
 	}
 	d->o.exclude = d->exclude;
+	if (o->source) {
+		d->source = *o->source;
+		d->o.source = &d->source;
+	}
 	d->kick = event_new(base, -1, 0, on_kick, d);
 	d->later = evtimer_new(base, on_kick, d);
 	d->budget.limit = o->max_memory;

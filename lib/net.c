@@ -196,6 +196,7 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 		.strict = o->strict,
 		.known_id = o->known_id ? all_known : NULL,
 		.max_memory = o->max_memory,
+		.source = o->source,
 	};
 	struct st_dialer *d = NULL;
 	struct event *stop = NULL;

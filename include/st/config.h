@@ -79,6 +79,7 @@ struct st_config {
 		uint32_t jobs;             /* 64 dials at once */
 		int64_t timeout;           /* 10s per endpoint, connect to result */
 		uint64_t max_memory;       /* 256 MiB: every dial's buffers together */
+		char bind[64];             /* "": the kernel picks the source address */
 	} connect;
 
 	struct {
@@ -88,6 +89,7 @@ struct st_config {
 		uint32_t max_per_ip;        /* 8 */
 		int64_t idle_timeout;       /* 5m */
 		int64_t handshake_timeout;  /* 10s */
+		int64_t getpeers_interval;  /* 5m between GetPeers answers to one address */
 		uint64_t max_memory;        /* 256 MiB: every session's buffers together */
 	} listen;
 

@@ -115,6 +115,10 @@ struct st_conn_opts {
 	bool strict;
 	/* What the connection holds is charged here; NULL: to nobody. Must outlive it. */
 	struct st_budget *budget;
+	/* Dialed: bind to this local address (its port is ignored: the kernel picks
+	 * one) before connecting, as a node with several addresses dials from the one
+	 * it is known by; NULL: the kernel's choice. */
+	const struct st_endpoint *source;
 };
 
 /*
@@ -217,6 +221,7 @@ struct st_dialer_opts {
 	struct st_handshake local;/* copied */
 	struct st_tls_ctx *tls;   /* NULL: plain TCP; else TLS with this node's contexts */
 	bool strict;              /* TLS: refuse an endpoint that proves another id than known_id's */
+	const struct st_endpoint *source; /* dial from this local address (copied); NULL: any */
 	void *ctx;                /* passed to every callback below */
 	/* TLS: the verified id last seen at ep (trust on first use), or NULL; asked at dial time. */
 	const char *(*known_id)(void *ctx, const struct st_endpoint *ep);

@@ -48,6 +48,7 @@ struct st_dial_opts {
 	bool strict;
 	const char *(*known_id)(void *ctx, const struct st_endpoint *ep);
 	size_t max_memory;        /* every dial's buffers together (engine.h st_budget); 0: none */
+	const struct st_endpoint *source; /* dial from this local address (port 0); NULL: any */
 	size_t *peak_memory;      /* when set: the most they held at once */
 };
 

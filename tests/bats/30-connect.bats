@@ -2,6 +2,7 @@
 # st-connect against real st-listen processes and scripted peers, on loopback only.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 peer() { # peer NAME MODE: a scripted peer; sets NAME_ADDR
 	start_bg "$1" python3 "$ST_TOP/tests/bats/tools/peer.py" "$2"
@@ -310,4 +311,23 @@ print("maxrss %d" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'
 	local rss=${lines[-1]#maxrss }
 	echo "# st-connect against 2 listeners sending 16 MiB frames: $(((t1 - t0) / 1000000)) ms, VmHWM ${rss} kB (one ordinary dial: ${base} kB)" >&3
 	[ "$rss" -lt $((base + 12 * 1024)) ] # two whole frames would add 32 MiB
+}
+
+@test "--bind: the dial comes from that local address; another family or an address not ours is unreachable, said why" {
+	start_listener L1 -o tsv
+	run st-connect --bind 127.0.0.77 "$L1_ADDR"
+	[ "$status" -eq 0 ]
+	wait_for_line "$BATS_TEST_TMPDIR/L1.out" $'\t127\\.0\\.0\\.77:' 5
+	ST_CONNECT_BIND=127.0.0.78 run st-connect "$L1_ADDR"
+	[ "$status" -eq 0 ]
+	wait_for_line "$BATS_TEST_TMPDIR/L1.out" $'\t127\\.0\\.0\\.78:' 5
+	run --separate-stderr st-connect -o tsv --bind ::1 "$L1_ADDR"
+	[ "$status" -eq 69 ]
+	[ "$(col status <<<"$output")" = "unreachable" ]
+	[[ "$stderr" == *"another address family"* ]] || [[ "$output" == *"another address family"* ]]
+	run --separate-stderr st-connect -o tsv --bind 192.0.2.1 "$L1_ADDR"
+	[ "$status" -eq 69 ]
+	[[ "$output$stderr" == *"cannot dial from 192.0.2.1"* ]]
+	run st-connect --bind nonsense "$L1_ADDR"
+	[ "$status" -eq 2 ]
 }

@@ -313,3 +313,36 @@ time.sleep(30)
 	kill $pusher
 	wait $pusher || true
 }
+
+@test "--getpeers-interval: a requester gets its next answer once the interval has passed; below 1s is refused" {
+	st-addrbook add -q --allow-private 127.0.0.9:7777 127.0.0.10:7777
+	# the default, the reference's 5 minutes: asking again and again from one address
+	# brings empty answers only
+	start_listener L1 --data-dir "$ST_DATA_DIR"
+	local i n got=() seen_empty=0 answered_after=0
+	for i in $(seq 5); do
+		n=$(st-connect --bind 127.0.0.7 --getpeers 10 "$L1_ADDR" | grep -c .) || true
+		got+=("$n")
+	done
+	[ "${got[*]}" = "2 0 0 0 0" ]
+	# at 1s the same address is answered again within a bounded number of asks
+	# (each empty answer means its second has not passed; one comes by the next)
+	start_listener L2 --data-dir "$ST_DATA_DIR" --getpeers-interval 1s
+	for i in $(seq 400); do
+		n=$(st-connect --bind 127.0.0.7 --getpeers 10 "$L2_ADDR" | grep -c .) || true
+		if [ "$n" -eq 0 ]; then
+			seen_empty=1
+		elif [ "$seen_empty" -eq 1 ]; then
+			answered_after=1
+			break
+		fi
+	done
+	[ "$seen_empty" -eq 1 ]
+	[ "$answered_after" -eq 1 ]
+	run st-listen --getpeers-interval 500ms
+	[ "$status" -eq 2 ]
+	[[ "$output" == *getpeers* ]]
+	run st-listen --print-config --getpeers-interval 90s
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"getpeers_interval: 90s"* ]]
+}

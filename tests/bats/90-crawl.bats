@@ -333,3 +333,21 @@ answer() {
 	[ "$(wc -l <book.txt)" -eq "$(wc -l <live.txt)" ]
 	[ -z "$(comm -23 book.txt live.txt)" ]
 }
+
+@test "the network in a box, gossip: 20 nodes exchange peers until every honest book holds 90% of the live ones; the quota caps each source group" {
+	# ask 6: the first round dials every seeded neighbour, so the honest nodes that know a
+	# hostile one meet it, and its 100 fakes meet the quota (40) at once. The rounds are
+	# bounded, not timed: each starts in a later second than the last one's requests, so
+	# the listeners' 1s GetPeers limit never answers empty.
+	run "$ST_TOP/tests/sim/net-in-a-box" --gossip -n 20 --rng 7 --ask 6 --capacity 400 \
+		--delay 50 --parallel 10 --timeout 10s --max-rounds 12
+	echo "$output"
+	[ "$status" -eq 0 ]
+	assert_line "result         ok"
+	assert_line --regexp '^converged      round ([1-9]|1[0-2]), '
+	# the hostile groups filled their quota and no more; so did no other group
+	assert_line --regexp '^  quota bound  from the 4 hostile source groups: at most 4 x 40 = 160 entries in any book; measured max [0-9]+ \(per group max 40 <= 40\)$'
+	assert_line --regexp 'every source group, honest or not, holds at most ([1-3]?[0-9]|40) entries of any book \(quota 40\)$'
+	assert_line --regexp '^  refused      [1-9][0-9]* gossiped addresses refused for a full source-group quota$'
+	assert_line --regexp '^st-listen      VmHWM max [0-9]+ KiB, mean [0-9]+ KiB; descriptors max [0-9]+ '
+}

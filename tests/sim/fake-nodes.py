@@ -7,11 +7,14 @@ SPEC-FILE has one node per line:  ADDR:PORT MODE DELAY_MS [PEER...]
   MODE honest   answers Handshake, Ping and GetPeers with PEER... (after DELAY_MS each)
   MODE hostile  the same, but its PEERs are meant to be other hostile nodes and fake
                 addresses (the script that writes the spec chooses them)
+  MODE sybil    hostile, and each GetPeers answer is a fresh random pick of its PEERs,
+                as a flooder that hands every asker other fakes
 Every address must be loopback. Prints "listening N" once every node listens, then
 serves until killed. A GetPeers gets at most its max_count peers, never those it
 excludes, as a reference node would answer.
 """
 import asyncio
+import random
 import socket
 import struct
 import sys
@@ -72,13 +75,16 @@ async def serve(reader, writer, node):
             if delay:
                 await asyncio.sleep(delay / 1000.0)
             if t == 1:
-                ua = "fake-hostile/1" if mode == "hostile" else "fake-slow/1"
+                ua = "fake-hostile/1" if mode in ("hostile", "sybil") else "fake-slow/1"
                 writer.write(frame(2, handshake("%s-%s-%d" % (mode, addr.replace(".", "-"), port), ua, port)))
             elif t == 4:
                 writer.write(frame(5, body[:16]))
             elif t == 0x10:
                 mx, ex = parse_getpeers(body)
-                give = [p for p in peers if "%s:%d" % p not in ex][:max(0, mx)]
+                give = [p for p in peers if "%s:%d" % p not in ex]
+                if mode == "sybil":
+                    random.shuffle(give)
+                give = give[:max(0, mx)]
                 writer.write(frame(0x11, peers_payload(give)))
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError, OSError):

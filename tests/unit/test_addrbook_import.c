@@ -10,6 +10,8 @@ struct fixture {
 	struct st_addrbook *ab;
 	char said[8][256]; /* what the sink was told */
 	size_t nsaid;
+	size_t progress[8][4]; /* the progress calls: done, total, added, rejected */
+	size_t nprogress;
 };
 
 static int setup(void **state)
@@ -41,12 +43,21 @@ static void on_reject(void *ctx, const char *where, const char *why)
 		snprintf(f->said[f->nsaid++], sizeof f->said[0], "%s: %s", where, why);
 }
 
+static void on_progress(void *ctx, size_t done, size_t total, size_t added, size_t rejected)
+{
+	struct fixture *f = ctx;
+	if (f->nprogress < 8) {
+		size_t *p = f->progress[f->nprogress++];
+		p[0] = done, p[1] = total, p[2] = added, p[3] = rejected;
+	}
+}
+
 /* Imports json; returns the call's result, the counts in *added and *rejected. */
 static int import(struct fixture *f, const char *json, size_t *added, size_t *rejected)
 {
 	FILE *in = fmemopen((void *)json, strlen(json), "r");
 	assert_non_null(in);
-	struct st_addrbook_import_sink sink = {on_reject, f};
+	struct st_addrbook_import_sink sink = {on_reject, f, on_progress};
 	struct st_err err = {0};
 	int rc = st_addrbook_import_reference(f->ab, in, "book.json", &sink, added, rejected, &err);
 	fclose(in);
@@ -208,6 +219,25 @@ static void a_file_that_is_no_list_fails_whole(void **state)
 	assert_int_equal(f->nsaid, 0);
 }
 
+/* The progress callback sees each item before it is taken, with the counts so far. */
+static void progress_counts_each_item_of_the_total(void **state)
+{
+	struct fixture *f = *state;
+	size_t added, rejected;
+	assert_int_equal(import(f, "[{\"Address\":\"11.0.0.1\",\"Port\":7777},"
+	                           "{\"Address\":\"nonsense\",\"Port\":7777},"
+	                           "{\"Address\":\"11.0.1.1\",\"Port\":7777}]",
+	                        &added, &rejected),
+	                 0);
+	assert_int_equal(added, 2);
+	assert_int_equal(rejected, 1);
+	assert_int_equal(f->nprogress, 3);
+	const size_t want[3][4] = {{0, 3, 0, 0}, {1, 3, 1, 0}, {2, 3, 1, 1}};
+	for (size_t i = 0; i < 3; i++)
+		for (size_t k = 0; k < 4; k++)
+			assert_int_equal(f->progress[i][k], want[i][k]);
+}
+
 int main(void)
 {
 	unsetenv("ST_FAKE_NOW");
@@ -215,6 +245,7 @@ int main(void)
 		cmocka_unit_test(iso8601_offsets_fractions_and_forms),
 		cmocka_unit_test(iso8601_rejects_what_is_no_time),
 		cmocka_unit_test_setup_teardown(dotnet_forms_import, setup, teardown),
+		cmocka_unit_test_setup_teardown(progress_counts_each_item_of_the_total, setup, teardown),
 		cmocka_unit_test_setup_teardown(camel_case_keys_import, setup, teardown),
 		cmocka_unit_test_setup_teardown(null_times_are_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(only_address_and_port_are_required, setup, teardown),

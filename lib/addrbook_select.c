@@ -333,7 +333,9 @@ static long select_best(struct st_addrbook *ab, const struct sel *sel, int64_t n
 	const size_t want = opts->n; /* read once: the skip callback gets no say in it */
 	if (want == 0)
 		return 0;
-	if (ab->lazy && (opts->random ? st_addrbook_load_all(ab, err) : gather_best(ab, sel, now, err)) < 0)
+	/* the rank index orders by chance: a random or a sharing pick reads the whole book */
+	if (ab->lazy && (opts->random || opts->share ? st_addrbook_load_all(ab, err)
+	                                              : gather_best(ab, sel, now, err)) < 0)
 		return -1;
 	struct cand *c = malloc((ab->n ? ab->n : 1) * sizeof *c);
 	if (!c)
@@ -344,7 +346,8 @@ static long select_best(struct st_addrbook *ab, const struct sel *sel, int64_t n
 		const struct st_addr_entry *e = &ab->e[i];
 		if (!eligible(sel, e))
 			continue;
-		double s = st_addr_chance(e, now);
+		double s = opts->share ? (e->last_success ? 2.0 : 0.0) + ab_base_chance(e)
+		                       : st_addr_chance(e, now); /* chances are at most 1 */
 		if (opts->random) {
 			/* Efraimidis-Spirakis: u^(1/w) orders a weighted sample */
 			double u = ((double)(splitmix(&rng) >> 11) + 0.5) / 9007199254740992.0;

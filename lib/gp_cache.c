@@ -32,7 +32,7 @@ static int best_of(struct st_addrbook *ab, bool routable, int64_t now, struct st
 		free(best);
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	}
-	struct st_best_opts o = {.n = ST_GP_KEEP, .routable_only = routable};
+	struct st_best_opts o = {.n = ST_GP_KEEP, .routable_only = routable, .share = true};
 	long got = st_addrbook_best(ab, &o, now, best, err);
 	for (long i = 0; i < got; i++)
 		(*out)[i] = best[i]->ep;

@@ -104,6 +104,9 @@ struct st_best_opts {
 	size_t nexclude;
 	bool routable_only;   /* for answering routable requesters (scope rule) */
 	bool random;          /* weighted random pick instead of best-first */
+	/* for answering GetPeers: addresses we have reached first, so that what we
+	 * pass on is what we saw answer; by base chance, no penalty for a recent try */
+	bool share;
 	uint64_t seed;        /* for random */
 	/* When set: a true answer leaves the endpoint out, as if it were not in the
 	 * book (st-addrbook best skips banned endpoints). */

@@ -246,6 +246,35 @@ static void best_spreads_over_groups(void **state)
 	st_addrbook_free(ab);
 }
 
+/* What GetPeers passes on: the addresses we reached first, even one tried a
+ * moment ago and one that failed since, then the never-reached, best first. */
+static void share_puts_reached_addresses_first(void **state)
+{
+	struct fixture *f = *state;
+	struct st_addrbook *ab = open_rw(f);
+	add(ab, "1.1.1.1:1", "manual", NULL, 100);
+	add(ab, "2.2.2.2:1", "manual", NULL, 100);
+	add(ab, "3.3.3.3:1", "manual", NULL, 100);
+	add(ab, "4.4.4.4:1", "manual", NULL, 100);
+	struct st_endpoint a = ep("1.1.1.1:1"), b = ep("2.2.2.2:1");
+	st_addrbook_record(ab, &a, true, 100, NULL);
+	st_addrbook_record(ab, &a, false, 200, NULL);
+	st_addrbook_record(ab, &a, false, 300, NULL);
+	st_addrbook_record(ab, &b, true, 99990, NULL); /* tried a moment ago */
+	const struct st_addr_entry *out[4];
+	struct st_best_opts o = {.n = 4, .share = true};
+	long n = st_addrbook_best(ab, &o, 100000, out, NULL);
+	assert_int_equal(n, 4);
+	assert_true(st_endpoint_equal(&out[0]->ep, &b));
+	assert_true(st_endpoint_equal(&out[1]->ep, &a));
+	/* best-first for dialing puts the untried and the long-untried first */
+	o.share = false;
+	n = st_addrbook_best(ab, &o, 100000, out, NULL);
+	assert_int_equal(n, 4);
+	assert_false(st_endpoint_equal(&out[0]->ep, &b));
+	st_addrbook_free(ab);
+}
+
 static void best_of_group_leaders_agrees_with_the_full_ranking(void **state)
 {
 	struct fixture *f = *state;
@@ -335,6 +364,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(eviction_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(journal_survives_reopen_and_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(best_spreads_over_groups, setup, teardown),
+		cmocka_unit_test_setup_teardown(share_puts_reached_addresses_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(best_of_group_leaders_agrees_with_the_full_ranking, setup, teardown),
 		cmocka_unit_test(iso8601_with_offsets),
 		cmocka_unit_test_setup_teardown(entry_lines_round_trip_and_reject_junk, setup, teardown),

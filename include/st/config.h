@@ -89,6 +89,7 @@ struct st_config {
 		int64_t idle_timeout;       /* 5m */
 		int64_t handshake_timeout;  /* 10s */
 		uint64_t max_memory;        /* 256 MiB: every session's buffers together */
+		char metrics[64];           /* "": no metrics; "PORT" or "ADDR:PORT" (metrics.h) */
 	} listen;
 
 	struct {

@@ -62,10 +62,10 @@ c = [socket.create_connection(('127.0.0.1', ${L1_ADDR##*:})) for _ in range(3)];
 	[ "$in" -gt 100 ] && [ "$out" -gt 100 ]
 	# the two sockets still open or closing; none stays once they are gone
 	for i in $(seq 50); do
-		scrape "$url" | grep -qx 'st_listen_connections_open 0' && break
+		curl -s "$url" | grep -qx 'st_listen_connections_open 0' && break
 		sleep 0.1
 	done
-	scrape "$url" | grep -qx 'st_listen_connections_open 0'
+	curl -s "$url" | grep -qx 'st_listen_connections_open 0'
 }
 
 @test "--metrics answers GET /metrics only: 404 elsewhere, 405 for another method, a bound on the request" {

@@ -12,7 +12,7 @@
 
 struct event_base;
 
-/* The ceiling on one page: a listener's exposition is about 5 KiB. */
+/* The ceiling on one page: a listener's exposition is about 3 KiB. */
 #define ST_METRICS_PAGE_MAX ((size_t)64 * 1024)
 /* The most a scrape request may send: its request line and headers, its body. */
 #define ST_METRICS_HEADERS_MAX 8192

@@ -39,6 +39,10 @@ scrape() {
 	st-peers ban 127.0.0.2 >/dev/null
 	run python3 "$ST_TOP/tests/bats/tools/peer.py" getpeers "$L1_ADDR" 127.0.0.2
 	[ "$output" = "127.0.0.2 closed" ]
+	# a banned node id gets no HandshakeAck
+	st-peers ban node-x >/dev/null
+	run python3 "$ST_TOP/tests/bats/tools/peer.py" dial "$L1_ADDR" node-x 7777
+	[ "$output" = closed ]
 	# a third connection from one address over --max-per-ip 2
 	python3 -c "
 import socket, time
@@ -52,12 +56,13 @@ c = [socket.create_connection(('127.0.0.1', ${L1_ADDR##*:})) for _ in range(3)];
 	assert_line 'st_listen_getpeers_total{result="served"} 1'
 	assert_line 'st_listen_getpeers_total{result="rate_limited"} 1'
 	assert_line 'st_listen_bans_refused_total{at="accept"} 1'
-	assert_line 'st_listen_sessions_total{status="banned"} 1'
+	assert_line 'st_listen_bans_refused_total{at="handshake"} 1'
+	assert_line 'st_listen_sessions_total{status="banned"} 2'
 	assert_line 'st_listen_refusals_total{reason="per_ip"} 1'
 	assert_line 'st_listen_sessions_total{status="refused-limit"} 1'
 	assert_line 'st_listen_evictions_total 0'
-	# st-connect, two getpeers dials, the banned one, three sockets
-	assert_line 'st_listen_connections_accepted_total 7'
+	# st-connect, two getpeers dials, the banned address, the banned id, three sockets
+	assert_line 'st_listen_connections_accepted_total 8'
 	in=$(sed -n 's/^st_listen_received_bytes_total //p' <<<"$output")
 	out=$(sed -n 's/^st_listen_sent_bytes_total //p' <<<"$output")
 	[ "$in" -gt 100 ] || { echo "received $in bytes"; false; }

@@ -101,6 +101,36 @@ static void vmessage(const struct st_cli *cli, const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
+void st_log(const struct st_cli *cli, struct st_kv *kv)
+{
+	if ((kv->level != ST_LOG_ERROR && cli->verbose < 0) ||
+	    (kv->level == ST_LOG_DEBUG && cli->verbose < 1))
+		return;
+	fflush(stdout);
+	if (cli->progress)
+		st_progress_end(cli->progress);
+	/* one write per line: lines of two processes sharing a log never interleave */
+	const char *line = st_kv_line(kv);
+	char out[ST_KV_LINE_MAX + 1];
+	size_t n = st_strlcpy(out, line, sizeof out - 1);
+	out[n] = '\n';
+	fwrite(out, 1, n + 1, stderr);
+	fflush(stderr);
+}
+
+void st_log_msg(const struct st_cli *cli, enum st_log_level level, const char *event, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	struct st_kv kv;
+	st_kv_begin(&kv, level, event);
+	st_kv_str(&kv, "msg", msg);
+	st_log(cli, &kv);
+}
+
 void st_error(const struct st_cli *cli, const char *fmt, ...)
 {
 	va_list ap;

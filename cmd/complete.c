@@ -186,6 +186,16 @@ static const char *operand_hint(const char *args, int index, char *buf, size_t s
 	return buf;
 }
 
+/* What an option's value may be: its table's hint, and for -o under a stats
+ * command also prom (metrics are for stats only, cli.c refuses them elsewhere). */
+static const char *value_hint(const struct walk *w, const struct st_option *o)
+{
+	if (o->key == 'o' && w->cmd && strcmp(w->cmd->name, "stats") == 0 && o->complete &&
+	    strcmp(o->complete, "text tsv json") == 0)
+		return "text tsv json prom";
+	return o->complete;
+}
+
 static void complete_options(const struct walk *w, const char *cur)
 {
 	for (size_t i = 0; i < w->set.n; i++) {
@@ -257,7 +267,7 @@ void st_cli_complete(const struct st_program *prog, int nwords, char **words)
 		return;
 	}
 	if (pending) {
-		complete_hint(&w, pending->complete, "", cur);
+		complete_hint(&w, value_hint(&w, pending), "", cur);
 		return;
 	}
 	if (!w.operands_only && cur[0] == '-') {
@@ -269,7 +279,7 @@ void st_cli_complete(const struct st_program *prog, int nwords, char **words)
 			snprintf(prefix, sizeof prefix, "%.*s", (int)(eq - cur + 1), cur);
 			if (o && o->arg != ST_ARG_NONE && o->complete &&
 			    strcmp(o->complete, "file") != 0 && strcmp(o->complete, "dir") != 0)
-				complete_hint(&w, o->complete, prefix, eq + 1);
+				complete_hint(&w, value_hint(&w, o), prefix, eq + 1);
 			else if (o && o->complete)
 				printf("@%s\n", o->complete); /* the shell strips the --opt= itself */
 			return;

@@ -280,14 +280,22 @@ static void dns_bound(void *ctx, const char *addr)
 	fflush(stdout);
 }
 
+/* serve-dns runs as a service: its log is key=value lines (logfmt.h), and a
+ * query's name, which any client may fill with any byte, is escaped there */
 static void dns_query(void *ctx, const char *client, const char *name, int type, const char *what)
 {
-	st_info(ctx, "%s: %s type %d: %s", client, name, type, what);
+	struct st_kv kv;
+	st_kv_begin(&kv, ST_LOG_DEBUG, "query");
+	st_kv_str(&kv, "client", client);
+	st_kv_str(&kv, "name", name);
+	st_kv_int(&kv, "type", type);
+	st_kv_str(&kv, "result", what);
+	st_log(ctx, &kv);
 }
 
 static void dns_warn(void *ctx, const char *msg)
 {
-	st_warn(ctx, "%s", msg);
+	st_log_msg(ctx, ST_LOG_WARN, "dns", "%s", msg);
 }
 
 static int cmd_serve_dns(struct st_cli *cli, const struct opts *o)

@@ -11,6 +11,8 @@
 #include "st/cli.h"
 #include "st/engine.h"
 #include "st/gp_cache.h"
+#include "st/logfmt.h"
+#include "st/metrics.h"
 #include "st/schema.h"
 #include "st/net.h"
 #include "st/peers.h"
@@ -19,7 +21,7 @@
 #include "st/util.h"
 
 enum { OPT_BIND = ST_OPT_USER, OPT_PORT, OPT_MAX_CONNS, OPT_MAX_PER_IP, OPT_IDLE, OPT_HANDSHAKE,
-       OPT_TLS, OPT_GETPEERS_INTERVAL };
+       OPT_TLS, OPT_GETPEERS_INTERVAL, OPT_METRICS };
 
 static const struct st_option options[] = {
 	{"bind", OPT_BIND, ST_ARG_REQUIRED, "ADDR:PORT", "listen here (repeatable; listen.bind)", NULL},
@@ -28,6 +30,8 @@ static const struct st_option options[] = {
 	{"idle-timeout", OPT_IDLE, ST_ARG_REQUIRED, "T", "close connections silent this long", NULL},
 	{"max-conns", OPT_MAX_CONNS, ST_ARG_REQUIRED, "N", "inbound connections at once", NULL},
 	{"max-per-ip", OPT_MAX_PER_IP, ST_ARG_REQUIRED, "N", "inbound connections per address", NULL},
+	{"metrics", OPT_METRICS, ST_ARG_REQUIRED, "[ADDR:]PORT",
+	 "Prometheus metrics over HTTP (default addr 127.0.0.1)", NULL},
 	{"port", OPT_PORT, ST_ARG_REQUIRED, "PORT", "the port of every bind address (0: any)", NULL},
 	{"tls", OPT_TLS, ST_ARG_NONE, NULL, "mutual TLS: ids proven by certificates (tls)", NULL},
 	ST_OPTION_END,
@@ -52,6 +56,9 @@ struct listen_ctx {
 	struct st_gp_cache *gp;    /* GetPeers answers: the book's best, kept by a worker */
 	uint64_t gp_key;           /* hashes GetPeers exclusions */
 	int gp_code;               /* the worker's last failure, told once */
+	bool rows;                 /* a record per session on stdout (see main) */
+	int64_t start_time;        /* process_start_time_seconds */
+	struct st_listener *li;    /* while the loop runs: what --metrics reads */
 };
 
 /* The bans as st-peers last wrote them, with the peers (for st_bans_verdict):
@@ -86,7 +93,7 @@ static struct st_peerbook *current_bans(struct listen_ctx *c)
 			memset(c->bans_seen, 0, sizeof c->bans_seen);
 		} else {
 			st_peerbook_free(pb);
-			st_warn(c->cli, "bans: %s", err.msg);
+			st_log_msg(c->cli, ST_LOG_WARN, "bans", "%s", err.msg);
 		}
 	}
 	return c->bans;
@@ -139,6 +146,8 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 		return st_cli_config_flag(cli, "--getpeers-interval", "listen.getpeers_interval", arg, err);
 	case OPT_TLS:
 		return st_cli_config_flag(cli, "--tls", "tls", "true", err);
+	case OPT_METRICS:
+		return st_cli_config_flag(cli, "--metrics", "listen.metrics", arg, err);
 	}
 	return -1;
 }
@@ -169,6 +178,24 @@ static void on_session(void *vctx, const struct st_inbound *in)
 		at.port = h->listen_port;
 		st_endpoint_format(&at, reach, sizeof reach);
 	}
+	struct st_kv kv;
+	st_kv_begin(&kv, ST_LOG_INFO, "session");
+	st_kv_str(&kv, "endpoint", reach[0] ? reach : NULL);
+	st_kv_str(&kv, "peer", peer);
+	st_kv_str(&kv, "status", st_status_name(in->status));
+	st_kv_str(&kv, "node_id", in->verified_id ? in->verified_id : h ? h->node_id : NULL);
+	st_kv_bool(&kv, "verified", in->verified_id != NULL);
+	if (h) {
+		st_kv_int(&kv, "version", h->version);
+		st_kv_str(&kv, "user_agent", h->user_agent);
+		st_kv_uint(&kv, "listen_port", h->listen_port);
+	}
+	st_kv_int(&kv, "duration_ms", in->duration_ms);
+	st_kv_uint(&kv, "getpeers", in->getpeers);
+	st_kv_str(&kv, "error", in->error);
+	st_log(c->cli, &kv);
+	if (!c->rows)
+		return;
 	struct st_printer *p = c->p;
 	st_print_begin(p);
 	st_print_str(p, "endpoint", "%-22s", reach[0] ? reach : NULL);
@@ -195,7 +222,11 @@ static void on_message(void *vctx, const struct st_endpoint *from, const char *w
 	struct listen_ctx *c = vctx;
 	char ep[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(from, ep, sizeof ep);
-	st_info(c->cli, "%s: %s", ep, what);
+	struct st_kv kv;
+	st_kv_begin(&kv, ST_LOG_DEBUG, "message");
+	st_kv_str(&kv, "peer", ep);
+	st_kv_str(&kv, "msg", what);
+	st_log(c->cli, &kv);
 }
 
 /* GetPeers' ban filter: one look at the bans table per request, not per endpoint. */
@@ -223,7 +254,7 @@ static size_t on_getpeers(void *vctx, const struct st_endpoint *requester,
 	char msg[ST_ERR_MSG_MAX];
 	st_gp_cache_status(c->gp, &code, msg, sizeof msg);
 	if (code != c->gp_code && code) /* say it once: the worker tries again by itself */
-		st_info(c->cli, "GetPeers: the address book was not read: %s", msg);
+		st_log_msg(c->cli, ST_LOG_WARN, "getpeers", "the address book was not read: %s", msg);
 	c->gp_code = code;
 	struct bans_now b = {current_bans(c), st_now()};
 	struct st_gp_ask a = {.routable_only = st_endpoint_is_routable(requester),
@@ -243,7 +274,7 @@ static void notify(const struct st_cli *cli, const char *state)
 {
 	struct st_err err = {0};
 	if (st_cli_notify(state, &err) < 0)
-		st_warn(cli, "%s", err.msg);
+		st_log_msg(cli, ST_LOG_WARN, "notify", "%s", err.msg);
 }
 
 static void on_stop(evutil_socket_t fd, short what, void *vctx)
@@ -276,8 +307,44 @@ static void on_reload(evutil_socket_t fd, short what, void *vctx)
 	l->c->bans = NULL;
 	memset(l->c->bans_seen, 0, sizeof l->c->bans_seen);
 	if (current_bans(l->c))
-		st_note(l->c->cli, "reloaded: bans read again, the address book is opened per request");
+		st_log_msg(l->c->cli, ST_LOG_INFO, "reload",
+		           "bans read again, the address book is opened per request");
 	notify(l->c->cli, "READY=1");
+}
+
+/* One scrape of --metrics: the counters as they are between two events of the loop. */
+static int fill_metrics(void *vctx, struct st_buf *page, struct st_err *err)
+{
+	struct listen_ctx *c = vctx;
+	struct st_listener_stats s;
+	st_listener_stats(c->li, &s);
+	return st_metrics_listener(page, &s, c->start_time, err);
+}
+
+/* --metrics / listen.metrics: loopback unless an address is named, and then said. */
+static int start_metrics(struct listen_ctx *c, struct event_base *base,
+                         struct st_metrics_server **out, struct st_err *err)
+{
+	const char *text = c->cli->config.listen.metrics;
+	struct st_endpoint at, bound;
+	if (!text[0])
+		return 0;
+	if (st_metrics_addr(text, &at, err) < 0)
+		return st_err_prefix(err, "--metrics");
+	if (st_metrics_server_new(out, base, &at, fill_metrics, c, &bound, err) < 0)
+		return -1;
+	char ep[ST_ENDPOINT_STRLEN], url[ST_ENDPOINT_STRLEN + 32];
+	st_endpoint_format(&bound, ep, sizeof ep);
+	snprintf(url, sizeof url, "http://%s/metrics", ep);
+	struct st_kv kv;
+	st_kv_begin(&kv, ST_LOG_INFO, "metrics");
+	st_kv_str(&kv, "addr", ep);
+	st_kv_str(&kv, "url", url);
+	st_log(c->cli, &kv);
+	if (st_endpoint_class(&bound) != ST_CLASS_LOOPBACK)
+		st_log_msg(c->cli, ST_LOG_WARN, "metrics",
+		           "%s is not loopback: whoever reaches it reads the counters", ep);
+	return 0;
 }
 
 /* Binds, says so (stdout or stderr, and READY=1 to systemd), runs until a stop signal. */
@@ -290,7 +357,9 @@ static int run(struct listen_ctx *c, const struct st_listener_opts *lo, struct s
 	struct loop_ctx l = {.c = c, .base = base, .reload_fd = -1};
 	struct st_listener *li = NULL;
 	struct event *stop = NULL, *reload = NULL;
+	struct st_metrics_server *metrics = NULL;
 	int rc = st_listener_new(&li, base, lo, err);
+	c->li = li;
 	st_net_raise_nofile((uint64_t)lo->max_conns + 64);
 	char status[128] = "listening";
 	for (size_t i = 0; rc == 0 && i < c->nbind; i++) {
@@ -304,6 +373,8 @@ static int run(struct listen_ctx *c, const struct st_listener_opts *lo, struct s
 			snprintf(status + n, sizeof status - n, " %s", e);
 		}
 	}
+	if (rc == 0)
+		rc = start_metrics(c, base, &metrics, err);
 	int stop_fd = -1;
 	if (rc == 0 && ((stop_fd = st_cli_stop_begin_g(err)) < 0 ||
 	                (l.reload_fd = st_cli_reload_begin_g(err)) < 0))
@@ -327,18 +398,25 @@ static int run(struct listen_ctx *c, const struct st_listener_opts *lo, struct s
 		event_free(reload);
 	st_cli_reload_end_g();
 	st_cli_stop_end_g();
+	st_metrics_server_free(metrics);
 	st_listener_free(li);
+	c->li = NULL;
 	event_base_free(base);
 	return rc;
 }
 
 int cmd_main(struct st_cli *cli, int argc, char **argv)
 {
-	struct listen_ctx c = {.cli = cli, .port = -1};
+	struct listen_ctx c = {.cli = cli, .port = -1, .start_time = st_now()};
 	st_cli_parse(cli, &prog, argc, argv, on_option, &c);
 	st_cli_finish_config(cli, true);
 	if (cli->argc)
 		st_usage_error(cli, "unexpected argument '%s'", cli->argv[0]);
+	struct st_endpoint metrics_at;
+	struct st_err merr = {0};
+	if (cli->config.listen.metrics[0] &&
+	    st_metrics_addr(cli->config.listen.metrics, &metrics_at, &merr) < 0)
+		st_usage_error(cli, "--metrics %s", merr.msg);
 	if (!c.nbind) {
 		memcpy(c.binds, cli->config.listen.bind, sizeof c.binds);
 		c.nbind = cli->config.listen.nbind;
@@ -381,6 +459,11 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	c.gp_key = lo.local.nonce * 0x9e3779b97f4a7c15ULL; /* random per process */
 	if (st_gp_cache_start(&c.gp, &cli->config, 250, &err) < 0)
 		st_die(cli, &err);
+	/* text records on a stdout that is also stderr (a terminal, the journal)
+	 * would tell each session twice: there the log line alone tells it */
+	struct stat so, se;
+	c.rows = !(cli->format == ST_FMT_TEXT && fstat(1, &so) == 0 && fstat(2, &se) == 0 &&
+	           so.st_dev == se.st_dev && so.st_ino == se.st_ino);
 	c.p = st_cli_printer(cli, &st_schema_inbound);
 	st_printer_live(c.p); /* a row per connection, as it ends */
 	int rc = run(&c, &lo, &err);

@@ -98,6 +98,8 @@ static const struct key keys[] = {
 	 "one GetPeers answer per requester address this often"},
 	{"listen.max_memory", T_SIZE, OFF(listen.max_memory), 1 << 20, 1LL << 40, "256MiB",
 	 "what all sessions may hold in buffers at once"},
+	{"listen.metrics", T_STRING, OFF(listen.metrics), 0, 64, "",
+	 "serve Prometheus metrics at http://ADDR:PORT/metrics (PORT alone: 127.0.0.1)"},
 	{"seed.timeout", T_DURATION, OFF(seed.timeout), 100, DAY, "30s", "per seed list download"},
 	{"seed.max_size", T_SIZE, OFF(seed.max_size), 1, 1LL << 32, "8MiB",
 	 "largest seed list accepted"},

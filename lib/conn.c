@@ -36,6 +36,7 @@ struct st_conn {
 	unsigned depth;
 	bool closing;
 	struct st_budget *budget;
+	struct st_traffic *traffic;   /* NULL: not counted */
 	size_t charged;               /* what this connection holds, as last charged */
 	bool budget_paused;           /* not reading: the budget is spent */
 	struct event *resume;         /* looks again at a spent budget */
@@ -220,8 +221,11 @@ void st_conn_close_telling(struct st_conn *c, enum st_status status, const char 
 	/* straight to the kernel, once, and only when nothing is queued before it (a frame
 	 * cut in two would garble the stream): the close that follows frees the buffers */
 	if (fd >= 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-	    st_wire_frame(&b, ST_MSG_ERROR, why, strlen(why), NULL) == 0)
-		(void)!send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	    st_wire_frame(&b, ST_MSG_ERROR, why, strlen(why), NULL) == 0) {
+		ssize_t sent = send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (sent > 0 && c->traffic)
+			c->traffic->out += (uint64_t)sent;
+	}
 	st_buf_clear(&b);
 	st_conn_close(c, status, why);
 }
@@ -276,6 +280,8 @@ static void close_from_session(struct st_conn *c, const char *error)
 static void flush(struct st_conn *c)
 {
 	if (c->s.out.len && !c->closing) {
+		if (c->traffic)
+			c->traffic->out += c->s.out.len;
 		bufferevent_write(c->bev, c->s.out.data, c->s.out.len);
 		st_buf_reset(&c->s.out);
 	}
@@ -307,6 +313,8 @@ static void pump(struct st_conn *c)
 		int n = evbuffer_remove(in, chunk, sizeof chunk);
 		if (n <= 0)
 			break;
+		if (c->traffic)
+			c->traffic->in += (uint64_t)n;
 		st_session_input(&c->s, chunk, (size_t)n, st_monotonic_ms());
 	}
 }
@@ -501,6 +509,7 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 		evutil_closesocket(fd);
 	c->timer = c->bev ? evtimer_new(base, on_timer, c) : NULL;
 	c->budget = o->budget;
+	c->traffic = o->traffic;
 	c->resume = c->timer && c->budget ? evtimer_new(base, on_resume, c) : NULL;
 	if (!c->bev || !c->timer || (c->budget && !c->resume)) {
 		if (c->bev && (!c->timer || (c->budget && !c->resume)))

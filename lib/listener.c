@@ -32,10 +32,13 @@ struct st_listener {
 	struct st_ratelimit *rl;
 	uint64_t evict_key;            /* which groups eviction protects: random per listener */
 	struct st_budget budget;       /* what every session holds, against o.max_memory */
+	struct st_listener_stats st;   /* counted as it goes; open and memory filled when asked */
 };
 
 static void report(struct st_listener *l, const struct st_inbound *in)
 {
+	if ((unsigned)in->status < ST_STATUS__COUNT)
+		l->st.sessions[in->status]++;
 	if (l->o.session)
 		l->o.session(l->o.ctx, in);
 }
@@ -59,16 +62,26 @@ static void on_event(void *ctx, struct st_conn *c, struct st_session_event *ev)
 		struct st_endpoint at = *ep; /* where the peer says it listens */
 		at.port = s->remote.listen_port;
 		/* refused at the handshake: no HandshakeAck for a banned peer */
-		if (l->o.banned_peer && l->o.banned_peer(l->o.ctx, s->remote.node_id, at.port ? &at : NULL))
+		if (l->o.banned_peer && l->o.banned_peer(l->o.ctx, s->remote.node_id, at.port ? &at : NULL)) {
+			l->st.banned_handshake++;
 			st_conn_close(c, ST_STATUS_BANNED, "the node id or its endpoint is banned");
+		} else {
+			l->st.handshakes++;
+		}
 		break;
 	}
 	case ST_EV_GETPEERS:
 		x->getpeers++;
 		ev->nreply = 0;
-		if (l->o.getpeers && st_ratelimit_allow(l->rl, ep, st_now()))
+		if (!l->o.getpeers)
+			break;
+		if (st_ratelimit_allow(l->rl, ep, st_now())) {
+			l->st.getpeers_served++;
 			ev->nreply = l->o.getpeers(l->o.ctx, ep, ev->getpeers, ev->reply,
 			                           (size_t)ev->getpeers->max_count);
+		} else {
+			l->st.getpeers_limited++;
+		}
 		break;
 	case ST_EV_OTHER:
 		if (l->o.message) {
@@ -161,6 +174,7 @@ static bool evict_one(struct st_listener *l)
 			st_conn_close_telling(by_slot[v]->c, ST_STATUS_REFUSED_LIMIT,
 			                      "evicted: the listener is full and your network has the most "
 			                      "connections");
+			l->st.evicted++;
 			done = true;
 		}
 	}
@@ -170,13 +184,16 @@ static bool evict_one(struct st_listener *l)
 }
 
 /* Tells a refused peer why in an Error message, if its socket takes it at once. */
-static void tell(evutil_socket_t fd, const char *why)
+static void tell(struct st_listener *l, evutil_socket_t fd, const char *why)
 {
 	struct st_buf b;
 	st_buf_init(&b, 1024);
 	/* a send that fails: nobody to tell, the close says enough */
-	if (st_wire_frame(&b, ST_MSG_ERROR, why, strlen(why), NULL) == 0)
-		(void)!send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (st_wire_frame(&b, ST_MSG_ERROR, why, strlen(why), NULL) == 0) {
+		ssize_t sent = send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (sent > 0)
+			l->st.traffic.out += (uint64_t)sent;
+	}
 	st_buf_clear(&b);
 }
 
@@ -191,18 +208,21 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		evutil_closesocket(fd);
 		return;
 	}
+	l->st.accepted++;
 	const char *refuse = NULL;
 	char busy[128];
 	if (l->budget.limit && l->budget.used > l->budget.limit) {
 		/* no room to hold another peer's frames: say so rather than reset it */
 		snprintf(busy, sizeof busy, "busy: the listener's memory budget (%zu bytes) is spent",
 		         l->budget.limit);
-		tell(fd, busy);
+		l->st.refused_memory++;
+		tell(l, fd, busy);
 		evutil_closesocket(fd);
 		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT, .error = busy});
 		return;
 	}
 	if (l->o.banned_addr && l->o.banned_addr(l->o.ctx, &ep)) {
+		l->st.banned_accept++;
 		evutil_closesocket(fd);
 		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_BANNED,
 		                               .error = "the address is banned"});
@@ -210,6 +230,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	}
 	if (l->nconns >= l->o.max_conns && !evict_one(l)) {
 		refuse = "too many connections";
+		l->st.refused_full++;
 	} else {
 		uint32_t same = 0;
 		for (struct inbound *x = l->conns; x; x = x->next) {
@@ -218,11 +239,13 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 			if (st_endpoint_equal(&a, &b))
 				same++;
 		}
-		if (same >= l->o.max_per_ip)
+		if (same >= l->o.max_per_ip) {
 			refuse = "too many connections from this address";
+			l->st.refused_per_ip++;
+		}
 	}
 	if (refuse) {
-		tell(fd, refuse);
+		tell(l, fd, refuse);
 		evutil_closesocket(fd);
 		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT, .error = refuse});
 		return;
@@ -230,7 +253,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	struct inbound *x = calloc(1, sizeof *x);
 	struct st_err err = {0};
 	struct st_conn_opts co = {.local = l->o.local, .max_frame = l->o.max_frame, .tls = l->o.tls,
-	                          .budget = &l->budget};
+	                          .budget = &l->budget, .traffic = &l->st.traffic};
 	if (!x) {
 		evutil_closesocket(fd);
 		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT,
@@ -313,6 +336,14 @@ int st_listener_bind(struct st_listener *l, const char *addr_port, struct st_end
 	if (bound)
 		*bound = ep;
 	return 0;
+}
+
+void st_listener_stats(const struct st_listener *l, struct st_listener_stats *out)
+{
+	*out = l->st;
+	out->open = l->nconns;
+	out->memory = l->budget.used;
+	out->memory_peak = l->budget.peak;
 }
 
 size_t st_listener_nconns(const struct st_listener *l)

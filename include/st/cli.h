@@ -8,6 +8,7 @@
 
 #include "st/config.h"
 #include "st/err.h"
+#include "st/logfmt.h"
 #include "st/record.h"
 
 /* Option keys above 255 for long-only options; programs number theirs from ST_OPT_USER. */
@@ -134,6 +135,15 @@ void st_error(const struct st_cli *cli, const char *fmt, ...) __attribute__((for
 void st_warn(const struct st_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void st_note(const struct st_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void st_info(const struct st_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * A long-running program's log (st-listen): one line per event on stderr,
+ * "level=info event=session peer=... status=ok", built with logfmt.h. error is
+ * always written, warn and info not with -q, debug only with -v.
+ * st_log_msg writes level=, event= and msg="..." (printf-formatted).
+ */
+void st_log(const struct st_cli *cli, struct st_kv *kv);
+void st_log_msg(const struct st_cli *cli, enum st_log_level level, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Prints err's message as "PROGRAM: msg" and returns err->code (or 70 if unset). */
 int st_report(const struct st_cli *cli, const struct st_err *err);
 /* Reports and exits with err's code. */

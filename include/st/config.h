@@ -91,6 +91,7 @@ struct st_config {
 		int64_t handshake_timeout;  /* 10s */
 		int64_t getpeers_interval;  /* 5m between GetPeers answers to one address */
 		uint64_t max_memory;        /* 256 MiB: every session's buffers together */
+		char metrics[64];           /* "": no metrics; "PORT" or "ADDR:PORT" (metrics.h) */
 	} listen;
 
 	struct {

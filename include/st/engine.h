@@ -66,6 +66,11 @@ struct st_budget {
  */
 struct st_tls_ctx;
 
+/* Bytes a set of connections exchanged: what the peers sent us, what we sent them. */
+struct st_traffic {
+	uint64_t in, out;
+};
+
 /* ==== one connection ==== */
 
 struct st_conn;
@@ -119,6 +124,9 @@ struct st_conn_opts {
 	 * one) before connecting, as a node with several addresses dials from the one
 	 * it is known by; NULL: the kernel's choice. */
 	const struct st_endpoint *source;
+	/* The protocol bytes it reads and writes are added here (frames; over TLS,
+	 * the plaintext); NULL: counted nowhere. Must outlive it. */
+	struct st_traffic *traffic;
 };
 
 /*
@@ -312,6 +320,29 @@ int st_listener_new(struct st_listener **out, struct event_base *base,
  */
 int st_listener_bind(struct st_listener *l, const char *addr_port, struct st_endpoint *bound,
                      struct st_err *err);
+
+/*
+ * What a listener counted since st_listener_new (for --metrics): only ever
+ * growing, but for open. Refusals and bans at accept are sessions too: every
+ * reported st_inbound is counted once in sessions[its status].
+ */
+struct st_listener_stats {
+	uint64_t open;                         /* sessions open now */
+	uint64_t accepted;                     /* connections accepted (refused ones included) */
+	uint64_t handshakes;                   /* handshakes completed and not refused */
+	uint64_t sessions[ST_STATUS__COUNT];   /* sessions ended, by status */
+	uint64_t getpeers_served;              /* GetPeers answered with the book's peers */
+	uint64_t getpeers_limited;             /* GetPeers answered empty: the rate limit */
+	uint64_t banned_accept;                /* closed at accept: a banned address or subnet */
+	uint64_t banned_handshake;             /* refused at handshake: a banned id or endpoint */
+	uint64_t evicted;                      /* closed for a newcomer, the listener full */
+	uint64_t refused_full;                 /* refused: max_conns, every connection protected */
+	uint64_t refused_per_ip;               /* refused: max_per_ip */
+	uint64_t refused_memory;               /* refused: the memory budget spent */
+	struct st_traffic traffic;             /* protocol bytes, all sessions */
+	size_t memory, memory_peak;            /* the budget's used and peak bytes */
+};
+void st_listener_stats(const struct st_listener *l, struct st_listener_stats *out);
 
 /* Sessions open now. */
 size_t st_listener_nconns(const struct st_listener *l);

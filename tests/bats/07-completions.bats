@@ -79,7 +79,8 @@ fill_books() {
 	run bash_complete "${ask[@]}" "st-addrbook li" "st-addrbook list --sort=la" \
 		"st-addrbook remove 127.0.0." "st-addrbook remove [::1]:" "st-peers show node-" \
 		"st-peers help ba" "st-connect ses" "st-seed fetch --format " "st-keygen --ou" \
-		"st-listen --max-"
+		"st-listen --max-" "st-listen --met" "st-addrbook stats --output=" "st-peers stats -o p" \
+		"st-addrbook list -o p"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	out=$output
 	for p in $(programs); do
@@ -101,6 +102,11 @@ fill_books() {
 	[ "$(answer "st-seed fetch --format ")" = "$(printf 'auto\ntext\njson\nbitcoin')" ]
 	[ "$(answer "st-keygen --ou" | sort | tr '\n' ' ')" = "--out --output " ]
 	[[ "$(answer "st-listen --max-")" == *--max-conns*--max-per-ip* ]]
+	[ "$(answer "st-listen --met")" = --metrics ]
+	# metrics are for stats: -o prom is offered there, and only there
+	[ "$(answer "st-addrbook stats --output=")" = "$(printf 'text\ntsv\njson\nprom')" ]
+	[ "$(answer "st-peers stats -o p")" = prom ]
+	[ -z "$(answer "st-addrbook list -o p")" ]
 }
 
 # zsh_complete LINE...: one zsh for all the lines (compinit is what takes time)
@@ -141,6 +147,8 @@ zsh_complete() {
 		run fish_complete "$p -o "
 		[ "$(sort <<<"$output" | tr '\n' ' ')" = "json text tsv " ] || { echo "$p: $output"; false; }
 	done
+	run fish_complete "st-peers stats -o "
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "json prom text tsv " ] || { echo "$output"; false; }
 	run fish_complete "st-peers b"
 	[ "${lines[0]}" = $'ban\tban a node id, an address or a subnet' ]
 	run fish_complete "st-peers failure "

@@ -40,7 +40,7 @@ notes() {
 	pid=$(cat "$BATS_TEST_TMPDIR/L1.pid")
 	for i in 1 2 3; do
 		kill -HUP "$pid"
-		wait_for_line "$BATS_TEST_TMPDIR/L1.err" "^st-listen: reloaded" 10
+		wait_for_line "$BATS_TEST_TMPDIR/L1.err" "^level=info event=reload " 10
 		run st-connect -o tsv "$L1_ADDR"
 		[ "$(col status <<<"$output")" = ok ] || { echo "after SIGHUP $i: $output"; false; }
 	done

@@ -304,6 +304,9 @@ answer() {
 	[ "$got" -ge 1 ]
 	[ "$got" -le 6 ]
 	wait_for_line "$BATS_TEST_TMPDIR/SLOW.err" 'dropped \(rate limit\)' 5
+	# the log (-v): one key=value line per query
+	grep -qE '^level=debug event=query client=127\.0\.0\.1:[0-9]+ name=seed\.test type=1 result="dropped \(rate limit\)"$' \
+		"$BATS_TEST_TMPDIR/SLOW.err" || { cat "$BATS_TEST_TMPDIR/SLOW.err"; false; }
 }
 
 @test "the network in a box: 20 nodes, every live one found, no dead one reachable" {

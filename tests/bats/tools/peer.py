@@ -20,9 +20,10 @@ MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, r
     peer.py pingflood ADDR:PORT SECONDS
                       dials ADDR:PORT, handshakes, then sends Pings for SECONDS without
                       ever reading a Pong; prints "sent N bytes" and exits
-    peer.py dial ADDR:PORT NODE LISTEN_PORT
+    peer.py dial ADDR:PORT NODE LISTEN_PORT [UA]
                       dials ADDR:PORT (loopback), handshakes as NODE saying it listens on
-                      LISTEN_PORT, prints "ack ID" for a HandshakeAck or "closed", exits
+                      LISTEN_PORT (user agent UA, default st-test/1), prints "ack ID" for
+                      a HandshakeAck or "closed", exits
     peer.py tls DIR NODE [badpong]
                       a TLS listener presenting DIR/node.crt (key DIR/node.key), whatever
                       that certificate is (expired, RSA, ...), answering the Handshake
@@ -165,11 +166,11 @@ def serve(c, mode):
         c.close()
 
 
-def dial(where, node, listen_port):
+def dial(where, node, listen_port, ua="st-test/1"):
     host, port = where.rsplit(":", 1)
     c = socket.create_connection((host, int(port)), timeout=5)
     ext = bytes([1, 2]) + struct.pack("<H", listen_port)
-    c.sendall(frame(1, handshake(node=node, ua="st-test/1", ext=struct.pack("<H", len(ext)) + ext)))
+    c.sendall(frame(1, handshake(node=node, ua=ua, ext=struct.pack("<H", len(ext)) + ext)))
     try:
         t, body = read_frame(c)
     except OSError:
@@ -279,7 +280,7 @@ def main():
         pingflood(sys.argv[2], float(sys.argv[3]))
         return
     if mode == "dial":
-        dial(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        dial(sys.argv[2], sys.argv[3], int(sys.argv[4]), *sys.argv[5:6])
         return
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

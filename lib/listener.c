@@ -169,6 +169,37 @@ static bool evict_one(struct st_listener *l)
 	return done;
 }
 
+/*
+ * Over the memory budget with a newcomer at the door: the budget goes to whoever holds the
+ * most, which an honest peer exchanging small frames never does. Closes the heaviest
+ * connections holding more than one read (ST_CONN_IN_MAX) each, telling each why, until
+ * the total is under the limit. True when it is (the newcomer is taken), false when what
+ * is left is spread over light connections (the newcomer is refused).
+ */
+static bool shed_heaviest(struct st_listener *l)
+{
+	/* each pass closes one; a pass is a walk of the list, at most nconns passes */
+	for (size_t pass = l->nconns; pass > 0 && l->budget.used > l->budget.limit; pass--) {
+		struct inbound *heavy = NULL;
+		size_t most = ST_CONN_IN_MAX;
+		for (struct inbound *x = l->conns; x; x = x->next) {
+			size_t h = st_conn_held(x->c);
+			if (h > most) {
+				most = h;
+				heavy = x;
+			}
+		}
+		if (!heavy)
+			break;
+		char why[160];
+		snprintf(why, sizeof why, "evicted: the listener's memory budget is spent and this "
+		         "connection holds the most (%zu bytes)", most);
+		l->budget.shed++;
+		st_conn_close_telling(heavy->c, ST_STATUS_REFUSED_LIMIT, why);
+	}
+	return l->budget.used <= l->budget.limit;
+}
+
 /* Tells a refused peer why in an Error message, if its socket takes it at once. */
 static void tell(evutil_socket_t fd, const char *why)
 {
@@ -193,7 +224,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	}
 	const char *refuse = NULL;
 	char busy[128];
-	if (l->budget.limit && l->budget.used > l->budget.limit) {
+	if (l->budget.limit && l->budget.used > l->budget.limit && !shed_heaviest(l)) {
 		/* no room to hold another peer's frames: say so rather than reset it */
 		snprintf(busy, sizeof busy, "busy: the listener's memory budget (%zu bytes) is spent",
 		         l->budget.limit);

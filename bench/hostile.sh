@@ -55,7 +55,7 @@ idle=$((conns * 6 / 10)) slow=$((conns * 2 / 10)) silent=$((conns - conns * 6 / 
 ST_LISTEN_MAX_MEMORY=32MiB st-listen -q --bind 127.0.7.1:0 --max-conns $((conns + 200)) \
 	--data-dir "$work/listen" >"$work/listen.out" 2>"$work/listen.err" &
 lp=$!
-pids+=($lp)
+pids+=("$lp")
 if wait_line "$work/listen.out" '^listening '; then
 	addr=$(sed -n 's/^listening //p' "$work/listen.out")
 	start_mb=$(vmhwm "$lp")
@@ -63,7 +63,7 @@ if wait_line "$work/listen.out" '^listening '; then
 	python3 "$bench_top/bench/hostile_load.py" "$addr" "$secs" "$idle" "$slow" "$silent" 8 8 \
 		>"$work/load.out" 2>"$work/load.err" &
 	loadp=$!
-	pids+=($loadp)
+	pids+=("$loadp")
 	if wait_line "$work/load.out" '^open ' 600; then
 		t_end=$(($(date +%s) + secs - 2))
 		while [ "$(date +%s)" -lt "$t_end" ] && kill -0 "$loadp" 2>/dev/null; do

@@ -84,7 +84,9 @@ if wait_line "$work/listen.out" '^listening '; then
 	grep '^t=' "$work/load.out" | tail -2 | sed 's/^/load: /'
 	echo "load: $(tail -1 "$work/load.out")"
 	echo "load: st-listen VmHWM ${start_mb} MB at start, ${peak_mb} MB at the end"
-	echo "load: honest st-connect --ping: $ok of $n completed (status ok), slowest ${worst:-?} ms"
+	echo "load: honest st-connect --ping (a program start, handshake, ping) every second:" \
+		"$ok of $n completed (status ok); ms: $(cut -d' ' -f1 "$work/during" | tr '\n' ' ')"
+	echo "load: before the load, ms: $(cut -d' ' -f1 "$work/before" | tr '\n' ' '); the slowest under load ${worst:-?} ms"
 	echo "load: st-listen's sessions: $(grep -c . "$work/listen.out") records;" \
 		"$(grep -c 'memory budget is spent' "$work/listen.out") shed over the budget," \
 		"$(grep -c 'no handshake in time' "$work/listen.out") handshake timeouts"

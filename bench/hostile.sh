@@ -86,6 +86,10 @@ if wait_line "$work/listen.out" '^listening '; then
 	echo "load: st-listen VmHWM ${start_mb} MB at start, ${peak_mb} MB at the end"
 	echo "load: honest st-connect --ping (a program start, handshake, ping) every second:" \
 		"$ok of $n completed (status ok); ms: $(cut -d' ' -f1 "$work/during" | tr '\n' ' ')"
+	# the listener's side of the same sessions: accept to close, no program start in it
+	srv=$(awk '/from 127\.0\.0\.1:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+ms$/) { sub(/ms/, "", $i); print $i } }' \
+		"$work/listen.out" | tail -n "$n" | tr '\n' ' ')
+	echo "load: st-listen's records of the honest sessions under load (accept to close), ms: $srv"
 	echo "load: before the load, ms: $(cut -d' ' -f1 "$work/before" | tr '\n' ' '); the slowest under load ${worst:-?} ms"
 	echo "load: st-listen's sessions: $(grep -c . "$work/listen.out") records;" \
 		"$(grep -c 'memory budget is spent' "$work/listen.out") shed over the budget," \

@@ -151,7 +151,7 @@ if wait_line "$work/forged.out" '^listening ' && wait_line "$work/big.out" '^lis
 		st-connect --data-dir "$work/gossip" -q --timeout 5s --getpeers 1000 "$faddr" 2>/dev/null |
 			st-addrbook --data-dir "$work/gossip" add -q --allow-private 2>/dev/null
 	done
-	st-connect --data-dir "$work/gossip" -q --timeout 10s --getpeers 1000 "$baddr" 2>"$work/big.err" |
+	st-connect --data-dir "$work/gossip" --timeout 10s --getpeers 1000 "$baddr" 2>"$work/big.err" |
 		st-addrbook --data-dir "$work/gossip" add -q --allow-private 2>/dev/null
 	t1=$(date +%s%N)
 	read -r gh gm gg < <(count "$work/gossip")

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "st/addrbook.h"
+#include "st/bans_cache.h"
 #include "st/cli.h"
 #include "st/engine.h"
 #include "st/gp_cache.h"
@@ -47,12 +48,9 @@ struct listen_ctx {
 	char binds[ST_BIND_MAX][64];
 	size_t nbind;
 	long port;
-	struct st_peerbook *bans;  /* reloaded when the bans table changes */
-	struct bans_file_id {
-		struct timespec mtime;
-		off_t size;
-		ino_t ino;
-	} bans_seen[2];            /* what the bans files were when last read */
+	struct st_bans_cache *bans;/* reread by a worker when the bans table changes */
+	int bans_code;             /* the worker's last failure, told once */
+	uint64_t reload_ticket;    /* a SIGHUP's reread, until the worker has tried it */
 	struct st_gp_cache *gp;    /* GetPeers answers: the book's best, kept by a worker */
 	uint64_t gp_key;           /* hashes GetPeers exclusions */
 	int gp_code;               /* the worker's last failure, told once */
@@ -61,42 +59,18 @@ struct listen_ctx {
 	struct st_listener *li;    /* while the loop runs: what --metrics reads */
 };
 
-/* The bans as st-peers last wrote them, with the peers (for st_bans_verdict):
- * reread when the bans table's files change. */
+/* The bans as st-peers last wrote them, with the peers (for st_bans_verdict): the
+ * worker's latest copy (bans_cache.h), a pointer swap; a failure to read is told once. */
 static struct st_peerbook *current_bans(struct listen_ctx *c)
 {
-	const char *names[2] = {"bans.tsv", "bans.journal"};
-	bool changed = !c->bans;
-	for (int i = 0; i < 2; i++) {
-		char path[ST_PATH_MAX + 32];
-		struct stat st;
-		snprintf(path, sizeof path, "%s/%s", c->cli->config.data_dir, names[i]);
-		/* size and inode too: two writes within one timestamp tick keep the mtime */
-		struct bans_file_id now = {{0, 0}, -1, 0};
-		if (stat(path, &st) == 0)
-			now = (struct bans_file_id){st.st_mtim, st.st_size, st.st_ino};
-		const struct bans_file_id *was = &c->bans_seen[i];
-		if (now.mtime.tv_sec != was->mtime.tv_sec || now.mtime.tv_nsec != was->mtime.tv_nsec ||
-		    now.size != was->size || now.ino != was->ino)
-			changed = true;
-		c->bans_seen[i] = now;
-	}
-	if (changed) {
-		struct st_peerbook *pb = NULL;
-		struct st_err err = {0};
-		/* the event loop never waits for a lock: while a writer holds the tables,
-		 * the copy in memory answers and the next check tries again */
-		if (st_peerbook_open(&pb, &c->cli->config, ST_STORE_READ | ST_STORE_NOWAIT, &err) == 0) {
-			st_peerbook_free(c->bans);
-			c->bans = pb;
-		} else if (err.code == ST_EX_TEMPFAIL) {
-			memset(c->bans_seen, 0, sizeof c->bans_seen);
-		} else {
-			st_peerbook_free(pb);
-			st_log_msg(c->cli, ST_LOG_WARN, "bans", "%s", err.msg);
-		}
-	}
-	return c->bans;
+	struct st_peerbook *pb = st_bans_cache_current(c->bans);
+	int code;
+	char msg[ST_ERR_MSG_MAX];
+	st_bans_cache_done(c->bans, 0, &code, msg, sizeof msg);
+	if (code != c->bans_code && code && code != ST_EX_TEMPFAIL)
+		st_log_msg(c->cli, ST_LOG_WARN, "bans", "%s", msg);
+	c->bans_code = code;
+	return pb;
 }
 
 static bool banned_addr(void *vctx, const struct st_endpoint *addr)
@@ -268,6 +242,7 @@ struct loop_ctx {
 	struct listen_ctx *c;
 	struct event_base *base;
 	int reload_fd;
+	struct event *reloaded;   /* looks whether the worker has reread the bans */
 };
 
 static void notify(const struct st_cli *cli, const char *state)
@@ -287,11 +262,33 @@ static void on_stop(evutil_socket_t fd, short what, void *vctx)
 }
 
 /*
- * SIGHUP (systemctl reload): the bans are read again now rather than at their
- * next change, and the next GetPeers opens the address book anew, as each
- * does; so a book restored or repaired under st-listen is the one it serves.
- * Settings (binds, limits) need a restart.
+ * SIGHUP (systemctl reload): the bans worker reads them again now rather than at their
+ * next change, and READY=1 follows once it has (on_reloaded: the loop never waits for
+ * it); GetPeers' snapshot follows the book by itself, so a book restored or repaired
+ * under st-listen is the one it serves. Settings (binds, limits) need a restart.
  */
+static void on_reloaded(evutil_socket_t fd, short what, void *vctx)
+{
+	(void)fd;
+	(void)what;
+	struct loop_ctx *l = vctx;
+	int code;
+	char msg[ST_ERR_MSG_MAX];
+	if (!st_bans_cache_done(l->c->bans, l->c->reload_ticket, &code, msg, sizeof msg)) {
+		struct timeval tv = {0, 10 * 1000};
+		evtimer_add(l->reloaded, &tv);
+		return;
+	}
+	current_bans(l->c);
+	if (code == 0)
+		st_log_msg(l->c->cli, ST_LOG_INFO, "reload",
+		           "bans read again, the address book is followed as it changes");
+	else
+		st_log_msg(l->c->cli, ST_LOG_WARN, "reload",
+		           "bans not read (%s), the copy in memory serves until they are", msg);
+	notify(l->c->cli, "READY=1");
+}
+
 static void on_reload(evutil_socket_t fd, short what, void *vctx)
 {
 	(void)what;
@@ -303,13 +300,8 @@ static void on_reload(evutil_socket_t fd, short what, void *vctx)
 	snprintf(state, sizeof state, "RELOADING=1\nMONOTONIC_USEC=%lld",
 	         (long long)st_monotonic_ms() * 1000);
 	notify(l->c->cli, state);
-	st_peerbook_free(l->c->bans);
-	l->c->bans = NULL;
-	memset(l->c->bans_seen, 0, sizeof l->c->bans_seen);
-	if (current_bans(l->c))
-		st_log_msg(l->c->cli, ST_LOG_INFO, "reload",
-		           "bans read again, the address book is opened per request");
-	notify(l->c->cli, "READY=1");
+	l->c->reload_ticket = st_bans_cache_reload(l->c->bans);
+	on_reloaded(-1, 0, l);
 }
 
 /* One scrape of --metrics: the counters as they are between two events of the loop. */
@@ -382,7 +374,9 @@ static int run(struct listen_ctx *c, const struct st_listener_opts *lo, struct s
 	if (rc == 0) {
 		stop = event_new(base, stop_fd, EV_READ, on_stop, &l);
 		reload = event_new(base, l.reload_fd, EV_READ | EV_PERSIST, on_reload, &l);
-		if (!stop || !reload || event_add(stop, NULL) < 0 || event_add(reload, NULL) < 0)
+		l.reloaded = evtimer_new(base, on_reloaded, &l);
+		if (!stop || !reload || !l.reloaded || event_add(stop, NULL) < 0 ||
+		    event_add(reload, NULL) < 0)
 			rc = st_err_set(err, ST_EX_SOFTWARE, "cannot start the event loop");
 	}
 	if (rc == 0) {
@@ -396,6 +390,8 @@ static int run(struct listen_ctx *c, const struct st_listener_opts *lo, struct s
 		event_free(stop);
 	if (reload)
 		event_free(reload);
+	if (l.reloaded)
+		event_free(l.reloaded);
 	st_cli_reload_end_g();
 	st_cli_stop_end_g();
 	st_metrics_server_free(metrics);
@@ -457,7 +453,8 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		st_die(cli, &err);
 	lo.tls = tls;
 	c.gp_key = lo.local.nonce * 0x9e3779b97f4a7c15ULL; /* random per process */
-	if (st_gp_cache_start(&c.gp, &cli->config, 250, &err) < 0)
+	if (st_gp_cache_start(&c.gp, &cli->config, 250, &err) < 0 ||
+	    st_bans_cache_start(&c.bans, &cli->config, 250, &err) < 0)
 		st_die(cli, &err);
 	/* text records on a stdout that is also stderr (a terminal, the journal)
 	 * would tell each session twice: there the log line alone tells it */
@@ -469,7 +466,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	int rc = run(&c, &lo, &err);
 	st_tls_free(tls);
 	st_gp_cache_stop(c.gp);
-	st_peerbook_free(c.bans);
+	st_bans_cache_stop(c.bans);
 	if (rc < 0) {
 		st_printer_free(c.p);
 		return st_report(cli, &err);

@@ -240,6 +240,11 @@ int64_t st_conn_rtt_us(const struct st_conn *c)
 	return (int64_t)ti.tcpi_rtt;
 }
 
+size_t st_conn_held(const struct st_conn *c)
+{
+	return c->charged;
+}
+
 /* The status of a session the peer or the protocol ended. */
 static enum st_status status_of(const struct st_conn *c)
 {

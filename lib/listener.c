@@ -11,6 +11,7 @@
 #include "st/config.h"
 #include "st/engine.h"
 #include "st/evict.h"
+#include "st/map.h"
 #include "st/util.h"
 
 struct inbound {
@@ -19,6 +20,7 @@ struct inbound {
 	struct st_conn *c;
 	int64_t start_ms;
 	uint32_t getpeers;
+	uint64_t ip_key;               /* its address's entry in per_ip */
 	bool was_ready;
 };
 
@@ -31,6 +33,8 @@ struct st_listener {
 	size_t nconns;
 	struct st_ratelimit *rl;
 	uint64_t evict_key;            /* which groups eviction protects: random per listener */
+	struct st_map per_ip;          /* address (keyed hash, no port) -> its connections: an
+	                                * accept looks its count up instead of walking them all */
 	struct st_budget budget;       /* what every session holds, against o.max_memory */
 	struct st_listener_stats st;   /* counted as it goes; open and memory filled when asked */
 };
@@ -135,6 +139,12 @@ static void on_closed(void *ctx, struct st_conn *c, enum st_status status, const
 		.verified_id = st_conn_verified_id(c)[0] ? st_conn_verified_id(c) : NULL,
 	};
 	report(l, &in);
+	uint32_t k = 0;
+	st_map_get64(&l->per_ip, x->ip_key, &k);
+	if (k > 1)
+		st_map_put64(&l->per_ip, x->ip_key, k - 1); /* no growth: the entry is there */
+	else
+		st_map_del64(&l->per_ip, x->ip_key);
 	if (x->prev)
 		x->prev->next = x->next;
 	else
@@ -183,6 +193,37 @@ static bool evict_one(struct st_listener *l)
 	return done;
 }
 
+/*
+ * Over the memory budget with a newcomer at the door: the budget goes to whoever holds the
+ * most, which an honest peer exchanging small frames never does. Closes the heaviest
+ * connections holding more than one read (ST_CONN_IN_MAX) each, telling each why, until
+ * the total is under the limit. True when it is (the newcomer is taken), false when what
+ * is left is spread over light connections (the newcomer is refused).
+ */
+static bool shed_heaviest(struct st_listener *l)
+{
+	/* each pass closes one; a pass is a walk of the list, at most nconns passes */
+	for (size_t pass = l->nconns; pass > 0 && l->budget.used > l->budget.limit; pass--) {
+		struct inbound *heavy = NULL;
+		size_t most = ST_CONN_IN_MAX;
+		for (struct inbound *x = l->conns; x; x = x->next) {
+			size_t h = st_conn_held(x->c);
+			if (h > most) {
+				most = h;
+				heavy = x;
+			}
+		}
+		if (!heavy)
+			break;
+		char why[160];
+		snprintf(why, sizeof why, "evicted: the listener's memory budget is spent and this "
+		         "connection holds the most (%zu bytes)", most);
+		l->budget.shed++;
+		st_conn_close_telling(heavy->c, ST_STATUS_REFUSED_LIMIT, why);
+	}
+	return l->budget.used <= l->budget.limit;
+}
+
 /* Tells a refused peer why in an Error message, if its socket takes it at once. */
 static void tell(struct st_listener *l, evutil_socket_t fd, const char *why)
 {
@@ -195,6 +236,16 @@ static void tell(struct st_listener *l, evutil_socket_t fd, const char *why)
 			l->st.traffic.out += (uint64_t)sent;
 	}
 	st_buf_clear(&b);
+}
+
+/* The per_ip key of ep's address: its bytes and family, not its port, hashed with the
+ * listener's random key (a peer cannot aim two addresses at one count). */
+static uint64_t ip_key_of(const struct st_listener *l, const struct st_endpoint *ep)
+{
+	uint8_t k[17];
+	memcpy(k, ep->addr, 16);
+	k[16] = ep->family;
+	return st_hash64(k, sizeof k, l->evict_key);
 }
 
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -211,7 +262,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	l->st.accepted++;
 	const char *refuse = NULL;
 	char busy[128];
-	if (l->budget.limit && l->budget.used > l->budget.limit) {
+	if (l->budget.limit && l->budget.used > l->budget.limit && !shed_heaviest(l)) {
 		/* no room to hold another peer's frames: say so rather than reset it */
 		snprintf(busy, sizeof busy, "busy: the listener's memory budget (%zu bytes) is spent",
 		         l->budget.limit);
@@ -228,17 +279,13 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		                               .error = "the address is banned"});
 		return;
 	}
+	uint32_t same = 0;
+	uint64_t ip_key = ip_key_of(l, &ep);
 	if (l->nconns >= l->o.max_conns && !evict_one(l)) {
 		refuse = "too many connections";
 		l->st.refused_full++;
 	} else {
-		uint32_t same = 0;
-		for (struct inbound *x = l->conns; x; x = x->next) {
-			struct st_endpoint a = *st_conn_endpoint(x->c), b = ep;
-			a.port = b.port = 0;
-			if (st_endpoint_equal(&a, &b))
-				same++;
-		}
+		st_map_get64(&l->per_ip, ip_key, &same);
 		if (same >= l->o.max_per_ip) {
 			refuse = "too many connections from this address";
 			l->st.refused_per_ip++;
@@ -262,7 +309,19 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	}
 	x->l = l;
 	x->start_ms = st_monotonic_ms();
+	x->ip_key = ip_key;
+	if (st_map_put64(&l->per_ip, ip_key, same + 1) < 0) {
+		free(x);
+		evutil_closesocket(fd);
+		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT,
+		                               .error = "out of memory"});
+		return;
+	}
 	if (st_conn_accept(&x->c, l->base, fd, &ep, &co, &in_cbs, x, &err) < 0) {
+		if (same)
+			st_map_put64(&l->per_ip, ip_key, same);
+		else
+			st_map_del64(&l->per_ip, ip_key);
 		free(x);
 		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT,
 		                               .error = err.msg});
@@ -288,6 +347,7 @@ int st_listener_new(struct st_listener **out, struct event_base *base,
 	l->o = *o;
 	st_ratelimit_init(l->rl, o->getpeers_interval);
 	l->budget.limit = o->max_memory;
+	st_map_init(&l->per_ip);
 	if (getrandom(&l->evict_key, sizeof l->evict_key, 0) != (ssize_t)sizeof l->evict_key)
 		l->evict_key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)l;
 	*out = l;
@@ -364,6 +424,7 @@ void st_listener_free(struct st_listener *l)
 		st_conn_close(l->conns->c, ST_STATUS_SHUTDOWN, "listener stopped");
 	for (size_t i = 0; i < l->nlev; i++)
 		evconnlistener_free(l->lev[i]);
+	st_map_clear(&l->per_ip);
 	free(l->rl);
 	free(l);
 }

@@ -44,14 +44,17 @@ struct event_base;
  * written - are charged to it as they change. Past limit, a connection holding more
  * than one read (ST_CONN_IN_MAX) stops reading until the total is back under three
  * quarters of limit: the largest consumers wait, small honest exchanges go on, and
- * every connection's deadline still runs. A listener over its budget refuses
- * newcomers (with an Error saying so); a dialer starts no new dial.
+ * every connection's deadline still runs. A listener over its budget, when a newcomer
+ * comes, closes the connections holding the most (more than one read each, heaviest
+ * first) until the total is under limit, and takes the newcomer; only when no connection
+ * holds that much does it refuse it (with an Error saying so). A dialer starts no new dial.
  */
 struct st_budget {
 	size_t limit;          /* bytes; 0: no budget (charged, never enforced) */
 	size_t used;           /* charged now */
 	size_t peak;           /* the most charged at once */
 	uint64_t pauses;       /* connections stopped for it */
+	uint64_t shed;         /* connections closed to make room for a newcomer */
 };
 
 /*
@@ -196,6 +199,9 @@ const char *st_conn_previous_id(const struct st_conn *c);
 /* The kernel's smoothed round trip of the connection's TCP socket in microseconds
  * (TCP_INFO), or -1 when unknown. */
 int64_t st_conn_rtt_us(const struct st_conn *c);
+/* The bytes c holds (socket input not yet fed, the frame being assembled, answers not yet
+ * written), as last charged to its budget; 0 without a budget. */
+size_t st_conn_held(const struct st_conn *c);
 
 /* ==== the dialer: many endpoints, jobs at a time ==== */
 

@@ -62,6 +62,38 @@ notes() {
 	kill -0 "$pid"
 }
 
+@test "SIGHUP while another holds the bans table: READY=1 follows, the copy in memory serves, then the reread bans hold" {
+	start_notify
+	st-peers ban -q 127.0.0.5 # a bans table (and its lock file) to hold
+	start_listener L1
+	wait_for_line "$BATS_TEST_TMPDIR/notify.out" '^READY=1' 10
+	pid=$(cat "$BATS_TEST_TMPDIR/L1.pid")
+	# something else holds the table's lock, as a writer would (bounded: 20 s)
+	start_bg HOLD flock -o "$ST_DATA_DIR/bans.lock" sleep 20 # -o: only flock holds it
+	local i
+	for i in $(seq 50); do flock -n "$ST_DATA_DIR/bans.lock" true || break; sleep 0.1; done
+	kill -HUP "$pid"
+	wait_for_line "$BATS_TEST_TMPDIR/L1.err" "^level=warn event=reload .*bans not read .*the copy in memory serves" 10
+	wait_for_line "$BATS_TEST_TMPDIR/notify.out" '^RELOADING=1' 10
+	run awk '/^RELOADING=1/ { r = 1; next } r && /^READY=1$/ { n++; r = 0 } END { print n + 0 }' \
+		"$BATS_TEST_TMPDIR/notify.out"
+	[ "$output" -eq 1 ]
+	run st-connect --data-dir "$BATS_TEST_TMPDIR/other" -o tsv "$L1_ADDR"
+	[ "$(col status <<<"$output")" = ok ]
+	# the ban read before the lock still holds: the copy was kept, not dropped
+	run python3 "$ST_TOP/tests/bats/tools/peer.py" getpeers "$L1_ADDR" 127.0.0.5
+	[ "$output" = "127.0.0.5 closed" ]
+	# let go; a ban of the client's address, a reload: the listener refuses it
+	stop_bg HOLD
+	st-peers ban -q 127.0.0.1
+	kill -HUP "$pid"
+	wait_for_line "$BATS_TEST_TMPDIR/L1.err" "^level=info event=reload .*bans read again" 10
+	run st-connect --data-dir "$BATS_TEST_TMPDIR/other" -o tsv "$L1_ADDR"
+	st=$(col status <<<"$output")
+	[ -n "$st" ] && [ "$st" != ok ] || { echo "$output"; false; }
+	kill -0 "$pid"
+}
+
 @test "without NOTIFY_SOCKET st-listen runs as before; a bad one is a warning, not an end" {
 	unset NOTIFY_SOCKET
 	start_listener L1

@@ -6,6 +6,7 @@ MODES: garbage, zero, oversized, bytewise, silent, midframe, version2, mirror, r
        badua (a user agent with a terminal escape), badid (a node id with a TAB),
        errortext (an Error whose text holds a terminal escape),
        flood (answers every GetPeers with 1000 fresh loopback addresses),
+       forged (flood's answers under a fresh random node id on every connection),
        longid (a node id of 248 bytes, as a quota forger would send),
        turncoat (first connection: node id turn-1; every later one: longid's),
        zerohead (the 4 bytes of a zero length, then nothing for 20 s: no type byte),
@@ -128,9 +129,10 @@ def serve(c, mode):
         elif mode == "turncoat":
             connections[0] += 1
             c.sendall(frame(2, handshake(node="turn-1" if connections[0] == 1 else "x" * 248)))
-        elif mode == "flood":
+        elif mode in ("flood", "forged"):
             import random
-            c.sendall(frame(2, handshake(node="flood-1")))
+            node = "flood-1" if mode == "flood" else "forged-%016x" % random.getrandbits(64)
+            c.sendall(frame(2, handshake(node=node)))
             while True:
                 t, body = read_frame(c)
                 if t is None:

@@ -1,0 +1,217 @@
+/* bans_cache.c - the listener's bans, read by a worker thread and swapped in by pointer. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "st/bans_cache.h"
+#include "st/store.h"
+#include "st/util.h"
+
+struct file_id {
+	struct timespec mtime;
+	off_t size;
+	ino_t ino;
+};
+
+struct st_bans_cache {
+	struct st_config cfg;          /* the worker's copy: no callbacks, no seeds */
+	int64_t poll_ms;
+	pthread_t thread;
+	pthread_mutex_t mu;            /* guards the fields below, held for no more than a swap */
+	pthread_cond_t wake;
+	bool stop;
+	struct st_peerbook *fresh;     /* published by the worker, not yet taken */
+	struct st_peerbook *retired;   /* the loop's previous copy, for the worker to free */
+	uint64_t asked, tried;         /* reloads asked for; the latest one a try answered */
+	int code;                      /* that try's failure, 0: it read */
+	char msg[ST_ERR_MSG_MAX];
+	/* the loop's own */
+	struct st_peerbook *current;
+	/* the worker's own */
+	struct file_id seen[2];
+};
+
+/* Whether the bans files differ from when last looked at (and remembers them). */
+static bool files_changed(struct st_bans_cache *c)
+{
+	static const char *const names[2] = {"bans.tsv", "bans.journal"};
+	bool changed = false;
+	for (int i = 0; i < 2; i++) {
+		char path[ST_PATH_MAX + 32];
+		snprintf(path, sizeof path, "%s/%s", c->cfg.data_dir, names[i]);
+		struct stat st;
+		/* size and inode too: two writes within one timestamp tick keep the mtime */
+		struct file_id now = {{0, 0}, -1, 0};
+		if (stat(path, &st) == 0)
+			now = (struct file_id){st.st_mtim, st.st_size, st.st_ino};
+		const struct file_id *was = &c->seen[i];
+		if (now.mtime.tv_sec != was->mtime.tv_sec || now.mtime.tv_nsec != was->mtime.tv_nsec ||
+		    now.size != was->size || now.ino != was->ino)
+			changed = true;
+		c->seen[i] = now;
+	}
+	return changed;
+}
+
+/* One read, without the mutex; then the result published under it. */
+static void refresh(struct st_bans_cache *c, uint64_t asked)
+{
+	struct st_peerbook *pb = NULL;
+	struct st_err err = {0};
+	int rc = st_peerbook_open(&pb, &c->cfg, ST_STORE_READ | ST_STORE_NOWAIT, &err);
+	struct st_peerbook *drop = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (rc == 0) {
+		drop = c->fresh; /* never taken: nobody connected since */
+		c->fresh = pb;
+		c->code = 0;
+		c->msg[0] = '\0';
+	} else {
+		c->code = err.code ? err.code : ST_EX_SOFTWARE;
+		snprintf(c->msg, sizeof c->msg, "%s", err.msg);
+	}
+	if (asked > c->tried)
+		c->tried = asked;
+	pthread_mutex_unlock(&c->mu);
+	st_peerbook_free(drop);
+	if (rc < 0) {
+		st_peerbook_free(pb);
+		memset(c->seen, 0, sizeof c->seen); /* the next poll tries again */
+	}
+}
+
+static void until_ms(struct timespec *t, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += (time_t)(ms / 1000);
+	t->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *worker(void *arg)
+{
+	struct st_bans_cache *c = arg;
+	pthread_mutex_lock(&c->mu);
+	while (!c->stop) {
+		struct timespec until;
+		until_ms(&until, c->poll_ms);
+		/* a reload asked for wakes it early */
+		while (!c->stop && c->asked == c->tried && !c->retired &&
+		       pthread_cond_timedwait(&c->wake, &c->mu, &until) != ETIMEDOUT)
+			;
+		if (c->stop)
+			break;
+		uint64_t asked = c->asked;
+		bool forced = asked != c->tried;
+		struct st_peerbook *old = c->retired;
+		c->retired = NULL;
+		pthread_mutex_unlock(&c->mu); /* the table is read (and the old copy freed) without it */
+		st_peerbook_free(old);
+		if (files_changed(c) || forced)
+			refresh(c, asked);
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+int st_bans_cache_start(struct st_bans_cache **out, const struct st_config *cfg, int64_t poll_ms,
+                        struct st_err *err)
+{
+	*out = NULL;
+	struct st_bans_cache *c = calloc(1, sizeof *c);
+	if (!c)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	c->cfg = *cfg;
+	c->cfg.seeds = NULL; /* not ours */
+	c->cfg.nseeds = 0;
+	c->cfg.lock = (struct st_lock_wait){0}; /* a thread of ours prints nothing */
+	c->cfg.repair_auto = false;             /* a reader repairs nothing */
+	c->poll_ms = poll_ms > 0 ? poll_ms : 250;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int rc = pthread_mutex_init(&c->mu, NULL);
+	if (rc == 0 && (rc = pthread_cond_init(&c->wake, &ca)) != 0)
+		pthread_mutex_destroy(&c->mu);
+	pthread_condattr_destroy(&ca);
+	if (rc != 0) {
+		free(c);
+		return st_err_set(err, ST_EX_SOFTWARE, "cannot start the bans worker: %s", strerror(rc));
+	}
+	files_changed(c);
+	refresh(c, 0);
+	if ((rc = pthread_create(&c->thread, NULL, worker, c)) != 0) {
+		pthread_cond_destroy(&c->wake);
+		pthread_mutex_destroy(&c->mu);
+		st_peerbook_free(c->fresh);
+		free(c);
+		return st_err_set(err, ST_EX_SOFTWARE, "cannot start the bans worker: %s", strerror(rc));
+	}
+	*out = c;
+	return 0;
+}
+
+struct st_peerbook *st_bans_cache_current(struct st_bans_cache *c)
+{
+	struct st_peerbook *stale = NULL;
+	pthread_mutex_lock(&c->mu);
+	struct st_peerbook *pb = c->fresh;
+	c->fresh = NULL;
+	if (pb) {
+		if (c->retired)
+			stale = c->current; /* the worker has not freed the last one yet: rare */
+		else
+			c->retired = c->current;
+		c->current = pb;
+		pthread_cond_signal(&c->wake);
+	}
+	pthread_mutex_unlock(&c->mu);
+	st_peerbook_free(stale);
+	return c->current;
+}
+
+uint64_t st_bans_cache_reload(struct st_bans_cache *c)
+{
+	pthread_mutex_lock(&c->mu);
+	uint64_t ticket = ++c->asked;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->mu);
+	return ticket;
+}
+
+bool st_bans_cache_done(struct st_bans_cache *c, uint64_t ticket, int *code, char *msg,
+                        size_t size)
+{
+	pthread_mutex_lock(&c->mu);
+	bool done = c->tried >= ticket;
+	*code = c->code;
+	if (size)
+		snprintf(msg, size, "%s", c->msg);
+	pthread_mutex_unlock(&c->mu);
+	return done;
+}
+
+void st_bans_cache_stop(struct st_bans_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->mu);
+	st_peerbook_free(c->fresh);
+	st_peerbook_free(c->retired);
+	st_peerbook_free(c->current);
+	free(c);
+}

@@ -13,13 +13,15 @@
 #include "st/schema.h"
 #include "st/seed.h"
 #include "st/store.h"
+#include "st/tls.h"
 #include "st/util.h"
+#include "tty.h"
 
 enum {
 	OPT_STATE = ST_OPT_USER, OPT_ALLOW_PRIVATE, OPT_TIMEOUT, OPT_MAX_NODES, OPT_MAX_TIME,
 	OPT_GETPEERS, OPT_MAX_ASKS, OPT_ASK_INTERVAL, OPT_RETEST, OPT_EVERY, OPT_UPDATE,
 	OPT_PER_GROUP, OPT_MIN_UPTIME, OPT_FORMAT, OPT_OUT, OPT_KEY, OPT_PORT, OPT_ZONE, OPT_BIND,
-	OPT_TTL, OPT_NS, OPT_MBOX, OPT_RATE, OPT_RELOAD, OPT_GOOD,
+	OPT_TTL, OPT_NS, OPT_MBOX, OPT_RATE, OPT_RELOAD, OPT_GOOD, OPT_TLS, OPT_STRICT,
 };
 
 #define OPT_STATE_DIR \
@@ -38,7 +40,9 @@ static const struct st_option crawl_opts[] = {
 	{"max-time", OPT_MAX_TIME, ST_ARG_REQUIRED, "T", "stop a run after T", NULL},
 	{"retest", OPT_RETEST, ST_ARG_REQUIRED, "T", "dial known nodes tried longer ago (1h)", NULL},
 	OPT_STATE_DIR,
+	{"strict", OPT_STRICT, ST_ARG_NONE, NULL, "with --tls: refuse a node whose id changed", NULL},
 	{"timeout", OPT_TIMEOUT, ST_ARG_REQUIRED, "T", "per node (connect.timeout)", NULL},
+	{"tls", OPT_TLS, ST_ARG_NONE, NULL, "mutual TLS: ids proven by certificates (tls)", NULL},
 	{"update", OPT_UPDATE, ST_ARG_NONE, NULL, "record results in st-addrbook and st-peers", NULL},
 	ST_OPTION_END,
 };
@@ -87,7 +91,7 @@ static const struct st_program prog = {
 
 struct opts {
 	const char *state;
-	bool allow_private, update, good;
+	bool allow_private, update, good, strict;
 	uint64_t max_nodes, getpeers, max_asks, n, per_group, port, rate;
 	int64_t max_time, ask_interval, retest, every, ttl, reload;
 	double min_uptime;
@@ -104,6 +108,8 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 	case OPT_ALLOW_PRIVATE: o->allow_private = true; return 0;
 	case OPT_UPDATE: o->update = true; return 0;
 	case OPT_GOOD: o->good = true; return 0;
+	case OPT_TLS: return st_cli_config_flag(cli, "--tls", "tls", "true", err);
+	case OPT_STRICT: o->strict = true; return 0;
 	case 'j': return st_cli_config_flag(cli, "-j", "connect.jobs", arg, err);
 	case OPT_TIMEOUT: return st_cli_config_flag(cli, "--timeout", "connect.timeout", arg, err);
 	case OPT_MAX_NODES: return st_cli_u64("--max-nodes", arg, 1, ST_CRAWL_NODES_MAX, &o->max_nodes, err);
@@ -157,6 +163,15 @@ static void print_services(struct st_printer *p, const char *key, uint64_t s)
 
 /* ---- dump ---- */
 
+/*
+ * Text in a pipe or a file is the Bitcoin seeder's dnsseed.dump line, column for
+ * column, so that scripts that split it on blanks and read it by position
+ * (contrib/seeds/makeseeds.py) read ours: address, good (1/0), last success
+ * (Unix seconds), the five uptimes, blocks, services (hex), version, "agent".
+ * The Spacetime handshake carries no chain height: blocks is 0 in text (the
+ * column stays where the seeder has it), null in tsv and json. tsv and json
+ * also carry what the seeder's line has no room for: tries, id, verified.
+ */
 static int cmd_dump(struct st_cli *cli, const struct opts *o)
 {
 	struct st_crawl_state cs;
@@ -167,9 +182,12 @@ static int cmd_dump(struct st_cli *cli, const struct opts *o)
 		st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});
 	}
 	struct st_printer *p = st_cli_printer(cli, &st_schema_uptime);
-	if (cli->format == ST_FMT_TEXT)
-		printf("# address%-32s good  lastSuccess    %%(2h)   %%(8h)   %%(1d)   %%(7d)  %%(30d)  "
-		       "svcs              version  agent\n", "");
+	/* a terminal gets the printer's table, with its own header */
+	bool text = cli->format == ST_FMT_TEXT, plain = text && !isatty(STDOUT_FILENO);
+	if (plain)
+		printf("%-49s%4s  %11s  %7s %7s %7s %7s %7s  %6s  %8s  %7s\n", "# address", "good",
+		       "lastSuccess", "%(2h)", "%(8h)", "%(1d)", "%(7d)", "%(30d)", "blocks", "svcs",
+		       "version");
 	for (size_t k = 0; k < cs.n; k++) {
 		const struct st_crawl_node *nd = &cs.v[ord[k]];
 		bool good = st_crawl_node_good(nd, o->allow_private);
@@ -178,21 +196,43 @@ static int cmd_dump(struct st_cli *cli, const struct opts *o)
 		char ep[ST_ENDPOINT_STRLEN];
 		st_endpoint_format(&nd->ep, ep, sizeof ep);
 		st_print_begin(p);
-		st_print_str(p, "endpoint", "%-40s", ep);
-		st_print_bool(p, "good", "%s", good);
-		if (cli->format == ST_FMT_TEXT) /* the seeder's dump shows the Unix time */
-			st_print_int(p, "last_success", "%11lld", nd->last_seen);
-		else
+		/* the printer puts one blank between fields: each format adds the seeder's second */
+		st_print_str(p, "endpoint", "%-47s", ep);
+		if (text) {
+			st_print_int(p, "good", " %4lld", good);
+			st_print_int(p, "last_success", " %11lld", nd->last_seen);
+		} else {
+			st_print_bool(p, "good", "%s", good);
 			st_print_time(p, "last_success", "%s", nd->last_seen);
+		}
 		static const char *keys[ST_CRAWL_WINDOWS] = {"uptime_2h", "uptime_8h", "uptime_1d",
 		                                              "uptime_7d", "uptime_30d"};
 		for (int w = 0; w < ST_CRAWL_WINDOWS; w++)
-			st_print_double(p, keys[w], "%6.2f%%", 100.0 * nd->stat[w].share);
-		print_services(p, "services", nd->services);
-		st_print_int(p, "version", "%5lld", nd->version);
-		st_print_str(p, "user_agent", "\"%s\"", nd->user_agent);
-		st_print_int(p, "attempts", "tries=%lld", nd->attempts);
-		st_print_int(p, "successes", "ok=%lld", nd->successes);
+			st_print_double(p, keys[w], w ? "%6.2f%%" : " %6.2f%%", 100.0 * nd->stat[w].share);
+		if (text) {
+			st_print_int(p, "blocks", " %6lld", 0);
+			char hex[20];
+			snprintf(hex, sizeof hex, "%08llx", (unsigned long long)nd->services);
+			st_print_str(p, "services", " %s", hex);
+			st_print_int(p, "version", " %5lld", nd->version);
+			st_print_str(p, "user_agent", "\"%s\"", nd->user_agent);
+			if (plain) { /* the seeder's line ends with the agent */
+				static const char *more[] = {"attempts", "successes", "node_id", "verified"};
+				for (size_t i = 0; i < ST_ARRAY_LEN(more); i++)
+					st_print_omit(p, more[i]);
+				st_print_end(p);
+				continue;
+			}
+		} else {
+			st_print_str(p, "blocks", "%s", NULL);
+			print_services(p, "services", nd->services);
+			st_print_int(p, "version", "%lld", nd->version);
+			st_print_str(p, "user_agent", "%s", nd->user_agent);
+		}
+		st_print_int(p, "attempts", "%lld", nd->attempts);
+		st_print_int(p, "successes", "%lld", nd->successes);
+		st_print_str(p, "node_id", "%s", nd->node_id[0] ? nd->node_id : NULL);
+		st_print_bool(p, "verified", "%s", nd->verified && nd->node_id[0]);
 		st_print_end(p);
 	}
 	free(ord);
@@ -324,7 +364,17 @@ struct crawl_ctx {
 	struct st_cli *cli;
 	const struct opts *o;
 	struct st_printer *p;
+	struct st_progress progress;
+	bool tty_out;             /* stdout is the terminal the progress line is on */
 };
+
+/* The progress line on a terminal (tty.c): never in a pipe, never under -q. */
+static void on_progress(void *ctx, size_t done, size_t known, size_t reachable)
+{
+	struct crawl_ctx *c = ctx;
+	st_progress_draw(&c->progress, false, "%zu of %zu found dialed, %zu reachable", done, known,
+	                 reachable);
+}
 
 static void on_report(void *ctx, const struct st_crawl_report *r)
 {
@@ -334,12 +384,18 @@ static void on_report(void *ctx, const struct st_crawl_report *r)
 	bool ok = st_status_is_success(nd->status);
 	char ep[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(&nd->ep, ep, sizeof ep);
+	if (c->tty_out) /* a record line on the terminal: the progress line makes room */
+		st_progress_end(&c->progress);
+	if (r->previous_id)
+		st_warn(c->cli, "%s: identity changed: it proved %s, it was %s (--strict refuses)", ep,
+		        nd->node_id, r->previous_id);
 	st_print_begin(p);
 	st_print_str(p, "endpoint", "%-22s", ep);
 	st_print_bool(p, "reachable", "%s", ok);
 	st_print_str(p, "status", "%-8s", st_status_name(nd->status));
 	st_print_str(p, "node_id", "%s", ok && nd->node_id[0] ? nd->node_id : NULL);
-	st_print_bool(p, "verified", "verified=%s", false);
+	/* the id this try proved: a node reached without TLS only claims one */
+	st_print_bool(p, "verified", "verified=%s", ok && nd->verified && nd->node_id[0]);
 	if (ok) {
 		st_print_int(p, "version", "v%lld", nd->version);
 		st_print_str(p, "user_agent", "\"%s\"", nd->user_agent);
@@ -389,7 +445,7 @@ static int on_committed(void *ctx, const struct st_crawl_node *const *v, size_t 
 			rc = st_addrbook_add(ab, &nd->ep, "crawl", NULL, now, &verdict, &evicted, err);
 		struct st_conn_result res = {.ep = nd->ep, .status = nd->status,
 		                             .node_id = ok ? nd->node_id : NULL, .version = nd->version,
-		                             .user_agent = nd->user_agent};
+		                             .user_agent = nd->user_agent, .verified = ok && nd->verified};
 		struct st_peer_change ch;
 		if (rc >= 0)
 			rc = st_glue_apply(ab, pb, &res, now, &ch, err);
@@ -484,25 +540,36 @@ static void print_summary(struct st_cli *cli, const struct st_crawl_state *cs,
 	st_crawl_summary_clear(&s);
 }
 
-/* Seeds: the operands, else records on stdin (unless a terminal). */
-static struct st_endpoint *read_seeds(struct st_cli *cli, size_t *n, int *bad)
+/* The id a seed must prove under TLS: "ID@endpoint" as written ("" none). */
+typedef char seed_id[ST_NODE_ID_MAX + 1];
+
+/* Seeds: the operands, else records on stdin (unless a terminal); each one's
+ * "ID@" into *ids (the caller frees both). */
+static struct st_endpoint *read_seeds(struct st_cli *cli, size_t *n, int *bad, seed_id **ids)
 {
 	struct st_endpoint *v = calloc((size_t)cli->argc + 1, sizeof *v);
+	seed_id *iv = calloc((size_t)cli->argc + 1, sizeof *iv);
 	struct st_err err = {0};
 	*n = 0;
-	if (!v)
+	*ids = NULL;
+	if (!v || !iv) {
+		free(v);
+		free(iv);
 		return NULL;
+	}
 	for (int i = 0; i < cli->argc; i++) {
-		char id[ST_NODE_ID_MAX + 1];
-		if (st_endpoint_parse_id(&v[*n], id, sizeof id, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
+		if (st_endpoint_parse_id(&v[*n], iv[*n], sizeof iv[*n], cli->argv[i], strlen(cli->argv[i]),
+		                         &err) < 0) {
 			st_error(cli, "'%s': %s", cli->argv[i], err.msg);
 			(*bad)++;
 			continue;
 		}
 		(*n)++;
 	}
-	if (cli->argc || isatty(STDIN_FILENO))
+	if (cli->argc || isatty(STDIN_FILENO)) {
+		*ids = iv;
 		return v;
+	}
 	struct st_reader *rd = st_reader_new(stdin, "<stdin>");
 	struct st_record rec = {0};
 	size_t cap = 1;
@@ -516,15 +583,25 @@ static struct st_endpoint *read_seeds(struct st_cli *cli, size_t *n, int *bad)
 		if (rec.no_endpoint)
 			continue;
 		if (*n == cap) {
-			cap *= 2;
-			struct st_endpoint *nv = realloc(v, cap * sizeof *nv);
-			if (!nv)
+			struct st_endpoint *nv = realloc(v, cap * 2 * sizeof *nv);
+			if (nv)
+				v = nv;
+			seed_id *ni = nv ? realloc(iv, cap * 2 * sizeof *ni) : NULL;
+			if (ni)
+				iv = ni;
+			if (!nv || !ni)
 				break;
-			v = nv;
+			cap *= 2;
 		}
+		/* a node_id column alone is what a peer claimed once, not an id to prove */
+		struct st_endpoint ep;
+		iv[*n][0] = '\0';
+		st_endpoint_parse_id(&ep, iv[*n], sizeof iv[*n], rec.endpoint_text, strlen(rec.endpoint_text),
+		                     NULL);
 		v[(*n)++] = rec.endpoint;
 	}
 	st_reader_free(rd);
+	*ids = iv;
 	return v;
 }
 
@@ -560,9 +637,13 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 	struct st_err err = {0};
 	int bad = 0;
 	size_t nseeds = 0;
-	struct st_endpoint *seeds = read_seeds(cli, &nseeds, &bad);
-	if (!seeds)
+	seed_id *ids = NULL;
+	struct st_endpoint *seeds = read_seeds(cli, &nseeds, &bad, &ids);
+	const char **pins = seeds ? calloc(nseeds + 1, sizeof *pins) : NULL;
+	if (!seeds || !pins)
 		st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});
+	for (size_t i = 0; i < nseeds; i++)
+		pins[i] = ids[i];
 	struct st_crawl_state cs;
 	load_state(cli, o, &cs);
 	struct st_crawl_opts co = {
@@ -576,24 +657,37 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 		.retest_ms = o->retest >= 0 ? o->retest : 3600000,
 		.allow_private = o->allow_private,
 		.commit_every_ms = 1000,
+		.strict = o->strict,
+		.seed_ids = pins,
 		.report = on_report,
 		.committed = on_committed,
+		.progress = on_progress,
 	};
 	if (!nseeds && !bad && nothing_due(&cs, co.retest_ms)) {
 		free(seeds);
+		co.seed_ids = NULL; /* the book's: no pins */
 		seeds = book_seeds(cli, &nseeds);
 		if (!nseeds) {
 			st_crawl_state_clear(&cs);
 			free(seeds);
+			free(pins);
+			free(ids);
 			st_error(cli, "nothing to crawl: no seeds, no frontier, no node due, an empty book");
 			return ST_EX_NOINPUT;
 		}
 		st_info(cli, "starting from the address book's best %zu", nseeds);
 	}
-	if (st_net_local_handshake(&cli->config, 0, &co.local, &err) < 0)
+	if (o->strict && !cli->config.tls)
+		st_usage_error(cli, "--strict goes with --tls (or tls: true)");
+	struct st_tls_ctx *tls = NULL;
+	if (cli->config.tls && st_tls_new(&tls, &cli->config, &err) < 0)
 		st_die(cli, &err);
+	if (st_net_local_handshake_tls(&cli->config, 0, tls, &co.local, &err) < 0)
+		st_die(cli, &err);
+	co.tls = tls;
 	st_net_raise_nofile((uint64_t)co.jobs + 64);
-	struct crawl_ctx c = {cli, o, st_cli_printer(cli, &st_schema_crawl)};
+	struct crawl_ctx c = {.cli = cli, .o = o, .p = st_cli_printer(cli, &st_schema_crawl),
+	                      .tty_out = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)};
 	co.ctx = &c;
 	if ((co.stop_fd = st_cli_stop_begin_g(&err)) < 0)
 		st_die(cli, &err);
@@ -601,7 +695,9 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 	for (;;) {
 		struct st_crawl_counts k;
 		int64_t began = st_monotonic_ms();
+		st_progress_begin(&c.progress, cli);
 		int rc = st_crawl_run(&cs, seeds, nseeds, &co, &k, &err);
+		st_progress_done(&c.progress, cli);
 		if (rc < 0) {
 			code = st_report(cli, &err);
 			break;
@@ -614,6 +710,7 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 			break;
 		/* the next run retests every node; seeds were added to the state already */
 		nseeds = 0;
+		co.seed_ids = NULL;
 		co.retest_ms = o->every;
 		int64_t wait = o->every - (st_monotonic_ms() - began);
 		struct pollfd pf = {co.stop_fd, POLLIN, 0};
@@ -624,7 +721,10 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 		}
 	}
 	st_cli_stop_end_g();
+	st_tls_free(tls);
 	free(seeds);
+	free(pins);
+	free(ids);
 	st_crawl_state_clear(&cs);
 	if (bad && code == 0)
 		code = ST_EX_DATAERR;

@@ -372,7 +372,7 @@ struct crawl_ctx {
 static void on_progress(void *ctx, size_t done, size_t known, size_t reachable)
 {
 	struct crawl_ctx *c = ctx;
-	st_progress_draw(&c->progress, false, "%zu of %zu found dialed, %zu reachable", done, known,
+	st_progress_draw(&c->progress, false, "%zu dialed of %zu found, %zu reachable", done, known,
 	                 reachable);
 }
 

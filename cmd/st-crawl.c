@@ -15,6 +15,7 @@
 #include "st/store.h"
 #include "st/tls.h"
 #include "st/util.h"
+#include "crawl_publish.h"
 #include "tty.h"
 
 enum {
@@ -89,20 +90,10 @@ static const struct st_program prog = {
 	"Map the network, rank nodes by uptime, export and serve seeds.", NULL, commands,
 };
 
-struct opts {
-	const char *state;
-	bool allow_private, update, good, strict;
-	uint64_t max_nodes, getpeers, max_asks, n, per_group, port, rate;
-	int64_t max_time, ask_interval, retest, every, ttl, reload;
-	double min_uptime;
-	bool json_list;
-	const char *out, *key, *zone, *bind, *ns, *mbox;
-	char state_buf[ST_PATH_MAX + 8];
-};
 
 static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)
 {
-	struct opts *o = vctx;
+	struct crawl_opts *o = vctx;
 	switch (key) {
 	case OPT_STATE: o->state = arg; return 0;
 	case OPT_ALLOW_PRIVATE: o->allow_private = true; return 0;
@@ -145,224 +136,11 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 	return -1;
 }
 
-static void load_state(struct st_cli *cli, const struct opts *o, struct st_crawl_state *cs)
-{
-	struct st_err err = {0};
-	if (st_crawl_state_load(cs, o->state, &cli->config.lock, &err) < 0) {
-		st_crawl_state_clear(cs);
-		st_die(cli, &err);
-	}
-}
-
-static void print_services(struct st_printer *p, const char *key, uint64_t s)
-{
-	char hex[20];
-	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)s);
-	st_print_str(p, key, "%s", hex);
-}
-
-/* ---- dump ---- */
-
-/*
- * Text in a pipe or a file is the Bitcoin seeder's dnsseed.dump line, column for
- * column, so that scripts that split it on blanks and read it by position
- * (contrib/seeds/makeseeds.py) read ours: address, good (1/0), last success
- * (Unix seconds), the five uptimes, blocks, services (hex), version, "agent".
- * The Spacetime handshake carries no chain height: blocks is 0 in text (the
- * column stays where the seeder has it), null in tsv and json. tsv and json
- * also carry what the seeder's line has no room for: tries, id, verified.
- */
-static int cmd_dump(struct st_cli *cli, const struct opts *o)
-{
-	struct st_crawl_state cs;
-	load_state(cli, o, &cs);
-	size_t *ord = st_crawl_dump_order(&cs, o->allow_private);
-	if (!ord) {
-		st_crawl_state_clear(&cs);
-		st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});
-	}
-	struct st_printer *p = st_cli_printer(cli, &st_schema_uptime);
-	/* a terminal gets the printer's table, with its own header */
-	bool text = cli->format == ST_FMT_TEXT, plain = text && !isatty(STDOUT_FILENO);
-	if (plain)
-		printf("%-49s%4s  %11s  %7s %7s %7s %7s %7s  %6s  %8s  %7s\n", "# address", "good",
-		       "lastSuccess", "%(2h)", "%(8h)", "%(1d)", "%(7d)", "%(30d)", "blocks", "svcs",
-		       "version");
-	for (size_t k = 0; k < cs.n; k++) {
-		const struct st_crawl_node *nd = &cs.v[ord[k]];
-		bool good = st_crawl_node_good(nd, o->allow_private);
-		if (!nd->last_try || (o->good && !good))
-			continue; /* never tried: nothing to say of it yet */
-		char ep[ST_ENDPOINT_STRLEN];
-		st_endpoint_format(&nd->ep, ep, sizeof ep);
-		st_print_begin(p);
-		/* the printer puts one blank between fields: each format adds the seeder's second */
-		st_print_str(p, "endpoint", "%-47s", ep);
-		if (text) {
-			st_print_int(p, "good", " %4lld", good);
-			st_print_int(p, "last_success", " %11lld", nd->last_seen);
-		} else {
-			st_print_bool(p, "good", "%s", good);
-			st_print_time(p, "last_success", "%s", nd->last_seen);
-		}
-		static const char *keys[ST_CRAWL_WINDOWS] = {"uptime_2h", "uptime_8h", "uptime_1d",
-		                                              "uptime_7d", "uptime_30d"};
-		for (int w = 0; w < ST_CRAWL_WINDOWS; w++)
-			st_print_double(p, keys[w], w ? "%6.2f%%" : " %6.2f%%", 100.0 * nd->stat[w].share);
-		if (text) {
-			st_print_int(p, "blocks", " %6lld", 0);
-			char hex[20];
-			snprintf(hex, sizeof hex, "%08llx", (unsigned long long)nd->services);
-			st_print_str(p, "services", " %s", hex);
-			st_print_int(p, "version", " %5lld", nd->version);
-			st_print_str(p, "user_agent", "\"%s\"", nd->user_agent);
-			if (plain) { /* the seeder's line ends with the agent */
-				static const char *more[] = {"attempts", "successes", "node_id", "verified"};
-				for (size_t i = 0; i < ST_ARRAY_LEN(more); i++)
-					st_print_omit(p, more[i]);
-				st_print_end(p);
-				continue;
-			}
-		} else {
-			st_print_str(p, "blocks", "%s", NULL);
-			print_services(p, "services", nd->services);
-			st_print_int(p, "version", "%lld", nd->version);
-			st_print_str(p, "user_agent", "%s", nd->user_agent);
-		}
-		st_print_int(p, "attempts", "%lld", nd->attempts);
-		st_print_int(p, "successes", "%lld", nd->successes);
-		st_print_str(p, "node_id", "%s", nd->node_id[0] ? nd->node_id : NULL);
-		st_print_bool(p, "verified", "%s", nd->verified && nd->node_id[0]);
-		st_print_end(p);
-	}
-	free(ord);
-	st_crawl_state_clear(&cs);
-	return st_cli_printer_done(cli, p, 0);
-}
-
-/* ---- export-seeds ---- */
-
-static int write_file(const char *path, const char *data, size_t len, struct st_err *err)
-{
-	char tmp[ST_PATH_MAX + 16];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return st_err_sys(err, ST_EX_CANTCREAT, "'%s'", tmp);
-	bool ok = fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-	if (fclose(f) != 0)
-		ok = false;
-	if (!ok || rename(tmp, path) != 0) {
-		st_err_sys(err, ST_EX_IOERR, "'%s'", path);
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-static int cmd_export(struct st_cli *cli, const struct opts *o)
-{
-	if (o->key && !o->out)
-		st_usage_error(cli, "--key needs --out FILE (the signature goes to FILE.sig)");
-	struct st_crawl_state cs;
-	load_state(cli, o, &cs);
-	struct st_crawl_export_opts eo = {
-		.n = o->n ? o->n : 512,
-		.per_group = o->per_group ? o->per_group : 2,
-		.min_uptime = o->min_uptime / 100.0,
-		.allow_private = o->allow_private,
-		.port = (uint16_t)o->port,
-	};
-	size_t *idx = NULL;
-	struct st_err err = {0};
-	long n = st_crawl_export(&cs, &eo, &idx, &err);
-	struct st_buf b;
-	st_buf_init(&b, (size_t)64 << 20);
-	int rc = n < 0 ? -1 : st_crawl_seed_list(&cs, idx, (size_t)n, o->json_list, st_now(), &b, &err);
-	free(idx);
-	st_crawl_state_clear(&cs);
-	if (rc == 0 && o->out) {
-		char sig[128];
-		rc = write_file(o->out, b.data ? b.data : "", b.len, &err);
-		if (rc == 0 && o->key) {
-			char sigpath[ST_PATH_MAX + 8];
-			snprintf(sigpath, sizeof sigpath, "%s.sig", o->out);
-			rc = st_sig_sign(o->key, b.data ? b.data : "", b.len, sig, sizeof sig, &err);
-			size_t l = strlen(sig);
-			if (rc == 0) {
-				sig[l] = '\n';
-				rc = write_file(sigpath, sig, l + 1, &err);
-			}
-		}
-	} else if (rc == 0) {
-		if (fwrite(b.data ? b.data : "", 1, b.len, stdout) != b.len || fflush(stdout) != 0)
-			rc = st_err_set(&err, ST_EX_IOERR, "stdout: write error");
-	}
-	st_buf_clear(&b);
-	if (rc < 0)
-		return st_report(cli, &err);
-	st_info(cli, "%ld nodes exported", n);
-	if (!n)
-		st_warn(cli, "no good node passed the filters");
-	return n ? 0 : ST_EX_UNAVAILABLE;
-}
-
-/* ---- serve-dns ---- */
-
-static void dns_bound(void *ctx, const char *addr)
-{
-	struct st_cli *cli = ctx;
-	/* where the seed answers, for scripts (port 0 picks one) */
-	if (cli->format == ST_FMT_TEXT)
-		printf("listening %s\n", addr);
-	else
-		fprintf(stderr, "listening %s\n", addr);
-	fflush(stdout);
-}
-
-static void dns_query(void *ctx, const char *client, const char *name, int type, const char *what)
-{
-	st_info(ctx, "%s: %s type %d: %s", client, name, type, what);
-}
-
-static void dns_warn(void *ctx, const char *msg)
-{
-	st_warn(ctx, "%s", msg);
-}
-
-static int cmd_serve_dns(struct st_cli *cli, const struct opts *o)
-{
-	if (!o->zone)
-		st_usage_error(cli, "serve-dns needs --zone ZONE");
-	struct st_err err = {0};
-	struct st_crawl_dns_opts d = {
-		.zone = o->zone,
-		.bind = o->bind ? o->bind : "0.0.0.0:53",
-		.state_dir = o->state,
-		.ttl = o->ttl >= 0 ? (uint32_t)(o->ttl / 1000) : 60,
-		.port = o->port ? (uint16_t)o->port : ST_DEFAULT_PORT,
-		.allow_private = o->allow_private,
-		.ns = o->ns,
-		.mbox = o->mbox,
-		.rate = o->rate ? (uint32_t)o->rate : 10,
-		.reload_ms = o->reload ? o->reload : 30000,
-		.bound = dns_bound,
-		.query = dns_query,
-		.warn = dns_warn,
-		.ctx = cli,
-	};
-	if ((d.stop_fd = st_cli_stop_begin_g(&err)) < 0)
-		st_die(cli, &err);
-	int rc = st_crawl_dns_serve(&d, &err);
-	st_cli_stop_end_g();
-	return rc < 0 ? st_report(cli, &err) : 0;
-}
-
 /* ---- the crawl ---- */
 
 struct crawl_ctx {
 	struct st_cli *cli;
-	const struct opts *o;
+	const struct crawl_opts *o;
 	struct st_printer *p;
 	struct st_progress progress;
 	bool tty_out;             /* stdout is the terminal the progress line is on */
@@ -399,7 +177,7 @@ static void on_report(void *ctx, const struct st_crawl_report *r)
 	if (ok) {
 		st_print_int(p, "version", "v%lld", nd->version);
 		st_print_str(p, "user_agent", "\"%s\"", nd->user_agent);
-		print_services(p, "services", nd->services);
+		crawl_print_services(p, "services", nd->services);
 	} else {
 		st_print_str(p, "version", "%s", NULL);
 		st_print_str(p, "user_agent", "%s", NULL);
@@ -632,7 +410,7 @@ static bool nothing_due(const struct st_crawl_state *cs, int64_t retest_ms)
 	return true;
 }
 
-static int cmd_crawl(struct st_cli *cli, struct opts *o)
+static int cmd_crawl(struct st_cli *cli, struct crawl_opts *o)
 {
 	struct st_err err = {0};
 	int bad = 0;
@@ -645,7 +423,7 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 	for (size_t i = 0; i < nseeds; i++)
 		pins[i] = ids[i];
 	struct st_crawl_state cs;
-	load_state(cli, o, &cs);
+	crawl_load_state(cli, o, &cs);
 	struct st_crawl_opts co = {
 		.jobs = cli->config.connect.jobs,
 		.timeout_ms = cli->config.connect.timeout,
@@ -733,7 +511,7 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 
 int cmd_main(struct st_cli *cli, int argc, char **argv)
 {
-	struct opts o = {.max_time = 0, .ask_interval = -1, .retest = -1, .ttl = -1, .min_uptime = 50};
+	struct crawl_opts o = {.max_time = 0, .ask_interval = -1, .retest = -1, .ttl = -1, .min_uptime = 50};
 	st_cli_parse(cli, &prog, argc, argv, on_option, &o);
 	const char *c = cli->cmd->name;
 	st_cli_finish_config(cli, true);
@@ -744,10 +522,10 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	if (c[0] && cli->argc)
 		st_usage_error(cli, "unexpected argument '%s'", cli->argv[0]);
 	if (!strcmp(c, "dump"))
-		return cmd_dump(cli, &o);
+		return crawl_dump(cli, &o);
 	if (!strcmp(c, "export-seeds"))
-		return cmd_export(cli, &o);
+		return crawl_export(cli, &o);
 	if (!strcmp(c, "serve-dns"))
-		return cmd_serve_dns(cli, &o);
+		return crawl_serve_dns(cli, &o);
 	return cmd_crawl(cli, &o);
 }

@@ -159,7 +159,7 @@ hanging_port() {
 	start_listener L
 	hanging_port H
 	run on_tty 100 --stdout "$BATS_TEST_TMPDIR/crawl.out" -- \
-		st-crawl --state "$BATS_TEST_TMPDIR/crawl" --timeout 2s "$L_ADDR" "$H_ADDR"
+		st-crawl --state "$BATS_TEST_TMPDIR/crawl" --timeout 1500ms "$L_ADDR" "$H_ADDR"
 	[ "$status" -eq 0 ]
 	# drawn at the result that came after a second (the silent one's timeout), then erased
 	[[ "$output" == *$'\rst-crawl: 2 dialed of 2 found, 1 reachable\e[K'* ]]
@@ -167,10 +167,10 @@ hanging_port() {
 	[ "$(records <"$BATS_TEST_TMPDIR/crawl.out" | wc -l)" -eq 2 ]
 	# -q: nothing on the terminal
 	run on_tty 100 --stdout /dev/null -- \
-		st-crawl -q --state "$BATS_TEST_TMPDIR/crawl" --retest 0 --timeout 2s "$L_ADDR" "$H_ADDR"
+		st-crawl -q --state "$BATS_TEST_TMPDIR/crawl" --retest 0 --timeout 1500ms "$L_ADDR" "$H_ADDR"
 	[ -z "$output" ]
 	# a pipe: the summary, never a progress line
-	run st-crawl --state "$BATS_TEST_TMPDIR/crawl" --retest 0 --timeout 2s "$L_ADDR" "$H_ADDR"
+	run st-crawl --state "$BATS_TEST_TMPDIR/crawl" --retest 0 --timeout 1500ms "$L_ADDR" "$H_ADDR"
 	[[ "$output" == *"found 2, reachable 1 of 2 dialed"* ]]
 	[[ "$output" != *$'\r'* ]]
 	stop_all_bg

@@ -33,9 +33,10 @@ void crawl_print_services(struct st_printer *p, const char *key, uint64_t s)
  * column, so that scripts that split it on blanks and read it by position
  * (contrib/seeds/makeseeds.py) read ours: address, good (1/0), last success
  * (Unix seconds), the five uptimes, blocks, services (hex), version, "agent".
- * The Spacetime handshake carries no chain height: blocks is 0 in text (the
- * column stays where the seeder has it), null in tsv and json. tsv and json
- * also carry what the seeder's line has no room for: tries, id, verified.
+ * The Spacetime handshake carries no chain height: blocks is 0 in that line
+ * (the column stays where the seeder has it), null elsewhere. A terminal's
+ * table, tsv and json also carry what the seeder's line has no room for:
+ * tries, id, verified.
  */
 int crawl_dump(struct st_cli *cli, const struct crawl_opts *o)
 {
@@ -48,7 +49,7 @@ int crawl_dump(struct st_cli *cli, const struct crawl_opts *o)
 	}
 	struct st_printer *p = st_cli_printer(cli, &st_schema_uptime);
 	/* a terminal gets the printer's table, with its own header */
-	bool text = cli->format == ST_FMT_TEXT, plain = text && !isatty(STDOUT_FILENO);
+	bool plain = cli->format == ST_FMT_TEXT && !isatty(STDOUT_FILENO);
 	if (plain)
 		printf("%-49s%4s  %11s  %7s %7s %7s %7s %7s  %6s  %8s  %7s\n", "# address", "good",
 		       "lastSuccess", "%(2h)", "%(8h)", "%(1d)", "%(7d)", "%(30d)", "blocks", "svcs",
@@ -63,7 +64,7 @@ int crawl_dump(struct st_cli *cli, const struct crawl_opts *o)
 		st_print_begin(p);
 		/* the printer puts one blank between fields: each format adds the seeder's second */
 		st_print_str(p, "endpoint", "%-47s", ep);
-		if (text) {
+		if (plain) {
 			st_print_int(p, "good", " %4lld", good);
 			st_print_int(p, "last_success", " %11lld", nd->last_seen);
 		} else {
@@ -74,20 +75,19 @@ int crawl_dump(struct st_cli *cli, const struct crawl_opts *o)
 		                                              "uptime_7d", "uptime_30d"};
 		for (int w = 0; w < ST_CRAWL_WINDOWS; w++)
 			st_print_double(p, keys[w], w ? "%6.2f%%" : " %6.2f%%", 100.0 * nd->stat[w].share);
-		if (text) {
+		if (plain) {
 			st_print_int(p, "blocks", " %6lld", 0);
 			char hex[20];
 			snprintf(hex, sizeof hex, "%08llx", (unsigned long long)nd->services);
 			st_print_str(p, "services", " %s", hex);
 			st_print_int(p, "version", " %5lld", nd->version);
 			st_print_str(p, "user_agent", "\"%s\"", nd->user_agent);
-			if (plain) { /* the seeder's line ends with the agent */
-				static const char *more[] = {"attempts", "successes", "node_id", "verified"};
-				for (size_t i = 0; i < ST_ARRAY_LEN(more); i++)
-					st_print_omit(p, more[i]);
-				st_print_end(p);
-				continue;
-			}
+			/* the seeder's line ends with the agent */
+			static const char *more[] = {"attempts", "successes", "node_id", "verified"};
+			for (size_t i = 0; i < ST_ARRAY_LEN(more); i++)
+				st_print_omit(p, more[i]);
+			st_print_end(p);
+			continue;
 		} else {
 			st_print_str(p, "blocks", "%s", NULL);
 			crawl_print_services(p, "services", nd->services);

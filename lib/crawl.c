@@ -368,7 +368,9 @@ static void on_ask_timer(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 		r->asks[r->nasks++] = d;
-		if (st_dialer_add(d, &ra->ep, NULL, r->err) < 0) {
+		/* within a run a node asked again must be the one that answered first */
+		const char *pin = known_id(r, &ra->ep);
+		if (st_dialer_add(d, &ra->ep, r->o->tls ? pin : NULL, r->err) < 0) {
 			r->failed = true;
 			break;
 		}

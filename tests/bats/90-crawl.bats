@@ -85,7 +85,7 @@ tls2() {
 	PORT=${1:-$(free_port 127.0.0.1)}
 	TB=127.0.0.1:$PORT TC=127.0.0.2:$PORT
 	printf '%s\n' "$TC" | st-addrbook --data-dir "$B_DIR" -q add --allow-private
-	start_listener LB --tls --data-dir "$B_DIR" --bind "$TB"
+	start_listener LB --tls -o tsv --data-dir "$B_DIR" --bind "$TB"
 	start_listener LC --tls --data-dir "$C_DIR" --bind "$TC"
 }
 
@@ -113,6 +113,23 @@ tls2() {
 	run st-crawl --strict --data-dir "$A_DIR" "$TB"
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--strict goes with --tls"* ]]
+}
+
+@test "crawl --tls: a full answer is asked again over TLS, by the id that answered first" {
+	tls2
+	run --separate-stderr st-crawl --tls --allow-private --getpeers 1 --ask-interval 0 -o tsv \
+		--data-dir "$A_DIR" "$TB"
+	[ "$status" -eq 0 ]
+	[ "$(col endpoint status node_id verified peers_offered <<<"$output" | grep "^$TB")" = \
+		"$TB	ok	$B_ID	true	1" ]
+	# two sessions at B, both TLS with A's proven id: the first answer, then the ask again
+	# (answered empty: st-listen answers one GetPeers per address a minute)
+	for i in $(seq 100); do
+		[ "$(grep -c "	$A_ID	true	" "$BATS_TEST_TMPDIR/LB.out")" -ge 2 ] && break
+		sleep 0.1
+	done
+	[ "$(grep "	$A_ID	true	" "$BATS_TEST_TMPDIR/LB.out" | cut -f3 | sort -u)" = ok ]
+	[ "$(grep -c "	$A_ID	true	" "$BATS_TEST_TMPDIR/LB.out")" -eq 2 ]
 }
 
 @test "crawl --tls: a seed's pinned id, and trust on first use against the state (--strict refuses a change)" {

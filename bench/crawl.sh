@@ -31,11 +31,11 @@ for rep in $(seq "$BENCH_HEAVY_REPS"); do
 done
 if [ -n "$failed" ]; then
 	echo "$failed"
-	bench_row crawl "nodes dialed/s (net in a box, -j $jobs)" "$(bench_label "$nodes")" /s high \
+	bench_row crawl "nodes/s in a box, -j $jobs" "$(bench_label "$nodes")" /s high \
 		failed failed "bound: ceil(found/j) x 4 rtt" -
 	exit 0
 fi
-bench_row crawl "nodes dialed/s (net in a box, -j $jobs)" "$(bench_label "$nodes")" /s high \
+bench_row crawl "nodes/s in a box, -j $jobs" "$(bench_label "$nodes")" /s high \
 	"$(bench_values "${rates[@]}")" "$(bench_values "${bounds[@]}")" \
 	"bound: ceil(found/j) x 4 rtt" -
 grep -E '^(nodes|found|time|bound|ratio) ' "$work/box-1.out"

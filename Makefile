@@ -43,7 +43,7 @@ CMD_SRC := $(sort $(wildcard cmd/st-*.c))
 # the process-level part (usage, messages, exit): linked into the programs, never into libst.a
 CLI_SRC := cmd/cli.c cmd/complete.c cmd/common-main.c cmd/tty.c
 # modules of one program only (see the st-connect rule)
-PROG_SRC := cmd/connect_session.c
+PROG_SRC := cmd/connect_session.c cmd/crawl_publish.c
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -89,6 +89,10 @@ $(BUILD)/st-%: $(BUILD)/cmd/st-%.o $(BUILD)/cmd/common-main.o $(CLI_OBJ) $(LIBST
 # a program's own extra modules (cmd/ files not named st-*): listed before libst.a
 $(BUILD)/st-connect: $(BUILD)/cmd/st-connect.o $(BUILD)/cmd/common-main.o $(CLI_OBJ) \
                      $(BUILD)/cmd/connect_session.o $(LIBST)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/st-crawl: $(BUILD)/cmd/st-crawl.o $(BUILD)/cmd/common-main.o $(CLI_OBJ) \
+                   $(BUILD)/cmd/crawl_publish.o $(LIBST)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests are warning-clean too, but may convert freely. UNIT_WRAP_<test> names library

@@ -13,13 +13,16 @@
 #include "st/schema.h"
 #include "st/seed.h"
 #include "st/store.h"
+#include "st/tls.h"
 #include "st/util.h"
+#include "crawl_publish.h"
+#include "tty.h"
 
 enum {
 	OPT_STATE = ST_OPT_USER, OPT_ALLOW_PRIVATE, OPT_TIMEOUT, OPT_MAX_NODES, OPT_MAX_TIME,
 	OPT_GETPEERS, OPT_MAX_ASKS, OPT_ASK_INTERVAL, OPT_RETEST, OPT_EVERY, OPT_UPDATE,
 	OPT_PER_GROUP, OPT_MIN_UPTIME, OPT_FORMAT, OPT_OUT, OPT_KEY, OPT_PORT, OPT_ZONE, OPT_BIND,
-	OPT_TTL, OPT_NS, OPT_MBOX, OPT_RATE, OPT_RELOAD, OPT_GOOD,
+	OPT_TTL, OPT_NS, OPT_MBOX, OPT_RATE, OPT_RELOAD, OPT_GOOD, OPT_TLS, OPT_STRICT,
 };
 
 #define OPT_STATE_DIR \
@@ -38,7 +41,9 @@ static const struct st_option crawl_opts[] = {
 	{"max-time", OPT_MAX_TIME, ST_ARG_REQUIRED, "T", "stop a run after T", NULL},
 	{"retest", OPT_RETEST, ST_ARG_REQUIRED, "T", "dial known nodes tried longer ago (1h)", NULL},
 	OPT_STATE_DIR,
+	{"strict", OPT_STRICT, ST_ARG_NONE, NULL, "with --tls: refuse a node whose id changed", NULL},
 	{"timeout", OPT_TIMEOUT, ST_ARG_REQUIRED, "T", "per node (connect.timeout)", NULL},
+	{"tls", OPT_TLS, ST_ARG_NONE, NULL, "mutual TLS: ids proven by certificates (tls)", NULL},
 	{"update", OPT_UPDATE, ST_ARG_NONE, NULL, "record results in st-addrbook and st-peers", NULL},
 	ST_OPTION_END,
 };
@@ -85,25 +90,17 @@ static const struct st_program prog = {
 	"Map the network, rank nodes by uptime, export and serve seeds.", NULL, commands,
 };
 
-struct opts {
-	const char *state;
-	bool allow_private, update, good;
-	uint64_t max_nodes, getpeers, max_asks, n, per_group, port, rate;
-	int64_t max_time, ask_interval, retest, every, ttl, reload;
-	double min_uptime;
-	bool json_list;
-	const char *out, *key, *zone, *bind, *ns, *mbox;
-	char state_buf[ST_PATH_MAX + 8];
-};
 
 static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, struct st_err *err)
 {
-	struct opts *o = vctx;
+	struct crawl_opts *o = vctx;
 	switch (key) {
 	case OPT_STATE: o->state = arg; return 0;
 	case OPT_ALLOW_PRIVATE: o->allow_private = true; return 0;
 	case OPT_UPDATE: o->update = true; return 0;
 	case OPT_GOOD: o->good = true; return 0;
+	case OPT_TLS: return st_cli_config_flag(cli, "--tls", "tls", "true", err);
+	case OPT_STRICT: o->strict = true; return 0;
 	case 'j': return st_cli_config_flag(cli, "-j", "connect.jobs", arg, err);
 	case OPT_TIMEOUT: return st_cli_config_flag(cli, "--timeout", "connect.timeout", arg, err);
 	case OPT_MAX_NODES: return st_cli_u64("--max-nodes", arg, 1, ST_CRAWL_NODES_MAX, &o->max_nodes, err);
@@ -139,200 +136,23 @@ static int on_option(void *vctx, struct st_cli *cli, int key, const char *arg, s
 	return -1;
 }
 
-static void load_state(struct st_cli *cli, const struct opts *o, struct st_crawl_state *cs)
-{
-	struct st_err err = {0};
-	if (st_crawl_state_load(cs, o->state, &cli->config.lock, &err) < 0) {
-		st_crawl_state_clear(cs);
-		st_die(cli, &err);
-	}
-}
-
-static void print_services(struct st_printer *p, const char *key, uint64_t s)
-{
-	char hex[20];
-	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)s);
-	st_print_str(p, key, "%s", hex);
-}
-
-/* ---- dump ---- */
-
-static int cmd_dump(struct st_cli *cli, const struct opts *o)
-{
-	struct st_crawl_state cs;
-	load_state(cli, o, &cs);
-	size_t *ord = st_crawl_dump_order(&cs, o->allow_private);
-	if (!ord) {
-		st_crawl_state_clear(&cs);
-		st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});
-	}
-	struct st_printer *p = st_cli_printer(cli, &st_schema_uptime);
-	if (cli->format == ST_FMT_TEXT)
-		printf("# address%-32s good  lastSuccess    %%(2h)   %%(8h)   %%(1d)   %%(7d)  %%(30d)  "
-		       "svcs              version  agent\n", "");
-	for (size_t k = 0; k < cs.n; k++) {
-		const struct st_crawl_node *nd = &cs.v[ord[k]];
-		bool good = st_crawl_node_good(nd, o->allow_private);
-		if (!nd->last_try || (o->good && !good))
-			continue; /* never tried: nothing to say of it yet */
-		char ep[ST_ENDPOINT_STRLEN];
-		st_endpoint_format(&nd->ep, ep, sizeof ep);
-		st_print_begin(p);
-		st_print_str(p, "endpoint", "%-40s", ep);
-		st_print_bool(p, "good", "%s", good);
-		if (cli->format == ST_FMT_TEXT) /* the seeder's dump shows the Unix time */
-			st_print_int(p, "last_success", "%11lld", nd->last_seen);
-		else
-			st_print_time(p, "last_success", "%s", nd->last_seen);
-		static const char *keys[ST_CRAWL_WINDOWS] = {"uptime_2h", "uptime_8h", "uptime_1d",
-		                                              "uptime_7d", "uptime_30d"};
-		for (int w = 0; w < ST_CRAWL_WINDOWS; w++)
-			st_print_double(p, keys[w], "%6.2f%%", 100.0 * nd->stat[w].share);
-		print_services(p, "services", nd->services);
-		st_print_int(p, "version", "%5lld", nd->version);
-		st_print_str(p, "user_agent", "\"%s\"", nd->user_agent);
-		st_print_int(p, "attempts", "tries=%lld", nd->attempts);
-		st_print_int(p, "successes", "ok=%lld", nd->successes);
-		st_print_end(p);
-	}
-	free(ord);
-	st_crawl_state_clear(&cs);
-	return st_cli_printer_done(cli, p, 0);
-}
-
-/* ---- export-seeds ---- */
-
-static int write_file(const char *path, const char *data, size_t len, struct st_err *err)
-{
-	char tmp[ST_PATH_MAX + 16];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return st_err_sys(err, ST_EX_CANTCREAT, "'%s'", tmp);
-	bool ok = fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-	if (fclose(f) != 0)
-		ok = false;
-	if (!ok || rename(tmp, path) != 0) {
-		st_err_sys(err, ST_EX_IOERR, "'%s'", path);
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-static int cmd_export(struct st_cli *cli, const struct opts *o)
-{
-	if (o->key && !o->out)
-		st_usage_error(cli, "--key needs --out FILE (the signature goes to FILE.sig)");
-	struct st_crawl_state cs;
-	load_state(cli, o, &cs);
-	struct st_crawl_export_opts eo = {
-		.n = o->n ? o->n : 512,
-		.per_group = o->per_group ? o->per_group : 2,
-		.min_uptime = o->min_uptime / 100.0,
-		.allow_private = o->allow_private,
-		.port = (uint16_t)o->port,
-	};
-	size_t *idx = NULL;
-	struct st_err err = {0};
-	long n = st_crawl_export(&cs, &eo, &idx, &err);
-	struct st_buf b;
-	st_buf_init(&b, (size_t)64 << 20);
-	int rc = n < 0 ? -1 : st_crawl_seed_list(&cs, idx, (size_t)n, o->json_list, st_now(), &b, &err);
-	free(idx);
-	st_crawl_state_clear(&cs);
-	if (rc == 0 && o->out) {
-		char sig[128];
-		rc = write_file(o->out, b.data ? b.data : "", b.len, &err);
-		if (rc == 0 && o->key) {
-			char sigpath[ST_PATH_MAX + 8];
-			snprintf(sigpath, sizeof sigpath, "%s.sig", o->out);
-			rc = st_sig_sign(o->key, b.data ? b.data : "", b.len, sig, sizeof sig, &err);
-			size_t l = strlen(sig);
-			if (rc == 0) {
-				sig[l] = '\n';
-				rc = write_file(sigpath, sig, l + 1, &err);
-			}
-		}
-	} else if (rc == 0) {
-		if (fwrite(b.data ? b.data : "", 1, b.len, stdout) != b.len || fflush(stdout) != 0)
-			rc = st_err_set(&err, ST_EX_IOERR, "stdout: write error");
-	}
-	st_buf_clear(&b);
-	if (rc < 0)
-		return st_report(cli, &err);
-	st_info(cli, "%ld nodes exported", n);
-	if (!n)
-		st_warn(cli, "no good node passed the filters");
-	return n ? 0 : ST_EX_UNAVAILABLE;
-}
-
-/* ---- serve-dns ---- */
-
-static void dns_bound(void *ctx, const char *addr)
-{
-	struct st_cli *cli = ctx;
-	/* where the seed answers, for scripts (port 0 picks one) */
-	if (cli->format == ST_FMT_TEXT)
-		printf("listening %s\n", addr);
-	else
-		fprintf(stderr, "listening %s\n", addr);
-	fflush(stdout);
-}
-
-/* serve-dns runs as a service: its log is key=value lines (logfmt.h), and a
- * query's name, which any client may fill with any byte, is escaped there */
-static void dns_query(void *ctx, const char *client, const char *name, int type, const char *what)
-{
-	struct st_kv kv;
-	st_kv_begin(&kv, ST_LOG_DEBUG, "query");
-	st_kv_str(&kv, "client", client);
-	st_kv_str(&kv, "name", name);
-	st_kv_int(&kv, "type", type);
-	st_kv_str(&kv, "result", what);
-	st_log(ctx, &kv);
-}
-
-static void dns_warn(void *ctx, const char *msg)
-{
-	st_log_msg(ctx, ST_LOG_WARN, "dns", "%s", msg);
-}
-
-static int cmd_serve_dns(struct st_cli *cli, const struct opts *o)
-{
-	if (!o->zone)
-		st_usage_error(cli, "serve-dns needs --zone ZONE");
-	struct st_err err = {0};
-	struct st_crawl_dns_opts d = {
-		.zone = o->zone,
-		.bind = o->bind ? o->bind : "0.0.0.0:53",
-		.state_dir = o->state,
-		.ttl = o->ttl >= 0 ? (uint32_t)(o->ttl / 1000) : 60,
-		.port = o->port ? (uint16_t)o->port : ST_DEFAULT_PORT,
-		.allow_private = o->allow_private,
-		.ns = o->ns,
-		.mbox = o->mbox,
-		.rate = o->rate ? (uint32_t)o->rate : 10,
-		.reload_ms = o->reload ? o->reload : 30000,
-		.bound = dns_bound,
-		.query = dns_query,
-		.warn = dns_warn,
-		.ctx = cli,
-	};
-	if ((d.stop_fd = st_cli_stop_begin_g(&err)) < 0)
-		st_die(cli, &err);
-	int rc = st_crawl_dns_serve(&d, &err);
-	st_cli_stop_end_g();
-	return rc < 0 ? st_report(cli, &err) : 0;
-}
-
 /* ---- the crawl ---- */
 
 struct crawl_ctx {
 	struct st_cli *cli;
-	const struct opts *o;
+	const struct crawl_opts *o;
 	struct st_printer *p;
+	struct st_progress progress;
+	bool tty_out;             /* stdout is the terminal the progress line is on */
 };
+
+/* The progress line on a terminal (tty.c): never in a pipe, never under -q. */
+static void on_progress(void *ctx, size_t done, size_t known, size_t reachable)
+{
+	struct crawl_ctx *c = ctx;
+	st_progress_draw(&c->progress, false, "%zu dialed of %zu found, %zu reachable", done, known,
+	                 reachable);
+}
 
 static void on_report(void *ctx, const struct st_crawl_report *r)
 {
@@ -342,16 +162,22 @@ static void on_report(void *ctx, const struct st_crawl_report *r)
 	bool ok = st_status_is_success(nd->status);
 	char ep[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(&nd->ep, ep, sizeof ep);
+	if (c->tty_out) /* a record line on the terminal: the progress line makes room */
+		st_progress_end(&c->progress);
+	if (r->previous_id)
+		st_warn(c->cli, "%s: identity changed: it proved %s, it was %s (--strict refuses)", ep,
+		        nd->node_id, r->previous_id);
 	st_print_begin(p);
 	st_print_str(p, "endpoint", "%-22s", ep);
 	st_print_bool(p, "reachable", "%s", ok);
 	st_print_str(p, "status", "%-8s", st_status_name(nd->status));
 	st_print_str(p, "node_id", "%s", ok && nd->node_id[0] ? nd->node_id : NULL);
-	st_print_bool(p, "verified", "verified=%s", false);
+	/* the id this try proved: a node reached without TLS only claims one */
+	st_print_bool(p, "verified", "verified=%s", ok && nd->verified && nd->node_id[0]);
 	if (ok) {
 		st_print_int(p, "version", "v%lld", nd->version);
 		st_print_str(p, "user_agent", "\"%s\"", nd->user_agent);
-		print_services(p, "services", nd->services);
+		crawl_print_services(p, "services", nd->services);
 	} else {
 		st_print_str(p, "version", "%s", NULL);
 		st_print_str(p, "user_agent", "%s", NULL);
@@ -397,7 +223,7 @@ static int on_committed(void *ctx, const struct st_crawl_node *const *v, size_t 
 			rc = st_addrbook_add(ab, &nd->ep, "crawl", NULL, now, &verdict, &evicted, err);
 		struct st_conn_result res = {.ep = nd->ep, .status = nd->status,
 		                             .node_id = ok ? nd->node_id : NULL, .version = nd->version,
-		                             .user_agent = nd->user_agent};
+		                             .user_agent = nd->user_agent, .verified = ok && nd->verified};
 		struct st_peer_change ch;
 		if (rc >= 0)
 			rc = st_glue_apply(ab, pb, &res, now, &ch, err);
@@ -492,25 +318,36 @@ static void print_summary(struct st_cli *cli, const struct st_crawl_state *cs,
 	st_crawl_summary_clear(&s);
 }
 
-/* Seeds: the operands, else records on stdin (unless a terminal). */
-static struct st_endpoint *read_seeds(struct st_cli *cli, size_t *n, int *bad)
+/* The id a seed must prove under TLS: "ID@endpoint" as written ("" none). */
+typedef char seed_id[ST_NODE_ID_MAX + 1];
+
+/* Seeds: the operands, else records on stdin (unless a terminal); each one's
+ * "ID@" into *ids (the caller frees both). */
+static struct st_endpoint *read_seeds(struct st_cli *cli, size_t *n, int *bad, seed_id **ids)
 {
 	struct st_endpoint *v = calloc((size_t)cli->argc + 1, sizeof *v);
+	seed_id *iv = calloc((size_t)cli->argc + 1, sizeof *iv);
 	struct st_err err = {0};
 	*n = 0;
-	if (!v)
+	*ids = NULL;
+	if (!v || !iv) {
+		free(v);
+		free(iv);
 		return NULL;
+	}
 	for (int i = 0; i < cli->argc; i++) {
-		char id[ST_NODE_ID_MAX + 1];
-		if (st_endpoint_parse_id(&v[*n], id, sizeof id, cli->argv[i], strlen(cli->argv[i]), &err) < 0) {
+		if (st_endpoint_parse_id(&v[*n], iv[*n], sizeof iv[*n], cli->argv[i], strlen(cli->argv[i]),
+		                         &err) < 0) {
 			st_error(cli, "'%s': %s", cli->argv[i], err.msg);
 			(*bad)++;
 			continue;
 		}
 		(*n)++;
 	}
-	if (cli->argc || isatty(STDIN_FILENO))
+	if (cli->argc || isatty(STDIN_FILENO)) {
+		*ids = iv;
 		return v;
+	}
 	struct st_reader *rd = st_reader_new(stdin, "<stdin>");
 	struct st_record rec = {0};
 	size_t cap = 1;
@@ -524,15 +361,25 @@ static struct st_endpoint *read_seeds(struct st_cli *cli, size_t *n, int *bad)
 		if (rec.no_endpoint)
 			continue;
 		if (*n == cap) {
-			cap *= 2;
-			struct st_endpoint *nv = realloc(v, cap * sizeof *nv);
-			if (!nv)
+			struct st_endpoint *nv = realloc(v, cap * 2 * sizeof *nv);
+			if (nv)
+				v = nv;
+			seed_id *ni = nv ? realloc(iv, cap * 2 * sizeof *ni) : NULL;
+			if (ni)
+				iv = ni;
+			if (!nv || !ni)
 				break;
-			v = nv;
+			cap *= 2;
 		}
+		/* a node_id column alone is what a peer claimed once, not an id to prove */
+		struct st_endpoint ep;
+		iv[*n][0] = '\0';
+		st_endpoint_parse_id(&ep, iv[*n], sizeof iv[*n], rec.endpoint_text, strlen(rec.endpoint_text),
+		                     NULL);
 		v[(*n)++] = rec.endpoint;
 	}
 	st_reader_free(rd);
+	*ids = iv;
 	return v;
 }
 
@@ -563,16 +410,20 @@ static bool nothing_due(const struct st_crawl_state *cs, int64_t retest_ms)
 	return true;
 }
 
-static int cmd_crawl(struct st_cli *cli, struct opts *o)
+static int cmd_crawl(struct st_cli *cli, struct crawl_opts *o)
 {
 	struct st_err err = {0};
 	int bad = 0;
 	size_t nseeds = 0;
-	struct st_endpoint *seeds = read_seeds(cli, &nseeds, &bad);
-	if (!seeds)
+	seed_id *ids = NULL;
+	struct st_endpoint *seeds = read_seeds(cli, &nseeds, &bad, &ids);
+	const char **pins = seeds ? calloc(nseeds + 1, sizeof *pins) : NULL;
+	if (!seeds || !pins)
 		st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});
+	for (size_t i = 0; i < nseeds; i++)
+		pins[i] = ids[i];
 	struct st_crawl_state cs;
-	load_state(cli, o, &cs);
+	crawl_load_state(cli, o, &cs);
 	struct st_crawl_opts co = {
 		.jobs = cli->config.connect.jobs,
 		.timeout_ms = cli->config.connect.timeout,
@@ -584,24 +435,37 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 		.retest_ms = o->retest >= 0 ? o->retest : 3600000,
 		.allow_private = o->allow_private,
 		.commit_every_ms = 1000,
+		.strict = o->strict,
+		.seed_ids = pins,
 		.report = on_report,
 		.committed = on_committed,
+		.progress = on_progress,
 	};
 	if (!nseeds && !bad && nothing_due(&cs, co.retest_ms)) {
 		free(seeds);
+		co.seed_ids = NULL; /* the book's: no pins */
 		seeds = book_seeds(cli, &nseeds);
 		if (!nseeds) {
 			st_crawl_state_clear(&cs);
 			free(seeds);
+			free(pins);
+			free(ids);
 			st_error(cli, "nothing to crawl: no seeds, no frontier, no node due, an empty book");
 			return ST_EX_NOINPUT;
 		}
 		st_info(cli, "starting from the address book's best %zu", nseeds);
 	}
-	if (st_net_local_handshake(&cli->config, 0, &co.local, &err) < 0)
+	if (o->strict && !cli->config.tls)
+		st_usage_error(cli, "--strict goes with --tls (or tls: true)");
+	struct st_tls_ctx *tls = NULL;
+	if (cli->config.tls && st_tls_new(&tls, &cli->config, &err) < 0)
 		st_die(cli, &err);
+	if (st_net_local_handshake_tls(&cli->config, 0, tls, &co.local, &err) < 0)
+		st_die(cli, &err);
+	co.tls = tls;
 	st_net_raise_nofile((uint64_t)co.jobs + 64);
-	struct crawl_ctx c = {cli, o, st_cli_printer(cli, &st_schema_crawl)};
+	struct crawl_ctx c = {.cli = cli, .o = o, .p = st_cli_printer(cli, &st_schema_crawl),
+	                      .tty_out = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)};
 	co.ctx = &c;
 	if ((co.stop_fd = st_cli_stop_begin_g(&err)) < 0)
 		st_die(cli, &err);
@@ -609,7 +473,9 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 	for (;;) {
 		struct st_crawl_counts k;
 		int64_t began = st_monotonic_ms();
+		st_progress_begin(&c.progress, cli);
 		int rc = st_crawl_run(&cs, seeds, nseeds, &co, &k, &err);
+		st_progress_done(&c.progress, cli);
 		if (rc < 0) {
 			code = st_report(cli, &err);
 			break;
@@ -622,6 +488,7 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 			break;
 		/* the next run retests every node; seeds were added to the state already */
 		nseeds = 0;
+		co.seed_ids = NULL;
 		co.retest_ms = o->every;
 		int64_t wait = o->every - (st_monotonic_ms() - began);
 		struct pollfd pf = {co.stop_fd, POLLIN, 0};
@@ -632,7 +499,10 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 		}
 	}
 	st_cli_stop_end_g();
+	st_tls_free(tls);
 	free(seeds);
+	free(pins);
+	free(ids);
 	st_crawl_state_clear(&cs);
 	if (bad && code == 0)
 		code = ST_EX_DATAERR;
@@ -641,7 +511,7 @@ static int cmd_crawl(struct st_cli *cli, struct opts *o)
 
 int cmd_main(struct st_cli *cli, int argc, char **argv)
 {
-	struct opts o = {.max_time = 0, .ask_interval = -1, .retest = -1, .ttl = -1, .min_uptime = 50};
+	struct crawl_opts o = {.max_time = 0, .ask_interval = -1, .retest = -1, .ttl = -1, .min_uptime = 50};
 	st_cli_parse(cli, &prog, argc, argv, on_option, &o);
 	const char *c = cli->cmd->name;
 	st_cli_finish_config(cli, true);
@@ -652,10 +522,10 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	if (c[0] && cli->argc)
 		st_usage_error(cli, "unexpected argument '%s'", cli->argv[0]);
 	if (!strcmp(c, "dump"))
-		return cmd_dump(cli, &o);
+		return crawl_dump(cli, &o);
 	if (!strcmp(c, "export-seeds"))
-		return cmd_export(cli, &o);
+		return crawl_export(cli, &o);
 	if (!strcmp(c, "serve-dns"))
-		return cmd_serve_dns(cli, &o);
+		return crawl_serve_dns(cli, &o);
 	return cmd_crawl(cli, &o);
 }

@@ -13,6 +13,13 @@ struct reask {
 	struct st_endpoint *given;  /* every endpoint it offered this run, at most ST_PEERS_MAX */
 	size_t ngiven;
 	size_t learned;             /* new endpoints from its answers so far */
+	char previous_id[ST_NODE_ID_MAX + 1]; /* TLS: told at the first answer, reported at the end */
+};
+
+/* An endpoint to dial, with the id it must prove (a seed's "ID@"), or NULL. */
+struct qent {
+	struct st_endpoint ep;
+	const char *pin;
 };
 
 struct run {
@@ -22,7 +29,7 @@ struct run {
 	uint32_t id;
 	int64_t now;               /* st_now() at the start: the run's clock for the state */
 	int64_t start_ms, last_commit_ms;
-	struct st_endpoint *q;     /* the breadth-first queue */
+	struct qent *q;            /* the breadth-first queue */
 	size_t qhead, qn, qcap;
 	struct reask *ra;
 	size_t nra, capra;
@@ -53,20 +60,20 @@ static bool due(const struct run *r, const struct st_crawl_node *nd)
 	return !nd->last_try || r->now - nd->last_try >= r->o->retest_ms / 1000;
 }
 
-static int push(struct run *r, struct st_crawl_node *nd)
+static int push(struct run *r, struct st_crawl_node *nd, const char *pin)
 {
 	if (nd->run_ == r->id)
 		return 0;
 	if (r->qn == r->qcap) {
 		size_t cap = r->qcap ? r->qcap * 2 : 1024;
-		struct st_endpoint *q = realloc(r->q, cap * sizeof *q);
+		struct qent *q = realloc(r->q, cap * sizeof *q);
 		if (!q)
 			return -1;
 		r->q = q;
 		r->qcap = cap;
 	}
 	nd->run_ = r->id;
-	r->q[r->qn++] = nd->ep;
+	r->q[r->qn++] = (struct qent){nd->ep, pin && *pin ? pin : NULL};
 	r->c->found++;
 	return 0;
 }
@@ -90,10 +97,12 @@ static void drop_reask(struct run *r, struct reask *ra)
 	memset(&r->ra[r->nra], 0, sizeof *r->ra);
 }
 
-static void report(struct run *r, const struct st_crawl_node *nd, const char *error, size_t learned)
+static void report(struct run *r, const struct st_crawl_node *nd, const char *error, size_t learned,
+                   const char *previous_id)
 {
 	if (r->o->report)
-		r->o->report(r->o->ctx, &(struct st_crawl_report){nd, error, learned});
+		r->o->report(r->o->ctx, &(struct st_crawl_report){nd, error, learned,
+		                                                   previous_id && *previous_id ? previous_id : NULL});
 }
 
 static int commit(struct run *r)
@@ -122,9 +131,11 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 		return;
 	const struct st_handshake *h = res->remote;
 	int64_t now = st_now();
-	struct st_crawl_try t = {res->status, h ? h->node_id : NULL, h ? h->version : 0,
-	                         h && h->has_services ? h->services : 0, h ? h->user_agent : NULL,
-	                         res->rtt_ms};
+	/* under TLS the id is the one the certificate proved (equal to the claim
+	 * on success: a mismatch ends the connection) */
+	struct st_crawl_try t = {res->status, res->verified_id ? res->verified_id : h ? h->node_id : NULL,
+	                         h ? h->version : 0, h && h->has_services ? h->services : 0,
+	                         h ? h->user_agent : NULL, res->rtt_ms, res->verified_id != NULL};
 	struct reask *ra = find_reask(r, res->ep);
 	bool first = nd->tried_ != r->id;
 	st_crawl_node_update(nd, &t, now);
@@ -172,7 +183,7 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 			r->c->learned++;
 		}
 		/* a node another run tried lately is known well enough: not again */
-		if (due(r, pn) && push(r, pn) < 0) {
+		if (due(r, pn) && push(r, pn, NULL) < 0) {
 			r->failed = true;
 			st_err_set(r->err, ST_EX_SOFTWARE, "out of memory");
 			return;
@@ -207,13 +218,17 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 		}
 		for (size_t i = 0; i < res->npeers && ra->ngiven < ST_PEERS_MAX; i++)
 			ra->given[ra->ngiven++] = res->peers[i];
+		if (res->previous_id)
+			st_strlcpy(ra->previous_id, res->previous_id, sizeof ra->previous_id);
 		ra->due_ms = st_monotonic_ms() + r->o->ask_interval_ms;
 		ra->learned = learned;
 		return; /* reported once the asking is over */
 	}
+	char prev[ST_NODE_ID_MAX + 1];
+	st_strlcpy(prev, res->previous_id ? res->previous_id : ra ? ra->previous_id : "", sizeof prev);
 	if (ra)
 		drop_reask(r, ra);
-	report(r, nd, res->error, learned);
+	report(r, nd, res->error, learned, prev);
 	if (st_monotonic_ms() - r->last_commit_ms >= r->o->commit_every_ms && commit(r) < 0)
 		r->failed = true;
 }
@@ -224,6 +239,8 @@ static void on_dial_result(void *ctx, const struct st_dial_result *res)
 	struct run *r = ctx;
 	on_result(r, res);
 	feed(r);
+	if (r->o->progress)
+		r->o->progress(r->o->ctx, r->c->tried, r->c->found, r->c->reachable);
 	if (r->failed)
 		event_base_loopbreak(r->base);
 }
@@ -234,7 +251,7 @@ static void feed(struct run *r)
 {
 	while (!r->failed && r->qhead < r->qn && st_dialer_queued(r->d) < r->o->jobs &&
 	       (!r->o->max_nodes || r->fed < r->o->max_nodes)) {
-		if (st_dialer_add(r->d, &r->q[r->qhead], NULL, r->err) < 0) {
+		if (st_dialer_add(r->d, &r->q[r->qhead].ep, r->q[r->qhead].pin, r->err) < 0) {
 			r->failed = true;
 			return;
 		}
@@ -285,6 +302,14 @@ static void on_idle(void *ctx, struct st_dialer *d)
 	}
 }
 
+/* Trust on first use: the id this endpoint proved before, from the state. */
+static const char *known_id(void *ctx, const struct st_endpoint *ep)
+{
+	struct run *r = ctx;
+	const struct st_crawl_node *nd = st_crawl_find(r->cs, ep);
+	return nd && nd->verified && nd->node_id[0] ? nd->node_id : NULL;
+}
+
 static struct st_dialer_opts dialer_opts(struct run *r)
 {
 	return (struct st_dialer_opts){
@@ -293,6 +318,9 @@ static struct st_dialer_opts dialer_opts(struct run *r)
 		.ping = true,
 		.getpeers = r->o->getpeers,
 		.local = r->o->local,
+		.tls = r->o->tls,
+		.strict = r->o->strict,
+		.known_id = known_id,
 		.ctx = r,
 		.result = on_dial_result,
 		.idle = on_idle,
@@ -340,7 +368,9 @@ static void on_ask_timer(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 		r->asks[r->nasks++] = d;
-		if (st_dialer_add(d, &ra->ep, NULL, r->err) < 0) {
+		/* within a run a node asked again must be the one that answered first */
+		const char *pin = known_id(r, &ra->ep);
+		if (st_dialer_add(d, &ra->ep, r->o->tls ? pin : NULL, r->err) < 0) {
 			r->failed = true;
 			break;
 		}
@@ -419,7 +449,7 @@ static int start(struct run *r, const struct st_endpoint *seeds, size_t nseeds)
 	for (size_t i = 0; i < nseeds; i++) {
 		bool added;
 		struct st_crawl_node *nd = st_crawl_add(cs, &seeds[i], r->now, &added);
-		if (!nd || push(r, nd) < 0)
+		if (!nd || push(r, nd, r->o->seed_ids ? r->o->seed_ids[i] : NULL) < 0)
 			return st_err_set(r->err, ST_EX_SOFTWARE, "out of memory");
 		r->c->learned += added;
 	}
@@ -428,7 +458,7 @@ static int start(struct run *r, const struct st_endpoint *seeds, size_t nseeds)
 		for (size_t i = 0; i < cs->n; i++) {
 			struct st_crawl_node *nd = &cs->v[i];
 			bool want = pass == 0 ? !nd->last_try : nd->last_try && due(r, nd);
-			if (want && in_scope(r, &nd->ep) && push(r, nd) < 0)
+			if (want && in_scope(r, &nd->ep) && push(r, nd, NULL) < 0)
 				return st_err_set(r->err, ST_EX_SOFTWARE, "out of memory");
 		}
 	return 0;
@@ -454,7 +484,7 @@ int st_crawl_run(struct st_crawl_state *cs, const struct st_endpoint *seeds, siz
 	for (size_t i = 0; i < r.nra; i++) {
 		struct st_crawl_node *nd = st_crawl_find(cs, &r.ra[i].ep);
 		if (nd && rc == 0)
-			report(&r, nd, NULL, r.ra[i].learned);
+			report(&r, nd, NULL, r.ra[i].learned, r.ra[i].previous_id);
 		free(r.ra[i].given);
 	}
 	/* what was queued but not dialed stays in the frontier only if never tried */

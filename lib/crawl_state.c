@@ -17,7 +17,8 @@ const char *const st_crawl_window_name[ST_CRAWL_WINDOWS] = {"2h", "8h", "1d", "7
 enum {
 	F_EP, F_LEARNED, F_FIRST_SEEN, F_LAST_SEEN, F_LAST_TRY, F_ATTEMPTS, F_SUCCESSES, F_STATUS,
 	F_NODE_ID, F_VERSION, F_SERVICES, F_RTT, F_PEERS, F_ASKS, F_LAST_ASK, F_STATS,
-	F_UA = F_STATS + ST_CRAWL_WINDOWS, F_COUNT,
+	F_UA = F_STATS + ST_CRAWL_WINDOWS, F_VERIFIED, F_COUNT,
+	F_COUNT_V1 = F_VERIFIED, /* version 1 lines end with the user agent */
 };
 
 static bool ep_eq(const void *ctx, uint32_t value, const void *key)
@@ -108,7 +109,7 @@ static int ua_decode(const char *s, size_t len, char *out, size_t size)
 	return 0;
 }
 
-static size_t node_format(const struct st_crawl_node *nd, char *buf, size_t size)
+size_t st_crawl_node_format(const struct st_crawl_node *nd, char *buf, size_t size)
 {
 	char ep[ST_ENDPOINT_STRLEN], ua[3 * ST_CRAWL_UA_MAX + 4];
 	st_endpoint_format(&nd->ep, ep, sizeof ep);
@@ -125,7 +126,7 @@ static size_t node_format(const struct st_crawl_node *nd, char *buf, size_t size
 		k += snprintf(buf + k, size - (size_t)k, "\t%.6f,%.4f", nd->stat[w].share,
 		              nd->stat[w].count);
 	if (k > 0 && (size_t)k < size)
-		k += snprintf(buf + k, size - (size_t)k, "\t%s", ua);
+		k += snprintf(buf + k, size - (size_t)k, "\t%s\t%d", ua, nd->verified);
 	return k > 0 && (size_t)k < size ? (size_t)k : 0;
 }
 
@@ -139,7 +140,7 @@ static int i64_field(const char *s, size_t len, int64_t min, int64_t *out)
 	return st_parse_i64(tmp, min, INT64_MAX, out, NULL);
 }
 
-static int node_parse(struct st_crawl_node *nd, const char *line, size_t len)
+int st_crawl_node_parse(struct st_crawl_node *nd, const char *line, size_t len)
 {
 	const char *f[F_COUNT];
 	size_t fl[F_COUNT], nf = 0;
@@ -155,9 +156,14 @@ static int node_parse(struct st_crawl_node *nd, const char *line, size_t len)
 		if (nf == F_COUNT)
 			return -1; /* more fields than this version writes */
 	}
-	if (nf != F_COUNT)
+	if (nf != F_COUNT && nf != F_COUNT_V1)
 		return -1;
 	memset(nd, 0, sizeof *nd);
+	if (nf == F_COUNT) {
+		if (fl[F_VERIFIED] != 1 || (f[F_VERIFIED][0] != '0' && f[F_VERIFIED][0] != '1'))
+			return -1;
+		nd->verified = f[F_VERIFIED][0] == '1';
+	}
 	if (st_endpoint_parse(&nd->ep, f[F_EP], fl[F_EP], NULL) < 0)
 		return -1;
 	int64_t v[F_LAST_ASK + 1];
@@ -228,7 +234,7 @@ static int load_line(void *ctx, const char *line, size_t len, unsigned long line
 	struct st_crawl_state *cs = ctx;
 	struct st_crawl_node nd;
 	(void)lineno;
-	if (node_parse(&nd, line, len) < 0)
+	if (st_crawl_node_parse(&nd, line, len) < 0)
 		return st_err_set(err, ST_EX_DATAERR, "line %lu: not a crawl node", lineno);
 	bool added;
 	struct st_crawl_node *have = st_crawl_add(cs, &nd.ep, nd.learned, &added);
@@ -297,7 +303,7 @@ int st_crawl_state_commit(struct st_crawl_state *cs, struct st_err *err)
 	for (size_t i = 0; rc == 0 && i < cs->n; i++) {
 		if (!cs->v[i].dirty_)
 			continue;
-		size_t len = node_format(&cs->v[i], line, sizeof line);
+		size_t len = st_crawl_node_format(&cs->v[i], line, sizeof line);
 		if (!len)
 			rc = st_err_set(err, ST_EX_SOFTWARE, "a node line too long");
 		else
@@ -309,7 +315,7 @@ int st_crawl_state_commit(struct st_crawl_state *cs, struct st_err *err)
 		struct st_store_writer *w;
 		rc = st_store_rewrite_begin(s, &w, err);
 		for (size_t i = 0; rc == 0 && i < cs->n; i++) {
-			size_t len = node_format(&cs->v[i], line, sizeof line);
+			size_t len = st_crawl_node_format(&cs->v[i], line, sizeof line);
 			rc = st_store_writer_line(w, line, len, err);
 		}
 		if (rc == 0)
@@ -356,8 +362,10 @@ void st_crawl_node_update(struct st_crawl_node *nd, const struct st_crawl_try *t
 	if (!nd->first_seen)
 		nd->first_seen = now;
 	nd->last_seen = now;
-	if (t->node_id && t->node_id[0])
+	if (t->node_id && t->node_id[0]) {
 		st_strlcpy(nd->node_id, t->node_id, sizeof nd->node_id);
+		nd->verified = t->verified;
+	}
 	nd->version = t->version;
 	nd->services = t->services;
 	st_strlcpy(nd->user_agent, t->user_agent ? t->user_agent : "", sizeof nd->user_agent);

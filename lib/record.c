@@ -325,6 +325,15 @@ static void table_cell(struct st_printer *p, const char *v)
 	st_table_cell(p->table, p->nth - 1, v);
 }
 
+void st_print_omit(struct st_printer *p, const char *key)
+{
+	if (p->fmt == ST_FMT_TEXT && !p->table) {
+		check_key(p, key);
+		return;
+	}
+	st_print_str_(p, key, "%s", NULL);
+}
+
 void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const char *v)
 {
 	check_key(p, key);

@@ -63,8 +63,9 @@ SCHEMA(uptime, "uptime",
        {"endpoint", ST_FIELD_ENDPOINT}, {"good", ST_FIELD_BOOL}, {"last_success", ST_FIELD_TIME},
        {"uptime_2h", ST_FIELD_DOUBLE}, {"uptime_8h", ST_FIELD_DOUBLE},
        {"uptime_1d", ST_FIELD_DOUBLE}, {"uptime_7d", ST_FIELD_DOUBLE},
-       {"uptime_30d", ST_FIELD_DOUBLE}, {"services", ST_FIELD_STR}, {"version", ST_FIELD_INT},
-       {"user_agent", ST_FIELD_STR}, {"attempts", ST_FIELD_INT}, {"successes", ST_FIELD_INT});
+       {"uptime_30d", ST_FIELD_DOUBLE}, {"blocks", ST_FIELD_INT}, {"services", ST_FIELD_STR},
+       {"version", ST_FIELD_INT}, {"user_agent", ST_FIELD_STR}, {"attempts", ST_FIELD_INT},
+       {"successes", ST_FIELD_INT}, {"node_id", ST_FIELD_STR}, {"verified", ST_FIELD_BOOL});
 
 SCHEMA(summary, "summary",
        {"metric", ST_FIELD_STR}, {"key", ST_FIELD_STR}, {"value", ST_FIELD_INT});

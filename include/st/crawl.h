@@ -16,7 +16,8 @@
 
 /* The name and format version of the state table in the state dir (st-files(5)). */
 #define ST_CRAWL_TABLE "crawl"
-#define ST_CRAWL_VERSION 1
+/* 2 added the verified field; a version 1 line (without it) still reads, as unverified */
+#define ST_CRAWL_VERSION 2
 /* The most nodes a state dir holds: past it new endpoints are not learned. */
 #define ST_CRAWL_NODES_MAX 1000000
 /* The longest user agent kept (the wire allows more; the books keep this much). */
@@ -47,6 +48,7 @@ struct st_crawl_node {
 	uint32_t attempts, successes;
 	enum st_status status;    /* of the last try (meaningless when never tried) */
 	char node_id[ST_NODE_ID_MAX + 1];
+	bool verified;            /* node_id was proven by a TLS certificate (else claimed) */
 	int32_t version;
 	uint64_t services;
 	char user_agent[ST_CRAWL_UA_MAX + 1];
@@ -85,6 +87,13 @@ int st_crawl_state_load(struct st_crawl_state *cs, const char *dir,
 int st_crawl_state_commit(struct st_crawl_state *cs, struct st_err *err);
 void st_crawl_state_clear(struct st_crawl_state *cs);
 
+/* A node's stored line (st-files(5)), without the newline: its length, 0 when
+ * it does not fit in size. */
+size_t st_crawl_node_format(const struct st_crawl_node *nd, char *buf, size_t size);
+/* Reads a stored line of len bytes (any bytes: it comes from a file) into nd.
+ * Returns 0, or -1 when it is not a whole valid line of version 1 or 2. */
+int st_crawl_node_parse(struct st_crawl_node *nd, const char *line, size_t len);
+
 /* The node of ep, or NULL. The pointer is valid until the next add or load. */
 struct st_crawl_node *st_crawl_find(struct st_crawl_state *cs, const struct st_endpoint *ep);
 /* The node of ep, added (learned at now) when new; NULL when the state is full
@@ -100,6 +109,7 @@ struct st_crawl_try {
 	uint64_t services;
 	const char *user_agent;
 	int64_t rtt_ms;
+	bool verified;            /* node_id is the one a TLS certificate proved */
 };
 void st_crawl_node_update(struct st_crawl_node *nd, const struct st_crawl_try *t, int64_t now);
 
@@ -145,7 +155,11 @@ struct st_crawl_report {
 	const struct st_crawl_node *node;
 	const char *error;        /* words, or NULL */
 	size_t learned;           /* endpoints new to the state from this node */
+	/* TLS, not strict: the id the endpoint proved before and no longer does, or NULL */
+	const char *previous_id;
 };
+
+struct st_tls_ctx;
 
 struct st_crawl_opts {
 	uint32_t jobs;
@@ -159,7 +173,16 @@ struct st_crawl_opts {
 	bool allow_private;        /* follow non-routable addresses */
 	int stop_fd;               /* > 0: readable when the program wants to stop */
 	int64_t commit_every_ms;   /* state commits at most this often while running */
-	struct st_handshake local; /* our side, from st_net_local_handshake */
+	struct st_handshake local; /* our side, from st_net_local_handshake_tls */
+	/* NULL: plain TCP. Else every dial is mutual TLS (engine.h): ids proven, and
+	 * the id a node proved before (the state's verified id) is trusted on first
+	 * use; strict refuses an endpoint that proves another (identity-changed). */
+	struct st_tls_ctx *tls;
+	bool strict;
+	/* NULL, or one per seed: the id it must prove under TLS ("ID@"; "" none) */
+	const char *const *seed_ids;
+	/* after each result: nodes done this run, known to the run (done + waiting), reachable */
+	void (*progress)(void *ctx, size_t done, size_t known, size_t reachable);
 	void (*report)(void *ctx, const struct st_crawl_report *r);
 	/* after each commit of the state, with the nodes tried since the last one */
 	int (*committed)(void *ctx, const struct st_crawl_node *const *tried, size_t n,

@@ -75,6 +75,11 @@ void st_printer_live(struct st_printer *p);
 void st_print_begin(struct st_printer *p);
 void st_print_end(struct st_printer *p);
 
+/* A field a plain text line has no room for (a layout another tool reads by
+ * position, st-crawl dump's): plain text writes nothing for it, not even the
+ * blank before it; the table, tsv and json show it as null. */
+void st_print_omit(struct st_printer *p, const char *key);
+
 /* The functions behind the st_print_* macros; call the macros. */
 void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const char *v);
 void st_print_int_(struct st_printer *p, const char *key, const char *fmt, long long v);

@@ -155,6 +155,27 @@ hanging_port() {
 	stop_all_bg
 }
 
+@test "st-crawl on a terminal: a progress line, cleared before the summary; none in a pipe or with -q" {
+	start_listener L
+	hanging_port H
+	run on_tty 100 --stdout "$BATS_TEST_TMPDIR/crawl.out" -- \
+		st-crawl --state "$BATS_TEST_TMPDIR/crawl" --timeout 1500ms "$L_ADDR" "$H_ADDR"
+	[ "$status" -eq 0 ]
+	# drawn at the result that came after a second (the silent one's timeout), then erased
+	[[ "$output" == *$'\rst-crawl: 2 dialed of 2 found, 1 reachable\e[K'* ]]
+	[[ "$output" == *$'\r\e[K'"st-crawl: found 2, reachable 1 of 2 dialed"* ]]
+	[ "$(records <"$BATS_TEST_TMPDIR/crawl.out" | wc -l)" -eq 2 ]
+	# -q: nothing on the terminal
+	run on_tty 100 --stdout /dev/null -- \
+		st-crawl -q --state "$BATS_TEST_TMPDIR/crawl" --retest 0 --timeout 1500ms "$L_ADDR" "$H_ADDR"
+	[ -z "$output" ]
+	# a pipe: the summary, never a progress line
+	run st-crawl --state "$BATS_TEST_TMPDIR/crawl" --retest 0 --timeout 1500ms "$L_ADDR" "$H_ADDR"
+	[[ "$output" == *"found 2, reachable 1 of 2 dialed"* ]]
+	[[ "$output" != *$'\r'* ]]
+	stop_all_bg
+}
+
 @test "the summary counts banned endpoints apart and says when Peers answers came back empty (rate-limited)" {
 	start_listener L
 	st-peers ban -q 127.0.0.9

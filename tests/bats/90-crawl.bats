@@ -4,6 +4,7 @@
 # Every endpoint dialed is loopback; the routable addresses of crafted states are data only.
 
 load helpers
+load tls
 bats_require_minimum_version 1.5.0
 
 CRAWL_HEADER=$'#endpoint\treachable\tstatus\tnode_id\tverified\tversion\tuser_agent\tservices\trtt_ms\tpeers_offered\tlearned\tfirst_seen\tlast_seen\terror'
@@ -73,6 +74,88 @@ dnsq() {
 	assert_line '{"metric":"reachable","key":null,"value":3}'
 	assert_line '{"metric":"group","key":"127.0.0.0/16","value":3}'
 	assert_line --regexp '^\{"metric":"rtt_ms","key":"p50","value":[0-9]+\}$'
+}
+
+# tls2 [PORT]: TLS st-listen nodes B on 127.0.0.1 and C on 127.0.0.2 (same port), B knowing C,
+# and a crawler identity A. Sets PORT, TB, TC and the tls_node variables.
+tls2() {
+	tls_node A
+	tls_node B
+	tls_node C
+	PORT=${1:-$(free_port 127.0.0.1)}
+	TB=127.0.0.1:$PORT TC=127.0.0.2:$PORT
+	printf '%s\n' "$TC" | st-addrbook --data-dir "$B_DIR" -q add --allow-private
+	start_listener LB --tls -o tsv --data-dir "$B_DIR" --bind "$TB"
+	start_listener LC --tls --data-dir "$C_DIR" --bind "$TC"
+}
+
+@test "crawl --tls: every node's id proven by its certificate, verified in the record and the state" {
+	tls2
+	run --separate-stderr st-crawl --tls --allow-private -o tsv --data-dir "$A_DIR" "$TB"
+	[ "$status" -eq 0 ]
+	[ "$(col endpoint status node_id verified <<<"$output" | sort)" = "$(printf '%s\n' \
+		"$TB	ok	$B_ID	true" "$TC	ok	$C_ID	true")" ]
+	# the state keeps it
+	run st-crawl dump -o tsv --allow-private --data-dir "$A_DIR"
+	[ "$(col endpoint node_id verified <<<"$output" | sort)" = "$(printf '%s\n' \
+		"$TB	$B_ID	true" "$TC	$C_ID	true")" ]
+	# config tls: true is the same; plain TCP at a TLS port is no handshake, nothing verified
+	ST_TLS=true run --separate-stderr st-crawl --retest 0 --allow-private -o tsv --data-dir "$A_DIR" "$TB"
+	[ "$(col endpoint verified <<<"$output" | sort)" = "$(printf '%s\n' "$TB	true" "$TC	true")" ]
+	run --separate-stderr st-crawl --retest 0 --allow-private -o tsv --state "$BATS_TEST_TMPDIR/plain" --data-dir "$A_DIR" "$TB"
+	[ "$status" -eq 69 ]
+	[ "$(col endpoint status verified <<<"$output")" = "$TB	protocol-error	false" ]
+	# --update: the books hold the proven ids
+	run st-crawl --tls --update --retest 0 --allow-private -q --data-dir "$A_DIR" "$TB"
+	[ "$status" -eq 0 ]
+	run st-peers --data-dir "$A_DIR" show -o tsv "$C_ID"
+	[ "$(col verified <<<"$output")" = true ]
+	run st-crawl --strict --data-dir "$A_DIR" "$TB"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--strict goes with --tls"* ]]
+}
+
+@test "crawl --tls: a full answer is asked again over TLS, by the id that answered first" {
+	tls2
+	run --separate-stderr st-crawl --tls --allow-private --getpeers 1 --ask-interval 0 -o tsv \
+		--data-dir "$A_DIR" "$TB"
+	[ "$status" -eq 0 ]
+	[ "$(col endpoint status node_id verified peers_offered <<<"$output" | grep "^$TB")" = \
+		"$TB	ok	$B_ID	true	1" ]
+	# two sessions at B, both TLS with A's proven id: the first answer, then the ask again
+	# (answered empty: st-listen answers one GetPeers per address a minute)
+	for i in $(seq 100); do
+		[ "$(grep -c "	$A_ID	true	" "$BATS_TEST_TMPDIR/LB.out")" -ge 2 ] && break
+		sleep 0.1
+	done
+	[ "$(grep "	$A_ID	true	" "$BATS_TEST_TMPDIR/LB.out" | cut -f3 | sort -u)" = ok ]
+	[ "$(grep -c "	$A_ID	true	" "$BATS_TEST_TMPDIR/LB.out")" -eq 2 ]
+}
+
+@test "crawl --tls: a seed's pinned id, and trust on first use against the state (--strict refuses a change)" {
+	tls2
+	# a seed pinned to the wrong id (A's own) ends before any st message
+	run --separate-stderr st-crawl --tls --allow-private -o tsv --data-dir "$A_DIR" "$A_ID@$TB"
+	[ "$status" -eq 69 ]
+	[ "$(col endpoint status verified <<<"$output")" = "$TB	identity-mismatch	false" ]
+	[[ "$(col error <<<"$output")" == *"certificate of $B_ID, not the pinned $A_ID"* ]]
+	# pinned right: taken
+	run --separate-stderr st-crawl --tls --retest 0 --allow-private -o tsv --data-dir "$A_DIR" "$B_ID@$TB"
+	[ "$(col endpoint status node_id <<<"$output" | grep "^$TB")" = "$TB	ok	$B_ID" ]
+	# another key at C's endpoint: refused with --strict, the state keeps C
+	stop_bg LC
+	tls_node D
+	start_listener LD --tls --data-dir "$D_DIR" --bind "$TC"
+	run --separate-stderr st-crawl --tls --strict --retest 0 --allow-private -o tsv --data-dir "$A_DIR" "$TB"
+	[ "$(col endpoint status <<<"$output" | grep "^$TC")" = "$TC	identity-changed" ]
+	[[ "$(col error <<<"$output")" == *"certificate of $D_ID, the endpoint proved $C_ID before (refused: strict)"* ]]
+	run st-crawl dump -o tsv --allow-private --data-dir "$A_DIR"
+	[ "$(col endpoint node_id verified <<<"$output" | grep "^$TC")" = "$TC	$C_ID	true" ]
+	# without --strict: taken, and said
+	run --separate-stderr st-crawl --tls --retest 0 --allow-private -o tsv --data-dir "$A_DIR" "$TB"
+	[ "$status" -eq 0 ]
+	[ "$(col endpoint status node_id verified <<<"$output" | grep "^$TC")" = "$TC	ok	$D_ID	true" ]
+	[[ "$stderr" == *"$TC: identity changed: it proved $D_ID, it was $C_ID"* ]]
 }
 
 @test "crawl: non-routable addresses are followed only with --allow-private" {
@@ -187,7 +270,9 @@ dnsq() {
 	[ "$status" -eq 0 ]
 	run --separate-stderr st-crawl dump -o tsv --allow-private
 	[ "$status" -eq 0 ]
-	[ "${lines[0]}" = $'#endpoint\tgood\tlast_success\tuptime_2h\tuptime_8h\tuptime_1d\tuptime_7d\tuptime_30d\tservices\tversion\tuser_agent\tattempts\tsuccesses' ]
+	[ "${lines[0]}" = $'#endpoint\tgood\tlast_success\tuptime_2h\tuptime_8h\tuptime_1d\tuptime_7d\tuptime_30d\tblocks\tservices\tversion\tuser_agent\tattempts\tsuccesses\tnode_id\tverified' ]
+	# no chain height in the handshake: blocks is null, not a made-up number
+	[ "$(col blocks <<<"$output" | sort -u)" = "-" ]
 	[ "$(col endpoint good last_success uptime_2h uptime_8h attempts successes <<<"$output" | grep "^$N3")" = \
 		"$N3	true	1700000000	60.6531	88.2497	2	1" ]
 	[ "$(col endpoint good uptime_2h <<<"$output" | grep "^$N1")" = "$N1	true	100" ]
@@ -199,8 +284,30 @@ dnsq() {
 	run st-crawl dump --allow-private --good
 	[ "$status" -eq 0 ]
 	[[ "${lines[0]}" == "# address"*"%(2h)"*"%(30d)"* ]]
-	[[ "$output" == *"$N3"*" yes  1700000000  60.65%  88.25%"* ]]
+	[[ "$output" == *"$N3"*"   1   1700000000   60.65%  88.25%"* ]]
 	[[ "$output" != *"$DEAD"* ]]
+	# read by position, as makeseeds.py reads dnsseed.dump: 12 blank-separated fields
+	run st-crawl dump --allow-private
+	[ "$(grep -v '^#' <<<"$output" | awk '{ print NF }' | sort -u)" = 12 ]
+	run python3 "$ST_TOP/tests/bats/tools/seeds-by-position.py" <<<"$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep "^127.0.0.3	" <<<"$output")" = "127.0.0.3	$PORT	1	1700000000	99.86	0	1	1	st/$(cat "$ST_TOP/VERSION")" ]
+	[ "$(grep "^127.0.0.9	" <<<"$output" | cut -f3,4)" = "0	0" ]
+}
+
+@test "dump: IPv6 and IPv4 alike, read by position; services in hex, the agent last" {
+	craft_state s 2 2
+	run st-crawl dump --state s
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "# address "*" good  lastSuccess    %(2h)   %(8h)   %(1d)   %(7d)  %(30d)  blocks      svcs  version" ]]
+	[[ "${lines[1]}" == "1.1.0.1:7777 "*"   1   1700000000  100.00% 100.00% 100.00% 100.00% 100.00%       0  00000001      1 \"st/0.1.0\"" ]]
+	run python3 "$ST_TOP/tests/bats/tools/seeds-by-position.py" <<<"$output"
+	[ "$status" -eq 0 ]
+	[ "$(sort <<<"$output")" = "$(printf '%s\n' \
+		"1.1.0.1	7777	1	1700000000	100.00	0	1	1	st/0.1.0" \
+		"1.1.0.2	7777	1	1700000000	100.00	0	0	1	st/0.1.0" \
+		"2001:1::1	7777	1	1700000000	100.00	0	1	1	st/0.1.0" \
+		"2001:1::2	7777	1	1700000000	100.00	0	0	1	st/0.1.0" | sort)" ]
 }
 
 @test "export-seeds: capped per /16 and /32, read back by st-seed, signed" {

@@ -14,7 +14,7 @@ static struct st_endpoint ep_of(const char *s)
 static void tried(struct st_crawl_node *nd, bool ok, int64_t now)
 {
 	struct st_crawl_try t = {ok ? ST_STATUS_OK : ST_STATUS_REFUSED, ok ? "id-1" : NULL, 1, 1,
-	                         ok ? "ua with\ttab %and\x01 bytes" : NULL, 3};
+	                         ok ? "ua with\ttab %and\x01 bytes" : NULL, 3, false};
 	st_crawl_node_update(nd, &t, now);
 }
 
@@ -165,6 +165,37 @@ static void test_dns_fit_stays_in_512_bytes(void **state)
 	assert_int_equal(st_crawl_dns_fit("seed.test", 28), (512 - 12 - 11 - 4) / 28);
 }
 
+/* A version 2 line keeps verified; a version 1 line (one field fewer) reads as unverified;
+ * only 0 or 1 is a verified field; a verified try sets it, a claimed one clears it. */
+static void test_lines_of_both_versions_and_verified(void **state)
+{
+	(void)state;
+	const char *v1 = "1.2.3.4:7777\t100\t100\t100\t100\t1\t1\tok\tid-1\t1\t1\t5\t0\t1\t100"
+	                 "\t1.000000,1.0000\t1.000000,1.0000\t1.000000,1.0000\t1.000000,1.0000"
+	                 "\t1.000000,1.0000\tst/0.1.0";
+	struct st_crawl_node nd;
+	assert_int_equal(st_crawl_node_parse(&nd, v1, strlen(v1)), 0);
+	assert_false(nd.verified);
+	char line[4096], v2[4096];
+	snprintf(v2, sizeof v2, "%s\t1", v1);
+	assert_int_equal(st_crawl_node_parse(&nd, v2, strlen(v2)), 0);
+	assert_true(nd.verified);
+	size_t n = st_crawl_node_format(&nd, line, sizeof line);
+	assert_string_equal(line, v2);
+	assert_int_equal(n, strlen(v2));
+	snprintf(v2, sizeof v2, "%s\t2", v1);
+	assert_int_equal(st_crawl_node_parse(&nd, v2, strlen(v2)), -1);
+	snprintf(v2, sizeof v2, "%s\t1\t1", v1);
+	assert_int_equal(st_crawl_node_parse(&nd, v2, strlen(v2)), -1);
+	struct st_crawl_try t = {ST_STATUS_OK, "id-2", 1, 1, "ua", 3, true};
+	st_crawl_node_update(&nd, &t, 200);
+	assert_true(nd.verified);
+	assert_string_equal(nd.node_id, "id-2");
+	t.verified = false;
+	st_crawl_node_update(&nd, &t, 300);
+	assert_false(nd.verified);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +205,7 @@ int main(void)
 		cmocka_unit_test(test_export_caps_per_group_and_count),
 		cmocka_unit_test(test_commit_keeps_what_another_writer_wrote),
 		cmocka_unit_test(test_dns_fit_stays_in_512_bytes),
+		cmocka_unit_test(test_lines_of_both_versions_and_verified),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,12 +8,15 @@
 
 /*
  * peers.index (an aux file of the peers table, named for its snapshot gen) has one
- * line per endpoint of every snapshot line: "KKKKKKKK OOOOOOOOOOOO", the endpoint's
- * key (CRC32C of its family, port and address bytes, as st_endpoint_equal compares
- * them) and the byte offset of its line, sorted by key, then offset (file order).
- * It ends with a seal "end BYTES CRC k1": the snapshot body's length, the CRC32C of
- * every index byte before the seal, and which key function made it. Fixed-width
- * lines let a lookup binary-search it without reading it.
+ * line per endpoint of every snapshot line: "KKKKKKKK OOOOOOOOOOOO CCCC", the
+ * endpoint's key (CRC32C of its family, port and address bytes, as
+ * st_endpoint_equal compares them), the byte offset of its line, and the low 16
+ * bits of the CRC32C of the line before them; sorted by key, then offset (file
+ * order). It ends with a seal "end BYTES ENTRIES k1": the snapshot body's length,
+ * the number of entries, and which key function made it. Fixed-width lines let a
+ * lookup binary-search it without reading it, and each entry carries its own check
+ * so that opening it reads no more than its end: a whole-file checksum would have a
+ * check of a 1M-peer table read 27 MB (bans.index, 13 bytes a ban, keeps one).
  *
  * As bans.index, it is derived and never trusted blindly: a missing, stale or
  * unsealed one is not used (the table is read whole), and a search that meets an
@@ -21,7 +24,8 @@
  * endpoint of the entry's key tells its caller, which reads the whole table too.
  * Keys may collide: a candidate line is kept only when it holds the endpoint asked.
  */
-#define WIDTH 22 /* 8 + 1 + 12 hex digits and a newline */
+#define WIDTH 27 /* 8 + 1 + 12 + 1 + 4 hex digits and a newline */
+#define CHECKED 22 /* the bytes an entry's check covers: key, offset, their spaces */
 
 struct entry {
 	uint32_t key;
@@ -47,9 +51,9 @@ static int entry_cmp(const void *x, const void *y)
 	return a->off < b->off ? -1 : a->off > b->off;
 }
 
-static int seal_text(char *buf, size_t size, uint64_t snap_len, uint32_t crc)
+static int seal_text(char *buf, size_t size, uint64_t snap_len, size_t entries)
 {
-	return snprintf(buf, size, "end %llu %08x k1", (unsigned long long)snap_len, crc);
+	return snprintf(buf, size, "end %llu %zu k1", (unsigned long long)snap_len, entries);
 }
 
 int peers_index_write(struct st_store *s, struct st_err *err)
@@ -92,20 +96,22 @@ int peers_index_write(struct st_store *s, struct st_err *err)
 		free(v);
 		return -1;
 	}
-	uint32_t crc = 0;
+	size_t written = 0;
 	int rc = 0;
 	for (size_t i = 0; i < m && rc == 0; i++) {
 		/* one endpoint listed twice on a line: one entry */
 		if (i && v[i].key == v[i - 1].key && v[i].off == v[i - 1].off)
 			continue;
 		char line[WIDTH + 1];
-		snprintf(line, sizeof line, "%08x %012llx\n", v[i].key, (unsigned long long)v[i].off);
-		crc = st_crc32c(crc, line, WIDTH);
+		snprintf(line, sizeof line, "%08x %012llx ", v[i].key, (unsigned long long)v[i].off);
+		snprintf(line + CHECKED, sizeof line - CHECKED, "%04x\n",
+		         (unsigned)(st_crc32c(0, line, CHECKED) & 0xffff));
 		rc = st_store_writer_line(w, line, WIDTH - 1, err);
+		written++;
 	}
 	free(v);
 	char seal[64];
-	int n = seal_text(seal, sizeof seal, len, crc);
+	int n = seal_text(seal, sizeof seal, len, written);
 	if (rc == 0)
 		rc = st_store_writer_line(w, seal, (size_t)n, err);
 	if (rc < 0) {
@@ -130,7 +136,7 @@ int peers_index_open(struct peers_index *ix, struct st_store *s, struct st_err *
 	const char *nl = memrchr(ib, '\n', ilen - 1);
 	size_t sealed = nl ? (size_t)(nl - ib) + 1 : 0;
 	char want[64];
-	int n = seal_text(want, sizeof want, len, st_crc32c(0, ib, sealed));
+	int n = seal_text(want, sizeof want, len, sealed / WIDTH);
 	if ((size_t)n + 1 != ilen - sealed || memcmp(ib + sealed, want, (size_t)n) != 0 ||
 	    sealed % WIDTH)
 		return 0;
@@ -154,13 +160,22 @@ static bool entry_at(const struct peers_index *ix, size_t i, struct entry *e)
 			return false;
 		key = key << 4 | (uint64_t)v;
 	}
-	for (int d = 9; d < WIDTH - 1; d++) {
+	for (int d = 9; d < CHECKED - 1; d++) {
 		int v = hex((unsigned char)p[d]);
 		if (v < 0)
 			return false;
 		off = off << 4 | (uint64_t)v;
 	}
-	if (p[8] != ' ' || p[WIDTH - 1] != '\n' || off >= ix->len || (off && ix->body[off - 1] != '\n'))
+	unsigned check = 0;
+	for (int d = CHECKED; d < WIDTH - 1; d++) {
+		int v = hex((unsigned char)p[d]);
+		if (v < 0)
+			return false;
+		check = check << 4 | (unsigned)v;
+	}
+	if (p[8] != ' ' || p[CHECKED - 1] != ' ' || p[WIDTH - 1] != '\n' ||
+	    check != (st_crc32c(0, p, CHECKED) & 0xffff) || off >= ix->len ||
+	    (off && ix->body[off - 1] != '\n'))
 		return false;
 	*e = (struct entry){(uint32_t)key, off};
 	return true;

@@ -57,7 +57,7 @@ static void run_commands(struct ia *a);
 static void on_event(void *ctx, struct st_conn *c, struct st_session_event *ev)
 {
 	struct ia *a = ctx;
-	const struct st_handshake *r = &st_conn_session(c)->remote;
+	const struct st_handshake *r = st_conn_session(c)->remote;
 	char name[16], ep[ST_ENDPOINT_STRLEN];
 	switch (ev->kind) {
 	case ST_EV_HANDSHAKE:
@@ -302,7 +302,7 @@ int st_connect_session(const struct st_endpoint *ep, const struct st_handshake *
 	char eps[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(ep, eps, sizeof eps);
 	stamp("connecting to %s", eps);
-	struct st_conn_opts co = {.local = *local, .max_frame = ST_FRAME_MAX};
+	struct st_conn_opts co = {.local = local, .max_frame = ST_FRAME_MAX};
 	if (!a.in && !a.stdin_done)
 		a.rc = st_err_set(err, ST_EX_SOFTWARE, "cannot read the commands");
 	else if (st_conn_dial(&a.c, a.base, ep, &co, &session_cbs, &a, err) < 0)

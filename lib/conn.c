@@ -25,11 +25,13 @@ struct st_conn {
 	struct st_conn_cbs cbs;
 	void *ctx;
 	struct st_endpoint ep;
-	char expected_id[ST_NODE_ID_MAX + 1];
+	char *expected_id;            /* dialed with one: owned; NULL for none */
 	bool dialer, connected, handshaken;
 	bool tls, tls_done;           /* over TLS; its handshake completed */
 	bool fed;                     /* bytes went to the session already */
-	struct st_tls_peer peer;      /* what the TLS verification found (tls.h) */
+	/* What the TLS verification found (tls.h): allocated for TLS connections only,
+	 * a plain listener's thousands of idle connections never need it. */
+	struct st_tls_peer *peer;
 	/* A close asked for while one of our callbacks runs is carried out when
 	 * the engine regains control (depth back to 0): the owner's callbacks may
 	 * close, and the engine never touches a freed connection. */
@@ -39,7 +41,7 @@ struct st_conn {
 	struct st_traffic *traffic;   /* NULL: not counted */
 	size_t charged;               /* what this connection holds, as last charged */
 	bool budget_paused;           /* not reading: the budget is spent */
-	struct event *resume;         /* looks again at a spent budget */
+	struct event *resume;         /* looks again at a spent budget; made at the first pause */
 	enum st_status status;
 	char error[256];
 };
@@ -55,13 +57,17 @@ static struct bufferevent *wrap_socket(struct st_conn *c, evutil_socket_t fd,
 	struct bufferevent *bev;
 	if (o->tls) {
 		c->tls = true;
-		SSL *ssl = st_tls_ssl_new(o->tls, !c->dialer, &c->peer, err);
+		if (!(c->peer = calloc(1, sizeof *c->peer))) {
+			st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+			return NULL;
+		}
+		SSL *ssl = st_tls_ssl_new(o->tls, !c->dialer, c->peer, err);
 		if (!ssl)
 			return NULL;
-		st_strlcpy(c->peer.expected_id, c->expected_id, sizeof c->peer.expected_id);
+		st_strlcpy(c->peer->expected_id, st_conn_expected_id(c), sizeof c->peer->expected_id);
 		if (o->known_id)
-			st_strlcpy(c->peer.known_id, o->known_id, sizeof c->peer.known_id);
-		c->peer.strict = o->strict;
+			st_strlcpy(c->peer->known_id, o->known_id, sizeof c->peer->known_id);
+		c->peer->strict = o->strict;
 		bev = bufferevent_openssl_socket_new(c->base, fd, ssl,
 		                                     c->dialer ? BUFFEREVENT_SSL_CONNECTING
 		                                               : BUFFEREVENT_SSL_ACCEPTING,
@@ -95,7 +101,11 @@ static void resume_later(struct st_conn *c)
 	evtimer_add(c->resume, &tv);
 }
 
-/* Charges what c holds now; past the budget, c stops reading if it holds much. */
+static void on_resume(evutil_socket_t fd, short what, void *ctx);
+
+/* Charges what c holds now; past the budget, c stops reading if it holds much (its
+ * resume timer is made then: few connections ever pause, and one that cannot get
+ * the timer's memory keeps reading, as one without a budget does). */
 static void charge(struct st_conn *c)
 {
 	struct st_budget *b = c->budget;
@@ -107,7 +117,7 @@ static void charge(struct st_conn *c)
 	if (b->used > b->peak)
 		b->peak = b->used;
 	if (b->limit && b->used > b->limit && now > ST_CONN_IN_MAX && !c->budget_paused &&
-	    !c->closing && c->resume) {
+	    !c->closing && (c->resume || (c->resume = evtimer_new(c->base, on_resume, c)))) {
 		c->budget_paused = true;
 		b->pauses++;
 		bufferevent_disable(c->bev, EV_READ);
@@ -146,6 +156,8 @@ static void release(struct st_conn *c)
 	if (c->bev)
 		bufferevent_free(c->bev);
 	st_session_clear(&c->s);
+	free(c->peer);
+	free(c->expected_id);
 	free(c);
 }
 
@@ -288,7 +300,7 @@ static void flush(struct st_conn *c)
 		if (c->traffic)
 			c->traffic->out += c->s.out.len;
 		bufferevent_write(c->bev, c->s.out.data, c->s.out.len);
-		st_buf_reset(&c->s.out);
+		st_buf_clear(&c->s.out); /* an idle connection holds no buffer of its own */
 	}
 	/* a peer that asks without reading the answers gets no more answers
 	 * queued: read no more from it until it has taken most of what waits */
@@ -327,12 +339,12 @@ static void pump(struct st_conn *c)
 static void on_session_event(void *ctx, struct st_session *s, struct st_session_event *ev)
 {
 	struct st_conn *c = ctx;
-	if (ev->kind == ST_EV_HANDSHAKE && c->tls && strcmp(s->remote.node_id, c->peer.id) != 0) {
+	if (ev->kind == ST_EV_HANDSHAKE && c->tls && strcmp(s->remote->node_id, c->peer->id) != 0) {
 		/* the claim and the proof differ: the owner never hears of this handshake,
 		 * and our HandshakeAck (queued by the session) is dropped unsent */
-		char why[sizeof c->peer.id + ST_NODE_ID_MAX + 64];
-		snprintf(why, sizeof why, "certificate proves %s, handshake claims %s", c->peer.id,
-		         s->remote.node_id);
+		char why[sizeof c->peer->id + ST_NODE_ID_MAX + 64];
+		snprintf(why, sizeof why, "certificate proves %s, handshake claims %s", c->peer->id,
+		         s->remote->node_id);
 		mark_closed(c, ST_STATUS_IDENTITY_MISMATCH, why);
 		return;
 	}
@@ -396,7 +408,7 @@ static void tls_failed(struct st_conn *c, struct bufferevent *bev)
 		return;
 	}
 	char why[256];
-	enum st_status status = st_tls_failure(&c->peer, e, why, sizeof why);
+	enum st_status status = st_tls_failure(c->peer, e, why, sizeof why);
 	mark_closed(c, status, why);
 }
 
@@ -501,11 +513,15 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 	c->ctx = ctx;
 	if (cbs)
 		c->cbs = *cbs;
-	if (o->expected_id)
-		st_strlcpy(c->expected_id, o->expected_id, sizeof c->expected_id);
-	if (st_session_init(&c->s, dialer, &o->local, o->max_frame, on_session_event, c, err) < 0) {
+	bool no_id = o->expected_id && *o->expected_id &&
+	             !(c->expected_id = strndup(o->expected_id, ST_NODE_ID_MAX));
+	if (no_id || st_session_init(&c->s, dialer, o->local, o->max_frame, on_session_event, c,
+	                             err) < 0) {
 		if (fd >= 0)
 			evutil_closesocket(fd);
+		if (no_id)
+			st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		free(c->expected_id);
 		free(c);
 		return NULL;
 	}
@@ -515,9 +531,8 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 	c->timer = c->bev ? evtimer_new(base, on_timer, c) : NULL;
 	c->budget = o->budget;
 	c->traffic = o->traffic;
-	c->resume = c->timer && c->budget ? evtimer_new(base, on_resume, c) : NULL;
-	if (!c->bev || !c->timer || (c->budget && !c->resume)) {
-		if (c->bev && (!c->timer || (c->budget && !c->resume)))
+	if (!c->bev || !c->timer) {
+		if (c->bev)
 			st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		release(c);
 		return NULL;
@@ -641,7 +656,7 @@ const struct st_endpoint *st_conn_endpoint(const struct st_conn *c)
 
 const char *st_conn_expected_id(const struct st_conn *c)
 {
-	return c->expected_id;
+	return c->expected_id ? c->expected_id : "";
 }
 
 bool st_conn_connected(const struct st_conn *c)
@@ -658,10 +673,10 @@ const char *st_conn_verified_id(const struct st_conn *c)
 {
 	/* the certificate's id is proven only once TLS checked the peer's signature
 	 * with it: a refusal inside the handshake (a pin) comes before that */
-	return c->tls_done ? c->peer.id : "";
+	return c->tls_done && c->peer ? c->peer->id : "";
 }
 
 const char *st_conn_previous_id(const struct st_conn *c)
 {
-	return c->peer.changed ? c->peer.known_id : "";
+	return c->peer && c->peer->changed ? c->peer->known_id : "";
 }

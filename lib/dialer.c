@@ -65,7 +65,7 @@ static void report(struct st_dialer *d, struct dial *x, enum st_status status, c
 		.expected_id = x->q.expected_id,
 		.status = status,
 		.error = error && *error ? error : NULL,
-		.remote = x->c && st_conn_handshaken(x->c) ? &s->remote : NULL,
+		.remote = x->c && st_conn_handshaken(x->c) ? s->remote : NULL,
 		.rtt_ms = x->rtt_ms,
 		.peers = x->peers,
 		.npeers = x->npeers,
@@ -111,7 +111,7 @@ static void on_event(void *ctx, struct st_conn *c, struct st_session_event *ev)
 	const struct st_dialer_opts *o = &x->d->o;
 	switch (ev->kind) {
 	case ST_EV_HANDSHAKE:
-		if (o->banned_id && o->banned_id(o->ctx, st_conn_session(c)->remote.node_id)) {
+		if (o->banned_id && o->banned_id(o->ctx, st_conn_session(c)->remote->node_id)) {
 			st_conn_close(c, ST_STATUS_BANNED, "the node id is banned");
 			return;
 		}
@@ -180,7 +180,7 @@ static void start(struct st_dialer *d, const struct queued *q)
 	x->q = *q;
 	x->rtt_ms = -1;
 	struct st_conn_opts co = {
-		.local = d->o.local,
+		.local = &d->o.local,
 		.max_frame = ST_FRAME_MAX,
 		.tls = d->o.tls,
 		.expected_id = q->expected_id,

@@ -64,9 +64,9 @@ static void on_event(void *ctx, struct st_conn *c, struct st_session_event *ev)
 	switch (ev->kind) {
 	case ST_EV_HANDSHAKE: {
 		struct st_endpoint at = *ep; /* where the peer says it listens */
-		at.port = s->remote.listen_port;
+		at.port = s->remote->listen_port;
 		/* refused at the handshake: no HandshakeAck for a banned peer */
-		if (l->o.banned_peer && l->o.banned_peer(l->o.ctx, s->remote.node_id, at.port ? &at : NULL)) {
+		if (l->o.banned_peer && l->o.banned_peer(l->o.ctx, s->remote->node_id, at.port ? &at : NULL)) {
 			l->st.banned_handshake++;
 			st_conn_close(c, ST_STATUS_BANNED, "the node id or its endpoint is banned");
 		} else {
@@ -131,7 +131,7 @@ static void on_closed(void *ctx, struct st_conn *c, enum st_status status, const
 	const struct st_session *s = st_conn_session(c);
 	struct st_inbound in = {
 		.ep = st_conn_endpoint(c),
-		.remote = st_conn_handshaken(c) || s->remote.node_id[0] ? &s->remote : NULL,
+		.remote = s->remote && (st_conn_handshaken(c) || s->remote->node_id[0]) ? s->remote : NULL,
 		.status = status,
 		.error = error,
 		.duration_ms = st_monotonic_ms() - x->start_ms,
@@ -299,7 +299,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	}
 	struct inbound *x = calloc(1, sizeof *x);
 	struct st_err err = {0};
-	struct st_conn_opts co = {.local = l->o.local, .max_frame = l->o.max_frame, .tls = l->o.tls,
+	struct st_conn_opts co = {.local = &l->o.local, .max_frame = l->o.max_frame, .tls = l->o.tls,
 	                          .budget = &l->budget, .traffic = &l->st.traffic};
 	if (!x) {
 		evutil_closesocket(fd);

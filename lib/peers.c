@@ -34,6 +34,12 @@ struct st_peerbook {
 	 * its index; bans read from it join b[] as they are looked up */
 	bool bans_lazy;
 	struct bans_index bix;
+	/* lazy peers: the snapshot is searched through peers.index for the endpoint a
+	 * check asks about; the journal's lines are kept (read once, under the lock) to
+	 * be replayed over the few snapshot lines found */
+	bool peers_lazy;
+	struct peers_index pix;
+	struct st_buf pjour;
 };
 
 /* ---- indexes ---- */
@@ -69,6 +75,9 @@ static bool holds(const struct st_peer *p, const struct st_endpoint *ep)
 }
 
 #define ANY_OWNER UINT32_MAX
+
+/* The ceiling on a lazy book's kept peers journal (compaction keeps one far smaller). */
+#define PJOUR_MAX ((size_t)256 << 20)
 
 /* An endpoint's entry: the one whose owner holds ep (and is owner, unless ANY_OWNER). */
 struct ep_key {
@@ -199,7 +208,7 @@ static int split(char *line, char **f, int max)
 	return n;
 }
 
-static int peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err *err)
+int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err *err)
 {
 	char buf[1024];
 	if (len >= sizeof buf)
@@ -420,7 +429,7 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	} else {
 		struct st_peer p;
-		if (peer_parse(&p, line, len, err) < 0)
+		if (pb_peer_parse(&p, line, len, err) < 0)
 			return st_err_prefix(err, "%s:%lu", l->path, lineno);
 		if (!l->journal && find_id(pb, p.id))
 			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", l->path,
@@ -439,6 +448,20 @@ static int load_table(struct st_peerbook *pb, struct st_store *s, bool bans, str
 	if (st_store_read_snapshot(s, load_line, &snap, err) != 0 ||
 	    st_store_read_journal(s, load_line, &jour, err) != 0)
 		return -1;
+	return 0;
+}
+
+/* A lazy book's peers journal line: loaded (so damage is told as a full load tells
+ * it) and kept for lazy_owner. */
+static int keep_journal_line(void *vctx, const char *line, size_t len, unsigned long lineno,
+                             struct st_err *err)
+{
+	struct load *l = vctx;
+	if (load_line(vctx, line, len, lineno, err) < 0)
+		return -1;
+	if (st_buf_append(&l->pb->pjour, line, len, err) < 0 ||
+	    st_buf_append(&l->pb->pjour, "\n", 1, err) < 0)
+		return st_err_prefix(err, "%s", l->path);
 	return 0;
 }
 
@@ -463,6 +486,18 @@ static int open_table(struct st_peerbook *pb, struct st_store **s, const char *n
 			return st_store_read_journal(*s, load_line, &jour, err) != 0 ? -1 : 0;
 		}
 	}
+	if (!bans && (pb->flags & ST_PEERBOOK_LAZY) && !pb->writable) {
+		int rc = peers_index_open(&pb->pix, *s, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 1) {
+			char jpath[ST_PATH_MAX + 32];
+			snprintf(jpath, sizeof jpath, "%s/peers.journal", pb->cfg.data_dir);
+			struct load jour = {pb, false, true, jpath};
+			pb->peers_lazy = true;
+			return st_store_read_journal(*s, keep_journal_line, &jour, err) != 0 ? -1 : 0;
+		}
+	}
 	return load_table(pb, *s, bans, err);
 }
 
@@ -483,6 +518,7 @@ int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsi
 	st_map_init(&pb->by_id);
 	st_map_init(&pb->by_ep);
 	st_map_init(&pb->ban_idx);
+	st_buf_init(&pb->pjour, PJOUR_MAX);
 	if (open_table(pb, &pb->bans_store, "bans", sflags, err) < 0 ||
 	    (!(flags & ST_PEERBOOK_BANS_ONLY) &&
 	     open_table(pb, &pb->peers_store, "peers", sflags, err) < 0)) {
@@ -519,6 +555,7 @@ void st_peerbook_free(struct st_peerbook *pb)
 	st_map_clear(&pb->by_id);
 	st_map_clear(&pb->by_ep);
 	st_map_clear(&pb->ban_idx);
+	st_buf_clear(&pb->pjour);
 	free(pb);
 }
 
@@ -526,8 +563,13 @@ int st_peerbook_unlock(struct st_peerbook *pb, struct st_err *err)
 {
 	if (pb->writable)
 		return st_err_set(err, ST_EX_SOFTWARE, "a writable peer book keeps its locks");
-	st_store_close(pb->peers_store);
-	pb->peers_store = NULL;
+	if (pb->peers_lazy) { /* its snapshot stays mapped too */
+		if (st_store_unlock(pb->peers_store, err) < 0)
+			return -1;
+	} else {
+		st_store_close(pb->peers_store);
+		pb->peers_store = NULL;
+	}
 	if (pb->bans_lazy) /* the snapshot stays mapped: lookups read it; a rewrite renames */
 		return st_store_unlock(pb->bans_store, err);
 	st_store_close(pb->bans_store);
@@ -563,7 +605,7 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 	}
 	if (st_store_rewrite_commit(w, err) < 0)
 		return -1;
-	return bans ? bans_index_write(s, err) : 0;
+	return bans ? bans_index_write(s, err) : peers_index_write(s, err);
 }
 
 /* A writer leaves the bans index for its snapshot: the first write after a table was
@@ -571,10 +613,17 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 static int ensure_index(struct st_peerbook *pb, struct st_err *err)
 {
 	struct bans_index ix;
-	if (!pb->bans_store || !st_store_snapshot_bytes(pb->bans_store))
-		return 0;
-	int rc = bans_index_open(&ix, pb->bans_store, err);
-	return rc != 0 ? (rc < 0 ? -1 : 0) : bans_index_write(pb->bans_store, err);
+	struct peers_index pix;
+	int rc = 0;
+	if (pb->bans_store && st_store_snapshot_bytes(pb->bans_store)) {
+		rc = bans_index_open(&ix, pb->bans_store, err);
+		rc = rc != 0 ? (rc < 0 ? -1 : 0) : bans_index_write(pb->bans_store, err);
+	}
+	if (rc == 0 && pb->peers_store && st_store_snapshot_bytes(pb->peers_store)) {
+		rc = peers_index_open(&pix, pb->peers_store, err);
+		rc = rc != 0 ? (rc < 0 ? -1 : 0) : peers_index_write(pb->peers_store, err);
+	}
+	return rc;
 }
 
 int st_peerbook_close(struct st_peerbook *pb, struct st_err *err)
@@ -920,8 +969,9 @@ int st_ban_query_parse(struct st_ban_query *q, const char *target, struct st_err
 	return 0;
 }
 
-const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct st_ban_query *q,
-                                     int64_t now)
+/* The verdict, with the id of the peer at q's endpoint given (owner) or, NULL, found. */
+static const struct st_ban *verdict(const struct st_peerbook *pb, const struct st_ban_query *q,
+                                    int64_t now, const char *owner)
 {
 	const struct st_ban *b = q->id[0] ? id_ban(pb, q->id, now) : NULL;
 	if (b || !q->has_net)
@@ -931,12 +981,19 @@ const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct 
 		return b;
 	struct st_endpoint ep = q->net.net;
 	ep.port = q->port;
-	const struct st_peer *p = st_peers_at(pb, &ep);
-	if (p && (b = id_ban(pb, p->id, now)) != NULL)
+	const struct st_peer *p = owner ? NULL : st_peers_at(pb, &ep);
+	const char *who = owner ? owner : p ? p->id : "";
+	if (who[0] && (b = id_ban(pb, who, now)) != NULL)
 		return b;
 	char derived[ST_NODE_ID_MAX + 1];
 	st_peers_derived_id(&ep, derived, sizeof derived);
 	return id_ban(pb, derived, now);
+}
+
+const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct st_ban_query *q,
+                                     int64_t now)
+{
+	return verdict(pb, q, now, NULL);
 }
 
 /* A lazy book found its index inconsistent: it is read whole instead, as if opened
@@ -970,10 +1027,61 @@ static int adopt(struct st_peerbook *pb, const char *target, struct st_err *err)
 	return put_ban(pb, &b) ? 0 : st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 }
 
+static int adopt_peer(void *ctx, const char *line, size_t len, struct st_err *err)
+{
+	return load_line(ctx, line, len, 0, err);
+}
+
+/*
+ * A lazy book: the id of the peer st_peers_at would find at ep in the whole table
+ * (into id, "" for none). Only the snapshot lines that hold ep and the journal's
+ * lines can move ep's owner, so those, in that order, are loaded into a book of
+ * their own and asked. Returns 0, 1 when the index failed us (pb is read whole
+ * now and answers itself), or -1.
+ */
+static int lazy_owner(struct st_peerbook *pb, const struct st_endpoint *ep, char *id, size_t size,
+                      struct st_err *err)
+{
+	struct st_peerbook *t = calloc(1, sizeof *t);
+	if (!t)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	t->key = pb->key;
+	st_map_init(&t->by_id);
+	st_map_init(&t->by_ep);
+	st_map_init(&t->ban_idx);
+	st_buf_init(&t->pjour, 0);
+	char jpath[ST_PATH_MAX + 32];
+	snprintf(jpath, sizeof jpath, "%s/peers.journal", pb->cfg.data_dir);
+	struct load snap = {t, false, false, st_store_path(pb->peers_store)},
+	            jour = {t, false, true, jpath};
+	int rc = peers_index_each(&pb->pix, ep, adopt_peer, &snap, err);
+	unsigned long lineno = 0;
+	for (size_t at = 0; rc == 0 && at < pb->pjour.len;) {
+		const char *line = pb->pjour.data + at;
+		const char *nl = memchr(line, '\n', pb->pjour.len - at);
+		size_t n = nl ? (size_t)(nl - line) : pb->pjour.len - at;
+		rc = load_line(&jour, line, n, ++lineno, err);
+		at += n + 1;
+	}
+	const struct st_peer *p = rc == 0 ? st_peers_at(t, ep) : NULL;
+	st_strlcpy(id, p ? p->id : "", size);
+	st_peerbook_free(t);
+	if (rc == 1)
+		return reload_full(pb, err) < 0 ? -1 : 1;
+	return rc;
+}
+
 int st_bans_lookup(struct st_peerbook *pb, const struct st_ban_query *q, int64_t now,
                    const struct st_ban **out, struct st_err *err)
 {
 	*out = NULL;
+	char owner[ST_NODE_ID_MAX + 1] = "";
+	if (q->has_net && q->port && pb->peers_lazy) {
+		struct st_endpoint at = q->net.net;
+		at.port = q->port;
+		if (lazy_owner(pb, &at, owner, sizeof owner, err) < 0)
+			return -1;
+	}
 	/* every ban st_bans_verdict may ask about, into memory first */
 	if (q->id[0] && adopt(pb, q->id, err) < 0)
 		return -1;
@@ -986,9 +1094,10 @@ int st_bans_lookup(struct st_peerbook *pb, const struct st_ban_query *q, int64_t
 	if (q->has_net && q->port && pb->bans_lazy) {
 		struct st_endpoint ep = q->net.net;
 		ep.port = q->port;
-		const struct st_peer *p = st_peers_at(pb, &ep);
-		if (p) {
-			st_strlcpy(key, p->id, sizeof key);
+		const struct st_peer *p = pb->peers_lazy ? NULL : st_peers_at(pb, &ep);
+		const char *who = pb->peers_lazy ? owner : p ? p->id : "";
+		if (who[0]) {
+			st_strlcpy(key, who, sizeof key);
 			if (adopt(pb, key, err) < 0)
 				return -1;
 		}
@@ -996,7 +1105,7 @@ int st_bans_lookup(struct st_peerbook *pb, const struct st_ban_query *q, int64_t
 		if (adopt(pb, key, err) < 0)
 			return -1;
 	}
-	*out = st_bans_verdict(pb, q, now);
+	*out = verdict(pb, q, now, pb->peers_lazy ? owner : NULL);
 	return 0;
 }
 

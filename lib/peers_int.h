@@ -31,4 +31,30 @@ int bans_index_open(struct bans_index *ix, struct st_store *s, struct st_err *er
 int bans_index_find(const struct bans_index *ix, const char *target, const char **line,
                     size_t *n);
 
+/* Parses one peers table line (no newline) into p. Returns 0 or -1. */
+int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err *err);
+
+/* A peers table's index over its snapshot by endpoint (see peers_index.c), as mapped. */
+struct peers_index {
+	const char *ix;   /* n fixed-width key and offset lines */
+	size_t n;
+	const char *body; /* the snapshot's record lines */
+	size_t len;
+};
+
+/* An endpoint's key in peers.index. */
+uint32_t peers_index_key(const struct st_endpoint *ep);
+/* Writes peers.index for the store's current snapshot; a snapshot with a line that
+ * does not read gets none (readers load it whole). 0 or -1. */
+int peers_index_write(struct st_store *s, struct st_err *err);
+/* Maps peers.index: 1 when it is sealed for the current snapshot, 0 when missing,
+ * stale or damaged, -1 on error. */
+int peers_index_open(struct peers_index *ix, struct st_store *s, struct st_err *err);
+typedef int (*peers_index_fn)(void *ctx, const char *line, size_t len, struct st_err *err);
+/* Calls fn on every snapshot line that holds ep, in file order. Returns 0, 1 when the
+ * index is not consistent on the way (the caller reads the whole table), or -1 when
+ * fn failed. */
+int peers_index_each(const struct peers_index *ix, const struct st_endpoint *ep,
+                     peers_index_fn fn, void *ctx, struct st_err *err);
+
 #endif

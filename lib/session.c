@@ -33,7 +33,7 @@ int st_session_init(struct st_session *s, bool dialer, const struct st_handshake
 {
 	memset(s, 0, sizeof *s);
 	s->dialer = dialer;
-	s->local = *local;
+	s->local = local;
 	s->on_event = on_event;
 	s->ctx = ctx;
 	s->max_frame = max_frame ? max_frame : ST_FRAME_MAX;
@@ -42,7 +42,7 @@ int st_session_init(struct st_session *s, bool dialer, const struct st_handshake
 	                                                                   : ST_PRE_HANDSHAKE_FRAME_MAX);
 	st_buf_init(&s->out, ST_FRAME_MAX + 64);
 	s->state = dialer ? ST_SESS_WAIT_ACK : ST_SESS_WAIT_HANDSHAKE;
-	if (dialer && st_wire_handshake(&s->out, ST_MSG_HANDSHAKE, &s->local, err) < 0) {
+	if (dialer && st_wire_handshake(&s->out, ST_MSG_HANDSHAKE, s->local, err) < 0) {
 		st_session_clear(s);
 		return -1;
 	}
@@ -55,6 +55,8 @@ void st_session_clear(struct st_session *s)
 	st_buf_clear(&s->out);
 	free(s->gp);
 	free(s->peers);
+	free(s->remote);
+	s->remote = NULL;
 	s->gp = NULL;
 	s->peers = NULL;
 }
@@ -109,23 +111,27 @@ static int on_handshake(struct st_session *s, uint8_t type, const uint8_t *p, si
 		st_session_close(s, ST_CLOSE_UNEXPECTED, d);
 		return -1;
 	}
-	enum st_wire_error e = st_decode_handshake(p, n, &s->remote);
+	if (!s->remote && !(s->remote = calloc(1, sizeof *s->remote))) {
+		st_session_close(s, ST_CLOSE_PROTOCOL, "out of memory");
+		return -1;
+	}
+	enum st_wire_error e = st_decode_handshake(p, n, s->remote);
 	if (e != ST_WIRE_OK)
 		return protocol_error(s, st_msg_name(type, name, sizeof name), e);
-	if (s->remote.version != ST_PROTOCOL_VERSION) {
+	if (s->remote->version != ST_PROTOCOL_VERSION) {
 		char d[64];
-		snprintf(d, sizeof d, "peer speaks version %d, we speak %d", s->remote.version,
+		snprintf(d, sizeof d, "peer speaks version %d, we speak %d", s->remote->version,
 		         ST_PROTOCOL_VERSION);
 		st_session_close(s, ST_CLOSE_VERSION, d);
 		return -1;
 	}
-	if (s->remote.has_nonce && s->local.has_nonce && s->remote.nonce == s->local.nonce) {
+	if (s->remote->has_nonce && s->local->has_nonce && s->remote->nonce == s->local->nonce) {
 		st_session_close(s, ST_CLOSE_SELF, "connected to ourselves");
 		return -1;
 	}
 	if (!s->dialer) {
 		struct st_err err = {0};
-		if (st_wire_handshake(&s->out, ST_MSG_HANDSHAKE_ACK, &s->local, &err) < 0) {
+		if (st_wire_handshake(&s->out, ST_MSG_HANDSHAKE_ACK, s->local, &err) < 0) {
 			st_session_close(s, ST_CLOSE_PROTOCOL, err.msg);
 			return -1;
 		}
@@ -247,6 +253,7 @@ int st_session_input(struct st_session *s, const uint8_t *p, size_t n, int64_t n
 		if (rc < 0)
 			return -1;
 	}
+	st_frame_decoder_rest(&s->dec);
 	return s->state == ST_SESS_CLOSED ? -1 : 0;
 }
 

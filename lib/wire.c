@@ -107,6 +107,14 @@ void st_frame_decoder_clear(struct st_frame_decoder *d)
 	d->nhead = 0;
 }
 
+void st_frame_decoder_rest(struct st_frame_decoder *d)
+{
+	if (d->nhead == 5 && d->payload.len == d->length - 1u) {
+		d->nhead = 0;
+		st_buf_clear(&d->payload);
+	}
+}
+
 int st_frame_feed(struct st_frame_decoder *d, const uint8_t *p, size_t n, size_t *used)
 {
 	*used = 0;

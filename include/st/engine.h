@@ -109,7 +109,8 @@ struct st_conn_cbs {
 };
 
 struct st_conn_opts {
-	struct st_handshake local;     /* our Handshake / HandshakeAck (copied) */
+	/* our Handshake / HandshakeAck: shared by the connections, must outlive them */
+	const struct st_handshake *local;
 	uint32_t max_frame;            /* once the handshake is done; 0: ST_FRAME_MAX */
 	struct st_tls_ctx *tls;        /* the TLS slot: NULL (plain TCP) */
 	/* Dialed connections: the id the endpoint must prove (from "ID@endpoint"),

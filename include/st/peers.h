@@ -50,10 +50,12 @@ struct st_peerbook;
 /*
  * st_peerbook_open flag, for a reader that asks about a few targets (a gate):
  * the bans snapshot is not read but searched through its index (bans.index,
- * written by every writer), so the cost does not grow with the table. Such a
- * book answers ban questions through st_bans_lookup only; st_bans_verdict and
- * st_bans_slot see the bans looked up so far and the journal's. A missing,
- * stale or inconsistent index reads the table whole: the same answers.
+ * written by every writer), and so is the peers snapshot for the peer last seen
+ * at an endpoint (peers.index), so the cost does not grow with the tables. Such a
+ * book answers ban questions through st_bans_lookup only; st_bans_verdict,
+ * st_bans_slot and the st_peers_ lookups see the bans looked up so far and the
+ * journals' bans and peers. A missing, stale or inconsistent index reads its
+ * table whole: the same answers.
  */
 #define ST_PEERBOOK_LAZY 0x200u
 

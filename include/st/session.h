@@ -68,8 +68,12 @@ struct st_session {
 	uint32_t max_frame;            /* once READY; ST_PRE_HANDSHAKE_FRAME_MAX before */
 	enum st_session_state state;
 	struct st_frame_decoder dec;
-	struct st_handshake local;     /* what we send (nonce set for self-detection) */
-	struct st_handshake remote;
+	/* What we send (its nonce detects a connection to ourselves): the owner's, shared by
+	 * every session it starts (2 KB each would be most of an idle connection). */
+	const struct st_handshake *local;
+	/* The peer's Handshake, allocated when it arrives (NULL before): an idle listener
+	 * holds many connections that never send one. Filled as far as it decoded. */
+	struct st_handshake *remote;
 	struct st_buf out;             /* bytes waiting to be written */
 	enum st_close_reason reason;
 	char detail[256];              /* why, in words */
@@ -81,7 +85,8 @@ struct st_session {
 	struct st_endpoint *peers;     /* scratch for decoding / answering Peers */
 };
 
-/* Sets a session up; a dialer queues its Handshake. Returns 0 or -1 (memory). */
+/* Sets a session up; a dialer queues its Handshake. local must outlive the session.
+ * Returns 0 or -1 (memory). */
 int st_session_init(struct st_session *s, bool dialer, const struct st_handshake *local,
                     uint32_t max_frame, st_session_fn on_event, void *ctx, struct st_err *err);
 void st_session_clear(struct st_session *s);

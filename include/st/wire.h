@@ -70,6 +70,9 @@ struct st_frame_decoder {
 
 void st_frame_decoder_init(struct st_frame_decoder *d, uint32_t max_length);
 void st_frame_decoder_clear(struct st_frame_decoder *d);
+/* When the last frame fed was taken and nothing of the next one came yet, frees the
+ * payload buffer: a connection that went quiet holds none (thousands do, idle). */
+void st_frame_decoder_rest(struct st_frame_decoder *d);
 /* Sets the largest length accepted from the next frame on (1..ST_FRAME_MAX). */
 void st_frame_decoder_limit(struct st_frame_decoder *d, uint32_t max_length);
 /*

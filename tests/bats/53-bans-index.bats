@@ -99,3 +99,40 @@ PY
 	run st-peers check Peer-X
 	[ "$status" -eq 1 ]
 }
+
+@test "check of an endpoint reads only its peer's lines: damage elsewhere in peers.tsv is not met" {
+	mkdir -p "$ST_DATA_DIR"
+	write_tables
+	now=$(date +%s)
+	printf 'peer-10\t%d\t%d\tmanual\tgone\n' $((now - 10)) $((now - 5)) >>"$ST_DATA_DIR/bans.tsv"
+	run st-peers ban -q peer-8
+	[ "$status" -eq 0 ]
+	[ -s "$ST_DATA_DIR/peers.index" ]
+	answers >"$BATS_TEST_TMPDIR/indexed"
+	mv "$ST_DATA_DIR/peers.index" "$BATS_TEST_TMPDIR/peers.index"
+	answers >"$BATS_TEST_TMPDIR/whole"
+	mv "$BATS_TEST_TMPDIR/peers.index" "$ST_DATA_DIR/peers.index"
+	diff "$BATS_TEST_TMPDIR/whole" "$BATS_TEST_TMPDIR/indexed"
+	# a peer's line broken in place, same length: a whole read refuses the table
+	python3 - "$ST_DATA_DIR/peers.tsv" <<'PY'
+import sys
+p = sys.argv[1]
+b = open(p, "rb").read()
+i = b.index(b"\npeer-150\t") + len(b"\npeer-150")
+open(p, "r+b").write(b[:i] + b"?" + b[i + 1:])
+PY
+	run st-peers list
+	[ "$status" -eq 65 ]
+	run st-peers check 11.0.7.1:7777 # the peer's id ban (snapshot)
+	[ "$status" -eq 1 ]
+	run st-peers check 11.0.8.1:7777 # the peer's id ban (journal)
+	[ "$status" -eq 1 ]
+	run st-peers check 11.0.10.1:7777 # the peer's ban expired
+	[ "$status" -eq 0 ]
+	run st-peers check 11.0.11.1:7777 # a peer not banned
+	[ "$status" -eq 0 ]
+	run st-peers check 100.0.4.9:7777 # its address's subnet
+	[ "$status" -eq 1 ]
+	run st-peers check peer-21@11.0.12.1:7777 # by the id given
+	[ "$status" -eq 1 ]
+}

@@ -268,7 +268,8 @@ static void conn_close_and_listener_shutdown(void **state)
 	setup_listener(&w, 0);
 	o.base = w.base;
 	struct st_conn_cbs cbs = {.event = one_event, .closed = one_closed};
-	struct st_conn_opts co = {.local = local("dialer-2", 3), .expected_id = "listener-1"};
+	struct st_handshake me = local("dialer-2", 3);
+	struct st_conn_opts co = {.local = &me, .expected_id = "listener-1"};
 	struct st_conn *c;
 	assert_int_equal(st_conn_dial(&c, w.base, &w.addr, &co, &cbs, &o, &err), 0);
 	assert_string_equal(st_conn_expected_id(c), "listener-1");
@@ -278,7 +279,7 @@ static void conn_close_and_listener_shutdown(void **state)
 	assert_int_equal(o.events, 1);
 	assert_true(st_conn_connected(c));
 	assert_true(st_conn_handshaken(c));
-	assert_string_equal(st_conn_session(c)->remote.node_id, "listener-1");
+	assert_string_equal(st_conn_session(c)->remote->node_id, "listener-1");
 	assert_int_equal(st_listener_nconns(w.l), 1);
 	/* a close from outside any callback reports at once */
 	st_conn_close(c, ST_STATUS_OK, NULL);

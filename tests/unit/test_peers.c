@@ -505,6 +505,146 @@ static void a_lazy_check_answers_as_the_whole_table(void **state)
 	assert_true(lazy_agrees(f, 0) < 200);
 }
 
+/* Endpoint checks of a lazy book against the whole one; returns the lazy book's peer slots. */
+static size_t lazy_peers_agree(struct fx *f, bool full_reads)
+{
+	static const char *const asks[] = {
+		"10.1.0.1:7777", "10.1.0.2:7777", "10.1.0.3:7777", "10.1.0.4:7777", "10.1.0.5:7777",
+		"10.1.0.6:7777", "10.1.0.7:7777", "10.1.0.8:7777", "10.1.0.9:7777", "10.1.0.1:7778",
+		"10.2.3.4:7777", "10.5.0.9:7777", "10.5.1.44:7777", "[2001:db8::1]:7777", "8.8.8.8:53",
+		"x@10.5.0.9:7777", "bad-1@10.9.9.9:1", "bad-1", "10.1.0.9", "10.2.0.0/16",
+	};
+	struct st_peerbook *full = NULL;
+	struct st_err err = {0};
+	int rc = st_peerbook_open(&full, &f->cfg, ST_STORE_READ, &err);
+	assert_int_equal(rc, full_reads ? 0 : -1); /* damaged elsewhere: a full read fails */
+	struct st_peerbook *lazy = open_lazy(f, 0);
+	for (size_t i = 0; full && i < sizeof asks / sizeof asks[0]; i++) {
+		const struct st_ban *b = verdict(full, asks[i], 5000);
+		const char *lz = lazy_verdict(lazy, asks[i], 5000);
+		if (strcmp(lz, b ? b->target : "") != 0)
+			fail_msg("%s: lazy '%s', whole '%s'", asks[i], lz, b ? b->target : "");
+	}
+	/* the answers a whole read gives, written down from the scenario */
+	assert_string_equal(lazy_verdict(lazy, "10.1.0.1:7777", 5000), "bad-1");
+	assert_string_equal(lazy_verdict(lazy, "10.1.0.2:7777", 5000), "");     /* expired */
+	assert_string_equal(lazy_verdict(lazy, "10.1.0.3:7777", 5000), "mover"); /* kept */
+	assert_string_equal(lazy_verdict(lazy, "10.1.0.4:7777", 5000), "mover"); /* moved */
+	assert_string_equal(lazy_verdict(lazy, "10.1.0.5:7777", 5000), "second");
+	assert_string_equal(lazy_verdict(lazy, "10.1.0.6:7777", 5000), "");     /* removed */
+	assert_string_equal(lazy_verdict(lazy, "10.1.0.7:7777", 5000), "late");  /* journal */
+	assert_string_equal(lazy_verdict(lazy, "10.1.0.8:7777", 5000), "");     /* lifted */
+	assert_string_equal(lazy_verdict(lazy, "10.1.0.1:7778", 5000), "");     /* other port */
+	assert_string_equal(lazy_verdict(lazy, "10.2.3.4:7777", 5000), "10.2.0.0/16");
+	assert_string_equal(lazy_verdict(lazy, "10.5.1.44:7777", 5000), "p-300");
+	size_t slots = st_peers_slots(lazy);
+	st_peerbook_free(lazy);
+	st_peerbook_free(full);
+	return slots;
+}
+
+static void a_lazy_endpoint_check_reads_only_the_lines_of_that_endpoint(void **state)
+{
+	struct fx *f = *state;
+	struct st_peer_change c;
+	struct st_endpoint e;
+	char id[32], text[64];
+	struct st_peerbook *pb = open_rw(f);
+	/* enough peers that the journal is compacted into a snapshot (and its index) */
+	for (int i = 0; i < 3000; i++) {
+		snprintf(id, sizeof id, "p-%d", i);
+		snprintf(text, sizeof text, "10.5.%d.%d:7777", i / 256, i % 256);
+		e = ep(text);
+		assert_int_equal(st_peers_seen(pb, id, &e, 1, "ua", false, 1, &c, NULL), 0);
+	}
+	static const char *const at[][2] = {
+		{"bad-1", "10.1.0.1:7777"}, {"exp-1", "10.1.0.2:7777"}, {"mover", "10.1.0.3:7777"},
+		{"first", "10.1.0.5:7777"}, {"second", "10.1.0.5:7777"}, {"gone", "10.1.0.6:7777"},
+		{"lifted", "10.1.0.8:7777"}, {"in-net", "10.2.3.4:7777"},
+	};
+	for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+		e = ep(at[i][1]);
+		assert_int_equal(st_peers_seen(pb, at[i][0], &e, 1, "ua", false, 2, &c, NULL), 0);
+	}
+	static const char *const bans[] = {"bad-1", "mover", "second", "first", "gone", "lifted",
+	                                   "late", "p-300", "10.2.0.0/16"};
+	for (size_t i = 0; i < sizeof bans / sizeof bans[0]; i++)
+		assert_int_equal(st_bans_add(pb, bans[i], 0, false, "r", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "exp-1", 4000, false, "r", 1, NULL, NULL), 0);
+	assert_int_equal(st_peerbook_close(pb, NULL), 0);
+	char path[600], snap[600];
+	snprintf(path, sizeof path, "%s/peers.index", f->dir);
+	snprintf(snap, sizeof snap, "%s/peers.tsv", f->dir);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+
+	/* the journal on top: a peer moves, one is removed, one is new, a ban lifted */
+	pb = open_rw(f);
+	e = ep("10.1.0.4:7777");
+	assert_int_equal(st_peers_seen(pb, "mover", &e, 1, "ua", false, 3, &c, NULL), 0);
+	assert_int_equal(st_peers_remove(pb, "gone", NULL), 1);
+	e = ep("10.1.0.7:7777");
+	assert_int_equal(st_peers_seen(pb, "late", &e, 1, "ua", false, 3, &c, NULL), 0);
+	assert_int_equal(st_bans_remove(pb, "lifted", NULL), 1);
+	assert_int_equal(st_peerbook_close(pb, NULL), 0);
+
+	/* the lazy book holds the journal's peers, never the snapshot's 3000 */
+	assert_true(lazy_peers_agree(f, true) < 20);
+
+	/* a line of another peer damaged in place: a whole read refuses the table, the
+	 * lazy check never reads that line and answers as before */
+	FILE *fp = fopen(snap, "r+");
+	assert_non_null(fp);
+	char *body = malloc((size_t)sb.st_size + 1 > 1 ? (size_t)4 << 20 : 1);
+	size_t n = fread(body, 1, (size_t)4 << 20, fp);
+	body[n] = '\0';
+	char *victim = strstr(body, "\np-1500\t");
+	assert_non_null(victim);
+	victim[3] = '\t'; /* "p-\t500": a line that does not read */
+	assert_int_equal(fseek(fp, 0, SEEK_SET), 0);
+	assert_int_equal(fwrite(body, 1, n, fp), n);
+	fclose(fp);
+	assert_true(lazy_peers_agree(f, false) < 20);
+	victim[3] = '1';
+	fp = fopen(snap, "r+");
+	assert_int_equal(fwrite(body, 1, n, fp), n);
+	fclose(fp);
+	free(body);
+
+	/* an index whose entries point at the wrong lines, each with a right check: seen
+	 * (the line has no endpoint of the entry's key), the table read whole */
+	fp = fopen(path, "r+");
+	assert_non_null(fp);
+	char hdr[128];
+	assert_non_null(fgets(hdr, sizeof hdr, fp));
+	long hat = ftell(fp);
+	body = malloc((size_t)sb.st_size + 64);
+	n = fread(body, 1, (size_t)sb.st_size, fp);
+	body[n] = '\0';
+	char *seal = strstr(body, "end ");
+	assert_non_null(seal);
+	size_t sealed = (size_t)(seal - body);
+	for (size_t i = 0; i + 27 <= sealed; i += 27) { /* every offset the first line's */
+		char chk[8];
+		memcpy(body + i + 9, "000000000000", 12);
+		snprintf(chk, sizeof chk, "%04x", (unsigned)(st_crc32c(0, body + i, 22) & 0xffff));
+		memcpy(body + i + 22, chk, 4);
+	}
+	assert_int_equal(fseek(fp, hat, SEEK_SET), 0);
+	assert_int_equal(fwrite(body, 1, sealed, fp), sealed);
+	fclose(fp);
+	free(body);
+	assert_true(lazy_peers_agree(f, true) > 3000);
+
+	/* no index: read whole, the same answers; the next writer writes it again */
+	assert_int_equal(unlink(path), 0);
+	assert_true(lazy_peers_agree(f, true) > 3000);
+	pb = open_rw(f);
+	assert_int_equal(st_peerbook_close(pb, NULL), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(lazy_peers_agree(f, true) < 20);
+}
+
 static void peers_that_keep_moving_are_found_where_they_are_now(void **state)
 {
 	struct fx *f = *state;
@@ -648,6 +788,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_reader_of_a_missing_book_sees_no_bans_and_creates_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(peers_that_keep_moving_are_found_where_they_are_now, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_lazy_check_answers_as_the_whole_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_lazy_endpoint_check_reads_only_the_lines_of_that_endpoint,
+		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,8 +73,8 @@ static void handshake_ping_and_getpeers(void **state)
 	shuttle(&d, &l, 1000);
 	assert_int_equal(d.state, ST_SESS_READY);
 	assert_int_equal(l.state, ST_SESS_READY);
-	assert_string_equal(d.remote.node_id, "listener");
-	assert_string_equal(l.remote.node_id, "dialer");
+	assert_string_equal(d.remote->node_id, "listener");
+	assert_string_equal(l.remote->node_id, "dialer");
 	assert_int_equal(dw.handshakes, 1);
 	assert_int_equal(st_session_ping(&d, 1000), 0);
 	st_session_input(&l, (uint8_t *)d.out.data, d.out.len, 1000);

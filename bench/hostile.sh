@@ -12,7 +12,10 @@
 #     connection (tests/bats/tools/peer.py forged), 100 rounds; and once from one sending
 #     1,000,000 entries (peer.py bigpeers). The book's entries from that source against
 #     its quota, and how many of the other sources' entries survive.
-# Prints rows for bench/run (BENCH_SCALE scales the connection count and the offer).
+#  3. st-connect against 64 hostile listeners at once (bench/hostile_servers.py): its
+#     peak memory and time under connect.max_memory 32MiB, against one honest dial.
+# Prints rows for bench/run (BENCH_SCALE scales the connection count, the offer and the
+# listeners).
 set -u
 . "$(dirname "$0")/lib.sh"
 conns=$(bench_size "${BENCH_HOSTILE_CONNS:-5000}")
@@ -170,3 +173,35 @@ bench_row poison "one source's entries kept (--getpeers)" "$(bench_label "$offer
 	entries low "$(bench_values "$gh")" "$(bench_values "$quota")" "its quota (10% of the book)" -
 bench_row poison "others' entries kept (--getpeers)" "$(bench_label "$offer") offered" \
 	entries high "$(bench_values $((gm + gg)))" "$(bench_values 1000)" "before the offer" -
+
+# 3. st-connect against BENCH_HOSTILE_SERVERS (64) hostile listeners at once, -j 64, with
+#    connect.max_memory 32MiB (bench/hostile_servers.py: 16 MiB frames, 1M-entry Peers,
+#    endless Heartbeats, a byte a second, garbage, bad lengths, silence): its peak memory
+#    and wall time against one dial of an honest st-listen. No dial answers honestly, so
+#    the run exits 69; each ends with a status of its own (counted below).
+nh=$(bench_size "${BENCH_HOSTILE_SERVERS:-64}")
+python3 "$bench_top/bench/hostile_servers.py" "$nh" >"$work/servers.out" 2>/dev/null &
+pids+=($!)
+st-listen --data-dir "$work/honest" --bind 127.0.0.1:0 -q >"$work/honest.out" 2>/dev/null </dev/null &
+pids+=($!)
+for _ in $(seq 200); do
+	[ "$(grep -c '^listening ' "$work/servers.out" 2>/dev/null)" -ge "$nh" ] && break
+	sleep 0.1
+done
+hostile=()
+mapfile -t hostile < <(awk '/^listening / { print $2 }' "$work/servers.out")
+hs=failed hb=failed
+if [ "${#hostile[@]}" -eq "$nh" ] && wait_line "$work/honest.out" '^listening '; then
+	honest=$(sed -n 's/^listening \([^ ]*\).*/\1/p' "$work/honest.out" | head -1)
+	export ST_CONNECT_MAX_MEMORY=32MiB
+	hs=$(bench_time -n 3 -r 69 -t 120 -- st-connect -q --getpeers 100 --timeout 5s -j 64 "${hostile[@]}")
+	hb=$(bench_time -n 3 -- st-connect -q --getpeers 100 --timeout 5s "$honest")
+	echo "hostile servers: $nh listeners, one st-connect -j 64 --timeout 5s, statuses:" \
+		"$(st-connect --getpeers 100 --timeout 5s -j 64 "${hostile[@]}" 2>&1 >/dev/null |
+			awk -F': ' '/^st-connect: [0-9]/ { n[$3 ": " $4]++ } END { for (s in n) printf "%d %s; ", n[s], s }')"
+	unset ST_CONNECT_MAX_MEMORY
+fi
+bench_row hostile "st-connect peak memory, -j 64" "$nh hostile listeners" MB low \
+	"$(bench_mem "$hs")" "$(bench_mem "$hb")" "one dial of an honest st-listen" -
+bench_row hostile "st-connect wall time, -j 64" "$nh hostile listeners" ms low \
+	"$hs" "$hb" "one dial of an honest st-listen" -

@@ -95,6 +95,8 @@ static void vmessage(const struct st_cli *cli, const char *fmt, va_list ap)
 		unsigned char u = (unsigned char)*c;
 		if (u < 0x20 || u == 0x7f)
 			fprintf(stderr, "\\x%02x", u);
+		else if (st_is_c1(c))
+			fprintf(stderr, "\\xc2\\x%02x", (unsigned char)*++c);
 		else
 			fputc(u, stderr);
 	}

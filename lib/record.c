@@ -293,12 +293,13 @@ static void text_sep(struct st_printer *p)
 static bool needs_escape(const char *v)
 {
 	for (; *v; v++)
-		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f || st_is_c1(v))
 			return true;
 	return false;
 }
 
-/* "\t", "\n", "\r" and "\xHH" for the other control bytes; cut to fit size. A
+/* "\t", "\n", "\r" and "\xHH" for the other control bytes (a C1 control's two
+ * bytes each); cut to fit size. A
  * backslash stays as it is: text that came escaped (a peer's Error) is not
  * escaped twice. */
 static void escape_text(const char *v, char *out, size_t size)
@@ -311,6 +312,11 @@ static void escape_text(const char *v, char *out, size_t size)
 			out[k++] = c == '\t' ? 't' : c == '\n' ? 'n' : 'r';
 		} else if (c < 0x20 || c == 0x7f) {
 			k += (size_t)snprintf(out + k, size - k, "\\x%02x", c);
+		} else if (st_is_c1(v) && k + 9 < size) {
+			k += (size_t)snprintf(out + k, size - k, "\\xc2\\x%02x", (unsigned char)v[1]);
+			v++;
+		} else if (st_is_c1(v)) {
+			break; /* no room for both escapes: never half of one */
 		} else {
 			out[k++] = (char)c;
 		}

@@ -88,6 +88,14 @@ uint32_t st_crc32c(uint32_t crc, const void *p, size_t n);
 
 /* True when f reads a regular file (reading it never waits on another process). */
 bool st_is_regular_file(FILE *f);
+
+/* A C1 control (U+0080..U+009F) in UTF-8 at s: 0xc2 then 0x80..0x9f. A terminal
+ * may act on it (0x9b is CSI), so text for people escapes it like C0 controls. */
+static inline bool st_is_c1(const char *s)
+{
+	return (unsigned char)s[0] == 0xc2 && (unsigned char)s[1] >= 0x80 &&
+	       (unsigned char)s[1] <= 0x9f;
+}
 /* Reads f to its end into a new buffer (*out, NUL-terminated, the caller frees);
  * more than max bytes is ST_EX_DATAERR. Returns 0 or -1. */
 int st_slurp(FILE *f, size_t max, char **out, size_t *len, struct st_err *err);

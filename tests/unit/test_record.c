@@ -62,6 +62,26 @@ static void prints_json_one_object_per_line(void **state)
 	free(s);
 }
 
+/* A C1 control from a peer (U+009B, CSI to some terminals) is escaped like C0 ones;
+ * other UTF-8 (U+00E9, U+4E00 with its 0x80 byte) stays as it is. */
+static void text_escapes_c1_controls(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct st_printer *p = st_printer_new(f, ST_FMT_TEXT, 0);
+	st_print_begin(p);
+	st_print_str(p, "user_agent", "%s", "a\xc2\x9b" "2J \xc3\xa9 \xe4\xb8\x80");
+	st_print_end(p);
+	struct st_err err = {0};
+	assert_int_equal(st_printer_flush(p, &err), 0);
+	st_printer_free(p);
+	fclose(f);
+	assert_string_equal(buf, "a\\xc2\\x9b2J \xc3\xa9 \xe4\xb8\x80\n");
+	free(buf);
+}
+
 static void json_keeps_fields_with_bad_utf8(void **state)
 {
 	(void)state;
@@ -424,6 +444,7 @@ int main(void)
 		cmocka_unit_test(prints_tsv_escaped_in_call_order),
 		cmocka_unit_test(prints_json_one_object_per_line),
 		cmocka_unit_test(json_keeps_fields_with_bad_utf8),
+		cmocka_unit_test(text_escapes_c1_controls),
 		cmocka_unit_test(flush_reports_write_errors),
 		cmocka_unit_test(format_names_parse_both_ways),
 		cmocka_unit_test(prom_writes_stat_records_as_samples),

@@ -37,10 +37,12 @@ scrape() {
 	[ "${lines[1]}" = "127.0.0.1 0" ] || { echo "$output"; false; }
 	# a banned address is closed at accept
 	st-peers ban 127.0.0.2 >/dev/null
+	reload_bans L1
 	run python3 "$ST_TOP/tests/bats/tools/peer.py" getpeers "$L1_ADDR" 127.0.0.2
 	[ "$output" = "127.0.0.2 closed" ]
 	# a banned node id gets no HandshakeAck
 	st-peers ban node-x >/dev/null
+	reload_bans L1
 	run python3 "$ST_TOP/tests/bats/tools/peer.py" dial "$L1_ADDR" node-x 7777
 	[ "$output" = closed ]
 	# a third connection from one address over --max-per-ip 2

@@ -202,12 +202,15 @@ load helpers
 	run st-connect -o tsv "$L1_ADDR"
 	[ "$(col status <<<"$output")" = ok ]
 	ST_DATA_DIR=$BATS_TEST_TMPDIR/node st-peers ban 127.0.0.0/8 >/dev/null
+	reload_bans L1
 	run st-connect -o tsv "$L1_ADDR"
 	[ "$status" -eq 69 ]
 	wait_for_line "$BATS_TEST_TMPDIR/L1.out" 'banned +- .*the address is banned' 5
 	ST_DATA_DIR=$BATS_TEST_TMPDIR/node st-peers unban 127.0.0.0/8 >/dev/null
+	reload_bans L1
 	ST_NODE_NODE_ID=bad-dialer st-connect -o tsv "$L1_ADDR" >/dev/null || true
 	ST_DATA_DIR=$BATS_TEST_TMPDIR/node st-peers ban bad-dialer >/dev/null
+	reload_bans L1
 	ST_NODE_NODE_ID=bad-dialer run st-connect -o tsv "$L1_ADDR"
 	[ "$status" -eq 69 ]
 	wait_for_line "$BATS_TEST_TMPDIR/L1.out" 'banned +bad-dialer' 5

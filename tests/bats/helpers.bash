@@ -93,6 +93,21 @@ start_listener() {
 	export "${name}_ADDR"
 }
 
+# reload_bans NAME: a running st-listen rereads its bans in a worker, every 250 ms; a
+# test that bans and dials at once sends SIGHUP and waits for the reload's log line
+# (10 s at most), so that the ban holds from the next connection on.
+reload_bans() {
+	local log="$BATS_TEST_TMPDIR/$1.err" n i
+	n=$(grep -c 'event=reload' "$log" 2>/dev/null) || true
+	kill -HUP "$(cat "$BATS_TEST_TMPDIR/$1.pid")" || return 1
+	for i in $(seq 200); do
+		[ "$(grep -c 'event=reload' "$log" 2>/dev/null)" -gt "$n" ] && return 0
+		sleep 0.05
+	done
+	echo "reload_bans: no reload of $1 within 10 s" >&2
+	return 1
+}
+
 # Each test works in its own temp dir, so scratch files never land in the tree.
 setup() {
 	cd "$BATS_TEST_TMPDIR" || return 1

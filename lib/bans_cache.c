@@ -4,18 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "st/bans_cache.h"
 #include "st/store.h"
 #include "st/util.h"
-
-struct file_id {
-	struct timespec mtime;
-	off_t size;
-	ino_t ino;
-};
+#include "st/watch.h"
 
 struct st_bans_cache {
 	struct st_config cfg;          /* the worker's copy: no callbacks, no seeds */
@@ -32,29 +26,14 @@ struct st_bans_cache {
 	/* the loop's own */
 	struct st_peerbook *current;
 	/* the worker's own */
-	struct file_id seen[2];
+	struct st_file_id seen[2];
 };
 
 /* Whether the bans files differ from when last looked at (and remembers them). */
 static bool files_changed(struct st_bans_cache *c)
 {
 	static const char *const names[2] = {"bans.tsv", "bans.journal"};
-	bool changed = false;
-	for (int i = 0; i < 2; i++) {
-		char path[ST_PATH_MAX + 32];
-		snprintf(path, sizeof path, "%s/%s", c->cfg.data_dir, names[i]);
-		struct stat st;
-		/* size and inode too: two writes within one timestamp tick keep the mtime */
-		struct file_id now = {{0, 0}, -1, 0};
-		if (stat(path, &st) == 0)
-			now = (struct file_id){st.st_mtim, st.st_size, st.st_ino};
-		const struct file_id *was = &c->seen[i];
-		if (now.mtime.tv_sec != was->mtime.tv_sec || now.mtime.tv_nsec != was->mtime.tv_nsec ||
-		    now.size != was->size || now.ino != was->ino)
-			changed = true;
-		c->seen[i] = now;
-	}
-	return changed;
+	return st_files_changed(c->cfg.data_dir, names, 2, c->seen);
 }
 
 /* One read, without the mutex; then the result published under it. */
@@ -84,24 +63,13 @@ static void refresh(struct st_bans_cache *c, uint64_t asked)
 	}
 }
 
-static void until_ms(struct timespec *t, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, t);
-	t->tv_sec += (time_t)(ms / 1000);
-	t->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (t->tv_nsec >= 1000000000L) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000L;
-	}
-}
-
 static void *worker(void *arg)
 {
 	struct st_bans_cache *c = arg;
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
 		struct timespec until;
-		until_ms(&until, c->poll_ms);
+		st_deadline_ms(&until, c->poll_ms);
 		/* a reload asked for wakes it early */
 		while (!c->stop && c->asked == c->tried && !c->retired &&
 		       pthread_cond_timedwait(&c->wake, &c->mu, &until) != ETIMEDOUT)
@@ -129,19 +97,9 @@ int st_bans_cache_start(struct st_bans_cache **out, const struct st_config *cfg,
 	struct st_bans_cache *c = calloc(1, sizeof *c);
 	if (!c)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	c->cfg = *cfg;
-	c->cfg.seeds = NULL; /* not ours */
-	c->cfg.nseeds = 0;
-	c->cfg.lock = (struct st_lock_wait){0}; /* a thread of ours prints nothing */
-	c->cfg.repair_auto = false;             /* a reader repairs nothing */
+	st_reader_config(&c->cfg, cfg);
 	c->poll_ms = poll_ms > 0 ? poll_ms : 250;
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	int rc = pthread_mutex_init(&c->mu, NULL);
-	if (rc == 0 && (rc = pthread_cond_init(&c->wake, &ca)) != 0)
-		pthread_mutex_destroy(&c->mu);
-	pthread_condattr_destroy(&ca);
+	int rc = st_sync_init(&c->mu, &c->wake);
 	if (rc != 0) {
 		free(c);
 		return st_err_set(err, ST_EX_SOFTWARE, "cannot start the bans worker: %s", strerror(rc));

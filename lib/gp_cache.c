@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "st/addrbook.h"
@@ -12,6 +11,7 @@
 #include "st/map.h"
 #include "st/store.h"
 #include "st/util.h"
+#include "st/watch.h"
 
 void st_gp_snapshot_free(struct st_gp_snapshot *s)
 {
@@ -131,12 +131,6 @@ size_t st_gp_snapshot_answer(const struct st_gp_snapshot *s, const struct st_gp_
 
 /* ---- the worker ---- */
 
-struct file_id {
-	struct timespec mtime;
-	off_t size;
-	ino_t ino;
-};
-
 struct st_gp_cache {
 	struct st_config cfg;          /* the worker's copy: no callbacks, no seeds */
 	int64_t poll_ms;
@@ -150,29 +144,14 @@ struct st_gp_cache {
 	int code;
 	char msg[ST_ERR_MSG_MAX];
 	/* the worker's own */
-	struct file_id seen[2];
+	struct st_file_id seen[2];
 	int64_t last_ms;
 };
 
 static bool book_changed(struct st_gp_cache *c)
 {
 	static const char *const names[2] = {"addrbook.tsv", "addrbook.journal"};
-	bool changed = false;
-	for (int i = 0; i < 2; i++) {
-		char path[ST_PATH_MAX + 32];
-		snprintf(path, sizeof path, "%s/%s", c->cfg.data_dir, names[i]);
-		struct stat st;
-		/* size and inode too: two writes within one timestamp tick keep the mtime */
-		struct file_id now = {{0, 0}, -1, 0};
-		if (stat(path, &st) == 0)
-			now = (struct file_id){st.st_mtim, st.st_size, st.st_ino};
-		const struct file_id *was = &c->seen[i];
-		if (now.mtime.tv_sec != was->mtime.tv_sec || now.mtime.tv_nsec != was->mtime.tv_nsec ||
-		    now.size != was->size || now.ino != was->ino)
-			changed = true;
-		c->seen[i] = now;
-	}
-	return changed;
+	return st_files_changed(c->cfg.data_dir, names, 2, c->seen);
 }
 
 /* One try: a new snapshot published, or the failure noted (then the next poll tries again). */
@@ -204,13 +183,7 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
 		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t)(c->poll_ms / 1000);
-		until.tv_nsec += (long)(c->poll_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		st_deadline_ms(&until, c->poll_ms);
 		while (!c->stop && pthread_cond_timedwait(&c->wake, &c->mu, &until) != ETIMEDOUT)
 			;
 		if (c->stop)
@@ -231,19 +204,9 @@ int st_gp_cache_start(struct st_gp_cache **out, const struct st_config *cfg, int
 	struct st_gp_cache *c = calloc(1, sizeof *c);
 	if (!c)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	c->cfg = *cfg;
-	c->cfg.seeds = NULL; /* not ours */
-	c->cfg.nseeds = 0;
-	c->cfg.lock = (struct st_lock_wait){0}; /* a thread of ours prints nothing */
-	c->cfg.repair_auto = false;             /* a reader repairs nothing */
+	st_reader_config(&c->cfg, cfg);
 	c->poll_ms = poll_ms > 0 ? poll_ms : 250;
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	int rc = pthread_mutex_init(&c->mu, NULL);
-	if (rc == 0 && (rc = pthread_cond_init(&c->wake, &ca)) != 0)
-		pthread_mutex_destroy(&c->mu);
-	pthread_condattr_destroy(&ca);
+	int rc = st_sync_init(&c->mu, &c->wake);
 	if (rc != 0) {
 		free(c);
 		return st_err_set(err, ST_EX_SOFTWARE, "cannot start the GetPeers worker: %s", strerror(rc));

@@ -148,17 +148,19 @@ int crawl_export(struct st_cli *cli, const struct crawl_opts *o)
 	free(idx);
 	st_crawl_state_clear(&cs);
 	if (rc == 0 && o->out) {
-		char sig[128];
-		rc = write_file(o->out, b.data ? b.data : "", b.len, &err);
+		/* signed before anything is written: a key that fails leaves the old list
+		 * and its signature as they were, never a new list beside an old .sig */
+		char sig[128] = "";
+		if (o->key)
+			rc = st_sig_sign(o->key, b.data ? b.data : "", b.len, sig, sizeof sig - 1, &err);
+		if (rc == 0)
+			rc = write_file(o->out, b.data ? b.data : "", b.len, &err);
 		if (rc == 0 && o->key) {
 			char sigpath[ST_PATH_MAX + 8];
 			snprintf(sigpath, sizeof sigpath, "%s.sig", o->out);
-			rc = st_sig_sign(o->key, b.data ? b.data : "", b.len, sig, sizeof sig, &err);
 			size_t l = strlen(sig);
-			if (rc == 0) {
-				sig[l] = '\n';
-				rc = write_file(sigpath, sig, l + 1, &err);
-			}
+			sig[l] = '\n';
+			rc = write_file(sigpath, sig, l + 1, &err);
 		}
 	} else if (rc == 0) {
 		if (fwrite(b.data ? b.data : "", 1, b.len, stdout) != b.len || fflush(stdout) != 0)

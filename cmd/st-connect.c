@@ -401,6 +401,28 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	if (bind[0]) {
 		if (st_addr_parse(&source, bind, strlen(bind), &err) < 0)
 			st_usage_error(cli, "connect.bind '%s': %s", bind, err.msg);
+		/* a local mistake is told once, never recorded as every peer's failure */
+		if (st_conn_bind_check(&source, &err) < 0) {
+			if (err.code == ST_EX_USAGE)
+				st_usage_error(cli, "connect.bind '%s': %s", bind, err.msg);
+			st_die(cli, &err);
+		}
+		size_t kept = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (eps[i].family != source.family) {
+				char e[ST_ENDPOINT_STRLEN];
+				st_endpoint_format(&eps[i], e, sizeof e);
+				st_error(cli, "'%s': another address family than connect.bind %s: not dialed",
+				         e, bind);
+				bad++;
+				continue;
+			}
+			eps[kept] = eps[i];
+			if (ids)
+				memcpy(ids[kept], ids[i], sizeof ids[kept]);
+			kept++;
+		}
+		n = kept;
 		o.source = &source;
 	}
 	struct st_tls_ctx *tls = NULL;

@@ -59,7 +59,10 @@ static void refresh(struct st_bans_cache *c, uint64_t asked)
 	st_peerbook_free(drop);
 	if (rc < 0) {
 		st_peerbook_free(pb);
-		memset(c->seen, 0, sizeof c->seen); /* the next poll tries again */
+		/* a held lock: the next poll tries again; damage is read again only once the
+		 * files change (a repair) or a reload asks, not four times a second */
+		if (err.code == ST_EX_TEMPFAIL)
+			memset(c->seen, 0, sizeof c->seen);
 	}
 }
 

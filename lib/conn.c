@@ -580,6 +580,15 @@ static evutil_socket_t bound_socket(const struct st_endpoint *source, const stru
 	return fd;
 }
 
+int st_conn_bind_check(const struct st_endpoint *source, struct st_err *err)
+{
+	evutil_socket_t fd = bound_socket(source, source, err);
+	if (fd < 0)
+		return -1;
+	evutil_closesocket(fd);
+	return 0;
+}
+
 int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_endpoint *ep,
                  const struct st_conn_opts *o, const struct st_conn_cbs *cbs, void *ctx,
                  struct st_err *err)

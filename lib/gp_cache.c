@@ -173,8 +173,8 @@ static void refresh(struct st_gp_cache *c)
 		snprintf(c->msg, sizeof c->msg, "%s", err.msg);
 	}
 	pthread_mutex_unlock(&c->mu);
-	if (rc < 0)
-		memset(c->seen, 0, sizeof c->seen); /* the next poll tries again */
+	if (rc < 0 && err.code == ST_EX_TEMPFAIL)
+		memset(c->seen, 0, sizeof c->seen); /* locked: the next poll tries again */
 }
 
 static void *worker(void *arg)

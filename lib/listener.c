@@ -260,18 +260,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		return;
 	}
 	l->st.accepted++;
-	const char *refuse = NULL;
-	char busy[128];
-	if (l->budget.limit && l->budget.used > l->budget.limit && !shed_heaviest(l)) {
-		/* no room to hold another peer's frames: say so rather than reset it */
-		snprintf(busy, sizeof busy, "busy: the listener's memory budget (%zu bytes) is spent",
-		         l->budget.limit);
-		l->st.refused_memory++;
-		tell(l, fd, busy);
-		evutil_closesocket(fd);
-		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT, .error = busy});
-		return;
-	}
+	/* the refusals that cost nobody else anything come first: a banned address, or one
+	 * over its own limit, never makes the listener close another peer's connection */
 	if (l->o.banned_addr && l->o.banned_addr(l->o.ctx, &ep)) {
 		l->st.banned_accept++;
 		evutil_closesocket(fd);
@@ -279,17 +269,23 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		                               .error = "the address is banned"});
 		return;
 	}
+	const char *refuse = NULL;
+	char busy[128];
 	uint32_t same = 0;
 	uint64_t ip_key = ip_key_of(l, &ep);
-	if (l->nconns >= l->o.max_conns && !evict_one(l)) {
+	st_map_get64(&l->per_ip, ip_key, &same);
+	if (same >= l->o.max_per_ip) {
+		refuse = "too many connections from this address";
+		l->st.refused_per_ip++;
+	} else if (l->nconns >= l->o.max_conns && !evict_one(l)) {
 		refuse = "too many connections";
 		l->st.refused_full++;
-	} else {
-		st_map_get64(&l->per_ip, ip_key, &same);
-		if (same >= l->o.max_per_ip) {
-			refuse = "too many connections from this address";
-			l->st.refused_per_ip++;
-		}
+	} else if (l->budget.limit && l->budget.used > l->budget.limit && !shed_heaviest(l)) {
+		/* no room to hold another peer's frames: say so rather than reset it */
+		snprintf(busy, sizeof busy, "busy: the listener's memory budget (%zu bytes) is spent",
+		         l->budget.limit);
+		refuse = busy;
+		l->st.refused_memory++;
 	}
 	if (refuse) {
 		tell(l, fd, refuse);
@@ -297,6 +293,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		report(l, &(struct st_inbound){.ep = &ep, .status = ST_STATUS_REFUSED_LIMIT, .error = refuse});
 		return;
 	}
+	same = 0; /* what an eviction or a shed just closed may have been from this address */
+	st_map_get64(&l->per_ip, ip_key, &same);
 	struct inbound *x = calloc(1, sizeof *x);
 	struct st_err err = {0};
 	struct st_conn_opts co = {.local = &l->o.local, .max_frame = l->o.max_frame, .tls = l->o.tls,
@@ -403,6 +401,7 @@ void st_listener_stats(const struct st_listener *l, struct st_listener_stats *ou
 	*out = l->st;
 	out->open = l->nconns;
 	out->memory = l->budget.used;
+	out->shed = l->budget.shed;
 	out->memory_peak = l->budget.peak;
 }
 

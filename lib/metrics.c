@@ -81,9 +81,13 @@ int st_metrics_listener(struct st_buf *page, const struct st_listener_stats *s,
 	    sample(b, n, "at", "accept", s->banned_accept, err) < 0 ||
 	    sample(b, n, "at", "handshake", s->banned_handshake, err) < 0)
 		return -1;
-	if (single(b, "st_listen_evictions_total", "counter",
-	           "sessions closed to make room for a newcomer, the listener full", s->evicted,
-	           err) < 0)
+	n = "st_listen_evictions_total";
+	if (family(b, n, "counter",
+	           "sessions closed to make room for a newcomer: the listener full, or its memory "
+	           "budget spent (the heaviest session)",
+	           err) < 0 ||
+	    sample(b, n, "reason", "full", s->evicted, err) < 0 ||
+	    sample(b, n, "reason", "memory", s->shed, err) < 0)
 		return -1;
 	n = "st_listen_refusals_total";
 	if (family(b, n, "counter",

@@ -133,6 +133,10 @@ struct st_conn_opts {
 	struct st_traffic *traffic;
 };
 
+/* Whether a dial from source (its port ignored) can bind: an address of this machine.
+ * Returns 0, or -1 with ST_EX_USAGE ("cannot dial from ADDR: ...") or ST_EX_TEMPFAIL. */
+int st_conn_bind_check(const struct st_endpoint *source, struct st_err *err);
+
 /*
  * Dials ep (non-blocking) on base and queues our Handshake. Returns 0 with *out
  * set: from then on the callbacks report, and closed comes exactly once (a
@@ -343,6 +347,7 @@ struct st_listener_stats {
 	uint64_t banned_accept;                /* closed at accept: a banned address or subnet */
 	uint64_t banned_handshake;             /* refused at handshake: a banned id or endpoint */
 	uint64_t evicted;                      /* closed for a newcomer, the listener full */
+	uint64_t shed;                         /* closed for a newcomer, the memory budget spent */
 	uint64_t refused_full;                 /* refused: max_conns, every connection protected */
 	uint64_t refused_per_ip;               /* refused: max_per_ip */
 	uint64_t refused_memory;               /* refused: the memory budget spent */

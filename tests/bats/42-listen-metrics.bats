@@ -62,7 +62,8 @@ c = [socket.create_connection(('127.0.0.1', ${L1_ADDR##*:})) for _ in range(3)];
 	assert_line 'st_listen_sessions_total{status="banned"} 2'
 	assert_line 'st_listen_refusals_total{reason="per_ip"} 1'
 	assert_line 'st_listen_sessions_total{status="refused-limit"} 1'
-	assert_line 'st_listen_evictions_total 0'
+	assert_line 'st_listen_evictions_total{reason="full"} 0'
+	assert_line 'st_listen_evictions_total{reason="memory"} 0'
 	# st-connect, two getpeers dials, the banned address, the banned id, three sockets
 	assert_line 'st_listen_connections_accepted_total 8'
 	in=$(sed -n 's/^st_listen_received_bytes_total //p' <<<"$output")

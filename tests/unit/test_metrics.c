@@ -35,7 +35,7 @@ static void every_counter_and_status_with_help_and_type(void **state)
 	(void)state;
 	struct st_listener_stats s = {.open = 2, .accepted = 7, .handshakes = 5,
 	                              .getpeers_served = 3, .getpeers_limited = 4,
-	                              .banned_accept = 1, .banned_handshake = 6, .evicted = 8,
+	                              .banned_accept = 1, .banned_handshake = 6, .evicted = 8, .shed = 14,
 	                              .refused_full = 9, .refused_per_ip = 10,
 	                              .refused_memory = 11, .traffic = {1234, 5678},
 	                              .memory = 12, .memory_peak = 13};
@@ -56,7 +56,8 @@ static void every_counter_and_status_with_help_and_type(void **state)
 		"st_listen_getpeers_total{result=\"rate_limited\"} 4",
 		"st_listen_bans_refused_total{at=\"accept\"} 1",
 		"st_listen_bans_refused_total{at=\"handshake\"} 6",
-		"st_listen_evictions_total 8",
+		"st_listen_evictions_total{reason=\"full\"} 8",
+		"st_listen_evictions_total{reason=\"memory\"} 14",
 		"st_listen_refusals_total{reason=\"full\"} 9",
 		"st_listen_refusals_total{reason=\"per_ip\"} 10",
 		"st_listen_refusals_total{reason=\"memory\"} 11",

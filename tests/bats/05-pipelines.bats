@@ -107,6 +107,23 @@ again() {
 	[ "$(grep -vc '^#' <<<"$output")" -eq 6 ]
 }
 
+@test "best | crawl | add, in tsv and json, whichever side starts first" {
+	# st-crawl reads the book's best from the pipe, st-addrbook add writes the same book;
+	# each run its own state, so each crawls afresh (the gossiped addresses are dead)
+	local c='st-crawl --allow-private --timeout 2s --ask-interval 0 --state "$(mktemp -d -p "$BATS_TEST_TMPDIR")"'
+	again "$RUNS" "st-addrbook best -n 8 | $c -o json | st-addrbook add --allow-private -q"
+	again "$RUNS" "st-addrbook best -n 8 | $c -o tsv | st-addrbook add --allow-private -q"
+	again "$RUNS" "{ sleep 0.2; st-addrbook best -n 8 -o json; } | $c -o tsv | st-addrbook add --allow-private -q"
+	again "$RUNS" "st-addrbook best -n 8 | $c -o json | { sleep 0.2; st-addrbook add --allow-private -q; }"
+	# and alongside: the crawl records into both books while add writes the address book
+	again "$RUNS" "st-addrbook best -n 8 | $c --update -o json | st-addrbook add --allow-private -q"
+	# the crawl found the three nodes and the nine addresses they gossip
+	run st-addrbook list -o tsv
+	[ "$(grep -vc '^#' <<<"$output")" -eq 12 ]
+	run st-peers list -o tsv
+	[ "$(grep -vc '^#' <<<"$output")" -eq 3 ]
+}
+
 @test "best | connect --update, and alongside the other writers" {
 	again "$RUNS" 'st-addrbook best -n 8 | st-connect --update -q >/dev/null'
 	again "$RUNS" 'st-addrbook best -n 8 | st-connect --update -o json | st-peers ingest -q >/dev/null'

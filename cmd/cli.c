@@ -808,3 +808,95 @@ void st_cli_free(struct st_cli *cli)
 	cli->argv = NULL;
 	cli->argc = 0;
 }
+
+/* Appends the records of rd to v/iv (cap entries, *n used): 0, or -1 out of memory. */
+static int append_records(struct st_cli *cli, struct st_reader *rd, struct st_endpoint **v,
+                          st_cli_pin **iv, size_t *cap, size_t *n, int *bad, bool pins)
+{
+	struct st_record rec = {0};
+	struct st_err err = {0};
+	int rc;
+	while ((rc = st_reader_next(rd, &rec, &err)) != 0) {
+		if (rc < 0) {
+			st_error(cli, "%s", err.msg);
+			(*bad)++;
+			continue;
+		}
+		if (rec.no_endpoint)
+			continue;
+		if (*n == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 256;
+			struct st_endpoint *nv = realloc(*v, ncap * sizeof *nv);
+			if (!nv)
+				return -1;
+			*v = nv;
+			if (pins) {
+				st_cli_pin *ni = realloc(*iv, ncap * sizeof *ni);
+				if (!ni)
+					return -1;
+				*iv = ni;
+			}
+			*cap = ncap;
+		}
+		if (pins) {
+			struct st_endpoint ep;
+			(*iv)[*n][0] = '\0';
+			st_endpoint_parse_id(&ep, (*iv)[*n], sizeof (*iv)[*n], rec.endpoint_text,
+			                     strlen(rec.endpoint_text), NULL);
+		}
+		(*v)[(*n)++] = rec.endpoint;
+	}
+	return 0;
+}
+
+struct st_endpoint *st_cli_read_endpoints(struct st_cli *cli, FILE *from, const char *name,
+                                          size_t *n, int *bad, st_cli_pin **pins)
+{
+	size_t cap = 1;
+	struct st_endpoint *v = calloc(1, sizeof *v);
+	st_cli_pin *iv = pins ? calloc(1, sizeof *iv) : NULL;
+	struct st_reader *rd = st_reader_new(from, name);
+	*n = 0;
+	if (!v || (pins && !iv) || !rd || append_records(cli, rd, &v, &iv, &cap, n, bad, pins) < 0) {
+		st_reader_free(rd);
+		free(v);
+		free(iv);
+		*n = 0;
+		return NULL;
+	}
+	st_reader_free(rd);
+	if (pins)
+		*pins = iv;
+	return v;
+}
+
+struct st_endpoint *st_cli_endpoints(struct st_cli *cli, FILE *from, const char *name, size_t *n,
+                                     int *bad, st_cli_pin **pins)
+{
+	if (!cli->argc && from)
+		return st_cli_read_endpoints(cli, from, name, n, bad, pins);
+	size_t cap = (size_t)cli->argc + 1;
+	struct st_endpoint *v = calloc(cap, sizeof *v);
+	st_cli_pin *iv = pins ? calloc(cap, sizeof *iv) : NULL;
+	struct st_err err = {0};
+	*n = 0;
+	if (!v || (pins && !iv)) {
+		free(v);
+		free(iv);
+		return NULL;
+	}
+	st_cli_pin scratch = "";
+	for (int i = 0; i < cli->argc; i++) {
+		char *pin = pins ? iv[*n] : scratch;
+		if (st_endpoint_parse_id(&v[*n], pin, sizeof scratch, cli->argv[i], strlen(cli->argv[i]),
+		                         &err) < 0) {
+			st_error(cli, "'%s': %s", cli->argv[i], err.msg);
+			(*bad)++;
+			continue;
+		}
+		(*n)++;
+	}
+	if (pins)
+		*pins = iv;
+	return v;
+}

@@ -216,56 +216,6 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 	fflush(stdout);
 }
 
-/* The id an endpoint must prove: "ID@endpoint" as written, one per endpoint. */
-typedef char expected_id[ST_NODE_ID_MAX + 1];
-
-/* Reads endpoints from records; with ids, the "ID@" of each as well (a
- * node_id column alone is what a peer claimed once, not an id to prove). */
-static struct st_endpoint *read_endpoints(struct st_cli *cli, FILE *f, const char *name, size_t *n,
-                                          int *bad, expected_id **ids)
-{
-	struct st_reader *rd = st_reader_new(f, name);
-	struct st_record rec = {0};
-	struct st_endpoint *v = NULL;
-	expected_id *iv = NULL;
-	size_t cap = 0;
-	struct st_err err = {0};
-	int rc;
-	*n = 0;
-	while ((rc = st_reader_next(rd, &rec, &err)) != 0) {
-		if (rc < 0) {
-			st_error(cli, "%s", err.msg);
-			(*bad)++;
-			continue;
-		}
-		if (rec.no_endpoint)
-			continue;
-		if (*n == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			struct st_endpoint *nv = realloc(v, ncap * sizeof *nv);
-			if (nv)
-				v = nv;
-			expected_id *ni = ids && nv ? realloc(iv, ncap * sizeof *ni) : NULL;
-			if (ni)
-				iv = ni;
-			if (!nv || (ids && !ni))
-				break;
-			cap = ncap;
-		}
-		if (ids) {
-			struct st_endpoint ep;
-			iv[*n][0] = '\0';
-			st_endpoint_parse_id(&ep, iv[*n], sizeof iv[*n], rec.endpoint_text,
-			                     strlen(rec.endpoint_text), NULL);
-		}
-		v[(*n)++] = rec.endpoint;
-	}
-	st_reader_free(rd);
-	if (ids)
-		*ids = iv;
-	return v;
-}
-
 /* Trust on first use: the verified id the book last saw at ep. */
 static const char *known_id(void *ctx, const struct st_endpoint *ep)
 {
@@ -347,7 +297,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 	int bad = 0;
 	size_t n = 0;
 	struct st_endpoint *eps;
-	expected_id *ids = NULL;
+	st_cli_pin *ids = NULL;
 	if (r.getpeers_bare && cli->argc && strspn(cli->argv[0], "0123456789") == strlen(cli->argv[0])) {
 		uint64_t want;
 		if (st_cli_u64("--getpeers", cli->argv[0], 1, ST_PEERS_MAX, &want, &err) < 0)
@@ -356,21 +306,9 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		cli->argc--;
 		memmove(cli->argv, cli->argv + 1, (size_t)cli->argc * sizeof *cli->argv);
 	}
-	if (cli->argc) {
-		eps = calloc((size_t)cli->argc, sizeof *eps);
-		ids = calloc((size_t)cli->argc, sizeof *ids);
-		for (int i = 0; eps && ids && i < cli->argc; i++) {
-			if (st_endpoint_parse_id(&eps[n], ids[n], sizeof ids[n], cli->argv[i],
-			                         strlen(cli->argv[i]), &err) < 0) {
-				st_error(cli, "'%s': %s", cli->argv[i], err.msg);
-				bad++;
-				continue;
-			}
-			n++;
-		}
-	} else {
-		eps = read_endpoints(cli, stdin, "<stdin>", &n, &bad, &ids);
-	}
+	eps = st_cli_endpoints(cli, stdin, "<stdin>", &n, &bad, &ids);
+	if (!eps)
+		st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});
 	struct st_endpoint *ex = NULL;
 	size_t nex = 0;
 	if (r.exclude) {
@@ -381,7 +319,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 			free(ids);
 			return st_report(cli, &err);
 		}
-		ex = read_endpoints(cli, f, r.exclude, &nex, &bad, NULL);
+		ex = st_cli_read_endpoints(cli, f, r.exclude, &nex, &bad, NULL);
 		if (f != stdin)
 			fclose(f);
 	}

@@ -318,71 +318,6 @@ static void print_summary(struct st_cli *cli, const struct st_crawl_state *cs,
 	st_crawl_summary_clear(&s);
 }
 
-/* The id a seed must prove under TLS: "ID@endpoint" as written ("" none). */
-typedef char seed_id[ST_NODE_ID_MAX + 1];
-
-/* Seeds: the operands, else records on stdin (unless a terminal); each one's
- * "ID@" into *ids (the caller frees both). */
-static struct st_endpoint *read_seeds(struct st_cli *cli, size_t *n, int *bad, seed_id **ids)
-{
-	struct st_endpoint *v = calloc((size_t)cli->argc + 1, sizeof *v);
-	seed_id *iv = calloc((size_t)cli->argc + 1, sizeof *iv);
-	struct st_err err = {0};
-	*n = 0;
-	*ids = NULL;
-	if (!v || !iv) {
-		free(v);
-		free(iv);
-		return NULL;
-	}
-	for (int i = 0; i < cli->argc; i++) {
-		if (st_endpoint_parse_id(&v[*n], iv[*n], sizeof iv[*n], cli->argv[i], strlen(cli->argv[i]),
-		                         &err) < 0) {
-			st_error(cli, "'%s': %s", cli->argv[i], err.msg);
-			(*bad)++;
-			continue;
-		}
-		(*n)++;
-	}
-	if (cli->argc || isatty(STDIN_FILENO)) {
-		*ids = iv;
-		return v;
-	}
-	struct st_reader *rd = st_reader_new(stdin, "<stdin>");
-	struct st_record rec = {0};
-	size_t cap = 1;
-	int rc;
-	while (rd && (rc = st_reader_next(rd, &rec, &err)) != 0) {
-		if (rc < 0) {
-			st_error(cli, "%s", err.msg);
-			(*bad)++;
-			continue;
-		}
-		if (rec.no_endpoint)
-			continue;
-		if (*n == cap) {
-			struct st_endpoint *nv = realloc(v, cap * 2 * sizeof *nv);
-			if (nv)
-				v = nv;
-			seed_id *ni = nv ? realloc(iv, cap * 2 * sizeof *ni) : NULL;
-			if (ni)
-				iv = ni;
-			if (!nv || !ni)
-				break;
-			cap *= 2;
-		}
-		/* a node_id column alone is what a peer claimed once, not an id to prove */
-		struct st_endpoint ep;
-		iv[*n][0] = '\0';
-		st_endpoint_parse_id(&ep, iv[*n], sizeof iv[*n], rec.endpoint_text, strlen(rec.endpoint_text),
-		                     NULL);
-		v[(*n)++] = rec.endpoint;
-	}
-	st_reader_free(rd);
-	*ids = iv;
-	return v;
-}
-
 /* Nothing given and nothing left to do in the state: the book's best to start from. */
 static struct st_endpoint *book_seeds(struct st_cli *cli, size_t *n)
 {
@@ -415,8 +350,10 @@ static int cmd_crawl(struct st_cli *cli, struct crawl_opts *o)
 	struct st_err err = {0};
 	int bad = 0;
 	size_t nseeds = 0;
-	seed_id *ids = NULL;
-	struct st_endpoint *seeds = read_seeds(cli, &nseeds, &bad, &ids);
+	st_cli_pin *ids = NULL;
+	/* seeds: the operands, else records on stdin unless it is a terminal */
+	struct st_endpoint *seeds = st_cli_endpoints(cli, isatty(STDIN_FILENO) ? NULL : stdin,
+	                                             "<stdin>", &nseeds, &bad, &ids);
 	const char **pins = seeds ? calloc(nseeds + 1, sizeof *pins) : NULL;
 	if (!seeds || !pins)
 		st_die(cli, &(struct st_err){ST_EX_SOFTWARE, "out of memory"});

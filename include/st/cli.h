@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "st/config.h"
+#include "st/endpoint.h"
 #include "st/err.h"
 #include "st/logfmt.h"
 #include "st/record.h"
@@ -221,6 +222,22 @@ void st_cli_reload_end_g(void);
  * sent, 0 when $NOTIFY_SOCKET is unset (not run by one), -1 with err.
  */
 int st_cli_notify(const char *state, struct st_err *err);
+
+/* The id an endpoint must prove: the "ID@" of "ID@endpoint" as written, "" for none. */
+typedef char st_cli_pin[ST_NODE_ID_MAX + 1];
+
+/*
+ * Endpoints as a dialing program takes them: the operands (a bad one is an error,
+ * counted in *bad) or, when there are none and from is not NULL, the records read
+ * from it (name for messages). With pins, each one's "ID@" too: a node_id column
+ * alone is what a peer claimed once, not an id to prove. Returns the array of *n
+ * (never NULL unless memory ran out; the caller frees it and *pins).
+ */
+struct st_endpoint *st_cli_endpoints(struct st_cli *cli, FILE *from, const char *name, size_t *n,
+                                     int *bad, st_cli_pin **pins);
+/* The same for records only, whatever the operands (st-connect --exclude FILE). */
+struct st_endpoint *st_cli_read_endpoints(struct st_cli *cli, FILE *from, const char *name,
+                                          size_t *n, int *bad, st_cli_pin **pins);
 
 /*
  * The program's entry point, called by the shared main() in cmd/common-main.c

@@ -4,6 +4,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -288,24 +289,38 @@ static int cert_id(X509 *x, const char *name, char *out, size_t size, struct st_
 	return 0;
 }
 
+X509 *st_identity_cert_parse(const void *data, size_t len)
+{
+	X509 *x = NULL;
+	if (!data || !len || len > ST_IDENTITY_FILE_MAX) {
+		/* nothing to read */
+	} else if (has(data, len, "-----BEGIN CERTIFICATE-----")) {
+		BIO *bio = BIO_new_mem_buf(data, (int)len);
+		x = bio ? PEM_read_bio_X509(bio, NULL, no_passphrase, NULL) : NULL;
+		BIO_free(bio);
+	} else {
+		const unsigned char *p = data;
+		x = d2i_X509(NULL, &p, (long)len);
+		if (x && p != (const unsigned char *)data + len) { /* bytes after it: not one */
+			X509_free(x);
+			x = NULL;
+		}
+	}
+	ERR_clear_error(); /* a parse failure leaves its reasons queued: they are ours to drop */
+	return x;
+}
+
 int st_identity_data_id(const void *data, size_t len, const char *name, char *out, size_t size,
                         struct st_err *err)
 {
 	if (len > ST_IDENTITY_FILE_MAX)
 		return st_err_set(err, ST_EX_DATAERR, "'%s': larger than %d bytes", name,
 		                  ST_IDENTITY_FILE_MAX);
-	if (has(data, len, "-----BEGIN CERTIFICATE-----")) {
-		BIO *bio = BIO_new_mem_buf(data, (int)len);
-		X509 *x = bio ? PEM_read_bio_X509(bio, NULL, no_passphrase, NULL) : NULL;
-		BIO_free(bio);
-		if (!x)
-			return st_err_set(err, ST_EX_DATAERR, "certificate '%s': not a PEM certificate",
-			                  name);
-		int rc = cert_id(x, name, out, size, err);
-		X509_free(x);
-		return rc;
-	}
-	if (has(data, len, "-----BEGIN ")) {
+	X509 *x = st_identity_cert_parse(data, len);
+	if (!x && has(data, len, "-----BEGIN CERTIFICATE-----"))
+		return st_err_set(err, ST_EX_DATAERR, "certificate '%s': not a PEM certificate",
+		                  name);
+	if (!x && has(data, len, "-----BEGIN ")) {
 		struct st_key *k = NULL;
 		int rc = key_from_bytes(&k, data, len, 0600, name, 0, err);
 		if (rc == 0 && k)
@@ -313,8 +328,6 @@ int st_identity_data_id(const void *data, size_t len, const char *name, char *ou
 		st_identity_key_free(k);
 		return rc;
 	}
-	const unsigned char *p = data;
-	X509 *x = d2i_X509(NULL, &p, (long)len);
 	if (!x)
 		return st_err_set(err, ST_EX_DATAERR, "'%s': not a certificate or key", name);
 	int rc = cert_id(x, name, out, size, err);
@@ -328,11 +341,9 @@ int st_identity_cert_load(X509 **out, const char *path, struct st_err *err)
 	struct file_bytes b = {0};
 	if (read_bytes(path, "certificate", false, &b, err) < 0)
 		return -1;
-	BIO *bio = has(b.data, b.len, "-----BEGIN CERTIFICATE-----")
-	               ? BIO_new_mem_buf(b.data, (int)b.len)
-	               : NULL;
-	*out = bio ? PEM_read_bio_X509(bio, NULL, no_passphrase, NULL) : NULL;
-	BIO_free(bio);
+	*out = has(b.data, b.len, "-----BEGIN CERTIFICATE-----")
+	           ? st_identity_cert_parse(b.data, b.len)
+	           : NULL;
 	bytes_clear(&b);
 	if (!*out)
 		return st_err_set(err, ST_EX_DATAERR, "certificate '%s': not a PEM certificate", path);

@@ -18,4 +18,13 @@ struct st_key {
  */
 int st_identity_cert_load(X509 **out, const char *path, struct st_err *err);
 
+/*
+ * A certificate from bytes: PEM when they hold a PEM certificate, else DER that
+ * spans them all. Never asks for a passphrase (an encrypted PEM block is refused,
+ * not prompted for on the terminal). NULL when they hold none; either way nothing
+ * is left queued in OpenSSL's errors. The one reading of certificate bytes, so
+ * that --show and the handshake's check agree on what a file is.
+ */
+X509 *st_identity_cert_parse(const void *data, size_t len);
+
 #endif

@@ -85,16 +85,7 @@ int st_tls_cert_data_id(const void *data, size_t len, int64_t now, char *out, si
 	if (len > ST_IDENTITY_FILE_MAX)
 		return st_err_set(err, ST_EX_DATAERR, "certificate larger than %d bytes",
 		                  ST_IDENTITY_FILE_MAX);
-	X509 *x = NULL;
-	if (len && memmem(data, len, "-----BEGIN CERTIFICATE-----", 27)) {
-		BIO *bio = BIO_new_mem_buf(data, (int)len);
-		x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-		BIO_free(bio);
-	} else {
-		const unsigned char *p = data;
-		x = len ? d2i_X509(NULL, &p, (long)len) : NULL;
-	}
-	ERR_clear_error(); /* a parse failure leaves its reasons queued: they are ours to drop */
+	X509 *x = st_identity_cert_parse(data, len);
 	if (!x)
 		return st_err_set(err, ST_EX_DATAERR, "not a certificate (malformed)");
 	int rc = st_tls_cert_id(x, now, out, size, verdict, err);

@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "st/config.h"
 #include "st/identity.h"
@@ -165,6 +166,71 @@ static void malformed_certificates_are_refused(void **state)
 	assert_int_equal(ERR_peek_error(), 0); /* nothing left queued for the next connection */
 	EVP_PKEY_free(k);
 	EVP_PKEY_free(other);
+}
+
+/*
+ * The handshake's check and st-keygen --show read certificate bytes alike (the fuzz
+ * target found them apart: DER with "-----BEGIN " after it was a certificate to one and
+ * a key file to the other), and neither asks anyone for a passphrase.
+ */
+static void certificate_bytes_are_read_one_way(void **state)
+{
+	(void)state;
+	char id[ST_ID_STRLEN], shown[ST_ID_STRLEN];
+	struct st_err err = {0};
+	enum st_tls_verdict v;
+	EVP_PKEY *k = ed25519();
+	X509 *x = make_cert(k, k, 0, 3600);
+	unsigned char *der = NULL;
+	int n = i2d_X509(x, &der);
+	assert_true(n > 0);
+	assert_int_equal(st_tls_cert_data_id(der, (size_t)n, st_now(), id, sizeof id, &v, &err), 0);
+	assert_int_equal(st_identity_data_id(der, (size_t)n, "t", shown, sizeof shown, &err), 0);
+	assert_string_equal(id, shown);
+	/* a certificate with bytes after it is not one certificate, to either */
+	unsigned char *more = malloc((size_t)n + 11);
+	assert_non_null(more);
+	memcpy(more, der, (size_t)n);
+	memcpy(more + n, "-----BEGIN ", 11);
+	assert_int_equal(st_tls_cert_data_id(more, (size_t)n + 11, st_now(), id, sizeof id, &v,
+	                                     &err), -1);
+	assert_int_equal(st_identity_data_id(more, (size_t)n + 11, "t", shown, sizeof shown, &err),
+	                 -1);
+	free(more);
+	/* an "encrypted" PEM certificate is refused; the passphrase waiting on stdin stays */
+	BIO *b = BIO_new(BIO_s_mem());
+	assert_non_null(b);
+	assert_int_equal(PEM_write_bio_X509(b, x), 1);
+	char *pem = NULL;
+	long plen = BIO_get_mem_data(b, &pem);
+	const char *body = strchr(pem, '\n') + 1;
+	char enc[4096];
+	int elen = snprintf(enc, sizeof enc,
+	                    "-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n"
+	                    "DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n%.*s",
+	                    (int)(plen - (body - pem)), body);
+	assert_true(elen > 0 && (size_t)elen < sizeof enc);
+	int fds[2], saved = dup(0);
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], "pw\n", 3), 3);
+	close(fds[1]);
+	assert_int_equal(dup2(fds[0], 0), 0);
+	int rc_tls = st_tls_cert_data_id(enc, (size_t)elen, st_now(), id, sizeof id, &v, &err);
+	int rc_show = st_identity_data_id(enc, (size_t)elen, "t", shown, sizeof shown, &err);
+	char left[4] = {0};
+	ssize_t got = read(0, left, sizeof left);
+	assert_int_equal(dup2(saved, 0), 0);
+	close(saved);
+	close(fds[0]);
+	assert_int_equal(rc_tls, -1);
+	assert_int_equal(rc_show, -1);
+	assert_int_equal(got, 3);
+	assert_memory_equal(left, "pw\n", 3);
+	assert_int_equal(ERR_peek_error(), 0);
+	BIO_free(b);
+	OPENSSL_free(der);
+	X509_free(x);
+	EVP_PKEY_free(k);
 }
 
 /* ---- nodes and handshakes ---- */
@@ -513,6 +579,7 @@ int main(void)
 		cmocka_unit_test(other_algorithms_are_refused_by_name),
 		cmocka_unit_test(dates_are_checked),
 		cmocka_unit_test(malformed_certificates_are_refused),
+		cmocka_unit_test(certificate_bytes_are_read_one_way),
 		cmocka_unit_test(mutual_tls_proves_both_ids),
 		cmocka_unit_test(a_pinned_id_not_proven_ends_the_handshake),
 		cmocka_unit_test(bad_peer_certificates_end_the_handshake),

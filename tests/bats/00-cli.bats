@@ -3,14 +3,6 @@
 
 load helpers
 
-programs() {
-	local p
-	for p in "$ST_TOP"/cmd/st-*.c; do
-		p=$(basename "$p" .c)
-		[ -x "$ST_BUILD/$p" ] && echo "$p"
-	done
-}
-
 @test "every program prints --help within one screen and exits 0" {
 	for p in $(programs); do
 		run "$p" --help

@@ -6,14 +6,6 @@
 
 load helpers
 
-programs() {
-	local p
-	for p in "$ST_TOP"/cmd/st-*.c; do
-		p=$(basename "$p" .c)
-		[ -x "$ST_BUILD/$p" ] && echo "$p"
-	done
-}
-
 comp_dir() {
 	echo "$ST_TOP/completions"
 }

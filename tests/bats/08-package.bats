@@ -4,14 +4,6 @@
 
 load helpers
 
-programs() {
-	local p
-	for p in "$ST_TOP"/cmd/st-*.c; do
-		p=$(basename "$p" .c)
-		[ -x "$ST_BUILD/$p" ] && echo "$p"
-	done
-}
-
 st_make() {
 	make -s --no-print-directory -C "$ST_TOP" BUILD="$ST_BUILD" "$@"
 }

@@ -14,6 +14,15 @@ export XDG_DATA_HOME="$BATS_TEST_TMPDIR/xdg-data"
 export ST_DATA_DIR="$BATS_TEST_TMPDIR/data"
 unset ST_CONFIG ST_FAKE_NOW
 
+# programs: every st program the build has, one a line (one per cmd/st-*.c)
+programs() {
+	local p
+	for p in "$ST_TOP"/cmd/st-*.c; do
+		p=$(basename "$p" .c)
+		[ -x "$ST_BUILD/$p" ] && echo "$p"
+	done
+}
+
 # st_tmpdir: prints a new empty directory under the test's temp dir.
 st_tmpdir() {
 	mktemp -d "$BATS_TEST_TMPDIR/tmp.XXXXXX"

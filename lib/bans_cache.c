@@ -42,11 +42,15 @@ static void refresh(struct st_bans_cache *c, uint64_t asked)
 	struct st_peerbook *pb = NULL;
 	struct st_err err = {0};
 	int rc = st_peerbook_open(&pb, &c->cfg, ST_STORE_READ | ST_STORE_NOWAIT, &err);
-	struct st_peerbook *drop = NULL;
+	struct st_peerbook *drop = NULL, *old = NULL;
 	pthread_mutex_lock(&c->mu);
 	if (rc == 0) {
 		drop = c->fresh; /* never taken: nobody connected since */
 		c->fresh = pb;
+		/* the copy the loop retired while this read ran: freed here, so that when the
+		 * loop takes this one, the slot is empty and the loop never frees a table */
+		old = c->retired;
+		c->retired = NULL;
 		c->code = 0;
 		c->msg[0] = '\0';
 	} else {
@@ -57,6 +61,7 @@ static void refresh(struct st_bans_cache *c, uint64_t asked)
 		c->tried = asked;
 	pthread_mutex_unlock(&c->mu);
 	st_peerbook_free(drop);
+	st_peerbook_free(old);
 	if (rc < 0) {
 		st_peerbook_free(pb);
 		/* a held lock: the next poll tries again; damage is read again only once the
@@ -122,20 +127,17 @@ int st_bans_cache_start(struct st_bans_cache **out, const struct st_config *cfg,
 
 struct st_peerbook *st_bans_cache_current(struct st_bans_cache *c)
 {
-	struct st_peerbook *stale = NULL;
 	pthread_mutex_lock(&c->mu);
-	struct st_peerbook *pb = c->fresh;
-	c->fresh = NULL;
-	if (pb) {
-		if (c->retired)
-			stale = c->current; /* the worker has not freed the last one yet: rare */
-		else
-			c->retired = c->current;
-		c->current = pb;
+	/* A fresh copy is published with the retired slot emptied (refresh), and only this
+	 * swap fills it again, so the slot is empty here; were it not, the swap would wait
+	 * for the worker rather than free a table on the loop. */
+	if (c->fresh && !c->retired) {
+		c->retired = c->current;
+		c->current = c->fresh;
+		c->fresh = NULL;
 		pthread_cond_signal(&c->wake);
 	}
 	pthread_mutex_unlock(&c->mu);
-	st_peerbook_free(stale);
 	return c->current;
 }
 

@@ -362,7 +362,9 @@ void st_crawl_node_update(struct st_crawl_node *nd, const struct st_crawl_try *t
 	if (!nd->first_seen)
 		nd->first_seen = now;
 	nd->last_seen = now;
-	if (t->node_id && t->node_id[0]) {
+	/* a claim (plain TCP) neither renames nor unproves the id TLS proved here, as in
+	 * st-peers: it is the TOFU memory a later --tls crawl is checked against */
+	if (t->node_id && t->node_id[0] && (t->verified || !nd->verified)) {
 		st_strlcpy(nd->node_id, t->node_id, sizeof nd->node_id);
 		nd->verified = t->verified;
 	}

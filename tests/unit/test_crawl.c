@@ -166,7 +166,8 @@ static void test_dns_fit_stays_in_512_bytes(void **state)
 }
 
 /* A version 2 line keeps verified; a version 1 line (one field fewer) reads as unverified;
- * only 0 or 1 is a verified field; a verified try sets it, a claimed one clears it. */
+ * only 0 or 1 is a verified field; a verified try sets it, a claim (plain TCP) neither
+ * clears it nor renames the proven id, and a claim sets the id of a node none proved. */
 static void test_lines_of_both_versions_and_verified(void **state)
 {
 	(void)state;
@@ -192,8 +193,20 @@ static void test_lines_of_both_versions_and_verified(void **state)
 	assert_true(nd.verified);
 	assert_string_equal(nd.node_id, "id-2");
 	t.verified = false;
+	t.node_id = "id-3";
 	st_crawl_node_update(&nd, &t, 300);
-	assert_false(nd.verified);
+	assert_true(nd.verified);
+	assert_string_equal(nd.node_id, "id-2");
+	t.verified = true; /* TLS proves another key there: the new proof is what counts */
+	st_crawl_node_update(&nd, &t, 400);
+	assert_true(nd.verified);
+	assert_string_equal(nd.node_id, "id-3");
+	struct st_crawl_node fresh;
+	memset(&fresh, 0, sizeof fresh);
+	t.verified = false;
+	st_crawl_node_update(&fresh, &t, 500);
+	assert_false(fresh.verified);
+	assert_string_equal(fresh.node_id, "id-3");
 }
 
 int main(void)

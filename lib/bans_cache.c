@@ -26,14 +26,27 @@ struct st_bans_cache {
 	/* the loop's own */
 	struct st_peerbook *current;
 	/* the worker's own */
-	struct st_file_id seen[2];
+	struct st_file_id seen[4];     /* the bans files, then the peers files */
+	unsigned polls;                /* since the peers files were last looked at */
 };
 
-/* Whether the bans files differ from when last looked at (and remembers them). */
+/* The peers files say whose an endpoint is (a ban of an id covers the endpoints it was
+ * seen at), but change with every ingest and cost a read of the whole table: looked at
+ * every this many polls (5 s at the default 250 ms), the bans files at every poll. */
+#define PEERS_EVERY_POLLS 20
+
+/* Whether the tables' files differ from when last looked at (and remembers them). */
 static bool files_changed(struct st_bans_cache *c)
 {
-	static const char *const names[2] = {"bans.tsv", "bans.journal"};
-	return st_files_changed(c->cfg.data_dir, names, 2, c->seen);
+	static const char *const bans[2] = {"bans.tsv", "bans.journal"};
+	static const char *const peers[2] = {"peers.tsv", "peers.journal"};
+	bool changed = st_files_changed(c->cfg.data_dir, bans, 2, c->seen);
+	if (++c->polls >= PEERS_EVERY_POLLS) {
+		c->polls = 0;
+		if (st_files_changed(c->cfg.data_dir, peers, 2, c->seen + 2))
+			changed = true;
+	}
+	return changed;
 }
 
 /* One read, without the mutex; then the result published under it. */
@@ -112,6 +125,7 @@ int st_bans_cache_start(struct st_bans_cache **out, const struct st_config *cfg,
 		free(c);
 		return st_err_set(err, ST_EX_SOFTWARE, "cannot start the bans worker: %s", strerror(rc));
 	}
+	c->polls = PEERS_EVERY_POLLS - 1; /* this first look takes in both tables' files */
 	files_changed(c);
 	refresh(c, 0);
 	if ((rc = pthread_create(&c->thread, NULL, worker, c)) != 0) {

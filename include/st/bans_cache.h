@@ -15,8 +15,9 @@ struct st_bans_cache;
 /*
  * Reads the bans (and peers, for st_bans_verdict) once now, not waiting for their lock
  * (held: the first connections see no bans until the worker gets it), then starts the
- * worker thread: every poll_ms it looks at the bans files (stat: size, mtime, inode) and
- * reads them again when they changed, a try failed, or a reload was asked for. The worker
+ * worker thread: every poll_ms it looks at the bans files (stat: size, mtime, inode), every
+ * 20 polls at the peers files too (whose an endpoint is, for a ban of an id), and reads
+ * both again when they changed, a try failed, or a reload was asked for. The worker
  * never prints, calls none of cfg's lock callbacks and never waits for a lock (a held one
  * is tried again at the next poll). Returns 0 or -1 (no memory, no thread).
  */

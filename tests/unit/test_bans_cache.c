@@ -10,6 +10,7 @@
 #include "unit.h"
 
 #include "st/bans_cache.h"
+#include "st/endpoint.h"
 #include "st/store.h"
 #include "st/util.h"
 
@@ -149,11 +150,44 @@ static void the_loop_never_frees_a_table(void **state)
 	unit_rmtree(dir);
 }
 
+/* A ban of an id covers the endpoints its peer is seen at: a peer seen at a new endpoint
+ * (the peers table changes, the bans do not) is read in by the worker on its own. */
+static void a_banned_peer_seen_elsewhere_is_read_in(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	struct st_config cfg;
+	st_config_init(&cfg);
+	snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", dir);
+	ban(&cfg, "node-x");
+	struct st_bans_cache *c;
+	struct st_err err = {0};
+	assert_int_equal(st_bans_cache_start(&c, &cfg, 10, &err), 0);
+	assert_false(banned(st_bans_cache_current(c), "10.9.9.9:7777"));
+	struct st_peerbook *pb;
+	struct st_peer_change ch;
+	struct st_endpoint ep;
+	assert_int_equal(st_endpoint_parse(&ep, "10.9.9.9:7777", 13, &err), 0);
+	if (st_peerbook_open(&pb, &cfg, ST_STORE_WRITE, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(st_peers_seen(pb, "node-x", &ep, 1, "ua", false, st_now(), &ch, &err), 0);
+	assert_int_equal(st_peerbook_close(pb, &err), 0);
+	bool seen = false;
+	for (int i = 0; i < 500 && !seen; i++) { /* 20 polls of 10 ms; at most 5 s */
+		usleep(10000);
+		seen = banned(st_bans_cache_current(c), "10.9.9.9:7777");
+	}
+	assert_true(seen);
+	st_bans_cache_stop(c);
+	unit_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_reload_is_read_at_once_and_a_held_lock_never_waits),
 		cmocka_unit_test(the_loop_never_frees_a_table),
+		cmocka_unit_test(a_banned_peer_seen_elsewhere_is_read_in),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,27 +208,70 @@ static void delete(struct st_addrbook *ab, struct st_addr_entry *e)
 
 /* ---- lines ---- */
 
-/* An snprintf-like appender: writes what fits, counts everything. */
-struct out {
-	char *b;
-	size_t size, len;
-};
+/* The longest line st_addr_entry_format_source writes before the source text:
+ * the endpoint, four signed times, four counts, the pin and a hex group. */
+#define LINE_HEAD_MAX (ST_ENDPOINT_STRLEN + 4 * 21 + 4 * 11 + 3 + 16 + 1)
 
-static void out_mem(struct out *o, const char *s, size_t n)
+static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                               "25262728293031323334353637383940414243444546474849"
+                               "50515253545556575859606162636465666768697071727374"
+                               "75767778798081828384858687888990919293949596979899";
+
+/* v in decimal at p (no NUL); returns the end. Two digits a division: bulk
+ * adds and compactions write a dozen numbers for every entry. */
+static char *put_dec(char *p, uint64_t v)
 {
-	if (o->len < o->size) {
-		size_t room = o->size - 1 - o->len;
-		memcpy(o->b + o->len, s, n < room ? n : room);
-		o->b[o->len + (n < room ? n : room)] = '\0';
+	char d[20];
+	size_t i = sizeof d;
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+		v /= 100;
+		d[--i] = pairs[2 * r + 1];
+		d[--i] = pairs[2 * r];
 	}
-	o->len += n;
+	if (v >= 10) {
+		d[--i] = pairs[2 * v + 1];
+		d[--i] = pairs[2 * v];
+	} else {
+		d[--i] = (char)('0' + v);
+	}
+	memcpy(p, d + i, sizeof d - i);
+	return p + (sizeof d - i);
 }
 
-static void out_num(struct out *o, uint64_t v, unsigned base)
+static char *put_hex(char *p, uint64_t v)
 {
-	char d[24];
-	const char *digits = st_u64_digits(v, base, d, sizeof d);
-	out_mem(o, digits, (size_t)(d + sizeof d - 1 - digits));
+	char d[16];
+	size_t i = sizeof d;
+	do {
+		d[--i] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	memcpy(p, d + i, sizeof d - i);
+	return p + (sizeof d - i);
+}
+
+/* Everything of the line before the source text, into head (LINE_HEAD_MAX bytes). */
+static size_t format_head(const struct st_addr_entry *e, char *head)
+{
+	size_t n = st_endpoint_format(&e->ep, head, ST_ENDPOINT_STRLEN);
+	char *p = head + (n < ST_ENDPOINT_STRLEN ? n : ST_ENDPOINT_STRLEN - 1);
+	const int64_t times[] = {e->first_seen, e->last_seen, e->last_attempt, e->last_success};
+	for (size_t i = 0; i < 4; i++) {
+		*p++ = '\t';
+		if (times[i] < 0)
+			*p++ = '-';
+		p = put_dec(p, times[i] < 0 ? 0ULL - (uint64_t)times[i] : (uint64_t)times[i]);
+	}
+	const uint32_t counts[] = {e->attempts, e->successes, e->failures, e->consecutive_failures};
+	for (size_t i = 0; i < 4; i++) {
+		*p++ = '\t';
+		p = put_dec(p, counts[i]);
+	}
+	memcpy(p, e->pinned ? "\t1\t" : "\t0\t", 3);
+	p = put_hex(p + 3, e->source_group);
+	*p++ = '\t';
+	return (size_t)(p - head);
 }
 
 size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_entry *e,
@@ -240,27 +283,22 @@ size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_e
 size_t st_addr_entry_format_source(const struct st_addr_entry *e, const char *src, char *buf,
                                    size_t size)
 {
-	/* by hand, not snprintf: bulk adds and compactions format every entry */
-	char ep[ST_ENDPOINT_STRLEN];
-	struct out o = {buf, size, 0};
-	if (size)
-		buf[0] = '\0';
-	out_mem(&o, ep, st_endpoint_format(&e->ep, ep, sizeof ep));
-	const int64_t times[] = {e->first_seen, e->last_seen, e->last_attempt, e->last_success};
-	for (size_t i = 0; i < 4; i++) {
-		out_mem(&o, "\t-", times[i] < 0 ? 2 : 1);
-		out_num(&o, times[i] < 0 ? 0ULL - (uint64_t)times[i] : (uint64_t)times[i], 10);
+	/* snprintf's contract: what fits, NUL-terminated; the length of it all */
+	char tmp[LINE_HEAD_MAX];
+	bool direct = size >= LINE_HEAD_MAX;
+	size_t n = format_head(e, direct ? buf : tmp);
+	if (!direct && size) {
+		size_t c = n < size - 1 ? n : size - 1;
+		memcpy(buf, tmp, c);
+		buf[c] = '\0';
 	}
-	const uint32_t counts[] = {e->attempts, e->successes, e->failures, e->consecutive_failures};
-	for (size_t i = 0; i < 4; i++) {
-		out_mem(&o, "\t", 1);
-		out_num(&o, counts[i], 10);
+	size_t slen = strlen(src);
+	if (n < size) {
+		size_t room = size - 1 - n, c = slen < room ? slen : room;
+		memcpy(buf + n, src, c);
+		buf[n + c] = '\0';
 	}
-	out_mem(&o, e->pinned ? "\t1\t" : "\t0\t", 3);
-	out_num(&o, e->source_group, 16);
-	out_mem(&o, "\t", 1);
-	out_mem(&o, src, strlen(src));
-	return o.len;
+	return n + slen;
 }
 
 /* Plain decimal digits up to max, the common case of every stored number; false

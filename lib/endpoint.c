@@ -201,11 +201,13 @@ size_t st_endpoint_format(const struct st_endpoint *ep, char *buf, size_t size)
 			*c++ = (char)('0' + v % 10);
 			*c++ = i < 3 ? '.' : ':';
 		}
-		char d[24];
-		const char *port = st_u64_digits(ep->port, 10, d, sizeof d);
-		size_t n = (size_t)(d + sizeof d - port); /* with the NUL */
-		memcpy(c, port, n);
-		return (size_t)(c - buf) + n - 1;
+		char d[5];
+		size_t n = 0;
+		for (unsigned v = ep->port; n == 0 || v; v /= 10)
+			d[sizeof d - ++n] = (char)('0' + v % 10);
+		memcpy(c, d + sizeof d - n, n);
+		c[n] = '\0';
+		return (size_t)(c - buf) + n;
 	}
 	char a[INET6_ADDRSTRLEN];
 	st_addr_format(ep, a, sizeof a);

@@ -147,20 +147,14 @@ static void count_entry(struct st_addrbook *ab, const struct st_addr_entry *e, i
 	ab->live = (size_t)((int64_t)ab->live + delta);
 }
 
-/* Puts e into the book (replacing a slot with the same endpoint). */
-static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr_entry *e,
-                                    struct st_err *err)
+/*
+ * Puts e, whose endpoint has hash h and is not in the book at all (no slot,
+ * not even a deleted one), into a new slot. subnet_count is the live count of
+ * its subnet when the caller has it (UINT32_MAX: look it up): one probe less.
+ */
+static struct st_addr_entry *insert_new(struct st_addrbook *ab, const struct st_addr_entry *e,
+                                        uint64_t h, uint32_t subnet_count, struct st_err *err)
 {
-	uint64_t h = st_endpoint_hash(&e->ep, ab->key); /* once: a keyed hash is not free */
-	struct st_addr_entry *slot = lookup_hashed(ab, &e->ep, h);
-	if (slot) {
-		if (!slot->deleted)
-			count_entry(ab, slot, -1);
-		*slot = *e;
-		slot->deleted = false;
-		count_entry(ab, slot, +1);
-		return slot;
-	}
 	if (ab->n == ab->cap) {
 		size_t cap = ab->cap ? ab->cap * 2 : 1024;
 		struct st_addr_entry *ne = realloc(ab->e, cap * sizeof *ne);
@@ -176,10 +170,33 @@ static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		return NULL;
 	}
-	slot = &ab->e[ab->n];
+	struct st_addr_entry *slot = &ab->e[ab->n];
 	*slot = *e;
 	slot->deleted = false;
 	ab->n++;
+	if (subnet_count == UINT32_MAX) {
+		count_entry(ab, slot, +1);
+	} else {
+		/* count_entry's +1 with the count known (never 0 after it: a key is kept) */
+		(void)st_map_put64(&ab->subnets, st_endpoint_subnet_key(&slot->ep), subnet_count + 1);
+		counter_add(&ab->groups, slot->source_group, +1);
+		ab->live++;
+	}
+	return slot;
+}
+
+/* Puts e into the book (replacing a slot with the same endpoint). */
+static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr_entry *e,
+                                    struct st_err *err)
+{
+	uint64_t h = st_endpoint_hash(&e->ep, ab->key); /* once: a keyed hash is not free */
+	struct st_addr_entry *slot = lookup_hashed(ab, &e->ep, h);
+	if (!slot)
+		return insert_new(ab, e, h, UINT32_MAX, err);
+	if (!slot->deleted)
+		count_entry(ab, slot, -1);
+	*slot = *e;
+	slot->deleted = false;
 	count_entry(ab, slot, +1);
 	return slot;
 }
@@ -221,14 +238,24 @@ static const char pairs[201] = "000102030405060708091011121314151617181920212223
  * adds and compactions write a dozen numbers for every entry. */
 static char *put_dec(char *p, uint64_t v)
 {
+	if (v < 10) { /* most counts, and every time never reached */
+		*p = (char)('0' + v);
+		return p + 1;
+	}
 	char d[20];
 	size_t i = sizeof d;
-	while (v >= 100) {
+	for (; v > UINT32_MAX; v /= 100) {
 		unsigned r = (unsigned)(v % 100);
-		v /= 100;
 		d[--i] = pairs[2 * r + 1];
 		d[--i] = pairs[2 * r];
 	}
+	uint32_t w = (uint32_t)v; /* Unix times: 32-bit division is the cheaper one */
+	for (; w >= 100; w /= 100) {
+		unsigned r = w % 100;
+		d[--i] = pairs[2 * r + 1];
+		d[--i] = pairs[2 * r];
+	}
+	v = w;
 	if (v >= 10) {
 		d[--i] = pairs[2 * v + 1];
 		d[--i] = pairs[2 * v];
@@ -696,7 +723,8 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 	}
 	if (st_addrbook_load_all(ab, err) < 0) /* the limits count every entry */
 		return -1;
-	struct st_addr_entry *old = ab_lookup(ab, ep);
+	uint64_t h = st_endpoint_hash(ep, ab->key); /* once for the lookup and the insert */
+	struct st_addr_entry *old = lookup_hashed(ab, ep, h);
 	if (old && !old->deleted) {
 		*verdict = ST_ADD_DUPLICATE;
 		if (now > old->last_seen) {
@@ -706,7 +734,8 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 		return 0;
 	}
 	uint64_t subnet = st_endpoint_subnet_key(ep);
-	if (ab_counter_get(&ab->subnets, subnet) >= ab->cfg.addrbook.max_per_subnet) {
+	uint32_t in_subnet = ab_counter_get(&ab->subnets, subnet);
+	if (in_subnet >= ab->cfg.addrbook.max_per_subnet) {
 		*verdict = ST_ADD_SUBNET_FULL;
 		return 0;
 	}
@@ -726,6 +755,8 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 		}
 		if (evicted)
 			*evicted = victim->ep;
+		if (st_endpoint_subnet_key(&victim->ep) == subnet)
+			in_subnet--; /* the victim's subnet is ours: one fewer there now */
 		delete(ab, victim);
 		ab->evict_pos++;
 		if (journal_del(ab, &victim->ep, err) < 0)
@@ -738,7 +769,9 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 	e.source = source_intern(ab, source ? source : "manual");
 	if (e.source == UINT32_MAX)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	struct st_addr_entry *slot = insert(ab, &e, err);
+	/* a deleted slot of ep (evicted or removed in this run) is taken again */
+	struct st_addr_entry *slot = old ? insert(ab, &e, err)
+	                                 : insert_new(ab, &e, h, in_subnet, err);
 	if (!slot)
 		return -1;
 	slot->fresh = true;

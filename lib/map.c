@@ -109,6 +109,28 @@ int st_map_put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ct
 {
 	if (value > ST_MAP_VALUE_MAX)
 		return -1;
+	if (m->cap && !FULL(m->live + m->dead + 1, m->cap)) {
+		/* one probe: key's entry, or where st_map_add would put it (the first
+		 * tombstone on the path, else the empty slot that ends it) */
+		size_t j = home(hash, m->cap), free_at = m->cap;
+		for (; m->value[j] != EMPTY; j = (j + 1) & (m->cap - 1)) {
+			if (!is_live(m->value[j])) {
+				if (free_at == m->cap)
+					free_at = j;
+			} else if (m->hash[j] == hash && (!eq || eq(ctx, m->value[j], key))) {
+				m->value[j] = value;
+				return 1;
+			}
+		}
+		if (free_at < m->cap) {
+			j = free_at;
+			m->dead--;
+		}
+		m->hash[j] = hash;
+		m->value[j] = value;
+		m->live++;
+		return 0;
+	}
 	size_t j = locate(m, hash, eq, ctx, key);
 	if (j < m->cap) {
 		m->value[j] = value;

@@ -234,36 +234,37 @@ static const char pairs[201] = "000102030405060708091011121314151617181920212223
                                "50515253545556575859606162636465666768697071727374"
                                "75767778798081828384858687888990919293949596979899";
 
-/* v in decimal at p (no NUL); returns the end. Two digits a division: bulk
- * adds and compactions write a dozen numbers for every entry. */
+/* v in decimal at p (no NUL); returns the end. Two digits a division, each
+ * written where it stays: bulk adds and compactions write a dozen numbers for
+ * every entry. */
 static char *put_dec(char *p, uint64_t v)
 {
 	if (v < 10) { /* most counts, and every time never reached */
 		*p = (char)('0' + v);
 		return p + 1;
 	}
-	char d[20];
-	size_t i = sizeof d;
+	size_t n = 2;
+	for (uint64_t t = v / 100; t; t /= 10)
+		n++;
+	char *c = p + n;
 	for (; v > UINT32_MAX; v /= 100) {
 		unsigned r = (unsigned)(v % 100);
-		d[--i] = pairs[2 * r + 1];
-		d[--i] = pairs[2 * r];
+		*--c = pairs[2 * r + 1];
+		*--c = pairs[2 * r];
 	}
 	uint32_t w = (uint32_t)v; /* Unix times: 32-bit division is the cheaper one */
 	for (; w >= 100; w /= 100) {
 		unsigned r = w % 100;
-		d[--i] = pairs[2 * r + 1];
-		d[--i] = pairs[2 * r];
+		*--c = pairs[2 * r + 1];
+		*--c = pairs[2 * r];
 	}
-	v = w;
-	if (v >= 10) {
-		d[--i] = pairs[2 * v + 1];
-		d[--i] = pairs[2 * v];
+	if (w >= 10) {
+		*--c = pairs[2 * w + 1];
+		*--c = pairs[2 * w];
 	} else {
-		d[--i] = (char)('0' + v);
+		*--c = (char)('0' + w);
 	}
-	memcpy(p, d + i, sizeof d - i);
-	return p + (sizeof d - i);
+	return p + n;
 }
 
 static char *put_hex(char *p, uint64_t v)
@@ -971,6 +972,19 @@ int st_addrbook_commit(struct st_addrbook *ab, struct st_err *err)
 	return st_store_sync(ab->store, err);
 }
 
+/* Frees the lookup tables of a book that is about to be freed: its entries and
+ * source names stay readable, nothing may be looked up or changed after. */
+static void drop_tables(struct st_addrbook *ab)
+{
+	st_map_clear(&ab->index);
+	st_map_clear(&ab->subnets);
+	st_map_clear(&ab->groups);
+	st_map_clear(&ab->source_index);
+	free(ab->evict);
+	ab->evict = NULL;
+	ab->nevict = ab->evict_pos = 0;
+}
+
 int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 {
 	if (!ab)
@@ -986,6 +1000,10 @@ int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 		rc = st_store_sync(ab->store, err);
 	if (rc == 0 && rewrite) {
 		rc = st_addrbook_load_all(ab, err);
+		/* the book goes after this rewrite, which reads only the entries and
+		 * their sources: the lookup tables go first, so that the rewrite's
+		 * order and offsets do not come on top of them at the peak */
+		drop_tables(ab);
 		if (rc == 0)
 			rc = ab_rewrite(ab, err);
 		/* the old snapshot stands (a full disk): the run fails, so none of its

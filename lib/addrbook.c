@@ -725,6 +725,9 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 	if (st_addrbook_load_all(ab, err) < 0) /* the limits count every entry */
 		return -1;
 	uint64_t h = st_endpoint_hash(ep, ab->key); /* once for the lookup and the insert */
+	uint64_t subnet = st_endpoint_subnet_key(ep);
+	st_map_prefetch(&ab->index, h); /* both tables' cache misses at once */
+	st_map_prefetch(&ab->subnets, subnet);
 	struct st_addr_entry *old = lookup_hashed(ab, ep, h);
 	if (old && !old->deleted) {
 		*verdict = ST_ADD_DUPLICATE;
@@ -734,7 +737,6 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 		}
 		return 0;
 	}
-	uint64_t subnet = st_endpoint_subnet_key(ep);
 	uint32_t in_subnet = ab_counter_get(&ab->subnets, subnet);
 	if (in_subnet >= ab->cfg.addrbook.max_per_subnet) {
 		*verdict = ST_ADD_SUBNET_FULL;

@@ -79,6 +79,15 @@ int st_map_reserve(struct st_map *m, size_t n)
 	return cap > m->cap ? rehash(m, cap) : 0;
 }
 
+void st_map_prefetch(const struct st_map *m, uint64_t hash)
+{
+	if (!m->cap)
+		return;
+	size_t j = home(hash, m->cap);
+	__builtin_prefetch(&m->hash[j]);
+	__builtin_prefetch(&m->value[j]);
+}
+
 /* The slot of key's entry, or m->cap. */
 static size_t locate(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
                      const void *key)

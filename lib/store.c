@@ -22,7 +22,11 @@
 /* appends buffered before a forced write: an uncommitted batch on disk counts
  * for nothing until its "#commit", so a small buffer costs no durability */
 #define JOURNAL_BUF_MAX (1u * 1024 * 1024)
-#define WRITER_BUF ((size_t)1 << 20) /* a snapshot or index goes out this much a write */
+/* a snapshot or index goes out this much a write: 16 times fewer writes than
+ * stdio's 4 KiB, and no larger, since a big write makes big page-cache folios
+ * and a reader that maps the file then faults in a whole folio a touch (1 MiB
+ * writes made `best -n 8` on a 1M book 13.6 MB instead of 5.1) */
+#define WRITER_BUF ((size_t)64 << 10)
 #define JOURNAL_SOFT_MAX ((uint64_t)1 << 20)  /* compaction is due past this much journal */
 
 struct map {

@@ -22,7 +22,7 @@
 struct st_map {
 	uint64_t *hash;              /* cap hashes, then cap values, in one allocation */
 	uint32_t *value;             /* a value, or a marker for an empty slot or a tombstone */
-	size_t cap;                  /* 0 or a power of two */
+	size_t cap;                  /* 0, or 2^k or 3 * 2^(k-1) slots (see map.c) */
 	size_t live, dead;
 };
 

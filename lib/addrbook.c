@@ -9,6 +9,10 @@
 #include "st/util.h"
 #include "addrbook_int.h"
 
+/* a book holds every entry in memory: the flags share a word with the source index */
+_Static_assert(sizeof(struct st_addr_entry) <= 80 || sizeof(void *) != 8,
+               "st_addr_entry grew past 80 bytes");
+
 static const char *const verdict_names[] = {
 	[ST_ADD_ADDED] = "added",
 	[ST_ADD_DUPLICATE] = "duplicate",
@@ -66,6 +70,8 @@ static uint32_t source_intern(struct st_addrbook *ab, const char *name)
 	    strncmp(ab->sources[ab->last_source], name, len) == 0 &&
 	    ab->sources[ab->last_source][len] == '\0')
 		return ab->last_source;
+	if (ab->nsources >= ST_ADDR_SOURCES_MAX)
+		return UINT32_MAX;
 	if (ab->nsources == ab->source_cap) {
 		size_t cap = ab->source_cap ? ab->source_cap * 2 : 128;
 		char **names = realloc(ab->sources, cap * sizeof *names);
@@ -208,8 +214,9 @@ struct st_addr_entry *ab_adopt(struct st_addrbook *ab, const struct st_addr_entr
 	if (have)
 		return have;
 	struct st_addr_entry in = *e;
-	in.source = source_intern(ab, source);
-	struct st_addr_entry *slot = in.source == UINT32_MAX ? NULL : insert(ab, &in, err);
+	uint32_t si = source_intern(ab, source);
+	in.source = si & ST_ADDR_SOURCES_MAX;
+	struct st_addr_entry *slot = si == UINT32_MAX ? NULL : insert(ab, &in, err);
 	if (!slot)
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	return slot;
@@ -506,8 +513,9 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: '%s' appears twice", ctx->path, lineno,
 		                  ep);
 	}
-	e.source = source_intern(ab, source);
-	if (e.source == UINT32_MAX || !insert(ab, &e, err))
+	uint32_t si = source_intern(ab, source);
+	e.source = si & ST_ADDR_SOURCES_MAX;
+	if (si == UINT32_MAX || !insert(ab, &e, err))
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	return 0;
 }
@@ -769,8 +777,9 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 	e.ep = *ep;
 	e.first_seen = e.last_seen = now;
 	e.source_group = group;
-	e.source = source_intern(ab, source ? source : "manual");
-	if (e.source == UINT32_MAX)
+	uint32_t si = source_intern(ab, source ? source : "manual");
+	e.source = si & ST_ADDR_SOURCES_MAX;
+	if (si == UINT32_MAX)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	/* a deleted slot of ep (evicted or removed in this run) is taken again */
 	struct st_addr_entry *slot = old ? insert(ab, &e, err)

@@ -53,7 +53,7 @@ static bool is_live(uint32_t v)
 
 static int rehash(struct st_map *m, size_t cap)
 {
-	if (cap > (size_t)1 << 32) /* what home can place; values are 32-bit anyway */
+	if (!cap || cap > (size_t)1 << 32) /* what home can place; values are 32-bit anyway */
 		return -1;
 	uint64_t *h = malloc(cap * (sizeof *h + sizeof(uint32_t)));
 	if (!h)

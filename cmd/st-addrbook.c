@@ -182,15 +182,17 @@ static bool gossip_peer(const char *source, struct st_endpoint *peer)
 }
 
 static void add_one(struct st_cli *cli, struct st_addrbook *ab, const struct st_endpoint *ep,
-                    const char *source, const char *where, size_t counts[])
+                    const char *source, const char *where, int64_t now, size_t counts[])
 {
 	struct st_endpoint peer, evicted;
 	bool has_peer = gossip_peer(source, &peer);
 	enum st_addrbook_verdict v;
 	struct st_err err = {0};
-	if (st_addrbook_add(ab, ep, source, has_peer ? &peer : NULL, st_now(), &v, &evicted, &err) < 0)
+	if (st_addrbook_add(ab, ep, source, has_peer ? &peer : NULL, now, &v, &evicted, &err) < 0)
 		st_die(cli, &err);
 	counts[v]++;
+	if (!evicted.port && (v == ST_ADD_ADDED || v == ST_ADD_DUPLICATE))
+		return; /* nothing to tell: no endpoint to format */
 	char eps[ST_ENDPOINT_STRLEN], evs[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(ep, eps, sizeof eps);
 	if (evicted.port) {
@@ -228,7 +230,14 @@ struct batch {
 	size_t *counts;        /* add: per verdict */
 	size_t applied, unknown; /* record */
 	struct st_progress *progress; /* add: the line on a terminal */
+	int64_t now;           /* add: st_now(), read again every NOW_EVERY records */
+	unsigned since_now;
 };
+
+/* st_now() reads the environment (ST_FAKE_NOW): a bulk add asks it at the start
+ * of every batch and then once in so many records (a fraction of a millisecond
+ * apart), not once for each. */
+#define NOW_EVERY 256
 
 /* add's progress line: how many so far, by verdict. */
 static void add_progress(struct st_progress *pr, const size_t *counts)
@@ -252,6 +261,7 @@ static int batch_close(void *ctx, bool more)
 {
 	struct batch *c = ctx;
 	struct st_err err = {0};
+	c->since_now = 0; /* the next batch may come much later: it reads the clock again */
 	if (more) /* acknowledged now, and the book kept for the next batch */
 		return st_addrbook_commit(c->ab, &err) < 0 ? st_report(c->cli, &err) : 0;
 	int code = close_book(c->cli, c->ab, 0);
@@ -263,7 +273,9 @@ static int add_record(void *ctx, const struct st_record *rec, const char *where)
 {
 	struct batch *c = ctx;
 	const char *src = c->o->source ? c->o->source : record_source(rec);
-	add_one(c->cli, c->ab, &rec->endpoint, src ? src : "manual", where, c->counts);
+	if (c->since_now++ % NOW_EVERY == 0)
+		c->now = st_now();
+	add_one(c->cli, c->ab, &rec->endpoint, src ? src : "manual", where, c->now, c->counts);
 	if (c->progress)
 		add_progress(c->progress, c->counts);
 	return 0;
@@ -287,14 +299,14 @@ static int cmd_add(struct st_cli *cli, struct opts *o)
 				bad++;
 				continue;
 			}
-			add_one(cli, ab, &ep, o->source ? o->source : "manual", "argument", counts);
+			add_one(cli, ab, &ep, o->source ? o->source : "manual", "argument", st_now(), counts);
 			add_progress(&pr, counts);
 		}
 		st_progress_done(&pr, cli);
 		if ((code = close_book(cli, ab, 0)) != 0)
 			return code;
 	} else {
-		struct batch c = {cli, o, NULL, BOOK_WRITE, counts, 0, 0, &pr};
+		struct batch c = {cli, o, NULL, BOOK_WRITE, counts, 0, 0, &pr, 0, 0};
 		struct st_batch_fns fns = {batch_open, add_record, batch_close};
 		code = st_cli_each_batch(cli, &fns, &c, &bad);
 		st_progress_done(&pr, cli);
@@ -544,7 +556,7 @@ static int cmd_record(struct st_cli *cli)
 		if ((code = close_book(cli, ab, 0)) != 0)
 			return code;
 	} else {
-		struct batch c = {cli, NULL, NULL, BOOK_WRITE | BOOK_LAZY, NULL, 0, 0, NULL};
+		struct batch c = {cli, NULL, NULL, BOOK_WRITE | BOOK_LAZY, NULL, 0, 0, NULL, 0, 0};
 		struct st_batch_fns fns = {batch_open, record_record, batch_close};
 		if ((code = st_cli_each_batch(cli, &fns, &c, &bad)) != 0)
 			return code;

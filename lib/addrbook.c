@@ -9,6 +9,10 @@
 #include "st/util.h"
 #include "addrbook_int.h"
 
+/* a book holds every entry in memory: the flags share a word with the source index */
+_Static_assert(sizeof(struct st_addr_entry) <= 80 || sizeof(void *) != 8,
+               "st_addr_entry grew past 80 bytes");
+
 static const char *const verdict_names[] = {
 	[ST_ADD_ADDED] = "added",
 	[ST_ADD_DUPLICATE] = "duplicate",
@@ -66,6 +70,8 @@ static uint32_t source_intern(struct st_addrbook *ab, const char *name)
 	    strncmp(ab->sources[ab->last_source], name, len) == 0 &&
 	    ab->sources[ab->last_source][len] == '\0')
 		return ab->last_source;
+	if (ab->nsources >= ST_ADDR_SOURCES_MAX)
+		return UINT32_MAX;
 	if (ab->nsources == ab->source_cap) {
 		size_t cap = ab->source_cap ? ab->source_cap * 2 : 128;
 		char **names = realloc(ab->sources, cap * sizeof *names);
@@ -147,20 +153,14 @@ static void count_entry(struct st_addrbook *ab, const struct st_addr_entry *e, i
 	ab->live = (size_t)((int64_t)ab->live + delta);
 }
 
-/* Puts e into the book (replacing a slot with the same endpoint). */
-static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr_entry *e,
-                                    struct st_err *err)
+/*
+ * Puts e, whose endpoint has hash h and is not in the book at all (no slot,
+ * not even a deleted one), into a new slot. subnet_count is the live count of
+ * its subnet when the caller has it (UINT32_MAX: look it up): one probe less.
+ */
+static struct st_addr_entry *insert_new(struct st_addrbook *ab, const struct st_addr_entry *e,
+                                        uint64_t h, uint32_t subnet_count, struct st_err *err)
 {
-	uint64_t h = st_endpoint_hash(&e->ep, ab->key); /* once: a keyed hash is not free */
-	struct st_addr_entry *slot = lookup_hashed(ab, &e->ep, h);
-	if (slot) {
-		if (!slot->deleted)
-			count_entry(ab, slot, -1);
-		*slot = *e;
-		slot->deleted = false;
-		count_entry(ab, slot, +1);
-		return slot;
-	}
 	if (ab->n == ab->cap) {
 		size_t cap = ab->cap ? ab->cap * 2 : 1024;
 		struct st_addr_entry *ne = realloc(ab->e, cap * sizeof *ne);
@@ -176,10 +176,33 @@ static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		return NULL;
 	}
-	slot = &ab->e[ab->n];
+	struct st_addr_entry *slot = &ab->e[ab->n];
 	*slot = *e;
 	slot->deleted = false;
 	ab->n++;
+	if (subnet_count == UINT32_MAX) {
+		count_entry(ab, slot, +1);
+	} else {
+		/* count_entry's +1 with the count known (never 0 after it: a key is kept) */
+		(void)st_map_put64(&ab->subnets, st_endpoint_subnet_key(&slot->ep), subnet_count + 1);
+		counter_add(&ab->groups, slot->source_group, +1);
+		ab->live++;
+	}
+	return slot;
+}
+
+/* Puts e into the book (replacing a slot with the same endpoint). */
+static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr_entry *e,
+                                    struct st_err *err)
+{
+	uint64_t h = st_endpoint_hash(&e->ep, ab->key); /* once: a keyed hash is not free */
+	struct st_addr_entry *slot = lookup_hashed(ab, &e->ep, h);
+	if (!slot)
+		return insert_new(ab, e, h, UINT32_MAX, err);
+	if (!slot->deleted)
+		count_entry(ab, slot, -1);
+	*slot = *e;
+	slot->deleted = false;
 	count_entry(ab, slot, +1);
 	return slot;
 }
@@ -191,8 +214,9 @@ struct st_addr_entry *ab_adopt(struct st_addrbook *ab, const struct st_addr_entr
 	if (have)
 		return have;
 	struct st_addr_entry in = *e;
-	in.source = source_intern(ab, source);
-	struct st_addr_entry *slot = in.source == UINT32_MAX ? NULL : insert(ab, &in, err);
+	uint32_t si = source_intern(ab, source);
+	in.source = si & ST_ADDR_SOURCES_MAX;
+	struct st_addr_entry *slot = si == UINT32_MAX ? NULL : insert(ab, &in, err);
 	if (!slot)
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	return slot;
@@ -208,27 +232,81 @@ static void delete(struct st_addrbook *ab, struct st_addr_entry *e)
 
 /* ---- lines ---- */
 
-/* An snprintf-like appender: writes what fits, counts everything. */
-struct out {
-	char *b;
-	size_t size, len;
-};
+/* The longest line st_addr_entry_format_source writes before the source text:
+ * the endpoint, four signed times, four counts, the pin and a hex group. */
+#define LINE_HEAD_MAX (ST_ENDPOINT_STRLEN + 4 * 21 + 4 * 11 + 3 + 16 + 1)
 
-static void out_mem(struct out *o, const char *s, size_t n)
+static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                               "25262728293031323334353637383940414243444546474849"
+                               "50515253545556575859606162636465666768697071727374"
+                               "75767778798081828384858687888990919293949596979899";
+
+/* v in decimal at p (no NUL); returns the end. Two digits a division, each
+ * written where it stays: bulk adds and compactions write a dozen numbers for
+ * every entry. */
+static char *put_dec(char *p, uint64_t v)
 {
-	if (o->len < o->size) {
-		size_t room = o->size - 1 - o->len;
-		memcpy(o->b + o->len, s, n < room ? n : room);
-		o->b[o->len + (n < room ? n : room)] = '\0';
+	if (v < 10) { /* most counts, and every time never reached */
+		*p = (char)('0' + v);
+		return p + 1;
 	}
-	o->len += n;
+	size_t n = 2;
+	for (uint64_t t = v / 100; t; t /= 10)
+		n++;
+	char *c = p + n;
+	for (; v > UINT32_MAX; v /= 100) {
+		unsigned r = (unsigned)(v % 100);
+		*--c = pairs[2 * r + 1];
+		*--c = pairs[2 * r];
+	}
+	uint32_t w = (uint32_t)v; /* Unix times: 32-bit division is the cheaper one */
+	for (; w >= 100; w /= 100) {
+		unsigned r = w % 100;
+		*--c = pairs[2 * r + 1];
+		*--c = pairs[2 * r];
+	}
+	if (w >= 10) {
+		*--c = pairs[2 * w + 1];
+		*--c = pairs[2 * w];
+	} else {
+		*--c = (char)('0' + w);
+	}
+	return p + n;
 }
 
-static void out_num(struct out *o, uint64_t v, unsigned base)
+static char *put_hex(char *p, uint64_t v)
 {
-	char d[24];
-	const char *digits = st_u64_digits(v, base, d, sizeof d);
-	out_mem(o, digits, (size_t)(d + sizeof d - 1 - digits));
+	char d[16];
+	size_t i = sizeof d;
+	do {
+		d[--i] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	memcpy(p, d + i, sizeof d - i);
+	return p + (sizeof d - i);
+}
+
+/* Everything of the line before the source text, into head (LINE_HEAD_MAX bytes). */
+static size_t format_head(const struct st_addr_entry *e, char *head)
+{
+	size_t n = st_endpoint_format(&e->ep, head, ST_ENDPOINT_STRLEN);
+	char *p = head + (n < ST_ENDPOINT_STRLEN ? n : ST_ENDPOINT_STRLEN - 1);
+	const int64_t times[] = {e->first_seen, e->last_seen, e->last_attempt, e->last_success};
+	for (size_t i = 0; i < 4; i++) {
+		*p++ = '\t';
+		if (times[i] < 0)
+			*p++ = '-';
+		p = put_dec(p, times[i] < 0 ? 0ULL - (uint64_t)times[i] : (uint64_t)times[i]);
+	}
+	const uint32_t counts[] = {e->attempts, e->successes, e->failures, e->consecutive_failures};
+	for (size_t i = 0; i < 4; i++) {
+		*p++ = '\t';
+		p = put_dec(p, counts[i]);
+	}
+	memcpy(p, e->pinned ? "\t1\t" : "\t0\t", 3);
+	p = put_hex(p + 3, e->source_group);
+	*p++ = '\t';
+	return (size_t)(p - head);
 }
 
 size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_entry *e,
@@ -240,27 +318,22 @@ size_t st_addr_entry_format(const struct st_addrbook *ab, const struct st_addr_e
 size_t st_addr_entry_format_source(const struct st_addr_entry *e, const char *src, char *buf,
                                    size_t size)
 {
-	/* by hand, not snprintf: bulk adds and compactions format every entry */
-	char ep[ST_ENDPOINT_STRLEN];
-	struct out o = {buf, size, 0};
-	if (size)
-		buf[0] = '\0';
-	out_mem(&o, ep, st_endpoint_format(&e->ep, ep, sizeof ep));
-	const int64_t times[] = {e->first_seen, e->last_seen, e->last_attempt, e->last_success};
-	for (size_t i = 0; i < 4; i++) {
-		out_mem(&o, "\t-", times[i] < 0 ? 2 : 1);
-		out_num(&o, times[i] < 0 ? 0ULL - (uint64_t)times[i] : (uint64_t)times[i], 10);
+	/* snprintf's contract: what fits, NUL-terminated; the length of it all */
+	char tmp[LINE_HEAD_MAX];
+	bool direct = size >= LINE_HEAD_MAX;
+	size_t n = format_head(e, direct ? buf : tmp);
+	if (!direct && size) {
+		size_t c = n < size - 1 ? n : size - 1;
+		memcpy(buf, tmp, c);
+		buf[c] = '\0';
 	}
-	const uint32_t counts[] = {e->attempts, e->successes, e->failures, e->consecutive_failures};
-	for (size_t i = 0; i < 4; i++) {
-		out_mem(&o, "\t", 1);
-		out_num(&o, counts[i], 10);
+	size_t slen = strlen(src);
+	if (n < size) {
+		size_t room = size - 1 - n, c = slen < room ? slen : room;
+		memcpy(buf + n, src, c);
+		buf[n + c] = '\0';
 	}
-	out_mem(&o, e->pinned ? "\t1\t" : "\t0\t", 3);
-	out_num(&o, e->source_group, 16);
-	out_mem(&o, "\t", 1);
-	out_mem(&o, src, strlen(src));
-	return o.len;
+	return n + slen;
 }
 
 /* Plain decimal digits up to max, the common case of every stored number; false
@@ -440,8 +513,9 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: '%s' appears twice", ctx->path, lineno,
 		                  ep);
 	}
-	e.source = source_intern(ab, source);
-	if (e.source == UINT32_MAX || !insert(ab, &e, err))
+	uint32_t si = source_intern(ab, source);
+	e.source = si & ST_ADDR_SOURCES_MAX;
+	if (si == UINT32_MAX || !insert(ab, &e, err))
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	return 0;
 }
@@ -658,7 +732,11 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 	}
 	if (st_addrbook_load_all(ab, err) < 0) /* the limits count every entry */
 		return -1;
-	struct st_addr_entry *old = ab_lookup(ab, ep);
+	uint64_t h = st_endpoint_hash(ep, ab->key); /* once for the lookup and the insert */
+	uint64_t subnet = st_endpoint_subnet_key(ep);
+	st_map_prefetch(&ab->index, h); /* both tables' cache misses at once */
+	st_map_prefetch(&ab->subnets, subnet);
+	struct st_addr_entry *old = lookup_hashed(ab, ep, h);
 	if (old && !old->deleted) {
 		*verdict = ST_ADD_DUPLICATE;
 		if (now > old->last_seen) {
@@ -667,8 +745,8 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 		}
 		return 0;
 	}
-	uint64_t subnet = st_endpoint_subnet_key(ep);
-	if (ab_counter_get(&ab->subnets, subnet) >= ab->cfg.addrbook.max_per_subnet) {
+	uint32_t in_subnet = ab_counter_get(&ab->subnets, subnet);
+	if (in_subnet >= ab->cfg.addrbook.max_per_subnet) {
 		*verdict = ST_ADD_SUBNET_FULL;
 		return 0;
 	}
@@ -688,6 +766,8 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 		}
 		if (evicted)
 			*evicted = victim->ep;
+		if (st_endpoint_subnet_key(&victim->ep) == subnet)
+			in_subnet--; /* the victim's subnet is ours: one fewer there now */
 		delete(ab, victim);
 		ab->evict_pos++;
 		if (journal_del(ab, &victim->ep, err) < 0)
@@ -697,10 +777,13 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 	e.ep = *ep;
 	e.first_seen = e.last_seen = now;
 	e.source_group = group;
-	e.source = source_intern(ab, source ? source : "manual");
-	if (e.source == UINT32_MAX)
+	uint32_t si = source_intern(ab, source ? source : "manual");
+	e.source = si & ST_ADDR_SOURCES_MAX;
+	if (si == UINT32_MAX)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	struct st_addr_entry *slot = insert(ab, &e, err);
+	/* a deleted slot of ep (evicted or removed in this run) is taken again */
+	struct st_addr_entry *slot = old ? insert(ab, &e, err)
+	                                 : insert_new(ab, &e, h, in_subnet, err);
 	if (!slot)
 		return -1;
 	slot->fresh = true;
@@ -900,6 +983,19 @@ int st_addrbook_commit(struct st_addrbook *ab, struct st_err *err)
 	return st_store_sync(ab->store, err);
 }
 
+/* Frees the lookup tables of a book that is about to be freed: its entries and
+ * source names stay readable, nothing may be looked up or changed after. */
+static void drop_tables(struct st_addrbook *ab)
+{
+	st_map_clear(&ab->index);
+	st_map_clear(&ab->subnets);
+	st_map_clear(&ab->groups);
+	st_map_clear(&ab->source_index);
+	free(ab->evict);
+	ab->evict = NULL;
+	ab->nevict = ab->evict_pos = 0;
+}
+
 int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 {
 	if (!ab)
@@ -915,6 +1011,10 @@ int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 		rc = st_store_sync(ab->store, err);
 	if (rc == 0 && rewrite) {
 		rc = st_addrbook_load_all(ab, err);
+		/* the book goes after this rewrite, which reads only the entries and
+		 * their sources: the lookup tables go first, so that the rewrite's
+		 * order and offsets do not come on top of them at the peak */
+		drop_tables(ab);
 		if (rc == 0)
 			rc = ab_rewrite(ab, err);
 		/* the old snapshot stands (a full disk): the run fails, so none of its

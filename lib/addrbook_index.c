@@ -147,6 +147,7 @@ int ab_find(struct st_addrbook *ab, const struct st_endpoint *ep, struct st_addr
 struct keyed {
 	double key;   /* the rank's base chance, or the age's last_seen */
 	uint32_t pos; /* snapshot line */
+	uint32_t tie; /* the rank's: the top of ab_tie_hash, so most ties need no hashing */
 };
 
 /* An index's order, with what it needs to break ties. */
@@ -165,8 +166,14 @@ static int keyed_cmp(const void *a, const void *b, void *arg)
 {
 	const struct keyed *x = a, *y = b;
 	const struct order *o = arg;
-	if (o->rank) /* exactly best's order: a walk down it may stop at any line */
-		return ab_rank_cmp(x->key, order_entry(o, x->pos), y->key, order_entry(o, y->pos));
+	if (o->rank) { /* exactly best's order: a walk down it may stop at any line */
+		if (x->key != y->key)
+			return x->key > y->key ? -1 : 1;
+		const struct st_addr_entry *ex = order_entry(o, x->pos), *ey = order_entry(o, y->pos);
+		if (ex->last_success == ey->last_success && x->tie != y->tie)
+			return x->tie < y->tie ? -1 : 1; /* the tie hashes' top bits decide */
+		return ab_rank_cmp(x->key, ex, y->key, ey);
+	}
 	if (x->key != y->key) /* oldest first; ties in any fixed order */
 		return x->key < y->key ? -1 : 1;
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
@@ -252,14 +259,17 @@ static int index_images(const struct order *base, size_t m, const uint64_t *off,
 	struct order ro = *base, ao = *base;
 	ro.rank = true;
 	ao.rank = false;
-	for (size_t i = 0; i < m; i++)
-		v[i] = (struct keyed){ab_base_chance(order_entry(base, (uint32_t)i)), (uint32_t)i};
+	for (size_t i = 0; i < m; i++) {
+		const struct st_addr_entry *e = order_entry(base, (uint32_t)i);
+		v[i] = (struct keyed){ab_base_chance(e), (uint32_t)i,
+		                      (uint32_t)(ab_tie_hash(&e->ep) >> 32)};
+	}
 	int rc = index_image(rank, v, m, &ro, off, snap_len, err);
 	size_t k = 0;
 	for (size_t i = 0; i < m; i++) { /* pinned entries are never pruned */
 		const struct st_addr_entry *e = order_entry(base, (uint32_t)i);
 		if (!e->pinned)
-			v[k++] = (struct keyed){(double)e->last_seen, (uint32_t)i};
+			v[k++] = (struct keyed){(double)e->last_seen, (uint32_t)i, 0};
 	}
 	if (rc == 0)
 		rc = index_image(age, v, k, &ao, off, snap_len, err);

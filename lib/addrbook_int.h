@@ -72,6 +72,8 @@ int ab_key_cmp(bool pinned_a, const struct st_endpoint *a, bool pinned_b,
 /* The order of best: higher chance a or b first, then the more recent last
  * success, then a fixed hash of the endpoint. */
 int ab_rank_cmp(double a, const struct st_addr_entry *x, double b, const struct st_addr_entry *y);
+/* The fixed hash that orders entries of equal chance and last success (ab_rank_cmp). */
+uint64_t ab_tie_hash(const struct st_endpoint *ep);
 /* Chance without the penalty for a recent attempt: what addrbook.rank orders by. */
 double ab_base_chance(const struct st_addr_entry *e);
 

@@ -78,7 +78,7 @@ static int by_score(const void *a, const void *b, void *arg)
  * the address space, repeatably. (It also keeps a walk down addrbook.rank
  * short: the first entries of a uniform book come from many groups.)
  */
-static uint64_t tie_hash(const struct st_endpoint *ep)
+uint64_t ab_tie_hash(const struct st_endpoint *ep)
 {
 	uint64_t w[2];
 	memcpy(w, ep->addr, sizeof w);
@@ -94,7 +94,7 @@ int ab_rank_cmp(double a, const struct st_addr_entry *x, double b, const struct 
 		return a > b ? -1 : 1;
 	if (x->last_success != y->last_success)
 		return x->last_success > y->last_success ? -1 : 1;
-	uint64_t hx = tie_hash(&x->ep), hy = tie_hash(&y->ep);
+	uint64_t hx = ab_tie_hash(&x->ep), hy = ab_tie_hash(&y->ep);
 	if (hx != hy)
 		return hx < hy ? -1 : 1;
 	return st_endpoint_cmp(&x->ep, &y->ep);

@@ -201,11 +201,12 @@ size_t st_endpoint_format(const struct st_endpoint *ep, char *buf, size_t size)
 			*c++ = (char)('0' + v % 10);
 			*c++ = i < 3 ? '.' : ':';
 		}
-		char d[24];
-		const char *port = st_u64_digits(ep->port, 10, d, sizeof d);
-		size_t n = (size_t)(d + sizeof d - port); /* with the NUL */
-		memcpy(c, port, n);
-		return (size_t)(c - buf) + n - 1;
+		unsigned v = ep->port;
+		size_t n = v >= 10000 ? 5 : v >= 1000 ? 4 : v >= 100 ? 3 : v >= 10 ? 2 : 1;
+		for (size_t k = n; k--; v /= 10)
+			c[k] = (char)('0' + v % 10);
+		c[n] = '\0';
+		return (size_t)(c - buf) + n;
 	}
 	char a[INET6_ADDRSTRLEN];
 	st_addr_format(ep, a, sizeof a);
@@ -271,8 +272,21 @@ static bool prefix_match(const uint8_t *addr, const uint8_t *prefix, unsigned bi
 	return (addr[whole] & mask) == (prefix[whole] & mask);
 }
 
+/* IPv4 first bytes that begin no range of the table: their class is routable. */
+static bool v4_unlisted(uint8_t first)
+{
+	switch (first) {
+	case 0: case 10: case 100: case 127: case 169: case 172: case 192: case 198: case 203:
+		return false;
+	default:
+		return first < 224;
+	}
+}
+
 enum st_addr_class st_endpoint_class(const struct st_endpoint *ep)
 {
+	if (ep->family == ST_AF_INET && v4_unlisted(ep->addr[0]))
+		return ST_CLASS_ROUTABLE; /* the common case without the table walk */
 	for (size_t i = 0; i < ST_ARRAY_LEN(ranges); i++)
 		if (ranges[i].family == ep->family &&
 		    prefix_match(ep->addr, ranges[i].prefix, ranges[i].bits))

@@ -30,8 +30,20 @@ size_t st_map_count(const struct st_map *m)
 
 static size_t home(uint64_t hash, size_t cap)
 {
-	/* Fibonacci hashing: the top bits, so a direct uint64 key spreads too */
-	return (size_t)((hash * 0x9e3779b97f4a7c15ULL) >> (64 - __builtin_ctzll((unsigned long long)cap)));
+	/* Fibonacci hashing, so a direct uint64 key spreads too; its top 32 bits
+	 * scaled to cap (multiply-shift): any capacity, and for a power of two
+	 * exactly its top bits */
+	return (size_t)(((hash * 0x9e3779b97f4a7c15ULL) >> 32) * (uint64_t)cap >> 32);
+}
+
+static size_t next(size_t j, size_t cap)
+{
+	return j + 1 == cap ? 0 : j + 1;
+}
+
+static size_t prev(size_t j, size_t cap)
+{
+	return j ? j - 1 : cap - 1;
 }
 
 static bool is_live(uint32_t v)
@@ -41,6 +53,8 @@ static bool is_live(uint32_t v)
 
 static int rehash(struct st_map *m, size_t cap)
 {
+	if (!cap || cap > (size_t)1 << 32) /* what home can place; values are 32-bit anyway */
+		return -1;
 	uint64_t *h = malloc(cap * (sizeof *h + sizeof(uint32_t)));
 	if (!h)
 		return -1;
@@ -51,7 +65,7 @@ static int rehash(struct st_map *m, size_t cap)
 			continue;
 		size_t j = home(m->hash[i], cap);
 		while (v[j] != EMPTY)
-			j = (j + 1) & (cap - 1);
+			j = next(j, cap);
 		h[j] = m->hash[i];
 		v[j] = m->value[i];
 	}
@@ -63,13 +77,25 @@ static int rehash(struct st_map *m, size_t cap)
 	return 0;
 }
 
-/* A capacity for n live entries: at most half full, so a rebuild leaves room for
- * a fifth of the slots' worth of inserts before the next one. */
+/* Tables this large grow by 3/2 and 4/3 in turn (capacities 2^k and 3 * 2^(k-1)),
+ * not by doubling: a million entries take 1.57M slots (18 MiB), not 2.1M (24 MiB). */
+#define FINE_STEPS 65536
+
+static size_t cap_next(size_t cap)
+{
+	if (cap < FINE_STEPS)
+		return cap * 2;
+	return (cap & (cap - 1)) ? cap / 3 * 4 : cap / 2 * 3;
+}
+
+/* A capacity for n live entries: at most half full below FINE_STEPS, so a
+ * rebuild leaves room for a fifth of the slots' worth of inserts before the
+ * next one; at most 6/10 full above it (a tenth of the slots' worth). */
 static size_t cap_for(size_t n)
 {
 	size_t cap = MIN_CAP;
-	while (n * 2 > cap)
-		cap *= 2;
+	while (cap < FINE_STEPS ? n * 2 > cap : n * 10 > cap * 6)
+		cap = cap_next(cap);
 	return cap;
 }
 
@@ -77,6 +103,15 @@ int st_map_reserve(struct st_map *m, size_t n)
 {
 	size_t cap = cap_for(n);
 	return cap > m->cap ? rehash(m, cap) : 0;
+}
+
+void st_map_prefetch(const struct st_map *m, uint64_t hash)
+{
+	if (!m->cap)
+		return;
+	size_t j = home(hash, m->cap);
+	__builtin_prefetch(&m->hash[j]);
+	__builtin_prefetch(&m->value[j]);
 }
 
 /* The slot of key's entry, or m->cap. */
@@ -89,7 +124,7 @@ static size_t locate(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, co
 	for (size_t n = 0; n < m->cap && m->value[j] != EMPTY; n++) {
 		if (m->hash[j] == hash && is_live(m->value[j]) && (!eq || eq(ctx, m->value[j], key)))
 			return j;
-		j = (j + 1) & (m->cap - 1);
+		j = next(j, m->cap);
 	}
 	return m->cap;
 }
@@ -109,6 +144,28 @@ int st_map_put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ct
 {
 	if (value > ST_MAP_VALUE_MAX)
 		return -1;
+	if (m->cap && !FULL(m->live + m->dead + 1, m->cap)) {
+		/* one probe: key's entry, or where st_map_add would put it (the first
+		 * tombstone on the path, else the empty slot that ends it) */
+		size_t j = home(hash, m->cap), free_at = m->cap;
+		for (; m->value[j] != EMPTY; j = next(j, m->cap)) {
+			if (!is_live(m->value[j])) {
+				if (free_at == m->cap)
+					free_at = j;
+			} else if (m->hash[j] == hash && (!eq || eq(ctx, m->value[j], key))) {
+				m->value[j] = value;
+				return 1;
+			}
+		}
+		if (free_at < m->cap) {
+			j = free_at;
+			m->dead--;
+		}
+		m->hash[j] = hash;
+		m->value[j] = value;
+		m->live++;
+		return 0;
+	}
 	size_t j = locate(m, hash, eq, ctx, key);
 	if (j < m->cap) {
 		m->value[j] = value;
@@ -129,7 +186,7 @@ int st_map_add(struct st_map *m, uint64_t hash, uint32_t value)
 	/* the first tombstone or empty slot on the probe path */
 	size_t j = home(hash, m->cap);
 	while (is_live(m->value[j]))
-		j = (j + 1) & (m->cap - 1);
+		j = next(j, m->cap);
 	if (m->value[j] == DEAD)
 		m->dead--;
 	m->hash[j] = hash;
@@ -145,14 +202,14 @@ int st_map_del(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ct
 	if (j >= m->cap)
 		return 0;
 	m->live--;
-	if (m->value[(j + 1) & (m->cap - 1)] != EMPTY) {
+	if (m->value[next(j, m->cap)] != EMPTY) {
 		m->value[j] = DEAD;
 		m->dead++;
 		return 1;
 	}
 	/* no probe passes an empty slot: this one and the tombstones before it empty too */
 	m->value[j] = EMPTY;
-	for (size_t i = (j - 1) & (m->cap - 1); m->value[i] == DEAD; i = (i - 1) & (m->cap - 1)) {
+	for (size_t i = prev(j, m->cap); m->value[i] == DEAD; i = prev(i, m->cap)) {
 		m->value[i] = EMPTY;
 		m->dead--;
 	}
@@ -198,7 +255,7 @@ size_t st_map_longest_probe(const struct st_map *m)
 		return m->cap; /* never: the load factor keeps empty slots */
 	size_t best = 0, run = 0;
 	for (size_t n = 1; n <= m->cap; n++) {
-		if (m->value[(start + n) & (m->cap - 1)] == EMPTY) {
+		if (m->value[(start + n) % m->cap] == EMPTY) {
 			if (run + 1 > best)
 				best = run + 1;
 			run = 0;

@@ -19,14 +19,18 @@
 /* One address and what we know of it. Times are Unix seconds, 0 = never. */
 struct st_addr_entry {
 	struct st_endpoint ep;
+	/* the index and the flags share the word after ep: 80 bytes an entry, not
+	 * 88, and a book holds every entry in memory */
+	uint32_t source : 29;  /* index into the book's source names */
+	bool pinned : 1;
+	bool deleted : 1;      /* internal: removed in this run */
+	bool fresh : 1;        /* internal: added in this run */
 	int64_t first_seen, last_seen, last_attempt, last_success;
 	uint32_t attempts, successes, failures, consecutive_failures;
 	uint64_t source_group; /* netkey of the peer or seed it came from; 0: none */
-	uint32_t source;       /* index into the book's source names */
-	bool pinned;
-	bool deleted;          /* internal: removed in this run */
-	bool fresh;            /* internal: added in this run */
 };
+/* The most source names a book interns (st_addr_entry's source field). */
+#define ST_ADDR_SOURCES_MAX ((1u << 29) - 1)
 
 /* Why an add did or did not take. */
 enum st_addrbook_verdict {

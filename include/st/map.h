@@ -22,7 +22,7 @@
 struct st_map {
 	uint64_t *hash;              /* cap hashes, then cap values, in one allocation */
 	uint32_t *value;             /* a value, or a marker for an empty slot or a tombstone */
-	size_t cap;                  /* 0 or a power of two */
+	size_t cap;                  /* 0, or 2^k or 3 * 2^(k-1) slots (see map.c) */
 	size_t live, dead;
 };
 
@@ -38,6 +38,9 @@ int st_map_reserve(struct st_map *m, size_t n);
 /* The number of live entries. */
 size_t st_map_count(const struct st_map *m);
 
+/* Starts loading the slots a lookup of hash begins at, so that lookups in two
+ * large maps wait on memory together rather than one after the other. */
+void st_map_prefetch(const struct st_map *m, uint64_t hash);
 /* Finds the entry for key: 1 with *value set, or 0. eq NULL: the hash alone is the key. */
 int st_map_find(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
                 const void *key, uint32_t *value);

@@ -130,6 +130,34 @@ static void growth_keeps_every_entry(void **state)
 	st_map_clear(&m);
 }
 
+/* a large table grows by 3/2 or 4/3, never doubles: a million entries take
+ * 1.57M slots, not 2.1M (the address book holds two such tables) */
+static void large_tables_grow_by_at_most_half(void **state)
+{
+	(void)state;
+	struct st_map m;
+	st_map_init(&m);
+	size_t last = 0, grown = 0;
+	for (uint32_t i = 0; i < 1000000; i++) {
+		assert_int_equal(st_map_put64(&m, mix(i), i), 0);
+		if (m.cap != last) {
+			if (last >= 65536) {
+				assert_true(m.cap * 2 <= last * 3);
+				grown++;
+			}
+			last = m.cap;
+		}
+	}
+	assert_true(grown >= 4);
+	assert_true(m.cap < 2000000);
+	uint32_t v;
+	for (uint32_t i = 0; i < 1000000; i += 997) {
+		assert_int_equal(st_map_get64(&m, mix(i), &v), 1);
+		assert_int_equal(v, i);
+	}
+	st_map_clear(&m);
+}
+
 static void tombstone_cleanup_keeps_probes_bounded(void **state)
 {
 	(void)state;
@@ -207,6 +235,7 @@ int main(void)
 		cmocka_unit_test(insert_lookup_delete_at_scale),
 		cmocka_unit_test(many_deletes_then_inserts_never_loop_and_stay_small),
 		cmocka_unit_test(growth_keeps_every_entry),
+		cmocka_unit_test(large_tables_grow_by_at_most_half),
 		cmocka_unit_test(tombstone_cleanup_keeps_probes_bounded),
 		cmocka_unit_test(caller_equality_tells_colliding_hashes_apart),
 	};

@@ -221,6 +221,8 @@ struct ingest {
 static int ingest_open(void *ctx)
 {
 	struct ingest *g = ctx;
+	if (g->pb)
+		return 0;
 	g->pb = open_pb(g->cli, ST_STORE_WRITE);
 	st_printer_hold(g->p);
 	g->now = st_now();
@@ -231,6 +233,8 @@ static int ingest_close(void *ctx, bool more)
 {
 	(void)more; /* the printed records wait for the locks' release: let go each batch */
 	struct ingest *g = ctx;
+	if (!g->pb) /* let go already: the end after the last batch */
+		return 0;
 	int code = close_pb(g->cli, g->pb, 0);
 	g->pb = NULL;
 	if (code == 0)

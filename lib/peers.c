@@ -176,22 +176,58 @@ static bool provable_id(const char *id)
 	       strcmp(canon, id) == 0;
 }
 
+/* Appends s (n bytes) at c; returns the end. */
+static char *put(char *c, const char *s, size_t n)
+{
+	memcpy(c, s, n);
+	return c + n;
+}
+
+/* Appends a tab and v in decimal ("\t%" PRId64). */
+static char *put_int(char *c, int64_t v)
+{
+	char d[24];
+	const char *t = st_u64_digits(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, 10, d, sizeof d);
+	*c++ = '\t';
+	if (v < 0)
+		*c++ = '-';
+	return put(c, t, (size_t)(d + sizeof d - 1 - t));
+}
+
+/* A peer's table line, as snprintf(buf, size, "%s\t%" PRId64 "\t...") would write it (and
+ * return), by hand: a compaction and its index write a million of them. */
 static size_t peer_format(const struct st_peer *p, char *buf, size_t size)
 {
-	char eps[ST_PEER_ENDPOINTS * (ST_ENDPOINT_STRLEN + 1) + 2] = "";
-	size_t k = 0;
+	char line[ST_NODE_ID_MAX + 11 * 24 + ST_PEER_ENDPOINTS * (ST_ENDPOINT_STRLEN + 1) + ST_UA_MAX + 8];
+	char *c = put(line, p->id, strnlen(p->id, ST_NODE_ID_MAX));
+	c = put_int(c, p->first_seen);
+	c = put_int(c, p->last_seen);
+	c = put_int(c, p->reputation);
+	c = put_int(c, p->successes);
+	c = put_int(c, p->failures);
+	c = put_int(c, p->consecutive_failures);
+	c = put_int(c, p->version);
+	c = put_int(c, p->verified ? 1 : 0);
+	*c++ = '\t';
 	for (size_t i = 0; i < p->neps; i++) {
 		if (i)
-			eps[k++] = ',';
-		k += st_endpoint_format(&p->eps[i], eps + k, sizeof eps - k);
+			*c++ = ',';
+		c += st_endpoint_format(&p->eps[i], c, ST_ENDPOINT_STRLEN + 1);
 	}
 	if (!p->neps)
-		strcpy(eps, "-");
-	int n = snprintf(buf, size, "%s\t%" PRId64 "\t%" PRId64 "\t%d\t%u\t%u\t%u\t%d\t%d\t%s\t%s",
-	                 p->id, p->first_seen, p->last_seen, p->reputation, p->successes,
-	                 p->failures, p->consecutive_failures, p->version, p->verified ? 1 : 0, eps,
-	                 p->user_agent[0] ? p->user_agent : "-");
-	return n < 0 ? 0 : (size_t)n;
+		*c++ = '-';
+	*c++ = '\t';
+	if (p->user_agent[0])
+		c = put(c, p->user_agent, strnlen(p->user_agent, ST_UA_MAX));
+	else
+		*c++ = '-';
+	size_t n = (size_t)(c - line);
+	if (size) {
+		size_t k = n < size - 1 ? n : size - 1;
+		memcpy(buf, line, k);
+		buf[k] = '\0';
+	}
+	return n;
 }
 
 static int split(char *line, char **f, int max)
@@ -208,6 +244,43 @@ static int split(char *line, char **f, int max)
 	return n;
 }
 
+/* split's cut of line (len bytes and a NUL) in one pass over it, not a strchr a field:
+ * as strchr, a NUL ends the search for tabs. */
+static int split_len(char *line, size_t len, char **f, int max)
+{
+	int n = 0;
+	f[n++] = line;
+	for (size_t i = 0; i < len && n < max; i++) {
+		if (line[i] == '\0')
+			break;
+		if (line[i] == '\t') {
+			line[i] = '\0';
+			f[n++] = line + i + 1;
+		}
+	}
+	return n;
+}
+
+/* st_parse_i64's reading of a field of at most 18 digits (after an optional '-') within
+ * min..max, without strtoll: true with *out set; false for anything else, which the
+ * caller gives st_parse_i64 (the same verdict, and its message). */
+static bool quick_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	bool neg = *s == '-';
+	const char *d = s + neg;
+	int64_t v = 0;
+	size_t n = 0;
+	for (; d[n] >= '0' && d[n] <= '9'; n++)
+		v = v * 10 + (d[n] - '0');
+	if (!n || n > 18 || d[n])
+		return false;
+	v = neg ? -v : v;
+	if (v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
 int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err *err)
 {
 	char buf[1024];
@@ -216,7 +289,7 @@ int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err
 	memcpy(buf, line, len);
 	buf[len] = '\0';
 	char *f[11];
-	if (split(buf, f, 11) != 11)
+	if (split_len(buf, len, f, 11) != 11)
 		return st_err_set(err, ST_EX_DATAERR, "expected 11 fields");
 	memset(p, 0, sizeof *p);
 	if (!st_node_id_valid(f[0], strlen(f[0])))
@@ -224,7 +297,8 @@ int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err
 	strcpy(p->id, f[0]);
 	int64_t v[8];
 	for (int i = 0; i < 8; i++)
-		if (st_parse_i64(f[1 + i], INT32_MIN, INT64_MAX / 2, &v[i], err) < 0)
+		if (!quick_i64(f[1 + i], INT32_MIN, INT64_MAX / 2, &v[i]) &&
+		    st_parse_i64(f[1 + i], INT32_MIN, INT64_MAX / 2, &v[i], err) < 0)
 			return damage(err, (const char *[]){"first_seen", "last_seen", "reputation",
 			                                    "successes", "failures", "consecutive_failures",
 			                                    "version", "verified"}[i]);
@@ -440,8 +514,51 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 	return 0;
 }
 
+/* Room for a record a snapshot line in the table's array and maps, made at once rather
+ * than by doubling and rehashing as the lines come. Returns 0 or -1. */
+static int reserve(struct st_peerbook *pb, struct st_store *s, bool bans, struct st_err *err)
+{
+	const char *body;
+	size_t len, n = 0;
+	if (st_store_snapshot(s, &body, &len, NULL, err) < 0)
+		return -1;
+	for (const char *c = body, *end = body + len; c < end; n++) {
+		const char *nl = memchr(c, '\n', (size_t)(end - c));
+		c = nl ? nl + 1 : end;
+	}
+	if (n < 256 || n >= ST_MAP_VALUE_MAX)
+		return 0;
+	n += n / 16; /* and some for the journal */
+	/* a map sized for 3/4 of n is the size it would have grown to (see map.c) */
+	size_t mn = n - n / 4;
+	if (bans) {
+		if (n > pb->bcap) {
+			struct st_ban *b = realloc(pb->b, n * sizeof *b);
+			if (!b)
+				return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+			pb->b = b;
+			pb->bcap = n;
+		}
+		return st_map_reserve(&pb->ban_idx, mn) < 0
+		               ? st_err_set(err, ST_EX_SOFTWARE, "out of memory")
+		               : 0;
+	}
+	if (n > pb->pcap) {
+		struct st_peer *p = realloc(pb->p, n * sizeof *p);
+		if (!p)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		pb->p = p;
+		pb->pcap = n;
+	}
+	return st_map_reserve(&pb->by_id, mn) < 0 || st_map_reserve(&pb->by_ep, mn) < 0
+	               ? st_err_set(err, ST_EX_SOFTWARE, "out of memory")
+	               : 0;
+}
+
 static int load_table(struct st_peerbook *pb, struct st_store *s, bool bans, struct st_err *err)
 {
+	if (reserve(pb, s, bans, err) < 0)
+		return -1;
 	char jpath[ST_PATH_MAX + 32];
 	snprintf(jpath, sizeof jpath, "%s/%s.journal", pb->cfg.data_dir, bans ? "bans" : "peers");
 	struct load snap = {pb, bans, false, st_store_path(s)}, jour = {pb, bans, true, jpath};
@@ -581,8 +698,20 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 {
 	struct st_store *s = bans ? pb->bans_store : pb->peers_store;
 	struct st_store_writer *w;
-	if (st_store_rewrite_begin(s, &w, err) < 0)
+	/* peers.index from what is written, not from reading the new snapshot again */
+	struct peers_index_entry *ix = NULL;
+	size_t nix = 0;
+	if (!bans && pb->np) {
+		size_t want = 0;
+		for (size_t i = 0; i < pb->np; i++)
+			want += pb->p[i].deleted ? 0 : pb->p[i].neps;
+		if (want && !(ix = malloc(want * sizeof *ix)))
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	}
+	if (st_store_rewrite_begin(s, &w, err) < 0) {
+		free(ix);
 		return -1;
+	}
 	char line[1024];
 	int64_t now = st_now();
 	size_t n = bans ? pb->nb : pb->np;
@@ -594,18 +723,27 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 				continue; /* expired bans are swept at compaction */
 			len = ban_format(b, line, sizeof line);
 		} else {
-			if (pb->p[i].deleted)
+			const struct st_peer *p = &pb->p[i];
+			if (p->deleted)
 				continue;
-			len = peer_format(&pb->p[i], line, sizeof line);
+			len = peer_format(p, line, sizeof line);
+			uint64_t off = st_store_writer_offset(w);
+			for (size_t k = 0; k < p->neps; k++)
+				ix[nix++] = (struct peers_index_entry){peers_index_key(&p->eps[k]), off};
 		}
 		if (st_store_writer_line(w, line, len < sizeof line ? len : sizeof line - 1, err) < 0) {
 			st_store_rewrite_abort(w);
+			free(ix);
 			return -1;
 		}
 	}
-	if (st_store_rewrite_commit(w, err) < 0)
+	if (st_store_rewrite_commit(w, err) < 0) {
+		free(ix);
 		return -1;
-	return bans ? bans_index_write(s, err) : peers_index_write(s, err);
+	}
+	int rc = bans ? bans_index_write(s, err) : peers_index_write_entries(s, ix, nix, err);
+	free(ix);
+	return rc;
 }
 
 /* A writer leaves the bans index for its snapshot: the first write after a table was
@@ -708,7 +846,13 @@ void st_peers_derived_id(const struct st_endpoint *ep, char *buf, size_t size)
 	b[1] = (uint8_t)(ep->port >> 8);
 	b[2] = (uint8_t)ep->port;
 	memcpy(b + 3, ep->addr, 16);
-	snprintf(buf, size, "ep-%016" PRIx64, st_hash64(b, sizeof b, 0x73742d6964ULL));
+	/* "ep-%016" PRIx64, by hand: a list asks it of every peer */
+	uint64_t h = st_hash64(b, sizeof b, 0x73742d6964ULL);
+	char id[20] = "ep-";
+	for (int i = 0; i < 16; i++)
+		id[3 + i] = "0123456789abcdef"[h >> (60 - 4 * i) & 0xf];
+	id[19] = '\0';
+	st_strlcpy(buf, id, size);
 }
 
 const struct st_peer *st_peers_verified_at(const struct st_peerbook *pb,
@@ -983,7 +1127,8 @@ static const struct st_ban *verdict(const struct st_peerbook *pb, const struct s
 	ep.port = q->port;
 	const struct st_peer *p = owner ? NULL : st_peers_at(pb, &ep);
 	const char *who = owner ? owner : p ? p->id : "";
-	if (who[0] && (b = id_ban(pb, who, now)) != NULL)
+	/* (the id asked about, asked again, would say no again) */
+	if (who[0] && strcmp(who, q->id) != 0 && (b = id_ban(pb, who, now)) != NULL)
 		return b;
 	char derived[ST_NODE_ID_MAX + 1];
 	st_peers_derived_id(&ep, derived, sizeof derived);

@@ -28,6 +28,7 @@ struct st_peerbook {
 	size_t nb, bcap;
 	struct st_map ban_idx;      /* target -> ban slot (deleted bans too) */
 	bool bits4[33], bits6[129]; /* prefix lengths that have a ban */
+	bool derived_bans;          /* a ban slot on a derived id ("ep-...") was ever made */
 	size_t changes_peers, changes_bans;
 	unsigned flags;             /* as opened */
 	/* lazy: only the bans journal is in memory, the snapshot is searched through
@@ -454,6 +455,8 @@ static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 			pb->bits4[b->net.bits] = true;
 		else
 			pb->bits6[b->net.bits] = true;
+	} else if (strncmp(b->target, "ep-", 3) == 0) {
+		pb->derived_bans = true;
 	}
 	return &pb->b[i];
 }
@@ -1130,6 +1133,8 @@ static const struct st_ban *verdict(const struct st_peerbook *pb, const struct s
 	/* (the id asked about, asked again, would say no again) */
 	if (who[0] && strcmp(who, q->id) != 0 && (b = id_ban(pb, who, now)) != NULL)
 		return b;
+	if (!pb->derived_bans) /* no slot a derived id could find */
+		return NULL;
 	char derived[ST_NODE_ID_MAX + 1];
 	st_peers_derived_id(&ep, derived, sizeof derived);
 	return id_ban(pb, derived, now);

@@ -105,7 +105,8 @@ int peers_index_write_entries(struct st_store *s, struct entry *v, size_t m, str
 	size_t len;
 	if (st_store_snapshot(s, &body, &len, NULL, err) < 0)
 		return -1;
-	qsort(v, m, sizeof *v, entry_cmp);
+	if (m)
+		qsort(v, m, sizeof *v, entry_cmp);
 	struct st_store_writer *w;
 	if (st_store_aux_begin(s, "index", &w, err) < 0)
 		return -1;

@@ -704,11 +704,11 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 	/* peers.index from what is written, not from reading the new snapshot again */
 	struct peers_index_entry *ix = NULL;
 	size_t nix = 0;
-	if (!bans && pb->np) {
-		size_t want = 0;
+	if (!bans) {
+		size_t want = 1;
 		for (size_t i = 0; i < pb->np; i++)
 			want += pb->p[i].deleted ? 0 : pb->p[i].neps;
-		if (want && !(ix = malloc(want * sizeof *ix)))
+		if (!(ix = malloc(want * sizeof *ix)))
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	}
 	if (st_store_rewrite_begin(s, &w, err) < 0) {

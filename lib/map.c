@@ -94,6 +94,15 @@ static size_t locate(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, co
 	return m->cap;
 }
 
+void st_map_prefetch(const struct st_map *m, uint64_t hash)
+{
+	if (!m->cap)
+		return;
+	size_t j = home(hash, m->cap);
+	__builtin_prefetch(&m->hash[j]);
+	__builtin_prefetch(&m->value[j]);
+}
+
 int st_map_find(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
                 const void *key, uint32_t *value)
 {

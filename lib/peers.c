@@ -93,13 +93,15 @@ static bool ep_eq(const void *ctx, uint32_t slot, const void *key)
 	return (k->owner == ANY_OWNER || k->owner == slot) && holds(&pb->p[slot], k->ep);
 }
 
-/* Points each endpoint of peer slot i at it (the newest owner wins). Returns 0 or -1. */
-static int index_eps(struct st_peerbook *pb, uint32_t i)
+/* Points each endpoint of peer slot i at it (the newest owner wins), their hashes in
+ * eph when known (NULL: computed). Returns 0 or -1. */
+static int index_eps(struct st_peerbook *pb, uint32_t i, const uint64_t *eph)
 {
 	const struct st_peer *p = &pb->p[i];
 	for (size_t k = 0; k < p->neps; k++) {
 		struct ep_key key = {&p->eps[k], ANY_OWNER};
-		if (st_map_put(&pb->by_ep, st_endpoint_hash(&p->eps[k], pb->key), ep_eq, pb, &key, i) < 0)
+		uint64_t h = eph ? eph[k] : st_endpoint_hash(&p->eps[k], pb->key);
+		if (st_map_put(&pb->by_ep, h, ep_eq, pb, &key, i) < 0)
 			return -1;
 	}
 	return 0;
@@ -126,15 +128,11 @@ const struct st_peer *st_peers_at(const struct st_peerbook *pb, const struct st_
 	return pb->p[slot].deleted ? NULL : &pb->p[slot];
 }
 
-static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer *in)
+/* Puts in, whose id the book does not hold, in a new slot; idh is its id's hash, eph its
+ * endpoints' (NULL: computed). Returns the slot, or NULL (out of memory). */
+static struct st_peer *append_peer(struct st_peerbook *pb, const struct st_peer *in, uint64_t idh,
+                                   const uint64_t *eph)
 {
-	struct st_peer *old = find_id(pb, in->id);
-	if (old) {
-		uint32_t i = (uint32_t)(old - pb->p);
-		unindex_dropped(pb, i, in);
-		*old = *in;
-		return index_eps(pb, i) < 0 ? NULL : old;
-	}
 	if (pb->np >= ST_MAP_VALUE_MAX)
 		return NULL;
 	/* !p: for the analyzer, which cannot see that np <= pcap */
@@ -148,10 +146,22 @@ static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer 
 	}
 	uint32_t i = (uint32_t)pb->np;
 	pb->p[i] = *in;
-	if (st_map_add(&pb->by_id, id_hash(pb, in->id), i) < 0)
+	if (st_map_add(&pb->by_id, idh, i) < 0)
 		return NULL;
 	pb->np++;
-	return index_eps(pb, i) < 0 ? NULL : &pb->p[i];
+	return index_eps(pb, i, eph) < 0 ? NULL : &pb->p[i];
+}
+
+static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer *in)
+{
+	struct st_peer *old = find_id(pb, in->id);
+	if (old) {
+		uint32_t i = (uint32_t)(old - pb->p);
+		unindex_dropped(pb, i, in);
+		*old = *in;
+		return index_eps(pb, i, NULL) < 0 ? NULL : old;
+	}
+	return append_peer(pb, in, id_hash(pb, in->id), NULL);
 }
 
 /* ---- lines ---- */
@@ -558,6 +568,102 @@ static int reserve(struct st_peerbook *pb, struct st_store *s, bool bans, struct
 	               : 0;
 }
 
+/*
+ * A peers snapshot is put in the book a few lines behind its reading: each line is
+ * parsed and hashed, the map slots it will need are asked for (st_map_prefetch), and it
+ * goes in PIPE lines later, by then in cache (over a million peers each slot is a cache
+ * miss). The lines go in in file order with load_line's checks, and a damaged line is
+ * told only after the lines before it went in, so the first damage is the one told.
+ */
+#define PIPE 16
+
+struct pending {
+	struct st_peer p;
+	uint64_t idh, eph[ST_PEER_ENDPOINTS];
+	unsigned long lineno;
+};
+
+struct snap_load {
+	struct load l;
+	struct pending q[PIPE];
+	size_t head, n; /* the oldest pending line, how many */
+	bool failed;    /* the callback failed: what it said is the error */
+};
+
+/* Puts the oldest pending line in the book. 0 or -1. */
+static int settle_one(struct snap_load *sl, struct st_err *err)
+{
+	struct st_peerbook *pb = sl->l.pb;
+	const struct pending *e = &sl->q[sl->head];
+	sl->head = (sl->head + 1) % PIPE;
+	sl->n--;
+	uint32_t slot;
+	if (st_map_find(&pb->by_id, e->idh, id_eq, pb, e->p.id, &slot))
+		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", sl->l.path,
+		                  e->lineno, e->p.id);
+	return append_peer(pb, &e->p, e->idh, e->eph) ? 0
+	                                             : st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+}
+
+static int settle(struct snap_load *sl, struct st_err *err)
+{
+	while (sl->n)
+		if (settle_one(sl, err) < 0)
+			return -1;
+	return 0;
+}
+
+static int load_snapshot_peer(void *vctx, const char *line, size_t len, unsigned long lineno,
+                              struct st_err *err)
+{
+	struct snap_load *sl = vctx;
+	struct st_peerbook *pb = sl->l.pb;
+	sl->failed = true;
+	if (sl->n == PIPE && settle_one(sl, err) < 0)
+		return -1;
+	struct pending *e = &sl->q[(sl->head + sl->n) % PIPE];
+	struct st_err perr = {0};
+	if (pb_peer_parse(&e->p, line, len, &perr) < 0) {
+		if (settle(sl, err) < 0) /* a line before it was damaged: that is told */
+			return -1;
+		if (err)
+			*err = perr;
+		return st_err_prefix(err, "%s:%lu", sl->l.path, lineno);
+	}
+	e->lineno = lineno;
+	e->idh = id_hash(pb, e->p.id);
+	st_map_prefetch(&pb->by_id, e->idh);
+	for (size_t k = 0; k < e->p.neps; k++) {
+		e->eph[k] = st_endpoint_hash(&e->p.eps[k], pb->key);
+		st_map_prefetch(&pb->by_ep, e->eph[k]);
+	}
+	sl->n++;
+	sl->failed = false;
+	return 0;
+}
+
+/* Reads the peers snapshot through load_snapshot_peer. 0 or -1. */
+static int load_peers_snapshot(struct st_peerbook *pb, struct st_store *s, struct st_err *err)
+{
+	struct snap_load *sl = malloc(sizeof *sl);
+	if (!sl)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	sl->l = (struct load){pb, false, false, st_store_path(s)};
+	sl->head = sl->n = 0;
+	sl->failed = false;
+	int rc = st_store_read_snapshot(s, load_snapshot_peer, sl, err);
+	if (rc == 0) {
+		rc = settle(sl, err);
+	} else if (!sl->failed) {
+		/* the store found damage after the pending lines: theirs comes first */
+		struct st_err serr = {0};
+		if (settle(sl, &serr) < 0 && err)
+			*err = serr;
+	}
+	free(sl);
+	return rc != 0 ? -1 : 0;
+}
+
 static int load_table(struct st_peerbook *pb, struct st_store *s, bool bans, struct st_err *err)
 {
 	if (reserve(pb, s, bans, err) < 0)
@@ -565,7 +671,8 @@ static int load_table(struct st_peerbook *pb, struct st_store *s, bool bans, str
 	char jpath[ST_PATH_MAX + 32];
 	snprintf(jpath, sizeof jpath, "%s/%s.journal", pb->cfg.data_dir, bans ? "bans" : "peers");
 	struct load snap = {pb, bans, false, st_store_path(s)}, jour = {pb, bans, true, jpath};
-	if (st_store_read_snapshot(s, load_line, &snap, err) != 0 ||
+	if ((bans ? st_store_read_snapshot(s, load_line, &snap, err) != 0
+	          : load_peers_snapshot(pb, s, err) != 0) ||
 	    st_store_read_journal(s, load_line, &jour, err) != 0)
 		return -1;
 	return 0;

@@ -52,6 +52,10 @@ int st_map_add(struct st_map *m, uint64_t hash, uint32_t value);
 int st_map_del(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
                const void *key);
 
+/* Asks the CPU for the slots a lookup of hash starts at, so that a caller that knows
+ * its next keys early can have them in cache when it gets there. Changes nothing. */
+void st_map_prefetch(const struct st_map *m, uint64_t hash);
+
 /* The same keyed by a uint64 directly. */
 int st_map_get64(const struct st_map *m, uint64_t key, uint32_t *value);
 int st_map_put64(struct st_map *m, uint64_t key, uint32_t value);

@@ -139,15 +139,74 @@ int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const
 
 /* ---- one item: a line of a text list, or a string of a JSON list ---- */
 
+/* A text list's IPv4 endpoints join the list PIPE lines behind their reading, their
+ * index slots prefetched when read, so that over a million entries the index's cache
+ * misses overlap instead of stalling one by one. Anything that could see the list or
+ * tell of a line (another kind of endpoint, a bad line, a host name) first puts the
+ * pending ones in, so the list, the order and what is told stay as they were. */
+#define PIPE 16
+
+struct pending {
+	struct st_endpoint ep;
+	char id[ST_NODE_ID_MAX + 1];
+};
+
 struct parse {
 	struct st_seed_list *l;
 	const struct st_seed_sink *sink;
 	uint16_t default_port;
 	bool onion_is_bad;   /* text format: only IP endpoints belong */
+	bool pipe;           /* text format: IPv4 endpoints wait in q */
+	bool failed;         /* an add failed (memory): parsing stops */
+	struct pending q[PIPE];
+	size_t head, n;      /* the oldest pending endpoint, how many */
 };
+
+/* Adds the oldest pending endpoint. 0 or -1. */
+static int settle_one(struct parse *p)
+{
+	const struct pending *e = &p->q[p->head];
+	p->head = (p->head + 1) % PIPE;
+	p->n--;
+	if (st_seed_list_add(p->l, &e->ep, e->id, NULL) < 0) {
+		p->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* Adds every pending endpoint. 0 or -1. */
+static int settle(struct parse *p)
+{
+	while (p->n)
+		if (settle_one(p) < 0)
+			return -1;
+	return 0;
+}
+
+/* st_seed_list_add, deferred for an IPv4 endpoint of a text list. 0 or -1 (memory). */
+static int add(struct parse *p, const struct st_endpoint *ep, const char *id)
+{
+	uint64_t key;
+	if (!p->pipe || !ep_direct(ep, &key)) {
+		if (settle(p) < 0 || st_seed_list_add(p->l, ep, id, NULL) < 0)
+			return p->failed = true, -1;
+		return 0;
+	}
+	if (p->n == PIPE && settle_one(p) < 0)
+		return -1;
+	struct pending *e = &p->q[(p->head + p->n) % PIPE];
+	e->ep = *ep;
+	st_strlcpy(e->id, id, sizeof e->id);
+	st_map_prefetch(&p->l->index_, key);
+	p->n++;
+	return 0;
+}
 
 static void report(struct parse *p, const char *where, const char *reason)
 {
+	if (settle(p) < 0) /* out of memory before this line: it is not told */
+		return;
 	p->l->bad++;
 	if (p->sink && p->sink->bad)
 		p->sink->bad(p->sink->ctx, where, reason);
@@ -182,7 +241,7 @@ static int parse_item(struct parse *p, const char *s, size_t len, const char *wh
 	char id[ST_NODE_ID_MAX + 1];
 	struct st_err e = {0};
 	if (st_endpoint_parse_id(&ep, id, sizeof id, s, len, &e) == 0)
-		return st_seed_list_add(p->l, &ep, id, &e) < 0 ? -1 : 0;
+		return add(p, &ep, id);
 
 	/* not IP:PORT - split off an id and a port to see what else it is */
 	const char *at = memchr(s, '@', len);
@@ -231,7 +290,7 @@ static int parse_item(struct parse *p, const char *s, size_t len, const char *wh
 	}
 	if (!colon && st_addr_parse(&ep, host, hlen, NULL) == 0) {
 		ep.port = port;
-		return st_seed_list_add(p->l, &ep, idbuf, &e) < 0 ? -1 : 0;
+		return add(p, &ep, idbuf);
 	}
 	if (is_host_name(host, namelen)) {
 		char name[ST_SEED_HOST_MAX + 1];
@@ -247,6 +306,8 @@ static int parse_item(struct parse *p, const char *s, size_t len, const char *wh
 			report(p, where, why);
 			return 0;
 		}
+		if (settle(p) < 0) /* the sink may add to the list: what came before goes first */
+			return -1;
 		if (p->sink->host(p->sink->ctx, p->l, name, port, idbuf, &e) < 0) {
 			if (e.code == ST_EX_SOFTWARE)
 				return -1;
@@ -299,9 +360,11 @@ static int parse_lines(struct parse *p, const char *body, size_t len, struct st_
 			report(p, where, "a NUL byte");
 			continue;
 		}
-		if (parse_item(p, line, n, where) < 0)
+		if (parse_item(p, line, n, where) < 0 || p->failed)
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	}
+	if (settle(p) < 0 || p->failed)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	return 0;
 }
 
@@ -470,7 +533,8 @@ int st_seed_parse(struct st_seed_list *l, const char *body, size_t len, enum st_
                   const char *content_type, uint16_t default_port, const struct st_seed_sink *sink,
                   struct st_err *err)
 {
-	struct parse p = {l, sink, default_port, fmt == ST_SEED_TEXT};
+	struct parse p = {.l = l, .sink = sink, .default_port = default_port,
+	                  .onion_is_bad = fmt == ST_SEED_TEXT};
 	if (fmt == ST_SEED_JSON || (fmt == ST_SEED_AUTO && looks_like_json(body, len, content_type))) {
 		l->format = ST_SEED_JSON;
 		struct st_err jerr = {0};
@@ -494,6 +558,7 @@ int st_seed_parse(struct st_seed_list *l, const char *body, size_t len, enum st_
 	}
 	if (st_map_reserve(&l->index_, l->n + lines) < 0)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	p.pipe = true;
 	int rc = parse_lines(&p, body, len, err);
 	/* an onion or i2p line tells a Bitcoin-style seed file */
 	l->format = fmt != ST_SEED_AUTO ? fmt : l->skipped ? ST_SEED_BITCOIN : ST_SEED_TEXT;

@@ -361,9 +361,12 @@ static int cmd_list(struct st_cli *cli, struct opts *o, bool best)
 		}
 		free(used);
 	} else {
-		for (size_t i = 0; v && i < n; i++)
+		for (size_t i = 0; v && i < n; i++) {
+			if (i + 8 < n) /* in id order the records lie anywhere: ask ahead */
+				st_peers_prefetch(pb, v[i + 8]);
 			if (!o->banned || peer_banned(pb, v[i], now))
 				print_peer(p, pb, v[i], now);
+		}
 	}
 	free(v);
 	int code = st_cli_printer_done(cli, p, 0);

@@ -1247,6 +1247,15 @@ static const struct st_ban *verdict(const struct st_peerbook *pb, const struct s
 	return id_ban(pb, derived, now);
 }
 
+void st_peers_prefetch(const struct st_peerbook *pb, const struct st_peer *x)
+{
+	__builtin_prefetch(x);
+	__builtin_prefetch(x->eps);
+	st_map_prefetch(&pb->ban_idx, id_hash(pb, x->id));
+	if (x->neps)
+		st_map_prefetch(&pb->by_ep, st_endpoint_hash(&x->eps[0], pb->key));
+}
+
 const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct st_ban_query *q,
                                      int64_t now)
 {

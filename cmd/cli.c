@@ -184,7 +184,8 @@ int st_cli_each_batch(const struct st_cli *cli, const struct st_batch_fns *fns, 
 	int b, rc, code = 0;
 	bool held = false; /* the last end kept the tables: the input was flowing */
 	while ((b = st_reader_batch(r, &err)) > 0) {
-		if (!held && (code = fns->begin(ctx)) != 0)
+		/* every batch begins: a begin after an end that kept its tables finds them open */
+		if ((code = fns->begin(ctx)) != 0)
 			break;
 		while ((rc = st_reader_next(r, &rec, &err)) != 0) {
 			if (rc < 0) {

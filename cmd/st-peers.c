@@ -221,6 +221,8 @@ struct ingest {
 static int ingest_open(void *ctx)
 {
 	struct ingest *g = ctx;
+	if (g->pb)
+		return 0;
 	g->pb = open_pb(g->cli, ST_STORE_WRITE);
 	st_printer_hold(g->p);
 	g->now = st_now();
@@ -231,6 +233,8 @@ static int ingest_close(void *ctx, bool more)
 {
 	(void)more; /* the printed records wait for the locks' release: let go each batch */
 	struct ingest *g = ctx;
+	if (!g->pb) /* let go already: the end after the last batch */
+		return 0;
 	int code = close_pb(g->cli, g->pb, 0);
 	g->pb = NULL;
 	if (code == 0)
@@ -357,9 +361,12 @@ static int cmd_list(struct st_cli *cli, struct opts *o, bool best)
 		}
 		free(used);
 	} else {
-		for (size_t i = 0; v && i < n; i++)
+		for (size_t i = 0; v && i < n; i++) {
+			if (i + 8 < n) /* in id order the records lie anywhere: ask ahead */
+				st_peers_prefetch(pb, v[i + 8]);
 			if (!o->banned || peer_banned(pb, v[i], now))
 				print_peer(p, pb, v[i], now);
+		}
 	}
 	free(v);
 	int code = st_cli_printer_done(cli, p, 0);

@@ -179,8 +179,30 @@ int st_endpoint_parse_id(struct st_endpoint *ep, char *id, size_t id_size, const
 	return 0;
 }
 
+/* A dotted quad by hand, as inet_ntop writes it (books and ban keys format a lot of
+ * them); returns the end, where the caller puts what follows. */
+static char *format_v4(const uint8_t a[4], char *c)
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (i)
+			*c++ = '.';
+		if (v >= 100)
+			*c++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*c++ = (char)('0' + v / 10 % 10);
+		*c++ = (char)('0' + v % 10);
+	}
+	return c;
+}
+
 size_t st_addr_format(const struct st_endpoint *ep, char *buf, size_t size)
 {
+	if (ep->family == ST_AF_INET && size >= 16) {
+		char *c = format_v4(ep->addr, buf);
+		*c = '\0';
+		return (size_t)(c - buf);
+	}
 	char tmp[INET6_ADDRSTRLEN];
 	if (!inet_ntop(ep->family == ST_AF_INET ? AF_INET : AF_INET6, ep->addr, tmp, sizeof tmp))
 		tmp[0] = '\0';
@@ -191,16 +213,8 @@ size_t st_endpoint_format(const struct st_endpoint *ep, char *buf, size_t size)
 {
 	if (ep->family == ST_AF_INET && size >= 22) {
 		/* the common case by hand: books format every entry they write */
-		char *c = buf;
-		for (int i = 0; i < 4; i++) {
-			unsigned v = ep->addr[i];
-			if (v >= 100)
-				*c++ = (char)('0' + v / 100);
-			if (v >= 10)
-				*c++ = (char)('0' + v / 10 % 10);
-			*c++ = (char)('0' + v % 10);
-			*c++ = i < 3 ? '.' : ':';
-		}
+		char *c = format_v4(ep->addr, buf);
+		*c++ = ':';
 		unsigned v = ep->port;
 		size_t n = v >= 10000 ? 5 : v >= 1000 ? 4 : v >= 100 ? 3 : v >= 10 ? 2 : 1;
 		for (size_t k = n; k--; v /= 10)
@@ -454,6 +468,16 @@ bool st_cidr_contains(const struct st_cidr *c, const struct st_endpoint *ep)
 
 size_t st_cidr_format(const struct st_cidr *c, char *buf, size_t size)
 {
+	if (c->net.family == ST_AF_INET && size >= 20 && c->bits <= 32) {
+		/* by hand: a ban check formats a key for every prefix length with a ban */
+		char *e = format_v4(c->net.addr, buf);
+		*e++ = '/';
+		if (c->bits >= 10)
+			*e++ = (char)('0' + c->bits / 10);
+		*e++ = (char)('0' + c->bits % 10);
+		*e = '\0';
+		return (size_t)(e - buf);
+	}
 	char a[INET6_ADDRSTRLEN];
 	st_addr_format(&c->net, a, sizeof a);
 	int n = snprintf(buf, size, "%s/%u", a, c->bits);

@@ -28,6 +28,7 @@ struct st_peerbook {
 	size_t nb, bcap;
 	struct st_map ban_idx;      /* target -> ban slot (deleted bans too) */
 	bool bits4[33], bits6[129]; /* prefix lengths that have a ban */
+	bool derived_bans;          /* a ban slot on a derived id ("ep-...") was ever made */
 	size_t changes_peers, changes_bans;
 	unsigned flags;             /* as opened */
 	/* lazy: only the bans journal is in memory, the snapshot is searched through
@@ -92,13 +93,15 @@ static bool ep_eq(const void *ctx, uint32_t slot, const void *key)
 	return (k->owner == ANY_OWNER || k->owner == slot) && holds(&pb->p[slot], k->ep);
 }
 
-/* Points each endpoint of peer slot i at it (the newest owner wins). Returns 0 or -1. */
-static int index_eps(struct st_peerbook *pb, uint32_t i)
+/* Points each endpoint of peer slot i at it (the newest owner wins), their hashes in
+ * eph when known (NULL: computed). Returns 0 or -1. */
+static int index_eps(struct st_peerbook *pb, uint32_t i, const uint64_t *eph)
 {
 	const struct st_peer *p = &pb->p[i];
 	for (size_t k = 0; k < p->neps; k++) {
 		struct ep_key key = {&p->eps[k], ANY_OWNER};
-		if (st_map_put(&pb->by_ep, st_endpoint_hash(&p->eps[k], pb->key), ep_eq, pb, &key, i) < 0)
+		uint64_t h = eph ? eph[k] : st_endpoint_hash(&p->eps[k], pb->key);
+		if (st_map_put(&pb->by_ep, h, ep_eq, pb, &key, i) < 0)
 			return -1;
 	}
 	return 0;
@@ -125,15 +128,11 @@ const struct st_peer *st_peers_at(const struct st_peerbook *pb, const struct st_
 	return pb->p[slot].deleted ? NULL : &pb->p[slot];
 }
 
-static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer *in)
+/* Puts in, whose id the book does not hold, in a new slot; idh is its id's hash, eph its
+ * endpoints' (NULL: computed). Returns the slot, or NULL (out of memory). */
+static struct st_peer *append_peer(struct st_peerbook *pb, const struct st_peer *in, uint64_t idh,
+                                   const uint64_t *eph)
 {
-	struct st_peer *old = find_id(pb, in->id);
-	if (old) {
-		uint32_t i = (uint32_t)(old - pb->p);
-		unindex_dropped(pb, i, in);
-		*old = *in;
-		return index_eps(pb, i) < 0 ? NULL : old;
-	}
 	if (pb->np >= ST_MAP_VALUE_MAX)
 		return NULL;
 	/* !p: for the analyzer, which cannot see that np <= pcap */
@@ -147,10 +146,22 @@ static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer 
 	}
 	uint32_t i = (uint32_t)pb->np;
 	pb->p[i] = *in;
-	if (st_map_add(&pb->by_id, id_hash(pb, in->id), i) < 0)
+	if (st_map_add(&pb->by_id, idh, i) < 0)
 		return NULL;
 	pb->np++;
-	return index_eps(pb, i) < 0 ? NULL : &pb->p[i];
+	return index_eps(pb, i, eph) < 0 ? NULL : &pb->p[i];
+}
+
+static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer *in)
+{
+	struct st_peer *old = find_id(pb, in->id);
+	if (old) {
+		uint32_t i = (uint32_t)(old - pb->p);
+		unindex_dropped(pb, i, in);
+		*old = *in;
+		return index_eps(pb, i, NULL) < 0 ? NULL : old;
+	}
+	return append_peer(pb, in, id_hash(pb, in->id), NULL);
 }
 
 /* ---- lines ---- */
@@ -176,22 +187,58 @@ static bool provable_id(const char *id)
 	       strcmp(canon, id) == 0;
 }
 
+/* Appends s (n bytes) at c; returns the end. */
+static char *put(char *c, const char *s, size_t n)
+{
+	memcpy(c, s, n);
+	return c + n;
+}
+
+/* Appends a tab and v in decimal ("\t%" PRId64). */
+static char *put_int(char *c, int64_t v)
+{
+	char d[24];
+	const char *t = st_u64_digits(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, 10, d, sizeof d);
+	*c++ = '\t';
+	if (v < 0)
+		*c++ = '-';
+	return put(c, t, (size_t)(d + sizeof d - 1 - t));
+}
+
+/* A peer's table line, as snprintf(buf, size, "%s\t%" PRId64 "\t...") would write it (and
+ * return), by hand: a compaction and its index write a million of them. */
 static size_t peer_format(const struct st_peer *p, char *buf, size_t size)
 {
-	char eps[ST_PEER_ENDPOINTS * (ST_ENDPOINT_STRLEN + 1) + 2] = "";
-	size_t k = 0;
+	char line[ST_NODE_ID_MAX + 11 * 24 + ST_PEER_ENDPOINTS * (ST_ENDPOINT_STRLEN + 1) + ST_UA_MAX + 8];
+	char *c = put(line, p->id, strnlen(p->id, ST_NODE_ID_MAX));
+	c = put_int(c, p->first_seen);
+	c = put_int(c, p->last_seen);
+	c = put_int(c, p->reputation);
+	c = put_int(c, p->successes);
+	c = put_int(c, p->failures);
+	c = put_int(c, p->consecutive_failures);
+	c = put_int(c, p->version);
+	c = put_int(c, p->verified ? 1 : 0);
+	*c++ = '\t';
 	for (size_t i = 0; i < p->neps; i++) {
 		if (i)
-			eps[k++] = ',';
-		k += st_endpoint_format(&p->eps[i], eps + k, sizeof eps - k);
+			*c++ = ',';
+		c += st_endpoint_format(&p->eps[i], c, ST_ENDPOINT_STRLEN + 1);
 	}
 	if (!p->neps)
-		strcpy(eps, "-");
-	int n = snprintf(buf, size, "%s\t%" PRId64 "\t%" PRId64 "\t%d\t%u\t%u\t%u\t%d\t%d\t%s\t%s",
-	                 p->id, p->first_seen, p->last_seen, p->reputation, p->successes,
-	                 p->failures, p->consecutive_failures, p->version, p->verified ? 1 : 0, eps,
-	                 p->user_agent[0] ? p->user_agent : "-");
-	return n < 0 ? 0 : (size_t)n;
+		*c++ = '-';
+	*c++ = '\t';
+	if (p->user_agent[0])
+		c = put(c, p->user_agent, strnlen(p->user_agent, ST_UA_MAX));
+	else
+		*c++ = '-';
+	size_t n = (size_t)(c - line);
+	if (size) {
+		size_t k = n < size - 1 ? n : size - 1;
+		memcpy(buf, line, k);
+		buf[k] = '\0';
+	}
+	return n;
 }
 
 static int split(char *line, char **f, int max)
@@ -208,6 +255,43 @@ static int split(char *line, char **f, int max)
 	return n;
 }
 
+/* split's cut of line (len bytes and a NUL) in one pass over it, not a strchr a field:
+ * as strchr, a NUL ends the search for tabs. */
+static int split_len(char *line, size_t len, char **f, int max)
+{
+	int n = 0;
+	f[n++] = line;
+	for (size_t i = 0; i < len && n < max; i++) {
+		if (line[i] == '\0')
+			break;
+		if (line[i] == '\t') {
+			line[i] = '\0';
+			f[n++] = line + i + 1;
+		}
+	}
+	return n;
+}
+
+/* st_parse_i64's reading of a field of at most 18 digits (after an optional '-') within
+ * min..max, without strtoll: true with *out set; false for anything else, which the
+ * caller gives st_parse_i64 (the same verdict, and its message). */
+static bool quick_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	bool neg = *s == '-';
+	const char *d = s + neg;
+	int64_t v = 0;
+	size_t n = 0;
+	for (; d[n] >= '0' && d[n] <= '9'; n++)
+		v = v * 10 + (d[n] - '0');
+	if (!n || n > 18 || d[n])
+		return false;
+	v = neg ? -v : v;
+	if (v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
 int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err *err)
 {
 	char buf[1024];
@@ -216,7 +300,7 @@ int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err
 	memcpy(buf, line, len);
 	buf[len] = '\0';
 	char *f[11];
-	if (split(buf, f, 11) != 11)
+	if (split_len(buf, len, f, 11) != 11)
 		return st_err_set(err, ST_EX_DATAERR, "expected 11 fields");
 	memset(p, 0, sizeof *p);
 	if (!st_node_id_valid(f[0], strlen(f[0])))
@@ -224,7 +308,8 @@ int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err
 	strcpy(p->id, f[0]);
 	int64_t v[8];
 	for (int i = 0; i < 8; i++)
-		if (st_parse_i64(f[1 + i], INT32_MIN, INT64_MAX / 2, &v[i], err) < 0)
+		if (!quick_i64(f[1 + i], INT32_MIN, INT64_MAX / 2, &v[i]) &&
+		    st_parse_i64(f[1 + i], INT32_MIN, INT64_MAX / 2, &v[i], err) < 0)
 			return damage(err, (const char *[]){"first_seen", "last_seen", "reputation",
 			                                    "successes", "failures", "consecutive_failures",
 			                                    "version", "verified"}[i]);
@@ -380,6 +465,8 @@ static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 			pb->bits4[b->net.bits] = true;
 		else
 			pb->bits6[b->net.bits] = true;
+	} else if (strncmp(b->target, "ep-", 3) == 0) {
+		pb->derived_bans = true;
 	}
 	return &pb->b[i];
 }
@@ -440,12 +527,152 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 	return 0;
 }
 
+/* Room for a record a snapshot line in the table's array and maps, made at once rather
+ * than by doubling and rehashing as the lines come. Returns 0 or -1. */
+static int reserve(struct st_peerbook *pb, struct st_store *s, bool bans, struct st_err *err)
+{
+	const char *body;
+	size_t len, n = 0;
+	if (st_store_snapshot(s, &body, &len, NULL, err) < 0)
+		return -1;
+	for (const char *c = body, *end = body + len; c < end; n++) {
+		const char *nl = memchr(c, '\n', (size_t)(end - c));
+		c = nl ? nl + 1 : end;
+	}
+	if (n < 256 || n >= ST_MAP_VALUE_MAX)
+		return 0;
+	n += n / 16; /* and some for the journal */
+	/* a map sized for 3/4 of n is the size it would have grown to (see map.c) */
+	size_t mn = n - n / 4;
+	if (bans) {
+		if (n > pb->bcap) {
+			struct st_ban *b = realloc(pb->b, n * sizeof *b);
+			if (!b)
+				return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+			pb->b = b;
+			pb->bcap = n;
+		}
+		return st_map_reserve(&pb->ban_idx, mn) < 0
+		               ? st_err_set(err, ST_EX_SOFTWARE, "out of memory")
+		               : 0;
+	}
+	if (n > pb->pcap) {
+		struct st_peer *p = realloc(pb->p, n * sizeof *p);
+		if (!p)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		pb->p = p;
+		pb->pcap = n;
+	}
+	return st_map_reserve(&pb->by_id, mn) < 0 || st_map_reserve(&pb->by_ep, mn) < 0
+	               ? st_err_set(err, ST_EX_SOFTWARE, "out of memory")
+	               : 0;
+}
+
+/*
+ * A peers snapshot is put in the book a few lines behind its reading: each line is
+ * parsed and hashed, the map slots it will need are asked for (st_map_prefetch), and it
+ * goes in PIPE lines later, by then in cache (over a million peers each slot is a cache
+ * miss). The lines go in in file order with load_line's checks, and a damaged line is
+ * told only after the lines before it went in, so the first damage is the one told.
+ */
+#define PIPE 16
+
+struct pending {
+	struct st_peer p;
+	uint64_t idh, eph[ST_PEER_ENDPOINTS];
+	unsigned long lineno;
+};
+
+struct snap_load {
+	struct load l;
+	struct pending q[PIPE];
+	size_t head, n; /* the oldest pending line, how many */
+	bool failed;    /* the callback failed: what it said is the error */
+};
+
+/* Puts the oldest pending line in the book. 0 or -1. */
+static int settle_one(struct snap_load *sl, struct st_err *err)
+{
+	struct st_peerbook *pb = sl->l.pb;
+	const struct pending *e = &sl->q[sl->head];
+	sl->head = (sl->head + 1) % PIPE;
+	sl->n--;
+	uint32_t slot;
+	if (st_map_find(&pb->by_id, e->idh, id_eq, pb, e->p.id, &slot))
+		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", sl->l.path,
+		                  e->lineno, e->p.id);
+	return append_peer(pb, &e->p, e->idh, e->eph) ? 0
+	                                             : st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+}
+
+static int settle(struct snap_load *sl, struct st_err *err)
+{
+	while (sl->n)
+		if (settle_one(sl, err) < 0)
+			return -1;
+	return 0;
+}
+
+static int load_snapshot_peer(void *vctx, const char *line, size_t len, unsigned long lineno,
+                              struct st_err *err)
+{
+	struct snap_load *sl = vctx;
+	struct st_peerbook *pb = sl->l.pb;
+	sl->failed = true;
+	if (sl->n == PIPE && settle_one(sl, err) < 0)
+		return -1;
+	struct pending *e = &sl->q[(sl->head + sl->n) % PIPE];
+	struct st_err perr = {0};
+	if (pb_peer_parse(&e->p, line, len, &perr) < 0) {
+		if (settle(sl, err) < 0) /* a line before it was damaged: that is told */
+			return -1;
+		if (err)
+			*err = perr;
+		return st_err_prefix(err, "%s:%lu", sl->l.path, lineno);
+	}
+	e->lineno = lineno;
+	e->idh = id_hash(pb, e->p.id);
+	st_map_prefetch(&pb->by_id, e->idh);
+	for (size_t k = 0; k < e->p.neps; k++) {
+		e->eph[k] = st_endpoint_hash(&e->p.eps[k], pb->key);
+		st_map_prefetch(&pb->by_ep, e->eph[k]);
+	}
+	sl->n++;
+	sl->failed = false;
+	return 0;
+}
+
+/* Reads the peers snapshot through load_snapshot_peer. 0 or -1. */
+static int load_peers_snapshot(struct st_peerbook *pb, struct st_store *s, struct st_err *err)
+{
+	struct snap_load *sl = malloc(sizeof *sl);
+	if (!sl)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	sl->l = (struct load){pb, false, false, st_store_path(s)};
+	sl->head = sl->n = 0;
+	sl->failed = false;
+	int rc = st_store_read_snapshot(s, load_snapshot_peer, sl, err);
+	if (rc == 0) {
+		rc = settle(sl, err);
+	} else if (!sl->failed) {
+		/* the store found damage after the pending lines: theirs comes first */
+		struct st_err serr = {0};
+		if (settle(sl, &serr) < 0 && err)
+			*err = serr;
+	}
+	free(sl);
+	return rc != 0 ? -1 : 0;
+}
+
 static int load_table(struct st_peerbook *pb, struct st_store *s, bool bans, struct st_err *err)
 {
+	if (reserve(pb, s, bans, err) < 0)
+		return -1;
 	char jpath[ST_PATH_MAX + 32];
 	snprintf(jpath, sizeof jpath, "%s/%s.journal", pb->cfg.data_dir, bans ? "bans" : "peers");
 	struct load snap = {pb, bans, false, st_store_path(s)}, jour = {pb, bans, true, jpath};
-	if (st_store_read_snapshot(s, load_line, &snap, err) != 0 ||
+	if ((bans ? st_store_read_snapshot(s, load_line, &snap, err) != 0
+	          : load_peers_snapshot(pb, s, err) != 0) ||
 	    st_store_read_journal(s, load_line, &jour, err) != 0)
 		return -1;
 	return 0;
@@ -581,8 +808,20 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 {
 	struct st_store *s = bans ? pb->bans_store : pb->peers_store;
 	struct st_store_writer *w;
-	if (st_store_rewrite_begin(s, &w, err) < 0)
+	/* peers.index from what is written, not from reading the new snapshot again */
+	struct peers_index_entry *ix = NULL;
+	size_t nix = 0;
+	if (!bans) {
+		size_t want = 1;
+		for (size_t i = 0; i < pb->np; i++)
+			want += pb->p[i].deleted ? 0 : pb->p[i].neps;
+		if (!(ix = malloc(want * sizeof *ix)))
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	}
+	if (st_store_rewrite_begin(s, &w, err) < 0) {
+		free(ix);
 		return -1;
+	}
 	char line[1024];
 	int64_t now = st_now();
 	size_t n = bans ? pb->nb : pb->np;
@@ -594,18 +833,27 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 				continue; /* expired bans are swept at compaction */
 			len = ban_format(b, line, sizeof line);
 		} else {
-			if (pb->p[i].deleted)
+			const struct st_peer *p = &pb->p[i];
+			if (p->deleted)
 				continue;
-			len = peer_format(&pb->p[i], line, sizeof line);
+			len = peer_format(p, line, sizeof line);
+			uint64_t off = st_store_writer_offset(w);
+			for (size_t k = 0; k < p->neps; k++)
+				ix[nix++] = (struct peers_index_entry){peers_index_key(&p->eps[k]), off};
 		}
 		if (st_store_writer_line(w, line, len < sizeof line ? len : sizeof line - 1, err) < 0) {
 			st_store_rewrite_abort(w);
+			free(ix);
 			return -1;
 		}
 	}
-	if (st_store_rewrite_commit(w, err) < 0)
+	if (st_store_rewrite_commit(w, err) < 0) {
+		free(ix);
 		return -1;
-	return bans ? bans_index_write(s, err) : peers_index_write(s, err);
+	}
+	int rc = bans ? bans_index_write(s, err) : peers_index_write_entries(s, ix, nix, err);
+	free(ix);
+	return rc;
 }
 
 /* A writer leaves the bans index for its snapshot: the first write after a table was
@@ -708,7 +956,13 @@ void st_peers_derived_id(const struct st_endpoint *ep, char *buf, size_t size)
 	b[1] = (uint8_t)(ep->port >> 8);
 	b[2] = (uint8_t)ep->port;
 	memcpy(b + 3, ep->addr, 16);
-	snprintf(buf, size, "ep-%016" PRIx64, st_hash64(b, sizeof b, 0x73742d6964ULL));
+	/* "ep-%016" PRIx64, by hand: a list asks it of every peer */
+	uint64_t h = st_hash64(b, sizeof b, 0x73742d6964ULL);
+	char id[20] = "ep-";
+	for (int i = 0; i < 16; i++)
+		id[3 + i] = "0123456789abcdef"[h >> (60 - 4 * i) & 0xf];
+	id[19] = '\0';
+	st_strlcpy(buf, id, size);
 }
 
 const struct st_peer *st_peers_verified_at(const struct st_peerbook *pb,
@@ -983,11 +1237,23 @@ static const struct st_ban *verdict(const struct st_peerbook *pb, const struct s
 	ep.port = q->port;
 	const struct st_peer *p = owner ? NULL : st_peers_at(pb, &ep);
 	const char *who = owner ? owner : p ? p->id : "";
-	if (who[0] && (b = id_ban(pb, who, now)) != NULL)
+	/* (the id asked about, asked again, would say no again) */
+	if (who[0] && strcmp(who, q->id) != 0 && (b = id_ban(pb, who, now)) != NULL)
 		return b;
+	if (!pb->derived_bans) /* no slot a derived id could find */
+		return NULL;
 	char derived[ST_NODE_ID_MAX + 1];
 	st_peers_derived_id(&ep, derived, sizeof derived);
 	return id_ban(pb, derived, now);
+}
+
+void st_peers_prefetch(const struct st_peerbook *pb, const struct st_peer *x)
+{
+	__builtin_prefetch(x);
+	__builtin_prefetch(x->eps);
+	st_map_prefetch(&pb->ban_idx, id_hash(pb, x->id));
+	if (x->neps)
+		st_map_prefetch(&pb->by_ep, st_endpoint_hash(&x->eps[0], pb->key));
 }
 
 const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct st_ban_query *q,

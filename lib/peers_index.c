@@ -27,10 +27,7 @@
 #define WIDTH 27 /* 8 + 1 + 12 + 1 + 4 hex digits and a newline */
 #define CHECKED 22 /* the bytes an entry's check covers: key, offset, their spaces */
 
-struct entry {
-	uint32_t key;
-	uint64_t off;
-};
+#define entry peers_index_entry
 
 uint32_t peers_index_key(const struct st_endpoint *ep)
 {
@@ -90,26 +87,46 @@ int peers_index_write(struct st_store *s, struct st_err *err)
 		}
 		at = end + 1;
 	}
-	qsort(v, m, sizeof *v, entry_cmp);
-	struct st_store_writer *w;
-	if (st_store_aux_begin(s, "index", &w, err) < 0) {
-		free(v);
+	int rc = peers_index_write_entries(s, v, m, err);
+	free(v);
+	return rc;
+}
+
+/* n hex digits of v at c (as "%0*x" writes them). */
+static void put_hex(char *c, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		c[i] = "0123456789abcdef"[v >> (4 * (n - 1 - i)) & 0xf];
+}
+
+int peers_index_write_entries(struct st_store *s, struct entry *v, size_t m, struct st_err *err)
+{
+	const char *body;
+	size_t len;
+	if (st_store_snapshot(s, &body, &len, NULL, err) < 0)
 		return -1;
-	}
+	if (m)
+		qsort(v, m, sizeof *v, entry_cmp);
+	struct st_store_writer *w;
+	if (st_store_aux_begin(s, "index", &w, err) < 0)
+		return -1;
 	size_t written = 0;
 	int rc = 0;
 	for (size_t i = 0; i < m && rc == 0; i++) {
 		/* one endpoint listed twice on a line: one entry */
 		if (i && v[i].key == v[i - 1].key && v[i].off == v[i - 1].off)
 			continue;
+		/* "%08x %012llx %04x\n", the last the check of what comes before it */
 		char line[WIDTH + 1];
-		snprintf(line, sizeof line, "%08x %012llx ", v[i].key, (unsigned long long)v[i].off);
-		snprintf(line + CHECKED, sizeof line - CHECKED, "%04x\n",
-		         (unsigned)(st_crc32c(0, line, CHECKED) & 0xffff));
+		put_hex(line, v[i].key, 8);
+		line[8] = ' ';
+		put_hex(line + 9, v[i].off, 12);
+		line[CHECKED - 1] = ' ';
+		put_hex(line + CHECKED, st_crc32c(0, line, CHECKED) & 0xffff, 4);
+		line[WIDTH - 1] = '\n';
 		rc = st_store_writer_line(w, line, WIDTH - 1, err);
 		written++;
 	}
-	free(v);
 	char seal[64];
 	int n = seal_text(seal, sizeof seal, len, written);
 	if (rc == 0)

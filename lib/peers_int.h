@@ -42,11 +42,21 @@ struct peers_index {
 	size_t len;
 };
 
+/* An entry of peers.index: an endpoint's key and the offset of a snapshot line holding it. */
+struct peers_index_entry {
+	uint32_t key;
+	uint64_t off;
+};
+
 /* An endpoint's key in peers.index. */
 uint32_t peers_index_key(const struct st_endpoint *ep);
 /* Writes peers.index for the store's current snapshot; a snapshot with a line that
  * does not read gets none (readers load it whole). 0 or -1. */
 int peers_index_write(struct st_store *s, struct st_err *err);
+/* Writes peers.index for the store's current snapshot from its m entries, as the
+ * writer of the snapshot knows them (v is sorted in place). 0 or -1. */
+int peers_index_write_entries(struct st_store *s, struct peers_index_entry *v, size_t m,
+                              struct st_err *err);
 /* Maps peers.index: 1 when it is sealed for the current snapshot, 0 when missing,
  * stale or damaged, -1 on error. */
 int peers_index_open(struct peers_index *ix, struct st_store *s, struct st_err *err);

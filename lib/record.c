@@ -256,8 +256,7 @@ static void tsv_value(struct st_printer *p, const char *v)
 	}
 	for (;;) {
 		const char *run = v;
-		while (*v && *v != '\t' && *v != '\n' && *v != '\r' && *v != '\\')
-			v++;
+		v += strcspn(v, "\t\n\r\\");
 		tsv_put(p, run, (size_t)(v - run));
 		if (!*v)
 			break;

@@ -70,6 +70,20 @@ void st_seed_list_clear(struct st_seed_list *l)
 	*l = (struct st_seed_list){0};
 }
 
+/* An endpoint's map key. An IPv4 endpoint is its own key (the top bit set, the port, the
+ * address), so a lookup compares the map's own slots and never reads the entry it names:
+ * over a million entries that read is a cache miss per probe. Anything else is hashed,
+ * its top bit clear so that it never equals an IPv4 key, and compared by index_eq. */
+static bool ep_direct(const struct st_endpoint *ep, uint64_t *key)
+{
+	static const uint8_t zero[12];
+	if (ep->family != ST_AF_INET || memcmp(ep->addr + 4, zero, sizeof zero) != 0)
+		return false;
+	*key = 1ULL << 63 | (uint64_t)ep->port << 32 | (uint64_t)ep->addr[0] << 24 |
+	       (uint64_t)ep->addr[1] << 16 | (uint64_t)ep->addr[2] << 8 | ep->addr[3];
+	return true;
+}
+
 static uint64_t ep_hash(const struct st_endpoint *ep)
 {
 	uint8_t k[19];
@@ -77,7 +91,7 @@ static uint64_t ep_hash(const struct st_endpoint *ep)
 	k[1] = (uint8_t)(ep->port >> 8);
 	k[2] = (uint8_t)ep->port;
 	memcpy(k + 3, ep->addr, 16);
-	return st_hash64(k, sizeof k, 0x5eedULL);
+	return st_hash64(k, sizeof k, 0x5eedULL) & ~(1ULL << 63);
 }
 
 static bool ep_equal(const struct st_endpoint *a, const struct st_endpoint *b)
@@ -96,9 +110,12 @@ int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const
 {
 	if (l->n >= ST_MAP_VALUE_MAX)
 		return st_err_set(err, ST_EX_DATAERR, "too many endpoints in one list");
-	uint64_t h = ep_hash(ep);
+	uint64_t h;
+	bool direct = ep_direct(ep, &h);
+	if (!direct)
+		h = ep_hash(ep);
 	uint32_t have;
-	if (st_map_find(&l->index_, h, index_eq, l, ep, &have)) {
+	if (st_map_find(&l->index_, h, direct ? NULL : index_eq, l, ep, &have)) {
 		l->duplicates++;
 		return 0;
 	}
@@ -122,15 +139,74 @@ int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const
 
 /* ---- one item: a line of a text list, or a string of a JSON list ---- */
 
+/* A text list's IPv4 endpoints join the list PIPE lines behind their reading, their
+ * index slots prefetched when read, so that over a million entries the index's cache
+ * misses overlap instead of stalling one by one. Anything that could see the list or
+ * tell of a line (another kind of endpoint, a bad line, a host name) first puts the
+ * pending ones in, so the list, the order and what is told stay as they were. */
+#define PIPE 16
+
+struct pending {
+	struct st_endpoint ep;
+	char id[ST_NODE_ID_MAX + 1];
+};
+
 struct parse {
 	struct st_seed_list *l;
 	const struct st_seed_sink *sink;
 	uint16_t default_port;
 	bool onion_is_bad;   /* text format: only IP endpoints belong */
+	bool pipe;           /* text format: IPv4 endpoints wait in q */
+	bool failed;         /* an add failed (memory): parsing stops */
+	struct pending q[PIPE];
+	size_t head, n;      /* the oldest pending endpoint, how many */
 };
+
+/* Adds the oldest pending endpoint. 0 or -1. */
+static int settle_one(struct parse *p)
+{
+	const struct pending *e = &p->q[p->head];
+	p->head = (p->head + 1) % PIPE;
+	p->n--;
+	if (st_seed_list_add(p->l, &e->ep, e->id, NULL) < 0) {
+		p->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* Adds every pending endpoint. 0 or -1. */
+static int settle(struct parse *p)
+{
+	while (p->n)
+		if (settle_one(p) < 0)
+			return -1;
+	return 0;
+}
+
+/* st_seed_list_add, deferred for an IPv4 endpoint of a text list. 0 or -1 (memory). */
+static int add(struct parse *p, const struct st_endpoint *ep, const char *id)
+{
+	uint64_t key;
+	if (!p->pipe || !ep_direct(ep, &key)) {
+		if (settle(p) < 0 || st_seed_list_add(p->l, ep, id, NULL) < 0)
+			return p->failed = true, -1;
+		return 0;
+	}
+	if (p->n == PIPE && settle_one(p) < 0)
+		return -1;
+	struct pending *e = &p->q[(p->head + p->n) % PIPE];
+	e->ep = *ep;
+	st_strlcpy(e->id, id, sizeof e->id);
+	st_map_prefetch(&p->l->index_, key);
+	p->n++;
+	return 0;
+}
 
 static void report(struct parse *p, const char *where, const char *reason)
 {
+	if (settle(p) < 0) /* out of memory before this line: it is not told */
+		return;
 	p->l->bad++;
 	if (p->sink && p->sink->bad)
 		p->sink->bad(p->sink->ctx, where, reason);
@@ -165,7 +241,7 @@ static int parse_item(struct parse *p, const char *s, size_t len, const char *wh
 	char id[ST_NODE_ID_MAX + 1];
 	struct st_err e = {0};
 	if (st_endpoint_parse_id(&ep, id, sizeof id, s, len, &e) == 0)
-		return st_seed_list_add(p->l, &ep, id, &e) < 0 ? -1 : 0;
+		return add(p, &ep, id);
 
 	/* not IP:PORT - split off an id and a port to see what else it is */
 	const char *at = memchr(s, '@', len);
@@ -214,7 +290,7 @@ static int parse_item(struct parse *p, const char *s, size_t len, const char *wh
 	}
 	if (!colon && st_addr_parse(&ep, host, hlen, NULL) == 0) {
 		ep.port = port;
-		return st_seed_list_add(p->l, &ep, idbuf, &e) < 0 ? -1 : 0;
+		return add(p, &ep, idbuf);
 	}
 	if (is_host_name(host, namelen)) {
 		char name[ST_SEED_HOST_MAX + 1];
@@ -230,6 +306,8 @@ static int parse_item(struct parse *p, const char *s, size_t len, const char *wh
 			report(p, where, why);
 			return 0;
 		}
+		if (settle(p) < 0) /* the sink may add to the list: what came before goes first */
+			return -1;
 		if (p->sink->host(p->sink->ctx, p->l, name, port, idbuf, &e) < 0) {
 			if (e.code == ST_EX_SOFTWARE)
 				return -1;
@@ -254,8 +332,8 @@ static int parse_lines(struct parse *p, const char *body, size_t len, struct st_
 		size_t n = nl ? (size_t)(nl - line) : len - pos;
 		pos += n + (nl ? 1 : 0);
 		lineno++;
-		char where[32];
-		snprintf(where, sizeof where, "%lu", lineno);
+		char buf[32];
+		const char *where = st_u64_digits(lineno, 10, buf, sizeof buf); /* "%lu" */
 		if (n > ST_LINE_MAX) {
 			report(p, where, "line too long");
 			continue;
@@ -282,9 +360,11 @@ static int parse_lines(struct parse *p, const char *body, size_t len, struct st_
 			report(p, where, "a NUL byte");
 			continue;
 		}
-		if (parse_item(p, line, n, where) < 0)
+		if (parse_item(p, line, n, where) < 0 || p->failed)
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	}
+	if (settle(p) < 0 || p->failed)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	return 0;
 }
 
@@ -446,11 +526,15 @@ static bool first_line_is_text(const char *body, size_t len)
 	return st_endpoint_parse_id(&ep, id, sizeof id, body + i, n, NULL) == 0;
 }
 
+/* The most lines a text list's index is sized for up front (more grow it as they come). */
+#define RESERVE_MAX ((size_t)1 << 21)
+
 int st_seed_parse(struct st_seed_list *l, const char *body, size_t len, enum st_seed_format fmt,
                   const char *content_type, uint16_t default_port, const struct st_seed_sink *sink,
                   struct st_err *err)
 {
-	struct parse p = {l, sink, default_port, fmt == ST_SEED_TEXT};
+	struct parse p = {.l = l, .sink = sink, .default_port = default_port,
+	                  .onion_is_bad = fmt == ST_SEED_TEXT};
 	if (fmt == ST_SEED_JSON || (fmt == ST_SEED_AUTO && looks_like_json(body, len, content_type))) {
 		l->format = ST_SEED_JSON;
 		struct st_err jerr = {0};
@@ -465,6 +549,16 @@ int st_seed_parse(struct st_seed_list *l, const char *body, size_t len, enum st_
 			return -1;
 		}
 	}
+	/* room in the index for an endpoint a line (up to RESERVE_MAX), made at once
+	 * rather than by rehashing a growing table a score of times */
+	size_t lines = 0;
+	for (const char *c = body, *end = body + len; c < end && lines < RESERVE_MAX; lines++) {
+		const char *nl = memchr(c, '\n', (size_t)(end - c));
+		c = nl ? nl + 1 : end;
+	}
+	if (st_map_reserve(&l->index_, l->n + lines) < 0)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	p.pipe = true;
 	int rc = parse_lines(&p, body, len, err);
 	/* an onion or i2p line tells a Bitcoin-style seed file */
 	l->format = fmt != ST_SEED_AUTO ? fmt : l->skipped ? ST_SEED_BITCOIN : ST_SEED_TEXT;

@@ -84,6 +84,13 @@ char *st_u64_digits(uint64_t v, unsigned base, char *buf, size_t size)
 {
 	char *c = buf + size - 1;
 	*c = '\0';
+	if (base == 10) { /* the common case, with a division the compiler makes a multiply */
+		do {
+			*--c = (char)('0' + v % 10);
+			v /= 10;
+		} while (v);
+		return c;
+	}
 	do {
 		*--c = "0123456789abcdef"[v % base];
 		v /= base;

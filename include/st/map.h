@@ -38,8 +38,9 @@ int st_map_reserve(struct st_map *m, size_t n);
 /* The number of live entries. */
 size_t st_map_count(const struct st_map *m);
 
-/* Starts loading the slots a lookup of hash begins at, so that lookups in two
- * large maps wait on memory together rather than one after the other. */
+/* Starts loading the slots a lookup of hash begins at, so that lookups in two large
+ * maps, or a caller's next few keys, wait on memory together rather than one after
+ * the other. A hint: changes nothing. */
 void st_map_prefetch(const struct st_map *m, uint64_t hash);
 /* Finds the entry for key: 1 with *value set, or 0. eq NULL: the hash alone is the key. */
 int st_map_find(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,

@@ -159,6 +159,10 @@ int st_ban_query_parse(struct st_ban_query *q, const char *target, struct st_err
 /* Fills q with ep (an endpoint, or a bare address when ep->port is 0) and id (NULL or "": none). */
 void st_ban_query_set(struct st_ban_query *q, const struct st_endpoint *ep, const char *id);
 
+/* Asks the CPU for what a verdict on peer x (of pb) will read, changing nothing: a
+ * caller going through many peers calls it a few peers ahead of the one it asks about. */
+void st_peers_prefetch(const struct st_peerbook *pb, const struct st_peer *x);
+
 /*
  * The one verdict on bans: whether q is banned at now, and why. Returns the
  * ban in force that stops q (owned by pb), or NULL when nothing does. It looks,

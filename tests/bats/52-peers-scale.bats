@@ -60,3 +60,16 @@ dial_records() {
 	run timeout 10 st-peers show p5 -o json
 	[[ "$output" == *'127.1.0.5:8888'* ]]
 }
+
+@test "ingest of more than a batch (1 MiB) of input at once applies every record" {
+	# 30,000 records of ~64 bytes: two batches, the input already there at the first end
+	dial_records 3000 10 >"$BATS_TEST_TMPDIR/dials.json"
+	[ "$(wc -c <"$BATS_TEST_TMPDIR/dials.json")" -gt 1048576 ]
+	run timeout 60 st-peers ingest -o tsv <"$BATS_TEST_TMPDIR/dials.json"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -c $'\tadded\t')" -eq 3000 ]
+	[ "$(printf '%s\n' "$output" | grep -c $'\tsuccess\t')" -eq 27000 ]
+	run timeout 60 st-peers show p2999 -o json
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"successes":10'* ]]
+}

@@ -293,10 +293,38 @@ static void ipv4_formatting_matches_inet_ntop(void **state)
 	assert_string_equal(small, "255.255");
 }
 
+static void ipv4_address_and_cidr_formatting_match_inet_ntop(void **state)
+{
+	(void)state;
+	uint32_t x = 54321;
+	for (int i = 0; i < 20000; i++) {
+		x = x * 1103515245u + 12345u;
+		struct st_cidr c = {.net = {.family = ST_AF_INET}, .bits = (uint8_t)(i % 33)};
+		memcpy(c.net.addr, &x, 4);
+		if (i < 256)
+			c.net.addr[1] = c.net.addr[2] = (uint8_t)i;
+		char a[INET_ADDRSTRLEN], want[64], got[ST_CIDR_STRLEN];
+		inet_ntop(AF_INET, c.net.addr, a, sizeof a);
+		assert_int_equal(st_addr_format(&c.net, got, sizeof got), strlen(a));
+		assert_string_equal(got, a);
+		int n = snprintf(want, sizeof want, "%s/%u", a, c.bits);
+		assert_int_equal(st_cidr_format(&c, got, sizeof got), n);
+		assert_string_equal(got, want);
+	}
+	/* buffers too small for the fast paths still truncate like snprintf */
+	struct st_cidr c = {.net = {.family = ST_AF_INET, .addr = {255, 255, 255, 255}}, .bits = 32};
+	char small[8];
+	assert_int_equal(st_addr_format(&c.net, small, sizeof small), 15);
+	assert_string_equal(small, "255.255");
+	assert_int_equal(st_cidr_format(&c, small, sizeof small), 18);
+	assert_string_equal(small, "255.255");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ipv4_formatting_matches_inet_ntop),
+		cmocka_unit_test(ipv4_address_and_cidr_formatting_match_inet_ntop),
 		cmocka_unit_test(parses_and_formats_ipv4_and_ipv6),
 		cmocka_unit_test(ipv4_mapped_ipv6_becomes_ipv4),
 		cmocka_unit_test(rejects_bad_endpoints_with_reasons),

@@ -2,6 +2,7 @@
 #ifndef ST_PEERS_INT_H
 #define ST_PEERS_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,8 +18,19 @@ struct bans_index {
 	size_t len;
 };
 
+/* ---- table lines (peers_line.c) ---- */
+
 /* Parses a ban's target into b (canonical form in b->target). Returns 0 or -1. */
 int pb_ban_target_parse(struct st_ban *b, const char *target, struct st_err *err);
+/* Parses one bans table line (no newline) into b. Returns 0 or -1 (ST_EX_DATAERR). */
+int pb_ban_parse(struct st_ban *b, const char *line, size_t len, struct st_err *err);
+/* Parses one peers table line (no newline) into p. Returns 0 or -1 (ST_EX_DATAERR). */
+int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err *err);
+/* A table line (no newline) into buf, as snprintf would (the length it wants). */
+size_t pb_peer_format(const struct st_peer *p, char *buf, size_t size);
+size_t pb_ban_format(const struct st_ban *b, char *buf, size_t size);
+/* Whether a certificate could prove id: only a canonical st1 id is derived from a key. */
+bool pb_provable_id(const char *id);
 
 /* Writes bans.index for the store's current snapshot. A snapshot with a line whose
  * target is not in canonical form gets no index (readers load it whole). 0 or -1. */
@@ -30,9 +42,6 @@ int bans_index_open(struct bans_index *ix, struct st_store *s, struct st_err *er
  * and *n set, 0 when absent, -1 when the index is not consistent on the way. */
 int bans_index_find(const struct bans_index *ix, const char *target, const char **line,
                     size_t *n);
-
-/* Parses one peers table line (no newline) into p. Returns 0 or -1. */
-int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err *err);
 
 /* A peers table's index over its snapshot by endpoint (see peers_index.c), as mapped. */
 struct peers_index {

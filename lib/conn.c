@@ -29,6 +29,9 @@ struct st_conn {
 	bool dialer, connected, handshaken;
 	bool tls, tls_done;           /* over TLS; its handshake completed */
 	bool fed;                     /* bytes went to the session already */
+	/* A plain socket's first error, met by a write of ours straight to the kernel
+	 * (flush): the error the bufferevent would have met, told as it would have. */
+	int send_err;
 	/* What the TLS verification found (tls.h): allocated for TLS connections only,
 	 * a plain listener's thousands of idle connections never need it. */
 	struct st_tls_peer *peer;
@@ -293,13 +296,40 @@ static void close_from_session(struct st_conn *c, const char *error)
 	mark_closed(c, status_of(c), error ? error : c->s.detail);
 }
 
+/*
+ * A plain connection's bytes straight to the kernel when nothing waits before them: one
+ * send instead of arming the write event, waking for it, writing and disarming it. What
+ * the socket does not take now is queued as before; returns what was sent. An error
+ * other than a full socket is kept (send_err) for on_bev_event to tell, and the bytes
+ * are queued, so the write event comes as it came before.
+ */
+static size_t send_now(struct st_conn *c, const uint8_t *p, size_t n)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	if (c->tls || !c->connected || c->send_err || fd < 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+		return 0;
+	ssize_t k;
+	while ((k = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		c->send_err = errno;
+	return k > 0 ? (size_t)k : 0;
+}
+
 /* The one flush: what the session queued goes to the socket. */
 static void flush(struct st_conn *c)
 {
 	if (c->s.out.len && !c->closing) {
 		if (c->traffic)
 			c->traffic->out += c->s.out.len;
-		bufferevent_write(c->bev, c->s.out.data, c->s.out.len);
+		size_t sent = send_now(c, (const uint8_t *)c->s.out.data, c->s.out.len);
+		if (sent < c->s.out.len) {
+			bufferevent_write(c->bev, c->s.out.data + sent, c->s.out.len - sent);
+			/* a plain listener arms its write event only when something waits */
+			if (!(bufferevent_get_enabled(c->bev) & EV_WRITE))
+				bufferevent_enable(c->bev, EV_WRITE);
+		}
 		st_buf_clear(&c->s.out); /* an idle connection holds no buffer of its own */
 	}
 	/* a peer that asks without reading the answers gets no more answers
@@ -416,6 +446,10 @@ static void on_bev_event(struct bufferevent *bev, short events, void *ctx)
 {
 	struct st_conn *c = ctx;
 	enter(c);
+	/* a send of ours met the socket's error first (send_now): the bufferevent then meets
+	 * what is left of it (EPIPE, or an EOF), and the error told is the one met first */
+	if (c->send_err && (events & (BEV_EVENT_ERROR | BEV_EVENT_EOF)))
+		events = (short)((events & ~BEV_EVENT_EOF) | BEV_EVENT_ERROR);
 	if (events & BEV_EVENT_CONNECTED) {
 		/* over TLS this comes once the TLS handshake is done, on both sides */
 		c->connected = true;
@@ -433,7 +467,7 @@ static void on_bev_event(struct bufferevent *bev, short events, void *ctx)
 		if (!c->closing)
 			close_from_session(c, NULL);
 	} else if (events & BEV_EVENT_ERROR) {
-		int e = EVUTIL_SOCKET_ERROR();
+		int e = c->send_err ? c->send_err : EVUTIL_SOCKET_ERROR();
 		const char *why = evutil_socket_error_to_string(e);
 		bool tcp = e == ECONNREFUSED || e == ETIMEDOUT || e == ENETUNREACH || e == EHOSTUNREACH;
 		if (c->tls && !c->handshaken && !(c->dialer && !c->tls_done && tcp)) {
@@ -540,7 +574,9 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 	bufferevent_setcb(c->bev, on_read, on_write, on_bev_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, ST_CONN_OUT_MAX / 2, 0);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, ST_CONN_IN_MAX);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* a plain accepted socket is writable at once: its write event waits for something
+	 * to wait (flush), a wake-up and two epoll changes per connection fewer */
+	bufferevent_enable(c->bev, dialer || c->tls ? EV_READ | EV_WRITE : EV_READ);
 	return c;
 }
 

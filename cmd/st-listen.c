@@ -57,6 +57,7 @@ struct listen_ctx {
 	bool rows;                 /* a record per session on stdout (see main) */
 	int64_t start_time;        /* process_start_time_seconds */
 	struct st_listener *li;    /* while the loop runs: what --metrics reads */
+	struct event *flush;       /* while the loop runs: writes a turn's rows (flush_rows) */
 };
 
 /* The bans as st-peers last wrote them, with the peers (for st_bans_verdict): the
@@ -188,6 +189,19 @@ static void on_session(void *vctx, const struct st_inbound *in)
 	st_print_uint(p, "getpeers", "getpeers=%llu", in->getpeers);
 	st_print_str(p, "error", "%s", in->error);
 	st_print_end(p);
+	/* the rows of one turn of the loop in one write, not one each (flush_rows) */
+	if (c->flush)
+		event_active(c->flush, EV_TIMEOUT, 1);
+	else
+		fflush(stdout);
+}
+
+/* After the events of a turn of the loop: the rows they ended, out at once. */
+static void flush_rows(evutil_socket_t fd, short what, void *vctx)
+{
+	(void)fd;
+	(void)what;
+	(void)vctx;
 	fflush(stdout);
 }
 
@@ -352,6 +366,7 @@ static int run(struct listen_ctx *c, const struct st_listener_opts *lo, struct s
 	struct st_metrics_server *metrics = NULL;
 	int rc = st_listener_new(&li, base, lo, err);
 	c->li = li;
+	c->flush = event_new(base, -1, 0, flush_rows, c); /* none: a flush per row */
 	st_net_raise_nofile((uint64_t)lo->max_conns + 64);
 	char status[128] = "listening";
 	for (size_t i = 0; rc == 0 && i < c->nbind; i++) {
@@ -395,6 +410,10 @@ static int run(struct listen_ctx *c, const struct st_listener_opts *lo, struct s
 	st_cli_reload_end_g();
 	st_cli_stop_end_g();
 	st_metrics_server_free(metrics);
+	if (c->flush) /* the last turn's rows; the sessions the stop closes, one by one */
+		event_free(c->flush);
+	c->flush = NULL;
+	fflush(stdout);
 	st_listener_free(li);
 	c->li = NULL;
 	event_base_free(base);

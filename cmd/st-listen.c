@@ -140,19 +140,11 @@ static void on_bound(void *vctx, const struct st_endpoint *addr)
 	fflush(f);
 }
 
-static void on_session(void *vctx, const struct st_inbound *in)
+/* The session's log line (level=info event=session ...). */
+static void log_session(const struct listen_ctx *c, const struct st_inbound *in, const char *peer,
+                        const char *reach)
 {
-	struct listen_ctx *c = vctx;
-	char peer[ST_ENDPOINT_STRLEN], reach[ST_ENDPOINT_STRLEN] = "";
-	st_endpoint_format(in->ep, peer, sizeof peer);
 	const struct st_handshake *h = in->remote;
-	/* the books want where the peer can be dialed: its address and the port it
-	 * says it listens on; its source port is ephemeral, no endpoint at all */
-	if (h && h->listen_port) {
-		struct st_endpoint at = *in->ep;
-		at.port = h->listen_port;
-		st_endpoint_format(&at, reach, sizeof reach);
-	}
 	struct st_kv kv;
 	st_kv_begin(&kv, ST_LOG_INFO, "session");
 	st_kv_str(&kv, "endpoint", reach[0] ? reach : NULL);
@@ -169,6 +161,23 @@ static void on_session(void *vctx, const struct st_inbound *in)
 	st_kv_uint(&kv, "getpeers", in->getpeers);
 	st_kv_str(&kv, "error", in->error);
 	st_log(c->cli, &kv);
+}
+
+static void on_session(void *vctx, const struct st_inbound *in)
+{
+	struct listen_ctx *c = vctx;
+	char peer[ST_ENDPOINT_STRLEN], reach[ST_ENDPOINT_STRLEN] = "";
+	st_endpoint_format(in->ep, peer, sizeof peer);
+	const struct st_handshake *h = in->remote;
+	/* the books want where the peer can be dialed: its address and the port it
+	 * says it listens on; its source port is ephemeral, no endpoint at all */
+	if (h && h->listen_port) {
+		struct st_endpoint at = *in->ep;
+		at.port = h->listen_port;
+		st_endpoint_format(&at, reach, sizeof reach);
+	}
+	if (st_log_wants(c->cli, ST_LOG_INFO)) /* with -q no line is built */
+		log_session(c, in, peer, reach);
 	if (!c->rows)
 		return;
 	struct st_printer *p = c->p;
@@ -209,6 +218,8 @@ static void on_message(void *vctx, const struct st_endpoint *from, const char *w
 {
 	struct listen_ctx *c = vctx;
 	char ep[ST_ENDPOINT_STRLEN];
+	if (!st_log_wants(c->cli, ST_LOG_DEBUG))
+		return;
 	st_endpoint_format(from, ep, sizeof ep);
 	struct st_kv kv;
 	st_kv_begin(&kv, ST_LOG_DEBUG, "message");

@@ -20,6 +20,10 @@
 struct st_conn {
 	struct event_base *base;
 	struct bufferevent *bev;
+	/* A plain connection reads its socket itself (on_readable: one recv, straight into
+	 * the session), the bufferevent only writes; NULL over TLS and until connected. */
+	struct event *rd;
+	bool reading;                 /* rd is armed */
 	struct event *timer;
 	struct st_session s;
 	struct st_conn_cbs cbs;
@@ -98,6 +102,24 @@ static size_t held(const struct st_conn *c)
 	return n;
 }
 
+/* Reading from the peer on or off: a plain socket's own read event, or the bufferevent's. */
+static void set_reading(struct st_conn *c, bool on)
+{
+	if (c->rd) {
+		if (on != c->reading && (on ? event_add(c->rd, NULL) : event_del(c->rd)) == 0)
+			c->reading = on;
+	} else if (on) {
+		bufferevent_enable(c->bev, EV_READ);
+	} else {
+		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
+static bool is_reading(const struct st_conn *c)
+{
+	return c->rd ? c->reading : (bufferevent_get_enabled(c->bev) & EV_READ) != 0;
+}
+
 static void resume_later(struct st_conn *c)
 {
 	struct timeval tv = {0, 50 * 1000};
@@ -123,7 +145,7 @@ static void charge(struct st_conn *c)
 	    !c->closing && (c->resume || (c->resume = evtimer_new(c->base, on_resume, c)))) {
 		c->budget_paused = true;
 		b->pauses++;
-		bufferevent_disable(c->bev, EV_READ);
+		set_reading(c, false);
 		resume_later(c);
 	}
 }
@@ -143,7 +165,7 @@ static void on_resume(evutil_socket_t fd, short what, void *ctx)
 	c->budget_paused = false;
 	/* the output budget keeps its own pause (flush / on_write) */
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= ST_CONN_OUT_MAX)
-		bufferevent_enable(c->bev, EV_READ);
+		set_reading(c, true);
 }
 
 static void release(struct st_conn *c)
@@ -156,6 +178,8 @@ static void release(struct st_conn *c)
 		event_free(c->resume);
 	if (c->timer)
 		event_free(c->timer);
+	if (c->rd) /* before the bufferevent closes the socket */
+		event_free(c->rd);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	st_session_clear(&c->s);
@@ -214,7 +238,7 @@ static void mark_closed(struct st_conn *c, enum st_status status, const char *er
 	st_session_close(&c->s, reason_of(status), error);
 	st_buf_reset(&c->s.out);
 	if (c->bev)
-		bufferevent_disable(c->bev, EV_READ);
+		set_reading(c, false);
 }
 
 void st_conn_close(struct st_conn *c, enum st_status status, const char *error)
@@ -335,34 +359,52 @@ static void flush(struct st_conn *c)
 	/* a peer that asks without reading the answers gets no more answers
 	 * queued: read no more from it until it has taken most of what waits */
 	if (!c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) > ST_CONN_OUT_MAX)
-		bufferevent_disable(c->bev, EV_READ);
+		set_reading(c, false);
 	charge(c);
 }
 
-/* The one pump: everything readable into the session, in bounded chunks. */
+/*
+ * The first bytes of a plain connection, head (n of them, before any went to the
+ * session): a TLS record (handshake 0x16 or alert 0x15, version 3.x) read as a frame
+ * length is past any first frame's ceiling, so it is named for what it is. True when
+ * it was one (c is closed).
+ */
+static bool tls_on_plain(struct st_conn *c, const uint8_t *head, size_t n)
+{
+	if (c->tls || c->fed || n < 3 || !((head[0] == 0x16 || head[0] == 0x15) && head[1] == 0x03 &&
+	                                   head[2] <= 0x04))
+		return false;
+	mark_closed(c, ST_STATUS_TLS_ERROR,
+	            c->dialer ? "the peer speaks TLS: a TLS port (dial it with --tls)"
+	                      : "the peer speaks TLS: a TLS client on a plain port");
+	return true;
+}
+
+/* n bytes read into the session. */
+static void feed(struct st_conn *c, const uint8_t *p, size_t n)
+{
+	if (c->traffic)
+		c->traffic->in += (uint64_t)n;
+	st_session_input(&c->s, p, n, st_monotonic_ms());
+}
+
+/* The one pump of a bufferevent's input: everything readable into the session, in
+ * bounded chunks. */
 static void pump(struct st_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	uint8_t chunk[ST_CONN_IN_MAX];
-	/* a TLS record (handshake 0x16 or alert 0x15, version 3.x) read as a frame
-	 * length is past any first frame's ceiling: name it for what it is */
 	uint8_t head[3];
-	if (!c->tls && !c->fed && evbuffer_copyout(in, head, sizeof head) == (ev_ssize_t)sizeof head &&
-	    (head[0] == 0x16 || head[0] == 0x15) && head[1] == 0x03 && head[2] <= 0x04) {
-		mark_closed(c, ST_STATUS_TLS_ERROR,
-		            c->dialer ? "the peer speaks TLS: a TLS port (dial it with --tls)"
-		                      : "the peer speaks TLS: a TLS client on a plain port");
+	if (evbuffer_copyout(in, head, sizeof head) == (ev_ssize_t)sizeof head &&
+	    tls_on_plain(c, head, sizeof head))
 		return;
-	}
 	if (evbuffer_get_length(in) > 0)
 		c->fed = true;
 	while (!c->closing && c->s.state != ST_SESS_CLOSED && evbuffer_get_length(in) > 0) {
 		int n = evbuffer_remove(in, chunk, sizeof chunk);
 		if (n <= 0)
 			break;
-		if (c->traffic)
-			c->traffic->in += (uint64_t)n;
-		st_session_input(&c->s, chunk, (size_t)n, st_monotonic_ms());
+		feed(c, chunk, (size_t)n);
 	}
 }
 
@@ -384,12 +426,9 @@ static void on_session_event(void *ctx, struct st_session *s, struct st_session_
 		c->cbs.event(c->ctx, c, ev);
 }
 
-static void on_read(struct bufferevent *bev, void *ctx)
+/* After input: answers out, the session's end carried out, the owner told. */
+static void after_input(struct st_conn *c)
 {
-	(void)bev;
-	struct st_conn *c = ctx;
-	enter(c);
-	pump(c);
 	/* say why before closing, when the peer can still hear it */
 	flush(c);
 	if (!c->closing && c->s.state == ST_SESS_CLOSED)
@@ -400,16 +439,74 @@ static void on_read(struct bufferevent *bev, void *ctx)
 		flush(c);
 	else
 		charge(c);
+}
+
+static void on_read(struct bufferevent *bev, void *ctx)
+{
+	(void)bev;
+	struct st_conn *c = ctx;
+	enter(c);
+	pump(c);
+	after_input(c);
 	leave(c);
+}
+
+static void on_bev_event(struct bufferevent *bev, short events, void *ctx);
+
+/*
+ * A plain socket readable: one recv of at most what one bufferevent read takes (16 KB,
+ * libevent's single read), straight into the session, with no ioctl(FIONREAD) and no
+ * evbuffer in between. An end or an error goes where the bufferevent's would.
+ */
+static void on_readable(evutil_socket_t fd, short what, void *ctx)
+{
+	(void)what;
+	struct st_conn *c = ctx;
+	uint8_t chunk[16384];
+	ssize_t n;
+	while ((n = recv(fd, chunk, sizeof chunk, 0)) < 0 && errno == EINTR)
+		;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		int e = errno;
+		set_reading(c, false); /* as the bufferevent stops reading at an end or an error */
+		errno = n < 0 ? e : 0;
+		on_bev_event(c->bev, (short)(BEV_EVENT_READING | (n < 0 ? BEV_EVENT_ERROR : BEV_EVENT_EOF)),
+		             c);
+		return;
+	}
+	enter(c);
+	if (!tls_on_plain(c, chunk, (size_t)n)) {
+		c->fed = true;
+		feed(c, chunk, (size_t)n);
+	}
+	after_input(c);
+	leave(c);
+}
+
+/* Reads the plain socket with on_readable from now on (conn_new, a dial's connect). */
+static void read_own(struct st_conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	if (c->tls || c->rd || fd < 0)
+		return;
+	c->rd = event_new(c->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+	if (!c->rd) { /* no memory for it: the bufferevent reads, as it always could */
+		bufferevent_enable(c->bev, EV_READ);
+		return;
+	}
+	if (!c->closing && !c->budget_paused)
+		set_reading(c, true);
 }
 
 /* The output drained to half its budget: read from the peer again. */
 static void on_write(struct bufferevent *bev, void *ctx)
 {
 	struct st_conn *c = ctx;
-	if (!c->closing && !c->budget_paused && !(bufferevent_get_enabled(bev) & EV_READ) &&
+	if (!c->closing && !c->budget_paused && !is_reading(c) &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) <= ST_CONN_OUT_MAX / 2)
-		bufferevent_enable(bev, EV_READ);
+		set_reading(c, true);
 	charge(c);
 }
 
@@ -454,6 +551,7 @@ static void on_bev_event(struct bufferevent *bev, short events, void *ctx)
 		/* over TLS this comes once the TLS handshake is done, on both sides */
 		c->connected = true;
 		c->tls_done = c->tls;
+		read_own(c); /* a plain dial reads its socket itself once connected */
 		flush(c); /* the Handshake */
 		if (c->cbs.connected && c->dialer)
 			c->cbs.connected(c->ctx, c);
@@ -574,9 +672,15 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 	bufferevent_setcb(c->bev, on_read, on_write, on_bev_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, ST_CONN_OUT_MAX / 2, 0);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, ST_CONN_IN_MAX);
-	/* a plain accepted socket is writable at once: its write event waits for something
-	 * to wait (flush), a wake-up and two epoll changes per connection fewer */
-	bufferevent_enable(c->bev, dialer || c->tls ? EV_READ | EV_WRITE : EV_READ);
+	/* over TLS the bufferevent reads and writes. A plain connection reads its socket
+	 * itself (read_own: an accepted one now, a dial once connected), and an accepted one
+	 * is writable at once: its write event waits for something to wait (flush) */
+	if (c->tls)
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	else if (dialer)
+		bufferevent_enable(c->bev, EV_WRITE);
+	else
+		read_own(c);
 	return c;
 }
 

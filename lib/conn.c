@@ -1,4 +1,5 @@
-/* conn.c - the one connection type: a bufferevent, a deadline, the session state machine. */
+/* conn.c - the one connection type: a bufferevent (a plain socket reads itself and writes
+ * straight to the kernel when nothing waits), a deadline, the session state machine. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>

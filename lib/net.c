@@ -187,7 +187,17 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 	*interrupted = false;
 	if (n == 0)
 		return 0;
-	a.base = event_base_new();
+	/* epoll changes made in one turn of the loop are applied together before it waits:
+	 * a dial's switch from waiting to write (its connect) to waiting to read is one
+	 * change, not two. libevent's caveat, descriptors shared by dup(), is none of ours. */
+	struct event_config *cfg = event_config_new();
+	if (cfg)
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	a.base = cfg ? event_base_new_with_config(cfg) : NULL;
+	if (cfg)
+		event_config_free(cfg);
+	if (!a.base)
+		a.base = event_base_new();
 	if (!a.base)
 		return st_err_set(err, ST_EX_SOFTWARE, "cannot start the event loop");
 	struct st_dialer_opts dopts = {

@@ -92,6 +92,20 @@ static struct bufferevent *wrap_socket(struct st_conn *c, evutil_socket_t fd,
 	return bev;
 }
 
+/*
+ * Over TLS, segments go out as they are written: the dialer's Handshake follows its last
+ * handshake flight at once, and Nagle would hold it until the listener's delayed ACK (the
+ * write-write-read pattern). A plain connection writes each frame once and waits for the
+ * answer, so it is left as it is (one setsockopt fewer per connection).
+ */
+static void tls_no_delay(const struct st_conn *c)
+{
+	evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+	int one = 1;
+	if (c->tls && fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 /* What c holds in memory: the socket's input not yet fed, the frame being assembled,
  * what waits to be written. */
 static size_t held(const struct st_conn *c)
@@ -676,9 +690,10 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 	/* over TLS the bufferevent reads and writes. A plain connection reads its socket
 	 * itself (read_own: an accepted one now, a dial once connected), and an accepted one
 	 * is writable at once: its write event waits for something to wait (flush) */
-	if (c->tls)
+	if (c->tls) {
+		tls_no_delay(c);
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	else if (dialer)
+	} else if (dialer)
 		bufferevent_enable(c->bev, EV_WRITE);
 	else
 		read_own(c);
@@ -749,6 +764,8 @@ int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_
 		mark_closed(c, e == ECONNREFUSED ? ST_STATUS_REFUSED : ST_STATUS_UNREACHABLE,
 		            evutil_socket_error_to_string(e));
 		event_active(c->timer, EV_TIMEOUT, 1);
+	} else if (!o->source) {
+		tls_no_delay(c); /* the socket bufferevent_socket_connect just made */
 	}
 	*out = c;
 	return 0;

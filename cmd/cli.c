@@ -103,10 +103,15 @@ static void vmessage(const struct st_cli *cli, const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
+bool st_log_wants(const struct st_cli *cli, enum st_log_level level)
+{
+	return !((level != ST_LOG_ERROR && cli->verbose < 0) ||
+	         (level == ST_LOG_DEBUG && cli->verbose < 1));
+}
+
 void st_log(const struct st_cli *cli, struct st_kv *kv)
 {
-	if ((kv->level != ST_LOG_ERROR && cli->verbose < 0) ||
-	    (kv->level == ST_LOG_DEBUG && cli->verbose < 1))
+	if (!st_log_wants(cli, kv->level))
 		return;
 	fflush(stdout);
 	if (cli->progress)

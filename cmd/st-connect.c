@@ -213,6 +213,16 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 		st_print_str(r->p, "rtt_ms", "%s", NULL);
 	st_print_str(r->p, "error", "%s", res->error);
 	st_print_end(r->p);
+	/* a progress line on stderr is drawn between records: they go out first; without
+	 * one, flush_records writes a loop turn's records at once */
+	if (r->progress.on)
+		fflush(stdout);
+}
+
+/* After a turn of the dial loop: its records out, in one write rather than one each. */
+static void flush_records(void *ctx)
+{
+	(void)ctx;
 	fflush(stdout);
 }
 
@@ -333,6 +343,7 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		.nexclude = nex > 1000 ? 1000 : nex,
 		.progress = on_progress,
 		.progress_ctx = &r,
+		.flush = flush_records,
 	};
 	struct st_endpoint source;
 	const char *bind = cli->config.connect.bind;
@@ -400,6 +411,8 @@ int cmd_main(struct st_cli *cli, int argc, char **argv)
 		on_result(&r, &res);
 		r.not_dialed++;
 	}
+	if (r.not_dialed) /* told before any dial, not after the first turn of dialing */
+		fflush(stdout);
 	n = m;
 	r.eps = eps;
 	/* each endpoint keeps the id it must prove, for TLS pinning */

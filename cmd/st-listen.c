@@ -57,6 +57,7 @@ struct listen_ctx {
 	bool rows;                 /* a record per session on stdout (see main) */
 	int64_t start_time;        /* process_start_time_seconds */
 	struct st_listener *li;    /* while the loop runs: what --metrics reads */
+	struct event *flush;       /* while the loop runs: writes a turn's rows (flush_rows) */
 };
 
 /* The bans as st-peers last wrote them, with the peers (for st_bans_verdict): the
@@ -139,19 +140,11 @@ static void on_bound(void *vctx, const struct st_endpoint *addr)
 	fflush(f);
 }
 
-static void on_session(void *vctx, const struct st_inbound *in)
+/* The session's log line (level=info event=session ...). */
+static void log_session(const struct listen_ctx *c, const struct st_inbound *in, const char *peer,
+                        const char *reach)
 {
-	struct listen_ctx *c = vctx;
-	char peer[ST_ENDPOINT_STRLEN], reach[ST_ENDPOINT_STRLEN] = "";
-	st_endpoint_format(in->ep, peer, sizeof peer);
 	const struct st_handshake *h = in->remote;
-	/* the books want where the peer can be dialed: its address and the port it
-	 * says it listens on; its source port is ephemeral, no endpoint at all */
-	if (h && h->listen_port) {
-		struct st_endpoint at = *in->ep;
-		at.port = h->listen_port;
-		st_endpoint_format(&at, reach, sizeof reach);
-	}
 	struct st_kv kv;
 	st_kv_begin(&kv, ST_LOG_INFO, "session");
 	st_kv_str(&kv, "endpoint", reach[0] ? reach : NULL);
@@ -168,6 +161,23 @@ static void on_session(void *vctx, const struct st_inbound *in)
 	st_kv_uint(&kv, "getpeers", in->getpeers);
 	st_kv_str(&kv, "error", in->error);
 	st_log(c->cli, &kv);
+}
+
+static void on_session(void *vctx, const struct st_inbound *in)
+{
+	struct listen_ctx *c = vctx;
+	char peer[ST_ENDPOINT_STRLEN], reach[ST_ENDPOINT_STRLEN] = "";
+	st_endpoint_format(in->ep, peer, sizeof peer);
+	const struct st_handshake *h = in->remote;
+	/* the books want where the peer can be dialed: its address and the port it
+	 * says it listens on; its source port is ephemeral, no endpoint at all */
+	if (h && h->listen_port) {
+		struct st_endpoint at = *in->ep;
+		at.port = h->listen_port;
+		st_endpoint_format(&at, reach, sizeof reach);
+	}
+	if (st_log_wants(c->cli, ST_LOG_INFO)) /* with -q no line is built */
+		log_session(c, in, peer, reach);
 	if (!c->rows)
 		return;
 	struct st_printer *p = c->p;
@@ -188,6 +198,19 @@ static void on_session(void *vctx, const struct st_inbound *in)
 	st_print_uint(p, "getpeers", "getpeers=%llu", in->getpeers);
 	st_print_str(p, "error", "%s", in->error);
 	st_print_end(p);
+	/* the rows of one turn of the loop in one write, not one each (flush_rows) */
+	if (c->flush)
+		event_active(c->flush, EV_TIMEOUT, 1);
+	else
+		fflush(stdout);
+}
+
+/* After the events of a turn of the loop: the rows they ended, out at once. */
+static void flush_rows(evutil_socket_t fd, short what, void *vctx)
+{
+	(void)fd;
+	(void)what;
+	(void)vctx;
 	fflush(stdout);
 }
 
@@ -195,6 +218,8 @@ static void on_message(void *vctx, const struct st_endpoint *from, const char *w
 {
 	struct listen_ctx *c = vctx;
 	char ep[ST_ENDPOINT_STRLEN];
+	if (!st_log_wants(c->cli, ST_LOG_DEBUG))
+		return;
 	st_endpoint_format(from, ep, sizeof ep);
 	struct st_kv kv;
 	st_kv_begin(&kv, ST_LOG_DEBUG, "message");
@@ -352,6 +377,7 @@ static int run(struct listen_ctx *c, const struct st_listener_opts *lo, struct s
 	struct st_metrics_server *metrics = NULL;
 	int rc = st_listener_new(&li, base, lo, err);
 	c->li = li;
+	c->flush = event_new(base, -1, 0, flush_rows, c); /* none: a flush per row */
 	st_net_raise_nofile((uint64_t)lo->max_conns + 64);
 	char status[128] = "listening";
 	for (size_t i = 0; rc == 0 && i < c->nbind; i++) {
@@ -395,6 +421,10 @@ static int run(struct listen_ctx *c, const struct st_listener_opts *lo, struct s
 	st_cli_reload_end_g();
 	st_cli_stop_end_g();
 	st_metrics_server_free(metrics);
+	if (c->flush) /* the last turn's rows; the sessions the stop closes, one by one */
+		event_free(c->flush);
+	c->flush = NULL;
+	fflush(stdout);
 	st_listener_free(li);
 	c->li = NULL;
 	event_base_free(base);

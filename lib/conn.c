@@ -1,4 +1,5 @@
-/* conn.c - the one connection type: a bufferevent, a deadline, the session state machine. */
+/* conn.c - the one connection type: a bufferevent (a plain socket reads itself and writes
+ * straight to the kernel when nothing waits), a deadline, the session state machine. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -20,6 +21,10 @@
 struct st_conn {
 	struct event_base *base;
 	struct bufferevent *bev;
+	/* A plain connection reads its socket itself (on_readable: one recv, straight into
+	 * the session), the bufferevent only writes; NULL over TLS and until connected. */
+	struct event *rd;
+	bool reading;                 /* rd is armed */
 	struct event *timer;
 	struct st_session s;
 	struct st_conn_cbs cbs;
@@ -29,6 +34,9 @@ struct st_conn {
 	bool dialer, connected, handshaken;
 	bool tls, tls_done;           /* over TLS; its handshake completed */
 	bool fed;                     /* bytes went to the session already */
+	/* A plain socket's first error, met by a write of ours straight to the kernel
+	 * (flush): the error the bufferevent would have met, told as it would have. */
+	int send_err;
 	/* What the TLS verification found (tls.h): allocated for TLS connections only,
 	 * a plain listener's thousands of idle connections never need it. */
 	struct st_tls_peer *peer;
@@ -84,6 +92,20 @@ static struct bufferevent *wrap_socket(struct st_conn *c, evutil_socket_t fd,
 	return bev;
 }
 
+/*
+ * Over TLS, segments go out as they are written: the dialer's Handshake follows its last
+ * handshake flight at once, and Nagle would hold it until the listener's delayed ACK (the
+ * write-write-read pattern). A plain connection writes each frame once and waits for the
+ * answer, so it is left as it is (one setsockopt fewer per connection).
+ */
+static void tls_no_delay(const struct st_conn *c)
+{
+	evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+	int one = 1;
+	if (c->tls && fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 /* What c holds in memory: the socket's input not yet fed, the frame being assembled,
  * what waits to be written. */
 static size_t held(const struct st_conn *c)
@@ -93,6 +115,24 @@ static size_t held(const struct st_conn *c)
 		n += evbuffer_get_length(bufferevent_get_input(c->bev)) +
 		     evbuffer_get_length(bufferevent_get_output(c->bev));
 	return n;
+}
+
+/* Reading from the peer on or off: a plain socket's own read event, or the bufferevent's. */
+static void set_reading(struct st_conn *c, bool on)
+{
+	if (c->rd) {
+		if (on != c->reading && (on ? event_add(c->rd, NULL) : event_del(c->rd)) == 0)
+			c->reading = on;
+	} else if (on) {
+		bufferevent_enable(c->bev, EV_READ);
+	} else {
+		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
+static bool is_reading(const struct st_conn *c)
+{
+	return c->rd ? c->reading : (bufferevent_get_enabled(c->bev) & EV_READ) != 0;
 }
 
 static void resume_later(struct st_conn *c)
@@ -120,7 +160,7 @@ static void charge(struct st_conn *c)
 	    !c->closing && (c->resume || (c->resume = evtimer_new(c->base, on_resume, c)))) {
 		c->budget_paused = true;
 		b->pauses++;
-		bufferevent_disable(c->bev, EV_READ);
+		set_reading(c, false);
 		resume_later(c);
 	}
 }
@@ -140,7 +180,7 @@ static void on_resume(evutil_socket_t fd, short what, void *ctx)
 	c->budget_paused = false;
 	/* the output budget keeps its own pause (flush / on_write) */
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= ST_CONN_OUT_MAX)
-		bufferevent_enable(c->bev, EV_READ);
+		set_reading(c, true);
 }
 
 static void release(struct st_conn *c)
@@ -153,6 +193,8 @@ static void release(struct st_conn *c)
 		event_free(c->resume);
 	if (c->timer)
 		event_free(c->timer);
+	if (c->rd) /* before the bufferevent closes the socket */
+		event_free(c->rd);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	st_session_clear(&c->s);
@@ -211,7 +253,7 @@ static void mark_closed(struct st_conn *c, enum st_status status, const char *er
 	st_session_close(&c->s, reason_of(status), error);
 	st_buf_reset(&c->s.out);
 	if (c->bev)
-		bufferevent_disable(c->bev, EV_READ);
+		set_reading(c, false);
 }
 
 void st_conn_close(struct st_conn *c, enum st_status status, const char *error)
@@ -293,46 +335,91 @@ static void close_from_session(struct st_conn *c, const char *error)
 	mark_closed(c, status_of(c), error ? error : c->s.detail);
 }
 
+/*
+ * A plain connection's bytes straight to the kernel when nothing waits before them: one
+ * send instead of arming the write event, waking for it, writing and disarming it. What
+ * the socket does not take now is queued as before; returns what was sent. An error
+ * other than a full socket is kept (send_err) for on_bev_event to tell, and the bytes
+ * are queued, so the write event comes as it came before.
+ */
+static size_t send_now(struct st_conn *c, const uint8_t *p, size_t n)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	if (c->tls || !c->connected || c->send_err || fd < 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+		return 0;
+	ssize_t k;
+	while ((k = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		c->send_err = errno;
+	return k > 0 ? (size_t)k : 0;
+}
+
 /* The one flush: what the session queued goes to the socket. */
 static void flush(struct st_conn *c)
 {
 	if (c->s.out.len && !c->closing) {
 		if (c->traffic)
 			c->traffic->out += c->s.out.len;
-		bufferevent_write(c->bev, c->s.out.data, c->s.out.len);
+		size_t sent = send_now(c, (const uint8_t *)c->s.out.data, c->s.out.len);
+		if (sent < c->s.out.len) {
+			bufferevent_write(c->bev, c->s.out.data + sent, c->s.out.len - sent);
+			/* a plain listener arms its write event only when something waits */
+			if (!(bufferevent_get_enabled(c->bev) & EV_WRITE))
+				bufferevent_enable(c->bev, EV_WRITE);
+		}
 		st_buf_clear(&c->s.out); /* an idle connection holds no buffer of its own */
 	}
 	/* a peer that asks without reading the answers gets no more answers
 	 * queued: read no more from it until it has taken most of what waits */
 	if (!c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) > ST_CONN_OUT_MAX)
-		bufferevent_disable(c->bev, EV_READ);
+		set_reading(c, false);
 	charge(c);
 }
 
-/* The one pump: everything readable into the session, in bounded chunks. */
+/*
+ * The first bytes of a plain connection, head (n of them, before any went to the
+ * session): a TLS record (handshake 0x16 or alert 0x15, version 3.x) read as a frame
+ * length is past any first frame's ceiling, so it is named for what it is. True when
+ * it was one (c is closed).
+ */
+static bool tls_on_plain(struct st_conn *c, const uint8_t *head, size_t n)
+{
+	if (c->tls || c->fed || n < 3 || !((head[0] == 0x16 || head[0] == 0x15) && head[1] == 0x03 &&
+	                                   head[2] <= 0x04))
+		return false;
+	mark_closed(c, ST_STATUS_TLS_ERROR,
+	            c->dialer ? "the peer speaks TLS: a TLS port (dial it with --tls)"
+	                      : "the peer speaks TLS: a TLS client on a plain port");
+	return true;
+}
+
+/* n bytes read into the session. */
+static void feed(struct st_conn *c, const uint8_t *p, size_t n)
+{
+	if (c->traffic)
+		c->traffic->in += (uint64_t)n;
+	st_session_input(&c->s, p, n, st_monotonic_ms());
+}
+
+/* The one pump of a bufferevent's input: everything readable into the session, in
+ * bounded chunks. */
 static void pump(struct st_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	uint8_t chunk[ST_CONN_IN_MAX];
-	/* a TLS record (handshake 0x16 or alert 0x15, version 3.x) read as a frame
-	 * length is past any first frame's ceiling: name it for what it is */
 	uint8_t head[3];
-	if (!c->tls && !c->fed && evbuffer_copyout(in, head, sizeof head) == (ev_ssize_t)sizeof head &&
-	    (head[0] == 0x16 || head[0] == 0x15) && head[1] == 0x03 && head[2] <= 0x04) {
-		mark_closed(c, ST_STATUS_TLS_ERROR,
-		            c->dialer ? "the peer speaks TLS: a TLS port (dial it with --tls)"
-		                      : "the peer speaks TLS: a TLS client on a plain port");
+	if (evbuffer_copyout(in, head, sizeof head) == (ev_ssize_t)sizeof head &&
+	    tls_on_plain(c, head, sizeof head))
 		return;
-	}
 	if (evbuffer_get_length(in) > 0)
 		c->fed = true;
 	while (!c->closing && c->s.state != ST_SESS_CLOSED && evbuffer_get_length(in) > 0) {
 		int n = evbuffer_remove(in, chunk, sizeof chunk);
 		if (n <= 0)
 			break;
-		if (c->traffic)
-			c->traffic->in += (uint64_t)n;
-		st_session_input(&c->s, chunk, (size_t)n, st_monotonic_ms());
+		feed(c, chunk, (size_t)n);
 	}
 }
 
@@ -354,12 +441,9 @@ static void on_session_event(void *ctx, struct st_session *s, struct st_session_
 		c->cbs.event(c->ctx, c, ev);
 }
 
-static void on_read(struct bufferevent *bev, void *ctx)
+/* After input: answers out, the session's end carried out, the owner told. */
+static void after_input(struct st_conn *c)
 {
-	(void)bev;
-	struct st_conn *c = ctx;
-	enter(c);
-	pump(c);
 	/* say why before closing, when the peer can still hear it */
 	flush(c);
 	if (!c->closing && c->s.state == ST_SESS_CLOSED)
@@ -370,16 +454,74 @@ static void on_read(struct bufferevent *bev, void *ctx)
 		flush(c);
 	else
 		charge(c);
+}
+
+static void on_read(struct bufferevent *bev, void *ctx)
+{
+	(void)bev;
+	struct st_conn *c = ctx;
+	enter(c);
+	pump(c);
+	after_input(c);
 	leave(c);
+}
+
+static void on_bev_event(struct bufferevent *bev, short events, void *ctx);
+
+/*
+ * A plain socket readable: one recv of at most what one bufferevent read takes (16 KB,
+ * libevent's single read), straight into the session, with no ioctl(FIONREAD) and no
+ * evbuffer in between. An end or an error goes where the bufferevent's would.
+ */
+static void on_readable(evutil_socket_t fd, short what, void *ctx)
+{
+	(void)what;
+	struct st_conn *c = ctx;
+	uint8_t chunk[16384];
+	ssize_t n;
+	while ((n = recv(fd, chunk, sizeof chunk, 0)) < 0 && errno == EINTR)
+		;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		int e = errno;
+		set_reading(c, false); /* as the bufferevent stops reading at an end or an error */
+		errno = n < 0 ? e : 0;
+		on_bev_event(c->bev, (short)(BEV_EVENT_READING | (n < 0 ? BEV_EVENT_ERROR : BEV_EVENT_EOF)),
+		             c);
+		return;
+	}
+	enter(c);
+	if (!tls_on_plain(c, chunk, (size_t)n)) {
+		c->fed = true;
+		feed(c, chunk, (size_t)n);
+	}
+	after_input(c);
+	leave(c);
+}
+
+/* Reads the plain socket with on_readable from now on (conn_new, a dial's connect). */
+static void read_own(struct st_conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	if (c->tls || c->rd || fd < 0)
+		return;
+	c->rd = event_new(c->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+	if (!c->rd) { /* no memory for it: the bufferevent reads, as it always could */
+		bufferevent_enable(c->bev, EV_READ);
+		return;
+	}
+	if (!c->closing && !c->budget_paused)
+		set_reading(c, true);
 }
 
 /* The output drained to half its budget: read from the peer again. */
 static void on_write(struct bufferevent *bev, void *ctx)
 {
 	struct st_conn *c = ctx;
-	if (!c->closing && !c->budget_paused && !(bufferevent_get_enabled(bev) & EV_READ) &&
+	if (!c->closing && !c->budget_paused && !is_reading(c) &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) <= ST_CONN_OUT_MAX / 2)
-		bufferevent_enable(bev, EV_READ);
+		set_reading(c, true);
 	charge(c);
 }
 
@@ -416,10 +558,15 @@ static void on_bev_event(struct bufferevent *bev, short events, void *ctx)
 {
 	struct st_conn *c = ctx;
 	enter(c);
+	/* a send of ours met the socket's error first (send_now): the bufferevent then meets
+	 * what is left of it (EPIPE, or an EOF), and the error told is the one met first */
+	if (c->send_err && (events & (BEV_EVENT_ERROR | BEV_EVENT_EOF)))
+		events = (short)((events & ~BEV_EVENT_EOF) | BEV_EVENT_ERROR);
 	if (events & BEV_EVENT_CONNECTED) {
 		/* over TLS this comes once the TLS handshake is done, on both sides */
 		c->connected = true;
 		c->tls_done = c->tls;
+		read_own(c); /* a plain dial reads its socket itself once connected */
 		flush(c); /* the Handshake */
 		if (c->cbs.connected && c->dialer)
 			c->cbs.connected(c->ctx, c);
@@ -433,7 +580,7 @@ static void on_bev_event(struct bufferevent *bev, short events, void *ctx)
 		if (!c->closing)
 			close_from_session(c, NULL);
 	} else if (events & BEV_EVENT_ERROR) {
-		int e = EVUTIL_SOCKET_ERROR();
+		int e = c->send_err ? c->send_err : EVUTIL_SOCKET_ERROR();
 		const char *why = evutil_socket_error_to_string(e);
 		bool tcp = e == ECONNREFUSED || e == ETIMEDOUT || e == ENETUNREACH || e == EHOSTUNREACH;
 		if (c->tls && !c->handshaken && !(c->dialer && !c->tls_done && tcp)) {
@@ -540,7 +687,16 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 	bufferevent_setcb(c->bev, on_read, on_write, on_bev_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, ST_CONN_OUT_MAX / 2, 0);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, ST_CONN_IN_MAX);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* over TLS the bufferevent reads and writes. A plain connection reads its socket
+	 * itself (read_own: an accepted one now, a dial once connected), and an accepted one
+	 * is writable at once: its write event waits for something to wait (flush) */
+	if (c->tls) {
+		tls_no_delay(c);
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	} else if (dialer)
+		bufferevent_enable(c->bev, EV_WRITE);
+	else
+		read_own(c);
 	return c;
 }
 
@@ -608,6 +764,8 @@ int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_
 		mark_closed(c, e == ECONNREFUSED ? ST_STATUS_REFUSED : ST_STATUS_UNREACHABLE,
 		            evutil_socket_error_to_string(e));
 		event_active(c->timer, EV_TIMEOUT, 1);
+	} else if (!o->source) {
+		tls_no_delay(c); /* the socket bufferevent_socket_connect just made */
 	}
 	*out = c;
 	return 0;

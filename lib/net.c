@@ -124,12 +124,23 @@ struct dial_all {
 	void *ctx;
 	size_t total;
 	bool interrupted;
+	struct event *flush;   /* o->flush, after the events now active have run */
 };
 
 static void all_result(void *ctx, const struct st_dial_result *r)
 {
 	struct dial_all *a = ctx;
 	a->fn(a->ctx, r);
+	if (a->flush) /* at the end of the active queue; once however many results come */
+		event_active(a->flush, EV_TIMEOUT, 1);
+}
+
+static void all_flush(evutil_socket_t fd, short what, void *ctx)
+{
+	(void)fd;
+	(void)what;
+	struct dial_all *a = ctx;
+	a->o->flush(a->o->progress_ctx);
 }
 
 static void all_progress(void *ctx, size_t done, size_t total, long ok)
@@ -176,7 +187,17 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 	*interrupted = false;
 	if (n == 0)
 		return 0;
-	a.base = event_base_new();
+	/* epoll changes made in one turn of the loop are applied together before it waits:
+	 * a dial's switch from waiting to write (its connect) to waiting to read is one
+	 * change, not two. libevent's caveat, descriptors shared by dup(), is none of ours. */
+	struct event_config *cfg = event_config_new();
+	if (cfg)
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	a.base = cfg ? event_base_new_with_config(cfg) : NULL;
+	if (cfg)
+		event_config_free(cfg);
+	if (!a.base)
+		a.base = event_base_new();
 	if (!a.base)
 		return st_err_set(err, ST_EX_SOFTWARE, "cannot start the event loop");
 	struct st_dialer_opts dopts = {
@@ -201,6 +222,10 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 	struct st_dialer *d = NULL;
 	struct event *stop = NULL;
 	long ok = -1;
+	if (o->flush && !(a.flush = event_new(a.base, -1, 0, all_flush, &a))) {
+		st_err_set(err, ST_EX_SOFTWARE, "cannot start the event loop");
+		goto out;
+	}
 	if (st_dialer_new(&d, a.base, &dopts, err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
@@ -215,6 +240,8 @@ long st_dial_all(const struct st_endpoint *eps, size_t n, const struct st_dial_o
 		event_add(stop, NULL);
 	}
 	event_base_dispatch(a.base);
+	if (o->flush) /* a break of the loop leaves the last turn's unflushed */
+		o->flush(o->progress_ctx);
 	*interrupted = a.interrupted;
 	ok = st_dialer_ok(d);
 	if (o->peak_memory)
@@ -223,6 +250,8 @@ out:
 	st_dialer_free(d);
 	if (stop)
 		event_free(stop);
+	if (a.flush)
+		event_free(a.flush);
 	event_base_free(a.base);
 	return ok;
 }

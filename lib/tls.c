@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,9 +14,27 @@
 #include "st/tls.h"
 #include "st/util.h"
 
+/*
+ * A certificate that passed the checks its bytes alone decide (an Ed25519 key, signed
+ * by itself) and the id its key gives, kept whole: a peer that comes back, or an
+ * endpoint dialed again, costs no second signature verification, the largest cost of a
+ * handshake after TLS's own. Its dates are checked at every handshake.
+ */
+#define SEEN_CERTS 16
+#define SEEN_DER_MAX 1024 /* an st-keygen certificate is about 300 bytes */
+
+struct seen_cert {
+	size_t len;               /* 0: empty */
+	unsigned char der[SEEN_DER_MAX];
+	char id[ST_ID_STRLEN];
+};
+
 struct st_tls_ctx {
 	SSL_CTX *client, *server;
 	char id[ST_ID_STRLEN];
+	pthread_mutex_t seen_mu;  /* the contexts may serve handshakes on several threads */
+	struct seen_cert seen[SEEN_CERTS];
+	size_t seen_next;         /* the slot the next new certificate takes */
 };
 
 /* "2026-12-01 22:50:08 UTC", or "?" for a time OpenSSL cannot read. */
@@ -38,10 +57,11 @@ static int refuse(enum st_tls_verdict *verdict, enum st_tls_verdict v, struct st
 	return st_err_set(err, ST_EX_DATAERR, fmt, arg);
 }
 
+static int check_dates(X509 *x, int64_t now, enum st_tls_verdict *verdict, struct st_err *err);
+
 int st_tls_cert_id(X509 *x, int64_t now, char *out, size_t size, enum st_tls_verdict *verdict,
                    struct st_err *err)
 {
-	char when[64];
 	if (verdict)
 		*verdict = ST_TLS_OK;
 	EVP_PKEY *k = x ? X509_get0_pubkey(x) : NULL;
@@ -58,6 +78,19 @@ int st_tls_cert_id(X509 *x, int64_t now, char *out, size_t size, enum st_tls_ver
 	if (X509_verify(x, k) != 1)
 		return refuse(verdict, ST_TLS_MALFORMED, err,
 		              "%scertificate: not signed by its own key (malformed)", "");
+	if (check_dates(x, now, verdict, err) < 0)
+		return -1;
+	unsigned char raw[ST_ID_PUBKEY_LEN];
+	size_t n = sizeof raw;
+	if (EVP_PKEY_get_raw_public_key(k, raw, &n) != 1 || n != sizeof raw)
+		return refuse(verdict, ST_TLS_MALFORMED, err, "%scertificate: unreadable Ed25519 key", "");
+	return st_identity_id_from_raw(raw, n, out, size, err);
+}
+
+/* The checks that depend on the time: x's dates against now, with the clock skew allowed. */
+static int check_dates(X509 *x, int64_t now, enum st_tls_verdict *verdict, struct st_err *err)
+{
+	char when[64];
 	time_t t = (time_t)now, ahead = (time_t)(now + ST_TLS_CLOCK_SKEW);
 	const ASN1_TIME *nb = X509_get0_notBefore(x), *na = X509_get0_notAfter(x);
 	int after = na ? X509_cmp_time(na, &t) : 0, before = nb ? X509_cmp_time(nb, &ahead) : 0;
@@ -70,11 +103,48 @@ int st_tls_cert_id(X509 *x, int64_t now, char *out, size_t size, enum st_tls_ver
 	if (before > 0)
 		return refuse(verdict, ST_TLS_NOT_YET_VALID, err, "certificate not valid before %s",
 		              asn1_when(nb, when, sizeof when));
-	unsigned char raw[ST_ID_PUBKEY_LEN];
-	size_t n = sizeof raw;
-	if (EVP_PKEY_get_raw_public_key(k, raw, &n) != 1 || n != sizeof raw)
-		return refuse(verdict, ST_TLS_MALFORMED, err, "%scertificate: unreadable Ed25519 key", "");
-	return st_identity_id_from_raw(raw, n, out, size, err);
+	return 0;
+}
+
+/*
+ * st_tls_cert_id for a handshake, through t's certificates already seen (struct
+ * seen_cert): the same verdict, the same id, the same words for a refusal, whether the
+ * certificate was seen before or not.
+ */
+static int seen_cert_id(struct st_tls_ctx *t, X509 *x, int64_t now, char *out, size_t size,
+                        enum st_tls_verdict *verdict, struct st_err *err)
+{
+	unsigned char der[SEEN_DER_MAX], *p = der;
+	int n = x ? i2d_X509(x, NULL) : -1;
+	size_t len = n > 0 && n <= (int)sizeof der && i2d_X509(x, &p) == n ? (size_t)n : 0;
+	if (!len)
+		ERR_clear_error(); /* not kept: checked in full, as any certificate */
+	bool found = false;
+	pthread_mutex_lock(&t->seen_mu);
+	for (size_t i = 0; len && i < SEEN_CERTS && !found; i++) {
+		const struct seen_cert *c = &t->seen[i];
+		if (c->len == len && memcmp(c->der, der, len) == 0) {
+			st_strlcpy(out, c->id, size);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&t->seen_mu);
+	if (found) {
+		if (verdict)
+			*verdict = ST_TLS_OK;
+		return check_dates(x, now, verdict, err);
+	}
+	if (st_tls_cert_id(x, now, out, size, verdict, err) < 0)
+		return -1;
+	if (len) {
+		pthread_mutex_lock(&t->seen_mu);
+		struct seen_cert *c = &t->seen[t->seen_next++ % SEEN_CERTS];
+		memcpy(c->der, der, len);
+		c->len = len;
+		st_strlcpy(c->id, out, sizeof c->id);
+		pthread_mutex_unlock(&t->seen_mu);
+	}
+	return 0;
 }
 
 int st_tls_cert_data_id(const void *data, size_t len, int64_t now, char *out, size_t size,
@@ -117,7 +187,7 @@ static int x509_error(enum st_tls_verdict v)
  */
 static int verify_by_id(X509_STORE_CTX *xs, void *arg)
 {
-	(void)arg;
+	struct st_tls_ctx *t = arg;
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct st_tls_peer *peer = ssl ? SSL_get_app_data(ssl) : NULL;
 	if (!peer) {
@@ -126,8 +196,8 @@ static int verify_by_id(X509_STORE_CTX *xs, void *arg)
 	}
 	struct st_err err = {0};
 	char id[ST_ID_STRLEN];
-	if (st_tls_cert_id(X509_STORE_CTX_get0_cert(xs), st_now(), id, sizeof id, &peer->verdict,
-	                   &err) < 0) {
+	if (seen_cert_id(t, X509_STORE_CTX_get0_cert(xs), st_now(), id, sizeof id, &peer->verdict,
+	                 &err) < 0) {
 		st_strlcpy(peer->reason, err.msg, sizeof peer->reason);
 		X509_STORE_CTX_set_error(xs, x509_error(peer->verdict));
 		return 0;
@@ -156,7 +226,8 @@ static int verify_by_id(X509_STORE_CTX *xs, void *arg)
 	return 1;
 }
 
-static SSL_CTX *ctx_new(bool server, int min_version, X509 *cert, EVP_PKEY *key)
+static SSL_CTX *ctx_new(struct st_tls_ctx *t, bool server, int min_version, X509 *cert,
+                        EVP_PKEY *key)
 {
 	SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (!c)
@@ -174,7 +245,7 @@ static SSL_CTX *ctx_new(bool server, int min_version, X509 *cert, EVP_PKEY *key)
 	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(c, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
 	                   NULL);
-	SSL_CTX_set_cert_verify_callback(c, verify_by_id, NULL);
+	SSL_CTX_set_cert_verify_callback(c, verify_by_id, t);
 	if (!ok) {
 		SSL_CTX_free(c);
 		return NULL;
@@ -218,6 +289,7 @@ int st_tls_new(struct st_tls_ctx **out, const struct st_config *cfg, struct st_e
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		goto done;
 	}
+	pthread_mutex_init(&t->seen_mu, NULL);
 	if (st_tls_cert_id(x, st_now(), t->id, sizeof t->id, NULL, err) < 0) {
 		st_err_prefix(err, "'%s'", cpath);
 		goto done;
@@ -229,8 +301,8 @@ int st_tls_new(struct st_tls_ctx **out, const struct st_config *cfg, struct st_e
 		           kpath, t->id, kid);
 		goto done;
 	}
-	t->client = ctx_new(false, cfg->tls_min_version, x, key->pkey);
-	t->server = t->client ? ctx_new(true, cfg->tls_min_version, x, key->pkey) : NULL;
+	t->client = ctx_new(t, false, cfg->tls_min_version, x, key->pkey);
+	t->server = t->client ? ctx_new(t, true, cfg->tls_min_version, x, key->pkey) : NULL;
 	if (!t->server) {
 		unsigned long e = ERR_get_error();
 		st_err_set(err, ST_EX_SOFTWARE, "cannot make the TLS context: %s",
@@ -254,6 +326,7 @@ void st_tls_free(struct st_tls_ctx *t)
 		return;
 	SSL_CTX_free(t->client);
 	SSL_CTX_free(t->server);
+	pthread_mutex_destroy(&t->seen_mu);
 	free(t);
 }
 

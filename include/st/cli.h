@@ -143,6 +143,8 @@ void st_info(const struct st_cli *cli, const char *fmt, ...) __attribute__((form
  * st_log_msg writes level=, event= and msg="..." (printf-formatted).
  */
 void st_log(const struct st_cli *cli, struct st_kv *kv);
+/* Whether st_log writes a line of this level: a hot path need not build one that is not. */
+bool st_log_wants(const struct st_cli *cli, enum st_log_level level);
 void st_log_msg(const struct st_cli *cli, enum st_log_level level, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Prints err's message as "PROGRAM: msg" and returns err->code (or 70 if unset). */

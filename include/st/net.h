@@ -36,6 +36,10 @@ struct st_dial_opts {
 	/* When set: called after each endpoint is done (the program draws any progress line). */
 	void (*progress)(void *ctx, size_t done, size_t total, long ok);
 	void *progress_ctx;
+	/* When set: called (with progress_ctx) once the loop has run the events that reported
+	 * results, and once at the end: one flush of the program's output for all the
+	 * results of a turn of the loop, not one per result. */
+	void (*flush)(void *ctx);
 	/* When > 0: a descriptor that becomes readable when the program wants to stop,
 	 * e.g. the self-pipe its SIGINT handler writes to. libst installs no handlers. */
 	int stop_fd;

@@ -457,6 +457,69 @@ static void bad_peer_certificates_end_the_handshake(void **state)
 	node_free(&a);
 }
 
+/* One handshake of a's client context with a server presenting cert; returns the verdict. */
+static enum st_tls_verdict dial_cert(struct node *a, EVP_PKEY *key, X509 *cert, char *id)
+{
+	struct side c, s;
+	memset(&c, 0, sizeof c);
+	memset(&s, 0, sizeof s);
+	struct st_err err = {0};
+	c.ssl = st_tls_ssl_new(a->tls, false, &c.peer, &err);
+	s.ssl = raw_server(key, cert);
+	handshake(&c, &s);
+	assert_int_equal(c.done == 1, c.peer.verdict == ST_TLS_OK);
+	st_strlcpy(id, c.peer.id, ST_ID_STRLEN);
+	enum st_tls_verdict v = c.peer.verdict;
+	SSL_free(c.ssl);
+	SSL_free(s.ssl);
+	return v;
+}
+
+/*
+ * A certificate verified once is not verified again by the same contexts, yet every
+ * handshake gets the verdict a first one would: the same id, its dates checked at that
+ * handshake, and other bytes (a signature not its key's) are another certificate.
+ */
+static void a_certificate_seen_before_gets_the_same_verdict(void **state)
+{
+	(void)state;
+	struct node a;
+	node_new(&a);
+	EVP_PKEY *k = ed25519();
+	X509 *x = make_cert(k, k, 0, 3600);
+	char want[ST_ID_STRLEN], id[ST_ID_STRLEN];
+	struct st_err err = {0};
+	assert_int_equal(cert_verdict(x, want, &err), ST_TLS_OK);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(dial_cert(&a, k, x, id), ST_TLS_OK);
+		assert_string_equal(id, want);
+	}
+	/* the same certificate with one byte of its signature flipped */
+	unsigned char *der = NULL;
+	int n = i2d_X509(x, &der);
+	assert_true(n > 0);
+	der[n - 3] ^= 1;
+	const unsigned char *p = der;
+	X509 *bad = d2i_X509(NULL, &p, n);
+	assert_non_null(bad);
+	assert_int_equal(dial_cert(&a, k, bad, id), ST_TLS_MALFORMED);
+	assert_string_equal(id, "");
+	/* two hours on, the certificate seen before has expired */
+	char later[32];
+	snprintf(later, sizeof later, "%lld", (long long)st_now() + 7200);
+	assert_int_equal(setenv("ST_FAKE_NOW", later, 1), 0);
+	assert_int_equal(dial_cert(&a, k, x, id), ST_TLS_EXPIRED);
+	assert_int_equal(unsetenv("ST_FAKE_NOW"), 0);
+	assert_int_equal(dial_cert(&a, k, x, id), ST_TLS_OK);
+	assert_string_equal(id, want);
+	assert_int_equal(ERR_peek_error(), 0);
+	X509_free(bad);
+	OPENSSL_free(der);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	node_free(&a);
+}
+
 static void plain_bytes_on_a_tls_server_say_not_tls(void **state)
 {
 	(void)state;
@@ -583,6 +646,7 @@ int main(void)
 		cmocka_unit_test(mutual_tls_proves_both_ids),
 		cmocka_unit_test(a_pinned_id_not_proven_ends_the_handshake),
 		cmocka_unit_test(bad_peer_certificates_end_the_handshake),
+		cmocka_unit_test(a_certificate_seen_before_gets_the_same_verdict),
 		cmocka_unit_test(plain_bytes_on_a_tls_server_say_not_tls),
 		cmocka_unit_test(the_node_key_and_certificate_are_checked),
 		cmocka_unit_test(tls_1_2_only_when_configured),

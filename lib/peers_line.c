@@ -136,13 +136,21 @@ static bool quick_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 	return true;
 }
 
-int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err *err)
+/* A line into buf, NUL-terminated, for its fields to be cut in place; -1 when too long. */
+static int copy_line(char *buf, size_t size, const char *line, size_t len, struct st_err *err)
 {
-	char buf[1024];
-	if (len >= sizeof buf)
+	if (len >= size)
 		return st_err_set(err, ST_EX_DATAERR, "line too long");
 	memcpy(buf, line, len);
 	buf[len] = '\0';
+	return 0;
+}
+
+int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err *err)
+{
+	char buf[1024];
+	if (copy_line(buf, sizeof buf, line, len, err) < 0)
+		return -1;
 	char *f[11];
 	if (split_len(buf, len, f, 11) != 11)
 		return st_err_set(err, ST_EX_DATAERR, "expected 11 fields");
@@ -224,10 +232,8 @@ int pb_ban_target_parse(struct st_ban *b, const char *target, struct st_err *err
 int pb_ban_parse(struct st_ban *b, const char *line, size_t len, struct st_err *err)
 {
 	char buf[512];
-	if (len >= sizeof buf)
-		return st_err_set(err, ST_EX_DATAERR, "line too long");
-	memcpy(buf, line, len);
-	buf[len] = '\0';
+	if (copy_line(buf, sizeof buf, line, len, err) < 0)
+		return -1;
 	char *f[5];
 	if (split(buf, f, 5) != 5)
 		return st_err_set(err, ST_EX_DATAERR, "expected 5 fields");

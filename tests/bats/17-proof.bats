@@ -59,8 +59,11 @@ run_ops() {
 	for round in $(seq 1 "$rounds"); do
 		if [ $((round % 2)) -eq 1 ]; then
 			# a large add killed at a moment that moves: in the journal's appends, its
-			# commit, or the compaction that closes it
-			sed -n "$(((round % 40) * 500 + 1)),$(((round % 40 + 8) * 500))p" kills.txt |
+			# commit, or the compaction that closes it; every other one with its input
+			# held open a second, so that kills land however fast the add has become
+			hold=0
+			[ $((round % 4)) -eq 1 ] && hold=1
+			{ sed -n "$(((round % 40) * 500 + 1)),$(((round % 40 + 8) * 500))p" kills.txt; sleep "$hold"; } |
 				st-addrbook --max-addresses 100000 --max-per-subnet 100000 add --allow-private -q &
 			pid=$!
 			sleep "0.$(printf '%03d' $((round % 8 * 4 + 2)))"

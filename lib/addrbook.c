@@ -592,25 +592,33 @@ int st_addrbook_open(struct st_addrbook **out, const struct st_config *cfg, unsi
 	return 0;
 }
 
-/* Drops every entry held in memory, keeping the store and the policy. */
-static void forget_entries(struct st_addrbook *ab)
+/* Frees the lookup tables (endpoint index, subnet and group counts, source index,
+ * eviction order): the entries and source names stay readable, as a closing rewrite
+ * needs, but nothing may be looked up or changed until the tables are built again. */
+static void drop_tables(struct st_addrbook *ab)
 {
-	for (size_t i = 0; i < ab->nsources; i++)
-		free(ab->sources[i]);
-	free(ab->sources);
-	st_map_clear(&ab->source_index);
-	free(ab->e);
 	st_map_clear(&ab->index);
 	st_map_clear(&ab->subnets);
 	st_map_clear(&ab->groups);
+	st_map_clear(&ab->source_index);
 	free(ab->evict);
+	ab->evict = NULL;
+	ab->nevict = ab->evict_pos = 0;
+}
+
+/* Drops every entry held in memory, keeping the store and the policy. */
+static void forget_entries(struct st_addrbook *ab)
+{
+	drop_tables(ab);
+	for (size_t i = 0; i < ab->nsources; i++)
+		free(ab->sources[i]);
+	free(ab->sources);
+	free(ab->e);
 	ab->sources = NULL;
 	ab->nsources = ab->source_cap = 0;
 	ab->last_source = 0;
 	ab->e = NULL;
 	ab->n = ab->cap = ab->live = 0;
-	ab->evict = NULL;
-	ab->nevict = ab->evict_pos = 0;
 }
 
 int st_addrbook_load_all(struct st_addrbook *ab, struct st_err *err)
@@ -983,18 +991,6 @@ int st_addrbook_commit(struct st_addrbook *ab, struct st_err *err)
 	return st_store_sync(ab->store, err);
 }
 
-/* Frees the lookup tables of a book that is about to be freed: its entries and
- * source names stay readable, nothing may be looked up or changed after. */
-static void drop_tables(struct st_addrbook *ab)
-{
-	st_map_clear(&ab->index);
-	st_map_clear(&ab->subnets);
-	st_map_clear(&ab->groups);
-	st_map_clear(&ab->source_index);
-	free(ab->evict);
-	ab->evict = NULL;
-	ab->nevict = ab->evict_pos = 0;
-}
 
 int st_addrbook_close(struct st_addrbook *ab, struct st_err *err)
 {

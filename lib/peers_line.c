@@ -139,8 +139,10 @@ static bool quick_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 /* A line into buf, NUL-terminated, for its fields to be cut in place; -1 when too long. */
 static int copy_line(char *buf, size_t size, const char *line, size_t len, struct st_err *err)
 {
-	if (len >= size)
-		return st_err_set(err, ST_EX_DATAERR, "line too long");
+	if (len >= size) {
+		st_err_set(err, ST_EX_DATAERR, "line too long");
+		return -1; /* said outright: the analyzer cannot see st_err_set's -1 */
+	}
 	memcpy(buf, line, len);
 	buf[len] = '\0';
 	return 0;

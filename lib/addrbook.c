@@ -146,11 +146,22 @@ const struct st_addr_entry *st_addrbook_get(struct st_addrbook *ab, const struct
 	return e && !e->deleted ? e : NULL;
 }
 
-static void count_entry(struct st_addrbook *ab, const struct st_addr_entry *e, int delta)
+/*
+ * Counts e in or out of the live count and its subnet's and source group's. Only
+ * counting in can fail (a new key needs room), and then nothing is counted: a count
+ * left short would let a subnet past its quota and wrap when the entry goes.
+ */
+static int count_entry(struct st_addrbook *ab, const struct st_addr_entry *e, int delta)
 {
-	counter_add(&ab->subnets, st_endpoint_subnet_key(&e->ep), delta);
-	counter_add(&ab->groups, e->source_group, delta);
+	uint64_t subnet = st_endpoint_subnet_key(&e->ep);
+	if (counter_add(&ab->subnets, subnet, delta) < 0)
+		return -1;
+	if (counter_add(&ab->groups, e->source_group, delta) < 0) {
+		(void)counter_add(&ab->subnets, subnet, -delta); /* counting out never allocates */
+		return -1;
+	}
 	ab->live = (size_t)((int64_t)ab->live + delta);
+	return 0;
 }
 
 /*
@@ -171,8 +182,31 @@ static struct st_addr_entry *insert_new(struct st_addrbook *ab, const struct st_
 		ab->e = ne;
 		ab->cap = cap;
 	}
-	if (ab->n >= ST_MAP_VALUE_MAX ||
-	    st_map_add(&ab->index, h, (uint32_t)ab->n) < 0) {
+	if (ab->n >= ST_MAP_VALUE_MAX) {
+		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		return NULL;
+	}
+	/* counted before it is indexed, so that either failing leaves the book as it was */
+	uint64_t subnet = st_endpoint_subnet_key(&e->ep);
+	int counted;
+	if (subnet_count == UINT32_MAX) {
+		counted = count_entry(ab, e, +1);
+	} else if (subnet && st_map_put64(&ab->subnets, subnet, subnet_count + 1) < 0) {
+		counted = -1; /* count_entry's +1 with the count known: one probe less */
+	} else if (counter_add(&ab->groups, e->source_group, +1) < 0) {
+		if (subnet)
+			(void)counter_add(&ab->subnets, subnet, -1);
+		counted = -1;
+	} else {
+		ab->live++;
+		counted = 0;
+	}
+	if (counted < 0) {
+		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		return NULL;
+	}
+	if (st_map_add(&ab->index, h, (uint32_t)ab->n) < 0) {
+		(void)count_entry(ab, e, -1);
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		return NULL;
 	}
@@ -180,14 +214,6 @@ static struct st_addr_entry *insert_new(struct st_addrbook *ab, const struct st_
 	*slot = *e;
 	slot->deleted = false;
 	ab->n++;
-	if (subnet_count == UINT32_MAX) {
-		count_entry(ab, slot, +1);
-	} else {
-		/* count_entry's +1 with the count known (never 0 after it: a key is kept) */
-		(void)st_map_put64(&ab->subnets, st_endpoint_subnet_key(&slot->ep), subnet_count + 1);
-		counter_add(&ab->groups, slot->source_group, +1);
-		ab->live++;
-	}
 	return slot;
 }
 
@@ -199,11 +225,15 @@ static struct st_addr_entry *insert(struct st_addrbook *ab, const struct st_addr
 	struct st_addr_entry *slot = lookup_hashed(ab, &e->ep, h);
 	if (!slot)
 		return insert_new(ab, e, h, UINT32_MAX, err);
+	/* in before out: a failed count in leaves the old entry counted as it was */
+	if (count_entry(ab, e, +1) < 0) {
+		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		return NULL;
+	}
 	if (!slot->deleted)
-		count_entry(ab, slot, -1);
+		(void)count_entry(ab, slot, -1);
 	*slot = *e;
 	slot->deleted = false;
-	count_entry(ab, slot, +1);
 	return slot;
 }
 
@@ -226,7 +256,7 @@ static void delete(struct st_addrbook *ab, struct st_addr_entry *e)
 {
 	if (e->deleted)
 		return;
-	count_entry(ab, e, -1);
+	(void)count_entry(ab, e, -1);
 	e->deleted = true;
 }
 
@@ -891,9 +921,12 @@ int st_addrbook_import_entry(struct st_addrbook *ab, const struct st_addr_entry 
 	 * under (a gossip peer's /16), not a hash of its source text: else a repair
 	 * or an export | import would count one source's quota under two keys */
 	if (e->fresh && in->source_group && in->source_group != e->source_group) {
-		count_entry(ab, e, -1);
+		struct st_addr_entry moved = *e;
+		moved.source_group = in->source_group;
+		if (count_entry(ab, &moved, +1) < 0)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		(void)count_entry(ab, e, -1);
 		e->source_group = in->source_group;
-		count_entry(ab, e, +1);
 	}
 	(void)source;
 	return journal_put(ab, e, err) < 0 ? -1 : 1;

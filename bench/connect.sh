@@ -122,37 +122,55 @@ fi
 stop_all
 
 # idle connections held open: st-listen's resident memory per connection, against the
-# raw epoll server holding the same number
-hold() { # PORT ADDR N OUT: opens N connections and keeps them 20 s
-	python3 - "$1" "$2" "$3" >"$4" <<'PY' &
+# raw epoll server holding the same number; then the same after each sent the captured
+# Handshake and read st-listen's answer (a peer that said who it is and went quiet)
+hold() { # PORT ADDR N OUT [HELLO]: opens N connections (each sends HELLO, reads the answer), keeps them 20 s
+	python3 - "$1" "$2" "$3" "${5:-}" >"$4" <<'PY' &
 import resource, socket, sys, time
 port, addr, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+hello = open(sys.argv[4], "rb").read() if sys.argv[4] else b""
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 256), hard))
 conns = [socket.create_connection((addr, port)) for _ in range(n)]
-print("open", len(conns), flush=True)
+answered = 0
+for c in conns if hello else []:
+    c.sendall(hello)
+for c in conns if hello else []:
+    c.settimeout(10)
+    try:
+        answered += 1 if c.recv(65536) else 0
+    except OSError:
+        pass
+if not hello or answered == n:
+    print("open", len(conns), flush=True)
+else:
+    print("answered only", answered, "of", n, flush=True)
 time.sleep(20)
 PY
 	pids+=($!)
 	for i in $(seq 600); do grep -q '^open' "$4" 2>/dev/null && return 0; sleep 0.1; done
 	return 1
 }
-per_conn() { # PID: VmRSS delta per connection (bytes) while N are held; "" when it failed
+per_conn() { # PID PORT ADDR [HELLO]: VmRSS delta per connection (bytes) while N are held; "" when it failed
 	local rss0 rss1
 	rss0=$(awk '/VmRSS/ { print $2 }' "/proc/$1/status")
-	hold "$2" "$3" "$idle" "$work/hold-$1.out" || return 1
+	hold "$2" "$3" "$idle" "$work/hold-$1.out" "${4:-}" || return 1
 	sleep 1
 	rss1=$(awk '/VmRSS/ { print $2 }' "/proc/$1/status")
 	[ -n "$rss1" ] && echo $(((rss1 - rss0) * 1024 / idle))
 }
-st-listen -q --bind 127.0.5.1:0 --max-per-ip 1000000 --max-conns 100000 --idle-timeout 10m \
-	--data-dir "$work/idle" >"$work/idle.out" 2>/dev/null &
-lp=$!
-pids+=($lp)
-st_b=
-wait_listening "$work/idle.out" 1 &&
-	st_b=$(per_conn "$lp" "$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/idle.out")" 127.0.5.1)
-stop_all
+idle_listener() { # HELLO: st-listen's bytes per held connection
+	st-listen -q --bind 127.0.5.1:0 --max-per-ip 1000000 --max-conns 100000 --idle-timeout 10m \
+		--data-dir "$work/idle" >"$work/idle.out" 2>/dev/null &
+	lp=$!
+	pids+=($lp)
+	wait_listening "$work/idle.out" 1 &&
+		per_conn "$lp" "$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/idle.out")" 127.0.5.1 "$1"
+	stop_all
+}
+st_b=$(idle_listener "")
+st_hb=
+[ -s "$work/hello" ] && st_hb=$(idle_listener "$work/hello")
 "$raw" serve 127.0.5.2:0 >"$work/ridle.out" &
 rp=$!
 pids+=($rp)
@@ -162,3 +180,5 @@ wait_listening "$work/ridle.out" 1 &&
 stop_all
 bench_row listen "memory per idle connection" "$(bench_label "$idle") conns" B low \
 	"$(bench_values $st_b)" "$(bench_values $raw_b)" "raw epoll server, same conns" -
+bench_row listen "memory per handshaken idle connection" "$(bench_label "$idle") conns" B low \
+	"$(bench_values $st_hb)" "$(bench_values $raw_b)" "raw epoll server, same conns (no handshake)" -

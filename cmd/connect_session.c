@@ -57,7 +57,7 @@ static void run_commands(struct ia *a);
 static void on_event(void *ctx, struct st_conn *c, struct st_session_event *ev)
 {
 	struct ia *a = ctx;
-	const struct st_handshake *r = st_conn_session(c)->remote;
+	const struct st_hello *r = st_conn_session(c)->remote;
 	char name[16], ep[ST_ENDPOINT_STRLEN];
 	switch (ev->kind) {
 	case ST_EV_HANDSHAKE:

@@ -155,7 +155,7 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 	struct run *r = ctx;
 	char ep[ST_ENDPOINT_STRLEN];
 	st_endpoint_format(res->ep, ep, sizeof ep);
-	const struct st_handshake *h = res->remote;
+	const struct st_hello *h = res->remote;
 	if ((unsigned)res->status < ST_STATUS__COUNT)
 		r->by_status[res->status]++;
 	if (r->getpeers && res->status == ST_STATUS_OK && res->npeers_sent == 0)

@@ -144,7 +144,7 @@ static void on_bound(void *vctx, const struct st_endpoint *addr)
 static void log_session(const struct listen_ctx *c, const struct st_inbound *in, const char *peer,
                         const char *reach)
 {
-	const struct st_handshake *h = in->remote;
+	const struct st_hello *h = in->remote;
 	struct st_kv kv;
 	st_kv_begin(&kv, ST_LOG_INFO, "session");
 	st_kv_str(&kv, "endpoint", reach[0] ? reach : NULL);
@@ -168,7 +168,7 @@ static void on_session(void *vctx, const struct st_inbound *in)
 	struct listen_ctx *c = vctx;
 	char peer[ST_ENDPOINT_STRLEN], reach[ST_ENDPOINT_STRLEN] = "";
 	st_endpoint_format(in->ep, peer, sizeof peer);
-	const struct st_handshake *h = in->remote;
+	const struct st_hello *h = in->remote;
 	/* the books want where the peer can be dialed: its address and the port it
 	 * says it listens on; its source port is ephemeral, no endpoint at all */
 	if (h && h->listen_port) {

@@ -129,7 +129,7 @@ static void on_result(void *ctx, const struct st_dial_result *res)
 	struct st_crawl_node *nd = st_crawl_find(r->cs, res->ep);
 	if (!nd || r->failed)
 		return;
-	const struct st_handshake *h = res->remote;
+	const struct st_hello *h = res->remote;
 	int64_t now = st_now();
 	/* under TLS the id is the one the certificate proved (equal to the claim
 	 * on success: a mismatch ends the connection) */

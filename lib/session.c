@@ -111,11 +111,15 @@ static int on_handshake(struct st_session *s, uint8_t type, const uint8_t *p, si
 		st_session_close(s, ST_CLOSE_UNEXPECTED, d);
 		return -1;
 	}
-	if (!s->remote && !(s->remote = calloc(1, sizeof *s->remote))) {
+	/* decoded on the stack, kept at its size; kept as far as it decoded, even when
+	 * it is refused, so that a record can still say who it claimed to be */
+	struct st_handshake hs;
+	enum st_wire_error e = st_decode_handshake(p, n, &hs);
+	free(s->remote);
+	if (!(s->remote = st_hello_keep(&hs))) {
 		st_session_close(s, ST_CLOSE_PROTOCOL, "out of memory");
 		return -1;
 	}
-	enum st_wire_error e = st_decode_handshake(p, n, s->remote);
 	if (e != ST_WIRE_OK)
 		return protocol_error(s, st_msg_name(type, name, sizeof name), e);
 	if (s->remote->version != ST_PROTOCOL_VERSION) {

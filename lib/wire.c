@@ -316,6 +316,32 @@ static enum st_wire_error read_string(struct reader *r, char *out, size_t size)
 	return ST_WIRE_OK;
 }
 
+struct st_hello *st_hello_keep(const struct st_handshake *h)
+{
+	size_t ni = strnlen(h->node_id, sizeof h->node_id - 1);
+	size_t ua = strnlen(h->user_agent, sizeof h->user_agent - 1);
+	struct st_hello *k = malloc(sizeof *k + ni + ua + 2);
+	if (!k)
+		return NULL;
+	*k = (struct st_hello){
+	    .version = h->version,
+	    .timestamp = h->timestamp,
+	    .has_ext = h->has_ext,
+	    .listen_port = h->listen_port,
+	    .has_nonce = h->has_nonce,
+	    .nonce = h->nonce,
+	    .has_services = h->has_services,
+	    .services = h->services,
+	};
+	memcpy(k->text, h->node_id, ni);
+	k->text[ni] = 0;
+	memcpy(k->text + ni + 1, h->user_agent, ua);
+	k->text[ni + 1 + ua] = 0;
+	k->node_id = k->text;
+	k->user_agent = k->text + ni + 1;
+	return k;
+}
+
 enum st_wire_error st_decode_handshake(const uint8_t *p, size_t n, struct st_handshake *h)
 {
 	memset(h, 0, sizeof *h);

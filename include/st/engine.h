@@ -219,7 +219,7 @@ struct st_dial_result {
 	const char *expected_id;          /* given with the endpoint ("ID@"), or NULL */
 	enum st_status status;
 	const char *error;                /* words, or NULL */
-	const struct st_handshake *remote;/* NULL when no handshake happened */
+	const struct st_hello *remote;    /* NULL when no handshake happened */
 	int64_t rtt_ms;                   /* -1 when not measured */
 	const struct st_endpoint *peers;  /* from GetPeers, at most the count asked */
 	size_t npeers;
@@ -291,7 +291,7 @@ struct st_listener;
 /* One inbound session, reported when it closed (or was refused at accept). */
 struct st_inbound {
 	const struct st_endpoint *ep;
-	const struct st_handshake *remote;  /* NULL without a handshake */
+	const struct st_hello *remote;      /* NULL without a handshake */
 	enum st_status status;
 	const char *error;
 	int64_t duration_ms;

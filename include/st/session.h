@@ -73,7 +73,7 @@ struct st_session {
 	const struct st_handshake *local;
 	/* The peer's Handshake, allocated when it arrives (NULL before): an idle listener
 	 * holds many connections that never send one. Filled as far as it decoded. */
-	struct st_handshake *remote;
+	struct st_hello *remote;
 	struct st_buf out;             /* bytes waiting to be written */
 	enum st_close_reason reason;
 	char detail[256];              /* why, in words */

@@ -96,6 +96,29 @@ struct st_handshake {
 	uint64_t services;      /* tag 3 */
 };
 
+/*
+ * A peer's Handshake as a session keeps it for the connection's life: the same
+ * fields, its two strings at their own length in one allocation (st_hello_keep),
+ * not two ST_WIRE_STRING_MAX arrays: on an idle listener that is most of a
+ * handshaken connection's memory.
+ */
+struct st_hello {
+	int32_t version;
+	int64_t timestamp;
+	const char *node_id;    /* into text */
+	const char *user_agent; /* into text */
+	bool has_ext;
+	uint16_t listen_port;
+	bool has_nonce;
+	uint64_t nonce;
+	bool has_services;
+	uint64_t services;
+	char text[];
+};
+
+/* A copy of h to keep (free it with free), or NULL when out of memory. */
+struct st_hello *st_hello_keep(const struct st_handshake *h);
+
 #define ST_SERVICE_GETPEERS 1u
 
 struct st_getpeers {

@@ -104,6 +104,42 @@ static void handshake_violations(void **state)
 	assert_int_equal(st_decode_handshake(longid, sizeof longid, &h), ST_WIRE_BAD_NODE_ID);
 }
 
+/* What a session keeps of a Handshake: every field, and strings at their length (a
+ * 1,024-character user agent still whole, an empty one empty). */
+static void a_kept_handshake_is_whole_and_small(void **state)
+{
+	(void)state;
+	struct st_handshake h = {.version = 7, .timestamp = -5, .has_ext = true, .listen_port = 7777,
+	                         .has_nonce = true, .nonce = 0xfeedfacecafebeefULL,
+	                         .has_services = true, .services = ST_SERVICE_GETPEERS};
+	strcpy(h.node_id, "peer-1");
+	struct st_hello *k = st_hello_keep(&h);
+	assert_non_null(k);
+	assert_int_equal(k->version, 7);
+	assert_int_equal(k->timestamp, -5);
+	assert_true(k->has_ext && k->has_nonce && k->has_services);
+	assert_int_equal(k->listen_port, 7777);
+	assert_true(k->nonce == 0xfeedfacecafebeefULL);
+	assert_int_equal(k->services, ST_SERVICE_GETPEERS);
+	assert_string_equal(k->node_id, "peer-1");
+	assert_string_equal(k->user_agent, "");
+	/* its strings live in its own allocation, not in h */
+	assert_true(k->node_id >= k->text && k->user_agent > k->node_id);
+	strcpy(h.node_id, "changed");
+	assert_string_equal(k->node_id, "peer-1");
+	free(k);
+
+	memset(h.user_agent, 'u', ST_WIRE_STRING_MAX);
+	h.user_agent[ST_WIRE_STRING_MAX] = 0;
+	h.node_id[0] = 0;
+	k = st_hello_keep(&h);
+	assert_non_null(k);
+	assert_string_equal(k->node_id, "");
+	assert_int_equal(strlen(k->user_agent), ST_WIRE_STRING_MAX);
+	assert_memory_equal(k->user_agent, h.user_agent, ST_WIRE_STRING_MAX + 1);
+	free(k);
+}
+
 static void ping_pong_golden_bytes(void **state)
 {
 	(void)state;
@@ -302,6 +338,7 @@ int main(void)
 		cmocka_unit_test(handshake_golden_bytes_reference_form),
 		cmocka_unit_test(handshake_ack_with_our_extension),
 		cmocka_unit_test(handshake_violations),
+		cmocka_unit_test(a_kept_handshake_is_whole_and_small),
 		cmocka_unit_test(ping_pong_golden_bytes),
 		cmocka_unit_test(getpeers_golden_bytes_and_dotnet_strings),
 		cmocka_unit_test(peers_golden_bytes),

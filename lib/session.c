@@ -53,11 +53,9 @@ void st_session_clear(struct st_session *s)
 {
 	st_frame_decoder_clear(&s->dec);
 	st_buf_clear(&s->out);
-	free(s->gp);
 	free(s->peers);
 	free(s->remote);
 	s->remote = NULL;
-	s->gp = NULL;
 	s->peers = NULL;
 }
 
@@ -146,15 +144,35 @@ static int on_handshake(struct st_session *s, uint8_t type, const uint8_t *p, si
 	return 0;
 }
 
-/* The GetPeers and Peers scratch space (40 KB) is only needed by sessions that
- * exchange peers: most never do, and an idle listener holds thousands. */
-static bool scratch(struct st_session *s)
+/*
+ * A GetPeers and its answer are scratch for that one message (40 KB): a session
+ * that answered keeps none of it, however long it then idles, and however many
+ * sessions a listener holds. Only a dialer keeps the Peers it asked for (in
+ * s->peers, for its result); a Peers nobody asked for is read and dropped.
+ */
+static int answer_getpeers(struct st_session *s, struct st_session_event *ev, const uint8_t *p,
+                           size_t n)
 {
-	if (!s->gp)
-		s->gp = malloc(sizeof *s->gp);
-	if (!s->peers)
-		s->peers = malloc(ST_PEERS_MAX * sizeof *s->peers);
-	return s->gp && s->peers;
+	struct st_getpeers *gp = malloc(sizeof *gp);
+	struct st_endpoint *reply = malloc(ST_PEERS_MAX * sizeof *reply);
+	enum st_wire_error e;
+	int rc = 0;
+	if (!gp || !reply) {
+		rc = protocol_error(s, "GetPeers", ST_WIRE_TOO_LARGE);
+	} else if ((e = st_decode_getpeers(p, n, gp)) != ST_WIRE_OK) {
+		rc = protocol_error(s, "GetPeers", e);
+	} else {
+		ev->kind = ST_EV_GETPEERS;
+		ev->getpeers = gp;
+		ev->reply = reply;
+		emit(s, ev);
+		size_t count = ev->nreply < (size_t)gp->max_count ? ev->nreply : (size_t)gp->max_count;
+		if (st_wire_peers(&s->out, reply, count, NULL) < 0)
+			rc = protocol_error(s, "Peers", ST_WIRE_TOO_LARGE);
+	}
+	free(gp);
+	free(reply);
+	return rc;
 }
 
 static int on_ready(struct st_session *s, uint8_t type, const uint8_t *p, size_t n, int64_t now_ms)
@@ -188,22 +206,10 @@ static int on_ready(struct st_session *s, uint8_t type, const uint8_t *p, size_t
 		ev.kind = ST_EV_HEARTBEAT;
 		break;
 	case ST_MSG_GETPEERS:
-		if (!scratch(s))
-			return protocol_error(s, "GetPeers", ST_WIRE_TOO_LARGE);
-		if ((e = st_decode_getpeers(p, n, s->gp)) != ST_WIRE_OK)
-			return protocol_error(s, "GetPeers", e);
-		ev.kind = ST_EV_GETPEERS;
-		ev.getpeers = s->gp;
-		ev.reply = s->peers;
-		emit(s, &ev);
-		if (st_wire_peers(&s->out, s->peers,
-		                  ev.nreply < (size_t)s->gp->max_count ? ev.nreply : (size_t)s->gp->max_count,
-		                  NULL) < 0)
-			return protocol_error(s, "Peers", ST_WIRE_TOO_LARGE);
-		return 0;
+		return answer_getpeers(s, &ev, p, n);
 	case ST_MSG_PEERS: {
 		size_t count;
-		if (!scratch(s))
+		if (!s->peers && !(s->peers = malloc(ST_PEERS_MAX * sizeof *s->peers)))
 			return protocol_error(s, "Peers", ST_WIRE_TOO_LARGE);
 		if ((e = st_decode_peers(p, n, s->peers, ST_PEERS_MAX, &count)) != ST_WIRE_OK)
 			return protocol_error(s, "Peers", e);
@@ -211,7 +217,12 @@ static int on_ready(struct st_session *s, uint8_t type, const uint8_t *p, size_t
 		ev.kind = ST_EV_PEERS;
 		ev.peers = s->peers;
 		ev.npeers = count;
-		break;
+		emit(s, &ev);
+		if (!s->dialer) {
+			free(s->peers);
+			s->peers = NULL;
+		}
+		return 0;
 	}
 	case ST_MSG_ERROR: {
 		char text[300];
@@ -296,14 +307,18 @@ int st_session_ping(struct st_session *s, int64_t now_ms)
 int st_session_getpeers(struct st_session *s, int32_t max_count, const struct st_endpoint *exclude,
                         size_t nexclude)
 {
-	if (s->state != ST_SESS_READY || !scratch(s))
+	struct st_getpeers *gp;
+	if (s->state != ST_SESS_READY || !(gp = malloc(sizeof *gp)))
 		return -1;
-	s->gp->max_count = max_count;
-	s->gp->nexclude = nexclude > 1000 ? 1000 : nexclude;
-	if (s->gp->nexclude)
-		memcpy(s->gp->exclude, exclude, s->gp->nexclude * sizeof *exclude);
+	gp->max_count = max_count;
+	gp->nexclude = nexclude > 1000 ? 1000 : nexclude;
+	gp->skipped = 0;
+	if (gp->nexclude)
+		memcpy(gp->exclude, exclude, gp->nexclude * sizeof *exclude);
 	s->getpeers_pending = true;
-	return st_wire_getpeers(&s->out, s->gp, NULL);
+	int rc = st_wire_getpeers(&s->out, gp, NULL);
+	free(gp);
+	return rc;
 }
 
 int st_session_raw(struct st_session *s, uint8_t type, const uint8_t *payload, size_t len)

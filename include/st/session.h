@@ -81,8 +81,7 @@ struct st_session {
 	bool ping_pending, getpeers_pending;
 	st_session_fn on_event;
 	void *ctx;
-	struct st_getpeers *gp;        /* scratch for decoding GetPeers */
-	struct st_endpoint *peers;     /* scratch for decoding / answering Peers */
+	struct st_endpoint *peers;     /* a dialer's Peers, decoded (NULL until one came) */
 };
 
 /* Sets a session up; a dialer queues its Handshake. local must outlive the session.

@@ -88,6 +88,21 @@ static void handshake_ping_and_getpeers(void **state)
 	assert_int_equal(lw.getpeers, 1);
 	assert_int_equal(dw.peers, 1);
 	assert_int_equal(dw.npeers, 1); /* max_count 1 honoured */
+	/* the listener keeps nothing of a GetPeers it answered (40 KB per idle session
+	 * otherwise); the dialer keeps the Peers it asked for, for its result */
+	assert_null(l.peers);
+	assert_non_null(d.peers);
+	assert_memory_equal(&d.peers[0], &lw.answer[0], sizeof lw.answer[0]);
+	/* a Peers the listener never asked for is read and dropped */
+	struct st_buf unasked;
+	st_buf_init(&unasked, ST_FRAME_MAX + 64);
+	assert_int_equal(st_wire_peers(&unasked, lw.answer, 2, NULL), 0);
+	st_session_input(&l, (uint8_t *)unasked.data, unasked.len, 2000);
+	st_buf_clear(&unasked);
+	assert_int_equal(lw.peers, 1);
+	assert_int_equal(lw.npeers, 2);
+	assert_null(l.peers);
+	assert_int_equal(l.state, ST_SESS_READY);
 	st_session_clear(&d);
 	st_session_clear(&l);
 }

@@ -256,7 +256,7 @@ static void delete(struct st_addrbook *ab, struct st_addr_entry *e)
 {
 	if (e->deleted)
 		return;
-	(void)count_entry(ab, e, -1);
+	(void)count_entry(ab, e, -1); /* counting out never allocates, so never fails */
 	e->deleted = true;
 }
 
@@ -795,21 +795,15 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 		*verdict = ST_ADD_SOURCE_FULL;
 		return 0;
 	}
+	size_t victim = SIZE_MAX; /* an index: the insert below may move the entries */
 	if (ab->live >= ab->cfg.addrbook.max_addresses) {
-		struct st_addr_entry *victim = eviction_candidate(ab);
+		struct st_addr_entry *v = eviction_candidate(ab);
 		/* an address we only heard of never evicts one we have reached */
-		if (!victim || victim->successes > 0) {
+		if (!v || v->successes > 0) {
 			*verdict = ST_ADD_BOOK_FULL;
 			return 0;
 		}
-		if (evicted)
-			*evicted = victim->ep;
-		if (st_endpoint_subnet_key(&victim->ep) == subnet)
-			in_subnet--; /* the victim's subnet is ours: one fewer there now */
-		delete(ab, victim);
-		ab->evict_pos++;
-		if (journal_del(ab, &victim->ep, err) < 0)
-			return -1;
+		victim = (size_t)(v - ab->e);
 	}
 	struct st_addr_entry e = {0};
 	e.ep = *ep;
@@ -819,12 +813,23 @@ int st_addrbook_add(struct st_addrbook *ab, const struct st_endpoint *ep, const 
 	e.source = si & ST_ADDR_SOURCES_MAX;
 	if (si == UINT32_MAX)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	/* a deleted slot of ep (evicted or removed in this run) is taken again */
+	/* a deleted slot of ep (evicted or removed in this run) is taken again. The new
+	 * entry goes in before the victim goes out, so that an add that fails (out of
+	 * memory) has evicted nobody */
 	struct st_addr_entry *slot = old ? insert(ab, &e, err)
 	                                 : insert_new(ab, &e, h, in_subnet, err);
 	if (!slot)
 		return -1;
 	slot->fresh = true;
+	if (victim != SIZE_MAX) {
+		struct st_addr_entry *v = &ab->e[victim];
+		if (evicted)
+			*evicted = v->ep;
+		delete(ab, v);
+		ab->evict_pos++;
+		if (journal_del(ab, &v->ep, err) < 0)
+			return -1;
+	}
 	*verdict = ST_ADD_ADDED;
 	return journal_put(ab, slot, err);
 }
@@ -899,6 +904,18 @@ int st_addrbook_import_entry(struct st_addrbook *ab, const struct st_addr_entry 
 	int found = find_live(ab, &in->ep, &e, err);
 	if (found <= 0)
 		return found;
+	/* an entry this run added from a stored line keeps the group it was counted
+	 * under (a gossip peer's /16), not a hash of its source text: else a repair
+	 * or an export | import would count one source's quota under two keys. First,
+	 * since only it can fail: a failed import changes nothing */
+	if (e->fresh && in->source_group && in->source_group != e->source_group) {
+		struct st_addr_entry moved = *e;
+		moved.source_group = in->source_group;
+		if (count_entry(ab, &moved, +1) < 0)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		(void)count_entry(ab, e, -1);
+		e->source_group = in->source_group;
+	}
 	/* merge: keep the wider history */
 	if (in->first_seen && (!e->first_seen || in->first_seen < e->first_seen))
 		e->first_seen = in->first_seen;
@@ -917,17 +934,6 @@ int st_addrbook_import_entry(struct st_addrbook *ab, const struct st_addr_entry 
 	if (in->consecutive_failures > e->consecutive_failures)
 		e->consecutive_failures = in->consecutive_failures;
 	e->pinned = e->pinned || in->pinned;
-	/* an entry this run added from a stored line keeps the group it was counted
-	 * under (a gossip peer's /16), not a hash of its source text: else a repair
-	 * or an export | import would count one source's quota under two keys */
-	if (e->fresh && in->source_group && in->source_group != e->source_group) {
-		struct st_addr_entry moved = *e;
-		moved.source_group = in->source_group;
-		if (count_entry(ab, &moved, +1) < 0)
-			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-		(void)count_entry(ab, e, -1);
-		e->source_group = in->source_group;
-	}
 	(void)source;
 	return journal_put(ab, e, err) < 0 ? -1 : 1;
 }

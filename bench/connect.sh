@@ -137,8 +137,9 @@ for c in conns if hello else []:
     c.sendall(hello)
 for c in conns if hello else []:
     c.settimeout(10)
-    try:
-        answered += 1 if c.recv(65536) else 0
+    try:  # a HandshakeAck's header: a length, then type 2 (an Error or a close is no answer)
+        head = c.recv(5, socket.MSG_WAITALL)
+        answered += 1 if len(head) == 5 and head[4] == 2 else 0
     except OSError:
         pass
 if not hello or answered == n:
@@ -148,7 +149,11 @@ else:
 time.sleep(20)
 PY
 	pids+=($!)
-	for i in $(seq 600); do grep -q '^open' "$4" 2>/dev/null && return 0; sleep 0.1; done
+	for i in $(seq 600); do
+		grep -q '^open' "$4" 2>/dev/null && return 0
+		grep -q '^answered only' "$4" 2>/dev/null && return 1
+		sleep 0.1
+	done
 	return 1
 }
 per_conn() { # PID PORT ADDR [HELLO]: VmRSS delta per connection (bytes) while N are held; "" when it failed
@@ -159,18 +164,21 @@ per_conn() { # PID PORT ADDR [HELLO]: VmRSS delta per connection (bytes) while N
 	rss1=$(awk '/VmRSS/ { print $2 }' "/proc/$1/status")
 	[ -n "$rss1" ] && echo $(((rss1 - rss0) * 1024 / idle))
 }
-idle_listener() { # HELLO: st-listen's bytes per held connection
+idle_listener() { # VAR TAG [HELLO]: sets VAR to st-listen's bytes per held connection ("" when it failed)
+	local out=$work/idle-$2.out
 	st-listen -q --bind 127.0.5.1:0 --max-per-ip 1000000 --max-conns 100000 --idle-timeout 10m \
-		--data-dir "$work/idle" >"$work/idle.out" 2>/dev/null &
+		--data-dir "$work/idle-$2" >"$out" 2>/dev/null &
 	lp=$!
-	pids+=($lp)
-	wait_listening "$work/idle.out" 1 &&
-		per_conn "$lp" "$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/idle.out")" 127.0.5.1 "$1"
+	pids+=($lp) # in this shell, so that cleanup reaches it however the script ends
+	local b=
+	wait_listening "$out" 1 &&
+		b=$(per_conn "$lp" "$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$out")" 127.0.5.1 "${3:-}")
+	printf -v "$1" '%s' "$b"
 	stop_all
 }
-st_b=$(idle_listener "")
-st_hb=
-[ -s "$work/hello" ] && st_hb=$(idle_listener "$work/hello")
+st_b= st_hb=
+idle_listener st_b plain
+[ -s "$work/hello" ] && idle_listener st_hb hello "$work/hello"
 "$raw" serve 127.0.5.2:0 >"$work/ridle.out" &
 rp=$!
 pids+=($rp)

@@ -93,6 +93,20 @@ static int protocol_error(struct st_session *s, const char *msg, enum st_wire_er
 	return -1;
 }
 
+/* A Handshake the codec refused may hold strings it never got to check, or the one it
+ * refused: what is kept of it (for a record of who it claimed to be) is only what
+ * would have passed, so that no peer's control bytes reach a record or a terminal. */
+static void drop_unchecked(struct st_handshake *h)
+{
+	if (!st_node_id_valid(h->node_id, strlen(h->node_id)))
+		h->node_id[0] = 0;
+	for (const char *c = h->user_agent; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			h->user_agent[0] = 0;
+			break;
+		}
+}
+
 static int on_handshake(struct st_session *s, uint8_t type, const uint8_t *p, size_t n)
 {
 	char name[16];
@@ -109,10 +123,12 @@ static int on_handshake(struct st_session *s, uint8_t type, const uint8_t *p, si
 		st_session_close(s, ST_CLOSE_UNEXPECTED, d);
 		return -1;
 	}
-	/* decoded on the stack, kept at its size; kept as far as it decoded, even when
-	 * it is refused, so that a record can still say who it claimed to be */
+	/* decoded on the stack, kept at its size; kept as far as it decoded (and checked),
+	 * even when it is refused, so that a record can still say who it claimed to be */
 	struct st_handshake hs;
 	enum st_wire_error e = st_decode_handshake(p, n, &hs);
+	if (e != ST_WIRE_OK)
+		drop_unchecked(&hs);
 	free(s->remote);
 	if (!(s->remote = st_hello_keep(&hs))) {
 		st_session_close(s, ST_CLOSE_PROTOCOL, "out of memory");
@@ -147,8 +163,8 @@ static int on_handshake(struct st_session *s, uint8_t type, const uint8_t *p, si
 /*
  * A GetPeers and its answer are scratch for that one message (40 KB): a session
  * that answered keeps none of it, however long it then idles, and however many
- * sessions a listener holds. Only a dialer keeps the Peers it asked for (in
- * s->peers, for its result); a Peers nobody asked for is read and dropped.
+ * sessions a listener holds. Only a dialer keeps a Peers (in s->peers, for its
+ * result, until the next one); a listener reads one and drops it.
  */
 static int answer_getpeers(struct st_session *s, struct st_session_event *ev, const uint8_t *p,
                            size_t n)
@@ -158,7 +174,8 @@ static int answer_getpeers(struct st_session *s, struct st_session_event *ev, co
 	enum st_wire_error e;
 	int rc = 0;
 	if (!gp || !reply) {
-		rc = protocol_error(s, "GetPeers", ST_WIRE_TOO_LARGE);
+		st_session_close(s, ST_CLOSE_PROTOCOL, "out of memory for a GetPeers");
+		rc = -1;
 	} else if ((e = st_decode_getpeers(p, n, gp)) != ST_WIRE_OK) {
 		rc = protocol_error(s, "GetPeers", e);
 	} else {
@@ -209,8 +226,10 @@ static int on_ready(struct st_session *s, uint8_t type, const uint8_t *p, size_t
 		return answer_getpeers(s, &ev, p, n);
 	case ST_MSG_PEERS: {
 		size_t count;
-		if (!s->peers && !(s->peers = malloc(ST_PEERS_MAX * sizeof *s->peers)))
-			return protocol_error(s, "Peers", ST_WIRE_TOO_LARGE);
+		if (!s->peers && !(s->peers = malloc(ST_PEERS_MAX * sizeof *s->peers))) {
+			st_session_close(s, ST_CLOSE_PROTOCOL, "out of memory for a Peers");
+			return -1;
+		}
 		if ((e = st_decode_peers(p, n, s->peers, ST_PEERS_MAX, &count)) != ST_WIRE_OK)
 			return protocol_error(s, "Peers", e);
 		s->getpeers_pending = false;

@@ -42,6 +42,8 @@ enum st_session_event_kind {
 	ST_EV_OTHER,       /* a chain or unknown message: type, its payload length */
 };
 
+/* What an event points at is valid during the callback only; a dialer's peers stay
+ * until the next Peers or st_session_clear. */
 struct st_session_event {
 	enum st_session_event_kind kind;
 	uint8_t type;

@@ -116,12 +116,7 @@ static int list_add(struct st_seed_list *l, const struct st_endpoint *ep, uint64
 {
 	if (l->n >= ST_MAP_VALUE_MAX)
 		return st_err_set(err, ST_EX_DATAERR, "too many endpoints in one list");
-	uint32_t have;
-	if (st_map_find(&l->index_, h, direct ? NULL : index_eq, l, ep, &have)) {
-		l->duplicates++;
-		return 0;
-	}
-	if (l->n == l->cap) {
+	if (l->n == l->cap) { /* room first: the index never names an entry not there */
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		struct st_seed_entry *v = realloc(l->v, cap * sizeof *v);
 		if (!v)
@@ -130,11 +125,18 @@ static int list_add(struct st_seed_list *l, const struct st_endpoint *ep, uint64
 		l->cap = cap;
 	}
 	struct st_seed_entry *e = &l->v[l->n];
-	e->ep = *ep;
-	if (!(e->node_id = keep_id(l, node_id ? node_id : "")))
+	e->ep = *ep; /* not counted until it is in the index */
+	int rc = st_map_insert(&l->index_, h, direct ? NULL : index_eq, l, ep, (uint32_t)l->n, NULL);
+	if (rc < 0)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	if (st_map_add(&l->index_, h, (uint32_t)l->n) < 0)
+	if (rc == 1) {
+		l->duplicates++;
+		return 0;
+	}
+	if (!(e->node_id = keep_id(l, node_id ? node_id : ""))) {
+		st_map_del(&l->index_, h, direct ? NULL : index_eq, l, ep);
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	}
 	l->n++;
 	return 1;
 }

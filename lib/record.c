@@ -372,9 +372,10 @@ void st_print_omit(struct st_printer *p, const char *key)
 	st_print_str_(p, key, "%s", NULL);
 }
 
-void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const char *v)
+/* st_print_str_ for json, prom and text; tsv, the field of every long listing, is
+ * written by st_print_str_ itself, without this path's frame and stack buffer. */
+static void print_str_slow(struct st_printer *p, const char *key, const char *fmt, const char *v)
 {
-	check_key(p, key);
 	switch (p->fmt) {
 	case ST_FMT_JSON:
 	case ST_FMT_PROM: /* gathered as json, written as samples at the record's end */
@@ -418,6 +419,15 @@ void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const
 		break;
 	}
 	}
+}
+
+void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const char *v)
+{
+	check_key(p, key);
+	if (p->fmt == ST_FMT_TSV)
+		tsv_value(p, v);
+	else
+		print_str_slow(p, key, fmt, v);
 }
 
 void st_print_int_(struct st_printer *p, const char *key, const char *fmt, long long v)

@@ -188,8 +188,10 @@ static int cmd_fetch(struct st_cli *cli, const struct opts *o)
 		} else {
 			char source[ST_PATH_MAX + 8];
 			snprintf(source, sizeof source, "seed:%s", name);
+			st_printer_gather(p, true); /* nothing else is written until the list is out */
 			for (size_t k = 0; k < l.n; k++)
 				print_endpoint(p, &l.v[k].ep, l.v[k].node_id, source);
+			st_printer_gather(p, false);
 			st_info(cli, "%s: %zu endpoints (%s; %zu bad, %zu duplicate, %zu onion/i2p skipped)",
 			        name, l.n, st_seed_format_name(l.format), l.bad, l.duplicates, l.skipped);
 		}

@@ -110,8 +110,70 @@ static int parse_port(const char *s, size_t len, uint16_t *port, struct st_err *
 	return 0;
 }
 
+/* One part of a dotted quad at c, followed by sep: its end past sep, or NULL.
+ * As parse_v4: 1 to 3 digits, at most 255, no leading zero. */
+static inline const char *v4_part(const char *c, char sep, uint8_t *out)
+{
+	unsigned v = (unsigned)(unsigned char)c[0] - '0';
+	if (v > 9)
+		return NULL;
+	unsigned d = (unsigned)(unsigned char)c[1] - '0';
+	if (d > 9) {
+		c += 1;
+	} else {
+		unsigned e = (unsigned)(unsigned char)c[2] - '0';
+		if (!v)
+			return NULL; /* a leading zero */
+		if (e > 9) {
+			v = v * 10 + d;
+			c += 2;
+		} else {
+			v = v * 100 + d * 10 + e;
+			c += 3;
+			if (v > 255)
+				return NULL;
+		}
+	}
+	*out = (uint8_t)v;
+	return *c == sep ? c + 1 : NULL; /* a fourth digit, or not the separator */
+}
+
+/* The common "a.b.c.d:port" read in one pass, by the rules of parse_v4 and parse_port
+ * (seed lists and books are millions of these lines); anything else is left to the
+ * general path, which reports on it. */
+int st_endpoint_parse_v4(struct st_endpoint *ep, const char *s, size_t len)
+{
+	char b[24]; /* "255.255.255.255:65535" and a NUL that ends every run of digits */
+	if (len < 9 || len > 21)
+		return -1;
+	memcpy(b, s, len);
+	b[len] = '\0';
+	uint8_t a[4];
+	const char *c = b;
+	if (!(c = v4_part(c, '.', &a[0])) || !(c = v4_part(c, '.', &a[1])) ||
+	    !(c = v4_part(c, '.', &a[2])) || !(c = v4_part(c, ':', &a[3])))
+		return -1;
+	unsigned port = (unsigned)(unsigned char)*c - '0';
+	if (port - 1 > 8)
+		return -1; /* none, a leading zero or not a digit */
+	for (c++; *c; c++) {
+		unsigned d = (unsigned)(unsigned char)*c - '0';
+		if (d > 9 || (port = port * 10 + d) > 65535)
+			return -1;
+	}
+	if ((size_t)(c - b) != len)
+		return -1; /* a NUL byte in s */
+	memset(ep, 0, sizeof *ep);
+	ep->family = ST_AF_INET;
+	memcpy(ep->addr, a, 4);
+	ep->port = (uint16_t)port;
+	return 0;
+}
+
 int st_endpoint_parse(struct st_endpoint *ep, const char *s, size_t len, struct st_err *err)
 {
+	if (st_endpoint_parse_v4(ep, s, len) == 0)
+		return 0;
 	memset(ep, 0, sizeof *ep);
 	if (len == 0)
 		return st_err_set(err, ST_EX_DATAERR, "empty endpoint");
@@ -154,6 +216,8 @@ int st_endpoint_parse_id(struct st_endpoint *ep, char *id, size_t id_size, const
 {
 	if (id_size)
 		id[0] = '\0';
+	if (st_endpoint_parse_v4(ep, s, len) == 0)
+		return 0;
 	const char *at = memchr(s, '@', len);
 	if (!at)
 		return st_endpoint_parse(ep, s, len, err);
@@ -179,6 +243,12 @@ int st_endpoint_parse_id(struct st_endpoint *ep, char *id, size_t id_size, const
 	return 0;
 }
 
+/* "00" to "99": two digits a lookup */
+static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                               "25262728293031323334353637383940414243444546474849"
+                               "50515253545556575859606162636465666768697071727374"
+                               "75767778798081828384858687888990919293949596979899";
+
 /* A dotted quad by hand, as inet_ntop writes it (books and ban keys format a lot of
  * them); returns the end, where the caller puts what follows. */
 static char *format_v4(const uint8_t a[4], char *c)
@@ -187,11 +257,16 @@ static char *format_v4(const uint8_t a[4], char *c)
 		unsigned v = a[i];
 		if (i)
 			*c++ = '.';
-		if (v >= 100)
-			*c++ = (char)('0' + v / 100);
-		if (v >= 10)
-			*c++ = (char)('0' + v / 10 % 10);
-		*c++ = (char)('0' + v % 10);
+		if (v >= 100) {
+			unsigned h = v >= 200 ? 2 : 1;
+			*c++ = (char)('0' + h);
+			v -= 100 * h;
+		} else if (v < 10) {
+			*c++ = (char)('0' + v);
+			continue;
+		}
+		memcpy(c, pairs + 2 * v, 2);
+		c += 2;
 	}
 	return c;
 }
@@ -217,9 +292,16 @@ size_t st_endpoint_format(const struct st_endpoint *ep, char *buf, size_t size)
 		*c++ = ':';
 		unsigned v = ep->port;
 		size_t n = v >= 10000 ? 5 : v >= 1000 ? 4 : v >= 100 ? 3 : v >= 10 ? 2 : 1;
-		for (size_t k = n; k--; v /= 10)
-			c[k] = (char)('0' + v % 10);
-		c[n] = '\0';
+		char *d = c + n;
+		*d = '\0';
+		for (; v >= 100; v /= 100) {
+			d -= 2;
+			memcpy(d, pairs + 2 * (v % 100), 2);
+		}
+		if (v >= 10)
+			memcpy(d - 2, pairs + 2 * v, 2);
+		else
+			d[-1] = (char)('0' + v);
 		return (size_t)(c - buf) + n;
 	}
 	char a[INET6_ADDRSTRLEN];

@@ -139,8 +139,10 @@ int st_map_find(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const v
 	return 1;
 }
 
-int st_map_put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
-               const void *key, uint32_t value)
+/* st_map_put (replace) and st_map_insert (keep): one probe finds key's entry or the
+ * slot it goes in. 1 found (its value replaced, or told in *have), 0 added, -1. */
+static int put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
+               const void *key, uint32_t value, bool replace, uint32_t *have)
 {
 	if (value > ST_MAP_VALUE_MAX)
 		return -1;
@@ -153,7 +155,10 @@ int st_map_put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ct
 				if (free_at == m->cap)
 					free_at = j;
 			} else if (m->hash[j] == hash && (!eq || eq(ctx, m->value[j], key))) {
-				m->value[j] = value;
+				if (have)
+					*have = m->value[j];
+				if (replace)
+					m->value[j] = value;
 				return 1;
 			}
 		}
@@ -168,10 +173,25 @@ int st_map_put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ct
 	}
 	size_t j = locate(m, hash, eq, ctx, key);
 	if (j < m->cap) {
-		m->value[j] = value;
+		if (have)
+			*have = m->value[j];
+		if (replace)
+			m->value[j] = value;
 		return 1;
 	}
 	return st_map_add(m, hash, value);
+}
+
+int st_map_put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
+               const void *key, uint32_t value)
+{
+	return put(m, hash, eq, ctx, key, value, true, NULL);
+}
+
+int st_map_insert(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
+                  const void *key, uint32_t value, uint32_t *have)
+{
+	return put(m, hash, eq, ctx, key, value, false, have);
 }
 
 int st_map_add(struct st_map *m, uint64_t hash, uint32_t value)

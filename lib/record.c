@@ -48,8 +48,11 @@ struct st_printer {
 	size_t fields; /* fields printed in the current record */
 	bool failed;   /* a write or an allocation failed */
 	/* tsv: a record is gathered here and written in one call (a million-line
-	 * listing spent a third of its time in per-field stdio calls) */
-	char line[4096];
+	 * listing spent a third of its time in per-field stdio calls); with
+	 * st_printer_gather, a run of records (a million fwrite calls were a tenth
+	 * of st-seed's parse of a big list) */
+	bool gather;
+	char line[65536];
 	size_t len;
 	/* the last double printed, formatted: most listings repeat a few values */
 	bool have_double;
@@ -93,10 +96,20 @@ void st_printer_live(struct st_printer *p)
 		st_table_live(p->table);
 }
 
+static void tsv_drain(struct st_printer *p);
+
+void st_printer_gather(struct st_printer *p, bool on)
+{
+	p->gather = on;
+	if (!on)
+		tsv_drain(p);
+}
+
 int st_printer_hold(struct st_printer *p)
 {
 	if (p->real)
 		return 0;
+	tsv_drain(p); /* what gathered goes before what is held */
 	FILE *m = open_memstream(&p->held, &p->held_len);
 	if (!m) {
 		p->failed = true;
@@ -109,6 +122,7 @@ int st_printer_hold(struct st_printer *p)
 
 int st_printer_release(struct st_printer *p)
 {
+	tsv_drain(p);
 	table_out(p);
 	if (!p->real)
 		return p->failed ? -1 : 0;
@@ -149,18 +163,33 @@ static void tsv_drain(struct st_printer *p)
 	p->len = 0;
 }
 
-static void tsv_put(struct st_printer *p, const char *s, size_t n)
+static void tsv_put_long(struct st_printer *p, const char *s, size_t n)
+{
+	tsv_drain(p);
+	if (n > sizeof p->line) {
+		if (fwrite_unlocked(s, 1, n, p->out) != n)
+			p->failed = true;
+		return;
+	}
+	memcpy(p->line, s, n);
+	p->len = n;
+}
+
+static inline void tsv_put(struct st_printer *p, const char *s, size_t n)
 {
 	if (p->len + n > sizeof p->line) {
-		tsv_drain(p);
-		if (n > sizeof p->line) {
-			if (fwrite_unlocked(s, 1, n, p->out) != n)
-				p->failed = true;
-			return;
-		}
+		tsv_put_long(p, s, n);
+		return;
 	}
 	memcpy(p->line + p->len, s, n);
 	p->len += n;
+}
+
+static inline void tsv_byte(struct st_printer *p, char c)
+{
+	if (p->len == sizeof p->line)
+		tsv_drain(p);
+	p->line[p->len++] = c;
 }
 
 void st_printer_prom(struct st_printer *p, const char *prefix, const struct st_prom_metric *table)
@@ -177,11 +206,13 @@ void st_printer_schema(struct st_printer *p, const struct st_schema *s)
 
 /* The record's next field must be the schema's next: a program that prints
  * another order or key fails its flush, so tests catch it. */
-static void check_key(struct st_printer *p, const char *key)
+static inline void check_key(struct st_printer *p, const char *key)
 {
 	const struct st_schema *s = p->schema;
+	/* the same literal is mostly the same pointer (the linker merges strings) */
 	if (s && !p->off_schema &&
-	    (p->nth >= s->nfields || strcmp(s->fields[p->nth].key, key) != 0))
+	    (p->nth >= s->nfields ||
+	     (s->fields[p->nth].key != key && strcmp(s->fields[p->nth].key, key) != 0)))
 		p->off_schema = key;
 	p->nth++;
 }
@@ -198,7 +229,8 @@ void st_print_begin(struct st_printer *p)
 			tsv_put(p, p->schema->fields[i].key, strlen(p->schema->fields[i].key));
 		}
 		tsv_put(p, "\n", 1);
-		tsv_drain(p);
+		if (!p->gather)
+			tsv_drain(p);
 	}
 	p->nth = 0;
 	p->fields = 0;
@@ -234,8 +266,9 @@ void st_print_end(struct st_printer *p)
 			p->obj = NULL;
 		}
 	} else if (p->fmt == ST_FMT_TSV) {
-		tsv_put(p, "\n", 1);
-		tsv_drain(p);
+		tsv_byte(p, '\n');
+		if (!p->gather)
+			tsv_drain(p);
 		return;
 	} else if (p->table) {
 		if (st_table_row(p->table, p->out) < 0)
@@ -249,9 +282,9 @@ void st_print_end(struct st_printer *p)
 static void tsv_value(struct st_printer *p, const char *v)
 {
 	if (p->fields++)
-		tsv_put(p, "\t", 1);
+		tsv_byte(p, '\t');
 	if (!v) {
-		tsv_put(p, "-", 1);
+		tsv_byte(p, '-');
 		return;
 	}
 	for (;;) {
@@ -339,9 +372,10 @@ void st_print_omit(struct st_printer *p, const char *key)
 	st_print_str_(p, key, "%s", NULL);
 }
 
-void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const char *v)
+/* st_print_str_ for json, prom and text; tsv, the field of every long listing, is
+ * written by st_print_str_ itself, without this path's frame and stack buffer. */
+static void print_str_slow(struct st_printer *p, const char *key, const char *fmt, const char *v)
 {
-	check_key(p, key);
 	switch (p->fmt) {
 	case ST_FMT_JSON:
 	case ST_FMT_PROM: /* gathered as json, written as samples at the record's end */
@@ -385,6 +419,15 @@ void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const
 		break;
 	}
 	}
+}
+
+void st_print_str_(struct st_printer *p, const char *key, const char *fmt, const char *v)
+{
+	check_key(p, key);
+	if (p->fmt == ST_FMT_TSV)
+		tsv_value(p, v);
+	else
+		print_str_slow(p, key, fmt, v);
 }
 
 void st_print_int_(struct st_printer *p, const char *key, const char *fmt, long long v)

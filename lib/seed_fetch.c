@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "st/seed.h"
 
@@ -52,15 +53,28 @@ int st_seed_read_file(const char *path, uint64_t max, struct st_buf *b, struct s
 	if (!f)
 		return st_err_sys(err, errno == ENOENT ? ST_EX_NOINPUT : ST_EX_IOERR, "'%s'", path);
 	b->max = max;
+	/* a file's size is known: room for it at once, read into straight (a hint: a
+	 * file that grows meanwhile goes on by chunks, the ceiling as ever) */
+	struct stat sb;
+	if (!in && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+	    (uint64_t)sb.st_size <= max)
+		(void)st_buf_reserve(b, (size_t)sb.st_size, NULL);
 	char chunk[16384];
-	size_t n;
 	int rc = 0;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		if (st_buf_append(b, chunk, n, NULL) < 0) {
+	for (;;) {
+		size_t room = b->cap > b->len + 1 ? b->cap - b->len - 1 : 0;
+		size_t n = fread(room ? b->data + b->len : chunk, 1, room ? room : sizeof chunk, f);
+		if (!n)
+			break;
+		if (room) {
+			b->len += n;
+			b->data[b->len] = '\0';
+		} else if (st_buf_append(b, chunk, n, NULL) < 0) {
 			rc = st_err_set(err, ST_EX_DATAERR, "'%s': over --max-size (%llu bytes)", path,
 			                (unsigned long long)max);
 			break;
 		}
+	}
 	if (!rc && ferror(f))
 		rc = st_err_sys(err, ST_EX_IOERR, "'%s'", path);
 	if (!in)
@@ -132,6 +146,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 		x->too_big = true;
 		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
 	}
+	curl_off_t cl;
+	if (!x->buf->len && curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+	    cl > 0 && (uint64_t)cl <= x->max)
+		(void)st_buf_reserve(x->buf, (size_t)cl, NULL); /* room at once, not by doubling */
 	return st_buf_append(x->buf, p, len, NULL) < 0 ? 0 : len;
 }
 

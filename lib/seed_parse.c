@@ -40,9 +40,9 @@ struct st_seed_ids {
 
 static const char *keep_id(struct st_seed_list *l, const char *id)
 {
-	size_t n = strnlen(id, ST_NODE_ID_MAX) + 1; /* cut as the fixed field it replaces was */
-	if (n == 1)
+	if (!id[0])
 		return "";
+	size_t n = strnlen(id, ST_NODE_ID_MAX) + 1; /* cut as the fixed field it replaces was */
 	if (!l->ids_ || IDS_BLOCK - l->ids_->used < n) {
 		struct st_seed_ids *b = malloc(sizeof *b);
 		if (!b)
@@ -74,13 +74,18 @@ void st_seed_list_clear(struct st_seed_list *l)
  * address), so a lookup compares the map's own slots and never reads the entry it names:
  * over a million entries that read is a cache miss per probe. Anything else is hashed,
  * its top bit clear so that it never equals an IPv4 key, and compared by index_eq. */
+static uint64_t v4_key(const struct st_endpoint *ep)
+{
+	return 1ULL << 63 | (uint64_t)ep->port << 32 | (uint64_t)ep->addr[0] << 24 |
+	       (uint64_t)ep->addr[1] << 16 | (uint64_t)ep->addr[2] << 8 | ep->addr[3];
+}
+
 static bool ep_direct(const struct st_endpoint *ep, uint64_t *key)
 {
 	static const uint8_t zero[12];
 	if (ep->family != ST_AF_INET || memcmp(ep->addr + 4, zero, sizeof zero) != 0)
 		return false;
-	*key = 1ULL << 63 | (uint64_t)ep->port << 32 | (uint64_t)ep->addr[0] << 24 |
-	       (uint64_t)ep->addr[1] << 16 | (uint64_t)ep->addr[2] << 8 | ep->addr[3];
+	*key = v4_key(ep);
 	return true;
 }
 
@@ -105,21 +110,13 @@ static bool index_eq(const void *ctx, uint32_t k, const void *key)
 	return ep_equal(&l->v[k].ep, key);
 }
 
-int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const char *node_id,
-                     struct st_err *err)
+/* st_seed_list_add with the endpoint's key h, direct when ep_direct made it. */
+static int list_add(struct st_seed_list *l, const struct st_endpoint *ep, uint64_t h,
+                    bool direct, const char *node_id, struct st_err *err)
 {
 	if (l->n >= ST_MAP_VALUE_MAX)
 		return st_err_set(err, ST_EX_DATAERR, "too many endpoints in one list");
-	uint64_t h;
-	bool direct = ep_direct(ep, &h);
-	if (!direct)
-		h = ep_hash(ep);
-	uint32_t have;
-	if (st_map_find(&l->index_, h, direct ? NULL : index_eq, l, ep, &have)) {
-		l->duplicates++;
-		return 0;
-	}
-	if (l->n == l->cap) {
+	if (l->n == l->cap) { /* room first: the index never names an entry not there */
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		struct st_seed_entry *v = realloc(l->v, cap * sizeof *v);
 		if (!v)
@@ -128,13 +125,30 @@ int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const
 		l->cap = cap;
 	}
 	struct st_seed_entry *e = &l->v[l->n];
-	e->ep = *ep;
-	if (!(e->node_id = keep_id(l, node_id ? node_id : "")))
+	e->ep = *ep; /* not counted until it is in the index */
+	int rc = st_map_insert(&l->index_, h, direct ? NULL : index_eq, l, ep, (uint32_t)l->n, NULL);
+	if (rc < 0)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	if (st_map_add(&l->index_, h, (uint32_t)l->n) < 0)
+	if (rc == 1) {
+		l->duplicates++;
+		return 0;
+	}
+	if (!(e->node_id = keep_id(l, node_id ? node_id : ""))) {
+		st_map_del(&l->index_, h, direct ? NULL : index_eq, l, ep);
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	}
 	l->n++;
 	return 1;
+}
+
+int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const char *node_id,
+                     struct st_err *err)
+{
+	uint64_t h;
+	bool direct = ep_direct(ep, &h);
+	if (!direct)
+		h = ep_hash(ep);
+	return list_add(l, ep, h, direct, node_id, err);
 }
 
 /* ---- one item: a line of a text list, or a string of a JSON list ---- */
@@ -148,6 +162,7 @@ int st_seed_list_add(struct st_seed_list *l, const struct st_endpoint *ep, const
 
 struct pending {
 	struct st_endpoint ep;
+	uint64_t key;                /* its direct key (ep_direct) */
 	char id[ST_NODE_ID_MAX + 1];
 };
 
@@ -168,7 +183,7 @@ static int settle_one(struct parse *p)
 	const struct pending *e = &p->q[p->head];
 	p->head = (p->head + 1) % PIPE;
 	p->n--;
-	if (st_seed_list_add(p->l, &e->ep, e->id, NULL) < 0) {
+	if (list_add(p->l, &e->ep, e->key, true, e->id, NULL) < 0) {
 		p->failed = true;
 		return -1;
 	}
@@ -184,6 +199,23 @@ static int settle(struct parse *p)
 	return 0;
 }
 
+/* An IPv4 endpoint of a text list, its direct key known, into the pipe. 0 or -1 (memory). */
+static int add_direct(struct parse *p, const struct st_endpoint *ep, uint64_t key, const char *id)
+{
+	if (p->n == PIPE && settle_one(p) < 0)
+		return -1;
+	struct pending *e = &p->q[(p->head + p->n) % PIPE];
+	e->ep = *ep;
+	e->key = key;
+	if (id[0])
+		st_strlcpy(e->id, id, sizeof e->id);
+	else
+		e->id[0] = '\0'; /* most lines name no id */
+	st_map_prefetch(&p->l->index_, key);
+	p->n++;
+	return 0;
+}
+
 /* st_seed_list_add, deferred for an IPv4 endpoint of a text list. 0 or -1 (memory). */
 static int add(struct parse *p, const struct st_endpoint *ep, const char *id)
 {
@@ -193,14 +225,7 @@ static int add(struct parse *p, const struct st_endpoint *ep, const char *id)
 			return p->failed = true, -1;
 		return 0;
 	}
-	if (p->n == PIPE && settle_one(p) < 0)
-		return -1;
-	struct pending *e = &p->q[(p->head + p->n) % PIPE];
-	e->ep = *ep;
-	st_strlcpy(e->id, id, sizeof e->id);
-	st_map_prefetch(&p->l->index_, key);
-	p->n++;
-	return 0;
+	return add_direct(p, ep, key, id);
 }
 
 static void report(struct parse *p, const char *where, const char *reason)
@@ -239,7 +264,9 @@ static int parse_item(struct parse *p, const char *s, size_t len, const char *wh
 {
 	struct st_endpoint ep;
 	char id[ST_NODE_ID_MAX + 1];
-	struct st_err e = {0};
+	struct st_err e; /* not = {0}: half a kilobyte to clear a line */
+	e.code = 0;
+	e.msg[0] = '\0';
 	if (st_endpoint_parse_id(&ep, id, sizeof id, s, len, &e) == 0)
 		return add(p, &ep, id);
 
@@ -323,19 +350,44 @@ static int parse_item(struct parse *p, const char *s, size_t len, const char *wh
 
 /* ---- text and Bitcoin-style lists ---- */
 
+/* A line number as text, counted up in place: "%lu" of each line without a division. */
+struct lineno {
+	char *start;   /* the digits, up to the NUL at the end of text */
+	char text[24]; /* a 64-bit count has at most 20 digits */
+};
+
+static void lineno_next(struct lineno *n)
+{
+	char *c = n->text + sizeof n->text - 1;
+	while (c > n->start && c[-1] == '9')
+		*--c = '0';
+	if (c > n->start)
+		c[-1]++;
+	else
+		*--n->start = '1'; /* 9...9 becomes 10...0 */
+}
+
 static int parse_lines(struct parse *p, const char *body, size_t len, struct st_err *err)
 {
-	unsigned long lineno = 0;
+	struct lineno ln;
+	ln.text[sizeof ln.text - 1] = '\0';
+	ln.start = ln.text + sizeof ln.text - 1;
 	for (size_t pos = 0; pos < len;) {
 		const char *line = body + pos;
 		const char *nl = memchr(line, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - line) : len - pos;
 		pos += n + (nl ? 1 : 0);
-		lineno++;
-		char buf[32];
-		const char *where = st_u64_digits(lineno, 10, buf, sizeof buf); /* "%lu" */
+		lineno_next(&ln);
+		const char *where = ln.start;
 		if (n > ST_LINE_MAX) {
 			report(p, where, "line too long");
+			continue;
+		}
+		/* most lines are a plain "a.b.c.d:port": nothing to cut, trim or warn of */
+		struct st_endpoint ep;
+		if (st_endpoint_parse_v4(&ep, line, n) == 0) {
+			if (add_direct(p, &ep, v4_key(&ep), "") < 0)
+				return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 			continue;
 		}
 		/* a comment may follow the entry after a blank */

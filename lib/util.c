@@ -39,6 +39,11 @@ static int buf_reserve(struct st_buf *b, size_t extra, struct st_err *err)
 	return 0;
 }
 
+int st_buf_reserve(struct st_buf *b, size_t n, struct st_err *err)
+{
+	return buf_reserve(b, n, err);
+}
+
 int st_buf_append(struct st_buf *b, const void *p, size_t n, struct st_err *err)
 {
 	if (buf_reserve(b, n, err) < 0)

@@ -61,6 +61,13 @@ enum st_addr_class {
 int st_endpoint_parse(struct st_endpoint *ep, const char *s, size_t len, struct st_err *err);
 
 /*
+ * The plain "a.b.c.d:port" alone, quickly: 0 with ep set as st_endpoint_parse
+ * would set it, or -1 (no message) for anything else, which st_endpoint_parse
+ * may still read or will say what is wrong with. For loops over many lines.
+ */
+int st_endpoint_parse_v4(struct st_endpoint *ep, const char *s, size_t len);
+
+/*
  * As st_endpoint_parse, also accepting an "ID@" prefix: the id (1..ST_NODE_ID_MAX
  * bytes of [A-Za-z0-9._-]) is copied to id (id_size >= ST_NODE_ID_MAX+1), or id
  * is set to "" when there is none.

@@ -49,6 +49,11 @@ int st_map_find(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const v
  * 0 inserted, -1 out of memory or a value too large (the map is unchanged). */
 int st_map_put(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
                const void *key, uint32_t value);
+/* Adds key's entry unless it is there (one search, for "first one wins"): 0 added,
+ * 1 there already (the map unchanged, its value in *have when not NULL), -1 out of
+ * memory or a value too large (the map is unchanged). */
+int st_map_insert(struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
+                  const void *key, uint32_t value, uint32_t *have);
 /* Adds an entry the caller knows is not there (a find just said so): saves st_map_put's
  * search. 0, or -1 out of memory or a value too large (the map is unchanged). */
 int st_map_add(struct st_map *m, uint64_t hash, uint32_t value);

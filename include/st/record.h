@@ -109,6 +109,14 @@ void st_print_time_(struct st_printer *p, const char *key, const char *fmt, int6
 	((void)sizeof(printf(fmt, "")), st_print_time_((p), (key), (fmt), (int64_t)(v)))
 
 /*
+ * on: tsv records gather in p (64 KiB at a time) instead of going to the stream
+ * one by one; off writes out what gathered. For a run of records with nothing
+ * else written to the stream in between; a release, a flush or the end writes
+ * them out too. No effect on text or json.
+ */
+void st_printer_gather(struct st_printer *p, bool on);
+
+/*
  * Hold keeps what is printed in memory; release writes it out and flushes. A
  * program prints a batch held while it holds a table's lock, and releases it
  * once it has let go, so that a full pipe never keeps a lock taken.

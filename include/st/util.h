@@ -30,6 +30,10 @@ struct st_buf {
 void st_buf_init(struct st_buf *b, size_t max);
 /* Appends n bytes; returns 0, or -1 when the ceiling or memory runs out. */
 int st_buf_append(struct st_buf *b, const void *p, size_t n, struct st_err *err);
+/* Makes room for n more bytes (data[len..cap-1)) without appending: for a caller
+ * that knows the size to come, or reads into the room itself (then adds to len and
+ * keeps data[len] a NUL). Returns 0 or -1 as st_buf_append; the ceiling holds. */
+int st_buf_reserve(struct st_buf *b, size_t n, struct st_err *err);
 /* Appends formatted text; returns 0 or -1 as st_buf_append. */
 int st_buf_printf(struct st_buf *b, struct st_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -1,4 +1,4 @@
-/* fuzz_map.c - random put/delete/find sequences on the map, checked against a plain array. */
+/* fuzz_map.c - random put/insert/delete/find sequences on the map, checked against a plain array. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +62,19 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			if (st_map_del(&m, h, eq, owner, &k) != r.present[k])
 				abort();
 			r.present[k] = false;
+		} else { /* insert: the first value stays and is told */
+			uint32_t slot = next_slot++ & 0xffff;
+			owner[slot] = (uint8_t)k;
+			uint32_t nv = (uint32_t)(i & 0x7fff) << 16 | slot, have = UINT32_MAX;
+			int rc = st_map_insert(&m, h, eq, owner, &k, nv, &have);
+			if (rc != r.present[k] || (rc == 1 && have != r.value[k]))
+				abort();
+			if (r.present[k]) {
+				owner[r.value[k] & 0xffff] = (uint8_t)k;
+			} else {
+				r.present[k] = true;
+				r.value[k] = nv;
+			}
 		}
 		size_t live = 0;
 		for (unsigned j = 0; j < KEYS; j++)

@@ -5,6 +5,7 @@
 #include "unit.h"
 
 #include "st/endpoint.h"
+#include "st/util.h"
 
 static struct st_endpoint ep_of(const char *s)
 {
@@ -320,6 +321,91 @@ static void ipv4_address_and_cidr_formatting_match_inet_ntop(void **state)
 	assert_string_equal(small, "255.255");
 }
 
+/* "a.b.c.d:port" by an independent reading: inet_pton's dotted quad (no leading
+ * zeros) and a port of 1..65535 without one. */
+static bool v4_oracle(const char *s, size_t len, uint8_t addr[4], unsigned *port)
+{
+	if (memchr(s, '\0', len))
+		return false;
+	const char *colon = memchr(s, ':', len);
+	if (!colon || (size_t)(colon - s) >= INET_ADDRSTRLEN)
+		return false;
+	char a[INET_ADDRSTRLEN];
+	memcpy(a, s, (size_t)(colon - s));
+	a[colon - s] = '\0';
+	if (inet_pton(AF_INET, a, addr) != 1)
+		return false;
+	const char *p = colon + 1;
+	size_t plen = len - (size_t)(p - s);
+	if (!plen || plen > 5 || (plen > 1 && p[0] == '0'))
+		return false;
+	unsigned v = 0;
+	for (size_t i = 0; i < plen; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		v = v * 10 + (unsigned)(p[i] - '0');
+	}
+	*port = v;
+	return v >= 1 && v <= 65535;
+}
+
+static void the_dotted_quad_fast_path_agrees_with_the_general_rules(void **state)
+{
+	(void)state;
+	static const char *const parts[] = {"0", "1", "9", "10", "00", "01", "09", "99", "100",
+	                                    "199", "200", "249", "250", "255", "256", "260", "300",
+	                                    "999", "1000", "0255", "", "a", "1a"};
+	static const char *const ports[] = {"", "0", "1", "9", "10", "99", "100", "7777", "65535",
+	                                    "65536", "99999", "100000", "4294967297", "07777",
+	                                    "00", "1a", "+1", "1 "};
+	static const char alphabet[] = "0123456789012345678901234567890123456789..::a \t@[]";
+	uint32_t x = 777;
+	size_t accepted = 0;
+	for (int i = 0; i < 200000; i++) {
+		char s[40];
+		size_t len;
+		x = x * 1103515245u + 12345u;
+		if (i % 2) { /* four parts and a port from the lists, a separator sometimes wrong */
+			const char *p[4];
+			for (int k = 0; k < 4; k++) {
+				x = x * 1103515245u + 12345u;
+				p[k] = parts[(x >> 8) % ST_ARRAY_LEN(parts)];
+			}
+			x = x * 1103515245u + 12345u;
+			char sep = (x >> 20) % 16 ? '.' : ':';
+			len = (size_t)snprintf(s, sizeof s, "%s.%s%c%s.%s:%s", p[0], p[1], sep, p[2], p[3],
+			                       ports[(x >> 8) % ST_ARRAY_LEN(ports)]);
+		} else { /* bytes at random, and a NUL now and then */
+			len = (x >> 16) % 26;
+			for (size_t k = 0; k < len; k++) {
+				x = x * 1103515245u + 12345u;
+				s[k] = (x >> 12) % 97 ? alphabet[(x >> 8) % (sizeof alphabet - 1)] : '\0';
+			}
+			s[len] = '\0';
+		}
+		uint8_t addr[4];
+		unsigned port = 0;
+		bool want = v4_oracle(s, len, addr, &port);
+		struct st_endpoint fast, slow;
+		struct st_err err = {0};
+		int rc = st_endpoint_parse_v4(&fast, s, len);
+		if (rc != (want ? 0 : -1))
+			fail_msg("'%.*s' (%zu bytes): the fast path %s it", (int)len, s, len,
+			         rc ? "rejects" : "accepts");
+		if (!want)
+			continue;
+		accepted++;
+		assert_int_equal(fast.family, ST_AF_INET);
+		assert_memory_equal(fast.addr, addr, 4);
+		assert_int_equal(fast.port, port);
+		/* the general path reads it alike, byte for byte */
+		memset(&slow, 0xa5, sizeof slow);
+		assert_int_equal(st_endpoint_parse(&slow, s, len, &err), 0);
+		assert_memory_equal(&slow, &fast, sizeof fast);
+	}
+	assert_true(accepted > 1000); /* enough valid ones to compare the two readers */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +420,7 @@ int main(void)
 		cmocka_unit_test(order_equality_and_hash),
 		cmocka_unit_test(sockaddr_round_trip),
 		cmocka_unit_test(cidr_parse_contains_and_errors),
+		cmocka_unit_test(the_dotted_quad_fast_path_agrees_with_the_general_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,6 +227,50 @@ static void caller_equality_tells_colliding_hashes_apart(void **state)
 	st_map_clear(&m);
 }
 
+/* insert: the first value stays, and says what it is; tombstones are reused, and past
+ * a growth the entries are all still there. */
+static void insert_keeps_the_first_value(void **state)
+{
+	(void)state;
+	struct person p[] = {{"ann"}, {"bob"}, {"ann"}};
+	struct st_map m;
+	st_map_init(&m);
+	uint32_t have = 99;
+	assert_int_equal(st_map_insert(&m, 7, person_eq, p, "ann", 0, &have), 0);
+	assert_int_equal(have, 99);
+	assert_int_equal(st_map_insert(&m, 7, person_eq, p, "bob", 1, &have), 0);
+	assert_int_equal(st_map_insert(&m, 7, person_eq, p, p[2].name, 2, &have), 1);
+	assert_int_equal(have, 0);
+	assert_int_equal(st_map_insert(&m, 7, person_eq, p, "bob", 2, NULL), 1);
+	uint32_t v;
+	assert_int_equal(st_map_find(&m, 7, person_eq, p, "bob", &v), 1);
+	assert_int_equal(v, 1);
+	assert_int_equal(st_map_count(&m), 2);
+	assert_int_equal(st_map_insert(&m, 8, NULL, NULL, NULL, ST_MAP_VALUE_MAX + 1, NULL), -1);
+	assert_int_equal(st_map_count(&m), 2);
+	st_map_clear(&m);
+	/* direct keys, through deletes and growth */
+	for (uint32_t i = 0; i < 5000; i++)
+		assert_int_equal(st_map_insert(&m, mix(i), NULL, NULL, NULL, i, NULL), 0);
+	for (uint32_t i = 0; i < 5000; i += 2)
+		assert_int_equal(st_map_del(&m, mix(i), NULL, NULL, NULL), 1);
+	for (uint32_t i = 0; i < 20000; i++) {
+		int rc = st_map_insert(&m, mix(i), NULL, NULL, NULL, i + 1, &have);
+		if (i < 5000 && i % 2) {
+			assert_int_equal(rc, 1);
+			assert_int_equal(have, i);
+		} else {
+			assert_int_equal(rc, 0);
+		}
+	}
+	assert_int_equal(st_map_count(&m), 20000);
+	for (uint32_t i = 0; i < 20000; i++) {
+		assert_int_equal(st_map_get64(&m, mix(i), &v), 1);
+		assert_int_equal(v, i < 5000 && i % 2 ? i : i + 1);
+	}
+	st_map_clear(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +282,7 @@ int main(void)
 		cmocka_unit_test(large_tables_grow_by_at_most_half),
 		cmocka_unit_test(tombstone_cleanup_keeps_probes_bounded),
 		cmocka_unit_test(caller_equality_tells_colliding_hashes_apart),
+		cmocka_unit_test(insert_keeps_the_first_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -363,6 +363,59 @@ static void printer_follows_the_declared_schema(void **state)
 	free(buf);
 }
 
+/* Prints n stat records with tsv, gathering them or not; the caller frees. */
+static char *print_stats(int n, bool gather, size_t *held)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct st_printer *p = st_printer_new(f, ST_FMT_TSV, 0);
+	st_printer_schema(p, &st_schema_stat);
+	if (gather)
+		st_printer_gather(p, true);
+	for (int i = 0; i < n; i++) {
+		st_print_begin(p);
+		st_print_str(p, "metric", "%s", "a metric with a name long enough\tto escape");
+		st_print_str(p, "key", "%s", i % 2 ? "odd" : NULL);
+		st_print_uint(p, "value", "%llu", (unsigned long long)i);
+		st_print_end(p);
+	}
+	fflush(f);
+	*held = len; /* what reached the stream while the records were printed */
+	if (gather)
+		st_printer_gather(p, false);
+	struct st_err err = {0};
+	assert_int_equal(st_printer_flush(p, &err), 0);
+	st_printer_free(p);
+	fclose(f);
+	return buf;
+}
+
+/* Gathered records reach the stream when the gathering ends, as the same bytes;
+ * more than the printer holds goes out as it fills, in order. */
+static void gathered_records_come_out_the_same_when_gathering_ends(void **state)
+{
+	(void)state;
+	size_t held;
+	char *plain = print_stats(3, false, &held);
+	assert_int_equal(held, strlen(plain));
+	char *gathered = print_stats(3, true, &held);
+	assert_int_equal(held, 0);
+	assert_string_equal(gathered, plain);
+	assert_string_equal(plain, "#metric\tkey\tvalue\n"
+	                           "a metric with a name long enough\\tto escape\t-\t0\n"
+	                           "a metric with a name long enough\\tto escape\todd\t1\n"
+	                           "a metric with a name long enough\\tto escape\t-\t2\n");
+	free(plain);
+	free(gathered);
+	plain = print_stats(20000, false, &held);
+	gathered = print_stats(20000, true, &held);
+	assert_true(held > 0 && held < strlen(plain));
+	assert_string_equal(gathered, plain);
+	free(plain);
+	free(gathered);
+}
+
 /* A batch is what is there without waiting; the next one waits for more. */
 static void reader_batches_stop_at_what_has_come(void **state)
 {
@@ -438,6 +491,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reader_finds_tsv_columns_by_the_header),
 		cmocka_unit_test(printer_follows_the_declared_schema),
+		cmocka_unit_test(gathered_records_come_out_the_same_when_gathering_ends),
 		cmocka_unit_test(reader_batches_stop_at_what_has_come),
 	    cmocka_unit_test(reader_batches_tell_flowing_input_from_a_pause),
 		cmocka_unit_test(prints_text_with_the_given_formats),

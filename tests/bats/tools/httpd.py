@@ -214,6 +214,9 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     tls = None
+    # listen backlog: socketserver's 5 drops the SYNs of a burst of connections, and
+    # each dropped one waits a second for its retransmission (20 lists at once did)
+    request_queue_size = 128
 
     def finish_request(self, request, client_address):
         if self.tls is None:

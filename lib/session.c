@@ -93,20 +93,6 @@ static int protocol_error(struct st_session *s, const char *msg, enum st_wire_er
 	return -1;
 }
 
-/* A Handshake the codec refused may hold strings it never got to check, or the one it
- * refused: what is kept of it (for a record of who it claimed to be) is only what
- * would have passed, so that no peer's control bytes reach a record or a terminal. */
-static void drop_unchecked(struct st_handshake *h)
-{
-	if (!st_node_id_valid(h->node_id, strlen(h->node_id)))
-		h->node_id[0] = 0;
-	for (const char *c = h->user_agent; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-			h->user_agent[0] = 0;
-			break;
-		}
-}
-
 static int on_handshake(struct st_session *s, uint8_t type, const uint8_t *p, size_t n)
 {
 	char name[16];
@@ -123,12 +109,11 @@ static int on_handshake(struct st_session *s, uint8_t type, const uint8_t *p, si
 		st_session_close(s, ST_CLOSE_UNEXPECTED, d);
 		return -1;
 	}
-	/* decoded on the stack, kept at its size; kept as far as it decoded (and checked),
-	 * even when it is refused, so that a record can still say who it claimed to be */
+	/* decoded on the stack, kept at its size; kept as far as it decoded, even when it
+	 * is refused, so that a record and the log can still say who it claimed to be and
+	 * what it sent (text keeps a peer's control bytes escaped; tsv and json as is) */
 	struct st_handshake hs;
 	enum st_wire_error e = st_decode_handshake(p, n, &hs);
-	if (e != ST_WIRE_OK)
-		drop_unchecked(&hs);
 	free(s->remote);
 	if (!(s->remote = st_hello_keep(&hs))) {
 		st_session_close(s, ST_CLOSE_PROTOCOL, "out of memory");

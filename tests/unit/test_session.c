@@ -107,36 +107,6 @@ static void handshake_ping_and_getpeers(void **state)
 	st_session_clear(&l);
 }
 
-/* A Handshake refused for a string keeps, of what it said, only what would have passed:
- * a record of who it claimed to be never carries a peer's control bytes. */
-static void a_refused_handshake_keeps_only_checked_strings(void **state)
-{
-	(void)state;
-	struct {
-		const char *id, *ua, *kept_id, *kept_ua;
-	} cases[] = {
-	    {"dialer", "ua\x1b[31mred", "dialer", ""},
-	    {"bad\x1bid", "test/1", "", "test/1"},
-	};
-	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		struct seen dw = {0}, lw = {0};
-		struct st_session d, l;
-		struct st_handshake hd = local("x", 1), hl = local("listener", 2);
-		strcpy(hd.node_id, cases[i].id);
-		strcpy(hd.user_agent, cases[i].ua);
-		assert_int_equal(st_session_init(&d, true, &hd, 0, on_event, &dw, NULL), 0);
-		assert_int_equal(st_session_init(&l, false, &hl, 0, on_event, &lw, NULL), 0);
-		shuttle(&d, &l, 1000);
-		assert_int_equal(l.state, ST_SESS_CLOSED);
-		assert_int_equal(lw.handshakes, 0);
-		assert_non_null(l.remote);
-		assert_string_equal(l.remote->node_id, cases[i].kept_id);
-		assert_string_equal(l.remote->user_agent, cases[i].kept_ua);
-		st_session_clear(&d);
-		st_session_clear(&l);
-	}
-}
-
 /* The Ping's timestamp is seconds since boot, as the reference node sends it,
  * and its nonce comes from the OS random source: two Pings of one session at
  * one instant differ (a nonce made of the time and an address would not). */
@@ -374,7 +344,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(handshake_ping_and_getpeers),
-		cmocka_unit_test(a_refused_handshake_keeps_only_checked_strings),
 		cmocka_unit_test(ping_timestamp_is_boot_time_and_nonce_random),
 		cmocka_unit_test(self_connection_is_detected_by_nonce),
 		cmocka_unit_test(version_mismatch_closes),

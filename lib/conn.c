@@ -335,12 +335,20 @@ static void close_from_session(struct st_conn *c, const char *error)
 	mark_closed(c, status_of(c), error ? error : c->s.detail);
 }
 
+/* A send that failed for now, not for good: a full socket, or the kernel short of buffers
+ * or memory for the moment. The bytes wait in the bufferevent, which tries again. */
+static bool send_later(int e)
+{
+	return e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == ENOMEM;
+}
+
 /*
  * A plain connection's bytes straight to the kernel when nothing waits before them: one
  * send instead of arming the write event, waking for it, writing and disarming it. What
  * the socket does not take now is queued as before; returns what was sent. An error
- * other than a full socket is kept (send_err) for on_bev_event to tell, and the bytes
- * are queued, so the write event comes as it came before.
+ * that is not for now only (send_later) is kept (send_err) for on_bev_event to tell, and
+ * the bytes are queued, so the write event comes as it came before; a later write that
+ * gets through (on_write) forgets it.
  */
 static size_t send_now(struct st_conn *c, const uint8_t *p, size_t n)
 {
@@ -351,7 +359,7 @@ static size_t send_now(struct st_conn *c, const uint8_t *p, size_t n)
 	ssize_t k;
 	while ((k = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
-	if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+	if (k < 0 && !send_later(errno))
 		c->send_err = errno;
 	return k > 0 ? (size_t)k : 0;
 }
@@ -500,7 +508,9 @@ static void on_readable(evutil_socket_t fd, short what, void *ctx)
 	leave(c);
 }
 
-/* Reads the plain socket with on_readable from now on (conn_new, a dial's connect). */
+/* Reads the plain socket with on_readable from now on (conn_new, a dial's connect): the
+ * bufferevent stops reading first, so that one reader alone ever takes the socket's bytes
+ * (set_reading turns rd on and off from now on, never the bufferevent's read side). */
 static void read_own(struct st_conn *c)
 {
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
@@ -511,6 +521,7 @@ static void read_own(struct st_conn *c)
 		bufferevent_enable(c->bev, EV_READ);
 		return;
 	}
+	bufferevent_disable(c->bev, EV_READ);
 	if (!c->closing && !c->budget_paused)
 		set_reading(c, true);
 }
@@ -519,6 +530,7 @@ static void read_own(struct st_conn *c)
 static void on_write(struct bufferevent *bev, void *ctx)
 {
 	struct st_conn *c = ctx;
+	c->send_err = 0; /* the socket took bytes after it: the error did not last */
 	if (!c->closing && !c->budget_paused && !is_reading(c) &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) <= ST_CONN_OUT_MAX / 2)
 		set_reading(c, true);

@@ -238,8 +238,11 @@ static bool banned_id(void *ctx, const char *id)
 {
 	struct run *r = ctx;
 	struct st_ban_query q;
+	/* a book that never held a ban says no without a lookup (or a clock read) per dial */
+	if (!r->bans || st_bans_slots(r->bans) == 0)
+		return false;
 	st_ban_query_set(&q, NULL, id);
-	return r->bans && st_bans_verdict(r->bans, &q, st_now());
+	return st_bans_verdict(r->bans, &q, st_now()) != NULL;
 }
 
 /* --update: the seed design's lifecycle, under both books' locks. */

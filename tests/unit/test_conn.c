@@ -136,8 +136,9 @@ static void transient_send_error_does_not_stick(void **state)
 	assert_null(strstr(failed.error, "buffer space"));
 }
 
-/* Once a plain dial reads its socket itself, the bufferevent never reads it too, even
- * when its read side was on before the connect completed (a resume before connect). */
+/* A plain connection has one reader of its socket: its own read event, no bufferevent
+ * beside it; a dial turns it on at its connect, even when reading was asked for before
+ * (a budget's resume before the connect completed), and not earlier. */
 static void one_reader_after_connect(void **state)
 {
 	(void)state;
@@ -151,18 +152,20 @@ static void one_reader_after_connect(void **state)
 	assert_non_null(p.base);
 	listen_on_loopback(&p, &ep);
 	assert_int_equal(st_conn_dial(&c, p.base, &ep, &co, &cbs, &p, &err), 0);
+	assert_null(c->bev);
 	set_reading(c, true);
-	assert_true(bufferevent_get_enabled(c->bev) & EV_READ);
+	assert_false(c->reading); /* nothing is read before the connect */
 	event_base_dispatch(p.base); /* until connected */
 	assert_true(st_conn_connected(c));
-	assert_non_null(c->rd);
+	assert_null(c->bev);
 	assert_true(c->reading);
-	assert_false(bufferevent_get_enabled(c->bev) & EV_READ);
-	/* and it stays so as reading goes off and on */
+	assert_true(event_pending(c->rd, EV_READ, NULL));
+	/* and it stays the one reader as reading goes off and on */
 	set_reading(c, false);
+	assert_false(event_pending(c->rd, EV_READ, NULL));
 	set_reading(c, true);
 	assert_true(c->reading);
-	assert_false(bufferevent_get_enabled(c->bev) & EV_READ);
+	assert_true(event_pending(c->rd, EV_READ, NULL));
 	st_conn_free(c);
 	close(p.fd);
 	close(p.lfd);

@@ -270,7 +270,7 @@ static void mark_closed(struct st_conn *c, enum st_status status, const char *er
 		return;
 	c->closing = true;
 	c->status = status;
-	snprintf(c->error, sizeof c->error, "%s", error ? error : "");
+	st_strlcpy(c->error, error ? error : "", sizeof c->error);
 	st_session_close(&c->s, reason_of(status), error);
 	st_buf_reset(&c->s.out);
 	set_reading(c, false);

@@ -25,9 +25,7 @@ struct st_conn {
 	 * recv, straight into the session) and writes it itself (send_now; what the socket
 	 * did not take waits in wq, sent by on_writable). fd is -1 over TLS, and for a dial
 	 * whose socket could not be made; rd and wr then NULL. */
-	evutil_socket_t fd;
 	struct event *rd;
-	bool reading;                 /* rd is armed */
 	struct event *wr;             /* armed while the connect is pending or wq holds bytes */
 	struct st_buf wq;             /* bytes not taken yet: wq.data[wq_off..wq.len) */
 	size_t wq_off;
@@ -37,26 +35,28 @@ struct st_conn {
 	void *ctx;
 	struct st_endpoint ep;
 	char *expected_id;            /* dialed with one: owned; NULL for none */
-	bool dialer, connected, handshaken;
-	bool tls, tls_done;           /* over TLS; its handshake completed */
-	bool fed;                     /* bytes went to the session already */
-	/* A plain socket's first error, met by a write of ours straight to the kernel
-	 * (flush): the error the bufferevent would have met, told as it would have. */
-	int send_err;
 	/* What the TLS verification found (tls.h): allocated for TLS connections only,
 	 * a plain listener's thousands of idle connections never need it. */
 	struct st_tls_peer *peer;
+	struct st_budget *budget;
+	struct st_traffic *traffic;   /* NULL: not counted */
+	size_t charged;               /* what this connection holds, as last charged */
+	struct event *resume;         /* looks again at a spent budget; made at the first pause */
+	evutil_socket_t fd;
+	/* A plain socket's first error, met by a write of ours straight to the kernel
+	 * (flush): the error the bufferevent would have met, told as it would have. */
+	int send_err;
 	/* A close asked for while one of our callbacks runs is carried out when
 	 * the engine regains control (depth back to 0): the owner's callbacks may
 	 * close, and the engine never touches a freed connection. */
 	unsigned depth;
-	bool closing;
-	struct st_budget *budget;
-	struct st_traffic *traffic;   /* NULL: not counted */
-	size_t charged;               /* what this connection holds, as last charged */
-	bool budget_paused;           /* not reading: the budget is spent */
-	struct event *resume;         /* looks again at a spent budget; made at the first pause */
 	enum st_status status;
+	bool closing;
+	bool reading;                 /* rd is armed */
+	bool dialer, connected, handshaken;
+	bool tls, tls_done;           /* over TLS; its handshake completed */
+	bool fed;                     /* bytes went to the session already */
+	bool budget_paused;           /* not reading: the budget is spent */
 	char error[256];
 };
 

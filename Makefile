@@ -100,6 +100,7 @@ $(BUILD)/st-crawl: $(BUILD)/cmd/st-crawl.o $(BUILD)/cmd/common-main.o $(CLI_OBJ)
 UNIT_WRAP_test_addrbook_exclude := -Wl,--wrap=st_endpoint_equal
 UNIT_WRAP_test_bans_cache := -Wl,--wrap=st_peerbook_free
 UNIT_WRAP_test_addrbook_oom := -Wl,--wrap=st_map_put64
+UNIT_WRAP_test_conn := -Wl,--wrap=send
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBST)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests/unit $(filter-out -Wconversion,$(CFLAGS)) $(LDFLAGS) $(UNIT_WRAP_$*) \

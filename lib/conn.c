@@ -1,5 +1,5 @@
-/* conn.c - the one connection type: a bufferevent (a plain socket reads itself and writes
- * straight to the kernel when nothing waits), a deadline, the session state machine. */
+/* conn.c - the one connection type: a socket (a plain one read and written here, with no
+ * bufferevent; a TLS one through OpenSSL's bufferevent), a deadline, the session state machine. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -20,50 +20,56 @@
 
 struct st_conn {
 	struct event_base *base;
-	struct bufferevent *bev;
-	/* A plain connection reads its socket itself (on_readable: one recv, straight into
-	 * the session), the bufferevent only writes; NULL over TLS and until connected. */
+	struct bufferevent *bev;      /* TLS only */
+	/* A plain connection has no bufferevent: it reads its socket itself (on_readable: one
+	 * recv, straight into the session) and writes it itself (send_now; what the socket
+	 * did not take waits in wq, sent by on_writable). fd is -1 over TLS, and for a dial
+	 * whose socket could not be made; rd and wr then NULL. */
 	struct event *rd;
-	bool reading;                 /* rd is armed */
+	struct event *wr;             /* armed while the connect is pending or wq holds bytes */
+	struct st_buf wq;             /* bytes not taken yet: wq.data[wq_off..wq.len) */
+	size_t wq_off;
 	struct event *timer;
 	struct st_session s;
 	struct st_conn_cbs cbs;
 	void *ctx;
 	struct st_endpoint ep;
 	char *expected_id;            /* dialed with one: owned; NULL for none */
-	bool dialer, connected, handshaken;
-	bool tls, tls_done;           /* over TLS; its handshake completed */
-	bool fed;                     /* bytes went to the session already */
-	/* A plain socket's first error, met by a write of ours straight to the kernel
-	 * (flush): the error the bufferevent would have met, told as it would have. */
-	int send_err;
 	/* What the TLS verification found (tls.h): allocated for TLS connections only,
 	 * a plain listener's thousands of idle connections never need it. */
 	struct st_tls_peer *peer;
+	struct st_budget *budget;
+	struct st_traffic *traffic;   /* NULL: not counted */
+	size_t charged;               /* what this connection holds, as last charged */
+	struct event *resume;         /* looks again at a spent budget; made at the first pause */
+	evutil_socket_t fd;
+	/* A plain socket's first error, met by a write of ours straight to the kernel
+	 * (flush): the error the bufferevent would have met, told as it would have. */
+	int send_err;
 	/* A close asked for while one of our callbacks runs is carried out when
 	 * the engine regains control (depth back to 0): the owner's callbacks may
 	 * close, and the engine never touches a freed connection. */
 	unsigned depth;
-	bool closing;
-	struct st_budget *budget;
-	struct st_traffic *traffic;   /* NULL: not counted */
-	size_t charged;               /* what this connection holds, as last charged */
-	bool budget_paused;           /* not reading: the budget is spent */
-	struct event *resume;         /* looks again at a spent budget; made at the first pause */
 	enum st_status status;
+	bool closing;
+	bool reading;                 /* rd is armed */
+	bool dialer, connected, handshaken;
+	bool tls, tls_done;           /* over TLS; its handshake completed */
+	bool fed;                     /* bytes went to the session already */
+	bool budget_paused;           /* not reading: the budget is spent */
 	char error[256];
 };
 
 /*
- * Every connection's socket is wrapped here, and only here: a socket
- * bufferevent, or with a TLS context an OpenSSL one (client or server side by
- * `dialer`) that verifies the peer into c->peer during its handshake.
+ * A TLS connection's socket is wrapped here, and only here: an OpenSSL bufferevent
+ * (client or server side by `dialer`) that verifies the peer into c->peer during its
+ * handshake.
  */
 static struct bufferevent *wrap_socket(struct st_conn *c, evutil_socket_t fd,
                                        const struct st_conn_opts *o, struct st_err *err)
 {
 	struct bufferevent *bev;
-	if (o->tls) {
+	{
 		c->tls = true;
 		if (!(c->peer = calloc(1, sizeof *c->peer))) {
 			st_err_set(err, ST_EX_SOFTWARE, "out of memory");
@@ -84,8 +90,6 @@ static struct bufferevent *wrap_socket(struct st_conn *c, evutil_socket_t fd,
 			SSL_free(ssl);
 		else /* a peer closing without close_notify is an EOF, as over TCP */
 			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	} else {
-		bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	}
 	if (!bev)
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory or descriptors");
@@ -106,33 +110,45 @@ static void tls_no_delay(const struct st_conn *c)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+static evutil_socket_t conn_fd(const struct st_conn *c)
+{
+	return c->bev ? bufferevent_getfd(c->bev) : c->fd;
+}
+
+/* The bytes written but not yet taken by the socket. */
+static size_t out_len(const struct st_conn *c)
+{
+	return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : c->wq.len - c->wq_off;
+}
+
 /* What c holds in memory: the socket's input not yet fed, the frame being assembled,
  * what waits to be written. */
 static size_t held(const struct st_conn *c)
 {
-	size_t n = c->s.dec.payload.cap + c->s.out.cap;
+	size_t n = c->s.dec.payload.cap + c->s.out.cap + out_len(c);
 	if (c->bev)
-		n += evbuffer_get_length(bufferevent_get_input(c->bev)) +
-		     evbuffer_get_length(bufferevent_get_output(c->bev));
+		n += evbuffer_get_length(bufferevent_get_input(c->bev));
 	return n;
 }
 
-/* Reading from the peer on or off: a plain socket's own read event, or the bufferevent's. */
+/* Reading from the peer on or off: a plain socket's own read event (once connected: a
+ * dial starts reading at its connect, read_own), or the TLS bufferevent's. */
 static void set_reading(struct st_conn *c, bool on)
 {
-	if (c->rd) {
-		if (on != c->reading && (on ? event_add(c->rd, NULL) : event_del(c->rd)) == 0)
-			c->reading = on;
-	} else if (on) {
-		bufferevent_enable(c->bev, EV_READ);
-	} else {
-		bufferevent_disable(c->bev, EV_READ);
+	if (c->bev) {
+		if (on)
+			bufferevent_enable(c->bev, EV_READ);
+		else
+			bufferevent_disable(c->bev, EV_READ);
+	} else if (c->rd && c->connected && on != c->reading &&
+	           (on ? event_add(c->rd, NULL) : event_del(c->rd)) == 0) {
+		c->reading = on;
 	}
 }
 
 static bool is_reading(const struct st_conn *c)
 {
-	return c->rd ? c->reading : (bufferevent_get_enabled(c->bev) & EV_READ) != 0;
+	return c->bev ? (bufferevent_get_enabled(c->bev) & EV_READ) != 0 : c->reading;
 }
 
 static void resume_later(struct st_conn *c)
@@ -179,7 +195,7 @@ static void on_resume(evutil_socket_t fd, short what, void *ctx)
 	}
 	c->budget_paused = false;
 	/* the output budget keeps its own pause (flush / on_write) */
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= ST_CONN_OUT_MAX)
+	if (out_len(c) <= ST_CONN_OUT_MAX)
 		set_reading(c, true);
 }
 
@@ -193,10 +209,15 @@ static void release(struct st_conn *c)
 		event_free(c->resume);
 	if (c->timer)
 		event_free(c->timer);
-	if (c->rd) /* before the bufferevent closes the socket */
+	if (c->rd) /* before the socket closes */
 		event_free(c->rd);
+	if (c->wr)
+		event_free(c->wr);
 	if (c->bev)
 		bufferevent_free(c->bev);
+	else if (c->fd >= 0)
+		evutil_closesocket(c->fd);
+	st_buf_clear(&c->wq);
 	st_session_clear(&c->s);
 	free(c->peer);
 	free(c->expected_id);
@@ -249,11 +270,10 @@ static void mark_closed(struct st_conn *c, enum st_status status, const char *er
 		return;
 	c->closing = true;
 	c->status = status;
-	snprintf(c->error, sizeof c->error, "%s", error ? error : "");
+	st_strlcpy(c->error, error ? error : "", sizeof c->error);
 	st_session_close(&c->s, reason_of(status), error);
 	st_buf_reset(&c->s.out);
-	if (c->bev)
-		set_reading(c, false);
+	set_reading(c, false);
 }
 
 void st_conn_close(struct st_conn *c, enum st_status status, const char *error)
@@ -271,10 +291,10 @@ void st_conn_close_telling(struct st_conn *c, enum st_status status, const char 
 		return;
 	struct st_buf b;
 	st_buf_init(&b, 1024);
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	evutil_socket_t fd = conn_fd(c);
 	/* straight to the kernel, once, and only when nothing is queued before it (a frame
 	 * cut in two would garble the stream): the close that follows frees the buffers */
-	if (fd >= 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+	if (fd >= 0 && out_len(c) == 0 &&
 	    st_wire_frame(&b, ST_MSG_ERROR, why, strlen(why), NULL) == 0) {
 		ssize_t sent = send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (sent > 0 && c->traffic)
@@ -288,7 +308,7 @@ int64_t st_conn_rtt_us(const struct st_conn *c)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof ti;
-	evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+	evutil_socket_t fd = conn_fd(c);
 	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || len < offsetof(struct tcp_info, tcpi_rtt) + sizeof ti.tcpi_rtt)
 		return -1;
 	return (int64_t)ti.tcpi_rtt;
@@ -335,25 +355,50 @@ static void close_from_session(struct st_conn *c, const char *error)
 	mark_closed(c, status_of(c), error ? error : c->s.detail);
 }
 
+/* A send that failed for now, not for good: a full socket, or the kernel short of buffers
+ * or memory for the moment. The bytes wait in the bufferevent, which tries again. */
+static bool send_later(int e)
+{
+	return e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == ENOMEM;
+}
+
 /*
  * A plain connection's bytes straight to the kernel when nothing waits before them: one
  * send instead of arming the write event, waking for it, writing and disarming it. What
- * the socket does not take now is queued as before; returns what was sent. An error
- * other than a full socket is kept (send_err) for on_bev_event to tell, and the bytes
- * are queued, so the write event comes as it came before.
+ * the socket does not take now waits in wq (queue); returns what was sent. An error
+ * that is not for now only (send_later) is kept (send_err) for on_bev_event to tell, and
+ * the bytes are queued, so the write event meets the error again and tells it; a later
+ * write that gets through (on_write) forgets it.
  */
 static size_t send_now(struct st_conn *c, const uint8_t *p, size_t n)
 {
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
-	if (c->tls || !c->connected || c->send_err || fd < 0 ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+	evutil_socket_t fd = c->fd;
+	if (c->tls || !c->connected || c->send_err || fd < 0 || out_len(c) != 0)
 		return 0;
 	ssize_t k;
 	while ((k = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
-	if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+	if (k < 0 && !send_later(errno))
 		c->send_err = errno;
 	return k > 0 ? (size_t)k : 0;
+}
+
+/* n bytes the socket did not take: they wait, and the write event is armed for them (a
+ * plain connection arms it only when something waits; a pending connect has it armed). */
+static void queue(struct st_conn *c, const char *p, size_t n)
+{
+	if (c->bev) {
+		bufferevent_write(c->bev, p, n);
+		return;
+	}
+	if (c->fd < 0)
+		return;
+	if (st_buf_append(&c->wq, p, n, NULL) < 0) { /* a cut frame would garble the stream */
+		mark_closed(c, ST_STATUS_UNREACHABLE, "out of memory");
+		return;
+	}
+	if (c->connected && !event_pending(c->wr, EV_WRITE, NULL))
+		event_add(c->wr, NULL);
 }
 
 /* The one flush: what the session queued goes to the socket. */
@@ -363,17 +408,13 @@ static void flush(struct st_conn *c)
 		if (c->traffic)
 			c->traffic->out += c->s.out.len;
 		size_t sent = send_now(c, (const uint8_t *)c->s.out.data, c->s.out.len);
-		if (sent < c->s.out.len) {
-			bufferevent_write(c->bev, c->s.out.data + sent, c->s.out.len - sent);
-			/* a plain listener arms its write event only when something waits */
-			if (!(bufferevent_get_enabled(c->bev) & EV_WRITE))
-				bufferevent_enable(c->bev, EV_WRITE);
-		}
+		if (sent < c->s.out.len)
+			queue(c, c->s.out.data + sent, c->s.out.len - sent);
 		st_buf_clear(&c->s.out); /* an idle connection holds no buffer of its own */
 	}
 	/* a peer that asks without reading the answers gets no more answers
 	 * queued: read no more from it until it has taken most of what waits */
-	if (!c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) > ST_CONN_OUT_MAX)
+	if (!c->closing && out_len(c) > ST_CONN_OUT_MAX)
 		set_reading(c, false);
 	charge(c);
 }
@@ -407,6 +448,8 @@ static void feed(struct st_conn *c, const uint8_t *p, size_t n)
  * bounded chunks. */
 static void pump(struct st_conn *c)
 {
+	if (!c->bev) /* a plain socket is read by on_readable alone */
+		return;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	uint8_t chunk[ST_CONN_IN_MAX];
 	uint8_t head[3];
@@ -487,7 +530,7 @@ static void on_readable(evutil_socket_t fd, short what, void *ctx)
 		int e = errno;
 		set_reading(c, false); /* as the bufferevent stops reading at an end or an error */
 		errno = n < 0 ? e : 0;
-		on_bev_event(c->bev, (short)(BEV_EVENT_READING | (n < 0 ? BEV_EVENT_ERROR : BEV_EVENT_EOF)),
+		on_bev_event(NULL, (short)(BEV_EVENT_READING | (n < 0 ? BEV_EVENT_ERROR : BEV_EVENT_EOF)),
 		             c);
 		return;
 	}
@@ -500,17 +543,10 @@ static void on_readable(evutil_socket_t fd, short what, void *ctx)
 	leave(c);
 }
 
-/* Reads the plain socket with on_readable from now on (conn_new, a dial's connect). */
+/* A plain socket is read by on_readable from now on (an accepted one at once, a dial once
+ * connected): rd is its one reader, there is no bufferevent to read it too. */
 static void read_own(struct st_conn *c)
 {
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
-	if (c->tls || c->rd || fd < 0)
-		return;
-	c->rd = event_new(c->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-	if (!c->rd) { /* no memory for it: the bufferevent reads, as it always could */
-		bufferevent_enable(c->bev, EV_READ);
-		return;
-	}
 	if (!c->closing && !c->budget_paused)
 		set_reading(c, true);
 }
@@ -518,11 +554,71 @@ static void read_own(struct st_conn *c)
 /* The output drained to half its budget: read from the peer again. */
 static void on_write(struct bufferevent *bev, void *ctx)
 {
+	(void)bev;
 	struct st_conn *c = ctx;
-	if (!c->closing && !c->budget_paused && !is_reading(c) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) <= ST_CONN_OUT_MAX / 2)
+	c->send_err = 0; /* the socket took bytes after it: the error did not last */
+	if (!c->closing && !c->budget_paused && !is_reading(c) && out_len(c) <= ST_CONN_OUT_MAX / 2)
 		set_reading(c, true);
 	charge(c);
+}
+
+/* A plain dial's connect finished: its error, as the bufferevent's connect told it. */
+static void connect_done(struct st_conn *c)
+{
+	int e = 0;
+	socklen_t len = sizeof e;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+		e = errno;
+	if (e == EINPROGRESS || e == EINTR)
+		return;
+	if (out_len(c) == 0)
+		event_del(c->wr);
+	errno = e;
+	on_bev_event(NULL, e ? BEV_EVENT_ERROR : BEV_EVENT_CONNECTED, c);
+}
+
+/*
+ * A plain socket writable: its connect finished, or it takes more of what waits (wq). An
+ * error other than one for now (send_later) goes where the bufferevent's write error went;
+ * once half the output budget is free, reading resumes (on_write).
+ */
+static void on_writable(evutil_socket_t fd, short what, void *ctx)
+{
+	(void)what;
+	struct st_conn *c = ctx;
+	if (!c->connected) {
+		connect_done(c);
+		return;
+	}
+	size_t left = out_len(c);
+	if (left == 0) {
+		event_del(c->wr);
+		return;
+	}
+	ssize_t k;
+	while ((k = send(fd, c->wq.data + c->wq_off, left, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 &&
+	       errno == EINTR)
+		;
+	if (k < 0 && send_later(errno))
+		return;
+	if (k <= 0) {
+		int e = k < 0 ? errno : EPIPE;
+		event_del(c->wr);
+		errno = e;
+		on_bev_event(NULL, (short)(BEV_EVENT_WRITING | BEV_EVENT_ERROR), c);
+		return;
+	}
+	c->wq_off += (size_t)k;
+	if (c->wq_off == c->wq.len) {
+		st_buf_clear(&c->wq);
+		c->wq_off = 0;
+		event_del(c->wr);
+	} else if (c->wq_off > c->wq.len / 2) { /* what was taken makes room */
+		memmove(c->wq.data, c->wq.data + c->wq_off, c->wq.len - c->wq_off);
+		c->wq.len -= c->wq_off;
+		c->wq_off = 0;
+	}
+	on_write(NULL, c);
 }
 
 /* A TLS connection failed before its handshake completed both ways: why, in words. */
@@ -654,6 +750,8 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 		return NULL;
 	}
 	c->base = base;
+	c->fd = -1;
+	st_buf_init(&c->wq, SIZE_MAX);
 	c->dialer = dialer;
 	c->connected = !dialer;
 	c->ep = *ep;
@@ -672,31 +770,38 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 		free(c);
 		return NULL;
 	}
-	c->bev = wrap_socket(c, fd, o, err);
-	if (!c->bev && fd >= 0)
-		evutil_closesocket(fd);
-	c->timer = c->bev ? evtimer_new(base, on_timer, c) : NULL;
 	c->budget = o->budget;
 	c->traffic = o->traffic;
-	if (!c->bev || !c->timer) {
-		if (c->bev)
+	bool ok;
+	if (o->tls) {
+		c->bev = wrap_socket(c, fd, o, err);
+		if (!c->bev && fd >= 0)
+			evutil_closesocket(fd);
+		ok = c->bev != NULL;
+	} else {
+		c->fd = fd;
+		ok = fd < 0 || ((c->rd = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, c)) &&
+		                (c->wr = event_new(base, fd, EV_WRITE | EV_PERSIST, on_writable, c)));
+	}
+	c->timer = ok ? evtimer_new(base, on_timer, c) : NULL;
+	if (!c->timer) {
+		if (ok)
 			st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		release(c);
 		return NULL;
 	}
-	bufferevent_setcb(c->bev, on_read, on_write, on_bev_event, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, ST_CONN_OUT_MAX / 2, 0);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, ST_CONN_IN_MAX);
 	/* over TLS the bufferevent reads and writes. A plain connection reads its socket
 	 * itself (read_own: an accepted one now, a dial once connected), and an accepted one
-	 * is writable at once: its write event waits for something to wait (flush) */
+	 * is writable at once: its write event waits for something to wait (queue) */
 	if (c->tls) {
+		bufferevent_setcb(c->bev, on_read, on_write, on_bev_event, c);
+		bufferevent_setwatermark(c->bev, EV_WRITE, ST_CONN_OUT_MAX / 2, 0);
+		bufferevent_setwatermark(c->bev, EV_READ, 0, ST_CONN_IN_MAX);
 		tls_no_delay(c);
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	} else if (dialer)
-		bufferevent_enable(c->bev, EV_WRITE);
-	else
+	} else if (!dialer) {
 		read_own(c);
+	}
 	return c;
 }
 
@@ -750,22 +855,37 @@ int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_
                  struct st_err *err)
 {
 	evutil_socket_t fd = -1;
-	if (o->source && (fd = bound_socket(o->source, ep, err)) < 0)
-		return -1;
-	struct st_conn *c = conn_new(base, fd, true, ep, o, cbs, ctx, err);
-	if (!c)
-		return -1;
+	int e = 0;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	st_endpoint_to_sockaddr(ep, &ss, &len);
-	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, (int)len) < 0) {
-		int e = EVUTIL_SOCKET_ERROR();
+	if (o->source && (fd = bound_socket(o->source, ep, err)) < 0)
+		return -1;
+	/* a plain dial makes its socket and connects it itself; TLS's bufferevent does both */
+	if (!o->source && !o->tls &&
+	    (fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		e = errno;
+	struct st_conn *c = conn_new(base, fd, true, ep, o, cbs, ctx, err);
+	if (!c)
+		return -1;
+	if (c->tls) {
+		if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, (int)len) < 0)
+			e = EVUTIL_SOCKET_ERROR();
+		else if (!o->source)
+			tls_no_delay(c); /* the socket bufferevent_socket_connect just made */
+	} else if (fd >= 0) {
+		if (connect(fd, (struct sockaddr *)&ss, len) == 0)
+			event_active(c->wr, EV_WRITE, 1); /* connected at once: told from the loop */
+		else if (errno != EINPROGRESS)
+			e = errno;
+		else if (event_add(c->wr, NULL) < 0)
+			e = ENOMEM;
+	}
+	if (e) {
 		/* reported from the loop, never from inside this call */
 		mark_closed(c, e == ECONNREFUSED ? ST_STATUS_REFUSED : ST_STATUS_UNREACHABLE,
 		            evutil_socket_error_to_string(e));
 		event_active(c->timer, EV_TIMEOUT, 1);
-	} else if (!o->source) {
-		tls_no_delay(c); /* the socket bufferevent_socket_connect just made */
 	}
 	*out = c;
 	return 0;

@@ -65,7 +65,7 @@ void st_session_close(struct st_session *s, enum st_close_reason r, const char *
 		return;
 	s->state = ST_SESS_CLOSED;
 	s->reason = r;
-	snprintf(s->detail, sizeof s->detail, "%s", detail ? detail : "");
+	st_strlcpy(s->detail, detail ? detail : "", sizeof s->detail);
 }
 
 void st_session_eof(struct st_session *s)

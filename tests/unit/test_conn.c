@@ -1,0 +1,182 @@
+/* test_conn.c - one plain connection's socket, seen from inside: it includes lib/conn.c to
+ * look at who reads the socket, and the Makefile links it with --wrap=send, so a test
+ * decides when a send of ours fails for the moment. */
+#include "unit.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <unistd.h>
+
+#include "../../lib/conn.c"
+
+ssize_t __real_send(int fd, const void *p, size_t n, int flags);
+ssize_t __wrap_send(int fd, const void *p, size_t n, int flags);
+static int failing_sends; /* the next sends that fail with ENOBUFS, as a kernel short of buffers */
+
+ssize_t __wrap_send(int fd, const void *p, size_t n, int flags)
+{
+	if (failing_sends > 0) {
+		failing_sends--;
+		errno = ENOBUFS;
+		return -1;
+	}
+	return __real_send(fd, p, n, flags);
+}
+
+static struct st_handshake local(void)
+{
+	struct st_handshake h = {.version = 1, .timestamp = 1, .has_ext = true, .has_nonce = true,
+	                         .nonce = 7, .has_services = true, .services = 1};
+	strcpy(h.node_id, "dialer-1");
+	strcpy(h.user_agent, "test/1");
+	return h;
+}
+
+/* A peer that accepts and reads our Handshake, then closes cleanly. */
+struct peer {
+	struct event_base *base;
+	int lfd, fd;
+	size_t got;                   /* bytes of our Handshake it read */
+	int closed;
+	enum st_status status;
+	char error[256];
+	bool stop_at_connect;
+};
+
+static void listen_on_loopback(struct peer *p, struct st_endpoint *ep)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sin;
+	p->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(p->lfd >= 0);
+	assert_int_equal(bind(p->lfd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(listen(p->lfd, 4), 0);
+	assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&sin, &len), 0);
+	char text[64];
+	snprintf(text, sizeof text, "127.0.0.1:%u", ntohs(sin.sin_port));
+	assert_int_equal(st_endpoint_parse(ep, text, strlen(text), NULL), 0);
+	p->fd = -1;
+}
+
+/* Our Handshake, whole (its 4-byte length first), then a clean close. */
+static void peer_read(evutil_socket_t fd, short what, void *ctx)
+{
+	(void)what;
+	struct peer *p = ctx;
+	uint8_t b[4096];
+	assert_int_equal(recv(fd, b, 4, MSG_WAITALL), 4);
+	size_t len = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+	assert_true(len > 0 && len <= sizeof b);
+	assert_int_equal(recv(fd, b, len, MSG_WAITALL), (ssize_t)len);
+	p->got = 4 + len;
+	close(fd);
+	p->fd = -1;
+}
+
+static void on_connected(void *ctx, struct st_conn *c)
+{
+	(void)c;
+	struct peer *p = ctx;
+	p->fd = accept(p->lfd, NULL, NULL); /* the kernel took it already: no wait */
+	assert_true(p->fd >= 0);
+	if (p->stop_at_connect)
+		event_base_loopbreak(p->base);
+	else
+		assert_int_equal(event_base_once(p->base, p->fd, EV_READ, peer_read, p, NULL), 0);
+}
+
+static void on_closed(void *ctx, struct st_conn *c, enum st_status status, const char *error)
+{
+	(void)c;
+	struct peer *p = ctx;
+	p->closed++;
+	p->status = status;
+	snprintf(p->error, sizeof p->error, "%s", error ? error : "");
+	event_base_loopbreak(p->base);
+}
+
+static const struct st_conn_cbs cbs = {.connected = on_connected, .closed = on_closed};
+
+/* One dial the peer reads and closes; the first `fail` sends of ours fail for the moment. */
+static void dial_and_close(struct peer *p, int fail)
+{
+	struct st_err err = {0};
+	struct st_endpoint ep;
+	struct st_handshake me = local();
+	struct st_conn_opts co = {.local = &me};
+	struct st_conn *c;
+	memset(p, 0, sizeof *p);
+	p->base = event_base_new();
+	assert_non_null(p->base);
+	listen_on_loopback(p, &ep);
+	assert_int_equal(st_conn_dial(&c, p->base, &ep, &co, &cbs, p, &err), 0);
+	st_conn_set_timeout(c, 10000);
+	failing_sends = fail;
+	event_base_dispatch(p->base);
+	assert_int_equal(failing_sends, 0); /* the failure happened */
+	assert_int_equal(p->closed, 1);
+	close(p->lfd);
+	event_base_free(p->base);
+}
+
+/* A send that fails for the moment (ENOBUFS) is tried again, and is no error of the
+ * connection: the peer gets the Handshake, and its clean close is told as it is told
+ * when no send failed (not as "No buffer space available"). */
+static void transient_send_error_does_not_stick(void **state)
+{
+	(void)state;
+	struct peer clean, failed;
+	dial_and_close(&clean, 0);
+	dial_and_close(&failed, 1);
+	assert_true(clean.got > 0);
+	assert_int_equal(failed.got, clean.got);
+	assert_int_equal(clean.status, ST_STATUS_PROTOCOL_ERROR); /* a dialer's peer closed first */
+	assert_int_equal(failed.status, clean.status);
+	assert_string_equal(failed.error, clean.error);
+	assert_null(strstr(failed.error, "buffer space"));
+}
+
+/* A plain connection has one reader of its socket: its own read event, no bufferevent
+ * beside it; a dial turns it on at its connect, even when reading was asked for before
+ * (a budget's resume before the connect completed), and not earlier. */
+static void one_reader_after_connect(void **state)
+{
+	(void)state;
+	struct st_err err = {0};
+	struct st_endpoint ep;
+	struct st_handshake me = local();
+	struct st_conn_opts co = {.local = &me};
+	struct st_conn *c;
+	struct peer p = {.stop_at_connect = true};
+	p.base = event_base_new();
+	assert_non_null(p.base);
+	listen_on_loopback(&p, &ep);
+	assert_int_equal(st_conn_dial(&c, p.base, &ep, &co, &cbs, &p, &err), 0);
+	assert_null(c->bev);
+	set_reading(c, true);
+	assert_false(c->reading); /* nothing is read before the connect */
+	event_base_dispatch(p.base); /* until connected */
+	assert_true(st_conn_connected(c));
+	assert_null(c->bev);
+	assert_true(c->reading);
+	assert_true(event_pending(c->rd, EV_READ, NULL));
+	/* and it stays the one reader as reading goes off and on */
+	set_reading(c, false);
+	assert_false(event_pending(c->rd, EV_READ, NULL));
+	set_reading(c, true);
+	assert_true(c->reading);
+	assert_true(event_pending(c->rd, EV_READ, NULL));
+	st_conn_free(c);
+	close(p.fd);
+	close(p.lfd);
+	event_base_free(p.base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(transient_send_error_does_not_stick),
+		cmocka_unit_test(one_reader_after_connect),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

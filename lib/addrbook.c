@@ -714,6 +714,8 @@ static int evict_cmp(const void *a, const void *b, void *arg)
 /* The entry to evict to make room, or NULL when only pinned ones are left. */
 static struct st_addr_entry *eviction_candidate(struct st_addrbook *ab)
 {
+	if (!ab->n || !ab->e)
+		return NULL; /* nothing to evict (and clang-analyzer sees the entries are there) */
 	for (int round = 0; round < 2; round++) {
 		while (ab->evict_pos < ab->nevict) {
 			struct st_addr_entry *e = &ab->e[ab->evict[ab->evict_pos]];

@@ -768,6 +768,68 @@ static void a_proven_failure_lands_on_the_proven_id(void **state)
 	st_peerbook_free(pb);
 }
 
+/* Each number of a peers line reads in its field's range: out of it is damage named by
+ * the field, never a value wrapped by a cast (successes -1 once read as 4294967295). */
+static void each_number_of_a_peer_line_has_its_own_range(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *fields, *name; /* reputation successes failures consecutive version */
+		bool ok;
+	} cases[] = {
+		{"0\t1\t0\t0\t1", NULL, true},
+		{"-2147483648\t4294967295\t4294967295\t4294967295\t2147483647", NULL, true},
+		{"0\t-1\t0\t0\t1", "successes", false},
+		{"0\t4294967296\t0\t0\t1", "successes", false},
+		{"0\t0\t-1\t0\t1", "failures", false},
+		{"0\t0\t0\t-1\t1", "consecutive_failures", false},
+		{"1099511627776\t0\t0\t0\t1", "reputation", false},
+		{"2147483648\t0\t0\t0\t1", "reputation", false},
+		{"-2147483649\t0\t0\t0\t1", "reputation", false},
+		{"0\t0\t0\t0\t2147483648", "version", false},
+		{"0\t0\t0\t0\t-2147483649", "version", false},
+	};
+	f->cfg.repair_auto = false;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char path[ST_PATH_MAX + 16];
+		snprintf(path, sizeof path, "%s/peers.tsv", f->dir);
+		FILE *out = fopen(path, "w");
+		assert_non_null(out);
+		fprintf(out, "#st peers %d gen 1\nn1\t10\t20\t%s\t0\t1.2.3.4:7\tua\n",
+		        ST_PEERS_FORMAT_VERSION, cases[i].fields);
+		fclose(out);
+		struct st_peerbook *pb;
+		struct st_err err = {0};
+		int rc = st_peerbook_open(&pb, &f->cfg, ST_STORE_READ, &err);
+		if (cases[i].ok) {
+			assert_int_equal(rc, 0);
+			assert_non_null(st_peers_get(pb, "n1"));
+			st_peerbook_free(pb);
+			continue;
+		}
+		assert_int_equal(rc, -1);
+		assert_int_equal(err.code, ST_EX_DATAERR);
+		assert_non_null(strstr(err.msg, cases[i].name));
+	}
+	/* the extremes read back as they were written */
+	struct st_peerbook *pb;
+	struct st_err err = {0};
+	char path[ST_PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/peers.tsv", f->dir);
+	FILE *out = fopen(path, "w");
+	assert_non_null(out);
+	fprintf(out, "#st peers %d gen 1\nn1\t10\t20\t-2147483648\t4294967295\t7\t4294967295\t"
+	        "2147483647\t0\t1.2.3.4:7\tua\n", ST_PEERS_FORMAT_VERSION);
+	fclose(out);
+	assert_int_equal(st_peerbook_open(&pb, &f->cfg, ST_STORE_READ, &err), 0);
+	const struct st_peer *p = st_peers_get(pb, "n1");
+	assert_non_null(p);
+	assert_int_equal(p->reputation, INT32_MIN);
+	assert_true(p->successes == UINT32_MAX && p->failures == 7 &&
+	            p->consecutive_failures == UINT32_MAX && p->version == INT32_MAX);
+	st_peerbook_free(pb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -790,6 +852,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_lazy_check_answers_as_the_whole_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_lazy_endpoint_check_reads_only_the_lines_of_that_endpoint,
 		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(each_number_of_a_peer_line_has_its_own_range, setup,
+		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

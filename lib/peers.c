@@ -480,6 +480,10 @@ static void reset_peers(struct st_peerbook *pb)
 	pb->peers_part = false;
 }
 
+/* load_part reads the table whole unless it holds this many bytes per id and endpoint
+ * asked about: some ten lines of a typical table. */
+#define PART_BYTES_PER_KEY 800
+
 /* The offsets of the snapshot lines peers.index finds, for load_part. */
 struct offsets {
 	size_t *v, n, cap;
@@ -524,6 +528,11 @@ static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *
 	if (rc <= 0 || !ix.ids)
 		return rc < 0 ? -1 : 1;
 	const struct st_peerbook_want *w = pb->want;
+	/* a search of the index costs what reading some ten lines does (each step checks
+	 * three entries): a batch that names many peers for the table's size reads it
+	 * whole, as it always did */
+	if ((w->nids + w->neps) * PART_BYTES_PER_KEY > ix.len)
+		return 1;
 	struct offsets o = {NULL, 0, 0, ix.body};
 	rc = 0;
 	for (size_t i = 0; rc == 0 && i < w->nids; i++)

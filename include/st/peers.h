@@ -82,9 +82,11 @@ struct st_peerbook_want {
  * those ids and endpoints, and about the peers st_peers_at finds at them, is what
  * the whole table says, and so are the changes made to them; st_peers_slot and a
  * lookup of anything else see part of the table. The bans are read whole. A
- * compaction due at close reads the peers table whole first; a missing, stale or
- * inconsistent index (or damage on a line read) reads it whole at once, as
- * st_peerbook_open. flags: ST_STORE_READ or _WRITE only. Returns 0 or -1.
+ * compaction due at close streams the old snapshot into the new one. A missing,
+ * stale or inconsistent index, damage on a line read, or more ids and endpoints than
+ * one per 800 bytes of snapshot (the searches would cost more than the reading) read
+ * the table whole, as st_peerbook_open. flags: ST_STORE_READ or _WRITE only.
+ * Returns 0 or -1.
  */
 int st_peerbook_open_for(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
                          const struct st_peerbook_want *want, struct st_err *err);

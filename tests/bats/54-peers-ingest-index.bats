@@ -7,11 +7,11 @@ load helpers
 
 export ST_FAKE_NOW=1800000000
 
-# 300 peers written by hand, one endpoint each, and a few bans
+# 3000 peers written by hand, one endpoint each, and a few bans
 write_tables() { # DIR
 	mkdir -p "$1"
 	awk -v now="$ST_FAKE_NOW" 'BEGIN { print "#st peers 1 gen 1";
-		for (i = 0; i < 300; i++) printf "peer-%d\t%d\t%d\t%d\t1\t0\t0\t1\t0\t11.%d.%d.1:7777\t-\n", i, now - 100, now - 100, i % 7 - 3, int(i / 256), i % 256 }' \
+		for (i = 0; i < 3000; i++) printf "peer-%d\t%d\t%d\t%d\t1\t0\t0\t1\t0\t11.%d.%d.1:7777\t-\n", i, now - 100, now - 100, i % 7 - 3, int(i / 256), i % 256 }' \
 		>"$1/peers.tsv"
 	printf '#st bans 1 gen 1\npeer-14\t%d\t0\tmanual\tt\n100.0.0.0/8\t%d\t0\tmanual\tt\n' \
 		"$ST_FAKE_NOW" "$ST_FAKE_NOW" >"$1/bans.tsv"
@@ -49,8 +49,10 @@ feed() { # DIR IN WHOLE
 	run st-peers --data-dir "$b" ban -q bench
 	[ "$status" -eq 0 ]
 	[ "$(tail -c 3 "$a/peers.index")" = "k2" ]
-	for seed in 1 2 3; do
-		results "$seed" 150 >"$BATS_TEST_TMPDIR/in"
+	# small batches, as the index serves them (a batch that names many peers for the
+	# table's size reads it whole); the journal grows past a compaction on the way
+	for seed in 1 2 3 4 5 6 7 8 9 10; do
+		results "$seed" 100 >"$BATS_TEST_TMPDIR/in"
 		feed "$a" "$BATS_TEST_TMPDIR/in" ""
 		feed "$b" "$BATS_TEST_TMPDIR/in" whole
 		# a removed peer: a tombstone the next compaction must honour
@@ -60,27 +62,20 @@ feed() { # DIR IN WHOLE
 		st-peers --data-dir "$b" remove -q "peer-$((seed * 50 + 7))"
 	done
 	grep -q '	banned	' "$a.out" # automatic bans were made
-	[ "$(head -1 "$a/peers.journal")" = "#st-journal peers 1 gen 1" ] # not compacted yet
-	diff "$b.out" "$a.out"
-	diff <(st-peers --data-dir "$b" list -o tsv) <(st-peers --data-dir "$a" list -o tsv)
-	diff <(st-peers --data-dir "$b" bans -o tsv) <(st-peers --data-dir "$a" bans -o tsv)
-	# enough for a compaction: the new snapshots are the same bytes
-	results 9 3000 >"$BATS_TEST_TMPDIR/in"
-	feed "$a" "$BATS_TEST_TMPDIR/in" ""
-	feed "$b" "$BATS_TEST_TMPDIR/in" whole
-	[ "$(head -1 "$a/peers.tsv")" != "#st peers 1 gen 1" ]
+	[ "$(head -1 "$a/peers.tsv")" != "#st peers 1 gen 1" ] # compacted
+	[ -s "$a/peers.journal" ]
 	cmp "$b/peers.tsv" "$a/peers.tsv"
 	cmp "$b/peers.index" "$a/peers.index"
 	diff "$b.out" "$a.out"
 	diff <(st-peers --data-dir "$b" bans -o tsv) <(st-peers --data-dir "$a" bans -o tsv)
-	# removed snapshot peers no result names: gone from the new snapshot too
+	diff <(st-peers --data-dir "$b" list -o tsv) <(st-peers --data-dir "$a" list -o tsv)
+	# removed snapshot peers no result names stay removed
 	run st-peers --data-dir "$a" list -o tsv
 	[ "$status" -eq 0 ]
-	for id in peer-57 peer-107 peer-157; do
+	for id in peer-57 peer-107 peer-157 peer-307 peer-507; do
 		! grep -q "	$id	" <<<"$output"
-		! grep -q "^$id	" "$a/peers.tsv"
 	done
-	grep -q "^peer-299	" "$a/peers.tsv"
+	grep -q "	peer-2999	" <<<"$output"
 }
 
 @test "ingest reads only the lines of the peers it names: damage elsewhere is not met" {

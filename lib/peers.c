@@ -506,6 +506,20 @@ static int collect_line(void *ctx, const char *line, size_t len, struct st_err *
 	return 0;
 }
 
+/* An id or endpoint load_part searches for: its key in peers.index, and which it is. */
+struct want_key {
+	uint32_t key;
+	size_t i; /* ids first, then endpoints */
+};
+
+static int want_cmp(const void *x, const void *y)
+{
+	const struct want_key *a = x, *b = y;
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
 static int off_cmp(const void *x, const void *y)
 {
 	size_t a = *(const size_t *)x, b = *(const size_t *)y;
@@ -534,11 +548,27 @@ static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *
 	if ((w->nids + w->neps) * PART_BYTES_PER_KEY > ix.len)
 		return 1;
 	struct offsets o = {NULL, 0, 0, ix.body};
+	/* the searches in key order: each starts where the one before ended, and they
+	 * sweep the index once instead of jumping about it (a cache miss a step) */
+	size_t nk = w->nids + w->neps;
+	struct want_key *k = malloc((nk + 1) * sizeof *k);
+	if (!k)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	for (size_t i = 0; i < w->nids; i++)
+		k[i] = (struct want_key){peers_index_id_key(w->ids[i]), i};
+	for (size_t i = 0; i < w->neps; i++)
+		k[w->nids + i] = (struct want_key){peers_index_key(&w->eps[i]), w->nids + i};
+	qsort(k, nk, sizeof *k, want_cmp);
+	size_t from = 0;
 	rc = 0;
-	for (size_t i = 0; rc == 0 && i < w->nids; i++)
-		rc = peers_index_each_id(&ix, w->ids[i], collect_line, &o, err);
-	for (size_t i = 0; rc == 0 && i < w->neps; i++)
-		rc = peers_index_each(&ix, &w->eps[i], collect_line, &o, err);
+	for (size_t i = 0; rc == 0 && i < nk; i++) {
+		size_t j = k[i].i;
+		rc = j < w->nids ? peers_index_each_from(&ix, NULL, w->ids[j], &from, collect_line, &o,
+		                                         err)
+		                 : peers_index_each_from(&ix, &w->eps[j - w->nids], NULL, &from,
+		                                         collect_line, &o, err);
+	}
+	free(k);
 	if (rc == 0 && o.n)
 		qsort(o.v, o.n, sizeof *o.v, off_cmp);
 	struct load snap = {pb, false, false, st_store_path(s)};

@@ -277,10 +277,25 @@ static bool probe(const struct peers_index *ix, size_t i, struct entry *e)
 /* Calls fn on every snapshot line whose entry is key and that holds ep (ep) or has id
  * (id), in file order; as peers_index_each. */
 static int each_key(const struct peers_index *ix, uint32_t key, const struct st_endpoint *ep,
-                    const char *id, peers_index_fn fn, void *ctx, struct st_err *err)
+                    const char *id, size_t *from, peers_index_fn fn, void *ctx,
+                    struct st_err *err)
 {
-	size_t lo = 0, hi = ix->n;
+	size_t lo = from ? *from : 0, hi = ix->n;
 	struct entry e;
+	/* from a search for a smaller key: every entry before lo is below key, and the
+	 * next ones are near, so the window is found by doubling steps first */
+	for (size_t step = 1; from && lo < hi; step *= 2) {
+		size_t at = lo + step - 1;
+		if (at >= hi)
+			break;
+		if (!probe(ix, at, &e))
+			return 1;
+		if (e.key >= key) {
+			hi = at;
+			break;
+		}
+		lo = at + 1;
+	}
 	while (lo < hi) { /* the first entry whose key is not below key */
 		size_t mid = lo + (hi - lo) / 2;
 		if (!probe(ix, mid, &e))
@@ -290,6 +305,8 @@ static int each_key(const struct peers_index *ix, uint32_t key, const struct st_
 		else
 			hi = mid;
 	}
+	if (from)
+		*from = lo;
 	for (; lo < ix->n; lo++) {
 		if (!probe(ix, lo, &e))
 			return 1;
@@ -318,7 +335,7 @@ static int each_key(const struct peers_index *ix, uint32_t key, const struct st_
 int peers_index_each(const struct peers_index *ix, const struct st_endpoint *ep,
                      peers_index_fn fn, void *ctx, struct st_err *err)
 {
-	return each_key(ix, peers_index_key(ep), ep, NULL, fn, ctx, err);
+	return each_key(ix, peers_index_key(ep), ep, NULL, NULL, fn, ctx, err);
 }
 
 int peers_index_each_id(const struct peers_index *ix, const char *id, peers_index_fn fn,
@@ -326,5 +343,15 @@ int peers_index_each_id(const struct peers_index *ix, const char *id, peers_inde
 {
 	if (!ix->ids)
 		return 1;
-	return each_key(ix, peers_index_id_key(id), NULL, id, fn, ctx, err);
+	return each_key(ix, peers_index_id_key(id), NULL, id, NULL, fn, ctx, err);
+}
+
+int peers_index_each_from(const struct peers_index *ix, const struct st_endpoint *ep,
+                          const char *id, size_t *from, peers_index_fn fn, void *ctx,
+                          struct st_err *err)
+{
+	if (id && !ix->ids)
+		return 1;
+	uint32_t key = id ? peers_index_id_key(id) : peers_index_key(ep);
+	return each_key(ix, key, id ? NULL : ep, id, from, fn, ctx, err);
 }

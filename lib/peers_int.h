@@ -82,5 +82,11 @@ int peers_index_each(const struct peers_index *ix, const struct st_endpoint *ep,
  * 1 too when the index has no id entries (a "k1" index). */
 int peers_index_each_id(const struct peers_index *ix, const char *id, peers_index_fn fn,
                         void *ctx, struct st_err *err);
+/* peers_index_each of ep, or peers_index_each_id of id when id is not NULL, for many
+ * searches in the order of their keys: *from (0 for the first) is where the search
+ * for a key no larger than this one found it, and is set to where this one does. */
+int peers_index_each_from(const struct peers_index *ix, const struct st_endpoint *ep,
+                          const char *id, size_t *from, peers_index_fn fn, void *ctx,
+                          struct st_err *err);
 
 #endif

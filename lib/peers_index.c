@@ -350,8 +350,7 @@ int peers_index_each_from(const struct peers_index *ix, const struct st_endpoint
                           const char *id, size_t *from, peers_index_fn fn, void *ctx,
                           struct st_err *err)
 {
-	if (id && !ix->ids)
-		return 1;
-	uint32_t key = id ? peers_index_id_key(id) : peers_index_key(ep);
-	return each_key(ix, key, id ? NULL : ep, id, from, fn, ctx, err);
+	if (id)
+		return ix->ids ? each_key(ix, peers_index_id_key(id), NULL, id, from, fn, ctx, err) : 1;
+	return ep ? each_key(ix, peers_index_key(ep), ep, NULL, from, fn, ctx, err) : 0;
 }

@@ -209,34 +209,79 @@ static void report_change(struct st_printer *p, const struct st_peerbook *pb, co
 		print_change(p, c->ban ? c->ban->target : id, ep, "banned", pb, c->ban ? c->ban->reason : NULL);
 }
 
-/* ingest: the tables opened for each batch (st_cli_each_batch), and what a batch
- * printed held until they are let go */
+/* A result of a batch, as ingest_one read it, to be applied once the batch is in. */
+struct pending {
+	struct st_conn_result res;
+	bool has_id, has_ua;
+	char id[ST_NODE_ID_MAX + 1];
+	char ua[ST_UA_MAX + 1];
+};
+
+/* ingest: each batch (st_cli_each_batch) is read first, then its tables opened with
+ * the lines of the ids and endpoints it names (st_peerbook_open_for), its results
+ * applied in order, and let go; what a batch printed is held until then */
 struct ingest {
 	struct st_cli *cli;
 	struct st_printer *p;
-	struct st_peerbook *pb;
-	int64_t now;
+	struct pending *v;
+	size_t n, cap;
 };
 
-static int ingest_open(void *ctx)
+static int ingest_begin(void *ctx)
 {
 	struct ingest *g = ctx;
-	if (g->pb)
-		return 0;
-	g->pb = open_pb(g->cli, ST_STORE_WRITE);
-	st_printer_hold(g->p);
-	g->now = st_now();
+	g->n = 0;
 	return 0;
 }
 
-static int ingest_close(void *ctx, bool more)
+static void ingest_apply(struct ingest *g, struct st_peerbook *pb, struct pending *e, int64_t now)
+{
+	struct st_conn_result *res = &e->res;
+	res->node_id = e->has_id ? e->id : NULL;
+	res->user_agent = e->has_ua ? e->ua : NULL;
+	struct st_peer_change c;
+	char id[ST_NODE_ID_MAX + 1] = "";
+	if (res->node_id)
+		st_strlcpy(id, res->node_id, sizeof id);
+	else if (st_peers_at(pb, &res->ep))
+		st_strlcpy(id, st_peers_at(pb, &res->ep)->id, sizeof id);
+	struct st_err err = {0};
+	if (st_glue_apply(NULL, pb, res, now, &c, &err) < 0)
+		st_die(g->cli, &err);
+	if (id[0] && res->status != ST_STATUS_BANNED)
+		report_change(g->p, pb, id, &res->ep,
+		              st_status_is_success(res->status) ? "success" : "failure", &c);
+}
+
+static int ingest_end(void *ctx, bool more)
 {
 	(void)more; /* the printed records wait for the locks' release: let go each batch */
 	struct ingest *g = ctx;
-	if (!g->pb) /* let go already: the end after the last batch */
-		return 0;
-	int code = close_pb(g->cli, g->pb, 0);
-	g->pb = NULL;
+	struct st_err err = {0};
+	const char **ids = malloc((g->n + 1) * sizeof *ids);
+	struct st_endpoint *eps = malloc((g->n + 1) * sizeof *eps);
+	if (!ids || !eps) {
+		st_err_set(&err, ST_EX_SOFTWARE, "out of memory");
+		st_die(g->cli, &err);
+	}
+	size_t nids = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		if (g->v[i].has_id && g->v[i].id[0])
+			ids[nids++] = g->v[i].id;
+		eps[i] = g->v[i].res.ep;
+	}
+	struct st_peerbook_want want = {ids, nids, eps, g->n};
+	struct st_peerbook *pb;
+	if (st_peerbook_open_for(&pb, &g->cli->config, ST_STORE_WRITE, &want, &err) < 0)
+		st_die(g->cli, &err);
+	free(ids);
+	free(eps);
+	st_printer_hold(g->p);
+	int64_t now = st_now();
+	for (size_t i = 0; i < g->n; i++)
+		ingest_apply(g, pb, &g->v[i], now);
+	g->n = 0;
+	int code = close_pb(g->cli, pb, 0);
 	if (code == 0)
 		st_printer_release(g->p);
 	return code;
@@ -253,36 +298,43 @@ static int ingest_one(void *ctx, const struct st_record *rec, const char *where)
 		         status ? status : "", status ? "'" : "");
 		return -1;
 	}
-	res.node_id = rec->node_id[0] ? rec->node_id : st_record_get(rec, "node_id");
-	if (res.node_id && !st_node_id_valid(res.node_id, strlen(res.node_id))) {
+	const char *node_id = rec->node_id[0] ? rec->node_id : st_record_get(rec, "node_id");
+	if (node_id && !st_node_id_valid(node_id, strlen(node_id))) {
 		st_error(cli, "%s: bad node_id", where);
 		return -1;
 	}
 	const char *v = st_record_get(rec, "version"), *ver = st_record_get(rec, "verified");
+	const char *ua = st_record_get(rec, "user_agent");
 	res.version = v ? atoi(v) : 0;
-	res.user_agent = st_record_get(rec, "user_agent");
 	res.verified = ver && strcmp(ver, "true") == 0;
-	struct st_peer_change c;
-	char id[ST_NODE_ID_MAX + 1] = "";
-	if (res.node_id)
-		st_strlcpy(id, res.node_id, sizeof id);
-	else if (st_peers_at(g->pb, &res.ep))
-		st_strlcpy(id, st_peers_at(g->pb, &res.ep)->id, sizeof id);
-	struct st_err err = {0};
-	if (st_glue_apply(NULL, g->pb, &res, g->now, &c, &err) < 0)
-		st_die(cli, &err);
-	if (id[0] && res.status != ST_STATUS_BANNED)
-		report_change(g->p, g->pb, id, &res.ep,
-		              st_status_is_success(res.status) ? "success" : "failure", &c);
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 256;
+		struct pending *nv = realloc(g->v, cap * sizeof *nv);
+		if (!nv) {
+			struct st_err err = {0};
+			st_err_set(&err, ST_EX_SOFTWARE, "out of memory");
+			st_die(cli, &err);
+		}
+		g->v = nv;
+		g->cap = cap;
+	}
+	struct pending *e = &g->v[g->n++];
+	e->res = res;
+	e->has_id = node_id != NULL;
+	e->has_ua = ua != NULL;
+	/* an id that is valid fits; a longer user agent is cut as st_peers_seen cuts it */
+	st_strlcpy(e->id, node_id ? node_id : "", sizeof e->id);
+	st_strlcpy(e->ua, ua ? ua : "", sizeof e->ua);
 	return 0;
 }
 
 static int cmd_ingest(struct st_cli *cli)
 {
-	struct ingest g = {cli, st_cli_printer(cli, &st_schema_change), NULL, 0};
-	struct st_batch_fns fns = {ingest_open, ingest_one, ingest_close};
+	struct ingest g = {cli, st_cli_printer(cli, &st_schema_change), NULL, 0, 0};
+	struct st_batch_fns fns = {ingest_begin, ingest_one, ingest_end};
 	size_t bad = 0;
 	int code = st_cli_each_batch(cli, &fns, &g, &bad);
+	free(g.v);
 	if (code) {
 		st_printer_free(g.p);
 		return code;

@@ -39,6 +39,10 @@ struct st_peerbook {
 	bool peers_lazy;
 	struct peers_index pix;
 	struct st_buf pjour;
+	/* st_peerbook_open_for: the ids and endpoints whose snapshot lines are read (during
+	 * the open only), and whether only those were (the peers are part of the table) */
+	const struct st_peerbook_want *want;
+	bool peers_part;
 };
 
 /* ---- indexes ---- */
@@ -253,8 +257,19 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 				}
 			} else {
 				struct st_peer *p = find_id(pb, key);
-				if (p)
+				if (p) {
 					p->deleted = true;
+				} else if (pb->want) {
+					/* a partial book: the peer may be in the snapshot, not read; a
+					 * tombstone keeps its compaction from writing it (see
+					 * rewrite_part) */
+					struct st_peer t;
+					memset(&t, 0, sizeof t);
+					st_strlcpy(t.id, key, sizeof t.id);
+					t.deleted = true;
+					if (!append_peer(pb, &t, id_hash(pb, t.id), NULL))
+						return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+				}
 			}
 			return 0;
 		}
@@ -452,6 +467,135 @@ static int keep_journal_line(void *vctx, const char *line, size_t len, unsigned 
 	return 0;
 }
 
+/* Forgets every peer read: the book holds no peers table. */
+static void reset_peers(struct st_peerbook *pb)
+{
+	free(pb->p);
+	pb->p = NULL;
+	pb->np = pb->pcap = 0;
+	st_map_clear(&pb->by_id);
+	st_map_clear(&pb->by_ep);
+	st_map_init(&pb->by_id);
+	st_map_init(&pb->by_ep);
+	pb->peers_part = false;
+}
+
+/* load_part reads the table whole unless it holds this many bytes per id and endpoint
+ * asked about: some ten lines of a typical table. */
+#define PART_BYTES_PER_KEY 800
+
+/* The offsets of the snapshot lines peers.index finds, for load_part. */
+struct offsets {
+	size_t *v, n, cap;
+	const char *body;
+};
+
+static int collect_line(void *ctx, const char *line, size_t len, struct st_err *err)
+{
+	(void)len;
+	struct offsets *o = ctx;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 64;
+		size_t *v = realloc(o->v, cap * sizeof *v);
+		if (!v)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		o->v = v;
+		o->cap = cap;
+	}
+	o->v[o->n++] = (size_t)(line - o->body);
+	return 0;
+}
+
+/* An id or endpoint load_part searches for: its key in peers.index, and which it is. */
+struct want_key {
+	uint32_t key;
+	size_t i; /* ids first, then endpoints */
+};
+
+static int want_cmp(const void *x, const void *y)
+{
+	const struct want_key *a = x, *b = y;
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+static int off_cmp(const void *x, const void *y)
+{
+	size_t a = *(const size_t *)x, b = *(const size_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * st_peerbook_open_for: of the peers snapshot, the lines of the wanted ids and every
+ * line that holds a wanted endpoint, in file order, then the whole journal. That is
+ * the whole table as far as those ids and endpoints go: a peer's record is its
+ * snapshot line and its journal lines; an endpoint's owner is moved only by the
+ * snapshot lines that hold it and by journal lines, and a peer owns an endpoint only
+ * while its record holds it. Returns 0, 1 when the index cannot serve (the caller
+ * reads the table whole), or -1.
+ */
+static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *err)
+{
+	struct peers_index ix;
+	int rc = peers_index_open(&ix, s, err);
+	if (rc <= 0 || !ix.ids)
+		return rc < 0 ? -1 : 1;
+	const struct st_peerbook_want *w = pb->want;
+	/* a search of the index costs what reading some ten lines does (each step checks
+	 * three entries): a batch that names many peers for the table's size reads it
+	 * whole, as it always did */
+	if ((w->nids + w->neps) * PART_BYTES_PER_KEY > ix.len)
+		return 1;
+	struct offsets o = {NULL, 0, 0, ix.body};
+	/* the searches in key order: each starts where the one before ended, and they
+	 * sweep the index once instead of jumping about it (a cache miss a step) */
+	size_t nk = w->nids + w->neps;
+	struct want_key *k = malloc((nk + 1) * sizeof *k);
+	if (!k)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	for (size_t i = 0; i < w->nids; i++)
+		k[i] = (struct want_key){peers_index_id_key(w->ids[i]), i};
+	for (size_t i = 0; i < w->neps; i++)
+		k[w->nids + i] = (struct want_key){peers_index_key(&w->eps[i]), w->nids + i};
+	qsort(k, nk, sizeof *k, want_cmp);
+	size_t from = 0;
+	rc = 0;
+	for (size_t i = 0; rc == 0 && i < nk; i++) {
+		size_t j = k[i].i;
+		rc = j < w->nids ? peers_index_each_from(&ix, NULL, w->ids[j], &from, collect_line, &o,
+		                                         err)
+		                 : peers_index_each_from(&ix, &w->eps[j - w->nids], NULL, &from,
+		                                         collect_line, &o, err);
+	}
+	free(k);
+	if (rc == 0 && o.n)
+		qsort(o.v, o.n, sizeof *o.v, off_cmp);
+	struct load snap = {pb, false, false, st_store_path(s)};
+	for (size_t i = 0; rc == 0 && i < o.n; i++) {
+		if (i && o.v[i] == o.v[i - 1])
+			continue;
+		const char *line = ix.body + o.v[i];
+		const char *nl = memchr(line, '\n', ix.len - o.v[i]);
+		size_t n = nl ? (size_t)(nl - line) : ix.len - o.v[i];
+		struct st_err lerr = {0};
+		if (load_line(&snap, line, n, 0, &lerr) < 0)
+			rc = lerr.code == ST_EX_SOFTWARE ? st_err_set(err, lerr.code, "%s", lerr.msg) : 1;
+	}
+	free(o.v);
+	if (rc != 0) { /* damage is told, and repaired, as a whole read tells it */
+		reset_peers(pb);
+		return rc;
+	}
+	char jpath[ST_PATH_MAX + 32];
+	snprintf(jpath, sizeof jpath, "%s/peers.journal", pb->cfg.data_dir);
+	struct load jour = {pb, false, true, jpath};
+	if (st_store_read_journal(s, load_line, &jour, err) != 0)
+		return -1;
+	pb->peers_part = true;
+	return 0;
+}
+
 /* Opens and loads one table. */
 static int open_table(struct st_peerbook *pb, struct st_store **s, const char *name,
                       unsigned sflags, struct st_err *err)
@@ -473,6 +617,11 @@ static int open_table(struct st_peerbook *pb, struct st_store **s, const char *n
 			return st_store_read_journal(*s, load_line, &jour, err) != 0 ? -1 : 0;
 		}
 	}
+	if (!bans && pb->want) {
+		int rc = load_part(pb, *s, err);
+		if (rc <= 0)
+			return rc;
+	}
 	if (!bans && (pb->flags & ST_PEERBOOK_LAZY) && !pb->writable) {
 		int rc = peers_index_open(&pb->pix, *s, err);
 		if (rc < 0)
@@ -488,8 +637,8 @@ static int open_table(struct st_peerbook *pb, struct st_store **s, const char *n
 	return load_table(pb, *s, bans, err);
 }
 
-int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
-                     struct st_err *err)
+static int open_book(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
+                     const struct st_peerbook_want *want, struct st_err *err)
 {
 	*out = NULL;
 	struct st_peerbook *pb = calloc(1, sizeof *pb);
@@ -506,6 +655,7 @@ int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsi
 	st_map_init(&pb->by_ep);
 	st_map_init(&pb->ban_idx);
 	st_buf_init(&pb->pjour, PJOUR_MAX);
+	pb->want = want;
 	if (open_table(pb, &pb->bans_store, "bans", sflags, err) < 0 ||
 	    (!(flags & ST_PEERBOOK_BANS_ONLY) &&
 	     open_table(pb, &pb->peers_store, "peers", sflags, err) < 0)) {
@@ -519,16 +669,38 @@ int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsi
 			struct st_err rerr = {0};
 			if (st_peerbook_fsck(&once, true, &kept, &lost, &rerr) > 0) {
 				st_config_tell_repaired(cfg, err, kept, lost);
-				return st_peerbook_open(out, &once, flags, err);
+				return open_book(out, &once, flags, want, err);
 			}
 		}
 		return -1;
 	}
+	pb->want = NULL;
 	/* a reader keeps what it read and lets go of the locks at once */
 	if (!pb->writable)
 		st_peerbook_unlock(pb, err);
 	*out = pb;
 	return 0;
+}
+
+int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
+                     struct st_err *err)
+{
+	return open_book(out, cfg, flags, NULL, err);
+}
+
+int st_peerbook_open_for(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
+                         const struct st_peerbook_want *want, struct st_err *err)
+{
+	if (flags & (ST_PEERBOOK_LAZY | ST_PEERBOOK_BANS_ONLY)) {
+		*out = NULL;
+		return st_err_set(err, ST_EX_SOFTWARE, "st_peerbook_open_for takes no lazy flags");
+	}
+	return open_book(out, cfg, flags, want, err);
+}
+
+bool st_peerbook_partial(const struct st_peerbook *pb)
+{
+	return pb->peers_part;
 }
 
 void st_peerbook_free(struct st_peerbook *pb)
@@ -574,7 +746,7 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 	if (!bans) {
 		size_t want = 1;
 		for (size_t i = 0; i < pb->np; i++)
-			want += pb->p[i].deleted ? 0 : pb->p[i].neps;
+			want += pb->p[i].deleted ? 0 : pb->p[i].neps + 1;
 		if (!(ix = malloc(want * sizeof *ix)))
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	}
@@ -600,6 +772,7 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 			uint64_t off = st_store_writer_offset(w);
 			for (size_t k = 0; k < p->neps; k++)
 				ix[nix++] = (struct peers_index_entry){peers_index_key(&p->eps[k]), off};
+			ix[nix++] = (struct peers_index_entry){peers_index_id_key(p->id), off};
 		}
 		if (st_store_writer_line(w, line, len < sizeof line ? len : sizeof line - 1, err) < 0) {
 			st_store_rewrite_abort(w);
@@ -616,8 +789,105 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 	return rc;
 }
 
-/* A writer leaves the bans index for its snapshot: the first write after a table was
- * written by hand or by an older program builds it (once per snapshot). */
+/* A partial book's compaction (see rewrite_part), as the old snapshot is read. */
+struct part_rewrite {
+	struct st_peerbook *pb;
+	struct st_store_writer *w;
+	bool *written;                 /* per slot: its line is in the new snapshot */
+	struct peers_index_entry *ix;  /* the new snapshot's index entries */
+	size_t nix, cap;
+	const char *path;
+};
+
+/* The new snapshot's line for p, and its index entries. 0 or -1. */
+static int part_put(struct part_rewrite *r, const struct st_peer *p, struct st_err *err)
+{
+	if (r->cap - r->nix < ST_PEER_ENDPOINTS + 1) {
+		size_t cap = r->cap ? r->cap * 2 : 4096;
+		struct peers_index_entry *v = realloc(r->ix, cap * sizeof *v);
+		if (!v)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		r->ix = v;
+		r->cap = cap;
+	}
+	char line[1024];
+	size_t len = pb_peer_format(p, line, sizeof line);
+	uint64_t off = st_store_writer_offset(r->w);
+	for (size_t k = 0; k < p->neps; k++)
+		r->ix[r->nix++] = (struct peers_index_entry){peers_index_key(&p->eps[k]), off};
+	r->ix[r->nix++] = (struct peers_index_entry){peers_index_id_key(p->id), off};
+	return st_store_writer_line(r->w, line, len < sizeof line ? len : sizeof line - 1, err);
+}
+
+static int part_line(void *vctx, const char *line, size_t len, unsigned long lineno,
+                     struct st_err *err)
+{
+	struct part_rewrite *r = vctx;
+	struct st_peerbook *pb = r->pb;
+	struct st_peer p;
+	if (pb_peer_parse(&p, line, len, err) < 0)
+		return st_err_prefix(err, "%s:%lu", r->path, lineno);
+	struct st_peer *m = find_id(pb, p.id);
+	size_t i = m ? (size_t)(m - pb->p) : 0;
+	if (m && r->written[i])
+		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", r->path,
+		                  lineno, p.id);
+	if (m)
+		r->written[i] = true;
+	if (m && m->deleted)
+		return 0;
+	return part_put(r, m ? m : &p, err);
+}
+
+/*
+ * The compaction of a book that read part of the peers table (st_peerbook_open_for),
+ * without reading it whole into memory: the old snapshot is read line by line and
+ * each line written again as the book has it (its journal lines, all of them in
+ * memory, change it or remove it), then the peers the snapshot does not hold, in the
+ * order the book made them. That is the order and the lines rewrite writes from a
+ * whole book: there, too, the snapshot's peers come first in file order and the
+ * journal's new ones after. 0 or -1.
+ */
+static int rewrite_part(struct st_peerbook *pb, struct st_err *err)
+{
+	struct st_store *s = pb->peers_store;
+	struct part_rewrite r = {pb, NULL, calloc(pb->np + 1, sizeof(bool)), NULL, 0, 0,
+	                         st_store_path(s)};
+	if (!r.written)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	/* room for a line's endpoint and id per snapshot line, made at once */
+	const char *body;
+	size_t len, lines = 0;
+	int rc = st_store_snapshot(s, &body, &len, NULL, err);
+	for (const char *c = body, *end = body + len; rc == 0 && c < end; lines++) {
+		const char *nl = memchr(c, '\n', (size_t)(end - c));
+		c = nl ? nl + 1 : end;
+	}
+	r.cap = (lines + pb->np) * 2 + ST_PEER_ENDPOINTS + 1;
+	if (rc == 0 && !(r.ix = malloc(r.cap * sizeof *r.ix)))
+		rc = st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	if (rc == 0)
+		rc = st_store_rewrite_begin(s, &r.w, err);
+	if (rc == 0) {
+		rc = st_store_read_snapshot(s, part_line, &r, err) != 0 ? -1 : 0;
+		for (size_t i = 0; rc == 0 && i < pb->np; i++)
+			if (!r.written[i] && !pb->p[i].deleted)
+				rc = part_put(&r, &pb->p[i], err);
+		if (rc < 0)
+			st_store_rewrite_abort(r.w);
+		else
+			rc = st_store_rewrite_commit(r.w, err);
+	}
+	if (rc == 0)
+		rc = peers_index_write_entries(s, r.ix, r.nix, err);
+	free(r.written);
+	free(r.ix);
+	return rc;
+}
+
+/* A writer leaves the indexes for its snapshots: the first write after a table was
+ * written by hand or by an older program builds them (once per snapshot; a peers.index
+ * without id entries, as older programs wrote it, once more). */
 static int ensure_index(struct st_peerbook *pb, struct st_err *err)
 {
 	struct bans_index ix;
@@ -629,7 +899,7 @@ static int ensure_index(struct st_peerbook *pb, struct st_err *err)
 	}
 	if (rc == 0 && pb->peers_store && st_store_snapshot_bytes(pb->peers_store)) {
 		rc = peers_index_open(&pix, pb->peers_store, err);
-		rc = rc != 0 ? (rc < 0 ? -1 : 0) : peers_index_write(pb->peers_store, err);
+		rc = rc < 0 ? -1 : rc == 1 && pix.ids ? 0 : peers_index_write(pb->peers_store, err);
 	}
 	return rc;
 }
@@ -649,7 +919,9 @@ int st_peerbook_close(struct st_peerbook *pb, struct st_err *err)
 			rc = st_store_sync(pb->bans_store, err);
 		bool compacted = false;
 		if (rc == 0 && peers && st_store_wants_compaction(pb->peers_store)) {
-			rc = rewrite(pb, false, err);
+			/* a compaction writes every peer: a book that read part of the table
+			 * streams the rest from the old snapshot */
+			rc = pb->peers_part ? rewrite_part(pb, err) : rewrite(pb, false, err);
 			compacted = rc == 0;
 		}
 		if (rc == 0 && bans && st_store_wants_compaction(pb->bans_store))

@@ -12,8 +12,11 @@
  * endpoint's key (CRC32C of its family, port and address bytes, as
  * st_endpoint_equal compares them), the byte offset of its line, and the low 16
  * bits of the CRC32C of the line before them; sorted by key, then offset (file
- * order). It ends with a seal "end BYTES ENTRIES k1": the snapshot body's length,
- * the number of entries, and which key function made it. Fixed-width lines let a
+ * order). Since "k2" each line also has an entry for its node id (its key the CRC32C
+ * of the id, seeded apart from the endpoints'), so that a writer applying a few
+ * results finds the lines of the ids it touches too. It ends with a seal "end BYTES
+ * ENTRIES k2": the snapshot body's length, the number of entries, and which key
+ * function made it (a "k1" index, endpoints only, still serves a check). Fixed-width lines let a
  * lookup binary-search it without reading it, and each entry carries its own check
  * so that opening it reads no more than its end: a whole-file checksum would have a
  * check of a 1M-peer table read 27 MB (bans.index, 13 bytes a ban, keeps one).
@@ -22,7 +25,8 @@
  * unsealed one is not used (the table is read whole), and a search that meets an
  * entry out of order, an offset off a line start or a line that does not hold an
  * endpoint of the entry's key tells its caller, which reads the whole table too.
- * Keys may collide: a candidate line is kept only when it holds the endpoint asked.
+ * Keys may collide: a candidate line is kept only when it holds the endpoint (or has
+ * the id) asked.
  */
 #define WIDTH 27 /* 8 + 1 + 12 + 1 + 4 hex digits and a newline */
 #define CHECKED 22 /* the bytes an entry's check covers: key, offset, their spaces */
@@ -40,6 +44,13 @@ uint32_t peers_index_key(const struct st_endpoint *ep)
 	return st_crc32c(0, b, 3 + alen);
 }
 
+#define ID_SEED 0x69640000u /* "id": an id's key apart from an endpoint's */
+
+uint32_t peers_index_id_key(const char *id)
+{
+	return st_crc32c(ID_SEED, id, strlen(id));
+}
+
 static int entry_cmp(const void *x, const void *y)
 {
 	const struct entry *a = x, *b = y;
@@ -48,9 +59,10 @@ static int entry_cmp(const void *x, const void *y)
 	return a->off < b->off ? -1 : a->off > b->off;
 }
 
-static int seal_text(char *buf, size_t size, uint64_t snap_len, size_t entries)
+static int seal_text(char *buf, size_t size, uint64_t snap_len, size_t entries, bool ids)
 {
-	return snprintf(buf, size, "end %llu %zu k1", (unsigned long long)snap_len, entries);
+	return snprintf(buf, size, "end %llu %zu k%d", (unsigned long long)snap_len, entries,
+	                ids ? 2 : 1);
 }
 
 int peers_index_write(struct st_store *s, struct st_err *err)
@@ -73,7 +85,7 @@ int peers_index_write(struct st_store *s, struct st_err *err)
 			free(v);
 			return 0;
 		}
-		for (size_t k = 0; k < p.neps; k++) {
+		for (size_t k = 0; k <= p.neps; k++) {
 			if (m == cap) {
 				struct entry *nv = realloc(v, cap * 2 * sizeof *v);
 				if (!nv) {
@@ -83,7 +95,8 @@ int peers_index_write(struct st_store *s, struct st_err *err)
 				v = nv;
 				cap *= 2;
 			}
-			v[m++] = (struct entry){peers_index_key(&p.eps[k]), at};
+			uint32_t key = k < p.neps ? peers_index_key(&p.eps[k]) : peers_index_id_key(p.id);
+			v[m++] = (struct entry){key, at};
 		}
 		at = end + 1;
 	}
@@ -99,14 +112,59 @@ static void put_hex(char *c, uint64_t v, int n)
 		c[i] = "0123456789abcdef"[v >> (4 * (n - 1 - i)) & 0xf];
 }
 
+/*
+ * Sorts v by key, then offset. The writers give their entries in file order, so a
+ * stable sort by key is enough: two passes of 16 bits each, not a comparison sort
+ * (a million peers' compaction spent a quarter of its time in qsort). Entries not in
+ * file order are given to qsort. 0 or -1 (out of memory).
+ */
+static int sort_entries(struct entry *v, size_t m)
+{
+	bool in_order = true;
+	for (size_t i = 1; i < m && in_order; i++)
+		in_order = v[i - 1].off <= v[i].off;
+	if (!in_order || m < 4096) {
+		qsort(v, m, sizeof *v, entry_cmp);
+		return 0;
+	}
+	struct entry *t = malloc(m * sizeof *t);
+	size_t *count = malloc(65536 * sizeof *count);
+	if (!t || !count) {
+		free(t);
+		free(count);
+		return -1;
+	}
+	struct entry *from = v, *to = t;
+	for (int shift = 0; shift < 32; shift += 16) {
+		memset(count, 0, 65536 * sizeof *count);
+		for (size_t i = 0; i < m; i++)
+			count[from[i].key >> shift & 0xffff]++;
+		size_t at = 0;
+		for (size_t d = 0; d < 65536; d++) {
+			size_t c = count[d];
+			count[d] = at;
+			at += c;
+		}
+		for (size_t i = 0; i < m; i++)
+			to[count[from[i].key >> shift & 0xffff]++] = from[i];
+		struct entry *x = from;
+		from = to;
+		to = x;
+	}
+	/* two passes: the sorted entries are back in v */
+	free(t);
+	free(count);
+	return 0;
+}
+
 int peers_index_write_entries(struct st_store *s, struct entry *v, size_t m, struct st_err *err)
 {
 	const char *body;
 	size_t len;
 	if (st_store_snapshot(s, &body, &len, NULL, err) < 0)
 		return -1;
-	if (m)
-		qsort(v, m, sizeof *v, entry_cmp);
+	if (m && sort_entries(v, m) < 0)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	struct st_store_writer *w;
 	if (st_store_aux_begin(s, "index", &w, err) < 0)
 		return -1;
@@ -128,7 +186,7 @@ int peers_index_write_entries(struct st_store *s, struct entry *v, size_t m, str
 		written++;
 	}
 	char seal[64];
-	int n = seal_text(seal, sizeof seal, len, written);
+	int n = seal_text(seal, sizeof seal, len, written, true);
 	if (rc == 0)
 		rc = st_store_writer_line(w, seal, (size_t)n, err);
 	if (rc < 0) {
@@ -152,13 +210,17 @@ int peers_index_open(struct peers_index *ix, struct st_store *s, struct st_err *
 		return 0;
 	const char *nl = memrchr(ib, '\n', ilen - 1);
 	size_t sealed = nl ? (size_t)(nl - ib) + 1 : 0;
-	char want[64];
-	int n = seal_text(want, sizeof want, len, sealed / WIDTH);
-	if ((size_t)n + 1 != ilen - sealed || memcmp(ib + sealed, want, (size_t)n) != 0 ||
-	    sealed % WIDTH)
+	if (sealed % WIDTH)
 		return 0;
-	*ix = (struct peers_index){ib, sealed / WIDTH, body, len};
-	return 1;
+	for (int ids = 1; ids >= 0; ids--) {
+		char want[64];
+		int n = seal_text(want, sizeof want, len, sealed / WIDTH, ids);
+		if ((size_t)n + 1 == ilen - sealed && memcmp(ib + sealed, want, (size_t)n) == 0) {
+			*ix = (struct peers_index){ib, sealed / WIDTH, body, len, ids};
+			return 1;
+		}
+	}
+	return 0;
 }
 
 static int hex(int c)
@@ -212,12 +274,28 @@ static bool probe(const struct peers_index *ix, size_t i, struct entry *e)
 	return true;
 }
 
-int peers_index_each(const struct peers_index *ix, const struct st_endpoint *ep,
-                     peers_index_fn fn, void *ctx, struct st_err *err)
+/* Calls fn on every snapshot line whose entry is key and that holds ep (ep) or has id
+ * (id), in file order; as peers_index_each. */
+static int each_key(const struct peers_index *ix, uint32_t key, const struct st_endpoint *ep,
+                    const char *id, size_t *from, peers_index_fn fn, void *ctx,
+                    struct st_err *err)
 {
-	uint32_t key = peers_index_key(ep);
-	size_t lo = 0, hi = ix->n;
+	size_t lo = from ? *from : 0, hi = ix->n;
 	struct entry e;
+	/* from a search for a smaller key: every entry before lo is below key, and the
+	 * next ones are near, so the window is found by doubling steps first */
+	for (size_t step = 1; from && lo < hi; step *= 2) {
+		size_t at = lo + step - 1;
+		if (at >= hi)
+			break;
+		if (!probe(ix, at, &e))
+			return 1;
+		if (e.key >= key) {
+			hi = at;
+			break;
+		}
+		lo = at + 1;
+	}
 	while (lo < hi) { /* the first entry whose key is not below key */
 		size_t mid = lo + (hi - lo) / 2;
 		if (!probe(ix, mid, &e))
@@ -227,6 +305,8 @@ int peers_index_each(const struct peers_index *ix, const struct st_endpoint *ep,
 		else
 			hi = mid;
 	}
+	if (from)
+		*from = lo;
 	for (; lo < ix->n; lo++) {
 		if (!probe(ix, lo, &e))
 			return 1;
@@ -238,15 +318,39 @@ int peers_index_each(const struct peers_index *ix, const struct st_endpoint *ep,
 		struct st_peer p;
 		if (pb_peer_parse(&p, line, n, NULL) < 0)
 			return 1;
-		bool keyed = false, held = false;
+		bool keyed = ix->ids && peers_index_id_key(p.id) == key, held = false;
 		for (size_t k = 0; k < p.neps; k++) {
 			keyed = keyed || peers_index_key(&p.eps[k]) == key;
-			held = held || st_endpoint_equal(&p.eps[k], ep);
+			held = held || (ep && st_endpoint_equal(&p.eps[k], ep));
 		}
+		held = held || (id && strcmp(p.id, id) == 0);
 		if (!keyed)
-			return 1; /* the entry names a line that has no endpoint of its key */
+			return 1; /* the entry names a line that has no endpoint or id of its key */
 		if (held && fn(ctx, line, n, err) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+int peers_index_each(const struct peers_index *ix, const struct st_endpoint *ep,
+                     peers_index_fn fn, void *ctx, struct st_err *err)
+{
+	return each_key(ix, peers_index_key(ep), ep, NULL, NULL, fn, ctx, err);
+}
+
+int peers_index_each_id(const struct peers_index *ix, const char *id, peers_index_fn fn,
+                        void *ctx, struct st_err *err)
+{
+	if (!ix->ids)
+		return 1;
+	return each_key(ix, peers_index_id_key(id), NULL, id, NULL, fn, ctx, err);
+}
+
+int peers_index_each_from(const struct peers_index *ix, const struct st_endpoint *ep,
+                          const char *id, size_t *from, peers_index_fn fn, void *ctx,
+                          struct st_err *err)
+{
+	if (id)
+		return ix->ids ? each_key(ix, peers_index_id_key(id), NULL, id, from, fn, ctx, err) : 1;
+	return ep ? each_key(ix, peers_index_key(ep), ep, NULL, from, fn, ctx, err) : 0;
 }

@@ -49,6 +49,7 @@ struct peers_index {
 	size_t n;
 	const char *body; /* the snapshot's record lines */
 	size_t len;
+	bool ids;         /* it has an entry for each line's id too ("k2") */
 };
 
 /* An entry of peers.index: an endpoint's key and the offset of a snapshot line holding it. */
@@ -57,13 +58,15 @@ struct peers_index_entry {
 	uint64_t off;
 };
 
-/* An endpoint's key in peers.index. */
+/* An endpoint's key in peers.index, and a node id's. */
 uint32_t peers_index_key(const struct st_endpoint *ep);
+uint32_t peers_index_id_key(const char *id);
 /* Writes peers.index for the store's current snapshot; a snapshot with a line that
  * does not read gets none (readers load it whole). 0 or -1. */
 int peers_index_write(struct st_store *s, struct st_err *err);
-/* Writes peers.index for the store's current snapshot from its m entries, as the
- * writer of the snapshot knows them (v is sorted in place). 0 or -1. */
+/* Writes peers.index for the store's current snapshot from its m entries (each line's
+ * endpoints and its id), as the writer of the snapshot knows them (v is sorted in
+ * place). 0 or -1. */
 int peers_index_write_entries(struct st_store *s, struct peers_index_entry *v, size_t m,
                               struct st_err *err);
 /* Maps peers.index: 1 when it is sealed for the current snapshot, 0 when missing,
@@ -75,5 +78,15 @@ typedef int (*peers_index_fn)(void *ctx, const char *line, size_t len, struct st
  * fn failed. */
 int peers_index_each(const struct peers_index *ix, const struct st_endpoint *ep,
                      peers_index_fn fn, void *ctx, struct st_err *err);
+/* Calls fn on the snapshot line of id (every one, in file order), as peers_index_each;
+ * 1 too when the index has no id entries (a "k1" index). */
+int peers_index_each_id(const struct peers_index *ix, const char *id, peers_index_fn fn,
+                        void *ctx, struct st_err *err);
+/* peers_index_each of ep, or peers_index_each_id of id when id is not NULL, for many
+ * searches in the order of their keys: *from (0 for the first) is where the search
+ * for a key no larger than this one found it, and is set to where this one does. */
+int peers_index_each_from(const struct peers_index *ix, const struct st_endpoint *ep,
+                          const char *id, size_t *from, peers_index_fn fn, void *ctx,
+                          struct st_err *err);
 
 #endif

@@ -160,10 +160,15 @@ int pb_peer_parse(struct st_peer *p, const char *line, size_t len, struct st_err
 	if (!st_node_id_valid(f[0], strlen(f[0])))
 		return st_err_set(err, ST_EX_DATAERR, "bad node id");
 	strcpy(p->id, f[0]);
+	/* each number in its field's own range: the casts below keep every value that passes
+	 * (times and verified are checked again after, with their own messages) */
+	static const int64_t lo[8] = {INT32_MIN, INT32_MIN, INT32_MIN, 0, 0, 0, INT32_MIN, INT32_MIN};
+	static const int64_t hi[8] = {INT64_MAX / 2, INT64_MAX / 2, INT32_MAX, UINT32_MAX,
+	                              UINT32_MAX,    UINT32_MAX,    INT32_MAX, INT64_MAX / 2};
 	int64_t v[8];
 	for (int i = 0; i < 8; i++)
-		if (!quick_i64(f[1 + i], INT32_MIN, INT64_MAX / 2, &v[i]) &&
-		    st_parse_i64(f[1 + i], INT32_MIN, INT64_MAX / 2, &v[i], err) < 0)
+		if (!quick_i64(f[1 + i], lo[i], hi[i], &v[i]) &&
+		    st_parse_i64(f[1 + i], lo[i], hi[i], &v[i], err) < 0)
 			return damage(err, (const char *[]){"first_seen", "last_seen", "reputation",
 			                                    "successes", "failures", "consecutive_failures",
 			                                    "version", "verified"}[i]);

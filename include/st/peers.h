@@ -66,6 +66,32 @@ struct st_peerbook;
  */
 int st_peerbook_open(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
                      struct st_err *err);
+/* What st_peerbook_open_for reads of the peers snapshot. */
+struct st_peerbook_want {
+	const char *const *ids;
+	size_t nids;
+	const struct st_endpoint *eps;
+	size_t neps;
+};
+
+/*
+ * st_peerbook_open for a writer that applies a few results (st-peers ingest): of
+ * the peers snapshot only the lines of want's ids and of the peers that hold one of
+ * want's endpoints are read, found through peers.index, and the journal over them,
+ * so that the cost follows the results, not the table. What the book says about
+ * those ids and endpoints, and about the peers st_peers_at finds at them, is what
+ * the whole table says, and so are the changes made to them; st_peers_slot and a
+ * lookup of anything else see part of the table. The bans are read whole. A
+ * compaction due at close streams the old snapshot into the new one. A missing,
+ * stale or inconsistent index, damage on a line read, or more ids and endpoints than
+ * one per 800 bytes of snapshot (the searches would cost more than the reading) read
+ * the table whole, as st_peerbook_open. flags: ST_STORE_READ or _WRITE only.
+ * Returns 0 or -1.
+ */
+int st_peerbook_open_for(struct st_peerbook **out, const struct st_config *cfg, unsigned flags,
+                         const struct st_peerbook_want *want, struct st_err *err);
+/* Whether the book holds part of the peers table (st_peerbook_open_for found its index). */
+bool st_peerbook_partial(const struct st_peerbook *pb);
 /* Syncs the journals (compacting when due) and frees. Returns 0 or -1. */
 int st_peerbook_close(struct st_peerbook *pb, struct st_err *err);
 void st_peerbook_free(struct st_peerbook *pb);

@@ -768,6 +768,144 @@ static void a_proven_failure_lands_on_the_proven_id(void **state)
 	st_peerbook_free(pb);
 }
 
+/* Each number of a peers line reads in its field's range: out of it is damage named by
+ * the field, never a value wrapped by a cast (successes -1 once read as 4294967295). */
+static void each_number_of_a_peer_line_has_its_own_range(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *fields, *name; /* reputation successes failures consecutive version */
+		bool ok;
+	} cases[] = {
+		{"0\t1\t0\t0\t1", NULL, true},
+		{"-2147483648\t4294967295\t4294967295\t4294967295\t2147483647", NULL, true},
+		{"0\t-1\t0\t0\t1", "successes", false},
+		{"0\t4294967296\t0\t0\t1", "successes", false},
+		{"0\t0\t-1\t0\t1", "failures", false},
+		{"0\t0\t0\t-1\t1", "consecutive_failures", false},
+		{"1099511627776\t0\t0\t0\t1", "reputation", false},
+		{"2147483648\t0\t0\t0\t1", "reputation", false},
+		{"-2147483649\t0\t0\t0\t1", "reputation", false},
+		{"0\t0\t0\t0\t2147483648", "version", false},
+		{"0\t0\t0\t0\t-2147483649", "version", false},
+	};
+	f->cfg.repair_auto = false;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char path[ST_PATH_MAX + 16];
+		snprintf(path, sizeof path, "%s/peers.tsv", f->dir);
+		FILE *out = fopen(path, "w");
+		assert_non_null(out);
+		fprintf(out, "#st peers %d gen 1\nn1\t10\t20\t%s\t0\t1.2.3.4:7\tua\n",
+		        ST_PEERS_FORMAT_VERSION, cases[i].fields);
+		fclose(out);
+		struct st_peerbook *pb;
+		struct st_err err = {0};
+		int rc = st_peerbook_open(&pb, &f->cfg, ST_STORE_READ, &err);
+		if (cases[i].ok) {
+			assert_int_equal(rc, 0);
+			assert_non_null(st_peers_get(pb, "n1"));
+			st_peerbook_free(pb);
+			continue;
+		}
+		assert_int_equal(rc, -1);
+		assert_int_equal(err.code, ST_EX_DATAERR);
+		assert_non_null(strstr(err.msg, cases[i].name));
+	}
+	/* the extremes read back as they were written */
+	struct st_peerbook *pb;
+	struct st_err err = {0};
+	char path[ST_PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/peers.tsv", f->dir);
+	FILE *out = fopen(path, "w");
+	assert_non_null(out);
+	fprintf(out, "#st peers %d gen 1\nn1\t10\t20\t-2147483648\t4294967295\t7\t4294967295\t"
+	        "2147483647\t0\t1.2.3.4:7\tua\n", ST_PEERS_FORMAT_VERSION);
+	fclose(out);
+	assert_int_equal(st_peerbook_open(&pb, &f->cfg, ST_STORE_READ, &err), 0);
+	const struct st_peer *p = st_peers_get(pb, "n1");
+	assert_non_null(p);
+	assert_int_equal(p->reputation, INT32_MIN);
+	assert_true(p->successes == UINT32_MAX && p->failures == 7 &&
+	            p->consecutive_failures == UINT32_MAX && p->version == INT32_MAX);
+	st_peerbook_free(pb);
+}
+
+/* st_peerbook_open_for reads the snapshot lines of the ids and endpoints it is given
+ * (and the journal): their answers are the whole table's, and the rest is not read. */
+static void a_book_opened_for_some_ids_reads_their_lines_only(void **state)
+{
+	struct fx *f = *state;
+	struct st_peerbook *pb = open_rw(f);
+	struct st_peer_change c;
+	char id[32], at[32];
+	for (int i = 0; i < 2000; i++) { /* enough journal for a compaction at close */
+		snprintf(id, sizeof id, "p-%d", i);
+		snprintf(at, sizeof at, "10.1.%d.%d:7777", i / 256, i % 256);
+		struct st_endpoint e = ep(at);
+		assert_int_equal(st_peers_seen(pb, id, &e, 1, "ua", false, 2, &c, NULL), 0);
+	}
+	/* p-7 moves to p-8's endpoint: it is p-7's now */
+	struct st_endpoint e8 = ep("10.1.0.8:7777");
+	assert_int_equal(st_peers_seen(pb, "p-7", &e8, 1, "ua", false, 3, &c, NULL), 0);
+	for (int i = 0; i < 500; i += 2) {
+		snprintf(id, sizeof id, "p-%d", i);
+		assert_int_equal(st_peers_success(pb, id, 4, NULL), 1);
+	}
+	assert_int_equal(st_peerbook_close(pb, NULL), 0); /* into the snapshot, with its index */
+	char path[ST_PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/peers.index", f->dir);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	/* the journal on top: p-20 moves to p-9's endpoint, p-30 is removed */
+	pb = open_rw(f);
+	struct st_endpoint e9 = ep("10.1.0.9:7777");
+	assert_int_equal(st_peers_seen(pb, "p-20", &e9, 1, "ua", false, 5, &c, NULL), 0);
+	assert_int_equal(st_peers_remove(pb, "p-30", NULL), 1);
+	assert_int_equal(st_peerbook_close(pb, NULL), 0);
+
+	const char *ids[] = {"p-4", "p-30", "nobody", "p-7"};
+	struct st_endpoint eps[] = {e8, e9, ep("10.1.1.44:7777"), ep("10.1.0.7:7777")};
+	struct st_peerbook_want want = {ids, 4, eps, 4};
+	struct st_err err = {0};
+	/* what the whole table says */
+	struct st_peerbook *full;
+	assert_int_equal(st_peerbook_open(&full, &f->cfg, ST_STORE_READ, &err), 0);
+	assert_int_equal(st_peerbook_open_for(&pb, &f->cfg, ST_STORE_WRITE, &want, &err), 0);
+	assert_true(st_peerbook_partial(pb));
+	for (size_t i = 0; i < 4; i++) {
+		const struct st_peer *x = st_peers_get(full, ids[i]), *y = st_peers_get(pb, ids[i]);
+		assert_true(!x == !y);
+		assert_true(!x || (x->successes == y->successes && x->last_seen == y->last_seen &&
+		                   x->neps == y->neps));
+		x = st_peers_at(full, &eps[i]);
+		y = st_peers_at(pb, &eps[i]);
+		assert_true(!x == !y);
+		if (x)
+			assert_string_equal(x->id, y->id);
+	}
+	assert_int_equal(st_peers_get(pb, "p-4")->successes, 1);
+	assert_null(st_peers_get(pb, "p-30"));
+	assert_string_equal(st_peers_at(pb, &e9)->id, "p-20");
+	assert_string_equal(st_peers_at(pb, &eps[2])->id, "p-300");
+	assert_null(st_peers_get(pb, "p-5")); /* not asked for: not read */
+	assert_non_null(st_peers_get(full, "p-5"));
+	size_t n = 0;
+	for (size_t i = 0; i < st_peers_slots(pb); i++)
+		n += st_peers_slot(pb, i) != NULL;
+	assert_true(n < 10);
+	st_peerbook_free(pb);
+
+	/* without the index: read whole */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(st_peerbook_open_for(&pb, &f->cfg, ST_STORE_READ, &want, &err), 0);
+	assert_false(st_peerbook_partial(pb));
+	assert_non_null(st_peers_get(pb, "p-5"));
+	st_peerbook_free(pb);
+	st_peerbook_free(full);
+	assert_int_equal(st_peerbook_open_for(&pb, &f->cfg, ST_STORE_READ | ST_PEERBOOK_LAZY, &want,
+	                                      &err), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -790,6 +928,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_lazy_check_answers_as_the_whole_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_lazy_endpoint_check_reads_only_the_lines_of_that_endpoint,
 		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(each_number_of_a_peer_line_has_its_own_range, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(a_book_opened_for_some_ids_reads_their_lines_only, setup,
+		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -257,6 +257,8 @@ static int ingest_end(void *ctx, bool more)
 {
 	(void)more; /* the printed records wait for the locks' release: let go each batch */
 	struct ingest *g = ctx;
+	if (g->n == 0)
+		return 0; /* the end of an input whose batches are all applied: nothing to open */
 	struct st_err err = {0};
 	const char **ids = malloc((g->n + 1) * sizeof *ids);
 	struct st_endpoint *eps = malloc((g->n + 1) * sizeof *eps);

@@ -122,10 +122,11 @@ static size_t out_len(const struct st_conn *c)
 }
 
 /* What c holds in memory: the socket's input not yet fed, the frame being assembled,
- * what waits to be written. */
+ * what waits to be written (a plain connection's queue by its capacity: it is given
+ * back only when it drains, so a peer that never quite lets it drain holds all of it). */
 static size_t held(const struct st_conn *c)
 {
-	size_t n = c->s.dec.payload.cap + c->s.out.cap + out_len(c);
+	size_t n = c->s.dec.payload.cap + c->s.out.cap + (c->bev ? out_len(c) : c->wq.cap);
 	if (c->bev)
 		n += evbuffer_get_length(bufferevent_get_input(c->bev));
 	return n;
@@ -356,7 +357,8 @@ static void close_from_session(struct st_conn *c, const char *error)
 }
 
 /* A send that failed for now, not for good: a full socket, or the kernel short of buffers
- * or memory for the moment. The bytes wait in the bufferevent, which tries again. */
+ * or memory for the moment. The bytes wait in the queue and the write event tries again
+ * (where a shortage that lasts is a write error: on_writable). */
 static bool send_later(int e)
 {
 	return e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == ENOMEM;
@@ -393,12 +395,16 @@ static void queue(struct st_conn *c, const char *p, size_t n)
 	}
 	if (c->fd < 0)
 		return;
-	if (st_buf_append(&c->wq, p, n, NULL) < 0) { /* a cut frame would garble the stream */
-		mark_closed(c, ST_STATUS_UNREACHABLE, "out of memory");
-		return;
+	const char *why = NULL;
+	if (st_buf_append(&c->wq, p, n, NULL) < 0) /* a cut frame would garble the stream */
+		why = "out of memory for its output";
+	else if (c->connected && !event_pending(c->wr, EV_WRITE, NULL) && event_add(c->wr, NULL) < 0)
+		why = "cannot wait to write";
+	if (why) {
+		mark_closed(c, ST_STATUS_UNREACHABLE, why);
+		if (c->depth == 0) /* called from outside a callback: the close is told from the loop */
+			event_active(c->timer, EV_TIMEOUT, 1);
 	}
-	if (c->connected && !event_pending(c->wr, EV_WRITE, NULL))
-		event_add(c->wr, NULL);
 }
 
 /* The one flush: what the session queued goes to the socket. */
@@ -599,7 +605,10 @@ static void on_writable(evutil_socket_t fd, short what, void *ctx)
 	while ((k = send(fd, c->wq.data + c->wq_off, left, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 &&
 	       errno == EINTR)
 		;
-	if (k < 0 && send_later(errno))
+	/* only a full socket waits for the next wakeup: a kernel short of buffers (ENOBUFS,
+	 * ENOMEM) with the socket writable would wake this at once, for ever; it is the
+	 * write error it was to the bufferevent (send_now's first meeting with it is not) */
+	if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (k <= 0) {
 		int e = k < 0 ? errno : EPIPE;
@@ -751,7 +760,9 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 	}
 	c->base = base;
 	c->fd = -1;
-	st_buf_init(&c->wq, SIZE_MAX);
+	/* reading stops once ST_CONN_OUT_MAX waits, so the queue holds at most that and one
+	 * flush of the session's output (its own ceiling) */
+	st_buf_init(&c->wq, ST_CONN_OUT_MAX + ST_FRAME_MAX + 64);
 	c->dialer = dialer;
 	c->connected = !dialer;
 	c->ep = *ep;
@@ -785,7 +796,7 @@ static struct st_conn *conn_new(struct event_base *base, evutil_socket_t fd, boo
 	}
 	c->timer = ok ? evtimer_new(base, on_timer, c) : NULL;
 	if (!c->timer) {
-		if (ok)
+		if (ok || !o->tls) /* wrap_socket said why it failed */
 			st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		release(c);
 		return NULL;
@@ -874,9 +885,9 @@ int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_
 		else if (!o->source)
 			tls_no_delay(c); /* the socket bufferevent_socket_connect just made */
 	} else if (fd >= 0) {
-		if (connect(fd, (struct sockaddr *)&ss, len) == 0)
-			event_active(c->wr, EV_WRITE, 1); /* connected at once: told from the loop */
-		else if (errno != EINPROGRESS)
+		/* connected at once, or later: either way told from the loop, by the write event */
+		if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS &&
+		    errno != EINTR)
 			e = errno;
 		else if (event_add(c->wr, NULL) < 0)
 			e = ENOMEM;

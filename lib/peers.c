@@ -909,6 +909,8 @@ int st_peerbook_close(struct st_peerbook *pb, struct st_err *err)
 	if (!pb)
 		return 0;
 	int rc = 0;
+	bool repair = false;
+	struct st_err damage = {0};
 	if (pb->writable) {
 		/* both journals first, then the compactions: a run that fails before
 		 * any snapshot is replaced is rolled back whole, so it counts for nothing */
@@ -923,6 +925,16 @@ int st_peerbook_close(struct st_peerbook *pb, struct st_err *err)
 			 * streams the rest from the old snapshot */
 			rc = pb->peers_part ? rewrite_part(pb, err) : rewrite(pb, false, err);
 			compacted = rc == 0;
+			/* damage on a line this partial book never read: a whole read would have
+			 * met it at its open and, with repair: auto, repaired it there. The journal
+			 * is synced, so this run's changes are kept, and the table is repaired
+			 * as that open would have (below), not rolled back run after run */
+			if (rc < 0 && pb->peers_part && pb->cfg.repair_auto && err &&
+			    err->code == ST_EX_DATAERR && !strstr(err->msg, "is newer than")) {
+				damage = *err;
+				repair = true;
+				rc = 0;
+			}
 		}
 		if (rc == 0 && bans && st_store_wants_compaction(pb->bans_store))
 			rc = rewrite(pb, true, err);
@@ -933,10 +945,20 @@ int st_peerbook_close(struct st_peerbook *pb, struct st_err *err)
 				st_store_rollback(pb->peers_store, NULL);
 			st_store_rollback(pb->bans_store, NULL);
 		}
-		if (rc == 0)
+		if (rc == 0 && !repair)
 			rc = ensure_index(pb, err);
 	}
-	st_peerbook_free(pb);
+	struct st_config cfg = pb->cfg;
+	st_peerbook_free(pb); /* the locks go: the repair takes them again */
+	if (rc == 0 && repair) {
+		cfg.repair_auto = false;
+		size_t kept, lost;
+		int r = st_peerbook_fsck(&cfg, true, &kept, &lost, err);
+		if (r > 0)
+			st_config_tell_repaired(&cfg, &damage, kept, lost);
+		else if (r < 0)
+			rc = -1; /* 0: another writer repaired it first */
+	}
 	return rc;
 }
 

@@ -338,14 +338,6 @@ int peers_index_each(const struct peers_index *ix, const struct st_endpoint *ep,
 	return each_key(ix, peers_index_key(ep), ep, NULL, NULL, fn, ctx, err);
 }
 
-int peers_index_each_id(const struct peers_index *ix, const char *id, peers_index_fn fn,
-                        void *ctx, struct st_err *err)
-{
-	if (!ix->ids)
-		return 1;
-	return each_key(ix, peers_index_id_key(id), NULL, id, NULL, fn, ctx, err);
-}
-
 int peers_index_each_from(const struct peers_index *ix, const struct st_endpoint *ep,
                           const char *id, size_t *from, peers_index_fn fn, void *ctx,
                           struct st_err *err)

@@ -78,11 +78,8 @@ typedef int (*peers_index_fn)(void *ctx, const char *line, size_t len, struct st
  * fn failed. */
 int peers_index_each(const struct peers_index *ix, const struct st_endpoint *ep,
                      peers_index_fn fn, void *ctx, struct st_err *err);
-/* Calls fn on the snapshot line of id (every one, in file order), as peers_index_each;
- * 1 too when the index has no id entries (a "k1" index). */
-int peers_index_each_id(const struct peers_index *ix, const char *id, peers_index_fn fn,
-                        void *ctx, struct st_err *err);
-/* peers_index_each of ep, or peers_index_each_id of id when id is not NULL, for many
+/* peers_index_each of ep, or when id is not NULL of the snapshot lines of id (1 too when
+ * the index has no id entries: a "k1" index), for many
  * searches in the order of their keys: *from (0 for the first) is where the search
  * for a key no larger than this one found it, and is set to where this one does. */
 int peers_index_each_from(const struct peers_index *ix, const struct st_endpoint *ep,

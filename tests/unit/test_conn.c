@@ -12,9 +12,11 @@
 ssize_t __real_send(int fd, const void *p, size_t n, int flags);
 ssize_t __wrap_send(int fd, const void *p, size_t n, int flags);
 static int failing_sends; /* the next sends that fail with ENOBUFS, as a kernel short of buffers */
+static int sends;         /* sends tried */
 
 ssize_t __wrap_send(int fd, const void *p, size_t n, int flags)
 {
+	sends++;
 	if (failing_sends > 0) {
 		failing_sends--;
 		errno = ENOBUFS;
@@ -136,6 +138,62 @@ static void transient_send_error_does_not_stick(void **state)
 	assert_null(strstr(failed.error, "buffer space"));
 }
 
+/* A kernel that stays short of buffers is a write error, told once: the write event, armed
+ * for a writable socket, must not wake for ever to meet the same ENOBUFS. */
+static void lasting_send_error_closes_and_does_not_spin(void **state)
+{
+	(void)state;
+	struct st_err err = {0};
+	struct st_endpoint ep;
+	struct st_handshake me = local();
+	struct st_conn_opts co = {.local = &me};
+	struct st_conn *c;
+	struct peer p = {0};
+	p.base = event_base_new();
+	assert_non_null(p.base);
+	listen_on_loopback(&p, &ep);
+	assert_int_equal(st_conn_dial(&c, p.base, &ep, &co, &cbs, &p, &err), 0);
+	st_conn_set_timeout(c, 10000);
+	p.stop_at_connect = false;
+	failing_sends = 1000000;
+	sends = 0;
+	event_base_dispatch(p.base);
+	assert_int_equal(p.closed, 1);
+	assert_non_null(strstr(p.error, "No buffer space"));
+	assert_true(sends <= 3); /* send_now's try, and the write event's: no loop */
+	failing_sends = 0;
+	if (p.fd >= 0)
+		close(p.fd);
+	close(p.lfd);
+	event_base_free(p.base);
+}
+
+/* What a plain connection's queue holds is charged by its capacity: the queue gives its
+ * memory back only when it drains, so what is charged is what is held. */
+static void the_queue_is_charged_by_what_it_holds(void **state)
+{
+	(void)state;
+	struct st_err err = {0};
+	struct st_endpoint ep;
+	struct st_handshake me = local();
+	struct st_conn_opts co = {.local = &me};
+	struct st_conn *c;
+	struct peer p = {.stop_at_connect = true};
+	p.base = event_base_new();
+	assert_non_null(p.base);
+	listen_on_loopback(&p, &ep);
+	assert_int_equal(st_conn_dial(&c, p.base, &ep, &co, &cbs, &p, &err), 0);
+	static char big[1 << 20];
+	assert_int_equal(st_buf_append(&c->wq, big, sizeof big, NULL), 0);
+	c->wq_off = sizeof big - 1000; /* nearly all of it sent: 1000 bytes wait */
+	assert_int_equal(out_len(c), 1000);
+	assert_true(held(c) >= c->wq.cap);
+	assert_true(c->wq.cap >= sizeof big);
+	st_conn_free(c);
+	close(p.lfd);
+	event_base_free(p.base);
+}
+
 /* A plain connection has one reader of its socket: its own read event, no bufferevent
  * beside it; a dial turns it on at its connect, even when reading was asked for before
  * (a budget's resume before the connect completed), and not earlier. */
@@ -177,6 +235,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(transient_send_error_does_not_stick),
 		cmocka_unit_test(one_reader_after_connect),
+		cmocka_unit_test(lasting_send_error_closes_and_does_not_spin),
+		cmocka_unit_test(the_queue_is_charged_by_what_it_holds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,13 +114,7 @@ PY
 	mv "$BATS_TEST_TMPDIR/peers.index" "$ST_DATA_DIR/peers.index"
 	diff "$BATS_TEST_TMPDIR/whole" "$BATS_TEST_TMPDIR/indexed"
 	# a peer's line broken in place, same length: a whole read refuses the table
-	python3 - "$ST_DATA_DIR/peers.tsv" <<'PY'
-import sys
-p = sys.argv[1]
-b = open(p, "rb").read()
-i = b.index(b"\npeer-150\t") + len(b"\npeer-150")
-open(p, "r+b").write(b[:i] + b"?" + b[i + 1:])
-PY
+	break_peer_line "$ST_DATA_DIR/peers.tsv" peer-150
 	run st-peers list
 	[ "$status" -eq 65 ]
 	run st-peers check 11.0.7.1:7777 # the peer's id ban (snapshot)

@@ -83,13 +83,7 @@ feed() { # DIR IN WHOLE
 	write_tables "$d"
 	run st-peers ban -q bench
 	[ "$status" -eq 0 ]
-	python3 - "$d/peers.tsv" <<'PY'
-import sys
-p = sys.argv[1]
-b = open(p, "rb").read()
-i = b.index(b"\npeer-150\t") + len(b"\npeer-150")
-open(p, "r+b").write(b[:i] + b"?" + b[i + 1:])
-PY
+	break_peer_line "$d/peers.tsv" peer-150
 	run st-peers list
 	[ "$status" -eq 65 ]
 	printf '%s\n' '{"endpoint":"11.0.7.1:7777","status":"ok","node_id":"peer-7"}' \
@@ -113,13 +107,7 @@ PY
 	write_tables "$b"
 	st-peers --data-dir "$a" ban -q bench
 	st-peers --data-dir "$b" ban -q bench
-	python3 - "$a/peers.tsv" <<'PY'
-import sys
-p = sys.argv[1]
-b = open(p, "rb").read()
-i = b.index(b"\npeer-150\t") + len(b"\npeer-150")
-open(p, "r+b").write(b[:i] + b"?" + b[i + 1:])
-PY
+	break_peer_line "$a/peers.tsv" peer-150
 	printf 'repair: auto\n' >"$BATS_TEST_TMPDIR/auto.yaml"
 	# batches of 60 lines with long user agents: the journal passes a compaction twice
 	for seed in $(seq 1 8); do

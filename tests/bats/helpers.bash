@@ -216,3 +216,15 @@ col() {
 		}
 		END { exit bad }'
 }
+
+# break_peer_line FILE ID: the byte after ID on its line in a peers table becomes '?', in
+# place (the file's length unchanged): a line a whole read refuses ("expected 11 fields")
+break_peer_line() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+p, peer = sys.argv[1], sys.argv[2].encode()
+b = open(p, "rb").read()
+i = b.index(b"\n" + peer + b"\t") + 1 + len(peer)
+open(p, "r+b").write(b[:i] + b"?" + b[i + 1:])
+PY
+}

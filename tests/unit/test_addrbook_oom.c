@@ -45,18 +45,26 @@ static size_t subnets(struct st_addrbook *ab)
 	return n;
 }
 
-static void a_count_without_room_fails_the_add(void **state)
+static struct st_addrbook *open_book(char *dir, size_t max, size_t per_subnet)
 {
-	(void)state;
-	char *dir = unit_tmpdir();
 	struct st_config cfg;
 	st_config_init(&cfg);
 	snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", dir);
-	cfg.addrbook.max_per_subnet = 2;
+	cfg.addrbook.max_addresses = max;
+	cfg.addrbook.max_per_subnet = per_subnet;
 	struct st_addrbook *ab;
 	struct st_err err = {0};
 	if (st_addrbook_open(&ab, &cfg, ST_STORE_WRITE, &err) < 0)
 		fail_msg("%s", err.msg);
+	return ab;
+}
+
+static void a_count_without_room_fails_the_add(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	struct st_addrbook *ab = open_book(dir, 1000, 2);
+	struct st_err err = {0};
 	enum st_addrbook_verdict v;
 	assert_int_equal(add(ab, "11.1.0.1:7777", &v, &err), 0);
 	assert_int_equal(v, ST_ADD_ADDED);
@@ -88,20 +96,6 @@ static void a_count_without_room_fails_the_add(void **state)
 	assert_int_equal(subnets(ab), 0);
 	st_addrbook_free(ab);
 	unit_rmtree(dir);
-}
-
-static struct st_addrbook *open_book(char *dir, size_t max, size_t per_subnet)
-{
-	struct st_config cfg;
-	st_config_init(&cfg);
-	snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", dir);
-	cfg.addrbook.max_addresses = max;
-	cfg.addrbook.max_per_subnet = per_subnet;
-	struct st_addrbook *ab;
-	struct st_err err = {0};
-	if (st_addrbook_open(&ab, &cfg, ST_STORE_WRITE, &err) < 0)
-		fail_msg("%s", err.msg);
-	return ab;
 }
 
 /* The source group's key is the one without room: the subnet's count, already up by

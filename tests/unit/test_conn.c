@@ -138,23 +138,30 @@ static void transient_send_error_does_not_stick(void **state)
 	assert_null(strstr(failed.error, "buffer space"));
 }
 
+/* A dial of a fresh loopback peer p (its base made here), not yet run. */
+static struct st_conn *dial_peer(struct peer *p)
+{
+	static struct st_handshake me;
+	me = local();
+	struct st_conn_opts co = {.local = &me};
+	struct st_err err = {0};
+	struct st_endpoint ep;
+	struct st_conn *c;
+	p->base = event_base_new();
+	assert_non_null(p->base);
+	listen_on_loopback(p, &ep);
+	assert_int_equal(st_conn_dial(&c, p->base, &ep, &co, &cbs, p, &err), 0);
+	return c;
+}
+
 /* A kernel that stays short of buffers is a write error, told once: the write event, armed
  * for a writable socket, must not wake for ever to meet the same ENOBUFS. */
 static void lasting_send_error_closes_and_does_not_spin(void **state)
 {
 	(void)state;
-	struct st_err err = {0};
-	struct st_endpoint ep;
-	struct st_handshake me = local();
-	struct st_conn_opts co = {.local = &me};
-	struct st_conn *c;
 	struct peer p = {0};
-	p.base = event_base_new();
-	assert_non_null(p.base);
-	listen_on_loopback(&p, &ep);
-	assert_int_equal(st_conn_dial(&c, p.base, &ep, &co, &cbs, &p, &err), 0);
+	struct st_conn *c = dial_peer(&p);
 	st_conn_set_timeout(c, 10000);
-	p.stop_at_connect = false;
 	failing_sends = 1000000;
 	sends = 0;
 	event_base_dispatch(p.base);
@@ -173,16 +180,8 @@ static void lasting_send_error_closes_and_does_not_spin(void **state)
 static void the_queue_is_charged_by_what_it_holds(void **state)
 {
 	(void)state;
-	struct st_err err = {0};
-	struct st_endpoint ep;
-	struct st_handshake me = local();
-	struct st_conn_opts co = {.local = &me};
-	struct st_conn *c;
 	struct peer p = {.stop_at_connect = true};
-	p.base = event_base_new();
-	assert_non_null(p.base);
-	listen_on_loopback(&p, &ep);
-	assert_int_equal(st_conn_dial(&c, p.base, &ep, &co, &cbs, &p, &err), 0);
+	struct st_conn *c = dial_peer(&p);
 	static char big[1 << 20];
 	assert_int_equal(st_buf_append(&c->wq, big, sizeof big, NULL), 0);
 	c->wq_off = sizeof big - 1000; /* nearly all of it sent: 1000 bytes wait */

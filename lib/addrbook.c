@@ -146,6 +146,22 @@ const struct st_addr_entry *st_addrbook_get(struct st_addrbook *ab, const struct
 	return e && !e->deleted ? e : NULL;
 }
 
+/* count_entry's +1; in_subnet is the subnet's live count when the caller has it
+ * (UINT32_MAX: look it up), one probe less. */
+static int count_in(struct st_addrbook *ab, const struct st_addr_entry *e, uint32_t in_subnet)
+{
+	uint64_t subnet = st_endpoint_subnet_key(&e->ep);
+	if (in_subnet == UINT32_MAX ? counter_add(&ab->subnets, subnet, +1) < 0
+	                            : subnet && st_map_put64(&ab->subnets, subnet, in_subnet + 1) < 0)
+		return -1;
+	if (counter_add(&ab->groups, e->source_group, +1) < 0) {
+		(void)counter_add(&ab->subnets, subnet, -1); /* counting out never allocates */
+		return -1;
+	}
+	ab->live++;
+	return 0;
+}
+
 /*
  * Counts e in or out of the live count and its subnet's and source group's. Only
  * counting in can fail (a new key needs room), and then nothing is counted: a count
@@ -153,13 +169,10 @@ const struct st_addr_entry *st_addrbook_get(struct st_addrbook *ab, const struct
  */
 static int count_entry(struct st_addrbook *ab, const struct st_addr_entry *e, int delta)
 {
-	uint64_t subnet = st_endpoint_subnet_key(&e->ep);
-	if (counter_add(&ab->subnets, subnet, delta) < 0)
-		return -1;
-	if (counter_add(&ab->groups, e->source_group, delta) < 0) {
-		(void)counter_add(&ab->subnets, subnet, -delta); /* counting out never allocates */
-		return -1;
-	}
+	if (delta > 0)
+		return count_in(ab, e, UINT32_MAX);
+	(void)counter_add(&ab->subnets, st_endpoint_subnet_key(&e->ep), delta);
+	(void)counter_add(&ab->groups, e->source_group, delta); /* counting out never allocates */
 	ab->live = (size_t)((int64_t)ab->live + delta);
 	return 0;
 }
@@ -187,21 +200,7 @@ static struct st_addr_entry *insert_new(struct st_addrbook *ab, const struct st_
 		return NULL;
 	}
 	/* counted before it is indexed, so that either failing leaves the book as it was */
-	uint64_t subnet = st_endpoint_subnet_key(&e->ep);
-	int counted;
-	if (subnet_count == UINT32_MAX) {
-		counted = count_entry(ab, e, +1);
-	} else if (subnet && st_map_put64(&ab->subnets, subnet, subnet_count + 1) < 0) {
-		counted = -1; /* count_entry's +1 with the count known: one probe less */
-	} else if (counter_add(&ab->groups, e->source_group, +1) < 0) {
-		if (subnet)
-			(void)counter_add(&ab->subnets, subnet, -1);
-		counted = -1;
-	} else {
-		ab->live++;
-		counted = 0;
-	}
-	if (counted < 0) {
+	if (count_in(ab, e, subnet_count) < 0) {
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		return NULL;
 	}

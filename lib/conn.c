@@ -68,31 +68,27 @@ struct st_conn {
 static struct bufferevent *wrap_socket(struct st_conn *c, evutil_socket_t fd,
                                        const struct st_conn_opts *o, struct st_err *err)
 {
-	struct bufferevent *bev;
-	{
-		c->tls = true;
-		if (!(c->peer = calloc(1, sizeof *c->peer))) {
-			st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-			return NULL;
-		}
-		SSL *ssl = st_tls_ssl_new(o->tls, !c->dialer, c->peer, err);
-		if (!ssl)
-			return NULL;
-		st_strlcpy(c->peer->expected_id, st_conn_expected_id(c), sizeof c->peer->expected_id);
-		if (o->known_id)
-			st_strlcpy(c->peer->known_id, o->known_id, sizeof c->peer->known_id);
-		c->peer->strict = o->strict;
-		bev = bufferevent_openssl_socket_new(c->base, fd, ssl,
-		                                     c->dialer ? BUFFEREVENT_SSL_CONNECTING
-		                                               : BUFFEREVENT_SSL_ACCEPTING,
-		                                     BEV_OPT_CLOSE_ON_FREE);
-		if (!bev)
-			SSL_free(ssl);
-		else /* a peer closing without close_notify is an EOF, as over TCP */
-			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	c->tls = true;
+	if (!(c->peer = calloc(1, sizeof *c->peer))) {
+		st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		return NULL;
 	}
-	if (!bev)
+	SSL *ssl = st_tls_ssl_new(o->tls, !c->dialer, c->peer, err);
+	if (!ssl)
+		return NULL;
+	st_strlcpy(c->peer->expected_id, st_conn_expected_id(c), sizeof c->peer->expected_id);
+	if (o->known_id)
+		st_strlcpy(c->peer->known_id, o->known_id, sizeof c->peer->known_id);
+	c->peer->strict = o->strict;
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+	    c->base, fd, ssl, c->dialer ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		SSL_free(ssl);
 		st_err_set(err, ST_EX_SOFTWARE, "out of memory or descriptors");
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1); /* no close_notify: an EOF, as over TCP */
 	return bev;
 }
 
@@ -585,8 +581,8 @@ static void connect_done(struct st_conn *c)
 
 /*
  * A plain socket writable: its connect finished, or it takes more of what waits (wq). An
- * error other than one for now (send_later) goes where the bufferevent's write error went;
- * once half the output budget is free, reading resumes (on_write).
+ * error other than a full socket goes where the bufferevent's write error went; once
+ * half the output budget is free, reading resumes (on_write).
  */
 static void on_writable(evutil_socket_t fd, short what, void *ctx)
 {

@@ -736,6 +736,20 @@ int st_peerbook_unlock(struct st_peerbook *pb, struct st_err *err)
 	return 0;
 }
 
+/* p's line into a new peers snapshot, and its index entries (its endpoints and its id,
+ * at the line's offset) into ix at *nix, which has room for them. 0 or -1. */
+static int write_peer(struct st_store_writer *w, const struct st_peer *p,
+                      struct peers_index_entry *ix, size_t *nix, struct st_err *err)
+{
+	char line[1024];
+	size_t len = pb_peer_format(p, line, sizeof line);
+	uint64_t off = st_store_writer_offset(w);
+	for (size_t k = 0; k < p->neps; k++)
+		ix[(*nix)++] = (struct peers_index_entry){peers_index_key(&p->eps[k]), off};
+	ix[(*nix)++] = (struct peers_index_entry){peers_index_id_key(p->id), off};
+	return st_store_writer_line(w, line, len < sizeof line ? len : sizeof line - 1, err);
+}
+
 static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 {
 	struct st_store *s = bans ? pb->bans_store : pb->peers_store;
@@ -758,23 +772,19 @@ static int rewrite(struct st_peerbook *pb, bool bans, struct st_err *err)
 	int64_t now = st_now();
 	size_t n = bans ? pb->nb : pb->np;
 	for (size_t i = 0; i < n; i++) {
-		size_t len;
+		int rc;
 		if (bans) {
 			const struct st_ban *b = &pb->b[i];
 			if (b->deleted || (b->expires && b->expires <= now))
 				continue; /* expired bans are swept at compaction */
-			len = pb_ban_format(b, line, sizeof line);
+			size_t len = pb_ban_format(b, line, sizeof line);
+			rc = st_store_writer_line(w, line, len < sizeof line ? len : sizeof line - 1, err);
 		} else {
-			const struct st_peer *p = &pb->p[i];
-			if (p->deleted)
+			if (pb->p[i].deleted)
 				continue;
-			len = pb_peer_format(p, line, sizeof line);
-			uint64_t off = st_store_writer_offset(w);
-			for (size_t k = 0; k < p->neps; k++)
-				ix[nix++] = (struct peers_index_entry){peers_index_key(&p->eps[k]), off};
-			ix[nix++] = (struct peers_index_entry){peers_index_id_key(p->id), off};
+			rc = write_peer(w, &pb->p[i], ix, &nix, err);
 		}
-		if (st_store_writer_line(w, line, len < sizeof line ? len : sizeof line - 1, err) < 0) {
+		if (rc < 0) {
 			st_store_rewrite_abort(w);
 			free(ix);
 			return -1;
@@ -810,13 +820,7 @@ static int part_put(struct part_rewrite *r, const struct st_peer *p, struct st_e
 		r->ix = v;
 		r->cap = cap;
 	}
-	char line[1024];
-	size_t len = pb_peer_format(p, line, sizeof line);
-	uint64_t off = st_store_writer_offset(r->w);
-	for (size_t k = 0; k < p->neps; k++)
-		r->ix[r->nix++] = (struct peers_index_entry){peers_index_key(&p->eps[k]), off};
-	r->ix[r->nix++] = (struct peers_index_entry){peers_index_id_key(p->id), off};
-	return st_store_writer_line(r->w, line, len < sizeof line ? len : sizeof line - 1, err);
+	return write_peer(r->w, p, r->ix, &r->nix, err);
 }
 
 static int part_line(void *vctx, const char *line, size_t len, unsigned long lineno,

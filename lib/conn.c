@@ -56,6 +56,7 @@ struct st_conn {
 	bool dialer, connected, handshaken;
 	bool tls, tls_done;           /* over TLS; its handshake completed */
 	bool fed;                     /* bytes went to the session already */
+	bool sent_early;              /* a dial's socket took its Handshake right after connect */
 	bool budget_paused;           /* not reading: the budget is spent */
 	char error[256];
 };
@@ -564,12 +565,14 @@ static void on_write(struct bufferevent *bev, void *ctx)
 	charge(c);
 }
 
-/* A plain dial's connect finished: its error, as the bufferevent's connect told it. */
+/* A plain dial's connect finished: its error, as the bufferevent's connect told it (a
+ * dial whose Handshake the socket took at once, send_early, is connected: TCP takes
+ * bytes only on an established connection). */
 static void connect_done(struct st_conn *c)
 {
 	int e = 0;
 	socklen_t len = sizeof e;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+	if (!c->sent_early && getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
 		e = errno;
 	if (e == EINPROGRESS || e == EINTR)
 		return;
@@ -857,6 +860,36 @@ int st_conn_bind_check(const struct st_endpoint *source, struct st_err *err)
 	return 0;
 }
 
+/*
+ * A plain dial's Handshake, sent right after its connect: on loopback and on a fast link
+ * the connection is often established by then, and the socket taking the bytes says so
+ * (TCP refuses them before, EAGAIN), so the dial never waits for the write event nor asks
+ * the socket for its connect's error (one wakeup and three system calls fewer a dial).
+ * The connect is told from the loop all the same (the write event made active). Returns
+ * 0, or the connect's error the send met (it takes the socket's error from it: the write
+ * event would find none).
+ */
+static int send_early(struct st_conn *c)
+{
+	struct st_buf *b = &c->s.out;
+	ssize_t k = 0;
+	if (b->len == 0) /* nothing to tell the connect by */
+		return event_add(c->wr, NULL) < 0 ? ENOMEM : 0;
+	while ((k = send(c->fd, b->data, b->len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (k < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == ENOMEM
+		               ? (event_add(c->wr, NULL) < 0 ? ENOMEM : 0)
+		               : errno;
+	if (c->traffic)
+		c->traffic->out += (size_t)k;
+	memmove(b->data, b->data + k, b->len - (size_t)k); /* the rest: flush sends it */
+	b->len -= (size_t)k;
+	c->sent_early = true;
+	event_active(c->wr, EV_WRITE, 1);
+	return 0;
+}
+
 int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_endpoint *ep,
                  const struct st_conn_opts *o, const struct st_conn_cbs *cbs, void *ctx,
                  struct st_err *err)
@@ -885,8 +918,8 @@ int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_
 		if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS &&
 		    errno != EINTR)
 			e = errno;
-		else if (event_add(c->wr, NULL) < 0)
-			e = ENOMEM;
+		else
+			e = send_early(c);
 	}
 	if (e) {
 		/* reported from the loop, never from inside this call */

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <unistd.h>
 
 #include "../../lib/conn.c"
@@ -111,9 +112,9 @@ static void dial_and_close(struct peer *p, int fail)
 	p->base = event_base_new();
 	assert_non_null(p->base);
 	listen_on_loopback(p, &ep);
+	failing_sends = fail; /* from the first send: the one right after the connect */
 	assert_int_equal(st_conn_dial(&c, p->base, &ep, &co, &cbs, p, &err), 0);
 	st_conn_set_timeout(c, 10000);
-	failing_sends = fail;
 	event_base_dispatch(p->base);
 	assert_int_equal(failing_sends, 0); /* the failure happened */
 	assert_int_equal(p->closed, 1);
@@ -160,14 +161,14 @@ static void lasting_send_error_closes_and_does_not_spin(void **state)
 {
 	(void)state;
 	struct peer p = {0};
-	struct st_conn *c = dial_peer(&p);
-	st_conn_set_timeout(c, 10000);
 	failing_sends = 1000000;
 	sends = 0;
+	struct st_conn *c = dial_peer(&p);
+	st_conn_set_timeout(c, 10000);
 	event_base_dispatch(p.base);
 	assert_int_equal(p.closed, 1);
 	assert_non_null(strstr(p.error, "No buffer space"));
-	assert_true(sends <= 3); /* send_now's try, and the write event's: no loop */
+	assert_true(sends <= 3); /* the dial's, send_now's and the write event's: no loop */
 	failing_sends = 0;
 	if (p.fd >= 0)
 		close(p.fd);
@@ -229,6 +230,55 @@ static void one_reader_after_connect(void **state)
 	event_base_free(p.base);
 }
 
+/* A dial whose socket takes its Handshake right after the connect (loopback does) never
+ * waits for the write event: the Handshake is gone before the loop runs, and the connect
+ * is told from the loop all the same. */
+static void early_handshake_needs_no_write_wait(void **state)
+{
+	(void)state;
+	struct peer p = {0};
+	struct st_conn *c = dial_peer(&p);
+	assert_true(c->sent_early);
+	assert_int_equal(c->s.out.len, 0);
+	assert_false(c->wr->ev_evcallback.evcb_flags & EVLIST_INSERTED); /* made active, never armed */
+	assert_false(st_conn_connected(c)); /* not inside the dial: from the loop */
+	st_conn_set_timeout(c, 10000);
+	event_base_dispatch(p.base);
+	assert_true(p.got > 0); /* the peer read it whole */
+	assert_int_equal(p.closed, 1);
+	assert_int_equal(p.status, ST_STATUS_PROTOCOL_ERROR); /* the peer closed first */
+	close(p.lfd);
+	event_base_free(p.base);
+}
+
+/* A port nobody listens on is refused, whether the send right after the connect or the
+ * write event meets the refusal: the send takes the socket's error, so it must tell it. */
+static void refused_dial_is_refused(void **state)
+{
+	(void)state;
+	for (int fail = 0; fail <= 1; fail++) {
+		struct peer p = {0};
+		struct st_endpoint ep;
+		listen_on_loopback(&p, &ep);
+		close(p.lfd); /* the port is free now: a connect to it is refused */
+		p.base = event_base_new();
+		assert_non_null(p.base);
+		struct st_handshake me = local();
+		struct st_conn_opts co = {.local = &me};
+		struct st_err err = {0};
+		struct st_conn *c;
+		failing_sends = fail; /* 1: the early send fails for the moment, the event tells */
+		assert_int_equal(st_conn_dial(&c, p.base, &ep, &co, &cbs, &p, &err), 0);
+		st_conn_set_timeout(c, 10000);
+		event_base_dispatch(p.base);
+		failing_sends = 0;
+		assert_int_equal(p.closed, 1);
+		assert_int_equal(p.status, ST_STATUS_REFUSED);
+		assert_non_null(strstr(p.error, "refused"));
+		event_base_free(p.base);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +286,8 @@ int main(void)
 		cmocka_unit_test(one_reader_after_connect),
 		cmocka_unit_test(lasting_send_error_closes_and_does_not_spin),
 		cmocka_unit_test(the_queue_is_charged_by_what_it_holds),
+		cmocka_unit_test(early_handshake_needs_no_write_wait),
+		cmocka_unit_test(refused_dial_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,7 @@ set -u
 dials=$(bench_size "${BENCH_DIALS:-20000}")
 jobs=${BENCH_JOBS:-512}
 idle=$(bench_size "${BENCH_IDLE:-10000}")
-reps=$BENCH_HEAVY_REPS
+reps=$BENCH_REPS # each repetition is a few seconds: the median of 7 rather than 3, the spread being wide
 raw=$bench_build/bench/raw_loopback
 work=$(bench_work connect)
 pids=()
@@ -120,6 +120,15 @@ st=$(bench_values "${st_rates[@]}")
 rw=$(bench_values "${raw_rates[@]}")
 [ "$raw_bad" = 0 ] || rw="failed some dials"
 sz="$(bench_label "$dials") x -j$jobs"
+# each repetition's st run beside the raw run next to it: a machine whose speed drifts
+# moves both alike, so the pairs' ratios show what the medians' ratio hides
+if [ "$st_bad$raw_bad" = 00 ] && [ ${#st_rates[@]} -gt 0 ]; then
+	for i in "${!st_rates[@]}"; do echo "${st_rates[$i]} ${raw_rates[$i]}"; done |
+		awk '$2 > 0 { r[++n] = $1 / $2 } END {
+			if (!n) exit
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+			printf "plain st/raw in pairs (st and raw run back to back): median %.2f, %.2f..%.2f over %d\n", r[int((n + 1) / 2)], r[1], r[n], n }'
+fi
 bench_row connect "handshakes/s (st-listen)" "$sz" /s high "$st" "$rw" "raw connect+64B+64B+close" -
 if [ -s "$work/hello" ] || [ "$started" = 0 ]; then
 	sv=$(bench_values "${srv_rates[@]}")

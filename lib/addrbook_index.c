@@ -16,9 +16,11 @@
  * Each lists the first INDEX_TOP entries of its order, as byte offsets of their
  * snapshot lines, after a line "rest OFFSET" naming the next entry in that
  * order (every entry not listed orders at or after it) or "rest none", and ends
- * with a seal "end BYTES CRC": the snapshot body's length and the CRC32C of
- * every index byte before the seal. A query that walks past the listed part
- * reads the whole book instead.
+ * with a seal "end BYTES CRC STAMP": the snapshot body's length, the CRC32C of
+ * every index byte before the seal and the snapshot's modification time in
+ * nanoseconds (a snapshot edited by hand, even to the same length, leaves its
+ * index stale). A query that walks past the listed part reads the whole book
+ * instead.
  *
  * Nothing derived is trusted blindly: an index without its seal, or whose walk
  * meets an offset off a line start or an entry out of the index's order, is
@@ -216,16 +218,29 @@ static void select_kth(struct keyed *v, size_t n, size_t k, const struct order *
 		keyed_swap(&v[lo], &v[lo + 1]);
 }
 
-/* The seal that ends an index (see the top of this file). */
-static int seal(struct st_buf *b, uint64_t snap_len, struct st_err *err)
+/* What a seal ties an index to: its snapshot's body length and modification time. */
+struct snap_mark {
+	uint64_t len, stamp;
+};
+
+/* The text of a seal over index bytes whose CRC32C is crc (see the top of this file). */
+static int seal_text(char *buf, size_t size, struct snap_mark mark, uint32_t crc)
 {
-	return st_buf_printf(b, err, "end %llu %08x\n", (unsigned long long)snap_len,
-	                     st_crc32c(0, b->data, b->len));
+	return snprintf(buf, size, "end %llu %08x %llu\n", (unsigned long long)mark.len, crc,
+	                (unsigned long long)mark.stamp);
+}
+
+/* The seal that ends an index. */
+static int seal(struct st_buf *b, struct snap_mark mark, struct st_err *err)
+{
+	char text[80];
+	int n = seal_text(text, sizeof text, mark, st_crc32c(0, b->data, b->len));
+	return st_buf_append(b, text, (size_t)n, err);
 }
 
 /* The body of one index (after its header) over m keyed entries, into b. */
 static int index_image(struct st_buf *b, struct keyed *v, size_t m, const struct order *o,
-                       const uint64_t *off, uint64_t snap_len, struct st_err *err)
+                       const uint64_t *off, struct snap_mark mark, struct st_err *err)
 {
 	size_t top = m;
 	if (m > INDEX_TOP) {
@@ -242,7 +257,7 @@ static int index_image(struct st_buf *b, struct keyed *v, size_t m, const struct
 		digits[sizeof digits - 1] = '\n'; /* the digits end at the buffer's end */
 		rc = st_buf_append(b, d, (size_t)(digits + sizeof digits - d), err);
 	}
-	return rc < 0 ? -1 : seal(b, snap_len, err);
+	return rc < 0 ? -1 : seal(b, mark, err);
 }
 
 /*
@@ -250,7 +265,7 @@ static int index_image(struct st_buf *b, struct keyed *v, size_t m, const struct
  * at body offset off[i]) into rank and age.
  */
 static int index_images(const struct order *base, size_t m, const uint64_t *off,
-                        uint64_t snap_len, struct st_buf *rank, struct st_buf *age,
+                        struct snap_mark mark, struct st_buf *rank, struct st_buf *age,
                         struct st_err *err)
 {
 	struct keyed *v = malloc((m ? m : 1) * sizeof *v);
@@ -264,7 +279,7 @@ static int index_images(const struct order *base, size_t m, const uint64_t *off,
 		v[i] = (struct keyed){ab_base_chance(e), (uint32_t)i,
 		                      (uint32_t)(ab_tie_hash(&e->ep) >> 32)};
 	}
-	int rc = index_image(rank, v, m, &ro, off, snap_len, err);
+	int rc = index_image(rank, v, m, &ro, off, mark, err);
 	size_t k = 0;
 	for (size_t i = 0; i < m; i++) { /* pinned entries are never pruned */
 		const struct st_addr_entry *e = order_entry(base, (uint32_t)i);
@@ -272,7 +287,7 @@ static int index_images(const struct order *base, size_t m, const uint64_t *off,
 			v[k++] = (struct keyed){(double)e->last_seen, (uint32_t)i, 0};
 	}
 	if (rc == 0)
-		rc = index_image(age, v, k, &ao, off, snap_len, err);
+		rc = index_image(age, v, k, &ao, off, mark, err);
 	free(v);
 	return rc;
 }
@@ -299,11 +314,13 @@ static int write_image(struct st_addrbook *ab, const char *name, const struct st
 	return st_store_rewrite_commit(w, err);
 }
 
-static uint64_t snapshot_len(struct st_addrbook *ab)
+static struct snap_mark snapshot_mark(struct st_addrbook *ab)
 {
 	const char *body;
 	size_t len;
-	return st_store_snapshot(ab->store, &body, &len, NULL, NULL) < 0 ? 0 : len;
+	if (st_store_snapshot(ab->store, &body, &len, NULL, NULL) < 0)
+		len = 0;
+	return (struct snap_mark){len, st_store_snapshot_stamp(ab->store)};
 }
 
 int ab_write_indexes(struct st_addrbook *ab, const uint32_t *order, const uint64_t *off, size_t m,
@@ -313,7 +330,7 @@ int ab_write_indexes(struct st_addrbook *ab, const uint32_t *order, const uint64
 	st_buf_init(&rank, IMAGE_MAX);
 	st_buf_init(&age, IMAGE_MAX);
 	struct order base = {ab->e, order, false};
-	int rc = index_images(&base, m, off, snapshot_len(ab), &rank, &age, err);
+	int rc = index_images(&base, m, off, snapshot_mark(ab), &rank, &age, err);
 	if (rc == 0)
 		rc = write_image(ab, "rank", &rank, err);
 	if (rc == 0)
@@ -339,17 +356,16 @@ static bool index_number(struct ab_index *ix, uint64_t *out)
 	return true;
 }
 
-/* True when body ends with a seal that holds for it and for a snapshot body of
- * snap_len bytes; *sealed is the length before the seal. */
-static bool index_sealed(const char *body, size_t len, uint64_t snap_len, size_t *sealed)
+/* True when body ends with a seal that holds for it and for the snapshot marked so;
+ * *sealed is the length before the seal. */
+static bool index_sealed(const char *body, size_t len, struct snap_mark mark, size_t *sealed)
 {
 	if (len < 2 || body[len - 1] != '\n')
 		return false;
 	const char *nl = memrchr(body, '\n', len - 1);
 	size_t start = nl ? (size_t)(nl - body) + 1 : 0;
-	char want[64];
-	int n = snprintf(want, sizeof want, "end %llu %08x\n", (unsigned long long)snap_len,
-	                 st_crc32c(0, body, start));
+	char want[80];
+	int n = seal_text(want, sizeof want, mark, st_crc32c(0, body, start));
 	if ((size_t)n != len - start || memcmp(body + start, want, (size_t)n) != 0)
 		return false;
 	*sealed = start;
@@ -366,7 +382,7 @@ int ab_index_open(struct ab_index *ix, struct st_addrbook *ab, const char *name,
 	int rc = st_store_aux_map(ab->store, name, &body, &len, err);
 	if (rc <= 0)
 		return rc;
-	if (!index_sealed(body, len, snapshot_len(ab), &sealed))
+	if (!index_sealed(body, len, snapshot_mark(ab), &sealed))
 		return 0;
 	ix->p = body;
 	ix->end = body + sealed;
@@ -518,19 +534,29 @@ static int snap_line(void *vctx, const char *line, size_t len, unsigned long lin
 	return 0;
 }
 
-/* True when the last line of an index is a seal, holding or not. */
-static bool has_seal(const char *body, size_t len)
+/* True when the last line of an index is a seal for the snapshot marked so, holding or
+ * not: one for another snapshot (its length or time) is stale, not damaged. */
+static bool sealed_for(const char *body, size_t len, struct snap_mark mark)
 {
 	if (len < 2 || body[len - 1] != '\n')
 		return false;
 	const char *nl = memrchr(body, '\n', len - 1);
 	size_t start = nl ? (size_t)(nl - body) + 1 : 0;
-	return len - start > 4 && memcmp(body + start, "end ", 4) == 0;
+	char line[80];
+	unsigned long long l, t;
+	unsigned crc;
+	if (len - start >= sizeof line)
+		return false;
+	memcpy(line, body + start, len - start);
+	line[len - start] = '\0';
+	return sscanf(line, "end %llu %x %llu", &l, &crc, &t) == 3 && l == mark.len &&
+	       t == mark.stamp;
 }
 
 /* Compares index name with the image it should hold: 0 when it does, 1 when
- * it is missing, stale or unsealed (written before seals: readers do not use
- * it, the next writer rebuilds it), -1 (damage, named) when it differs. */
+ * it is missing, stale (sealed for another snapshot: one edited by hand since) or
+ * unsealed (written before seals: readers do not use it, the next writer rebuilds
+ * it), -1 (damage, named) when it differs. */
 static int check_index(struct st_addrbook *ab, const char *name, const struct st_buf *want,
                        struct st_err *err)
 {
@@ -541,7 +567,7 @@ static int check_index(struct st_addrbook *ab, const char *name, const struct st
 		return rc < 0 ? -1 : 1;
 	if (len == want->len && memcmp(body, want->data, len) == 0)
 		return 0;
-	if (!has_seal(body, len))
+	if (!sealed_for(body, len, snapshot_mark(ab)))
 		return 1;
 	st_err_set(err, ST_EX_DATAERR, "%s/addrbook.%s: does not match the snapshot",
 	           ab->cfg.data_dir, name);
@@ -562,7 +588,7 @@ int ab_check_indexes(struct st_addrbook *ab, struct st_err *err)
 	int rc = st_store_read_snapshot(ab->store, snap_line, &s, err) != 0 ? -1 : 0;
 	struct order base = {s.e, NULL, false};
 	if (rc == 0)
-		rc = index_images(&base, s.n, s.off, len, &rank, &age, err);
+		rc = index_images(&base, s.n, s.off, snapshot_mark(ab), &rank, &age, err);
 	int r1 = rc < 0 ? -1 : check_index(ab, "rank", &rank, err);
 	int r2 = r1 < 0 ? -1 : check_index(ab, "age", &age, err);
 	st_buf_clear(&rank);

@@ -10,9 +10,11 @@
  * bans.index (an aux file of the bans table, named for its snapshot gen) lists
  * the byte offset of every snapshot line in target order (byte order of the
  * canonical target; lines of one target in file order), one line of 12 hex
- * digits each, and ends with a seal "end BYTES CRC": the snapshot body's length
- * and the CRC32C of every index byte before the seal. Fixed-width lines let a
- * lookup binary-search the index without reading it.
+ * digits each, and ends with a seal "end BYTES CRC STAMP": the snapshot body's
+ * length, the CRC32C of every index byte before the seal and the snapshot's
+ * modification time (ns: an edit by hand, even to the same length, leaves the
+ * index stale). Fixed-width lines let a lookup binary-search the index without
+ * reading it.
  *
  * The index is derived, so it is never trusted blindly: one that is missing,
  * stale or unsealed is not used (the table is read whole: the same answer,
@@ -40,10 +42,12 @@ static int keyed_cmp(const void *x, const void *y)
 	return c ? c : a->off < b->off ? -1 : a->off > b->off;
 }
 
-/* The seal of an index whose bytes before it have CRC crc. */
-static int seal_text(char *buf, size_t size, uint64_t snap_len, uint32_t crc)
+/* The seal of an index over store s's snapshot whose bytes before it have CRC crc. */
+static int seal_text(char *buf, size_t size, const struct st_store *s, uint64_t snap_len,
+                     uint32_t crc)
 {
-	return snprintf(buf, size, "end %llu %08x", (unsigned long long)snap_len, crc);
+	return snprintf(buf, size, "end %llu %08x %llu", (unsigned long long)snap_len, crc,
+	                (unsigned long long)st_store_snapshot_stamp(s));
 }
 
 int bans_index_write(struct st_store *s, struct st_err *err)
@@ -97,8 +101,8 @@ int bans_index_write(struct st_store *s, struct st_err *err)
 		rc = st_store_writer_line(w, line, WIDTH - 1, err);
 	}
 	free(v);
-	char seal[64];
-	int n = seal_text(seal, sizeof seal, len, crc);
+	char seal[80];
+	int n = seal_text(seal, sizeof seal, s, len, crc);
 	if (rc == 0)
 		rc = st_store_writer_line(w, seal, (size_t)n, err);
 	if (rc < 0) {
@@ -122,8 +126,8 @@ int bans_index_open(struct bans_index *ix, struct st_store *s, struct st_err *er
 		return 0;
 	const char *nl = memrchr(ib, '\n', ilen - 1);
 	size_t sealed = nl ? (size_t)(nl - ib) + 1 : 0;
-	char want[64];
-	int n = seal_text(want, sizeof want, len, st_crc32c(0, ib, sealed));
+	char want[80];
+	int n = seal_text(want, sizeof want, s, len, st_crc32c(0, ib, sealed));
 	if ((size_t)n + 1 != ilen - sealed || memcmp(ib + sealed, want, (size_t)n) != 0 ||
 	    sealed % WIDTH)
 		return 0;

@@ -539,7 +539,7 @@ static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *
 {
 	struct peers_index ix;
 	int rc = peers_index_open(&ix, s, err);
-	if (rc <= 0 || !ix.ids)
+	if (rc <= 0)
 		return rc < 0 ? -1 : 1;
 	const struct st_peerbook_want *w = pb->want;
 	/* a search of the index costs what reading some ten lines does (each step checks
@@ -903,7 +903,7 @@ static int ensure_index(struct st_peerbook *pb, struct st_err *err)
 	}
 	if (rc == 0 && pb->peers_store && st_store_snapshot_bytes(pb->peers_store)) {
 		rc = peers_index_open(&pix, pb->peers_store, err);
-		rc = rc < 0 ? -1 : rc == 1 && pix.ids ? 0 : peers_index_write(pb->peers_store, err);
+		rc = rc < 0 ? -1 : rc == 1 ? 0 : peers_index_write(pb->peers_store, err);
 	}
 	return rc;
 }

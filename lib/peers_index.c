@@ -15,8 +15,10 @@
  * order). Since "k2" each line also has an entry for its node id (its key the CRC32C
  * of the id, seeded apart from the endpoints'), so that a writer applying a few
  * results finds the lines of the ids it touches too. It ends with a seal "end BYTES
- * ENTRIES k2": the snapshot body's length, the number of entries, and which key
- * function made it (a "k1" index, endpoints only, still serves a check). Fixed-width lines let a
+ * ENTRIES k2 STAMP": the snapshot body's length, the number of entries, which key
+ * function made it and the snapshot's modification time in nanoseconds (an edit by hand, even one keeping
+ * the length, leaves the index stale: a partial rewrite trusting it would keep a
+ * second line the edit gave one id). Fixed-width lines let a
  * lookup binary-search it without reading it, and each entry carries its own check
  * so that opening it reads no more than its end: a whole-file checksum would have a
  * check of a 1M-peer table read 27 MB (bans.index, 13 bytes a ban, keeps one).
@@ -59,10 +61,11 @@ static int entry_cmp(const void *x, const void *y)
 	return a->off < b->off ? -1 : a->off > b->off;
 }
 
-static int seal_text(char *buf, size_t size, uint64_t snap_len, size_t entries, bool ids)
+static int seal_text(char *buf, size_t size, const struct st_store *s, uint64_t snap_len,
+                     size_t entries)
 {
-	return snprintf(buf, size, "end %llu %zu k%d", (unsigned long long)snap_len, entries,
-	                ids ? 2 : 1);
+	return snprintf(buf, size, "end %llu %zu k2 %llu", (unsigned long long)snap_len, entries,
+	                (unsigned long long)st_store_snapshot_stamp(s));
 }
 
 int peers_index_write(struct st_store *s, struct st_err *err)
@@ -185,8 +188,8 @@ int peers_index_write_entries(struct st_store *s, struct entry *v, size_t m, str
 		rc = st_store_writer_line(w, line, WIDTH - 1, err);
 		written++;
 	}
-	char seal[64];
-	int n = seal_text(seal, sizeof seal, len, written, true);
+	char seal[80];
+	int n = seal_text(seal, sizeof seal, s, len, written);
 	if (rc == 0)
 		rc = st_store_writer_line(w, seal, (size_t)n, err);
 	if (rc < 0) {
@@ -212,15 +215,12 @@ int peers_index_open(struct peers_index *ix, struct st_store *s, struct st_err *
 	size_t sealed = nl ? (size_t)(nl - ib) + 1 : 0;
 	if (sealed % WIDTH)
 		return 0;
-	for (int ids = 1; ids >= 0; ids--) {
-		char want[64];
-		int n = seal_text(want, sizeof want, len, sealed / WIDTH, ids);
-		if ((size_t)n + 1 == ilen - sealed && memcmp(ib + sealed, want, (size_t)n) == 0) {
-			*ix = (struct peers_index){ib, sealed / WIDTH, body, len, ids};
-			return 1;
-		}
-	}
-	return 0;
+	char want[80];
+	int n = seal_text(want, sizeof want, s, len, sealed / WIDTH);
+	if ((size_t)n + 1 != ilen - sealed || memcmp(ib + sealed, want, (size_t)n) != 0)
+		return 0;
+	*ix = (struct peers_index){ib, sealed / WIDTH, body, len};
+	return 1;
 }
 
 static int hex(int c)
@@ -318,7 +318,7 @@ static int each_key(const struct peers_index *ix, uint32_t key, const struct st_
 		struct st_peer p;
 		if (pb_peer_parse(&p, line, n, NULL) < 0)
 			return 1;
-		bool keyed = ix->ids && peers_index_id_key(p.id) == key, held = false;
+		bool keyed = peers_index_id_key(p.id) == key, held = false;
 		for (size_t k = 0; k < p.neps; k++) {
 			keyed = keyed || peers_index_key(&p.eps[k]) == key;
 			held = held || (ep && st_endpoint_equal(&p.eps[k], ep));
@@ -343,6 +343,6 @@ int peers_index_each_from(const struct peers_index *ix, const struct st_endpoint
                           struct st_err *err)
 {
 	if (id)
-		return ix->ids ? each_key(ix, peers_index_id_key(id), NULL, id, from, fn, ctx, err) : 1;
+		return each_key(ix, peers_index_id_key(id), NULL, id, from, fn, ctx, err);
 	return ep ? each_key(ix, peers_index_key(ep), ep, NULL, from, fn, ctx, err) : 0;
 }

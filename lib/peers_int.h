@@ -49,7 +49,6 @@ struct peers_index {
 	size_t n;
 	const char *body; /* the snapshot's record lines */
 	size_t len;
-	bool ids;         /* it has an entry for each line's id too ("k2") */
 };
 
 /* An entry of peers.index: an endpoint's key and the offset of a snapshot line holding it. */
@@ -78,8 +77,7 @@ typedef int (*peers_index_fn)(void *ctx, const char *line, size_t len, struct st
  * fn failed. */
 int peers_index_each(const struct peers_index *ix, const struct st_endpoint *ep,
                      peers_index_fn fn, void *ctx, struct st_err *err);
-/* peers_index_each of ep, or when id is not NULL of the snapshot lines of id (1 too when
- * the index has no id entries: a "k1" index), for many
+/* peers_index_each of ep, or when id is not NULL of the snapshot lines of id, for many
  * searches in the order of their keys: *from (0 for the first) is where the search
  * for a key no larger than this one found it, and is set to where this one does. */
 int peers_index_each_from(const struct peers_index *ix, const struct st_endpoint *ep,

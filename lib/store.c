@@ -33,6 +33,7 @@ struct map {
 	int fd;
 	const char *data; /* whole file, or NULL when empty or missing */
 	size_t len;
+	uint64_t mtime_ns; /* when the file was last written; 0 when missing */
 };
 
 struct aux {
@@ -96,6 +97,7 @@ static void map_close(struct map *m)
 		close(m->fd);
 	m->data = NULL;
 	m->len = 0;
+	m->mtime_ns = 0;
 	m->fd = -1;
 }
 
@@ -105,6 +107,7 @@ static int map_open(struct map *m, const char *path, struct st_err *err)
 	m->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	m->data = NULL;
 	m->len = 0;
+	m->mtime_ns = 0;
 	if (m->fd < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -113,6 +116,7 @@ static int map_open(struct map *m, const char *path, struct st_err *err)
 	struct stat st;
 	if (fstat(m->fd, &st) < 0)
 		return st_err_sys(err, ST_EX_IOERR, "'%s'", path);
+	m->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
 	if (st.st_size == 0)
 		return 0;
 	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, m->fd, 0);
@@ -450,6 +454,11 @@ int st_store_snapshot(struct st_store *s, const char **body, size_t *len,
 	if (first_lineno)
 		*first_lineno = 2;
 	return 0;
+}
+
+uint64_t st_store_snapshot_stamp(const struct st_store *s)
+{
+	return s->snap.data ? s->snap.mtime_ns : 0;
 }
 
 /* Walks the record lines of body (after a header at line 1). */

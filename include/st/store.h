@@ -79,6 +79,13 @@ typedef int (*st_store_line_fn)(void *ctx, const char *line, size_t len, unsigne
 int st_store_snapshot(struct st_store *s, const char **body, size_t *len,
                       unsigned long *first_lineno, struct st_err *err);
 
+/*
+ * The mapped snapshot's modification time in nanoseconds (0 for none): a derived file
+ * (an index) names it in its seal, so that a snapshot edited by hand, even to the same
+ * length, makes the index stale rather than trusted.
+ */
+uint64_t st_store_snapshot_stamp(const struct st_store *s);
+
 /* Walks the snapshot's record lines. Returns 0, -1 or the callback's value. */
 int st_store_read_snapshot(struct st_store *s, st_store_line_fn fn, void *ctx,
                            struct st_err *err);

@@ -218,13 +218,17 @@ col() {
 }
 
 # break_peer_line FILE ID: the byte after ID on its line in a peers table becomes '?', in
-# place (the file's length unchanged): a line a whole read refuses ("expected 11 fields")
+# place, as a disk's damage would: the file's length and modification time unchanged (an
+# edit that changes the time makes the indexes stale, and a reader reads the table
+# whole). A line a whole read refuses ("expected 11 fields").
 break_peer_line() {
 	python3 - "$1" "$2" <<'PY'
-import sys
+import os, sys
 p, peer = sys.argv[1], sys.argv[2].encode()
+st = os.stat(p)
 b = open(p, "rb").read()
 i = b.index(b"\n" + peer + b"\t") + 1 + len(peer)
 open(p, "r+b").write(b[:i] + b"?" + b[i + 1:])
+os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
 PY
 }

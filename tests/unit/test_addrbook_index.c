@@ -356,12 +356,13 @@ static void write_sealed(const char *path, char **lines, const size_t *order, si
 		memcpy(body + len, lines[order[i]], l);
 		len += l;
 	}
-	unsigned long long snap;
-	assert_int_equal(sscanf(lines[n - 1], "end %llu", &snap), 1);
+	unsigned long long snap, stamp;
+	unsigned crc;
+	assert_int_equal(sscanf(lines[n - 1], "end %llu %x %llu", &snap, &crc, &stamp), 3);
 	FILE *fp = fopen(path, "w");
 	fputs(lines[0], fp);
 	fwrite(body, 1, len, fp);
-	fprintf(fp, "end %llu %08x\n", snap, st_crc32c(0, body, len));
+	fprintf(fp, "end %llu %08x %llu\n", snap, st_crc32c(0, body, len), stamp);
 	fclose(fp);
 }
 

@@ -578,6 +578,8 @@ static void connect_done(struct st_conn *c)
 		return;
 	if (out_len(c) == 0)
 		event_del(c->wr);
+	else if (c->sent_early && event_add(c->wr, NULL) < 0) /* what was queued meanwhile */
+		e = ENOMEM;
 	errno = e;
 	on_bev_event(NULL, e ? BEV_EVENT_ERROR : BEV_EVENT_CONNECTED, c);
 }
@@ -861,13 +863,13 @@ int st_conn_bind_check(const struct st_endpoint *source, struct st_err *err)
 }
 
 /*
- * A plain dial's Handshake, sent right after its connect: on loopback and on a fast link
- * the connection is often established by then, and the socket taking the bytes says so
- * (TCP refuses them before, EAGAIN), so the dial never waits for the write event nor asks
- * the socket for its connect's error (one wakeup and three system calls fewer a dial).
- * The connect is told from the loop all the same (the write event made active). Returns
- * 0, or the connect's error the send met (it takes the socket's error from it: the write
- * event would find none).
+ * A plain dial's Handshake, sent right after its connect: on loopback the connection is
+ * established by then, and the socket taking the bytes says so (TCP refuses them before,
+ * EAGAIN), so the dial never waits for the write event nor asks the socket for its
+ * connect's error (one wakeup and three system calls fewer a dial). The connect is told
+ * from the loop all the same (the write event made active); what is queued before that
+ * waits for the write event (connect_done arms it). Returns 0, or the connect's error the
+ * send met (it takes the socket's error from it: the write event would find none).
  */
 static int send_early(struct st_conn *c)
 {
@@ -878,11 +880,9 @@ static int send_early(struct st_conn *c)
 	while ((k = send(c->fd, b->data, b->len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
 	if (k < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == ENOMEM
-		               ? (event_add(c->wr, NULL) < 0 ? ENOMEM : 0)
-		               : errno;
+		return send_later(errno) ? (event_add(c->wr, NULL) < 0 ? ENOMEM : 0) : errno;
 	if (c->traffic)
-		c->traffic->out += (size_t)k;
+		c->traffic->out += (uint64_t)k;
 	memmove(b->data, b->data + k, b->len - (size_t)k); /* the rest: flush sends it */
 	b->len -= (size_t)k;
 	c->sent_early = true;
@@ -918,8 +918,10 @@ int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_
 		if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS &&
 		    errno != EINTR)
 			e = errno;
-		else
+		else if (st_endpoint_class(ep) == ST_CLASS_LOOPBACK)
 			e = send_early(c);
+		else /* a round trip away: a send now would only meet EAGAIN */
+			e = event_add(c->wr, NULL) < 0 ? ENOMEM : 0;
 	}
 	if (e) {
 		/* reported from the loop, never from inside this call */

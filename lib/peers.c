@@ -43,6 +43,12 @@ struct st_peerbook {
 	 * the open only), and whether only those were (the peers are part of the table) */
 	const struct st_peerbook_want *want;
 	bool peers_part;
+	/* ST_PEERBOOK_PACKED: no p[]; slot i's record is packed at arena + off[i] (see
+	 * pack_peer), a record replaced is packed anew at the end */
+	bool packed;
+	uint8_t *arena;
+	size_t alen, acap;
+	size_t *off;
 };
 
 /* ---- indexes ---- */
@@ -50,6 +56,195 @@ struct st_peerbook {
 static bool in_force(const struct st_ban *b, int64_t now)
 {
 	return !b->deleted && (!b->expires || b->expires > now);
+}
+
+static bool holds(const struct st_peer *p, const struct st_endpoint *ep)
+{
+	for (size_t k = 0; k < p->neps; k++)
+		if (st_endpoint_equal(&p->eps[k], ep))
+			return true;
+	return false;
+}
+
+/*
+ * A packed record (ST_PEERBOOK_PACKED): what a list needs of a peer in some 50 bytes
+ * instead of a struct st_peer's 400. Its flags (PK_DELETED, PK_VERIFIED), the number of
+ * endpoints, the reputation and last_seen as they are (the sort keys, read in place),
+ * the id and a NUL; each endpoint as its family (PK_FULL: all 16 address bytes follow,
+ * else 4), its port and its address; the user agent and a NUL; then first_seen,
+ * successes, failures, consecutive failures and version as varints (the signed ones
+ * zigzagged). Unpacking gives back the struct exactly.
+ */
+#define PK_DELETED 1u
+#define PK_VERIFIED 2u
+#define PK_FULL 0x80u
+#define PK_ID 14 /* where the id starts */
+#define PK_MAX (PK_ID + ST_NODE_ID_MAX + 1 + ST_PEER_ENDPOINTS * 19 + ST_UA_MAX + 1 + 5 * 10)
+
+static size_t put_varint(uint8_t *b, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		b[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	b[n++] = (uint8_t)v;
+	return n;
+}
+
+static uint64_t get_varint(const uint8_t **b)
+{
+	uint64_t v = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		uint8_t c = *(*b)++;
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			break;
+	}
+	return v;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Packs p into b (PK_MAX bytes). Returns the length. */
+static size_t pack_peer(const struct st_peer *p, uint8_t *b)
+{
+	b[0] = (uint8_t)((p->deleted ? PK_DELETED : 0) | (p->verified ? PK_VERIFIED : 0));
+	b[1] = (uint8_t)p->neps;
+	memcpy(b + 2, &p->reputation, 4);
+	memcpy(b + 6, &p->last_seen, 8);
+	size_t n = PK_ID, l = strlen(p->id);
+	memcpy(b + n, p->id, l + 1);
+	n += l + 1;
+	for (size_t k = 0; k < p->neps; k++) {
+		const struct st_endpoint *ep = &p->eps[k];
+		bool full = ep->family != ST_AF_INET;
+		for (size_t j = 4; j < 16 && !full; j++)
+			full = ep->addr[j] != 0;
+		b[n++] = (uint8_t)(ep->family | (full ? PK_FULL : 0));
+		b[n++] = (uint8_t)(ep->port >> 8);
+		b[n++] = (uint8_t)ep->port;
+		memcpy(b + n, ep->addr, full ? 16 : 4);
+		n += full ? 16 : 4;
+	}
+	l = strlen(p->user_agent);
+	memcpy(b + n, p->user_agent, l + 1);
+	n += l + 1;
+	n += put_varint(b + n, zigzag(p->first_seen));
+	n += put_varint(b + n, p->successes);
+	n += put_varint(b + n, p->failures);
+	n += put_varint(b + n, p->consecutive_failures);
+	n += put_varint(b + n, zigzag(p->version));
+	return n;
+}
+
+/* The endpoints of the packed record at b into eps; returns where they end. */
+static const uint8_t *unpack_eps(const uint8_t *b, struct st_endpoint *eps, size_t *neps)
+{
+	*neps = b[1];
+	const uint8_t *c = b + PK_ID;
+	c += strlen((const char *)c) + 1;
+	for (size_t k = 0; k < *neps; k++) {
+		struct st_endpoint *ep = &eps[k];
+		memset(ep, 0, sizeof *ep);
+		bool full = c[0] & PK_FULL;
+		ep->family = (uint8_t)(c[0] & ~PK_FULL);
+		ep->port = (uint16_t)(c[1] << 8 | c[2]);
+		memcpy(ep->addr, c + 3, full ? 16 : 4);
+		c += 3 + (full ? 16 : 4);
+	}
+	return c;
+}
+
+static void unpack_peer(const uint8_t *b, struct st_peer *p)
+{
+	memset(p, 0, sizeof *p);
+	p->deleted = b[0] & PK_DELETED;
+	p->verified = b[0] & PK_VERIFIED;
+	memcpy(&p->reputation, b + 2, 4);
+	memcpy(&p->last_seen, b + 6, 8);
+	st_strlcpy(p->id, (const char *)b + PK_ID, sizeof p->id);
+	const uint8_t *c = unpack_eps(b, p->eps, &p->neps);
+	st_strlcpy(p->user_agent, (const char *)c, sizeof p->user_agent);
+	c += strlen((const char *)c) + 1;
+	p->first_seen = unzigzag(get_varint(&c));
+	p->successes = (uint32_t)get_varint(&c);
+	p->failures = (uint32_t)get_varint(&c);
+	p->consecutive_failures = (uint32_t)get_varint(&c);
+	p->version = (int32_t)unzigzag(get_varint(&c));
+}
+
+static uint8_t *packed_at(const struct st_peerbook *pb, size_t i)
+{
+	return pb->arena + pb->off[i];
+}
+
+/* The id of slot i, in either kind of book. */
+static const char *slot_id(const struct st_peerbook *pb, size_t i)
+{
+	return pb->packed ? (const char *)packed_at(pb, i) + PK_ID : pb->p[i].id;
+}
+
+static bool slot_deleted(const struct st_peerbook *pb, size_t i)
+{
+	return pb->packed ? packed_at(pb, i)[0] & PK_DELETED : pb->p[i].deleted;
+}
+
+static void slot_delete(struct st_peerbook *pb, size_t i)
+{
+	if (pb->packed)
+		packed_at(pb, i)[0] |= PK_DELETED;
+	else
+		pb->p[i].deleted = true;
+}
+
+/* The endpoints of slot i: a pointer to them (eps, filled, for a packed book). */
+static const struct st_endpoint *slot_eps(const struct st_peerbook *pb, size_t i,
+                                          struct st_endpoint *eps, size_t *neps)
+{
+	if (!pb->packed) {
+		*neps = pb->p[i].neps;
+		return pb->p[i].eps;
+	}
+	unpack_eps(packed_at(pb, i), eps, neps);
+	return eps;
+}
+
+static bool slot_holds(const struct st_peerbook *pb, size_t i, const struct st_endpoint *ep)
+{
+	if (!pb->packed)
+		return holds(&pb->p[i], ep);
+	struct st_endpoint eps[ST_PEER_ENDPOINTS];
+	size_t n;
+	slot_eps(pb, i, eps, &n);
+	for (size_t k = 0; k < n; k++)
+		if (st_endpoint_equal(&eps[k], ep))
+			return true;
+	return false;
+}
+
+/* Packs in as slot i's record (a new one at the arena's end). Returns 0 or -1. */
+static int pack_slot(struct st_peerbook *pb, size_t i, const struct st_peer *in)
+{
+	if (pb->acap - pb->alen < PK_MAX) {
+		size_t cap = pb->acap ? pb->acap * 2 : (size_t)64 << 10;
+		uint8_t *a = realloc(pb->arena, cap);
+		if (!a)
+			return -1;
+		pb->arena = a;
+		pb->acap = cap;
+	}
+	pb->off[i] = pb->alen;
+	pb->alen += pack_peer(in, pb->arena + pb->alen);
+	return 0;
 }
 
 static uint64_t id_hash(const struct st_peerbook *pb, const char *id)
@@ -60,21 +255,20 @@ static uint64_t id_hash(const struct st_peerbook *pb, const char *id)
 static bool id_eq(const void *ctx, uint32_t slot, const void *key)
 {
 	const struct st_peerbook *pb = ctx;
-	return strcmp(pb->p[slot].id, key) == 0;
+	return strcmp(slot_id(pb, slot), key) == 0;
 }
 
+/* The slot of id, deleted or not: 1 with *slot set, or 0. */
+static int find_slot(const struct st_peerbook *pb, const char *id, uint32_t *slot)
+{
+	return st_map_find(&pb->by_id, id_hash(pb, id), id_eq, pb, id, slot);
+}
+
+/* A peer by id, deleted or not (never in a packed book), or NULL. */
 static struct st_peer *find_id(const struct st_peerbook *pb, const char *id)
 {
 	uint32_t slot;
-	return st_map_find(&pb->by_id, id_hash(pb, id), id_eq, pb, id, &slot) ? &pb->p[slot] : NULL;
-}
-
-static bool holds(const struct st_peer *p, const struct st_endpoint *ep)
-{
-	for (size_t k = 0; k < p->neps; k++)
-		if (st_endpoint_equal(&p->eps[k], ep))
-			return true;
-	return false;
+	return !pb->packed && st_map_find(&pb->by_id, id_hash(pb, id), id_eq, pb, id, &slot) ? &pb->p[slot] : NULL;
 }
 
 #define ANY_OWNER UINT32_MAX
@@ -92,14 +286,14 @@ static bool ep_eq(const void *ctx, uint32_t slot, const void *key)
 {
 	const struct st_peerbook *pb = ctx;
 	const struct ep_key *k = key;
-	return (k->owner == ANY_OWNER || k->owner == slot) && holds(&pb->p[slot], k->ep);
+	return (k->owner == ANY_OWNER || k->owner == slot) && slot_holds(pb, slot, k->ep);
 }
 
-/* Points each endpoint of peer slot i at it (the newest owner wins), their hashes in
- * eph when known (NULL: computed). Returns 0 or -1. */
-static int index_eps(struct st_peerbook *pb, uint32_t i, const uint64_t *eph)
+/* Points each endpoint of peer slot i, whose record is p, at it (the newest owner wins),
+ * their hashes in eph when known (NULL: computed). Returns 0 or -1. */
+static int index_eps(struct st_peerbook *pb, uint32_t i, const struct st_peer *p,
+                     const uint64_t *eph)
 {
-	const struct st_peer *p = &pb->p[i];
 	for (size_t k = 0; k < p->neps; k++) {
 		struct ep_key key = {&p->eps[k], ANY_OWNER};
 		uint64_t h = eph ? eph[k] : st_endpoint_hash(&p->eps[k], pb->key);
@@ -112,58 +306,84 @@ static int index_eps(struct st_peerbook *pb, uint32_t i, const uint64_t *eph)
 /* Forgets the endpoints peer slot i holds and next does not, where i owns them. */
 static void unindex_dropped(struct st_peerbook *pb, uint32_t i, const struct st_peer *next)
 {
-	const struct st_peer *p = &pb->p[i];
-	for (size_t k = 0; k < p->neps; k++) {
-		if (holds(next, &p->eps[k]))
+	struct st_endpoint buf[ST_PEER_ENDPOINTS];
+	size_t n;
+	const struct st_endpoint *eps = slot_eps(pb, i, buf, &n);
+	for (size_t k = 0; k < n; k++) {
+		if (holds(next, &eps[k]))
 			continue;
-		struct ep_key key = {&p->eps[k], i};
-		st_map_del(&pb->by_ep, st_endpoint_hash(&p->eps[k], pb->key), ep_eq, pb, &key);
+		struct ep_key key = {&eps[k], i};
+		st_map_del(&pb->by_ep, st_endpoint_hash(&eps[k], pb->key), ep_eq, pb, &key);
 	}
+}
+
+/* The slot of the peer last seen at ep (not deleted): 1 with *slot set, or 0. */
+static int at_slot(const struct st_peerbook *pb, const struct st_endpoint *ep, uint32_t *slot)
+{
+	struct ep_key key = {ep, ANY_OWNER};
+	if (!st_map_find(&pb->by_ep, st_endpoint_hash(ep, pb->key), ep_eq, pb, &key, slot))
+		return 0;
+	return !slot_deleted(pb, *slot);
 }
 
 const struct st_peer *st_peers_at(const struct st_peerbook *pb, const struct st_endpoint *ep)
 {
-	struct ep_key key = {ep, ANY_OWNER};
 	uint32_t slot;
-	if (!st_map_find(&pb->by_ep, st_endpoint_hash(ep, pb->key), ep_eq, pb, &key, &slot))
-		return NULL;
-	return pb->p[slot].deleted ? NULL : &pb->p[slot];
+	return !pb->packed && at_slot(pb, ep, &slot) ? &pb->p[slot] : NULL;
 }
 
 /* Puts in, whose id the book does not hold, in a new slot; idh is its id's hash, eph its
- * endpoints' (NULL: computed). Returns the slot, or NULL (out of memory). */
-static struct st_peer *append_peer(struct st_peerbook *pb, const struct st_peer *in, uint64_t idh,
-                                   const uint64_t *eph)
+ * endpoints' (NULL: computed). Returns 0 with *slot set, or -1 (out of memory). */
+static int append_peer(struct st_peerbook *pb, const struct st_peer *in, uint64_t idh,
+                       const uint64_t *eph, uint32_t *slot)
 {
 	if (pb->np >= ST_MAP_VALUE_MAX)
-		return NULL;
-	/* !p: for the analyzer, which cannot see that np <= pcap */
-	if (!pb->p || pb->np == pb->pcap) {
-		size_t cap = pb->pcap ? pb->pcap * 2 : 256;
-		struct st_peer *np = realloc(pb->p, cap * sizeof *np);
-		if (!np)
-			return NULL;
-		pb->p = np;
-		pb->pcap = cap;
-	}
+		return -1;
 	uint32_t i = (uint32_t)pb->np;
-	pb->p[i] = *in;
+	if (pb->packed) {
+		if (!pb->off || pb->np == pb->pcap) {
+			size_t cap = pb->pcap ? pb->pcap * 2 : 256;
+			size_t *no = realloc(pb->off, cap * sizeof *no);
+			if (!no)
+				return -1;
+			pb->off = no;
+			pb->pcap = cap;
+		}
+		if (pack_slot(pb, i, in) < 0)
+			return -1;
+	} else {
+		/* !p: for the analyzer, which cannot see that np <= pcap */
+		if (!pb->p || pb->np == pb->pcap) {
+			size_t cap = pb->pcap ? pb->pcap * 2 : 256;
+			struct st_peer *np = realloc(pb->p, cap * sizeof *np);
+			if (!np)
+				return -1;
+			pb->p = np;
+			pb->pcap = cap;
+		}
+		pb->p[i] = *in;
+	}
 	if (st_map_add(&pb->by_id, idh, i) < 0)
-		return NULL;
+		return -1;
 	pb->np++;
-	return index_eps(pb, i, eph) < 0 ? NULL : &pb->p[i];
+	*slot = i;
+	return index_eps(pb, i, in, eph);
 }
 
-static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer *in)
+/* Puts in in the book, in the slot of its id or a new one. Returns 0 with *slot set,
+ * or -1 (out of memory). */
+static int insert_peer(struct st_peerbook *pb, const struct st_peer *in, uint32_t *slot)
 {
-	struct st_peer *old = find_id(pb, in->id);
-	if (old) {
-		uint32_t i = (uint32_t)(old - pb->p);
-		unindex_dropped(pb, i, in);
-		*old = *in;
-		return index_eps(pb, i, NULL) < 0 ? NULL : old;
+	if (!find_slot(pb, in->id, slot))
+		return append_peer(pb, in, id_hash(pb, in->id), NULL, slot);
+	unindex_dropped(pb, *slot, in);
+	if (pb->packed) {
+		if (pack_slot(pb, *slot, in) < 0)
+			return -1;
+	} else {
+		pb->p[*slot] = *in;
 	}
-	return append_peer(pb, in, id_hash(pb, in->id), NULL);
+	return index_eps(pb, *slot, in, NULL);
 }
 
 /* ---- loading ---- */
@@ -256,9 +476,9 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 						return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 				}
 			} else {
-				struct st_peer *p = find_id(pb, key);
-				if (p) {
-					p->deleted = true;
+				uint32_t slot;
+				if (find_slot(pb, key, &slot)) {
+					slot_delete(pb, slot);
 				} else if (pb->want) {
 					/* a partial book: the peer may be in the snapshot, not read; a
 					 * tombstone keeps its compaction from writing it (see
@@ -267,7 +487,7 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 					memset(&t, 0, sizeof t);
 					st_strlcpy(t.id, key, sizeof t.id);
 					t.deleted = true;
-					if (!append_peer(pb, &t, id_hash(pb, t.id), NULL))
+					if (append_peer(pb, &t, id_hash(pb, t.id), NULL, &slot) < 0)
 						return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 				}
 			}
@@ -293,10 +513,11 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 		struct st_peer p;
 		if (pb_peer_parse(&p, line, len, err) < 0)
 			return st_err_prefix(err, "%s:%lu", l->path, lineno);
-		if (!l->journal && find_id(pb, p.id))
+		uint32_t slot;
+		if (!l->journal && find_slot(pb, p.id, &slot))
 			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", l->path,
 			                  lineno, p.id);
-		if (!insert_peer(pb, &p))
+		if (insert_peer(pb, &p, &slot) < 0)
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	}
 	return 0;
@@ -331,7 +552,13 @@ static int reserve(struct st_peerbook *pb, struct st_store *s, bool bans, struct
 		               ? st_err_set(err, ST_EX_SOFTWARE, "out of memory")
 		               : 0;
 	}
-	if (n > pb->pcap) {
+	if (pb->packed && n > pb->pcap) {
+		size_t *o = realloc(pb->off, n * sizeof *o);
+		if (!o)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		pb->off = o;
+		pb->pcap = n;
+	} else if (!pb->packed && n > pb->pcap) {
 		struct st_peer *p = realloc(pb->p, n * sizeof *p);
 		if (!p)
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
@@ -376,7 +603,7 @@ static int settle_one(struct snap_load *sl, struct st_err *err)
 	if (st_map_find(&pb->by_id, e->idh, id_eq, pb, e->p.id, &slot))
 		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", sl->l.path,
 		                  e->lineno, e->p.id);
-	return append_peer(pb, &e->p, e->idh, e->eph) ? 0
+	return append_peer(pb, &e->p, e->idh, e->eph, &slot) == 0 ? 0
 	                                             : st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 }
 
@@ -649,8 +876,13 @@ static int open_book(struct st_peerbook **out, const struct st_config *cfg, unsi
 	pb->cfg.nseeds = 0;
 	pb->key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)pb;
 	pb->flags = flags;
-	unsigned sflags = flags & ~(ST_PEERBOOK_BANS_ONLY | ST_PEERBOOK_LAZY);
+	unsigned sflags = flags & ~(ST_PEERBOOK_BANS_ONLY | ST_PEERBOOK_LAZY | ST_PEERBOOK_PACKED);
 	pb->writable = sflags & ST_STORE_WRITE;
+	pb->packed = flags & ST_PEERBOOK_PACKED;
+	if (pb->packed && (pb->writable || want || (flags & ST_PEERBOOK_LAZY))) {
+		free(pb);
+		return st_err_set(err, ST_EX_SOFTWARE, "a packed peer book is read whole, read-only");
+	}
 	st_map_init(&pb->by_id);
 	st_map_init(&pb->by_ep);
 	st_map_init(&pb->ban_idx);
@@ -710,6 +942,8 @@ void st_peerbook_free(struct st_peerbook *pb)
 	st_store_close(pb->peers_store);
 	st_store_close(pb->bans_store);
 	free(pb->p);
+	free(pb->arena);
+	free(pb->off);
 	free(pb->b);
 	st_map_clear(&pb->by_id);
 	st_map_clear(&pb->by_ep);
@@ -1004,7 +1238,92 @@ size_t st_peers_slots(const struct st_peerbook *pb)
 
 const struct st_peer *st_peers_slot(const struct st_peerbook *pb, size_t i)
 {
-	return i < pb->np && !pb->p[i].deleted ? &pb->p[i] : NULL;
+	return !pb->packed && i < pb->np && !pb->p[i].deleted ? &pb->p[i] : NULL;
+}
+
+int st_peers_read(const struct st_peerbook *pb, size_t i, struct st_peer *out)
+{
+	if (i >= pb->np || slot_deleted(pb, i))
+		return 0;
+	if (pb->packed)
+		unpack_peer(packed_at(pb, i), out);
+	else
+		*out = pb->p[i];
+	return 1;
+}
+
+/* The sort keys of slot i, read in place. */
+static void slot_keys(const struct st_peerbook *pb, size_t i, int32_t *rep, int64_t *seen)
+{
+	if (pb->packed) {
+		const uint8_t *b = packed_at(pb, i);
+		memcpy(rep, b + 2, 4);
+		memcpy(seen, b + 6, 8);
+	} else {
+		*rep = pb->p[i].reputation;
+		*seen = pb->p[i].last_seen;
+	}
+}
+
+struct sort_ctx {
+	const struct st_peerbook *pb;
+	enum st_peers_order order;
+};
+
+static int slot_cmp(const void *x, const void *y, void *vctx)
+{
+	const struct sort_ctx *c = vctx;
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	if (c->order != ST_PEERS_BY_ID) {
+		int32_t ra, rb;
+		int64_t sa, sb;
+		slot_keys(c->pb, a, &ra, &sa);
+		slot_keys(c->pb, b, &rb, &sb);
+		if (c->order == ST_PEERS_BY_REPUTATION && ra != rb)
+			return ra > rb ? -1 : 1;
+		if (c->order == ST_PEERS_BY_LAST_SEEN && sa != sb)
+			return sa > sb ? -1 : 1;
+	}
+	return strcmp(slot_id(c->pb, a), slot_id(c->pb, b));
+}
+
+int st_peers_sorted(const struct st_peerbook *pb, enum st_peers_order order, uint32_t **out,
+                    size_t *n, struct st_err *err)
+{
+	*n = 0;
+	uint32_t *v = malloc((pb->np + 1) * sizeof *v);
+	if (!(*out = v))
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	for (size_t i = 0; i < pb->np; i++)
+		if (!slot_deleted(pb, i))
+			v[(*n)++] = (uint32_t)i;
+	struct sort_ctx c = {pb, order};
+	qsort_r(v, *n, sizeof *v, slot_cmp, &c);
+	return 0;
+}
+
+void st_peers_prefetch_slot(const struct st_peerbook *pb, size_t i, bool deep)
+{
+	if (i >= pb->np)
+		return;
+	if (!pb->packed) {
+		if (deep)
+			st_peers_prefetch(pb, &pb->p[i]);
+		else
+			__builtin_prefetch(&pb->p[i]);
+		return;
+	}
+	const uint8_t *b = packed_at(pb, i);
+	__builtin_prefetch(b);
+	__builtin_prefetch(b + 64);
+	if (!deep)
+		return;
+	st_map_prefetch(&pb->ban_idx, id_hash(pb, (const char *)b + PK_ID));
+	struct st_endpoint eps[ST_PEER_ENDPOINTS];
+	size_t neps;
+	unpack_eps(b, eps, &neps);
+	if (neps)
+		st_map_prefetch(&pb->by_ep, st_endpoint_hash(&eps[0], pb->key));
 }
 
 void st_peers_derived_id(const struct st_endpoint *ep, char *buf, size_t size)
@@ -1097,10 +1416,10 @@ int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoi
 		memmove(&u.eps[1], &u.eps[0], k * sizeof u.eps[0]); /* newest first */
 		u.eps[0] = *ep;
 	}
-	struct st_peer *slot = insert_peer(pb, &u);
-	if (!slot)
+	uint32_t slot;
+	if (insert_peer(pb, &u, &slot) < 0)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	return put_peer_journal(pb, slot, err);
+	return put_peer_journal(pb, &pb->p[slot], err);
 }
 
 int st_peers_success(struct st_peerbook *pb, const char *id, int64_t now, struct st_err *err)
@@ -1293,8 +1612,8 @@ static const struct st_ban *verdict(const struct st_peerbook *pb, const struct s
 		return b;
 	struct st_endpoint ep = q->net.net;
 	ep.port = q->port;
-	const struct st_peer *p = owner ? NULL : st_peers_at(pb, &ep);
-	const char *who = owner ? owner : p ? p->id : "";
+	uint32_t slot;
+	const char *who = owner ? owner : at_slot(pb, &ep, &slot) ? slot_id(pb, slot) : "";
 	/* (the id asked about, asked again, would say no again) */
 	if (who[0] && strcmp(who, q->id) != 0 && (b = id_ban(pb, who, now)) != NULL)
 		return b;

@@ -126,7 +126,7 @@ static bool peer_banned(const struct st_peerbook *pb, const struct st_peer *x, i
 {
 	struct st_ban_query q;
 	st_ban_query_set(&q, x->neps ? &x->eps[0] : NULL, x->id);
-	return st_bans_verdict(pb, &q, now) != NULL;
+	return st_bans_banned(pb, &q, now);
 }
 
 static void print_peer(struct st_printer *p, const struct st_peerbook *pb, const struct st_peer *x,
@@ -346,8 +346,8 @@ static int cmd_ingest(struct st_cli *cli)
 
 static int cmd_list(struct st_cli *cli, struct opts *o, bool best)
 {
-	/* every peer, packed: a table of a million peers fits in some 100 MB */
-	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ | ST_PEERBOOK_PACKED);
+	/* every peer and ban, packed: a table of a million peers fits in some 100 MB */
+	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ | ST_PEERBOOK_PACKED | ST_PEERBOOK_VERDICTS);
 	int64_t now = st_now();
 	size_t n;
 	const char *s = best ? "reputation" : o->sort ? o->sort : "id";

@@ -49,7 +49,21 @@ struct st_peerbook {
 	uint8_t *arena;
 	size_t alen, acap;
 	size_t *off;
+	/* ST_PEERBOOK_VERDICTS: no b[]; ban slot i is vb[i], its target in varena */
+	bool vbans;
+	struct vban *vb;
+	char *varena;
+	size_t valen, vacap;
 };
+
+/* A ban as a verdict needs it (ST_PEERBOOK_VERDICTS): 16 bytes and its target. */
+struct vban {
+	int64_t expires;
+	uint32_t target;  /* offset in varena */
+	uint8_t flags;    /* VB_NET, VB_DELETED */
+};
+#define VB_NET 1u
+#define VB_DELETED 2u
 
 /* ---- indexes ---- */
 
@@ -71,8 +85,8 @@ static bool holds(const struct st_peer *p, const struct st_endpoint *ep)
  * instead of a struct st_peer's 400. Its flags (PK_DELETED, PK_VERIFIED), the number of
  * endpoints, the reputation and last_seen as they are (the sort keys, read in place),
  * the id and a NUL; each endpoint as its family (PK_FULL: all 16 address bytes follow,
- * else 4), its port and its address; the user agent and a NUL; then first_seen,
- * successes, failures, consecutive failures and version as varints (the signed ones
+ * else 4), its port and its address; the user agent and a NUL; then how long before
+ * last_seen first_seen was, successes, failures, consecutive failures and version as varints (the signed ones
  * zigzagged). Unpacking gives back the struct exactly.
  */
 #define PK_DELETED 1u
@@ -138,7 +152,7 @@ static size_t pack_peer(const struct st_peer *p, uint8_t *b)
 	l = strlen(p->user_agent);
 	memcpy(b + n, p->user_agent, l + 1);
 	n += l + 1;
-	n += put_varint(b + n, zigzag(p->first_seen));
+	n += put_varint(b + n, zigzag((int64_t)((uint64_t)p->last_seen - (uint64_t)p->first_seen)));
 	n += put_varint(b + n, p->successes);
 	n += put_varint(b + n, p->failures);
 	n += put_varint(b + n, p->consecutive_failures);
@@ -175,7 +189,7 @@ static void unpack_peer(const uint8_t *b, struct st_peer *p)
 	const uint8_t *c = unpack_eps(b, p->eps, &p->neps);
 	st_strlcpy(p->user_agent, (const char *)c, sizeof p->user_agent);
 	c += strlen((const char *)c) + 1;
-	p->first_seen = unzigzag(get_varint(&c));
+	p->first_seen = (int64_t)((uint64_t)p->last_seen - (uint64_t)unzigzag(get_varint(&c)));
 	p->successes = (uint32_t)get_varint(&c);
 	p->failures = (uint32_t)get_varint(&c);
 	p->consecutive_failures = (uint32_t)get_varint(&c);
@@ -394,19 +408,28 @@ struct load {
 	const char *path;
 };
 
+static const char *ban_target(const struct st_peerbook *pb, uint32_t slot)
+{
+	return pb->vbans ? pb->varena + pb->vb[slot].target : pb->b[slot].target;
+}
+
 static bool ban_eq(const void *ctx, uint32_t slot, const void *key)
 {
 	const struct st_peerbook *pb = ctx;
-	return strcmp(pb->b[slot].target, key) == 0;
+	return strcmp(ban_target(pb, slot), key) == 0;
 }
 
-/* The slot of target, deleted or not, for reuse. */
+/* The slot of target's ban, deleted or not: 1 with *slot set, or 0. */
+static int ban_find(const struct st_peerbook *pb, const char *target, uint32_t *slot)
+{
+	return st_map_find(&pb->ban_idx, id_hash(pb, target), ban_eq, pb, target, slot);
+}
+
+/* The ban on target (never in a verdicts book), deleted or not, for reuse. */
 static struct st_ban *ban_slot(const struct st_peerbook *pb, const char *target)
 {
 	uint32_t slot;
-	return st_map_find(&pb->ban_idx, id_hash(pb, target), ban_eq, pb, target, &slot)
-	               ? &pb->b[slot]
-	               : NULL;
+	return !pb->vbans && ban_find(pb, target, &slot) ? &pb->b[slot] : NULL;
 }
 
 static struct st_ban *find_ban(const struct st_peerbook *pb, const char *target)
@@ -415,35 +438,104 @@ static struct st_ban *find_ban(const struct st_peerbook *pb, const char *target)
 	return b && !b->deleted ? b : NULL;
 }
 
-static const struct st_ban *id_ban(const struct st_peerbook *pb, const char *id, int64_t now)
+/* Whether a ban on target (net: on an address or subnet, else on an id) is in force at
+ * now, in either kind of book: 1 with *slot set, or 0. */
+static int live_ban(const struct st_peerbook *pb, const char *target, bool net, int64_t now,
+                    uint32_t *slot)
 {
-	const struct st_ban *b = find_ban(pb, id);
-	return b && !b->is_net && in_force(b, now) ? b : NULL;
+	if (!ban_find(pb, target, slot))
+		return 0;
+	if (pb->vbans) {
+		const struct vban *v = &pb->vb[*slot];
+		return !(v->flags & VB_DELETED) && !(v->flags & VB_NET) == !net &&
+		       (!v->expires || v->expires > now);
+	}
+	const struct st_ban *b = &pb->b[*slot];
+	return b->is_net == net && in_force(b, now);
 }
 
-static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
+static const struct st_ban *id_ban(const struct st_peerbook *pb, const char *id, int64_t now)
 {
-	struct st_ban *old = ban_slot(pb, b->target);
-	if (old) {
-		*old = *b;
-		old->deleted = false;
-		return old;
+	uint32_t slot;
+	return !pb->vbans && live_ban(pb, id, false, now, &slot) ? &pb->b[slot] : NULL;
+}
+
+/* Marks ban slot i lifted. */
+static void ban_delete(struct st_peerbook *pb, uint32_t i)
+{
+	if (pb->vbans)
+		pb->vb[i].flags |= VB_DELETED;
+	else
+		pb->b[i].deleted = true;
+}
+
+/* b into a verdicts book's slot i (new: its target too). Returns 0 or -1. */
+static int put_vban(struct st_peerbook *pb, uint32_t i, const struct st_ban *b, bool fresh)
+{
+	if (fresh) {
+		size_t l = strlen(b->target) + 1;
+		if (pb->valen + l > UINT32_MAX)
+			return -1;
+		if (pb->vacap - pb->valen < l) {
+			size_t cap = pb->vacap ? pb->vacap * 2 : (size_t)16 << 10;
+			char *a = realloc(pb->varena, cap);
+			if (!a)
+				return -1;
+			pb->varena = a;
+			pb->vacap = cap;
+		}
+		memcpy(pb->varena + pb->valen, b->target, l);
+		pb->vb[i].target = (uint32_t)pb->valen;
+		pb->valen += l;
+	}
+	pb->vb[i].expires = b->expires;
+	pb->vb[i].flags = (uint8_t)((b->is_net ? VB_NET : 0) | (b->deleted ? VB_DELETED : 0));
+	return 0;
+}
+
+/* Puts b in the book, in its target's slot or a new one. Returns 0 with *slot set, or -1
+ * (out of memory). */
+static int put_ban(struct st_peerbook *pb, const struct st_ban *b, uint32_t *slot)
+{
+	if (ban_find(pb, b->target, slot)) {
+		if (pb->vbans) {
+			struct st_ban t = *b;
+			t.deleted = false;
+			return put_vban(pb, *slot, &t, false);
+		}
+		pb->b[*slot] = *b;
+		pb->b[*slot].deleted = false;
+		return 0;
 	}
 	if (pb->nb >= ST_MAP_VALUE_MAX)
-		return NULL;
-	if (!pb->b || pb->nb == pb->bcap) {
-		size_t cap = pb->bcap ? pb->bcap * 2 : 64;
-		struct st_ban *nb = realloc(pb->b, cap * sizeof *nb);
-		if (!nb)
-			return NULL;
-		pb->b = nb;
-		pb->bcap = cap;
-	}
+		return -1;
 	uint32_t i = (uint32_t)pb->nb;
-	pb->b[i] = *b;
+	if (pb->vbans) {
+		if (!pb->vb || pb->nb == pb->bcap) {
+			size_t cap = pb->bcap ? pb->bcap * 2 : 64;
+			struct vban *nv = realloc(pb->vb, cap * sizeof *nv);
+			if (!nv)
+				return -1;
+			pb->vb = nv;
+			pb->bcap = cap;
+		}
+		if (put_vban(pb, i, b, true) < 0)
+			return -1;
+	} else {
+		if (!pb->b || pb->nb == pb->bcap) {
+			size_t cap = pb->bcap ? pb->bcap * 2 : 64;
+			struct st_ban *nb = realloc(pb->b, cap * sizeof *nb);
+			if (!nb)
+				return -1;
+			pb->b = nb;
+			pb->bcap = cap;
+		}
+		pb->b[i] = *b;
+	}
 	if (st_map_add(&pb->ban_idx, id_hash(pb, b->target), i) < 0)
-		return NULL;
+		return -1;
 	pb->nb++;
+	*slot = i;
 	if (b->is_net) {
 		if (b->net.net.family == ST_AF_INET)
 			pb->bits4[b->net.bits] = true;
@@ -452,7 +544,7 @@ static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 	} else if (strncmp(b->target, "ep-", 3) == 0) {
 		pb->derived_bans = true;
 	}
-	return &pb->b[i];
+	return 0;
 }
 
 static int load_line(void *vctx, const char *line, size_t len, unsigned long lineno,
@@ -465,14 +557,16 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 			char key[ST_BAN_TARGET_MAX + 1];
 			snprintf(key, sizeof key, "%.*s", (int)(len - 4), line + 4);
 			if (l->bans) {
-				struct st_ban *b = find_ban(pb, key), t;
-				if (b)
-					b->deleted = true;
+				struct st_ban t;
+				uint32_t slot;
+				if (ban_find(pb, key, &slot) && !(pb->vbans ? pb->vb[slot].flags & VB_DELETED
+				                                             : pb->b[slot].deleted))
+					ban_delete(pb, slot);
 				else if (pb->bans_lazy && pb_ban_target_parse(&t, key, NULL) == 0) {
 					/* the ban it lifts may be in the snapshot, not read: a tombstone
 					 * that keeps a lookup from finding it there */
 					t.deleted = true;
-					if (!put_ban(pb, &t))
+					if (put_ban(pb, &t, &slot) < 0)
 						return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 				}
 			} else {
@@ -504,10 +598,11 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 		struct st_ban b;
 		if (pb_ban_parse(&b, line, len, err) < 0)
 			return st_err_prefix(err, "%s:%lu", l->path, lineno);
-		if (!l->journal && ban_slot(pb, b.target))
+		uint32_t slot;
+		if (!l->journal && ban_find(pb, b.target, &slot))
 			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", l->path,
 			                  lineno, b.target);
-		if (!put_ban(pb, &b))
+		if (put_ban(pb, &b, &slot) < 0)
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	} else {
 		struct st_peer p;
@@ -535,11 +630,26 @@ static int reserve(struct st_peerbook *pb, struct st_store *s, bool bans, struct
 		const char *nl = memchr(c, '\n', (size_t)(end - c));
 		c = nl ? nl + 1 : end;
 	}
+	/* the count touched every page: the reading that follows takes them in again as it
+	 * goes, and gives them back, so the whole file is never in the process at once */
+	st_store_snapshot_release(s);
 	if (n < 256 || n >= ST_MAP_VALUE_MAX)
 		return 0;
 	n += n / 16; /* and some for the journal */
 	/* a map sized for 3/4 of n is the size it would have grown to (see map.c) */
 	size_t mn = n - n / 4;
+	if (bans && pb->vbans) {
+		if (n > pb->bcap) {
+			struct vban *v = realloc(pb->vb, n * sizeof *v);
+			if (!v)
+				return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+			pb->vb = v;
+			pb->bcap = n;
+		}
+		return st_map_reserve(&pb->ban_idx, mn) < 0
+		               ? st_err_set(err, ST_EX_SOFTWARE, "out of memory")
+		               : 0;
+	}
 	if (bans) {
 		if (n > pb->bcap) {
 			struct st_ban *b = realloc(pb->b, n * sizeof *b);
@@ -558,6 +668,14 @@ static int reserve(struct st_peerbook *pb, struct st_store *s, bool bans, struct
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 		pb->off = o;
 		pb->pcap = n;
+		/* records are about as long as their lines: room made at once is not copied as
+		 * it grows, and what is never written is never in memory */
+		size_t cap = len + len / 8 + PK_MAX;
+		uint8_t *a = cap > pb->acap ? realloc(pb->arena, cap) : pb->arena;
+		if (!a)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		pb->arena = a;
+		pb->acap = cap > pb->acap ? cap : pb->acap;
 	} else if (!pb->packed && n > pb->pcap) {
 		struct st_peer *p = realloc(pb->p, n * sizeof *p);
 		if (!p)
@@ -876,10 +994,12 @@ static int open_book(struct st_peerbook **out, const struct st_config *cfg, unsi
 	pb->cfg.nseeds = 0;
 	pb->key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)pb;
 	pb->flags = flags;
-	unsigned sflags = flags & ~(ST_PEERBOOK_BANS_ONLY | ST_PEERBOOK_LAZY | ST_PEERBOOK_PACKED);
+	unsigned sflags = flags & ~(ST_PEERBOOK_BANS_ONLY | ST_PEERBOOK_LAZY | ST_PEERBOOK_PACKED |
+	                            ST_PEERBOOK_VERDICTS);
 	pb->writable = sflags & ST_STORE_WRITE;
 	pb->packed = flags & ST_PEERBOOK_PACKED;
-	if (pb->packed && (pb->writable || want || (flags & ST_PEERBOOK_LAZY))) {
+	pb->vbans = flags & ST_PEERBOOK_VERDICTS;
+	if ((pb->packed || pb->vbans) && (pb->writable || want || (flags & ST_PEERBOOK_LAZY))) {
 		free(pb);
 		return st_err_set(err, ST_EX_SOFTWARE, "a packed peer book is read whole, read-only");
 	}
@@ -907,6 +1027,10 @@ static int open_book(struct st_peerbook **out, const struct st_config *cfg, unsi
 		return -1;
 	}
 	pb->want = NULL;
+	/* a packed book is read, never searched by id: its largest map goes before the
+	 * caller sorts and prints */
+	if (pb->packed)
+		st_map_clear(&pb->by_id);
 	/* a reader keeps what it read and lets go of the locks at once */
 	if (!pb->writable)
 		st_peerbook_unlock(pb, err);
@@ -945,6 +1069,8 @@ void st_peerbook_free(struct st_peerbook *pb)
 	free(pb->arena);
 	free(pb->off);
 	free(pb->b);
+	free(pb->vb);
+	free(pb->varena);
 	st_map_clear(&pb->by_id);
 	st_map_clear(&pb->by_ep);
 	st_map_clear(&pb->ban_idx);
@@ -1492,9 +1618,10 @@ int st_bans_add(struct st_peerbook *pb, const char *target, int64_t expires, boo
 	for (char *c = b.reason; *c; c++)
 		if (*c == '\t' || *c == '\n')
 			*c = ' ';
-	struct st_ban *slot = put_ban(pb, &b);
-	if (!slot)
+	uint32_t i;
+	if (pb->vbans || put_ban(pb, &b, &i) < 0)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	const struct st_ban *slot = &pb->b[i];
 	if (out)
 		*out = slot;
 	char line[600];
@@ -1527,9 +1654,10 @@ static void prefix_key(const struct st_endpoint *addr, int bits, char *key, size
 	st_cidr_format(&c, key, size);
 }
 
-/* The most specific ban in force on a prefix of addr no longer than max_bits. */
-static const struct st_ban *net_ban(const struct st_peerbook *pb, const struct st_endpoint *addr,
-                                    unsigned max_bits, int64_t now)
+/* The most specific ban in force on a prefix of addr no longer than max_bits: 1 with
+ * *slot set, or 0. */
+static int net_ban(const struct st_peerbook *pb, const struct st_endpoint *addr,
+                   unsigned max_bits, int64_t now, uint32_t *slot)
 {
 	bool v4 = addr->family == ST_AF_INET;
 	const bool *present = v4 ? pb->bits4 : pb->bits6;
@@ -1538,11 +1666,10 @@ static const struct st_ban *net_ban(const struct st_peerbook *pb, const struct s
 			continue;
 		char key[ST_CIDR_STRLEN];
 		prefix_key(addr, bits, key, sizeof key);
-		const struct st_ban *b = find_ban(pb, key);
-		if (b && b->is_net && in_force(b, now))
-			return b;
+		if (live_ban(pb, key, true, now, slot))
+			return 1;
 	}
-	return NULL;
+	return 0;
 }
 
 static bool id_ok(const char *s, size_t len)
@@ -1601,27 +1728,43 @@ int st_ban_query_parse(struct st_ban_query *q, const char *target, struct st_err
 }
 
 /* The verdict, with the id of the peer at q's endpoint given (owner) or, NULL, found. */
+static int verdict_slot(const struct st_peerbook *pb, const struct st_ban_query *q, int64_t now,
+                        const char *owner, uint32_t *slot)
+{
+	if (q->id[0] && live_ban(pb, q->id, false, now, slot))
+		return 1;
+	if (!q->has_net)
+		return 0;
+	/* an address: any ban covering it; a subnet: a ban covering all of it */
+	if (net_ban(pb, &q->net.net, q->net.bits, now, slot))
+		return 1;
+	if (!q->port)
+		return 0;
+	struct st_endpoint ep = q->net.net;
+	ep.port = q->port;
+	uint32_t at;
+	const char *who = owner ? owner : at_slot(pb, &ep, &at) ? slot_id(pb, at) : "";
+	/* (the id asked about, asked again, would say no again) */
+	if (who[0] && strcmp(who, q->id) != 0 && live_ban(pb, who, false, now, slot))
+		return 1;
+	if (!pb->derived_bans) /* no slot a derived id could find */
+		return 0;
+	char derived[ST_NODE_ID_MAX + 1];
+	st_peers_derived_id(&ep, derived, sizeof derived);
+	return live_ban(pb, derived, false, now, slot);
+}
+
 static const struct st_ban *verdict(const struct st_peerbook *pb, const struct st_ban_query *q,
                                     int64_t now, const char *owner)
 {
-	const struct st_ban *b = q->id[0] ? id_ban(pb, q->id, now) : NULL;
-	if (b || !q->has_net)
-		return b;
-	/* an address: any ban covering it; a subnet: a ban covering all of it */
-	if ((b = net_ban(pb, &q->net.net, q->net.bits, now)) != NULL || !q->port)
-		return b;
-	struct st_endpoint ep = q->net.net;
-	ep.port = q->port;
 	uint32_t slot;
-	const char *who = owner ? owner : at_slot(pb, &ep, &slot) ? slot_id(pb, slot) : "";
-	/* (the id asked about, asked again, would say no again) */
-	if (who[0] && strcmp(who, q->id) != 0 && (b = id_ban(pb, who, now)) != NULL)
-		return b;
-	if (!pb->derived_bans) /* no slot a derived id could find */
-		return NULL;
-	char derived[ST_NODE_ID_MAX + 1];
-	st_peers_derived_id(&ep, derived, sizeof derived);
-	return id_ban(pb, derived, now);
+	return verdict_slot(pb, q, now, owner, &slot) && !pb->vbans ? &pb->b[slot] : NULL;
+}
+
+bool st_bans_banned(const struct st_peerbook *pb, const struct st_ban_query *q, int64_t now)
+{
+	uint32_t slot;
+	return verdict_slot(pb, q, now, NULL, &slot);
 }
 
 void st_peers_prefetch(const struct st_peerbook *pb, const struct st_peer *x)
@@ -1657,7 +1800,8 @@ static int reload_full(struct st_peerbook *pb, struct st_err *err)
  * (or an earlier lookup) already said what it is. Returns 0 or -1. */
 static int adopt(struct st_peerbook *pb, const char *target, struct st_err *err)
 {
-	if (!pb->bans_lazy || ban_slot(pb, target))
+	uint32_t slot;
+	if (!pb->bans_lazy || ban_find(pb, target, &slot))
 		return 0;
 	const char *line;
 	size_t n;
@@ -1667,7 +1811,7 @@ static int adopt(struct st_peerbook *pb, const char *target, struct st_err *err)
 	struct st_ban b;
 	if (rc < 0 || pb_ban_parse(&b, line, n, NULL) < 0 || strcmp(b.target, target) != 0)
 		return reload_full(pb, err); /* not what the index claims: trust no part of it */
-	return put_ban(pb, &b) ? 0 : st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	return put_ban(pb, &b, &slot) == 0 ? 0 : st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 }
 
 static int adopt_peer(void *ctx, const char *line, size_t len, struct st_err *err)
@@ -1759,7 +1903,7 @@ size_t st_bans_slots(const struct st_peerbook *pb)
 
 const struct st_ban *st_bans_slot(const struct st_peerbook *pb, size_t i, int64_t now)
 {
-	return i < pb->nb && in_force(&pb->b[i], now) ? &pb->b[i] : NULL;
+	return !pb->vbans && i < pb->nb && in_force(&pb->b[i], now) ? &pb->b[i] : NULL;
 }
 
 /* ---- fsck ---- */

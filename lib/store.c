@@ -456,6 +456,12 @@ int st_store_snapshot(struct st_store *s, const char **body, size_t *len,
 	return 0;
 }
 
+void st_store_snapshot_release(struct st_store *s)
+{
+	if (s->snap.data)
+		madvise((void *)s->snap.data, s->snap.len, MADV_DONTNEED);
+}
+
 uint64_t st_store_snapshot_stamp(const struct st_store *s)
 {
 	return s->snap.data ? s->snap.mtime_ns : 0;

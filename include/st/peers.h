@@ -66,6 +66,12 @@ struct st_peerbook;
  * such a book. The peers it holds, the bans and every verdict are a whole book's.
  */
 #define ST_PEERBOOK_PACKED 0x400u
+/*
+ * st_peerbook_open flag, with ST_STORE_READ only: the bans are kept for verdicts,
+ * some 30 bytes each instead of a struct st_ban, and asked through st_bans_banned;
+ * st_bans_verdict and st_bans_slot find nothing in such a book.
+ */
+#define ST_PEERBOOK_VERDICTS 0x800u
 
 /*
  * Opens the "peers" and "bans" tables of cfg->data_dir (ST_STORE_READ or
@@ -230,6 +236,8 @@ void st_peers_prefetch(const struct st_peerbook *pb, const struct st_peer *x);
  */
 const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct st_ban_query *q,
                                      int64_t now);
+/* Whether st_bans_verdict finds a ban, in any book (a ST_PEERBOOK_VERDICTS one too). */
+bool st_bans_banned(const struct st_peerbook *pb, const struct st_ban_query *q, int64_t now);
 /*
  * st_bans_verdict for any book, a ST_PEERBOOK_LAZY one included: reads what the
  * verdict needs from the snapshot first. Returns 0 with *out the ban (or NULL),

@@ -80,6 +80,14 @@ int st_store_snapshot(struct st_store *s, const char **body, size_t *len,
                       unsigned long *first_lineno, struct st_err *err);
 
 /*
+ * Gives back the pages of the snapshot's mapping a caller has read (they are read again
+ * from the page cache when touched): a pass over a large snapshot before
+ * st_store_read_snapshot does not keep the whole file in the process. Changes nothing
+ * st_store_snapshot's body holds.
+ */
+void st_store_snapshot_release(struct st_store *s);
+
+/*
  * The mapped snapshot's modification time in nanoseconds (0 for none): a derived file
  * (an index) names it in its seal, so that a snapshot edited by hand, even to the same
  * length, makes the index stale rather than trusted.

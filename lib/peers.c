@@ -236,12 +236,19 @@ static bool slot_holds(const struct st_peerbook *pb, size_t i, const struct st_e
 {
 	if (!pb->packed)
 		return holds(&pb->p[i], ep);
-	struct st_endpoint eps[ST_PEER_ENDPOINTS];
-	size_t n;
-	slot_eps(pb, i, eps, &n);
-	for (size_t k = 0; k < n; k++)
-		if (st_endpoint_equal(&eps[k], ep))
+	/* compared packed, as st_endpoint_equal compares (a v4 address by its 4 bytes) */
+	const uint8_t *b = packed_at(pb, i), *c = b + PK_ID;
+	c += strlen((const char *)c) + 1;
+	static const uint8_t zero[12];
+	size_t alen = ep->family == ST_AF_INET ? 4 : 16;
+	for (size_t k = 0; k < b[1]; k++) {
+		bool full = c[0] & PK_FULL;
+		size_t n = full ? alen : 4; /* the bytes packed to compare; the rest are 0 */
+		if ((c[0] & ~PK_FULL) == ep->family && (c[1] << 8 | c[2]) == ep->port &&
+		    !memcmp(c + 3, ep->addr, n) && (n == alen || !memcmp(ep->addr + 4, zero, 12)))
 			return true;
+		c += 3 + (full ? 16 : 4);
+	}
 	return false;
 }
 
@@ -1418,7 +1425,8 @@ int st_peers_sorted(const struct st_peerbook *pb, enum st_peers_order order, uin
 {
 	*n = 0;
 	uint32_t *v = malloc((pb->np + 1) * sizeof *v);
-	if (!(*out = v))
+	*out = v;
+	if (!v)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	for (size_t i = 0; i < pb->np; i++)
 		if (!slot_deleted(pb, i))
@@ -1444,12 +1452,15 @@ void st_peers_prefetch_slot(const struct st_peerbook *pb, size_t i, bool deep)
 	__builtin_prefetch(b + 64);
 	if (!deep)
 		return;
-	st_map_prefetch(&pb->ban_idx, id_hash(pb, (const char *)b + PK_ID));
-	struct st_endpoint eps[ST_PEER_ENDPOINTS];
-	size_t neps;
-	unpack_eps(b, eps, &neps);
-	if (neps)
-		st_map_prefetch(&pb->by_ep, st_endpoint_hash(&eps[0], pb->key));
+	const char *id = (const char *)b + PK_ID;
+	size_t l = strlen(id);
+	st_map_prefetch(&pb->ban_idx, st_hash64(id, l, pb->key));
+	if (!b[1])
+		return;
+	const uint8_t *c = b + PK_ID + l + 1;
+	struct st_endpoint ep = {.family = (uint8_t)(c[0] & ~PK_FULL), .port = (uint16_t)(c[1] << 8 | c[2])};
+	memcpy(ep.addr, c + 3, c[0] & PK_FULL ? 16 : 4);
+	st_map_prefetch(&pb->by_ep, st_endpoint_hash(&ep, pb->key));
 }
 
 void st_peers_derived_id(const struct st_endpoint *ep, char *buf, size_t size)

@@ -27,6 +27,7 @@ struct st_peerbook {
 	struct st_map ban_idx;      /* target -> ban slot (deleted bans too) */
 	bool bits4[33], bits6[129]; /* prefix lengths that have a ban */
 	bool derived_bans;          /* a ban slot on a derived id ("ep-...") was ever made */
+	bool packed, vbans;         /* ST_PEERBOOK_PACKED, ST_PEERBOOK_VERDICTS (see below) */
 	size_t changes_peers, changes_bans;
 	unsigned flags;             /* as opened */
 	/* lazy: only the bans journal is in memory, the snapshot is searched through
@@ -43,14 +44,12 @@ struct st_peerbook {
 	 * the open only), and whether only those were (the peers are part of the table) */
 	const struct st_peerbook_want *want;
 	bool peers_part;
-	/* ST_PEERBOOK_PACKED: no p[]; slot i's record is packed at arena + off[i] (see
-	 * pack_peer), a record replaced is packed anew at the end */
-	bool packed;
+	/* packed: no p[]; slot i's record is packed at arena + off[i] (see pack_peer), a
+	 * record replaced is packed anew at the end */
 	uint8_t *arena;
 	size_t alen, acap;
 	size_t *off;
-	/* ST_PEERBOOK_VERDICTS: no b[]; ban slot i is vb[i], its target in varena */
-	bool vbans;
+	/* vbans: no b[]; ban slot i is vb[i], its target in varena */
 	struct vban *vb;
 	char *varena;
 	size_t valen, vacap;
@@ -836,6 +835,10 @@ static void reset_peers(struct st_peerbook *pb)
  * asked about: some ten lines of a typical table. */
 #define PART_BYTES_PER_KEY 800
 
+/* load_part gives back the pages it read of the index and the snapshot every this many
+ * searches and lines. */
+#define RELEASE_KEYS 16
+
 /* The offsets of the snapshot lines peers.index finds, for load_part. */
 struct offsets {
 	size_t *v, n, cap;
@@ -914,6 +917,10 @@ static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *
 	size_t from = 0;
 	rc = 0;
 	for (size_t i = 0; rc == 0 && i < nk; i++) {
+		/* the sweep goes one way: the pages behind it are given back as it goes, so a
+		 * large index is never in the process whole */
+		if (i % RELEASE_KEYS == RELEASE_KEYS - 1)
+			st_store_aux_release(s, "index");
 		size_t j = k[i].i;
 		rc = j < w->nids ? peers_index_each_from(&ix, NULL, w->ids[j], &from, collect_line, &o,
 		                                         err)
@@ -925,6 +932,8 @@ static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *
 		qsort(o.v, o.n, sizeof *o.v, off_cmp);
 	struct load snap = {pb, false, false, st_store_path(s)};
 	for (size_t i = 0; rc == 0 && i < o.n; i++) {
+		if (i % RELEASE_KEYS == RELEASE_KEYS - 1) /* in file order: the same */
+			st_store_snapshot_release(s);
 		if (i && o.v[i] == o.v[i - 1])
 			continue;
 		const char *line = ix.body + o.v[i];
@@ -935,6 +944,10 @@ static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *
 			rc = lerr.code == ST_EX_SOFTWARE ? st_err_set(err, lerr.code, "%s", lerr.msg) : 1;
 	}
 	free(o.v);
+	/* what was read is in the book: the searches and the lines read leave no pages of
+	 * the index or the snapshot in the process (a compaction streams them again) */
+	st_store_aux_release(s, "index");
+	st_store_snapshot_release(s);
 	if (rc != 0) { /* damage is told, and repaired, as a whole read tells it */
 		reset_peers(pb);
 		return rc;
@@ -1234,6 +1247,7 @@ static int rewrite_part(struct st_peerbook *pb, struct st_err *err)
 		const char *nl = memchr(c, '\n', (size_t)(end - c));
 		c = nl ? nl + 1 : end;
 	}
+	st_store_snapshot_release(s); /* the streaming below takes the pages in again */
 	r.cap = (lines + pb->np) * 2 + ST_PEER_ENDPOINTS + 1;
 	if (rc == 0 && !(r.ix = malloc(r.cap * sizeof *r.ix)))
 		rc = st_err_set(err, ST_EX_SOFTWARE, "out of memory");

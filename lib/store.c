@@ -1066,6 +1066,13 @@ int st_store_aux_map(struct st_store *s, const char *suffix, const char **body, 
 	return 1;
 }
 
+void st_store_aux_release(struct st_store *s, const char *suffix)
+{
+	for (size_t i = 0; i < s->naux; i++)
+		if (strcmp(s->aux[i].suffix, suffix) == 0 && s->aux[i].m.data)
+			madvise((void *)s->aux[i].m.data, s->aux[i].m.len, MADV_DONTNEED);
+}
+
 int st_store_move_aside(struct st_store *s, struct st_err *err)
 {
 	if (!(s->flags & ST_STORE_WRITE))

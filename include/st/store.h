@@ -163,6 +163,9 @@ int st_store_aux_begin(struct st_store *s, const char *suffix, struct st_store_w
 int st_store_aux_map(struct st_store *s, const char *suffix, const char **body, size_t *len,
                      struct st_err *err);
 
+/* st_store_snapshot_release for the auxiliary file SUFFIX, when it is mapped. */
+void st_store_aux_release(struct st_store *s, const char *suffix);
+
 /*
  * Repair: moves NAME.tsv and NAME.journal aside to NAME.tsv.bak and
  * NAME.journal.bak (replacing older .bak files), after the caller has read what

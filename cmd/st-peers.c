@@ -241,10 +241,11 @@ static void ingest_apply(struct ingest *g, struct st_peerbook *pb, struct pendin
 	res->user_agent = e->has_ua ? e->ua : NULL;
 	struct st_peer_change c;
 	char id[ST_NODE_ID_MAX + 1] = "";
+	const struct st_peer *at;
 	if (res->node_id)
 		st_strlcpy(id, res->node_id, sizeof id);
-	else if (st_peers_at(pb, &res->ep))
-		st_strlcpy(id, st_peers_at(pb, &res->ep)->id, sizeof id);
+	else if ((at = st_peers_at(pb, &res->ep)) != NULL)
+		st_strlcpy(id, at->id, sizeof id);
 	struct st_err err = {0};
 	if (st_glue_apply(NULL, pb, res, now, &c, &err) < 0)
 		st_die(g->cli, &err);

@@ -629,16 +629,12 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 static int reserve(struct st_peerbook *pb, struct st_store *s, bool bans, struct st_err *err)
 {
 	const char *body;
-	size_t len, n = 0;
+	size_t len;
 	if (st_store_snapshot(s, &body, &len, NULL, err) < 0)
 		return -1;
-	for (const char *c = body, *end = body + len; c < end; n++) {
-		const char *nl = memchr(c, '\n', (size_t)(end - c));
-		c = nl ? nl + 1 : end;
-	}
-	/* the count touched every page: the reading that follows takes them in again as it
-	 * goes, and gives them back, so the whole file is never in the process at once */
-	st_store_snapshot_release(s);
+	/* counted as the reading that follows goes: giving the pages back behind it, so the
+	 * whole file is never in the process at once */
+	size_t n = st_store_snapshot_lines(s);
 	if (n < 256 || n >= ST_MAP_VALUE_MAX)
 		return 0;
 	n += n / 16; /* and some for the journal */
@@ -835,9 +831,10 @@ static void reset_peers(struct st_peerbook *pb)
  * asked about: some ten lines of a typical table. */
 #define PART_BYTES_PER_KEY 800
 
-/* load_part gives back the pages it read of the index and the snapshot every this many
- * searches and lines. */
+/* load_part gives back the pages it read of the index every this many searches, and
+ * of the snapshot every this many bytes of the lines it reads. */
 #define RELEASE_KEYS 16
+#define RELEASE_BYTES ((size_t)4 << 20)
 
 /* The offsets of the snapshot lines peers.index finds, for load_part. */
 struct offsets {
@@ -918,7 +915,8 @@ static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *
 	rc = 0;
 	for (size_t i = 0; rc == 0 && i < nk; i++) {
 		/* the sweep goes one way: the pages behind it are given back as it goes, so a
-		 * large index is never in the process whole */
+		 * large index is never in the process whole (the snapshot lines it checks lie
+		 * anywhere: giving those back as often costs more than they weigh) */
 		if (i % RELEASE_KEYS == RELEASE_KEYS - 1)
 			st_store_aux_release(s, "index");
 		size_t j = k[i].i;
@@ -931,9 +929,12 @@ static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *
 	if (rc == 0 && o.n)
 		qsort(o.v, o.n, sizeof *o.v, off_cmp);
 	struct load snap = {pb, false, false, st_store_path(s)};
+	size_t released = 0;
 	for (size_t i = 0; rc == 0 && i < o.n; i++) {
-		if (i % RELEASE_KEYS == RELEASE_KEYS - 1) /* in file order: the same */
+		if (o.v[i] - released >= RELEASE_BYTES) { /* in file order: the same */
 			st_store_snapshot_release(s);
+			released = o.v[i];
+		}
 		if (i && o.v[i] == o.v[i - 1])
 			continue;
 		const char *line = ix.body + o.v[i];
@@ -1240,14 +1241,8 @@ static int rewrite_part(struct st_peerbook *pb, struct st_err *err)
 	if (!r.written)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	/* room for a line's endpoint and id per snapshot line, made at once */
-	const char *body;
-	size_t len, lines = 0;
-	int rc = st_store_snapshot(s, &body, &len, NULL, err);
-	for (const char *c = body, *end = body + len; rc == 0 && c < end; lines++) {
-		const char *nl = memchr(c, '\n', (size_t)(end - c));
-		c = nl ? nl + 1 : end;
-	}
-	st_store_snapshot_release(s); /* the streaming below takes the pages in again */
+	size_t lines = st_store_snapshot_lines(s);
+	int rc = 0;
 	r.cap = (lines + pb->np) * 2 + ST_PEER_ENDPOINTS + 1;
 	if (rc == 0 && !(r.ix = malloc(r.cap * sizeof *r.ix)))
 		rc = st_err_set(err, ST_EX_SOFTWARE, "out of memory");

@@ -516,6 +516,27 @@ static int walk_lines(const char *path, const char *body, size_t len, const char
 	return 0;
 }
 
+size_t st_store_snapshot_lines(struct st_store *s)
+{
+	if (!s->snap.data)
+		return 0;
+	const char *map = s->snap.data, *end = map + s->snap.len;
+	size_t n = 0, released = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	for (const char *c = map + s->body_off; c < end; n++) {
+		const char *nl = memchr(c, '\n', (size_t)(end - c));
+		c = nl ? nl + 1 : end;
+		size_t done = (size_t)(c - map);
+		if (page > 0 && done - released >= RELEASE_STEP) {
+			done -= done % (size_t)page;
+			madvise((char *)map + released, done - released, MADV_DONTNEED);
+			released = done;
+		}
+	}
+	madvise((char *)map, s->snap.len, MADV_DONTNEED);
+	return n;
+}
+
 int st_store_read_snapshot(struct st_store *s, st_store_line_fn fn, void *ctx,
                            struct st_err *err)
 {

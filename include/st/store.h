@@ -79,6 +79,10 @@ typedef int (*st_store_line_fn)(void *ctx, const char *line, size_t len, unsigne
 int st_store_snapshot(struct st_store *s, const char **body, size_t *len,
                       unsigned long *first_lineno, struct st_err *err);
 
+/* The number of the snapshot's record lines (a last one without its newline too),
+ * counted without keeping the file's pages in the process. */
+size_t st_store_snapshot_lines(struct st_store *s);
+
 /*
  * Gives back the pages of the snapshot's mapping a caller has read (they are read again
  * from the page cache when touched): a pass over a large snapshot before

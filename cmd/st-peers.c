@@ -126,7 +126,7 @@ static bool peer_banned(const struct st_peerbook *pb, const struct st_peer *x, i
 {
 	struct st_ban_query q;
 	st_ban_query_set(&q, x->neps ? &x->eps[0] : NULL, x->id);
-	return st_bans_verdict(pb, &q, now) != NULL;
+	return st_bans_banned(pb, &q, now);
 }
 
 static void print_peer(struct st_printer *p, const struct st_peerbook *pb, const struct st_peer *x,
@@ -241,10 +241,11 @@ static void ingest_apply(struct ingest *g, struct st_peerbook *pb, struct pendin
 	res->user_agent = e->has_ua ? e->ua : NULL;
 	struct st_peer_change c;
 	char id[ST_NODE_ID_MAX + 1] = "";
+	const struct st_peer *at;
 	if (res->node_id)
 		st_strlcpy(id, res->node_id, sizeof id);
-	else if (st_peers_at(pb, &res->ep))
-		st_strlcpy(id, st_peers_at(pb, &res->ep)->id, sizeof id);
+	else if ((at = st_peers_at(pb, &res->ep)) != NULL)
+		st_strlcpy(id, at->id, sizeof id);
 	struct st_err err = {0};
 	if (st_glue_apply(NULL, pb, res, now, &c, &err) < 0)
 		st_die(g->cli, &err);
@@ -344,49 +345,21 @@ static int cmd_ingest(struct st_cli *cli)
 	return st_cli_printer_done(cli, g.p, bad ? ST_EX_DATAERR : 0);
 }
 
-static int by_rep(const void *a, const void *b)
-{
-	const struct st_peer *x = *(const struct st_peer *const *)a, *y = *(const struct st_peer *const *)b;
-	if (x->reputation != y->reputation)
-		return x->reputation > y->reputation ? -1 : 1;
-	return strcmp(x->id, y->id);
-}
-
-static int by_seen(const void *a, const void *b)
-{
-	const struct st_peer *x = *(const struct st_peer *const *)a, *y = *(const struct st_peer *const *)b;
-	if (x->last_seen != y->last_seen)
-		return x->last_seen > y->last_seen ? -1 : 1;
-	return strcmp(x->id, y->id);
-}
-
-static int by_id(const void *a, const void *b)
-{
-	return strcmp((*(const struct st_peer *const *)a)->id, (*(const struct st_peer *const *)b)->id);
-}
-
-static const struct st_peer **sorted(const struct st_peerbook *pb, int (*cmp)(const void *, const void *),
-                                     size_t *n)
-{
-	const struct st_peer **v = malloc((st_peers_slots(pb) + 1) * sizeof *v);
-	*n = 0;
-	for (size_t i = 0; v && i < st_peers_slots(pb); i++)
-		if (st_peers_slot(pb, i))
-			v[(*n)++] = st_peers_slot(pb, i);
-	if (v)
-		qsort(v, *n, sizeof *v, cmp);
-	return v;
-}
-
 static int cmd_list(struct st_cli *cli, struct opts *o, bool best)
 {
-	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ);
+	/* every peer and ban, packed: a table of a million peers fits in some 100 MB */
+	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ | ST_PEERBOOK_PACKED | ST_PEERBOOK_VERDICTS);
 	int64_t now = st_now();
 	size_t n;
 	const char *s = best ? "reputation" : o->sort ? o->sort : "id";
-	const struct st_peer **v = sorted(pb, !strcmp(s, "reputation") ? by_rep
-	                                      : !strcmp(s, "last-seen") ? by_seen : by_id, &n);
+	uint32_t *v;
+	struct st_err err = {0};
+	if (st_peers_sorted(pb, !strcmp(s, "reputation") ? ST_PEERS_BY_REPUTATION
+	                        : !strcmp(s, "last-seen") ? ST_PEERS_BY_LAST_SEEN : ST_PEERS_BY_ID,
+	                    &v, &n, &err) < 0)
+		st_die(cli, &err);
 	struct st_printer *p = st_cli_printer(cli, &st_schema_peer);
+	struct st_peer x;
 	if (best) {
 		/* the best of each /16 or /32 group first, then the second best, ... */
 		size_t want = o->n ? o->n : 8, got = 0;
@@ -396,9 +369,9 @@ static int cmd_list(struct st_cli *cli, struct opts *o, bool best)
 			uint64_t *seen = calloc(n + 1, sizeof *seen);
 			size_t nseen = 0;
 			for (size_t i = 0; seen && i < n && got < want; i++) {
-				if (used[i] || peer_banned(pb, v[i], now))
+				if (used[i] || !st_peers_read(pb, v[i], &x) || peer_banned(pb, &x, now))
 					continue;
-				uint64_t g = v[i]->neps ? st_endpoint_group_key(&v[i]->eps[0]) : i + 1;
+				uint64_t g = x.neps ? st_endpoint_group_key(&x.eps[0]) : i + 1;
 				bool dup = false;
 				for (size_t j = 0; j < nseen && !dup; j++)
 					dup = seen[j] == g;
@@ -406,7 +379,7 @@ static int cmd_list(struct st_cli *cli, struct opts *o, bool best)
 					continue;
 				seen[nseen++] = g;
 				used[i] = true;
-				print_peer(p, pb, v[i], now);
+				print_peer(p, pb, &x, now);
 				got++;
 			}
 			free(seen);
@@ -415,11 +388,14 @@ static int cmd_list(struct st_cli *cli, struct opts *o, bool best)
 		}
 		free(used);
 	} else {
-		for (size_t i = 0; v && i < n; i++) {
-			if (i + 8 < n) /* in id order the records lie anywhere: ask ahead */
-				st_peers_prefetch(pb, v[i + 8]);
-			if (!o->banned || peer_banned(pb, v[i], now))
-				print_peer(p, pb, v[i], now);
+		for (size_t i = 0; i < n; i++) {
+			/* in id order the records lie anywhere: ask ahead, the record first */
+			if (i + 16 < n)
+				st_peers_prefetch_slot(pb, v[i + 16], false);
+			if (i + 8 < n)
+				st_peers_prefetch_slot(pb, v[i + 8], true);
+			if (st_peers_read(pb, v[i], &x) && (!o->banned || peer_banned(pb, &x, now)))
+				print_peer(p, pb, &x, now);
 		}
 	}
 	free(v);
@@ -632,15 +608,16 @@ static const struct st_prom_metric stats_prom[] = {
 /* Counts of the peers and bans tables: bars on a terminal, stat records otherwise. */
 static int cmd_stats(struct st_cli *cli)
 {
-	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ);
+	struct st_peerbook *pb = open_pb(cli, ST_STORE_READ | ST_PEERBOOK_PACKED);
 	int64_t now = st_now();
 	size_t total = 0, verified = 0, failing = 0, banned = 0;
 	static const char *const rep_keys[] = {"<=-10", "-9..-1", "0", "1..9", ">=10"};
 	size_t rep[5] = {0};
 	for (size_t i = 0; i < st_peers_slots(pb); i++) {
-		const struct st_peer *x = st_peers_slot(pb, i);
-		if (!x)
+		struct st_peer y;
+		if (!st_peers_read(pb, i, &y))
 			continue;
+		const struct st_peer *x = &y;
 		total++;
 		verified += x->verified;
 		failing += x->consecutive_failures > 0;

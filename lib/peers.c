@@ -27,6 +27,7 @@ struct st_peerbook {
 	struct st_map ban_idx;      /* target -> ban slot (deleted bans too) */
 	bool bits4[33], bits6[129]; /* prefix lengths that have a ban */
 	bool derived_bans;          /* a ban slot on a derived id ("ep-...") was ever made */
+	bool packed, vbans;         /* ST_PEERBOOK_PACKED, ST_PEERBOOK_VERDICTS (see below) */
 	size_t changes_peers, changes_bans;
 	unsigned flags;             /* as opened */
 	/* lazy: only the bans journal is in memory, the snapshot is searched through
@@ -43,13 +44,227 @@ struct st_peerbook {
 	 * the open only), and whether only those were (the peers are part of the table) */
 	const struct st_peerbook_want *want;
 	bool peers_part;
+	/* packed: no p[]; slot i's record is packed at arena + off[i] (see pack_peer), a
+	 * record replaced is packed anew at the end */
+	uint8_t *arena;
+	size_t alen, acap;
+	size_t *off;
+	/* vbans: no b[]; ban slot i is vb[i], its target in varena */
+	struct vban *vb;
+	char *varena;
+	size_t valen, vacap;
 };
+
+/* A ban as a verdict needs it (ST_PEERBOOK_VERDICTS): 16 bytes and its target. */
+struct vban {
+	int64_t expires;
+	uint32_t target;  /* offset in varena */
+	uint8_t flags;    /* VB_NET, VB_DELETED */
+};
+#define VB_NET 1u
+#define VB_DELETED 2u
 
 /* ---- indexes ---- */
 
 static bool in_force(const struct st_ban *b, int64_t now)
 {
 	return !b->deleted && (!b->expires || b->expires > now);
+}
+
+static bool holds(const struct st_peer *p, const struct st_endpoint *ep)
+{
+	for (size_t k = 0; k < p->neps; k++)
+		if (st_endpoint_equal(&p->eps[k], ep))
+			return true;
+	return false;
+}
+
+/*
+ * A packed record (ST_PEERBOOK_PACKED): what a list needs of a peer in some 50 bytes
+ * instead of a struct st_peer's 400. Its flags (PK_DELETED, PK_VERIFIED), the number of
+ * endpoints, the reputation and last_seen as they are (the sort keys, read in place),
+ * the id and a NUL; each endpoint as its family (PK_FULL: all 16 address bytes follow,
+ * else 4), its port and its address; the user agent and a NUL; then how long before
+ * last_seen first_seen was, successes, failures, consecutive failures and version as varints (the signed ones
+ * zigzagged). Unpacking gives back the struct exactly.
+ */
+#define PK_DELETED 1u
+#define PK_VERIFIED 2u
+#define PK_FULL 0x80u
+#define PK_ID 14 /* where the id starts */
+#define PK_MAX (PK_ID + ST_NODE_ID_MAX + 1 + ST_PEER_ENDPOINTS * 19 + ST_UA_MAX + 1 + 5 * 10)
+
+static size_t put_varint(uint8_t *b, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		b[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	b[n++] = (uint8_t)v;
+	return n;
+}
+
+static uint64_t get_varint(const uint8_t **b)
+{
+	uint64_t v = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		uint8_t c = *(*b)++;
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			break;
+	}
+	return v;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Packs p into b (PK_MAX bytes). Returns the length. */
+static size_t pack_peer(const struct st_peer *p, uint8_t *b)
+{
+	b[0] = (uint8_t)((p->deleted ? PK_DELETED : 0) | (p->verified ? PK_VERIFIED : 0));
+	b[1] = (uint8_t)p->neps;
+	memcpy(b + 2, &p->reputation, 4);
+	memcpy(b + 6, &p->last_seen, 8);
+	size_t n = PK_ID, l = strlen(p->id);
+	memcpy(b + n, p->id, l + 1);
+	n += l + 1;
+	for (size_t k = 0; k < p->neps; k++) {
+		const struct st_endpoint *ep = &p->eps[k];
+		bool full = ep->family != ST_AF_INET;
+		for (size_t j = 4; j < 16 && !full; j++)
+			full = ep->addr[j] != 0;
+		b[n++] = (uint8_t)(ep->family | (full ? PK_FULL : 0));
+		b[n++] = (uint8_t)(ep->port >> 8);
+		b[n++] = (uint8_t)ep->port;
+		memcpy(b + n, ep->addr, full ? 16 : 4);
+		n += full ? 16 : 4;
+	}
+	l = strlen(p->user_agent);
+	memcpy(b + n, p->user_agent, l + 1);
+	n += l + 1;
+	n += put_varint(b + n, zigzag((int64_t)((uint64_t)p->last_seen - (uint64_t)p->first_seen)));
+	n += put_varint(b + n, p->successes);
+	n += put_varint(b + n, p->failures);
+	n += put_varint(b + n, p->consecutive_failures);
+	n += put_varint(b + n, zigzag(p->version));
+	return n;
+}
+
+/* The endpoints of the packed record at b into eps; returns where they end. */
+static const uint8_t *unpack_eps(const uint8_t *b, struct st_endpoint *eps, size_t *neps)
+{
+	*neps = b[1];
+	const uint8_t *c = b + PK_ID;
+	c += strlen((const char *)c) + 1;
+	for (size_t k = 0; k < *neps; k++) {
+		struct st_endpoint *ep = &eps[k];
+		memset(ep, 0, sizeof *ep);
+		bool full = c[0] & PK_FULL;
+		ep->family = (uint8_t)(c[0] & ~PK_FULL);
+		ep->port = (uint16_t)(c[1] << 8 | c[2]);
+		memcpy(ep->addr, c + 3, full ? 16 : 4);
+		c += 3 + (full ? 16 : 4);
+	}
+	return c;
+}
+
+static void unpack_peer(const uint8_t *b, struct st_peer *p)
+{
+	memset(p, 0, sizeof *p);
+	p->deleted = b[0] & PK_DELETED;
+	p->verified = b[0] & PK_VERIFIED;
+	memcpy(&p->reputation, b + 2, 4);
+	memcpy(&p->last_seen, b + 6, 8);
+	st_strlcpy(p->id, (const char *)b + PK_ID, sizeof p->id);
+	const uint8_t *c = unpack_eps(b, p->eps, &p->neps);
+	st_strlcpy(p->user_agent, (const char *)c, sizeof p->user_agent);
+	c += strlen((const char *)c) + 1;
+	p->first_seen = (int64_t)((uint64_t)p->last_seen - (uint64_t)unzigzag(get_varint(&c)));
+	p->successes = (uint32_t)get_varint(&c);
+	p->failures = (uint32_t)get_varint(&c);
+	p->consecutive_failures = (uint32_t)get_varint(&c);
+	p->version = (int32_t)unzigzag(get_varint(&c));
+}
+
+static uint8_t *packed_at(const struct st_peerbook *pb, size_t i)
+{
+	return pb->arena + pb->off[i];
+}
+
+/* The id of slot i, in either kind of book. */
+static const char *slot_id(const struct st_peerbook *pb, size_t i)
+{
+	return pb->packed ? (const char *)packed_at(pb, i) + PK_ID : pb->p[i].id;
+}
+
+static bool slot_deleted(const struct st_peerbook *pb, size_t i)
+{
+	return pb->packed ? packed_at(pb, i)[0] & PK_DELETED : pb->p[i].deleted;
+}
+
+static void slot_delete(struct st_peerbook *pb, size_t i)
+{
+	if (pb->packed)
+		packed_at(pb, i)[0] |= PK_DELETED;
+	else
+		pb->p[i].deleted = true;
+}
+
+/* The endpoints of slot i: a pointer to them (eps, filled, for a packed book). */
+static const struct st_endpoint *slot_eps(const struct st_peerbook *pb, size_t i,
+                                          struct st_endpoint *eps, size_t *neps)
+{
+	if (!pb->packed) {
+		*neps = pb->p[i].neps;
+		return pb->p[i].eps;
+	}
+	unpack_eps(packed_at(pb, i), eps, neps);
+	return eps;
+}
+
+static bool slot_holds(const struct st_peerbook *pb, size_t i, const struct st_endpoint *ep)
+{
+	if (!pb->packed)
+		return holds(&pb->p[i], ep);
+	/* compared packed, as st_endpoint_equal compares (a v4 address by its 4 bytes) */
+	const uint8_t *b = packed_at(pb, i), *c = b + PK_ID;
+	c += strlen((const char *)c) + 1;
+	static const uint8_t zero[12];
+	size_t alen = ep->family == ST_AF_INET ? 4 : 16;
+	for (size_t k = 0; k < b[1]; k++) {
+		bool full = c[0] & PK_FULL;
+		size_t n = full ? alen : 4; /* the bytes packed to compare; the rest are 0 */
+		if ((c[0] & ~PK_FULL) == ep->family && (c[1] << 8 | c[2]) == ep->port &&
+		    !memcmp(c + 3, ep->addr, n) && (n == alen || !memcmp(ep->addr + 4, zero, 12)))
+			return true;
+		c += 3 + (full ? 16 : 4);
+	}
+	return false;
+}
+
+/* Packs in as slot i's record (a new one at the arena's end). Returns 0 or -1. */
+static int pack_slot(struct st_peerbook *pb, size_t i, const struct st_peer *in)
+{
+	if (pb->acap - pb->alen < PK_MAX) {
+		size_t cap = pb->acap ? pb->acap * 2 : (size_t)64 << 10;
+		uint8_t *a = realloc(pb->arena, cap);
+		if (!a)
+			return -1;
+		pb->arena = a;
+		pb->acap = cap;
+	}
+	pb->off[i] = pb->alen;
+	pb->alen += pack_peer(in, pb->arena + pb->alen);
+	return 0;
 }
 
 static uint64_t id_hash(const struct st_peerbook *pb, const char *id)
@@ -60,21 +275,20 @@ static uint64_t id_hash(const struct st_peerbook *pb, const char *id)
 static bool id_eq(const void *ctx, uint32_t slot, const void *key)
 {
 	const struct st_peerbook *pb = ctx;
-	return strcmp(pb->p[slot].id, key) == 0;
+	return strcmp(slot_id(pb, slot), key) == 0;
 }
 
+/* The slot of id, deleted or not: 1 with *slot set, or 0. */
+static int find_slot(const struct st_peerbook *pb, const char *id, uint32_t *slot)
+{
+	return st_map_find(&pb->by_id, id_hash(pb, id), id_eq, pb, id, slot);
+}
+
+/* A peer by id, deleted or not (never in a packed book), or NULL. */
 static struct st_peer *find_id(const struct st_peerbook *pb, const char *id)
 {
 	uint32_t slot;
-	return st_map_find(&pb->by_id, id_hash(pb, id), id_eq, pb, id, &slot) ? &pb->p[slot] : NULL;
-}
-
-static bool holds(const struct st_peer *p, const struct st_endpoint *ep)
-{
-	for (size_t k = 0; k < p->neps; k++)
-		if (st_endpoint_equal(&p->eps[k], ep))
-			return true;
-	return false;
+	return !pb->packed && st_map_find(&pb->by_id, id_hash(pb, id), id_eq, pb, id, &slot) ? &pb->p[slot] : NULL;
 }
 
 #define ANY_OWNER UINT32_MAX
@@ -92,14 +306,14 @@ static bool ep_eq(const void *ctx, uint32_t slot, const void *key)
 {
 	const struct st_peerbook *pb = ctx;
 	const struct ep_key *k = key;
-	return (k->owner == ANY_OWNER || k->owner == slot) && holds(&pb->p[slot], k->ep);
+	return (k->owner == ANY_OWNER || k->owner == slot) && slot_holds(pb, slot, k->ep);
 }
 
-/* Points each endpoint of peer slot i at it (the newest owner wins), their hashes in
- * eph when known (NULL: computed). Returns 0 or -1. */
-static int index_eps(struct st_peerbook *pb, uint32_t i, const uint64_t *eph)
+/* Points each endpoint of peer slot i, whose record is p, at it (the newest owner wins),
+ * their hashes in eph when known (NULL: computed). Returns 0 or -1. */
+static int index_eps(struct st_peerbook *pb, uint32_t i, const struct st_peer *p,
+                     const uint64_t *eph)
 {
-	const struct st_peer *p = &pb->p[i];
 	for (size_t k = 0; k < p->neps; k++) {
 		struct ep_key key = {&p->eps[k], ANY_OWNER};
 		uint64_t h = eph ? eph[k] : st_endpoint_hash(&p->eps[k], pb->key);
@@ -112,58 +326,84 @@ static int index_eps(struct st_peerbook *pb, uint32_t i, const uint64_t *eph)
 /* Forgets the endpoints peer slot i holds and next does not, where i owns them. */
 static void unindex_dropped(struct st_peerbook *pb, uint32_t i, const struct st_peer *next)
 {
-	const struct st_peer *p = &pb->p[i];
-	for (size_t k = 0; k < p->neps; k++) {
-		if (holds(next, &p->eps[k]))
+	struct st_endpoint buf[ST_PEER_ENDPOINTS];
+	size_t n;
+	const struct st_endpoint *eps = slot_eps(pb, i, buf, &n);
+	for (size_t k = 0; k < n; k++) {
+		if (holds(next, &eps[k]))
 			continue;
-		struct ep_key key = {&p->eps[k], i};
-		st_map_del(&pb->by_ep, st_endpoint_hash(&p->eps[k], pb->key), ep_eq, pb, &key);
+		struct ep_key key = {&eps[k], i};
+		st_map_del(&pb->by_ep, st_endpoint_hash(&eps[k], pb->key), ep_eq, pb, &key);
 	}
+}
+
+/* The slot of the peer last seen at ep (not deleted): 1 with *slot set, or 0. */
+static int at_slot(const struct st_peerbook *pb, const struct st_endpoint *ep, uint32_t *slot)
+{
+	struct ep_key key = {ep, ANY_OWNER};
+	if (!st_map_find(&pb->by_ep, st_endpoint_hash(ep, pb->key), ep_eq, pb, &key, slot))
+		return 0;
+	return !slot_deleted(pb, *slot);
 }
 
 const struct st_peer *st_peers_at(const struct st_peerbook *pb, const struct st_endpoint *ep)
 {
-	struct ep_key key = {ep, ANY_OWNER};
 	uint32_t slot;
-	if (!st_map_find(&pb->by_ep, st_endpoint_hash(ep, pb->key), ep_eq, pb, &key, &slot))
-		return NULL;
-	return pb->p[slot].deleted ? NULL : &pb->p[slot];
+	return !pb->packed && at_slot(pb, ep, &slot) ? &pb->p[slot] : NULL;
 }
 
 /* Puts in, whose id the book does not hold, in a new slot; idh is its id's hash, eph its
- * endpoints' (NULL: computed). Returns the slot, or NULL (out of memory). */
-static struct st_peer *append_peer(struct st_peerbook *pb, const struct st_peer *in, uint64_t idh,
-                                   const uint64_t *eph)
+ * endpoints' (NULL: computed). Returns 0 with *slot set, or -1 (out of memory). */
+static int append_peer(struct st_peerbook *pb, const struct st_peer *in, uint64_t idh,
+                       const uint64_t *eph, uint32_t *slot)
 {
 	if (pb->np >= ST_MAP_VALUE_MAX)
-		return NULL;
-	/* !p: for the analyzer, which cannot see that np <= pcap */
-	if (!pb->p || pb->np == pb->pcap) {
-		size_t cap = pb->pcap ? pb->pcap * 2 : 256;
-		struct st_peer *np = realloc(pb->p, cap * sizeof *np);
-		if (!np)
-			return NULL;
-		pb->p = np;
-		pb->pcap = cap;
-	}
+		return -1;
 	uint32_t i = (uint32_t)pb->np;
-	pb->p[i] = *in;
+	if (pb->packed) {
+		if (!pb->off || pb->np == pb->pcap) {
+			size_t cap = pb->pcap ? pb->pcap * 2 : 256;
+			size_t *no = realloc(pb->off, cap * sizeof *no);
+			if (!no)
+				return -1;
+			pb->off = no;
+			pb->pcap = cap;
+		}
+		if (pack_slot(pb, i, in) < 0)
+			return -1;
+	} else {
+		/* !p: for the analyzer, which cannot see that np <= pcap */
+		if (!pb->p || pb->np == pb->pcap) {
+			size_t cap = pb->pcap ? pb->pcap * 2 : 256;
+			struct st_peer *np = realloc(pb->p, cap * sizeof *np);
+			if (!np)
+				return -1;
+			pb->p = np;
+			pb->pcap = cap;
+		}
+		pb->p[i] = *in;
+	}
 	if (st_map_add(&pb->by_id, idh, i) < 0)
-		return NULL;
+		return -1;
 	pb->np++;
-	return index_eps(pb, i, eph) < 0 ? NULL : &pb->p[i];
+	*slot = i;
+	return index_eps(pb, i, in, eph);
 }
 
-static struct st_peer *insert_peer(struct st_peerbook *pb, const struct st_peer *in)
+/* Puts in in the book, in the slot of its id or a new one. Returns 0 with *slot set,
+ * or -1 (out of memory). */
+static int insert_peer(struct st_peerbook *pb, const struct st_peer *in, uint32_t *slot)
 {
-	struct st_peer *old = find_id(pb, in->id);
-	if (old) {
-		uint32_t i = (uint32_t)(old - pb->p);
-		unindex_dropped(pb, i, in);
-		*old = *in;
-		return index_eps(pb, i, NULL) < 0 ? NULL : old;
+	if (!find_slot(pb, in->id, slot))
+		return append_peer(pb, in, id_hash(pb, in->id), NULL, slot);
+	unindex_dropped(pb, *slot, in);
+	if (pb->packed) {
+		if (pack_slot(pb, *slot, in) < 0)
+			return -1;
+	} else {
+		pb->p[*slot] = *in;
 	}
-	return append_peer(pb, in, id_hash(pb, in->id), NULL);
+	return index_eps(pb, *slot, in, NULL);
 }
 
 /* ---- loading ---- */
@@ -174,19 +414,28 @@ struct load {
 	const char *path;
 };
 
+static const char *ban_target(const struct st_peerbook *pb, uint32_t slot)
+{
+	return pb->vbans ? pb->varena + pb->vb[slot].target : pb->b[slot].target;
+}
+
 static bool ban_eq(const void *ctx, uint32_t slot, const void *key)
 {
 	const struct st_peerbook *pb = ctx;
-	return strcmp(pb->b[slot].target, key) == 0;
+	return strcmp(ban_target(pb, slot), key) == 0;
 }
 
-/* The slot of target, deleted or not, for reuse. */
+/* The slot of target's ban, deleted or not: 1 with *slot set, or 0. */
+static int ban_find(const struct st_peerbook *pb, const char *target, uint32_t *slot)
+{
+	return st_map_find(&pb->ban_idx, id_hash(pb, target), ban_eq, pb, target, slot);
+}
+
+/* The ban on target (never in a verdicts book), deleted or not, for reuse. */
 static struct st_ban *ban_slot(const struct st_peerbook *pb, const char *target)
 {
 	uint32_t slot;
-	return st_map_find(&pb->ban_idx, id_hash(pb, target), ban_eq, pb, target, &slot)
-	               ? &pb->b[slot]
-	               : NULL;
+	return !pb->vbans && ban_find(pb, target, &slot) ? &pb->b[slot] : NULL;
 }
 
 static struct st_ban *find_ban(const struct st_peerbook *pb, const char *target)
@@ -195,35 +444,104 @@ static struct st_ban *find_ban(const struct st_peerbook *pb, const char *target)
 	return b && !b->deleted ? b : NULL;
 }
 
-static const struct st_ban *id_ban(const struct st_peerbook *pb, const char *id, int64_t now)
+/* Whether a ban on target (net: on an address or subnet, else on an id) is in force at
+ * now, in either kind of book: 1 with *slot set, or 0. */
+static int live_ban(const struct st_peerbook *pb, const char *target, bool net, int64_t now,
+                    uint32_t *slot)
 {
-	const struct st_ban *b = find_ban(pb, id);
-	return b && !b->is_net && in_force(b, now) ? b : NULL;
+	if (!ban_find(pb, target, slot))
+		return 0;
+	if (pb->vbans) {
+		const struct vban *v = &pb->vb[*slot];
+		return !(v->flags & VB_DELETED) && !(v->flags & VB_NET) == !net &&
+		       (!v->expires || v->expires > now);
+	}
+	const struct st_ban *b = &pb->b[*slot];
+	return b->is_net == net && in_force(b, now);
 }
 
-static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
+static const struct st_ban *id_ban(const struct st_peerbook *pb, const char *id, int64_t now)
 {
-	struct st_ban *old = ban_slot(pb, b->target);
-	if (old) {
-		*old = *b;
-		old->deleted = false;
-		return old;
+	uint32_t slot;
+	return !pb->vbans && live_ban(pb, id, false, now, &slot) ? &pb->b[slot] : NULL;
+}
+
+/* Marks ban slot i lifted. */
+static void ban_delete(struct st_peerbook *pb, uint32_t i)
+{
+	if (pb->vbans)
+		pb->vb[i].flags |= VB_DELETED;
+	else
+		pb->b[i].deleted = true;
+}
+
+/* b into a verdicts book's slot i (new: its target too). Returns 0 or -1. */
+static int put_vban(struct st_peerbook *pb, uint32_t i, const struct st_ban *b, bool fresh)
+{
+	if (fresh) {
+		size_t l = strlen(b->target) + 1;
+		if (pb->valen + l > UINT32_MAX)
+			return -1;
+		if (pb->vacap - pb->valen < l) {
+			size_t cap = pb->vacap ? pb->vacap * 2 : (size_t)16 << 10;
+			char *a = realloc(pb->varena, cap);
+			if (!a)
+				return -1;
+			pb->varena = a;
+			pb->vacap = cap;
+		}
+		memcpy(pb->varena + pb->valen, b->target, l);
+		pb->vb[i].target = (uint32_t)pb->valen;
+		pb->valen += l;
+	}
+	pb->vb[i].expires = b->expires;
+	pb->vb[i].flags = (uint8_t)((b->is_net ? VB_NET : 0) | (b->deleted ? VB_DELETED : 0));
+	return 0;
+}
+
+/* Puts b in the book, in its target's slot or a new one. Returns 0 with *slot set, or -1
+ * (out of memory). */
+static int put_ban(struct st_peerbook *pb, const struct st_ban *b, uint32_t *slot)
+{
+	if (ban_find(pb, b->target, slot)) {
+		if (pb->vbans) {
+			struct st_ban t = *b;
+			t.deleted = false;
+			return put_vban(pb, *slot, &t, false);
+		}
+		pb->b[*slot] = *b;
+		pb->b[*slot].deleted = false;
+		return 0;
 	}
 	if (pb->nb >= ST_MAP_VALUE_MAX)
-		return NULL;
-	if (!pb->b || pb->nb == pb->bcap) {
-		size_t cap = pb->bcap ? pb->bcap * 2 : 64;
-		struct st_ban *nb = realloc(pb->b, cap * sizeof *nb);
-		if (!nb)
-			return NULL;
-		pb->b = nb;
-		pb->bcap = cap;
-	}
+		return -1;
 	uint32_t i = (uint32_t)pb->nb;
-	pb->b[i] = *b;
+	if (pb->vbans) {
+		if (!pb->vb || pb->nb == pb->bcap) {
+			size_t cap = pb->bcap ? pb->bcap * 2 : 64;
+			struct vban *nv = realloc(pb->vb, cap * sizeof *nv);
+			if (!nv)
+				return -1;
+			pb->vb = nv;
+			pb->bcap = cap;
+		}
+		if (put_vban(pb, i, b, true) < 0)
+			return -1;
+	} else {
+		if (!pb->b || pb->nb == pb->bcap) {
+			size_t cap = pb->bcap ? pb->bcap * 2 : 64;
+			struct st_ban *nb = realloc(pb->b, cap * sizeof *nb);
+			if (!nb)
+				return -1;
+			pb->b = nb;
+			pb->bcap = cap;
+		}
+		pb->b[i] = *b;
+	}
 	if (st_map_add(&pb->ban_idx, id_hash(pb, b->target), i) < 0)
-		return NULL;
+		return -1;
 	pb->nb++;
+	*slot = i;
 	if (b->is_net) {
 		if (b->net.net.family == ST_AF_INET)
 			pb->bits4[b->net.bits] = true;
@@ -232,7 +550,7 @@ static struct st_ban *put_ban(struct st_peerbook *pb, const struct st_ban *b)
 	} else if (strncmp(b->target, "ep-", 3) == 0) {
 		pb->derived_bans = true;
 	}
-	return &pb->b[i];
+	return 0;
 }
 
 static int load_line(void *vctx, const char *line, size_t len, unsigned long lineno,
@@ -245,20 +563,22 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 			char key[ST_BAN_TARGET_MAX + 1];
 			snprintf(key, sizeof key, "%.*s", (int)(len - 4), line + 4);
 			if (l->bans) {
-				struct st_ban *b = find_ban(pb, key), t;
-				if (b)
-					b->deleted = true;
+				struct st_ban t;
+				uint32_t slot;
+				if (ban_find(pb, key, &slot) && !(pb->vbans ? pb->vb[slot].flags & VB_DELETED
+				                                             : pb->b[slot].deleted))
+					ban_delete(pb, slot);
 				else if (pb->bans_lazy && pb_ban_target_parse(&t, key, NULL) == 0) {
 					/* the ban it lifts may be in the snapshot, not read: a tombstone
 					 * that keeps a lookup from finding it there */
 					t.deleted = true;
-					if (!put_ban(pb, &t))
+					if (put_ban(pb, &t, &slot) < 0)
 						return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 				}
 			} else {
-				struct st_peer *p = find_id(pb, key);
-				if (p) {
-					p->deleted = true;
+				uint32_t slot;
+				if (find_slot(pb, key, &slot)) {
+					slot_delete(pb, slot);
 				} else if (pb->want) {
 					/* a partial book: the peer may be in the snapshot, not read; a
 					 * tombstone keeps its compaction from writing it (see
@@ -267,7 +587,7 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 					memset(&t, 0, sizeof t);
 					st_strlcpy(t.id, key, sizeof t.id);
 					t.deleted = true;
-					if (!append_peer(pb, &t, id_hash(pb, t.id), NULL))
+					if (append_peer(pb, &t, id_hash(pb, t.id), NULL, &slot) < 0)
 						return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 				}
 			}
@@ -284,19 +604,21 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 		struct st_ban b;
 		if (pb_ban_parse(&b, line, len, err) < 0)
 			return st_err_prefix(err, "%s:%lu", l->path, lineno);
-		if (!l->journal && ban_slot(pb, b.target))
+		uint32_t slot;
+		if (!l->journal && ban_find(pb, b.target, &slot))
 			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", l->path,
 			                  lineno, b.target);
-		if (!put_ban(pb, &b))
+		if (put_ban(pb, &b, &slot) < 0)
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	} else {
 		struct st_peer p;
 		if (pb_peer_parse(&p, line, len, err) < 0)
 			return st_err_prefix(err, "%s:%lu", l->path, lineno);
-		if (!l->journal && find_id(pb, p.id))
+		uint32_t slot;
+		if (!l->journal && find_slot(pb, p.id, &slot))
 			return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", l->path,
 			                  lineno, p.id);
-		if (!insert_peer(pb, &p))
+		if (insert_peer(pb, &p, &slot) < 0)
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	}
 	return 0;
@@ -307,18 +629,29 @@ static int load_line(void *vctx, const char *line, size_t len, unsigned long lin
 static int reserve(struct st_peerbook *pb, struct st_store *s, bool bans, struct st_err *err)
 {
 	const char *body;
-	size_t len, n = 0;
+	size_t len;
 	if (st_store_snapshot(s, &body, &len, NULL, err) < 0)
 		return -1;
-	for (const char *c = body, *end = body + len; c < end; n++) {
-		const char *nl = memchr(c, '\n', (size_t)(end - c));
-		c = nl ? nl + 1 : end;
-	}
+	/* counted as the reading that follows goes: giving the pages back behind it, so the
+	 * whole file is never in the process at once */
+	size_t n = st_store_snapshot_lines(s);
 	if (n < 256 || n >= ST_MAP_VALUE_MAX)
 		return 0;
 	n += n / 16; /* and some for the journal */
 	/* a map sized for 3/4 of n is the size it would have grown to (see map.c) */
 	size_t mn = n - n / 4;
+	if (bans && pb->vbans) {
+		if (n > pb->bcap) {
+			struct vban *v = realloc(pb->vb, n * sizeof *v);
+			if (!v)
+				return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+			pb->vb = v;
+			pb->bcap = n;
+		}
+		return st_map_reserve(&pb->ban_idx, mn) < 0
+		               ? st_err_set(err, ST_EX_SOFTWARE, "out of memory")
+		               : 0;
+	}
 	if (bans) {
 		if (n > pb->bcap) {
 			struct st_ban *b = realloc(pb->b, n * sizeof *b);
@@ -331,7 +664,21 @@ static int reserve(struct st_peerbook *pb, struct st_store *s, bool bans, struct
 		               ? st_err_set(err, ST_EX_SOFTWARE, "out of memory")
 		               : 0;
 	}
-	if (n > pb->pcap) {
+	if (pb->packed && n > pb->pcap) {
+		size_t *o = realloc(pb->off, n * sizeof *o);
+		if (!o)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		pb->off = o;
+		pb->pcap = n;
+		/* records are about as long as their lines: room made at once is not copied as
+		 * it grows, and what is never written is never in memory */
+		size_t cap = len + len / 8 + PK_MAX;
+		uint8_t *a = cap > pb->acap ? realloc(pb->arena, cap) : pb->arena;
+		if (!a)
+			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+		pb->arena = a;
+		pb->acap = cap > pb->acap ? cap : pb->acap;
+	} else if (!pb->packed && n > pb->pcap) {
 		struct st_peer *p = realloc(pb->p, n * sizeof *p);
 		if (!p)
 			return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
@@ -376,7 +723,7 @@ static int settle_one(struct snap_load *sl, struct st_err *err)
 	if (st_map_find(&pb->by_id, e->idh, id_eq, pb, e->p.id, &slot))
 		return st_err_set(err, ST_EX_DATAERR, "%s:%lu: a second line for '%s'", sl->l.path,
 		                  e->lineno, e->p.id);
-	return append_peer(pb, &e->p, e->idh, e->eph) ? 0
+	return append_peer(pb, &e->p, e->idh, e->eph, &slot) == 0 ? 0
 	                                             : st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 }
 
@@ -484,6 +831,11 @@ static void reset_peers(struct st_peerbook *pb)
  * asked about: some ten lines of a typical table. */
 #define PART_BYTES_PER_KEY 800
 
+/* load_part gives back the pages it read of the index every this many searches, and
+ * of the snapshot every this many bytes of the lines it reads. */
+#define RELEASE_KEYS 16
+#define RELEASE_BYTES ((size_t)4 << 20)
+
 /* The offsets of the snapshot lines peers.index finds, for load_part. */
 struct offsets {
 	size_t *v, n, cap;
@@ -562,6 +914,11 @@ static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *
 	size_t from = 0;
 	rc = 0;
 	for (size_t i = 0; rc == 0 && i < nk; i++) {
+		/* the sweep goes one way: the pages behind it are given back as it goes, so a
+		 * large index is never in the process whole (the snapshot lines it checks lie
+		 * anywhere: giving those back as often costs more than they weigh) */
+		if (i % RELEASE_KEYS == RELEASE_KEYS - 1)
+			st_store_aux_release(s, "index");
 		size_t j = k[i].i;
 		rc = j < w->nids ? peers_index_each_from(&ix, NULL, w->ids[j], &from, collect_line, &o,
 		                                         err)
@@ -572,7 +929,12 @@ static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *
 	if (rc == 0 && o.n)
 		qsort(o.v, o.n, sizeof *o.v, off_cmp);
 	struct load snap = {pb, false, false, st_store_path(s)};
+	size_t released = 0;
 	for (size_t i = 0; rc == 0 && i < o.n; i++) {
+		if (o.v[i] - released >= RELEASE_BYTES) { /* in file order: the same */
+			st_store_snapshot_release(s);
+			released = o.v[i];
+		}
 		if (i && o.v[i] == o.v[i - 1])
 			continue;
 		const char *line = ix.body + o.v[i];
@@ -583,6 +945,10 @@ static int load_part(struct st_peerbook *pb, struct st_store *s, struct st_err *
 			rc = lerr.code == ST_EX_SOFTWARE ? st_err_set(err, lerr.code, "%s", lerr.msg) : 1;
 	}
 	free(o.v);
+	/* what was read is in the book: the searches and the lines read leave no pages of
+	 * the index or the snapshot in the process (a compaction streams them again) */
+	st_store_aux_release(s, "index");
+	st_store_snapshot_release(s);
 	if (rc != 0) { /* damage is told, and repaired, as a whole read tells it */
 		reset_peers(pb);
 		return rc;
@@ -649,8 +1015,15 @@ static int open_book(struct st_peerbook **out, const struct st_config *cfg, unsi
 	pb->cfg.nseeds = 0;
 	pb->key = (uint64_t)st_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)pb;
 	pb->flags = flags;
-	unsigned sflags = flags & ~(ST_PEERBOOK_BANS_ONLY | ST_PEERBOOK_LAZY);
+	unsigned sflags = flags & ~(ST_PEERBOOK_BANS_ONLY | ST_PEERBOOK_LAZY | ST_PEERBOOK_PACKED |
+	                            ST_PEERBOOK_VERDICTS);
 	pb->writable = sflags & ST_STORE_WRITE;
+	pb->packed = flags & ST_PEERBOOK_PACKED;
+	pb->vbans = flags & ST_PEERBOOK_VERDICTS;
+	if ((pb->packed || pb->vbans) && (pb->writable || want || (flags & ST_PEERBOOK_LAZY))) {
+		free(pb);
+		return st_err_set(err, ST_EX_SOFTWARE, "a packed peer book is read whole, read-only");
+	}
 	st_map_init(&pb->by_id);
 	st_map_init(&pb->by_ep);
 	st_map_init(&pb->ban_idx);
@@ -675,6 +1048,10 @@ static int open_book(struct st_peerbook **out, const struct st_config *cfg, unsi
 		return -1;
 	}
 	pb->want = NULL;
+	/* a packed book is read, never searched by id: its largest map goes before the
+	 * caller sorts and prints */
+	if (pb->packed)
+		st_map_clear(&pb->by_id);
 	/* a reader keeps what it read and lets go of the locks at once */
 	if (!pb->writable)
 		st_peerbook_unlock(pb, err);
@@ -710,7 +1087,11 @@ void st_peerbook_free(struct st_peerbook *pb)
 	st_store_close(pb->peers_store);
 	st_store_close(pb->bans_store);
 	free(pb->p);
+	free(pb->arena);
+	free(pb->off);
 	free(pb->b);
+	free(pb->vb);
+	free(pb->varena);
 	st_map_clear(&pb->by_id);
 	st_map_clear(&pb->by_ep);
 	st_map_clear(&pb->ban_idx);
@@ -860,13 +1241,8 @@ static int rewrite_part(struct st_peerbook *pb, struct st_err *err)
 	if (!r.written)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 	/* room for a line's endpoint and id per snapshot line, made at once */
-	const char *body;
-	size_t len, lines = 0;
-	int rc = st_store_snapshot(s, &body, &len, NULL, err);
-	for (const char *c = body, *end = body + len; rc == 0 && c < end; lines++) {
-		const char *nl = memchr(c, '\n', (size_t)(end - c));
-		c = nl ? nl + 1 : end;
-	}
+	size_t lines = st_store_snapshot_lines(s);
+	int rc = 0;
 	r.cap = (lines + pb->np) * 2 + ST_PEER_ENDPOINTS + 1;
 	if (rc == 0 && !(r.ix = malloc(r.cap * sizeof *r.ix)))
 		rc = st_err_set(err, ST_EX_SOFTWARE, "out of memory");
@@ -1004,7 +1380,96 @@ size_t st_peers_slots(const struct st_peerbook *pb)
 
 const struct st_peer *st_peers_slot(const struct st_peerbook *pb, size_t i)
 {
-	return i < pb->np && !pb->p[i].deleted ? &pb->p[i] : NULL;
+	return !pb->packed && i < pb->np && !pb->p[i].deleted ? &pb->p[i] : NULL;
+}
+
+int st_peers_read(const struct st_peerbook *pb, size_t i, struct st_peer *out)
+{
+	if (i >= pb->np || slot_deleted(pb, i))
+		return 0;
+	if (pb->packed)
+		unpack_peer(packed_at(pb, i), out);
+	else
+		*out = pb->p[i];
+	return 1;
+}
+
+/* The sort keys of slot i, read in place. */
+static void slot_keys(const struct st_peerbook *pb, size_t i, int32_t *rep, int64_t *seen)
+{
+	if (pb->packed) {
+		const uint8_t *b = packed_at(pb, i);
+		memcpy(rep, b + 2, 4);
+		memcpy(seen, b + 6, 8);
+	} else {
+		*rep = pb->p[i].reputation;
+		*seen = pb->p[i].last_seen;
+	}
+}
+
+struct sort_ctx {
+	const struct st_peerbook *pb;
+	enum st_peers_order order;
+};
+
+static int slot_cmp(const void *x, const void *y, void *vctx)
+{
+	const struct sort_ctx *c = vctx;
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	if (c->order != ST_PEERS_BY_ID) {
+		int32_t ra, rb;
+		int64_t sa, sb;
+		slot_keys(c->pb, a, &ra, &sa);
+		slot_keys(c->pb, b, &rb, &sb);
+		if (c->order == ST_PEERS_BY_REPUTATION && ra != rb)
+			return ra > rb ? -1 : 1;
+		if (c->order == ST_PEERS_BY_LAST_SEEN && sa != sb)
+			return sa > sb ? -1 : 1;
+	}
+	return strcmp(slot_id(c->pb, a), slot_id(c->pb, b));
+}
+
+int st_peers_sorted(const struct st_peerbook *pb, enum st_peers_order order, uint32_t **out,
+                    size_t *n, struct st_err *err)
+{
+	*n = 0;
+	uint32_t *v = malloc((pb->np + 1) * sizeof *v);
+	*out = v;
+	if (!v)
+		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	for (size_t i = 0; i < pb->np; i++)
+		if (!slot_deleted(pb, i))
+			v[(*n)++] = (uint32_t)i;
+	struct sort_ctx c = {pb, order};
+	qsort_r(v, *n, sizeof *v, slot_cmp, &c);
+	return 0;
+}
+
+void st_peers_prefetch_slot(const struct st_peerbook *pb, size_t i, bool deep)
+{
+	if (i >= pb->np)
+		return;
+	if (!pb->packed) {
+		if (deep)
+			st_peers_prefetch(pb, &pb->p[i]);
+		else
+			__builtin_prefetch(&pb->p[i]);
+		return;
+	}
+	const uint8_t *b = packed_at(pb, i);
+	__builtin_prefetch(b);
+	__builtin_prefetch(b + 64);
+	if (!deep)
+		return;
+	const char *id = (const char *)b + PK_ID;
+	size_t l = strlen(id);
+	st_map_prefetch(&pb->ban_idx, st_hash64(id, l, pb->key));
+	if (!b[1])
+		return;
+	const uint8_t *c = b + PK_ID + l + 1;
+	struct st_endpoint ep = {.family = (uint8_t)(c[0] & ~PK_FULL), .port = (uint16_t)(c[1] << 8 | c[2])};
+	memcpy(ep.addr, c + 3, c[0] & PK_FULL ? 16 : 4);
+	st_map_prefetch(&pb->by_ep, st_endpoint_hash(&ep, pb->key));
 }
 
 void st_peers_derived_id(const struct st_endpoint *ep, char *buf, size_t size)
@@ -1097,10 +1562,10 @@ int st_peers_seen(struct st_peerbook *pb, const char *id, const struct st_endpoi
 		memmove(&u.eps[1], &u.eps[0], k * sizeof u.eps[0]); /* newest first */
 		u.eps[0] = *ep;
 	}
-	struct st_peer *slot = insert_peer(pb, &u);
-	if (!slot)
+	uint32_t slot;
+	if (insert_peer(pb, &u, &slot) < 0)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
-	return put_peer_journal(pb, slot, err);
+	return put_peer_journal(pb, &pb->p[slot], err);
 }
 
 int st_peers_success(struct st_peerbook *pb, const char *id, int64_t now, struct st_err *err)
@@ -1173,9 +1638,10 @@ int st_bans_add(struct st_peerbook *pb, const char *target, int64_t expires, boo
 	for (char *c = b.reason; *c; c++)
 		if (*c == '\t' || *c == '\n')
 			*c = ' ';
-	struct st_ban *slot = put_ban(pb, &b);
-	if (!slot)
+	uint32_t i;
+	if (pb->vbans || put_ban(pb, &b, &i) < 0)
 		return st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	const struct st_ban *slot = &pb->b[i];
 	if (out)
 		*out = slot;
 	char line[600];
@@ -1208,9 +1674,10 @@ static void prefix_key(const struct st_endpoint *addr, int bits, char *key, size
 	st_cidr_format(&c, key, size);
 }
 
-/* The most specific ban in force on a prefix of addr no longer than max_bits. */
-static const struct st_ban *net_ban(const struct st_peerbook *pb, const struct st_endpoint *addr,
-                                    unsigned max_bits, int64_t now)
+/* The most specific ban in force on a prefix of addr no longer than max_bits: 1 with
+ * *slot set, or 0. */
+static int net_ban(const struct st_peerbook *pb, const struct st_endpoint *addr,
+                   unsigned max_bits, int64_t now, uint32_t *slot)
 {
 	bool v4 = addr->family == ST_AF_INET;
 	const bool *present = v4 ? pb->bits4 : pb->bits6;
@@ -1219,11 +1686,10 @@ static const struct st_ban *net_ban(const struct st_peerbook *pb, const struct s
 			continue;
 		char key[ST_CIDR_STRLEN];
 		prefix_key(addr, bits, key, sizeof key);
-		const struct st_ban *b = find_ban(pb, key);
-		if (b && b->is_net && in_force(b, now))
-			return b;
+		if (live_ban(pb, key, true, now, slot))
+			return 1;
 	}
-	return NULL;
+	return 0;
 }
 
 static bool id_ok(const char *s, size_t len)
@@ -1282,27 +1748,43 @@ int st_ban_query_parse(struct st_ban_query *q, const char *target, struct st_err
 }
 
 /* The verdict, with the id of the peer at q's endpoint given (owner) or, NULL, found. */
+static int verdict_slot(const struct st_peerbook *pb, const struct st_ban_query *q, int64_t now,
+                        const char *owner, uint32_t *slot)
+{
+	if (q->id[0] && live_ban(pb, q->id, false, now, slot))
+		return 1;
+	if (!q->has_net)
+		return 0;
+	/* an address: any ban covering it; a subnet: a ban covering all of it */
+	if (net_ban(pb, &q->net.net, q->net.bits, now, slot))
+		return 1;
+	if (!q->port)
+		return 0;
+	struct st_endpoint ep = q->net.net;
+	ep.port = q->port;
+	uint32_t at;
+	const char *who = owner ? owner : at_slot(pb, &ep, &at) ? slot_id(pb, at) : "";
+	/* (the id asked about, asked again, would say no again) */
+	if (who[0] && strcmp(who, q->id) != 0 && live_ban(pb, who, false, now, slot))
+		return 1;
+	if (!pb->derived_bans) /* no slot a derived id could find */
+		return 0;
+	char derived[ST_NODE_ID_MAX + 1];
+	st_peers_derived_id(&ep, derived, sizeof derived);
+	return live_ban(pb, derived, false, now, slot);
+}
+
 static const struct st_ban *verdict(const struct st_peerbook *pb, const struct st_ban_query *q,
                                     int64_t now, const char *owner)
 {
-	const struct st_ban *b = q->id[0] ? id_ban(pb, q->id, now) : NULL;
-	if (b || !q->has_net)
-		return b;
-	/* an address: any ban covering it; a subnet: a ban covering all of it */
-	if ((b = net_ban(pb, &q->net.net, q->net.bits, now)) != NULL || !q->port)
-		return b;
-	struct st_endpoint ep = q->net.net;
-	ep.port = q->port;
-	const struct st_peer *p = owner ? NULL : st_peers_at(pb, &ep);
-	const char *who = owner ? owner : p ? p->id : "";
-	/* (the id asked about, asked again, would say no again) */
-	if (who[0] && strcmp(who, q->id) != 0 && (b = id_ban(pb, who, now)) != NULL)
-		return b;
-	if (!pb->derived_bans) /* no slot a derived id could find */
-		return NULL;
-	char derived[ST_NODE_ID_MAX + 1];
-	st_peers_derived_id(&ep, derived, sizeof derived);
-	return id_ban(pb, derived, now);
+	uint32_t slot;
+	return verdict_slot(pb, q, now, owner, &slot) && !pb->vbans ? &pb->b[slot] : NULL;
+}
+
+bool st_bans_banned(const struct st_peerbook *pb, const struct st_ban_query *q, int64_t now)
+{
+	uint32_t slot;
+	return verdict_slot(pb, q, now, NULL, &slot);
 }
 
 void st_peers_prefetch(const struct st_peerbook *pb, const struct st_peer *x)
@@ -1338,7 +1820,8 @@ static int reload_full(struct st_peerbook *pb, struct st_err *err)
  * (or an earlier lookup) already said what it is. Returns 0 or -1. */
 static int adopt(struct st_peerbook *pb, const char *target, struct st_err *err)
 {
-	if (!pb->bans_lazy || ban_slot(pb, target))
+	uint32_t slot;
+	if (!pb->bans_lazy || ban_find(pb, target, &slot))
 		return 0;
 	const char *line;
 	size_t n;
@@ -1348,7 +1831,7 @@ static int adopt(struct st_peerbook *pb, const char *target, struct st_err *err)
 	struct st_ban b;
 	if (rc < 0 || pb_ban_parse(&b, line, n, NULL) < 0 || strcmp(b.target, target) != 0)
 		return reload_full(pb, err); /* not what the index claims: trust no part of it */
-	return put_ban(pb, &b) ? 0 : st_err_set(err, ST_EX_SOFTWARE, "out of memory");
+	return put_ban(pb, &b, &slot) == 0 ? 0 : st_err_set(err, ST_EX_SOFTWARE, "out of memory");
 }
 
 static int adopt_peer(void *ctx, const char *line, size_t len, struct st_err *err)
@@ -1440,7 +1923,7 @@ size_t st_bans_slots(const struct st_peerbook *pb)
 
 const struct st_ban *st_bans_slot(const struct st_peerbook *pb, size_t i, int64_t now)
 {
-	return i < pb->nb && in_force(&pb->b[i], now) ? &pb->b[i] : NULL;
+	return !pb->vbans && i < pb->nb && in_force(&pb->b[i], now) ? &pb->b[i] : NULL;
 }
 
 /* ---- fsck ---- */

@@ -51,11 +51,14 @@ struct peers_index {
 	size_t len;
 };
 
-/* An entry of peers.index: an endpoint's key and the offset of a snapshot line holding it. */
-struct peers_index_entry {
+/* An entry of peers.index: an endpoint's key and the offset of a snapshot line holding it.
+ * Packed, 12 bytes not 16: a compaction of a million peers holds two million of them,
+ * and its sort as many again. */
+struct __attribute__((packed)) peers_index_entry {
 	uint32_t key;
 	uint64_t off;
 };
+_Static_assert(sizeof(struct peers_index_entry) == 12, "a packed index entry");
 
 /* An endpoint's key in peers.index, and a node id's. */
 uint32_t peers_index_key(const struct st_endpoint *ep);

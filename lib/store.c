@@ -456,6 +456,12 @@ int st_store_snapshot(struct st_store *s, const char **body, size_t *len,
 	return 0;
 }
 
+void st_store_snapshot_release(struct st_store *s)
+{
+	if (s->snap.data)
+		madvise((void *)s->snap.data, s->snap.len, MADV_DONTNEED);
+}
+
 uint64_t st_store_snapshot_stamp(const struct st_store *s)
 {
 	return s->snap.data ? s->snap.mtime_ns : 0;
@@ -508,6 +514,27 @@ static int walk_lines(const char *path, const char *body, size_t len, const char
 		off += n + 1;
 	}
 	return 0;
+}
+
+size_t st_store_snapshot_lines(struct st_store *s)
+{
+	if (!s->snap.data)
+		return 0;
+	const char *map = s->snap.data, *end = map + s->snap.len;
+	size_t n = 0, released = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	for (const char *c = map + s->body_off; c < end; n++) {
+		const char *nl = memchr(c, '\n', (size_t)(end - c));
+		c = nl ? nl + 1 : end;
+		size_t done = (size_t)(c - map);
+		if (page > 0 && done - released >= RELEASE_STEP) {
+			done -= done % (size_t)page;
+			madvise((char *)map + released, done - released, MADV_DONTNEED);
+			released = done;
+		}
+	}
+	madvise((char *)map, s->snap.len, MADV_DONTNEED);
+	return n;
 }
 
 int st_store_read_snapshot(struct st_store *s, st_store_line_fn fn, void *ctx,
@@ -1058,6 +1085,13 @@ int st_store_aux_map(struct st_store *s, const char *suffix, const char **body, 
 	*body = a->m.data + off;
 	*len = a->m.len - off;
 	return 1;
+}
+
+void st_store_aux_release(struct st_store *s, const char *suffix)
+{
+	for (size_t i = 0; i < s->naux; i++)
+		if (strcmp(s->aux[i].suffix, suffix) == 0 && s->aux[i].m.data)
+			madvise((void *)s->aux[i].m.data, s->aux[i].m.len, MADV_DONTNEED);
 }
 
 int st_store_move_aside(struct st_store *s, struct st_err *err)

@@ -58,6 +58,20 @@ struct st_peerbook;
  * table whole: the same answers.
  */
 #define ST_PEERBOOK_LAZY 0x200u
+/*
+ * st_peerbook_open flag, for a reader that goes through every peer (st-peers list,
+ * best, stats), with ST_STORE_READ only: each peer is kept packed, some 50 bytes
+ * instead of a struct st_peer, and read through st_peers_read (or st_peers_sorted);
+ * st_peers_get, st_peers_at, st_peers_verified_at and st_peers_slot find nothing in
+ * such a book. The peers it holds, the bans and every verdict are a whole book's.
+ */
+#define ST_PEERBOOK_PACKED 0x400u
+/*
+ * st_peerbook_open flag, with ST_STORE_READ only: the bans are kept for verdicts,
+ * some 30 bytes each instead of a struct st_ban, and asked through st_bans_banned;
+ * st_bans_verdict and st_bans_slot find nothing in such a book.
+ */
+#define ST_PEERBOOK_VERDICTS 0x800u
 
 /*
  * Opens the "peers" and "bans" tables of cfg->data_dir (ST_STORE_READ or
@@ -118,6 +132,27 @@ const struct st_peer *st_peers_verified_at(const struct st_peerbook *pb,
 size_t st_peers_slots(const struct st_peerbook *pb);
 /* The i-th peer slot, NULL when deleted. */
 const struct st_peer *st_peers_slot(const struct st_peerbook *pb, size_t i);
+
+/* The i-th peer slot of any book into *out: 1, or 0 when it is deleted (or past the end). */
+int st_peers_read(const struct st_peerbook *pb, size_t i, struct st_peer *out);
+
+/* Orders of st_peers_sorted; ties (reputation, last_seen) by id. */
+enum st_peers_order {
+	ST_PEERS_BY_ID,          /* strcmp of the ids */
+	ST_PEERS_BY_REPUTATION,  /* highest first */
+	ST_PEERS_BY_LAST_SEEN,   /* newest first */
+};
+
+/*
+ * The slots of the peers (not deleted) of any book, in order: 0 with *out (the
+ * caller frees it) holding *n slots for st_peers_read, or -1 (out of memory).
+ */
+int st_peers_sorted(const struct st_peerbook *pb, enum st_peers_order order, uint32_t **out,
+                    size_t *n, struct st_err *err);
+
+/* Asks the CPU for what st_peers_read of slot i will read (deep: and a verdict on the
+ * peer, which reads the slot's record first: ask without deep some slots ahead). */
+void st_peers_prefetch_slot(const struct st_peerbook *pb, size_t i, bool deep);
 
 /* What changed when a result was applied, for `ingest` to report. */
 struct st_peer_change {
@@ -201,6 +236,8 @@ void st_peers_prefetch(const struct st_peerbook *pb, const struct st_peer *x);
  */
 const struct st_ban *st_bans_verdict(const struct st_peerbook *pb, const struct st_ban_query *q,
                                      int64_t now);
+/* Whether st_bans_verdict finds a ban, in any book (a ST_PEERBOOK_VERDICTS one too). */
+bool st_bans_banned(const struct st_peerbook *pb, const struct st_ban_query *q, int64_t now);
 /*
  * st_bans_verdict for any book, a ST_PEERBOOK_LAZY one included: reads what the
  * verdict needs from the snapshot first. Returns 0 with *out the ban (or NULL),

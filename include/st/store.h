@@ -79,6 +79,18 @@ typedef int (*st_store_line_fn)(void *ctx, const char *line, size_t len, unsigne
 int st_store_snapshot(struct st_store *s, const char **body, size_t *len,
                       unsigned long *first_lineno, struct st_err *err);
 
+/* The number of the snapshot's record lines (a last one without its newline too),
+ * counted without keeping the file's pages in the process. */
+size_t st_store_snapshot_lines(struct st_store *s);
+
+/*
+ * Gives back the pages of the snapshot's mapping a caller has read (they are read again
+ * from the page cache when touched): a pass over a large snapshot before
+ * st_store_read_snapshot does not keep the whole file in the process. Changes nothing
+ * st_store_snapshot's body holds.
+ */
+void st_store_snapshot_release(struct st_store *s);
+
 /*
  * The mapped snapshot's modification time in nanoseconds (0 for none): a derived file
  * (an index) names it in its seal, so that a snapshot edited by hand, even to the same
@@ -154,6 +166,9 @@ int st_store_aux_begin(struct st_store *s, const char *suffix, struct st_store_w
                        struct st_err *err);
 int st_store_aux_map(struct st_store *s, const char *suffix, const char **body, size_t *len,
                      struct st_err *err);
+
+/* st_store_snapshot_release for the auxiliary file SUFFIX, when it is mapped. */
+void st_store_aux_release(struct st_store *s, const char *suffix);
 
 /*
  * Repair: moves NAME.tsv and NAME.journal aside to NAME.tsv.bak and

@@ -913,6 +913,181 @@ static void a_book_opened_for_some_ids_reads_their_lines_only(void **state)
 	                                      &err), -1);
 }
 
+/* A packed book (list, best) against the whole one: the same peers in every order, the
+ * same records, the same verdict on each. Returns how many peers they hold. */
+static size_t packed_agrees(struct fx *f, int64_t now)
+{
+	struct st_peerbook *full, *pk;
+	struct st_err err = {0};
+	if (st_peerbook_open(&full, &f->cfg, ST_STORE_READ, &err) < 0 ||
+	    st_peerbook_open(&pk, &f->cfg, ST_STORE_READ | ST_PEERBOOK_PACKED | ST_PEERBOOK_VERDICTS,
+	                     &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(st_peers_slots(pk), st_peers_slots(full));
+	size_t live = 0;
+	for (size_t i = 0; i < st_peers_slots(full); i++) {
+		const struct st_peer *x = st_peers_slot(full, i);
+		struct st_peer y;
+		assert_int_equal(st_peers_read(pk, i, &y), x != NULL);
+		assert_null(st_peers_slot(pk, i));
+		if (!x)
+			continue;
+		live++;
+		assert_string_equal(y.id, x->id);
+		assert_int_equal(y.first_seen, x->first_seen);
+		assert_int_equal(y.last_seen, x->last_seen);
+		assert_int_equal(y.reputation, x->reputation);
+		assert_int_equal(y.successes, x->successes);
+		assert_int_equal(y.failures, x->failures);
+		assert_int_equal(y.consecutive_failures, x->consecutive_failures);
+		assert_int_equal(y.version, x->version);
+		assert_int_equal(y.verified, x->verified);
+		assert_string_equal(y.user_agent, x->user_agent);
+		assert_int_equal(y.neps, x->neps);
+		assert_false(y.deleted);
+		assert_memory_equal(y.eps, x->eps, y.neps * sizeof y.eps[0]);
+		struct st_ban_query q;
+		st_ban_query_set(&q, y.neps ? &y.eps[0] : NULL, y.id);
+		assert_int_equal(st_bans_banned(pk, &q, now), st_bans_verdict(full, &q, now) != NULL);
+		assert_int_equal(st_bans_banned(full, &q, now), st_bans_verdict(full, &q, now) != NULL);
+		assert_null(st_bans_verdict(pk, &q, now));
+		for (size_t k = 1; k < y.neps; k++) { /* the older endpoints, without the id */
+			st_ban_query_set(&q, &y.eps[k], NULL);
+			assert_int_equal(st_bans_banned(pk, &q, now),
+			                 st_bans_verdict(full, &q, now) != NULL);
+		}
+	}
+	static const enum st_peers_order orders[] = {ST_PEERS_BY_ID, ST_PEERS_BY_REPUTATION,
+	                                             ST_PEERS_BY_LAST_SEEN};
+	for (size_t o = 0; o < 3; o++) {
+		uint32_t *a, *b;
+		size_t na, nb;
+		assert_int_equal(st_peers_sorted(full, orders[o], &a, &na, NULL), 0);
+		assert_int_equal(st_peers_sorted(pk, orders[o], &b, &nb, NULL), 0);
+		assert_int_equal(na, live);
+		assert_int_equal(nb, live);
+		assert_memory_equal(a, b, na * sizeof *a);
+		for (size_t i = 1; i < na; i++) {
+			const struct st_peer *x = st_peers_slot(full, a[i - 1]), *y = st_peers_slot(full, a[i]);
+			int c = strcmp(x->id, y->id);
+			if (orders[o] == ST_PEERS_BY_REPUTATION && x->reputation != y->reputation)
+				c = x->reputation > y->reputation ? -1 : 1;
+			if (orders[o] == ST_PEERS_BY_LAST_SEEN && x->last_seen != y->last_seen)
+				c = x->last_seen > y->last_seen ? -1 : 1;
+			assert_true(c < 0);
+		}
+		free(a);
+		free(b);
+	}
+	st_peerbook_free(pk);
+	st_peerbook_free(full);
+	return live;
+}
+
+static void a_packed_book_reads_and_judges_as_the_whole_book(void **state)
+{
+	struct fx *f = *state;
+	struct st_peer_change c;
+	/* a packed book is read whole, read-only */
+	struct st_peerbook *pb;
+	assert_int_equal(st_peerbook_open(&pb, &f->cfg, ST_STORE_WRITE | ST_PEERBOOK_PACKED, NULL), -1);
+	assert_int_equal(st_peerbook_open(&pb, &f->cfg, ST_STORE_WRITE | ST_PEERBOOK_VERDICTS, NULL),
+	                 -1);
+	assert_int_equal(st_peerbook_open(&pb, &f->cfg, ST_STORE_READ | ST_PEERBOOK_PACKED |
+	                                  ST_PEERBOOK_LAZY, NULL), -1);
+	assert_int_equal(packed_agrees(f, 10), 0);
+
+	/* every number at the ends of its range, times out of order, endpoints of each kind */
+	char path[600];
+	snprintf(path, sizeof path, "%s/peers.tsv", f->dir);
+	FILE *out = fopen(path, "w");
+	assert_non_null(out);
+	fprintf(out, "#st peers %d gen 1\n"
+	        ID_V "\t253402300799\t0\t-2147483648\t4294967295\t"
+	        "4294967295\t4294967295\t2147483647\t1\t1.2.3.4:7,[::1]:65535,[2001:db8::1]:1,"
+	        "0.0.0.0:1\t%s\n"
+	        "n2\t5\t3\t2147483647\t0\t0\t0\t-2147483648\t0\t\t\n",
+	        ST_PEERS_FORMAT_VERSION,
+	        "0123456789012345678901234567890123456789012345678901234567890123456789"
+	        "012345678901234567890123456789012345678901234567890123456789");
+	fclose(out);
+	assert_int_equal(packed_agrees(f, 10), 2);
+	assert_int_equal(unlink(path), 0);
+
+	pb = open_rw(f);
+	char id[64], e[64];
+	/* enough peers that the journal is compacted into a snapshot */
+	for (int i = 0; i < 3000; i++) {
+		snprintf(id, sizeof id, "p-%d", i);
+		if (i % 7 == 0)
+			snprintf(e, sizeof e, "[2001:db8::%x]:%d", i, 1000 + i % 50);
+		else
+			snprintf(e, sizeof e, "10.%d.%d.%d:%d", i / 1000, (i / 10) % 256, i % 10, 7777);
+		struct st_endpoint a = ep(e);
+		assert_int_equal(st_peers_seen(pb, id, &a, i % 4, i % 3 ? "st/0.1" : "", i % 5 == 0,
+		                               1000 + i % 17, &c, NULL), 0);
+		if (i % 11 == 0) { /* a second endpoint, the first one older */
+			snprintf(e, sizeof e, "10.%d.%d.%d:8888", 50 + i / 1000, (i / 10) % 256, i % 10);
+			struct st_endpoint a2 = ep(e);
+			assert_int_equal(st_peers_seen(pb, id, &a2, 0, NULL, false, 2000, &c, NULL), 0);
+		}
+		if (i % 3 == 0)
+			assert_int_equal(st_peers_success(pb, id, 3000 + i % 5, NULL), 1);
+		if (i % 4 == 0)
+			assert_int_equal(st_peers_failure(pb, id, 1 + i % 3, 3000, &c, NULL), 1);
+	}
+	/* bans of every kind: ids, an address, subnets, a derived id */
+	assert_int_equal(st_bans_add(pb, "p-10", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "10.0.5.0/24", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "10.1.0.3", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "2001:db8::/120", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "p-20", 50, false, "", 1, NULL, NULL), 0); /* expires */
+	char derived[ST_NODE_ID_MAX + 1];
+	struct st_endpoint d = ep("10.2.9.9:7777");
+	st_peers_derived_id(&d, derived, sizeof derived);
+	assert_int_equal(st_bans_add(pb, derived, 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_peerbook_close(pb, NULL), 0);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(packed_agrees(f, 10), 3000);
+	assert_int_equal(packed_agrees(f, 100), 3000); /* p-20's ban has run out */
+
+	/* the journal on top: a shared endpoint whose owner is banned, a peer that moved off
+	 * an endpoint, removed peers (one re-added), a peer at the derived id's endpoint,
+	 * a ban lifted, times out of order */
+	pb = open_rw(f);
+	struct st_endpoint shared = ep("10.0.0.1:7777"), moved = ep("10.0.0.2:7777");
+	assert_int_equal(st_peers_seen(pb, "owner", &shared, 1, "x", false, 5000, &c, NULL), 0);
+	assert_int_equal(st_bans_add(pb, "owner", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_peers_seen(pb, "p-2", &moved, 1, "x", false, 5001, &c, NULL), 0);
+	assert_int_equal(st_peers_remove(pb, "p-3", NULL), 1);
+	assert_int_equal(st_peers_remove(pb, "p-4", NULL), 1);
+	struct st_endpoint back = ep("10.0.9.9:7777");
+	assert_int_equal(st_peers_seen(pb, "p-4", &back, 0, NULL, false, 900, &c, NULL), 0);
+	assert_int_equal(st_peers_seen(pb, "at-derived", &d, 0, NULL, false, 5002, &c, NULL), 0);
+	for (int k = 0; k < 6; k++) { /* past four endpoints the oldest are dropped */
+		snprintf(e, sizeof e, "10.0.0.%d:7777", 10 + k);
+		struct st_endpoint a = ep(e);
+		assert_int_equal(st_peers_seen(pb, "roamer", &a, 0, NULL, false, 5010 + k, &c, NULL), 0);
+	}
+	assert_int_equal(st_bans_remove(pb, "10.1.0.3", NULL), 1);
+	assert_int_equal(st_bans_add(pb, "late", 0, false, "", 1, NULL, NULL), 0);
+	assert_int_equal(st_peers_seen(pb, "late", &moved, 9, "y", false, 5003, &c, NULL), 0);
+	assert_int_equal(st_peers_remove(pb, "late", NULL), 1);
+	assert_int_equal(st_peerbook_close(pb, NULL), 0);
+	assert_int_equal(packed_agrees(f, 10), 3002);
+
+	/* the peer at the shared endpoint is seen there banned by its owner */
+	assert_int_equal(st_peerbook_open(&pb, &f->cfg, ST_STORE_READ | ST_PEERBOOK_PACKED |
+	                                  ST_PEERBOOK_VERDICTS, NULL), 0);
+	struct st_ban_query q;
+	st_ban_query_set(&q, &shared, "p-1");
+	assert_true(st_bans_banned(pb, &q, 10));
+	st_ban_query_set(&q, &moved, "p-1");
+	assert_false(st_bans_banned(pb, &q, 10));
+	st_peerbook_free(pb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -938,6 +1113,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(each_number_of_a_peer_line_has_its_own_range, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(a_book_opened_for_some_ids_reads_their_lines_only, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(a_packed_book_reads_and_judges_as_the_whole_book, setup,
 		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -129,19 +129,6 @@ static size_t locate(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, co
 	return m->cap;
 }
 
-void st_map_each_of(const struct st_map *m, uint64_t hash, void (*fn)(void *ctx, uint32_t value),
-                    void *ctx)
-{
-	if (!m->cap)
-		return;
-	size_t j = home(hash, m->cap);
-	for (size_t n = 0; n < m->cap && m->value[j] != EMPTY; n++) {
-		if (m->hash[j] == hash && is_live(m->value[j]))
-			fn(ctx, m->value[j]);
-		j = next(j, m->cap);
-	}
-}
-
 int st_map_find(const struct st_map *m, uint64_t hash, st_map_eq_fn *eq, const void *ctx,
                 const void *key, uint32_t *value)
 {

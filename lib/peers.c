@@ -21,7 +21,7 @@ struct st_peerbook {
 	struct st_peer *p;
 	size_t np, pcap;
 	struct st_map by_id;        /* node id -> peer slot (deleted peers too) */
-	struct st_map by_ep;        /* endpoint -> the slot of each peer that holds it */
+	struct st_map by_ep;        /* endpoint -> the slot of its newest owner that holds it */
 	struct st_ban *b;
 	size_t nb, bcap;
 	struct st_map ban_idx;      /* target -> ban slot (deleted bans too) */
@@ -291,11 +291,12 @@ static struct st_peer *find_id(const struct st_peerbook *pb, const char *id)
 	return !pb->packed && st_map_find(&pb->by_id, id_hash(pb, id), id_eq, pb, id, &slot) ? &pb->p[slot] : NULL;
 }
 
+#define ANY_OWNER UINT32_MAX
 
 /* The ceiling on a lazy book's kept peers journal (compaction keeps one far smaller). */
 #define PJOUR_MAX ((size_t)256 << 20)
 
-/* An endpoint's entry: the one of owner, which holds ep. */
+/* An endpoint's entry: the one whose owner holds ep (and is owner, unless ANY_OWNER). */
 struct ep_key {
 	const struct st_endpoint *ep;
 	uint32_t owner;
@@ -305,25 +306,24 @@ static bool ep_eq(const void *ctx, uint32_t slot, const void *key)
 {
 	const struct st_peerbook *pb = ctx;
 	const struct ep_key *k = key;
-	return k->owner == slot && slot_holds(pb, slot, k->ep);
+	return (k->owner == ANY_OWNER || k->owner == slot) && slot_holds(pb, slot, k->ep);
 }
 
-/* Lists peer slot i, whose record is p, under each of its endpoints (by_ep keeps every
- * holder of an endpoint; at_slot chooses among them), their hashes in eph when known
- * (NULL: computed). Returns 0 or -1. */
+/* Points each endpoint of peer slot i, whose record is p, at it (the newest owner wins),
+ * their hashes in eph when known (NULL: computed). Returns 0 or -1. */
 static int index_eps(struct st_peerbook *pb, uint32_t i, const struct st_peer *p,
                      const uint64_t *eph)
 {
 	for (size_t k = 0; k < p->neps; k++) {
-		struct ep_key key = {&p->eps[k], i};
+		struct ep_key key = {&p->eps[k], ANY_OWNER};
 		uint64_t h = eph ? eph[k] : st_endpoint_hash(&p->eps[k], pb->key);
-		if (st_map_insert(&pb->by_ep, h, ep_eq, pb, &key, i, NULL) < 0)
+		if (st_map_put(&pb->by_ep, h, ep_eq, pb, &key, i) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* Forgets the endpoints peer slot i holds and next does not. */
+/* Forgets the endpoints peer slot i holds and next does not, where i owns them. */
 static void unindex_dropped(struct st_peerbook *pb, uint32_t i, const struct st_peer *next)
 {
 	struct st_endpoint buf[ST_PEER_ENDPOINTS];
@@ -337,72 +337,13 @@ static void unindex_dropped(struct st_peerbook *pb, uint32_t i, const struct st_
 	}
 }
 
-static int64_t slot_last_seen(const struct st_peerbook *pb, size_t i)
-{
-	int64_t t;
-	if (!pb->packed)
-		return pb->p[i].last_seen;
-	memcpy(&t, packed_at(pb, i) + 6, sizeof t);
-	return t;
-}
-
-static int64_t slot_first_seen(const struct st_peerbook *pb, size_t i)
-{
-	if (!pb->packed)
-		return pb->p[i].first_seen;
-	struct st_peer p;
-	unpack_peer(packed_at(pb, i), &p);
-	return p.first_seen;
-}
-
-/* at_slot's search: the best holder of ep so far. */
-struct owner_pick {
-	const struct st_peerbook *pb;
-	const struct st_endpoint *ep;
-	bool found, newest;
-	int64_t seen;
-	uint32_t slot;
-};
-
-static void pick_owner(void *ctx, uint32_t slot)
-{
-	struct owner_pick *o = ctx;
-	if (slot_deleted(o->pb, slot) || !slot_holds(o->pb, slot, o->ep))
-		return;
-	struct st_endpoint buf[ST_PEER_ENDPOINTS];
-	size_t n;
-	const struct st_endpoint *eps = slot_eps(o->pb, slot, buf, &n);
-	bool newest = n && st_endpoint_equal(&eps[0], o->ep);
-	int64_t seen = slot_last_seen(o->pb, slot);
-	if (o->found) {
-		int64_t f = 0, of = 0;
-		if (newest == o->newest && seen == o->seen) { /* seen in the same second */
-			f = slot_first_seen(o->pb, slot);
-			of = slot_first_seen(o->pb, o->slot);
-		}
-		if (newest != o->newest ? !newest
-		    : seen != o->seen   ? seen < o->seen
-		    : f != of           ? f < of
-		                        : strcmp(slot_id(o->pb, slot), slot_id(o->pb, o->slot)) < 0)
-			return;
-	}
-	*o = (struct owner_pick){o->pb, o->ep, true, newest, seen, slot};
-}
-
-/*
- * The slot of the peer last seen at ep (not deleted): 1 with *slot set, or 0. Of the
- * peers that hold ep, one whose newest endpoint it is before one that moved on, then
- * the one seen last; in the same second the newer peer (first seen later), then the
- * greater id. Only what the records say, never their order: the answer is the same
- * from the journal, from a snapshot whatever the order of its lines, from a book that
- * read some lines of it, and after a compaction.
- */
+/* The slot of the peer last seen at ep (not deleted): 1 with *slot set, or 0. */
 static int at_slot(const struct st_peerbook *pb, const struct st_endpoint *ep, uint32_t *slot)
 {
-	struct owner_pick o = {.pb = pb, .ep = ep};
-	st_map_each_of(&pb->by_ep, st_endpoint_hash(ep, pb->key), pick_owner, &o);
-	*slot = o.slot;
-	return o.found;
+	struct ep_key key = {ep, ANY_OWNER};
+	if (!st_map_find(&pb->by_ep, st_endpoint_hash(ep, pb->key), ep_eq, pb, &key, slot))
+		return 0;
+	return !slot_deleted(pb, *slot);
 }
 
 const struct st_peer *st_peers_at(const struct st_peerbook *pb, const struct st_endpoint *ep)

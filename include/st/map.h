@@ -66,12 +66,6 @@ int st_map_get64(const struct st_map *m, uint64_t key, uint32_t *value);
 int st_map_put64(struct st_map *m, uint64_t key, uint32_t value);
 int st_map_del64(struct st_map *m, uint64_t key);
 
-/* Calls fn(ctx, value) for every live entry of hash, in no useful order: the entries a
- * caller keeps for one key with several values (a key its equality tells apart by
- * value). The map must not change during the calls. */
-void st_map_each_of(const struct st_map *m, uint64_t hash, void (*fn)(void *ctx, uint32_t value),
-                    void *ctx);
-
 /* Walks the live entries in no useful order: start with *pos 0; true with *hash and
  * *value set while there is one. The map must not change during the walk. */
 bool st_map_next(const struct st_map *m, size_t *pos, uint64_t *hash, uint32_t *value);

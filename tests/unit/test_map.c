@@ -271,45 +271,9 @@ static void insert_keeps_the_first_value(void **state)
 	st_map_clear(&m);
 }
 
-static bool value_is(const void *ctx, uint32_t value, const void *key)
-{
-	(void)ctx;
-	return value == *(const uint32_t *)key;
-}
-
-static void sum_value(void *ctx, uint32_t value)
-{
-	uint64_t *sum = ctx;
-	*sum += value + 1000; /* + 1000: each call counts, value 0 too */
-}
-
-/* Every live entry of one hash, none of another's, none deleted, through growth. */
-static void each_of_calls_every_value_of_the_hash(void **state)
-{
-	(void)state;
-	struct st_map m;
-	st_map_init(&m);
-	uint64_t sum = 0;
-	st_map_each_of(&m, 7, sum_value, &sum);
-	assert_int_equal(sum, 0);
-	for (uint32_t i = 0; i < 5; i++)
-		assert_int_equal(st_map_add(&m, 7, i), 0);
-	for (uint32_t i = 0; i < 3000; i++) /* others around and after them, and growth */
-		assert_int_equal(st_map_add(&m, mix(i) | 8, i), 0);
-	uint32_t two = 2;
-	assert_int_equal(st_map_del(&m, 7, value_is, NULL, &two), 1); /* one of the five */
-	st_map_each_of(&m, 7, sum_value, &sum);
-	assert_int_equal(sum, 4 * 1000 + (0 + 1 + 3 + 4));
-	sum = 0;
-	st_map_each_of(&m, 6, sum_value, &sum);
-	assert_int_equal(sum, 0);
-	st_map_clear(&m);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(each_of_calls_every_value_of_the_hash),
 		cmocka_unit_test(empty_map_finds_nothing_and_deletes_nothing),
 		cmocka_unit_test(put_replaces_key_zero_is_a_key_and_values_have_a_ceiling),
 		cmocka_unit_test(insert_lookup_delete_at_scale),

@@ -862,6 +862,12 @@ int st_conn_bind_check(const struct st_endpoint *source, struct st_err *err)
 	return 0;
 }
 
+/* A dial waits for the write event to tell its connect: 0, or ENOMEM when it cannot. */
+static int await_connect(struct st_conn *c)
+{
+	return event_add(c->wr, NULL) < 0 ? ENOMEM : 0;
+}
+
 /*
  * A plain dial's Handshake, sent right after its connect: on loopback the connection is
  * established by then, and the socket taking the bytes says so (TCP refuses them before,
@@ -876,11 +882,11 @@ static int send_early(struct st_conn *c)
 	struct st_buf *b = &c->s.out;
 	ssize_t k = 0;
 	if (b->len == 0) /* nothing to tell the connect by */
-		return event_add(c->wr, NULL) < 0 ? ENOMEM : 0;
+		return await_connect(c);
 	while ((k = send(c->fd, b->data, b->len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
 	if (k < 0)
-		return send_later(errno) ? (event_add(c->wr, NULL) < 0 ? ENOMEM : 0) : errno;
+		return send_later(errno) ? await_connect(c) : errno;
 	if (c->traffic)
 		c->traffic->out += (uint64_t)k;
 	memmove(b->data, b->data + k, b->len - (size_t)k); /* the rest: flush sends it */
@@ -921,7 +927,7 @@ int st_conn_dial(struct st_conn **out, struct event_base *base, const struct st_
 		else if (st_endpoint_class(ep) == ST_CLASS_LOOPBACK)
 			e = send_early(c);
 		else /* a round trip away: a send now would only meet EAGAIN */
-			e = event_add(c->wr, NULL) < 0 ? ENOMEM : 0;
+			e = await_connect(c);
 	}
 	if (e) {
 		/* reported from the loop, never from inside this call */

@@ -91,7 +91,9 @@ static bool holds(const struct st_peer *p, const struct st_endpoint *ep)
 #define PK_DELETED 1u
 #define PK_VERIFIED 2u
 #define PK_FULL 0x80u
-#define PK_ID 14 /* where the id starts */
+#define PK_REP 2  /* where the reputation is (4 bytes) */
+#define PK_SEEN 6 /* where last_seen is (8 bytes) */
+#define PK_ID 14  /* where the id starts */
 #define PK_MAX (PK_ID + ST_NODE_ID_MAX + 1 + ST_PEER_ENDPOINTS * 19 + ST_UA_MAX + 1 + 5 * 10)
 
 static size_t put_varint(uint8_t *b, uint64_t v)
@@ -132,8 +134,8 @@ static size_t pack_peer(const struct st_peer *p, uint8_t *b)
 {
 	b[0] = (uint8_t)((p->deleted ? PK_DELETED : 0) | (p->verified ? PK_VERIFIED : 0));
 	b[1] = (uint8_t)p->neps;
-	memcpy(b + 2, &p->reputation, 4);
-	memcpy(b + 6, &p->last_seen, 8);
+	memcpy(b + PK_REP, &p->reputation, 4);
+	memcpy(b + PK_SEEN, &p->last_seen, 8);
 	size_t n = PK_ID, l = strlen(p->id);
 	memcpy(b + n, p->id, l + 1);
 	n += l + 1;
@@ -159,21 +161,25 @@ static size_t pack_peer(const struct st_peer *p, uint8_t *b)
 	return n;
 }
 
+/* The packed endpoint at c into ep; returns where it ends. */
+static const uint8_t *unpack_ep(const uint8_t *c, struct st_endpoint *ep)
+{
+	memset(ep, 0, sizeof *ep);
+	bool full = c[0] & PK_FULL;
+	ep->family = (uint8_t)(c[0] & ~PK_FULL);
+	ep->port = (uint16_t)(c[1] << 8 | c[2]);
+	memcpy(ep->addr, c + 3, full ? 16 : 4);
+	return c + 3 + (full ? 16 : 4);
+}
+
 /* The endpoints of the packed record at b into eps; returns where they end. */
 static const uint8_t *unpack_eps(const uint8_t *b, struct st_endpoint *eps, size_t *neps)
 {
 	*neps = b[1];
 	const uint8_t *c = b + PK_ID;
 	c += strlen((const char *)c) + 1;
-	for (size_t k = 0; k < *neps; k++) {
-		struct st_endpoint *ep = &eps[k];
-		memset(ep, 0, sizeof *ep);
-		bool full = c[0] & PK_FULL;
-		ep->family = (uint8_t)(c[0] & ~PK_FULL);
-		ep->port = (uint16_t)(c[1] << 8 | c[2]);
-		memcpy(ep->addr, c + 3, full ? 16 : 4);
-		c += 3 + (full ? 16 : 4);
-	}
+	for (size_t k = 0; k < *neps; k++)
+		c = unpack_ep(c, &eps[k]);
 	return c;
 }
 
@@ -182,8 +188,8 @@ static void unpack_peer(const uint8_t *b, struct st_peer *p)
 	memset(p, 0, sizeof *p);
 	p->deleted = b[0] & PK_DELETED;
 	p->verified = b[0] & PK_VERIFIED;
-	memcpy(&p->reputation, b + 2, 4);
-	memcpy(&p->last_seen, b + 6, 8);
+	memcpy(&p->reputation, b + PK_REP, 4);
+	memcpy(&p->last_seen, b + PK_SEEN, 8);
 	st_strlcpy(p->id, (const char *)b + PK_ID, sizeof p->id);
 	const uint8_t *c = unpack_eps(b, p->eps, &p->neps);
 	st_strlcpy(p->user_agent, (const char *)c, sizeof p->user_agent);
@@ -1399,8 +1405,8 @@ static void slot_keys(const struct st_peerbook *pb, size_t i, int32_t *rep, int6
 {
 	if (pb->packed) {
 		const uint8_t *b = packed_at(pb, i);
-		memcpy(rep, b + 2, 4);
-		memcpy(seen, b + 6, 8);
+		memcpy(rep, b + PK_REP, 4);
+		memcpy(seen, b + PK_SEEN, 8);
 	} else {
 		*rep = pb->p[i].reputation;
 		*seen = pb->p[i].last_seen;
@@ -1466,9 +1472,8 @@ void st_peers_prefetch_slot(const struct st_peerbook *pb, size_t i, bool deep)
 	st_map_prefetch(&pb->ban_idx, st_hash64(id, l, pb->key));
 	if (!b[1])
 		return;
-	const uint8_t *c = b + PK_ID + l + 1;
-	struct st_endpoint ep = {.family = (uint8_t)(c[0] & ~PK_FULL), .port = (uint16_t)(c[1] << 8 | c[2])};
-	memcpy(ep.addr, c + 3, c[0] & PK_FULL ? 16 : 4);
+	struct st_endpoint ep;
+	unpack_ep(b + PK_ID + l + 1, &ep);
 	st_map_prefetch(&pb->by_ep, st_endpoint_hash(&ep, pb->key));
 }
 

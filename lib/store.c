@@ -89,6 +89,13 @@ struct st_store_writer {
 	uint64_t body_bytes;      /* record bytes written after the header */
 };
 
+/* Gives the pages of m's mapping back to the page cache (a later touch reads them again). */
+static void map_release(const struct map *m)
+{
+	if (m->data)
+		madvise((void *)m->data, m->len, MADV_DONTNEED);
+}
+
 static void map_close(struct map *m)
 {
 	if (m->data)
@@ -458,8 +465,7 @@ int st_store_snapshot(struct st_store *s, const char **body, size_t *len,
 
 void st_store_snapshot_release(struct st_store *s)
 {
-	if (s->snap.data)
-		madvise((void *)s->snap.data, s->snap.len, MADV_DONTNEED);
+	map_release(&s->snap);
 }
 
 uint64_t st_store_snapshot_stamp(const struct st_store *s)
@@ -478,6 +484,19 @@ uint64_t st_store_snapshot_stamp(const struct st_store *s)
  * page cache if touched again), so a large book's peak memory holds its
  * entries, not also its whole file.
  */
+/* A walk of map has read its first `done` bytes: gives back whole pages of them, a
+ * RELEASE_STEP at a time (*released: how many are given back already). */
+static void release_walked(const char *map, size_t done, size_t *released, long page)
+{
+	if (page <= 0)
+		return;
+	done -= done % (size_t)page;
+	if (done - *released >= RELEASE_STEP) {
+		madvise((char *)map + *released, done - *released, MADV_DONTNEED);
+		*released = done;
+	}
+}
+
 static int walk_lines(const char *path, const char *body, size_t len, const char *map,
                       st_store_line_fn fn, void *ctx, struct st_err *err)
 {
@@ -486,14 +505,8 @@ static int walk_lines(const char *path, const char *body, size_t len, const char
 	size_t released = 0; /* bytes from map already given back */
 	long page = sysconf(_SC_PAGESIZE);
 	while (off < len) {
-		if (map && page > 0) {
-			size_t done = (size_t)(body + off - map);
-			done -= done % (size_t)page;
-			if (done - released >= RELEASE_STEP) {
-				madvise((char *)map + released, done - released, MADV_DONTNEED);
-				released = done;
-			}
-		}
+		if (map)
+			release_walked(map, (size_t)(body + off - map), &released, page);
 		lineno++;
 		const char *line = body + off;
 		const char *nl = memchr(line, '\n', len - off);
@@ -526,14 +539,9 @@ size_t st_store_snapshot_lines(struct st_store *s)
 	for (const char *c = map + s->body_off; c < end; n++) {
 		const char *nl = memchr(c, '\n', (size_t)(end - c));
 		c = nl ? nl + 1 : end;
-		size_t done = (size_t)(c - map);
-		if (page > 0 && done - released >= RELEASE_STEP) {
-			done -= done % (size_t)page;
-			madvise((char *)map + released, done - released, MADV_DONTNEED);
-			released = done;
-		}
+		release_walked(map, (size_t)(c - map), &released, page);
 	}
-	madvise((char *)map, s->snap.len, MADV_DONTNEED);
+	map_release(&s->snap);
 	return n;
 }
 
@@ -1090,8 +1098,8 @@ int st_store_aux_map(struct st_store *s, const char *suffix, const char **body, 
 void st_store_aux_release(struct st_store *s, const char *suffix)
 {
 	for (size_t i = 0; i < s->naux; i++)
-		if (strcmp(s->aux[i].suffix, suffix) == 0 && s->aux[i].m.data)
-			madvise((void *)s->aux[i].m.data, s->aux[i].m.len, MADV_DONTNEED);
+		if (strcmp(s->aux[i].suffix, suffix) == 0)
+			map_release(&s->aux[i].m);
 }
 
 int st_store_move_aside(struct st_store *s, struct st_err *err)
